@@ -1,0 +1,424 @@
+/**
+ * Strict JSON parsing and OLPC canonical JSON, as TUF signs it.
+ *
+ * The parser refuses what JSON.parse lets through and what a signature cannot cover
+ * unambiguously: duplicate object keys, numbers that are not safe integers (fractions,
+ * exponents, -0), lone surrogates, a byte-order mark, invalid UTF-8 and excessive nesting.
+ */
+import { TufaError } from './errors.js';
+
+export type JsonPrimitive = null | boolean | number | string;
+export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export interface ParseJsonOptions {
+  /** Deepest nesting of arrays and objects accepted (default 64). */
+  maxDepth?: number;
+  /** Named in error messages (a role, a file). */
+  source?: string;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+export function utf8Encode(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Decodes UTF-8 strictly: invalid sequences are refused, a BOM is kept (and then refused by the parser). */
+export function utf8Decode(bytes: Uint8Array, source?: string): string {
+  try {
+    return decoder.decode(bytes);
+  } catch (cause) {
+    throw new TufaError('INVALID_JSON', `${source ?? 'input'}: not valid UTF-8`, { role: source, cause });
+  }
+}
+
+/** Parses bytes (UTF-8) or text as strict JSON into plain objects with a null prototype. */
+export function parseJson(input: Uint8Array | string, options: ParseJsonOptions = {}): JsonValue {
+  const text = typeof input === 'string' ? input : utf8Decode(input, options.source);
+  return new Parser(text, options.maxDepth ?? 64, options.source).parseDocument();
+}
+
+class Parser {
+  private pos = 0;
+  constructor(
+    private readonly text: string,
+    private readonly maxDepth: number,
+    private readonly source: string | undefined,
+  ) {}
+
+  parseDocument(): JsonValue {
+    this.skipWhitespace();
+    const value = this.parseValue(0);
+    this.skipWhitespace();
+    if (this.pos !== this.text.length) this.fail('unexpected data after the JSON value');
+    return value;
+  }
+
+  private fail(what: string): never {
+    throw new TufaError('INVALID_JSON', `${this.source ?? 'input'}: ${what} at offset ${this.pos}`, {
+      role: this.source,
+      details: { offset: this.pos },
+    });
+  }
+
+  private skipWhitespace(): void {
+    const t = this.text;
+    let p = this.pos;
+    for (;;) {
+      const c = t.charCodeAt(p);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
+      else break;
+    }
+    this.pos = p;
+  }
+
+  private parseValue(depth: number): JsonValue {
+    const c = this.text.charCodeAt(this.pos);
+    switch (c) {
+      case 0x7b: // {
+        return this.parseObject(depth + 1);
+      case 0x5b: // [
+        return this.parseArray(depth + 1);
+      case 0x22: // "
+        return this.parseString();
+      case 0x74: // t
+        return this.parseLiteral('true', true);
+      case 0x66: // f
+        return this.parseLiteral('false', false);
+      case 0x6e: // n
+        return this.parseLiteral('null', null);
+      default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.parseNumber();
+        if (Number.isNaN(c)) this.fail('unexpected end of input');
+        return this.fail(`unexpected character ${JSON.stringify(this.text[this.pos])}`);
+    }
+  }
+
+  private parseLiteral<T extends JsonPrimitive>(word: string, value: T): T {
+    if (!this.text.startsWith(word, this.pos)) this.fail(`invalid literal, expected ${word}`);
+    this.pos += word.length;
+    return value;
+  }
+
+  private parseNumber(): number {
+    const t = this.text;
+    const start = this.pos;
+    let p = start;
+    if (t.charCodeAt(p) === 0x2d) p++;
+    const first = t.charCodeAt(p);
+    if (first === 0x30) {
+      p++;
+    } else if (first >= 0x31 && first <= 0x39) {
+      while (p < t.length && t.charCodeAt(p) >= 0x30 && t.charCodeAt(p) <= 0x39) p++;
+    } else {
+      this.pos = p;
+      this.fail('invalid number');
+    }
+    const next = t.charCodeAt(p);
+    if (next === 0x2e || next === 0x65 || next === 0x45) {
+      this.pos = start;
+      this.fail('numbers must be integers (no fraction or exponent)');
+    }
+    if (next >= 0x30 && next <= 0x39) {
+      this.pos = start;
+      this.fail('numbers must not have leading zeros');
+    }
+    const literal = t.slice(start, p);
+    if (literal === '-0') {
+      this.pos = start;
+      this.fail('-0 is not a valid integer here');
+    }
+    const value = Number(literal);
+    if (!Number.isSafeInteger(value)) {
+      this.pos = start;
+      this.fail(`integer ${literal} is outside the safe range`);
+    }
+    this.pos = p;
+    return value;
+  }
+
+  private parseString(): string {
+    const t = this.text;
+    let p = this.pos + 1;
+    let out = '';
+    let chunkStart = p;
+    for (;;) {
+      if (p >= t.length) {
+        this.pos = p;
+        this.fail('unterminated string');
+      }
+      const c = t.charCodeAt(p);
+      if (c === 0x22) {
+        out += t.slice(chunkStart, p);
+        this.pos = p + 1;
+        break;
+      }
+      if (c < 0x20) {
+        this.pos = p;
+        this.fail('unescaped control character in string');
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        // Raw surrogates can only come from a string input; from bytes they are always paired.
+        const next = t.charCodeAt(p + 1);
+        if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+          p += 2;
+          continue;
+        }
+        this.pos = p;
+        this.fail('lone surrogate in string');
+      }
+      if (c === 0x5c) {
+        out += t.slice(chunkStart, p);
+        p++;
+        const e = t.charCodeAt(p);
+        switch (e) {
+          case 0x22:
+            out += '"';
+            break;
+          case 0x5c:
+            out += '\\';
+            break;
+          case 0x2f:
+            out += '/';
+            break;
+          case 0x62:
+            out += '\b';
+            break;
+          case 0x66:
+            out += '\f';
+            break;
+          case 0x6e:
+            out += '\n';
+            break;
+          case 0x72:
+            out += '\r';
+            break;
+          case 0x74:
+            out += '\t';
+            break;
+          case 0x75: {
+            const unit = this.hex4(p + 1);
+            p += 4;
+            if (unit >= 0xd800 && unit <= 0xdbff) {
+              if (t.charCodeAt(p + 1) !== 0x5c || t.charCodeAt(p + 2) !== 0x75) {
+                this.pos = p;
+                this.fail('lone surrogate escape in string');
+              }
+              const low = this.hex4(p + 3);
+              if (low < 0xdc00 || low > 0xdfff) {
+                this.pos = p;
+                this.fail('lone surrogate escape in string');
+              }
+              out += String.fromCharCode(unit, low);
+              p += 6;
+            } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+              this.pos = p;
+              this.fail('lone surrogate escape in string');
+            } else {
+              out += String.fromCharCode(unit);
+            }
+            break;
+          }
+          default:
+            this.pos = p;
+            this.fail('invalid escape in string');
+        }
+        p++;
+        chunkStart = p;
+        continue;
+      }
+      p++;
+    }
+    return out;
+  }
+
+  private hex4(at: number): number {
+    const digits = this.text.slice(at, at + 4);
+    if (!/^[0-9a-fA-F]{4}$/.test(digits)) {
+      this.pos = at;
+      this.fail('invalid \\u escape');
+    }
+    return Number.parseInt(digits, 16);
+  }
+
+  private parseArray(depth: number): JsonValue[] {
+    if (depth > this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
+    this.pos++;
+    const out: JsonValue[] = [];
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.pos) === 0x5d) {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      this.skipWhitespace();
+      out.push(this.parseValue(depth));
+      this.skipWhitespace();
+      const c = this.text.charCodeAt(this.pos);
+      if (c === 0x2c) {
+        this.pos++;
+        continue;
+      }
+      if (c === 0x5d) {
+        this.pos++;
+        return out;
+      }
+      this.fail("expected ',' or ']' in array");
+    }
+  }
+
+  private parseObject(depth: number): JsonObject {
+    if (depth > this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
+    this.pos++;
+    const out: JsonObject = Object.create(null);
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      this.skipWhitespace();
+      if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
+      const keyAt = this.pos;
+      const key = this.parseString();
+      if (Object.hasOwn(out, key)) {
+        this.pos = keyAt;
+        this.fail(`duplicate key ${JSON.stringify(key)}`);
+      }
+      this.skipWhitespace();
+      if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
+      this.pos++;
+      this.skipWhitespace();
+      out[key] = this.parseValue(depth);
+      this.skipWhitespace();
+      const c = this.text.charCodeAt(this.pos);
+      if (c === 0x2c) {
+        this.pos++;
+        continue;
+      }
+      if (c === 0x7d) {
+        this.pos++;
+        return out;
+      }
+      this.fail("expected ',' or '}' in object");
+    }
+  }
+}
+
+/**
+ * Compares by Unicode code point, as securesystemslib (Python's str ordering) does.
+ *
+ * Chosen rule for keys outside the Basic Multilingual Plane: securesystemslib sorts by code
+ * point, @tufjs/canonical-json by UTF-16 code unit (JavaScript's default sort). The two differ
+ * only when a key with a supplementary character (U+10000 and up, stored as surrogates
+ * D800–DFFF) is compared with one holding U+E000–U+FFFF. tufa follows securesystemslib, the
+ * reference implementation that most TUF repositories are signed with.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs === ys) return x - y;
+    // A surrogate stands for a code point above U+FFFF: greater than any BMP unit.
+    return xs ? 1 : -1;
+  }
+  return a.length - b.length;
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+const NEEDS_ESCAPE = /["\\]/;
+
+function canonicalString(value: string): string {
+  if (SURROGATE.test(value) && !value.isWellFormed()) {
+    throw new TufaError('CANONICAL_JSON', 'canonical JSON: string with a lone surrogate');
+  }
+  if (!NEEDS_ESCAPE.test(value)) return `"${value}"`;
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj).sort();
+  for (const k of keys) {
+    if (SURROGATE.test(k)) return keys.sort(compareCodePoints);
+  }
+  return keys;
+}
+
+function encode(value: unknown, depth: number): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value) || Object.is(value, -0)) {
+        throw new TufaError('CANONICAL_JSON', `canonical JSON: ${String(value)} is not a safe integer`, {
+          found: String(value),
+        });
+      }
+      return String(value);
+    case 'string':
+      return canonicalString(value);
+    case 'object': {
+      if (depth > 128) throw new TufaError('CANONICAL_JSON', 'canonical JSON: nesting too deep');
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ',';
+          out += encode(value[i], depth + 1);
+        }
+        return out + ']';
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new TufaError('CANONICAL_JSON', 'canonical JSON: only plain objects can be encoded', {
+          found: (value as object).constructor?.name ?? 'object',
+        });
+      }
+      let out = '{';
+      let first = true;
+      for (const key of sortedKeys(value)) {
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined) {
+          throw new TufaError('CANONICAL_JSON', `canonical JSON: key ${JSON.stringify(key)} is undefined`);
+        }
+        if (!first) out += ',';
+        first = false;
+        out += canonicalString(key) + ':' + encode(item, depth + 1);
+      }
+      return out + '}';
+    }
+    default:
+      throw new TufaError('CANONICAL_JSON', `canonical JSON: cannot encode a value of type ${typeof value}`, {
+        found: typeof value,
+      });
+  }
+}
+
+/** The OLPC canonical JSON text of a value (securesystemslib's encode_canonical). */
+export function canonicalJson(value: unknown): string {
+  return encode(value, 0);
+}
+
+/** The UTF-8 bytes of the canonical JSON of a value: what TUF signs and hashes. */
+export function canonicalBytes(value: unknown): Uint8Array {
+  return encoder.encode(encode(value, 0));
+}
+
+/** True when the bytes are exactly the canonical JSON of what they parse to. */
+export function isCanonical(bytes: Uint8Array, parsed: JsonValue): boolean {
+  const again = canonicalBytes(parsed);
+  if (again.length !== bytes.length) return false;
+  return Buffer.compare(Buffer.from(again.buffer, again.byteOffset, again.length), bytesView(bytes)) === 0;
+}
+
+function bytesView(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.length);
+}

@@ -1,0 +1,166 @@
+/**
+ * Public keys as TUF writes them, key ids, signing with ed25519, and verification of the key
+ * types other repositories use (ecdsa-sha2-nistp256, rsassa-pss-sha256).
+ */
+import * as nodeCryptoModule from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
+import { currentCrypto, hashBytes, randomBytes } from './crypto.js';
+import { fromHex, isLowerHex, toHex } from './encoding.js';
+import { TufaError } from './errors.js';
+import { canonicalBytes, type JsonObject } from './json.js';
+
+/** A public key object as it stands in root and delegations. */
+export interface Key {
+  readonly keytype: string;
+  readonly scheme: string;
+  /** Holds `public` (a string) and whatever else the writer put there. */
+  readonly keyval: Readonly<JsonObject> & { readonly public: string };
+  /** Fields this version of tufa does not know: kept so that signatures still verify. */
+  readonly extra: Readonly<JsonObject>;
+}
+
+export function keyToJson(key: Key): JsonObject {
+  return { ...key.extra, keytype: key.keytype, scheme: key.scheme, keyval: { ...key.keyval } };
+}
+
+/** The spec's key id: sha256 of the canonical JSON of the public key object. */
+export function computeKeyId(key: Key): string {
+  return toHex(
+    hashBytes('sha256', canonicalBytes({ keytype: key.keytype, scheme: key.scheme, keyval: key.keyval })),
+  );
+}
+
+/** Key material identity, for counting distinct keys towards a threshold. */
+export function keyMaterialId(key: Key): string {
+  return `${key.keytype}\u0000${key.scheme}\u0000${key.keyval.public.trim()}`;
+}
+
+export function ed25519PublicKey(publicKey: Uint8Array): Key {
+  if (publicKey.length !== 32) throw new TufaError('INVALID_KEY', 'an ed25519 public key is 32 bytes');
+  return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(publicKey) }, extra: {} };
+}
+
+/** Something that can sign for one key id. */
+export interface Signer {
+  readonly keyid: string;
+  readonly key: Key;
+  sign(message: Uint8Array): Uint8Array;
+}
+
+export interface Ed25519KeyPair {
+  readonly keyid: string;
+  readonly key: Key;
+  /** The 32-byte private seed. */
+  readonly privateKey: Uint8Array;
+}
+
+/** Generates an ed25519 key pair; `seed` (32 bytes) is for tests and derivations only. */
+export function generateEd25519Key(seed: Uint8Array = randomBytes(32)): Ed25519KeyPair {
+  const key = ed25519PublicKey(currentCrypto().ed25519PublicKey(seed));
+  return { keyid: computeKeyId(key), key, privateKey: seed };
+}
+
+export function ed25519Signer(privateKey: Uint8Array, keyid?: string): Signer {
+  const key = ed25519PublicKey(currentCrypto().ed25519PublicKey(privateKey));
+  const seed = Uint8Array.from(privateKey);
+  return {
+    keyid: keyid ?? computeKeyId(key),
+    key,
+    sign: (message) => currentCrypto().ed25519Sign(message, seed),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification. Anything that cannot be decoded is an invalid signature: verifySignature never
+// throws, so that a hostile key or signature counts as missing and nothing more.
+
+type Verifier = (signature: Uint8Array, message: Uint8Array) => boolean;
+
+const verifiers = new WeakMap<Key, Verifier | null>();
+
+/** Whether `key` is of a type and scheme tufa can verify. */
+export function isSupportedKey(key: Key): boolean {
+  return verifierFor(key) !== null;
+}
+
+export function verifySignature(key: Key, signatureHex: string, message: Uint8Array): boolean {
+  const verify = verifierFor(key);
+  if (verify === null) return false;
+  if (signatureHex.length === 0 || !/^[0-9a-fA-F]*$/.test(signatureHex) || signatureHex.length % 2 !== 0) {
+    return false;
+  }
+  try {
+    return verify(fromHex(signatureHex, 'signature', false), message);
+  } catch {
+    return false;
+  }
+}
+
+function verifierFor(key: Key): Verifier | null {
+  let verifier = verifiers.get(key);
+  if (verifier === undefined) {
+    try {
+      verifier = buildVerifier(key);
+    } catch {
+      verifier = null;
+    }
+    verifiers.set(key, verifier);
+  }
+  return verifier;
+}
+
+function buildVerifier(key: Key): Verifier | null {
+  const pub = key.keyval.public;
+  if (typeof pub !== 'string') return null;
+  if (key.keytype === 'ed25519' && key.scheme === 'ed25519') {
+    if (!isLowerHex(pub.toLowerCase(), 64)) return null;
+    const raw = fromHex(pub, 'ed25519 public key', false);
+    return (sig, msg) => currentCrypto().ed25519Verify(sig, msg, raw);
+  }
+  if (
+    (key.keytype === 'ecdsa' || key.keytype === 'ecdsa-sha2-nistp256') &&
+    key.scheme === 'ecdsa-sha2-nistp256'
+  ) {
+    const point = p256Point(pub);
+    // Real repositories carry high-S signatures (OpenSSL makes them): accept both halves.
+    return (sig, msg) => {
+      const format = sig.length === 64 ? 'compact' : 'der';
+      return p256.verify(sig, msg, point, { lowS: false, prehash: true, format });
+    };
+  }
+  if (key.keytype === 'rsa' && key.scheme === 'rsassa-pss-sha256') {
+    const keyObject = nodeCryptoModule.createPublicKey({ key: pub, format: 'pem' });
+    if (keyObject.asymmetricKeyType !== 'rsa') return null;
+    return (sig, msg) =>
+      nodeCryptoModule.verify(
+        'sha256',
+        msg,
+        {
+          key: keyObject,
+          padding: nodeCryptoModule.constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: nodeCryptoModule.constants.RSA_PSS_SALTLEN_AUTO,
+        },
+        sig,
+      );
+  }
+  return null;
+}
+
+/** A P-256 public key as an uncompressed or compressed point, from PEM (SPKI) or hex. */
+function p256Point(pub: string): Uint8Array {
+  const trimmed = pub.trim();
+  if (trimmed.startsWith('-----BEGIN PUBLIC KEY-----')) {
+    const keyObject = nodeCryptoModule.createPublicKey({ key: trimmed, format: 'pem' });
+    const jwk = keyObject.export({ format: 'jwk' });
+    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) throw new Error('not a P-256 key');
+    return Uint8Array.from([0x04, ...Buffer.from(jwk.x, 'base64url'), ...Buffer.from(jwk.y, 'base64url')]);
+  }
+  const raw = fromHex(trimmed, 'P-256 public key', false);
+  if (
+    !((raw.length === 65 && raw[0] === 0x04) || (raw.length === 33 && (raw[0] === 0x02 || raw[0] === 0x03)))
+  ) {
+    throw new Error('not a P-256 point');
+  }
+  p256.Point.fromBytes(raw); // refuses points off the curve now, not at every verify
+  return raw;
+}

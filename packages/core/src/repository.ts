@@ -1,0 +1,330 @@
+/**
+ * The repository side: create metadata, change targets and delegations, bump versions and
+ * expiry, compute snapshot and timestamp meta from the exact bytes that will be served, sign.
+ * Used by the CLI and the server; everything returns new objects.
+ */
+import { createHash, type HashAlgorithm } from './crypto.js';
+import { toHex } from './encoding.js';
+import { TufaError } from './errors.js';
+import { canonicalBytes, type JsonValue } from './json.js';
+import { computeKeyId, type Key, type Signer } from './keys.js';
+import {
+  type DelegatedRole,
+  type Delegations,
+  dict,
+  formatExpires,
+  type Metadata,
+  type MetaFile,
+  metaFileName,
+  parseExpires,
+  type RoleKeys,
+  type Root,
+  type Signature,
+  type Signed,
+  type Snapshot,
+  SPEC_VERSION,
+  signedToJson,
+  type TargetFile,
+  type Targets,
+  type Timestamp,
+  TOP_LEVEL_ROLES,
+  type TopLevelRole,
+} from './metadata.js';
+
+/** Notary's default lifetimes, in milliseconds. */
+export const DEFAULT_EXPIRY = Object.freeze({
+  root: 10 * 365 * 24 * 3600 * 1000,
+  targets: 3 * 365 * 24 * 3600 * 1000,
+  delegation: 3 * 365 * 24 * 3600 * 1000,
+  snapshot: 3 * 365 * 24 * 3600 * 1000,
+  timestamp: 14 * 24 * 3600 * 1000,
+});
+
+/** An expiry `lifetime` ms after `now`, in the spec's format. */
+export function expiresIn(now: number, lifetime: number): string {
+  return formatExpires(now + lifetime);
+}
+
+function common(version: number, expires: string) {
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new TufaError('INVALID_ARGUMENT', `version must be a positive integer, not ${version}`);
+  }
+  const expiresAt = parseExpires(expires);
+  if (expiresAt === undefined) {
+    throw new TufaError('INVALID_ARGUMENT', `expires must be YYYY-MM-DDTHH:MM:SSZ, not ${expires}`);
+  }
+  return { specVersion: SPEC_VERSION, version, expires, expiresAt, extra: {} };
+}
+
+export interface RoleKeySpec {
+  keys: readonly Key[];
+  threshold?: number;
+}
+
+export interface NewRootOptions {
+  roles: Record<TopLevelRole, RoleKeySpec>;
+  expires: string;
+  version?: number;
+  consistentSnapshot?: boolean;
+}
+
+function roleKeys(
+  role: string,
+  spec: RoleKeySpec,
+): { keyids: string[]; threshold: number; keys: [string, Key][] } {
+  const keys = spec.keys.map((k): [string, Key] => [computeKeyId(k), k]);
+  const keyids = [...new Set(keys.map(([id]) => id))];
+  const threshold = spec.threshold ?? 1;
+  if (!Number.isSafeInteger(threshold) || threshold < 1) {
+    throw new TufaError('INVALID_ARGUMENT', `${role}: threshold must be a positive integer`, { role });
+  }
+  if (keyids.length < threshold) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${role}: threshold ${threshold} needs at least ${threshold} keys`,
+      {
+        role,
+        expected: threshold,
+        found: keyids.length,
+      },
+    );
+  }
+  return { keyids, threshold, keys };
+}
+
+export function newRoot(options: NewRootOptions): Root {
+  const keys = dict<Key>();
+  const roles = {} as Record<TopLevelRole, RoleKeys>;
+  for (const name of TOP_LEVEL_ROLES) {
+    const spec = roleKeys(name, options.roles[name]);
+    for (const [id, key] of spec.keys) keys[id] = key;
+    roles[name] = { keyids: spec.keyids, threshold: spec.threshold, extra: {} };
+  }
+  return {
+    type: 'root',
+    ...common(options.version ?? 1, options.expires),
+    consistentSnapshot: options.consistentSnapshot ?? true,
+    keys,
+    roles,
+  };
+}
+
+/** A root with one role's keys and threshold replaced; keys no role uses any more are dropped. */
+export function withRootRole(root: Root, role: TopLevelRole, spec: RoleKeySpec): Root {
+  const next = roleKeys(role, spec);
+  const roles = {
+    ...root.roles,
+    [role]: { ...root.roles[role], keyids: next.keyids, threshold: next.threshold },
+  };
+  const used = new Set(TOP_LEVEL_ROLES.flatMap((name) => roles[name].keyids));
+  const keys = dict<Key>();
+  for (const [id, key] of Object.entries(root.keys)) if (used.has(id)) keys[id] = key;
+  for (const [id, key] of next.keys) keys[id] = key;
+  return { ...root, roles, keys };
+}
+
+export interface NewTargetsOptions {
+  expires: string;
+  version?: number;
+  targets?: Record<string, TargetFile>;
+  delegations?: Delegations;
+}
+
+export function newTargets(options: NewTargetsOptions): Targets {
+  const targets = dict<TargetFile>();
+  Object.assign(targets, options.targets ?? {});
+  return {
+    type: 'targets',
+    ...common(options.version ?? 1, options.expires),
+    targets,
+    delegations: options.delegations,
+  };
+}
+
+export function newSnapshot(options: {
+  expires: string;
+  version?: number;
+  meta: Record<string, MetaFile>;
+}): Snapshot {
+  if (options.meta['targets.json'] === undefined) {
+    throw new TufaError('INVALID_ARGUMENT', 'snapshot meta must list targets.json', { role: 'snapshot' });
+  }
+  const meta = dict<MetaFile>();
+  Object.assign(meta, options.meta);
+  return { type: 'snapshot', ...common(options.version ?? 1, options.expires), meta };
+}
+
+export function newTimestamp(options: {
+  expires: string;
+  version?: number;
+  snapshotMeta: MetaFile;
+}): Timestamp {
+  return {
+    type: 'timestamp',
+    ...common(options.version ?? 1, options.expires),
+    snapshotMeta: options.snapshotMeta,
+  };
+}
+
+/** The same metadata with version + 1 (or `version`) and a new expiry. */
+export function bumpVersion<T extends Signed>(signed: T, expires: string, version = signed.version + 1): T {
+  const c = common(version, expires);
+  return { ...signed, version: c.version, expires: c.expires, expiresAt: c.expiresAt };
+}
+
+export interface MetaFileOptions {
+  /** Hash algorithms to state (default sha256); none to state only the version. */
+  hashes?: readonly HashAlgorithm[];
+  /** State the length (default true). */
+  length?: boolean;
+}
+
+/** Snapshot/timestamp meta for a role, from the exact bytes that will be served. */
+export function metaFileFor(bytes: Uint8Array, version: number, options: MetaFileOptions = {}): MetaFile {
+  const algorithms = options.hashes ?? ['sha256'];
+  const meta: { -readonly [K in keyof MetaFile]: MetaFile[K] } = { version, extra: {} };
+  if (options.length ?? true) meta.length = bytes.length;
+  if (algorithms.length > 0) meta.hashes = digests(bytes, algorithms);
+  return meta;
+}
+
+function digests(bytes: Uint8Array, algorithms: readonly HashAlgorithm[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const algorithm of algorithms) {
+    const h = createHash(algorithm);
+    h.update(bytes);
+    out[algorithm] = toHex(h.digest());
+  }
+  return out;
+}
+
+/** A target file entry for content held in memory. */
+export function targetFileFor(
+  content: Uint8Array,
+  options: { hashes?: readonly HashAlgorithm[]; custom?: JsonValue } = {},
+): TargetFile {
+  const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = {
+    length: content.length,
+    hashes: digests(content, options.hashes ?? ['sha256', 'sha512']),
+    extra: {},
+  };
+  if (options.custom !== undefined) file.custom = options.custom;
+  return file;
+}
+
+/** Snapshot meta for a set of targets roles: name → serialized bytes and version. */
+export function snapshotMetaFor(
+  roles: Iterable<{ role: string; bytes: Uint8Array; version: number }>,
+  options: MetaFileOptions = { hashes: [], length: false },
+): Record<string, MetaFile> {
+  const meta = dict<MetaFile>();
+  for (const r of roles) meta[metaFileName(r.role)] = metaFileFor(r.bytes, r.version, options);
+  return meta;
+}
+
+export function withTarget(targets: Targets, path: string, file: TargetFile): Targets {
+  if (path.length === 0) throw new TufaError('INVALID_ARGUMENT', 'a target path cannot be empty');
+  const next = dict<TargetFile>();
+  Object.assign(next, targets.targets);
+  next[path] = file;
+  return { ...targets, targets: next };
+}
+
+export function withoutTarget(targets: Targets, path: string): Targets {
+  if (!Object.hasOwn(targets.targets, path)) {
+    throw new TufaError('NOT_FOUND', `target ${path} is not in ${targets.type}`, { found: path });
+  }
+  const next = dict<TargetFile>();
+  Object.assign(next, targets.targets);
+  delete next[path];
+  return { ...targets, targets: next };
+}
+
+export interface DelegationSpec {
+  name: string;
+  keys: readonly Key[];
+  threshold?: number;
+  terminating?: boolean;
+  paths?: readonly string[];
+  pathHashPrefixes?: readonly string[];
+}
+
+/** Adds or replaces a delegation; keys no delegation uses any more are dropped. */
+export function withDelegation(targets: Targets, spec: DelegationSpec): Targets {
+  if ((TOP_LEVEL_ROLES as readonly string[]).includes(spec.name) || spec.name.length === 0) {
+    throw new TufaError('INVALID_ARGUMENT', `${JSON.stringify(spec.name)} cannot be a delegated role name`);
+  }
+  if ((spec.paths === undefined) === (spec.pathHashPrefixes === undefined)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${spec.name}: give exactly one of paths and path hash prefixes`,
+      {
+        role: spec.name,
+      },
+    );
+  }
+  const keys = roleKeys(spec.name, { keys: spec.keys, threshold: spec.threshold ?? 1 });
+  const role: { -readonly [K in keyof DelegatedRole]: DelegatedRole[K] } = {
+    name: spec.name,
+    keyids: keys.keyids,
+    threshold: keys.threshold,
+    terminating: spec.terminating ?? false,
+    extra: {},
+  };
+  if (spec.paths !== undefined) role.paths = [...spec.paths];
+  if (spec.pathHashPrefixes !== undefined) role.pathHashPrefixes = [...spec.pathHashPrefixes];
+  const old = targets.delegations;
+  const roles = [...(old?.roles ?? [])];
+  const at = roles.findIndex((r) => r.name === spec.name);
+  if (at >= 0) roles[at] = role;
+  else roles.push(role);
+  const allKeys = dict<Key>();
+  Object.assign(allKeys, old?.keys ?? {});
+  for (const [id, key] of keys.keys) allKeys[id] = key;
+  return { ...targets, delegations: pruneKeys({ keys: allKeys, roles, extra: old?.extra ?? {} }) };
+}
+
+export function withoutDelegation(targets: Targets, name: string): Targets {
+  const old = targets.delegations;
+  if (old === undefined || !old.roles.some((r) => r.name === name)) {
+    throw new TufaError('NOT_FOUND', `${name} is not delegated`, { role: name });
+  }
+  return { ...targets, delegations: pruneKeys({ ...old, roles: old.roles.filter((r) => r.name !== name) }) };
+}
+
+function pruneKeys(delegations: Delegations): Delegations {
+  const used = new Set(delegations.roles.flatMap((r) => r.keyids));
+  const keys = dict<Key>();
+  for (const [id, key] of Object.entries(delegations.keys)) if (used.has(id)) keys[id] = key;
+  return { ...delegations, keys };
+}
+
+/** Signs `signed` with each signer: a new document whose signatures are exactly these. */
+export function signMetadata<T extends Signed>(signed: T, signers: readonly Signer[]): Metadata<T> {
+  const signedBytes = canonicalBytes(signedToJson(signed));
+  return { signed, signatures: sign(signedBytes, signers), extra: {}, signedBytes };
+}
+
+/** Adds (or replaces) signatures by these signers on an existing document. */
+export function addSignatures<T extends Signed>(
+  metadata: Metadata<T>,
+  signers: readonly Signer[],
+): Metadata<T> {
+  const added = sign(metadata.signedBytes, signers);
+  const replaced = new Set(added.map((s) => s.keyid));
+  return {
+    ...metadata,
+    signatures: [...metadata.signatures.filter((s) => !replaced.has(s.keyid)), ...added],
+  };
+}
+
+function sign(signedBytes: Uint8Array, signers: readonly Signer[]): Signature[] {
+  const seen = new Set<string>();
+  const out: Signature[] = [];
+  for (const signer of signers) {
+    if (seen.has(signer.keyid)) continue;
+    seen.add(signer.keyid);
+    out.push({ keyid: signer.keyid, sig: toHex(signer.sign(signedBytes)), extra: {} });
+  }
+  return out;
+}

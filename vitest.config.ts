@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// 'tufa-source' makes workspace packages resolve to their TypeScript sources in tests.
+export default defineConfig({
+  resolve: { conditions: ['tufa-source', 'import', 'module', 'node', 'default'] },
+  ssr: { resolve: { conditions: ['tufa-source', 'import', 'module', 'node', 'default'] } },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
