@@ -1,6 +1,13 @@
 /** Test support: deterministic keys and a small in-memory repository built with core's own helpers. */
 import { type Ed25519KeyPair, ed25519Signer, generateEd25519Key, type Signer } from './keys.js';
-import { type Metadata, metaFileName, type Root, type Signed, serializeMetadata, type Targets } from './metadata.js';
+import {
+  type Metadata,
+  metaFileName,
+  type Root,
+  type Signed,
+  serializeMetadata,
+  type Targets,
+} from './metadata.js';
 import {
   expiresIn,
   metaFileFor,

@@ -6,5 +6,6 @@ export * from './json.js';
 export * from './keys.js';
 export * from './metadata.js';
 export * from './repository.js';
+export * from './targetfile.js';
 export * from './trusted.js';
 export * from './verify.js';

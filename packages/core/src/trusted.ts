@@ -396,3 +396,36 @@ export function checkLengthAndHashes(
     }
   }
 }
+
+export interface RootPins {
+  /** Key ids of which `threshold` must have signed the root. */
+  keyids: readonly string[];
+  threshold?: number;
+}
+
+/**
+ * Checks a root against pinned key ids (the first root a client trusts): `threshold` (default 1)
+ * of the pinned keys, as the root itself lists them, must have signed it. UNTRUSTED_ROOT if not.
+ */
+export function checkRootPins(root: Metadata<Root>, pins: RootPins): VerificationResult {
+  const threshold = pins.threshold ?? 1;
+  const result = verifyMetadataSignatures(root, {
+    role: 'root',
+    keyids: pins.keyids,
+    threshold,
+    keys: root.signed.keys,
+  });
+  if (!result.verified) {
+    throw new TufaError(
+      'UNTRUSTED_ROOT',
+      `root v${root.signed.version}: signed by ${result.signed.length} of the ${threshold} pinned keys required`,
+      {
+        role: 'root',
+        expected: [...pins.keyids],
+        found: result.signed,
+        details: { missing: result.missing },
+      },
+    );
+  }
+  return result;
+}
