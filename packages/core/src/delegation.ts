@@ -18,8 +18,8 @@ function segmentRegex(segment: string): string {
   let out = '';
   for (let i = 0; i < segment.length; i++) {
     const c = segment[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
+    if (c === '*') out += '[^/]*';
+    else if (c === '?') out += '[^/]';
     else if (c === '[') {
       const close = segment.indexOf(']', i + 2);
       if (close === -1) {
@@ -32,7 +32,7 @@ function segmentRegex(segment: string): string {
         negate = true;
         body = body.slice(1);
       }
-      out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
+      out += `[${negate ? '^/' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
       i = close;
     } else out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }

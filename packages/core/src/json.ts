@@ -4,6 +4,8 @@
  * The parser refuses what JSON.parse lets through and what a signature cannot cover
  * unambiguously: duplicate object keys, numbers that are not safe integers (fractions,
  * exponents, -0), lone surrogates, a byte-order mark, invalid UTF-8 and excessive nesting.
+ * It accepts raw control characters inside strings, because canonical JSON writes them raw
+ * (a PEM key's newlines): refusing them would make canonical documents unreadable.
  */
 import { TufaError } from './errors.js';
 
@@ -156,10 +158,6 @@ class Parser {
         out += t.slice(chunkStart, p);
         this.pos = p + 1;
         break;
-      }
-      if (c < 0x20) {
-        this.pos = p;
-        this.fail('unescaped control character in string');
       }
       if (c >= 0xd800 && c <= 0xdfff) {
         // Raw surrogates can only come from a string input; from bytes they are always paired.

@@ -1,0 +1,444 @@
+import { describe, expect, it } from 'vitest';
+import { type ErrorCode, TufaError } from './errors.js';
+import { buildRepo, bytesOf, NOW, sign } from './fixtures.test-util.js';
+import { canonicalBytes, type JsonObject, parseJson } from './json.js';
+import {
+  formatExpires,
+  isExpired,
+  type MetadataType,
+  metadataToJson,
+  parseExpires,
+  parseMetadata,
+  serializeMetadata,
+} from './metadata.js';
+import { verifyMetadataSignatures } from './verify.js';
+
+const repo = buildRepo();
+const docs: Record<MetadataType, JsonObject> = {
+  root: metadataToJson(repo.root),
+  timestamp: metadataToJson(repo.timestamp),
+  snapshot: metadataToJson(repo.snapshot),
+  targets: metadataToJson(repo.targets),
+};
+
+/** A deep copy of a fixture document, changed by `edit`, as bytes. */
+function edited(type: MetadataType, edit: (doc: any) => void): Uint8Array {
+  const doc = JSON.parse(JSON.stringify(docs[type]));
+  edit(doc);
+  return canonicalBytes(doc);
+}
+
+function refusal(type: MetadataType, bytes: Uint8Array): TufaError {
+  try {
+    parseMetadata(type, bytes);
+  } catch (err) {
+    if (err instanceof TufaError) return err;
+    throw err;
+  }
+  throw new Error('parsed without a refusal');
+}
+
+describe('parseMetadata accepts and round-trips', () => {
+  it.each(['root', 'timestamp', 'snapshot', 'targets'] as const)(
+    '%s: serialize(parse(bytes)) is bytes',
+    (type) => {
+      const bytes = canonicalBytes(docs[type]);
+      expect(Buffer.from(serializeMetadata(parseMetadata(type, bytes))).equals(Buffer.from(bytes))).toBe(
+        true,
+      );
+    },
+  );
+
+  it('keeps unknown fields at every level, and signatures over them still verify', () => {
+    const targets = repo.targets.signed;
+    const signedDoc = JSON.parse(JSON.stringify(docs.targets.signed));
+    signedDoc.x_top = { nested: [1, 'two'] };
+    signedDoc.targets['app/v1'].x_file = true;
+    signedDoc.targets['app/v1'].custom = { mediaType: 'application/vnd.oci.image.manifest.v1+json' };
+    signedDoc.delegations.x_del = 'd';
+    signedDoc.delegations.roles[0].x_role = 1;
+    const keyid = Object.keys(signedDoc.delegations.keys)[0]!;
+    signedDoc.delegations.keys[keyid].x_key = 'k';
+    signedDoc.delegations.keys[keyid].keyval.x_keyval = 'kv';
+    const reparsed = parseMetadata(
+      'targets',
+      canonicalBytes({ signed: signedDoc, signatures: [], x_env: 1 }),
+    );
+    const resigned = sign(reparsed.signed, repo.keys.targets);
+    const bytes = bytesOf(resigned);
+    const parsed = parseMetadata('targets', bytes);
+    expect(parsed.signed.extra).toEqual({ x_top: { nested: [1, 'two'] } });
+    expect(parsed.signed.targets['app/v1']!.extra).toEqual({ x_file: true });
+    expect(parsed.signed.delegations!.extra).toEqual({ x_del: 'd' });
+    expect(parsed.signed.delegations!.roles[0]!.extra).toEqual({ x_role: 1 });
+    expect(parsed.signed.delegations!.keys[keyid]!.extra).toEqual({ x_key: 'k' });
+    expect(Buffer.from(serializeMetadata(parsed)).equals(Buffer.from(bytes))).toBe(true);
+    const result = verifyMetadataSignatures(parsed, {
+      role: 'targets',
+      keyids: [repo.keys.targets.keyid],
+      threshold: 1,
+      keys: repo.root.signed.keys,
+    });
+    expect(result.verified).toBe(true);
+    expect(targets.extra).toEqual({});
+  });
+
+  it('reads documents that are not canonical (pretty-printed, as python-tuf writes)', () => {
+    const pretty = new TextEncoder().encode(JSON.stringify(docs.root, null, 2));
+    const parsed = parseMetadata('root', pretty);
+    expect(parsed.signedBytes).toEqual(repo.root.signedBytes);
+  });
+
+  it('accepts spec_version 1.0 and 1.0.31, and the optional fields absent', () => {
+    expect(() =>
+      parseMetadata(
+        'root',
+        edited('root', (d) => (d.signed.spec_version = '1.0')),
+      ),
+    ).not.toThrow();
+    const noConsistent = parseMetadata(
+      'root',
+      edited('root', (d) => delete d.signed.consistent_snapshot),
+    );
+    expect(noConsistent.signed.consistentSnapshot).toBeUndefined();
+    expect(metadataToJson(noConsistent).signed).not.toHaveProperty('consistent_snapshot');
+    const bare = parseMetadata(
+      'snapshot',
+      edited('snapshot', (d) => {
+        for (const m of Object.values<any>(d.signed.meta)) {
+          delete m.length;
+          delete m.hashes;
+        }
+      }),
+    );
+    expect(bare.signed.meta['targets.json']).toEqual({ version: 1, extra: {} });
+  });
+});
+
+describe('parseMetadata refuses, naming the field', () => {
+  const cases: [string, MetadataType, (d: any) => void, ErrorCode, RegExp][] = [
+    ['wrong _type', 'root', (d) => (d.signed._type = 'targets'), 'WRONG_TYPE', /_type must be "root"/],
+    ['missing _type', 'timestamp', (d) => delete d.signed._type, 'WRONG_TYPE', /_type/],
+    [
+      'spec_version 2',
+      'root',
+      (d) => (d.signed.spec_version = '2.0.0'),
+      'UNSUPPORTED_SPEC_VERSION',
+      /2\.0\.0/,
+    ],
+    ['spec_version text', 'root', (d) => (d.signed.spec_version = 'one'), 'UNSUPPORTED_SPEC_VERSION', /one/],
+    [
+      'spec_version number',
+      'root',
+      (d) => (d.signed.spec_version = 1),
+      'INVALID_METADATA',
+      /spec_version must be a string/,
+    ],
+    [
+      'version 0',
+      'targets',
+      (d) => (d.signed.version = 0),
+      'INVALID_METADATA',
+      /signed\.version must be a positive integer/,
+    ],
+    ['version string', 'targets', (d) => (d.signed.version = '2'), 'INVALID_METADATA', /signed\.version/],
+    ['version negative', 'snapshot', (d) => (d.signed.version = -3), 'INVALID_METADATA', /signed\.version/],
+    [
+      'expires fraction',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01T00:00:00.5Z'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires offset',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01T00:00:00+01:00'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    ['expires date only', 'root', (d) => (d.signed.expires = '2030-01-01'), 'INVALID_METADATA', /expires/],
+    [
+      'expires impossible date',
+      'root',
+      (d) => (d.signed.expires = '2030-02-30T00:00:00Z'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires 25th hour',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01T24:00:00Z'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'missing expires',
+      'timestamp',
+      (d) => delete d.signed.expires,
+      'INVALID_METADATA',
+      /expires must be a string/,
+    ],
+    [
+      'threshold 0',
+      'root',
+      (d) => (d.signed.roles.root.threshold = 0),
+      'INVALID_METADATA',
+      /roles\.root\.threshold/,
+    ],
+    [
+      'keyids repeated in a role',
+      'root',
+      (d) => d.signed.roles.targets.keyids.push(d.signed.roles.targets.keyids[0]),
+      'INVALID_METADATA',
+      /roles\.targets\.keyids lists/,
+    ],
+    [
+      'a top-level role missing',
+      'root',
+      (d) => delete d.signed.roles.snapshot,
+      'INVALID_METADATA',
+      /roles\.snapshot is missing/,
+    ],
+    [
+      'an unknown role in root',
+      'root',
+      (d) => (d.signed.roles.mirror = d.signed.roles.root),
+      'INVALID_METADATA',
+      /not a top-level role/,
+    ],
+    [
+      'key without public',
+      'root',
+      (d) => delete Object.values<any>(d.signed.keys)[0].keyval.public,
+      'INVALID_METADATA',
+      /keyval\.public/,
+    ],
+    [
+      'consistent_snapshot string',
+      'root',
+      (d) => (d.signed.consistent_snapshot = 'yes'),
+      'INVALID_METADATA',
+      /consistent_snapshot must be a boolean/,
+    ],
+    [
+      'timestamp meta extra entry',
+      'timestamp',
+      (d) => (d.signed.meta['targets.json'] = { version: 1 }),
+      'INVALID_METADATA',
+      /exactly one entry/,
+    ],
+    [
+      'timestamp meta missing',
+      'timestamp',
+      (d) => (d.signed.meta = {}),
+      'INVALID_METADATA',
+      /snapshot\.json/,
+    ],
+    [
+      'meta version missing',
+      'timestamp',
+      (d) => delete d.signed.meta['snapshot.json'].version,
+      'INVALID_METADATA',
+      /snapshot\.json\.version/,
+    ],
+    [
+      'meta length negative',
+      'timestamp',
+      (d) => (d.signed.meta['snapshot.json'].length = -1),
+      'INVALID_METADATA',
+      /length must be a non-negative integer/,
+    ],
+    [
+      'meta hash uppercase',
+      'timestamp',
+      (d) =>
+        (d.signed.meta['snapshot.json'].hashes.sha256 =
+          d.signed.meta['snapshot.json'].hashes.sha256.toUpperCase()),
+      'INVALID_METADATA',
+      /hashes\.sha256 must be 64 lowercase hex/,
+    ],
+    [
+      'meta hash short',
+      'timestamp',
+      (d) => (d.signed.meta['snapshot.json'].hashes.sha256 = 'abcd'),
+      'INVALID_METADATA',
+      /sha256/,
+    ],
+    [
+      'meta hashes empty',
+      'timestamp',
+      (d) => (d.signed.meta['snapshot.json'].hashes = {}),
+      'INVALID_METADATA',
+      /at least one hash/,
+    ],
+    [
+      'snapshot without targets.json',
+      'snapshot',
+      (d) => delete d.signed.meta['targets.json'],
+      'INVALID_METADATA',
+      /targets\.json/,
+    ],
+    [
+      'snapshot meta name',
+      'snapshot',
+      (d) => (d.signed.meta.targets = { version: 1 }),
+      'INVALID_METADATA',
+      /ROLE\.json/,
+    ],
+    [
+      'target length missing',
+      'targets',
+      (d) => delete d.signed.targets['app/v1'].length,
+      'INVALID_METADATA',
+      /app\/v1\.length/,
+    ],
+    [
+      'target hashes missing',
+      'targets',
+      (d) => delete d.signed.targets['app/v1'].hashes,
+      'INVALID_METADATA',
+      /app\/v1\.hashes/,
+    ],
+    [
+      'target sha512 wrong length',
+      'targets',
+      (d) => (d.signed.targets['app/v1'].hashes.sha512 = 'ab'),
+      'INVALID_METADATA',
+      /sha512 must be 128/,
+    ],
+    [
+      'empty target path',
+      'targets',
+      (d) => (d.signed.targets[''] = d.signed.targets['app/v1']),
+      'INVALID_METADATA',
+      /empty target path/,
+    ],
+    [
+      'delegation with both paths and prefixes',
+      'targets',
+      (d) => (d.signed.delegations.roles[0].path_hash_prefixes = ['ab']),
+      'INVALID_METADATA',
+      /exactly one of paths/,
+    ],
+    [
+      'delegation with neither',
+      'targets',
+      (d) => delete d.signed.delegations.roles[0].paths,
+      'INVALID_METADATA',
+      /exactly one of paths/,
+    ],
+    [
+      'delegation to a top-level name',
+      'targets',
+      (d) => (d.signed.delegations.roles[0].name = 'root'),
+      'INVALID_METADATA',
+      /top-level role name/,
+    ],
+    [
+      'delegation named twice',
+      'targets',
+      (d) => d.signed.delegations.roles.push(d.signed.delegations.roles[0]),
+      'INVALID_METADATA',
+      /more than once/,
+    ],
+    [
+      'delegation without terminating',
+      'targets',
+      (d) => delete d.signed.delegations.roles[0].terminating,
+      'INVALID_METADATA',
+      /terminating must be a boolean/,
+    ],
+    [
+      'delegation threshold 0',
+      'targets',
+      (d) => (d.signed.delegations.roles[0].threshold = 0),
+      'INVALID_METADATA',
+      /threshold/,
+    ],
+    [
+      'hash prefix not hex',
+      'targets',
+      (d) => {
+        delete d.signed.delegations.roles[0].paths;
+        d.signed.delegations.roles[0].path_hash_prefixes = ['zz'];
+      },
+      'INVALID_METADATA',
+      /path_hash_prefixes\[0\]/,
+    ],
+    [
+      'delegations roles not an array',
+      'targets',
+      (d) => (d.signed.delegations.roles = {}),
+      'INVALID_METADATA',
+      /roles must be an array/,
+    ],
+    [
+      'signatures not an array',
+      'root',
+      (d) => (d.signatures = {}),
+      'INVALID_METADATA',
+      /signatures must be an array/,
+    ],
+    [
+      'signature without sig',
+      'root',
+      (d) => delete d.signatures[0].sig,
+      'INVALID_METADATA',
+      /signatures\[0\]\.sig/,
+    ],
+    ['signed not an object', 'root', (d) => (d.signed = []), 'INVALID_METADATA', /signed must be an object/],
+  ];
+
+  it.each(cases)('%s', (_name, type, edit, code, message) => {
+    const err = refusal(type, edited(type, edit));
+    expect(err.code).toBe(code);
+    expect(err.role).toBe(type);
+    expect(err.message).toMatch(message);
+  });
+
+  it('refuses a document that is not an object, and bad JSON', () => {
+    expect(refusal('root', new TextEncoder().encode('[]')).code).toBe('INVALID_METADATA');
+    expect(refusal('root', new TextEncoder().encode('{"signed":')).code).toBe('INVALID_JSON');
+  });
+
+  it('names a delegated role in messages when asked to', () => {
+    try {
+      parseMetadata(
+        'targets',
+        edited('targets', (d) => (d.signed.version = 0)),
+        { role: 'releases' },
+      );
+      expect.unreachable();
+    } catch (err) {
+      expect((err as TufaError).role).toBe('releases');
+      expect((err as TufaError).message).toMatch(/^releases: /);
+    }
+  });
+});
+
+describe('expires', () => {
+  it('parses and formats the spec format', () => {
+    expect(parseExpires('2030-01-02T03:04:05Z')).toBe(Date.UTC(2030, 0, 2, 3, 4, 5));
+    expect(formatExpires(Date.UTC(2030, 0, 2, 3, 4, 5, 999))).toBe('2030-01-02T03:04:05Z');
+    expect(parseExpires('2030-1-02T03:04:05Z')).toBeUndefined();
+    expect(parseExpires('2024-02-29T00:00:00Z')).toBe(Date.UTC(2024, 1, 29));
+    expect(parseExpires('2023-02-29T00:00:00Z')).toBeUndefined();
+  });
+
+  it('counts expires == now as expired', () => {
+    const signed = repo.timestamp.signed;
+    expect(isExpired(signed, signed.expiresAt)).toBe(true);
+    expect(isExpired(signed, signed.expiresAt - 1000)).toBe(false);
+    expect(isExpired(signed, NOW)).toBe(false);
+  });
+});
+
+describe('documents from the wire', () => {
+  it('keeps canonical signed bytes even when the envelope is pretty-printed and keys unordered', () => {
+    const doc = parseJson(canonicalBytes(docs.snapshot)) as JsonObject;
+    const text = JSON.stringify({ signatures: doc.signatures, signed: doc.signed }, null, 4);
+    const parsed = parseMetadata('snapshot', new TextEncoder().encode(text));
+    expect(parsed.signedBytes).toEqual(repo.snapshot.signedBytes);
+  });
+});
