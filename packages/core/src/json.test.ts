@@ -1,7 +1,7 @@
 import { canonicalize as tufjsCanonicalize } from '@tufjs/canonical-json';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ErrorCode, TufaError } from './errors.js';
+import { TufaError } from './errors.js';
 import { errorCode as codeOf } from './fixtures.test-util.js';
 import {
   canonicalBytes,

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { TufaError } from './errors.js';
 import { errorCode as code, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { parseMetadata, serializeMetadata } from './metadata.js';
