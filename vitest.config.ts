@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The JSON report gives CI its closing line (.ci/summary.mjs).
+    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
   },
 });
