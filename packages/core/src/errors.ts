@@ -32,6 +32,9 @@ export const ERROR_CODES = Object.freeze([
   'NETWORK',
   'CONFLICT',
   'INVALID_ARGUMENT',
+  // keys held by people
+  'WRONG_PASSPHRASE',
+  'PASSPHRASE_REQUIRED',
   'INTERNAL',
 ] as const);
 

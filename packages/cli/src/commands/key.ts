@@ -1,0 +1,62 @@
+/** `tufa key generate | list | import | export`. */
+import { readFile } from 'node:fs/promises';
+import { parseJson, TufaError } from '@tufa/core';
+import type { Context } from '../context.js';
+import { KEY_ROLES, type KeyRole, publicKeyFile } from '../keystore.js';
+
+function keyRole(value: string | undefined): KeyRole {
+  const role = (value ?? 'targets') as KeyRole;
+  if (!KEY_ROLES.includes(role)) {
+    throw new TufaError('INVALID_ARGUMENT', `--role must be one of ${KEY_ROLES.join(', ')}`, {
+      found: value,
+    });
+  }
+  return role;
+}
+
+export async function keyGenerate(ctx: Context, options: { role?: string; gun?: string }): Promise<void> {
+  const role = keyRole(options.role);
+  const passphrase = await ctx.passphrases.get(role, `the new ${role} key`, true);
+  const info = await ctx.keystore.generate({ role, gun: options.gun, passphrase });
+  ctx.out.result(
+    { keyid: info.keyid, role, gun: info.gun ?? null, public: JSON.parse(publicKeyFile(info.key)) },
+    [
+      `generated ${role} key ${info.keyid}`,
+      `export its public key with: tufa key export ${info.keyid} > ${info.keyid.slice(0, 12)}.pub`,
+    ],
+  );
+}
+
+export async function keyList(ctx: Context): Promise<void> {
+  const keys = await ctx.keystore.list();
+  ctx.out.result(
+    keys.map((k) => ({ keyid: k.keyid, role: k.role, gun: k.gun ?? null, created: k.created })),
+    keys.length === 0
+      ? [`no keys in ${ctx.keystore.dir}`]
+      : keys.map((k) => `${k.keyid}  ${k.role.padEnd(10)}  ${k.gun ?? '-'}  ${k.created}`),
+  );
+}
+
+export async function keyExport(ctx: Context, keyid: string, options: { private?: boolean }): Promise<void> {
+  const info = await ctx.keystore.info(keyid);
+  if (options.private) {
+    // Proves the holder knows the passphrase before handing out the (still encrypted) key.
+    await ctx.keystore.unlock(
+      keyid,
+      await ctx.passphrases.get(info.role, `${info.role} key ${keyid.slice(0, 12)}…`),
+    );
+    process.stdout.write(await ctx.keystore.exportEncrypted(keyid));
+    return;
+  }
+  process.stdout.write(publicKeyFile(info.key));
+}
+
+export async function keyImport(ctx: Context, file: string): Promise<void> {
+  const bytes = new Uint8Array(await readFile(file));
+  if (bytes.length > 16 * 1024) throw new TufaError('TOO_LARGE', `${file} is not a key file (too large)`);
+  const preview = parseJson(bytes, { source: file }) as { role?: string };
+  const role = keyRole(preview.role);
+  const passphrase = await ctx.passphrases.get(role, `the imported ${role} key`);
+  const info = await ctx.keystore.importEncrypted(bytes, passphrase, file);
+  ctx.out.result({ keyid: info.keyid, role: info.role }, `imported ${info.role} key ${info.keyid}`);
+}

@@ -1,0 +1,38 @@
+/** What every command gets: TUFA_HOME, output, passphrases, and the global options. */
+import { join } from 'node:path';
+import { tufaHome } from './home.js';
+import { Keystore } from './keystore.js';
+import { makeOutput, type Output } from './output.js';
+import { type PassphraseSource, passphraseSource, promptHidden } from './passphrase.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  debug?: boolean;
+  server?: string;
+  token?: string;
+  rootKey?: string[];
+  trustRoot?: string;
+  tofu?: boolean;
+  caFile?: string;
+}
+
+export interface Context {
+  readonly home: string;
+  readonly keystore: Keystore;
+  readonly out: Output;
+  readonly passphrases: PassphraseSource;
+  readonly env: NodeJS.ProcessEnv;
+  readonly options: GlobalOptions;
+}
+
+export function makeContext(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
+  const home = tufaHome(env);
+  return {
+    home,
+    keystore: new Keystore(join(home, 'private')),
+    out: makeOutput(options.json === true),
+    passphrases: passphraseSource(env, { isTTY: process.stdin.isTTY === true, prompt: promptHidden }),
+    env,
+    options,
+  };
+}

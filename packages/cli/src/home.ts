@@ -1,0 +1,64 @@
+/**
+ * TUFA_HOME: the keystore, the trusted-metadata cache, staged changes and the config file.
+ * Folders are 0700 and files 0600; every write is atomic (temp file, fsync, rename).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { TufaError } from '@tufa/core';
+
+export function tufaHome(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.TUFA_HOME;
+  return resolve(fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(homedir(), '.tufa'));
+}
+
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+/** Writes a file atomically with mode 0600: readers see the old or the new content, never a mix. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await ensureDir(dirname(path));
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads a file no larger than `limit` bytes; undefined when it does not exist. */
+export async function readFileBounded(
+  path: string,
+  limit: number,
+  what: string,
+): Promise<Uint8Array | undefined> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (size > limit) {
+    throw new TufaError('TOO_LARGE', `${what} (${path}) is ${size} bytes, more than the ${limit} allowed`, {
+      expected: limit,
+      found: size,
+    });
+  }
+  return new Uint8Array(await readFile(path));
+}
+
+/** A GUN as a file name: reversible, no separators. */
+export function gunFileName(gun: string): string {
+  return encodeURIComponent(gun);
+}

@@ -1,0 +1,300 @@
+/**
+ * The keystore: ed25519 private keys encrypted with a passphrase (scrypt, parameters stored in
+ * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600.
+ */
+import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  computeKeyId,
+  ed25519Signer,
+  generateEd25519Key,
+  type JsonObject,
+  type Key,
+  keyToJson,
+  parseJson,
+  type Signer,
+  TufaError,
+} from '@tufa/core';
+import { readFileBounded, writeFileAtomic } from './home.js';
+
+/** What a key is for: the role whose passphrase variable unlocks it. */
+export type KeyRole = 'root' | 'targets' | 'snapshot' | 'delegation';
+export const KEY_ROLES: readonly KeyRole[] = Object.freeze(['root', 'targets', 'snapshot', 'delegation']);
+
+/** scrypt cost: 2^15 × 8 ≈ 32 MiB and about 0.1 s here; files may state up to 2^20 (1 GiB). */
+export const DEFAULT_SCRYPT = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
+const MAX_SCRYPT = { N: 2 ** 20, r: 16, p: 4 };
+const KEY_FILE_LIMIT = 16 * 1024;
+
+export interface StoredKeyInfo {
+  readonly keyid: string;
+  readonly role: KeyRole;
+  /** The collection the key was made for, when it was made for one. */
+  readonly gun: string | undefined;
+  readonly key: Key;
+  readonly created: string;
+}
+
+interface KeyFile {
+  tufa_key: 1;
+  keyid: string;
+  role: KeyRole;
+  gun: string | null;
+  created: string;
+  public: JsonObject;
+  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
+  cipher: { name: 'aes-256-gcm'; nonce: string };
+  ciphertext: string;
+}
+
+function deriveKey(
+  passphrase: string,
+  salt: Buffer,
+  params: { N: number; r: number; p: number },
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(
+      passphrase.normalize('NFC'),
+      salt,
+      32,
+      { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
+    );
+  });
+}
+
+export class Keystore {
+  constructor(readonly dir: string) {}
+
+  private path(keyid: string): string {
+    if (!/^[0-9a-f]{64}$/.test(keyid)) {
+      throw new TufaError('INVALID_ARGUMENT', `not a key id: ${keyid.slice(0, 80)}`, {
+        found: keyid.slice(0, 80),
+      });
+    }
+    return join(this.dir, `${keyid}.key`);
+  }
+
+  /** Generates an ed25519 key and stores it encrypted under `passphrase`. */
+  async generate(options: {
+    role: KeyRole;
+    gun?: string | undefined;
+    passphrase: string;
+    now?: number;
+    scryptParams?: { N: number; r: number; p: number };
+  }): Promise<StoredKeyInfo> {
+    const pair = generateEd25519Key();
+    return this.store({ ...options, privateKey: pair.privateKey });
+  }
+
+  /** Stores an existing ed25519 private key (32-byte seed) encrypted under `passphrase`. */
+  async store(options: {
+    role: KeyRole;
+    gun?: string | undefined;
+    passphrase: string;
+    privateKey: Uint8Array;
+    now?: number;
+    scryptParams?: { N: number; r: number; p: number };
+  }): Promise<StoredKeyInfo> {
+    if (options.passphrase.length === 0)
+      throw new TufaError('INVALID_ARGUMENT', 'an empty passphrase protects nothing');
+    const signer = ed25519Signer(options.privateKey);
+    const params = options.scryptParams ?? DEFAULT_SCRYPT;
+    const salt = randomBytes(16);
+    const nonce = randomBytes(12);
+    const key = await deriveKey(options.passphrase, salt, params);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(Buffer.from(signer.keyid));
+    const ciphertext = Buffer.concat([
+      cipher.update(options.privateKey),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
+    const created = new Date(options.now ?? Date.now()).toISOString();
+    const file: KeyFile = {
+      tufa_key: 1,
+      keyid: signer.keyid,
+      role: options.role,
+      gun: options.gun ?? null,
+      created,
+      public: keyToJson(signer.key),
+      kdf: { name: 'scrypt', ...params, salt: salt.toString('base64') },
+      cipher: { name: 'aes-256-gcm', nonce: nonce.toString('base64') },
+      ciphertext: ciphertext.toString('base64'),
+    };
+    await writeFileAtomic(this.path(signer.keyid), `${JSON.stringify(file, null, 2)}\n`);
+    return { keyid: signer.keyid, role: options.role, gun: options.gun, key: signer.key, created };
+  }
+
+  async list(): Promise<StoredKeyInfo[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: StoredKeyInfo[] = [];
+    for (const name of names.sort()) {
+      if (!/^[0-9a-f]{64}\.key$/.test(name)) continue;
+      out.push(await this.info(name.slice(0, 64)));
+    }
+    return out;
+  }
+
+  async has(keyid: string): Promise<boolean> {
+    return (await readFileBounded(this.path(keyid), KEY_FILE_LIMIT, 'key file')) !== undefined;
+  }
+
+  async info(keyid: string): Promise<StoredKeyInfo> {
+    const file = await this.read(keyid);
+    return {
+      keyid: file.keyid,
+      role: file.role,
+      gun: file.gun ?? undefined,
+      key: publicKeyOf(file),
+      created: file.created,
+    };
+  }
+
+  /** Decrypts a key; a wrong passphrase is a clear error naming the key. */
+  async unlock(keyid: string, passphrase: string): Promise<Signer & { privateKey: Uint8Array }> {
+    return decrypt(await this.read(keyid), passphrase);
+  }
+
+  /** The stored (still encrypted) key file, for `tufa key export --private`. */
+  async exportEncrypted(keyid: string): Promise<string> {
+    return `${JSON.stringify(await this.read(keyid), null, 2)}\n`;
+  }
+
+  /** Imports a key file written by `key export --private`; the passphrase must open it. */
+  async importEncrypted(bytes: Uint8Array, passphrase: string, source: string): Promise<StoredKeyInfo> {
+    const doc = parseJson(bytes, { source }) as Record<string, unknown>;
+    const keyid = typeof doc?.keyid === 'string' ? doc.keyid : '';
+    const file = checkKeyFile(doc, keyid);
+    await decrypt(file, passphrase);
+    await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
+    return this.info(keyid);
+  }
+
+  private async read(keyid: string): Promise<KeyFile> {
+    const bytes = await readFileBounded(this.path(keyid), KEY_FILE_LIMIT, 'key file');
+    if (bytes === undefined) {
+      throw new TufaError('NOT_FOUND', `no private key ${keyid.slice(0, 12)}… in ${this.dir}`, {
+        found: keyid,
+      });
+    }
+    return checkKeyFile(parseJson(bytes, { source: `key file ${keyid}` }), keyid);
+  }
+}
+
+async function decrypt(file: KeyFile, passphrase: string): Promise<Signer & { privateKey: Uint8Array }> {
+  const key = await deriveKey(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf);
+  const blob = Buffer.from(file.ciphertext, 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.nonce, 'base64'));
+  decipher.setAAD(Buffer.from(file.keyid));
+  decipher.setAuthTag(blob.subarray(blob.length - 16));
+  let seed: Uint8Array;
+  try {
+    seed = new Uint8Array(
+      Buffer.concat([decipher.update(blob.subarray(0, blob.length - 16)), decipher.final()]),
+    );
+  } catch {
+    throw new TufaError(
+      'WRONG_PASSPHRASE',
+      `wrong passphrase for ${file.role} key ${file.keyid.slice(0, 12)}…`,
+      {
+        role: file.role,
+        details: { keyid: file.keyid },
+      },
+    );
+  }
+  const signer = ed25519Signer(seed);
+  if (signer.keyid !== file.keyid) {
+    throw new TufaError('INVALID_KEY', `key file ${file.keyid.slice(0, 12)}… holds another key`, {
+      found: signer.keyid,
+    });
+  }
+  return { ...signer, privateKey: seed };
+}
+
+function publicKeyOf(file: KeyFile): Key {
+  return {
+    keytype: 'ed25519',
+    scheme: 'ed25519',
+    keyval: { public: field(file, 'public', 'keyval', 'public') as string },
+    extra: {},
+  };
+}
+
+function field(value: unknown, ...path: string[]): unknown {
+  let v = value;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, p)) return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  return v;
+}
+
+function checkKeyFile(doc: unknown, keyid: string): KeyFile {
+  const bad = (what: string): never => {
+    throw new TufaError('INVALID_KEY', `key file ${keyid.slice(0, 12)}…: ${what}`, { found: keyid });
+  };
+  const f = (...path: string[]) => field(doc, ...path);
+  const int = (v: unknown, max: number): v is number =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= max;
+  const b64 = (v: unknown): number => (typeof v === 'string' ? Buffer.from(v, 'base64').length : -1);
+  if (f('tufa_key') !== 1) bad('unknown format');
+  if (f('keyid') !== keyid) bad('names another key id');
+  if (!KEY_ROLES.includes(f('role') as KeyRole)) bad('unknown role');
+  const gun = f('gun');
+  if (gun !== null && typeof gun !== 'string') bad('bad gun');
+  if (f('public', 'keytype') !== 'ed25519' || f('public', 'scheme') !== 'ed25519') bad('not an ed25519 key');
+  const pub = f('public', 'keyval', 'public');
+  if (typeof pub !== 'string' || !/^[0-9a-f]{64}$/.test(pub)) bad('bad public key');
+  const key: Key = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub as string }, extra: {} };
+  if (computeKeyId(key) !== keyid) bad('public key does not match its key id');
+  const [N, r, p] = [f('kdf', 'N'), f('kdf', 'r'), f('kdf', 'p')];
+  if (
+    f('kdf', 'name') !== 'scrypt' ||
+    !int(N, MAX_SCRYPT.N) ||
+    !int(r, MAX_SCRYPT.r) ||
+    !int(p, MAX_SCRYPT.p)
+  ) {
+    return bad('scrypt parameters missing or out of bounds');
+  }
+  if (N < 2 || (N & (N - 1)) !== 0) bad('scrypt N must be a power of two');
+  if (b64(f('kdf', 'salt')) < 16) bad('bad salt');
+  if (f('cipher', 'name') !== 'aes-256-gcm' || b64(f('cipher', 'nonce')) !== 12)
+    bad('unknown cipher or bad nonce');
+  if (b64(f('ciphertext')) !== 32 + 16) bad('bad ciphertext');
+  if (typeof f('created') !== 'string') bad('bad creation time');
+  return doc as KeyFile;
+}
+
+/** A public key file as `tufa key export` writes it: the TUF key object. */
+export function publicKeyFile(key: Key): string {
+  return `${JSON.stringify(keyToJson(key), null, 2)}\n`;
+}
+
+/** Reads a public key file (`tufa key export` output, or any TUF ed25519/ecdsa/rsa key object). */
+export function parsePublicKeyFile(bytes: Uint8Array, source: string): Key {
+  const doc = parseJson(bytes, { source });
+  const [keytype, scheme, pub] = [
+    field(doc, 'keytype'),
+    field(doc, 'scheme'),
+    field(doc, 'keyval', 'public'),
+  ];
+  if (typeof keytype !== 'string' || typeof scheme !== 'string' || typeof pub !== 'string') {
+    throw new TufaError(
+      'INVALID_KEY',
+      `${source}: not a TUF public key object (keytype, scheme, keyval.public)`,
+    );
+  }
+  const key: Key = { keytype, scheme, keyval: { public: pub }, extra: {} };
+  if (keytype === 'ed25519' && !/^[0-9a-f]{64}$/.test(pub)) {
+    throw new TufaError('INVALID_KEY', `${source}: an ed25519 public key is 64 lowercase hex digits`);
+  }
+  return key;
+}
