@@ -1,7 +1,8 @@
 /**
- * One small crypto interface. Two providers give identical results: `nobleCrypto`
- * (@noble/ed25519, @noble/hashes; the reference) and `nodeCrypto` (node:crypto, about ten
- * times faster on this hardware). tufa uses nobleCrypto unless told otherwise with `useCrypto`.
+ * One small crypto interface. Two providers give identical results (tested on RFC 8032 vectors,
+ * edge cases and random inputs): `nobleCrypto` (@noble/ed25519, @noble/hashes; pure JavaScript)
+ * and `nodeCrypto` (node:crypto: 9-14x faster here for SHA-2 and ed25519 verify, 2x for signing a
+ * 100,000-target file). tufa uses nodeCrypto unless told otherwise with `useCrypto`.
  */
 import * as nodeCryptoModule from 'node:crypto';
 import * as ed from '@noble/ed25519';
@@ -33,13 +34,40 @@ export interface CryptoProvider {
   readonly name: string;
   hash(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array;
   createHash(algorithm: HashAlgorithm): IncrementalHash;
-  /** RFC 8032 verification (noble with zip215: false; OpenSSL's rules agree). Never throws. */
+  /**
+   * Verifies an ed25519 signature; never throws. Both providers give the same answer on every
+   * input: public keys must be canonical, torsion-free and not of small order, R must be
+   * torsion-free, S < L, and the cofactorless equation must hold (OpenSSL's rule).
+   */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   ed25519Sign(message: Uint8Array, seed: Uint8Array): Uint8Array;
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
 }
 
 const nobleHashes = { sha256, sha384, sha512 } as const;
+
+const acceptedKeys = new Map<string, boolean>();
+
+/**
+ * Whether an ed25519 public key is one both providers treat alike: canonically encoded, not of
+ * small order, torsion-free. OpenSSL accepts small-order keys (the identity verifies anything);
+ * noble refuses them; mixed-order keys make cofactored and cofactorless checks disagree.
+ */
+function acceptablePublicKey(publicKey: Uint8Array): boolean {
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('hex');
+  let ok = acceptedKeys.get(id);
+  if (ok === undefined) {
+    try {
+      const point = ed.Point.fromBytes(publicKey, false);
+      ok = !point.isSmallOrder() && point.isTorsionFree();
+    } catch {
+      ok = false;
+    }
+    if (acceptedKeys.size >= 1024) acceptedKeys.clear();
+    acceptedKeys.set(id, ok);
+  }
+  return ok;
+}
 
 export const nobleCrypto: CryptoProvider = Object.freeze({
   name: 'noble',
@@ -56,9 +84,11 @@ export const nobleCrypto: CryptoProvider = Object.freeze({
     };
   },
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    if (signature.length !== 64 || publicKey.length !== 32 || !acceptablePublicKey(publicKey)) return false;
     try {
-      return ed.verify(signature, message, publicKey, { zip215: false });
+      if (!ed.verify(signature, message, publicKey, { zip215: false })) return false;
+      // noble checks the cofactored equation: with a torsion-free R it is the cofactorless one.
+      return ed.Point.fromBytes(signature.subarray(0, 32), false).isTorsionFree();
     } catch {
       return false;
     }
@@ -125,7 +155,7 @@ export const nodeCrypto: CryptoProvider = Object.freeze({
     };
   },
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-    if (signature.length !== 64 || publicKey.length !== 32) return false;
+    if (signature.length !== 64 || publicKey.length !== 32 || !acceptablePublicKey(publicKey)) return false;
     try {
       return nodeCryptoModule.verify(null, message, nodePublicKey(publicKey), signature);
     } catch {
@@ -143,7 +173,7 @@ export const nodeCrypto: CryptoProvider = Object.freeze({
   },
 });
 
-let provider: CryptoProvider = nobleCrypto;
+let provider: CryptoProvider = nodeCrypto;
 
 /** Selects the provider every tufa function uses from now on; returns the previous one. */
 export function useCrypto(next: CryptoProvider): CryptoProvider {

@@ -10,6 +10,7 @@ import {
   isCanonical,
   type JsonValue,
   parseJson,
+  serializeJson,
   utf8Encode,
 } from './json.js';
 
@@ -132,6 +133,16 @@ describe('canonicalJson', () => {
     expect(compareCodePoints('b', 'a')).toBeGreaterThan(0);
   });
 
+  it('serializeJson escapes control characters, and only them, for strict JSON parsers', () => {
+    const value = { 'k\u0001': 'a\nb\tc\u0000d\u001f"\\é' };
+    const text = new TextDecoder().decode(serializeJson(value));
+    expect(text).toBe('{"k\\u0001":"a\\nb\\tc\\u0000d\\u001f\\"\\\\é"}');
+    expect(JSON.parse(text)).toEqual(value);
+    expect(isCanonical(serializeJson(value), parseJson(text))).toBe(true);
+    expect(isCanonical(canonicalBytes(value), parseJson(canonicalBytes(value)))).toBe(false);
+    expect(serializeJson({ a: 'plain' })).toEqual(canonicalBytes({ a: 'plain' }));
+  });
+
   it('isCanonical tells canonical bytes from any other serialisation', () => {
     const text = '{"a":1,"b":[2]}';
     expect(isCanonical(utf8Encode(text), parseJson(text))).toBe(true);
@@ -171,10 +182,11 @@ describe('canonical JSON properties', () => {
   it('round-trips: parse(canonical(v)) is v, and its bytes are canonical', () => {
     fc.assert(
       fc.property(jsonValue, (v) => {
-        const bytes = canonicalBytes(v);
-        const back = parseJson(bytes);
+        const back = parseJson(canonicalBytes(v));
         expect(canonicalJson(back)).toBe(canonicalJson(v));
-        expect(isCanonical(bytes, back)).toBe(true);
+        const file = serializeJson(v);
+        expect(isCanonical(file, parseJson(file))).toBe(true);
+        expect(JSON.parse(new TextDecoder().decode(file))).toEqual(JSON.parse(JSON.stringify(v)));
       }),
       { numRuns: 400 },
     );

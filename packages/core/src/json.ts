@@ -333,13 +333,27 @@ export function compareCodePoints(a: string, b: string): number {
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 const NEEDS_ESCAPE = /["\\]/;
+const CONTROL = /[\u0000-\u001f]/;
+const SHORT_ESCAPES: Record<string, string> = {
+  '\b': '\\b',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\f': '\\f',
+  '\r': '\\r',
+};
 
-function canonicalString(value: string): string {
+function canonicalString(value: string, wire: boolean): string {
   if (SURROGATE.test(value) && !value.isWellFormed()) {
     throw new TufaError('CANONICAL_JSON', 'canonical JSON: string with a lone surrogate');
   }
-  if (!NEEDS_ESCAPE.test(value)) return `"${value}"`;
-  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+  let out = NEEDS_ESCAPE.test(value) ? value.replace(/[\\"]/g, '\\$&') : value;
+  if (wire && CONTROL.test(out)) {
+    out = out.replace(
+      /[\u0000-\u001f]/g,
+      (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+  }
+  return `"${out}"`;
 }
 
 function sortedKeys(obj: object): string[] {
@@ -350,7 +364,7 @@ function sortedKeys(obj: object): string[] {
   return keys;
 }
 
-function encode(value: unknown, depth: number): string {
+function encode(value: unknown, depth: number, wire: boolean): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
@@ -363,14 +377,14 @@ function encode(value: unknown, depth: number): string {
       }
       return String(value);
     case 'string':
-      return canonicalString(value);
+      return canonicalString(value, wire);
     case 'object': {
       if (depth > 128) throw new TufaError('CANONICAL_JSON', 'canonical JSON: nesting too deep');
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ',';
-          out += encode(value[i], depth + 1);
+          out += encode(value[i], depth + 1, wire);
         }
         return out + ']';
       }
@@ -389,7 +403,7 @@ function encode(value: unknown, depth: number): string {
         }
         if (!first) out += ',';
         first = false;
-        out += canonicalString(key) + ':' + encode(item, depth + 1);
+        out += canonicalString(key, wire) + ':' + encode(item, depth + 1, wire);
       }
       return out + '}';
     }
@@ -402,17 +416,30 @@ function encode(value: unknown, depth: number): string {
 
 /** The OLPC canonical JSON text of a value (securesystemslib's encode_canonical). */
 export function canonicalJson(value: unknown): string {
-  return encode(value, 0);
+  return encode(value, 0, false);
 }
 
-/** The UTF-8 bytes of the canonical JSON of a value: what TUF signs and hashes. */
+/** The UTF-8 bytes of the canonical JSON of a value: what TUF signs. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return encoder.encode(encode(value, 0));
+  return encoder.encode(encode(value, 0, false));
 }
 
-/** True when the bytes are exactly the canonical JSON of what they parse to. */
+/**
+ * The bytes tufa writes to files and the wire: canonical JSON, except that control characters
+ * inside strings are escaped as JSON requires. Canonical JSON leaves them raw (a PEM key's
+ * newlines), which JSON.parse and Python's json.loads refuse; escaped, every TUF client can read
+ * the file. For documents without control characters the two forms are the same bytes.
+ */
+export function serializeJson(value: unknown): Uint8Array {
+  return encoder.encode(encode(value, 0, true));
+}
+
+/**
+ * True when the bytes are exactly tufa's serialisation (serializeJson) of what they parse to:
+ * sorted keys, no whitespace, integers only, control characters escaped and nothing else.
+ */
 export function isCanonical(bytes: Uint8Array, parsed: JsonValue): boolean {
-  const again = canonicalBytes(parsed);
+  const again = serializeJson(parsed);
   if (again.length !== bytes.length) return false;
   return Buffer.compare(Buffer.from(again.buffer, again.byteOffset, again.length), bytesView(bytes)) === 0;
 }

@@ -30,9 +30,16 @@ export function computeKeyId(key: Key): string {
   );
 }
 
-/** Key material identity, for counting distinct keys towards a threshold. */
+/**
+ * Key material identity, for counting distinct keys towards a threshold: the decoded key (ed25519
+ * bytes, the uncompressed P-256 point, RSA's SPKI DER), so that one key spelled two ways (hex in
+ * another case, PEM or hex, compressed or not, `ecdsa` or `ecdsa-sha2-nistp256`) counts once.
+ */
 export function keyMaterialId(key: Key): string {
-  return `${key.keytype}\u0000${key.scheme}\u0000${key.keyval.public.trim()}`;
+  return (
+    verifierFor(key)?.material ??
+    `unsupported\u0000${key.keytype}\u0000${key.scheme}\u0000${key.keyval.public}`
+  );
 }
 
 export function ed25519PublicKey(publicKey: Uint8Array): Key {
@@ -74,9 +81,16 @@ export function ed25519Signer(privateKey: Uint8Array, keyid?: string): Signer {
 // Verification. Anything that cannot be decoded is an invalid signature: verifySignature never
 // throws, so that a hostile key or signature counts as missing and nothing more.
 
-type Verifier = (signature: Uint8Array, message: Uint8Array) => boolean;
+interface Verifier {
+  verify(signature: Uint8Array, message: Uint8Array): boolean;
+  /** The decoded key, for telling keys apart. */
+  material: string;
+}
 
 const verifiers = new WeakMap<Key, Verifier | null>();
+
+/** Smallest RSA modulus accepted, in bits: smaller keys are factorable. */
+export const MIN_RSA_BITS = 2048;
 
 /** Whether `key` is of a type and scheme tufa can verify. */
 export function isSupportedKey(key: Key): boolean {
@@ -90,7 +104,7 @@ export function verifySignature(key: Key, signatureHex: string, message: Uint8Ar
     return false;
   }
   try {
-    return verify(fromHex(signatureHex, 'signature', false), message);
+    return verify.verify(fromHex(signatureHex, 'signature', false), message);
   } catch {
     return false;
   }
@@ -115,33 +129,46 @@ function buildVerifier(key: Key): Verifier | null {
   if (key.keytype === 'ed25519' && key.scheme === 'ed25519') {
     if (!isLowerHex(pub.toLowerCase(), 64)) return null;
     const raw = fromHex(pub, 'ed25519 public key', false);
-    return (sig, msg) => currentCrypto().ed25519Verify(sig, msg, raw);
+    return {
+      verify: (sig, msg) => currentCrypto().ed25519Verify(sig, msg, raw),
+      material: `ed25519:${toHex(raw)}`,
+    };
   }
   if (
     (key.keytype === 'ecdsa' || key.keytype === 'ecdsa-sha2-nistp256') &&
     key.scheme === 'ecdsa-sha2-nistp256'
   ) {
-    const point = p256Point(pub);
+    const uncompressed = p256.Point.fromBytes(p256Point(pub)).toBytes(false);
     // Real repositories carry high-S signatures (OpenSSL makes them): accept both halves.
-    return (sig, msg) => {
-      const format = sig.length === 64 ? 'compact' : 'der';
-      return p256.verify(sig, msg, point, { lowS: false, prehash: true, format });
+    return {
+      verify: (sig, msg) => {
+        const format = sig.length === 64 ? 'compact' : 'der';
+        return p256.verify(sig, msg, uncompressed, { lowS: false, prehash: true, format });
+      },
+      material: `p256:${toHex(uncompressed)}`,
     };
   }
   if (key.keytype === 'rsa' && key.scheme === 'rsassa-pss-sha256') {
+    // createPublicKey also takes a private key PEM: a private key has no place in metadata.
+    if (!/^\s*-----BEGIN (RSA )?PUBLIC KEY-----/.test(pub)) return null;
     const keyObject = nodeCryptoModule.createPublicKey({ key: pub, format: 'pem' });
     if (keyObject.asymmetricKeyType !== 'rsa') return null;
-    return (sig, msg) =>
-      nodeCryptoModule.verify(
-        'sha256',
-        msg,
-        {
-          key: keyObject,
-          padding: nodeCryptoModule.constants.RSA_PKCS1_PSS_PADDING,
-          saltLength: nodeCryptoModule.constants.RSA_PSS_SALTLEN_AUTO,
-        },
-        sig,
-      );
+    if ((keyObject.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return null;
+    const der = keyObject.export({ format: 'der', type: 'spki' });
+    return {
+      verify: (sig, msg) =>
+        nodeCryptoModule.verify(
+          'sha256',
+          msg,
+          {
+            key: keyObject,
+            padding: nodeCryptoModule.constants.RSA_PKCS1_PSS_PADDING,
+            saltLength: nodeCryptoModule.constants.RSA_PSS_SALTLEN_AUTO,
+          },
+          sig,
+        ),
+      material: `rsa:${der.toString('hex')}`,
+    };
   }
   return null;
 }

@@ -6,7 +6,7 @@
 import { HASH_HEX_LENGTH, isHashAlgorithm } from './crypto.js';
 import { isLowerHex } from './encoding.js';
 import { TufaError } from './errors.js';
-import { canonicalBytes, type JsonObject, type JsonValue, parseJson } from './json.js';
+import { canonicalBytes, type JsonObject, type JsonValue, parseJson, serializeJson } from './json.js';
 import { type Key, keyToJson } from './keys.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
@@ -587,9 +587,12 @@ export function metadataToJson(m: Metadata): JsonObject {
   };
 }
 
-/** The canonical JSON bytes of a whole document: what tufa stores, serves and hashes. */
+/**
+ * The bytes of a whole document as tufa stores, serves and hashes it: canonical JSON with control
+ * characters escaped (serializeJson), so that every JSON parser reads it.
+ */
 export function serializeMetadata(m: Metadata): Uint8Array {
-  return canonicalBytes(metadataToJson(m));
+  return serializeJson(metadataToJson(m));
 }
 
 /** The file name of a role's metadata in a snapshot's meta and in URLs (`ROLE.json`). */
