@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cacheFileName, cacheFolderName, MetadataCache } from './cache.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tufa-cache-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('names', () => {
+  it('gives each repository its own readable, collision-free folder', () => {
+    const a = cacheFolderName('https://notary.example.com|registry.example.com/team/app');
+    expect(a).toMatch(/^notary\.example\.com_registry\.example\.com_team_app-[0-9a-f]{16}$/);
+    expect(cacheFolderName('https://x/a_b')).not.toBe(cacheFolderName('https://x/a/b'));
+    expect(cacheFolderName('../../..')).toMatch(/^repo-[0-9a-f]{16}$/);
+  });
+
+  it('encodes delegated role names so that they stay inside the folder', () => {
+    expect(cacheFileName('targets')).toBe('targets.json');
+    expect(cacheFileName('a/../../b')).toBe(join('delegated', 'a%2F..%2F..%2Fb.json'));
+    expect(cacheFileName('..')).toBe(join('delegated', '...json'));
+    expect(cacheFileName('x'.repeat(300))).toMatch(/^delegated\/sha256-[0-9a-f]{64}\.json$/);
+  });
+});
+
+describe('MetadataCache', () => {
+  it('writes atomically and leaves no temp file', async () => {
+    const cache = new MetadataCache(join(dir, 'c'));
+    await cache.write('timestamp', new TextEncoder().encode('one'));
+    await cache.write('timestamp', new TextEncoder().encode('two'));
+    await cache.write('some/role', new TextEncoder().encode('three'));
+    expect(new TextDecoder().decode(await cache.read('timestamp', 100))).toBe('two');
+    expect(await readdir(join(dir, 'c'))).toEqual(['delegated', 'timestamp.json']);
+    expect(await cache.read('snapshot', 100)).toBeUndefined();
+    await cache.remove('timestamp');
+    expect(await cache.read('timestamp', 100)).toBeUndefined();
+  });
+
+  it('refuses a cached file larger than the bound', async () => {
+    const cache = new MetadataCache(dir);
+    await writeFile(join(dir, 'timestamp.json'), 'x'.repeat(101));
+    await expect(cache.read('timestamp', 100)).rejects.toMatchObject({ code: 'TOO_LARGE' });
+  });
+
+  it('serialises holders of the lock', async () => {
+    const cache = new MetadataCache(dir);
+    const order: string[] = [];
+    const hold = (name: string) =>
+      cache.withLock(async () => {
+        order.push(`${name}+`);
+        await new Promise((r) => setTimeout(r, 30));
+        order.push(`${name}-`);
+      });
+    await Promise.all([hold('a'), hold('b')]);
+    expect(order).toEqual(['a+', 'a-', 'b+', 'b-']);
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+  });
+
+  it('recovers a lock left by a dead process or too old, and times out on a live one', async () => {
+    const cache = new MetadataCache(dir);
+    await writeFile(join(dir, 'lock'), '999999999 0 dead');
+    expect(await cache.withLock(async () => 'ran')).toBe('ran');
+    await writeFile(join(dir, 'lock'), `${process.ppid} 0 alive`);
+    await expect(cache.withLock(async () => 'ran', { waitMs: 100 })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+    });
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(join(dir, 'lock'), old, old);
+    expect(await cache.withLock(async () => 'ran', { staleMs: 60_000 })).toBe('ran');
+    expect(await readFile(join(dir, 'lock'), 'utf8').catch(() => 'gone')).toBe('gone');
+  });
+});

@@ -1,0 +1,787 @@
+/**
+ * The TUF 1.0 client workflow (5.1–5.7) over HTTP. This file decides what to fetch, in what
+ * order, with what bounds, and what to keep on disk; every trust decision is core's
+ * (TrustedMetadataSet, searchTarget, TargetVerifier, checkDigest, checkRootPins).
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  checkDigest,
+  checkRootPins,
+  DEFAULT_MAX_DELEGATIONS,
+  type DelegatedRole,
+  type ErrorCode,
+  formatDigest,
+  isTufaError,
+  type JsonValue,
+  type Metadata,
+  metaFileName,
+  parseDigest,
+  preferredDigest,
+  type Root,
+  searchTarget,
+  serializeMetadata,
+  type TargetFile,
+  type Targets,
+  TargetVerifier,
+  TrustedMetadataSet,
+  TufaError,
+} from '@tufa/core';
+import {
+  cacheFileName,
+  cacheFolderName,
+  defaultCacheRoot,
+  type LockOptions,
+  MetadataCache,
+} from './cache.js';
+import { DEFAULT_TIMEOUTS, download, type FetchLike, streamDownload, type Timeouts } from './fetcher.js';
+
+/** Where the repository is: a tufa (Notary-layout) server and GUN, or any TUF 1.0 repository. */
+export type RepositoryLocation =
+  | { server: string; gun: string; targetsUrl?: string }
+  | { metadataUrl: string; targetsUrl?: string };
+
+export interface TrustOptions {
+  /** A pinned root: a file path or the root's bytes. */
+  rootFile?: string | Uint8Array;
+  /** Pinned root key ids: `threshold` of them must have signed 1.root.json or the current root. */
+  rootKeyIds?: readonly string[];
+  /** How many of `rootKeyIds` must have signed (default 1). */
+  threshold?: number;
+  /** Trust on first use when nothing is pinned (default true). False: UNTRUSTED_ROOT instead. */
+  allowTofu?: boolean;
+}
+
+/** Byte bounds per role (defaults as python-tuf's); `targets` applies to delegated roles too. */
+export interface MaxSizes {
+  root?: number;
+  timestamp?: number;
+  snapshot?: number;
+  targets?: number;
+}
+
+export const DEFAULT_MAX_SIZES: Readonly<Required<MaxSizes>> = Object.freeze({
+  root: 512 * 1024,
+  timestamp: 16 * 1024,
+  snapshot: 2 * 1024 * 1024,
+  targets: 5 * 1024 * 1024,
+});
+
+/** python-tuf's bound on root rotations followed in one refresh. */
+export const DEFAULT_MAX_ROOT_ROTATIONS = 256;
+
+export type Notice =
+  | {
+      kind: 'tofu';
+      message: string;
+      rootVersion: number;
+      /** The root key ids trusted on first use, and their threshold. */
+      keyids: string[];
+      threshold: number;
+    }
+  | { kind: 'cache-discarded'; message: string; role: string; file: string; code: ErrorCode };
+
+export interface ClientOptions {
+  /** Parent folder of the per-repository cache folders (default ~/.tufa/cache). */
+  cacheDir?: string;
+  /** The exact cache folder for this repository (overrides `cacheDir`). */
+  repositoryCacheDir?: string;
+  trust?: TrustOptions;
+  maxSizes?: MaxSizes;
+  timeouts?: Timeouts;
+  /** A fetch implementation (default: Node's global fetch). */
+  fetch?: FetchLike;
+  /** The clock (ms since the epoch), read once at the start of each refresh. */
+  clock?: () => number;
+  maxRootRotations?: number;
+  /** At most this many roles are visited in one target search or listing (default 32). */
+  maxDelegations?: number;
+  /** Called for trust-on-first-use and for cache files discarded as stale. Never stdout. */
+  onNotice?: (notice: Notice) => void;
+  lock?: LockOptions;
+}
+
+export interface RefreshResult {
+  root: number;
+  timestamp: number;
+  snapshot: number;
+  targets: number;
+  /** Set when this refresh trusted a root on first use. */
+  tofu?: Extract<Notice, { kind: 'tofu' }>;
+}
+
+export interface TargetInfo {
+  /** The target path (the tag). */
+  name: string;
+  length: number;
+  hashes: Record<string, string>;
+  custom: JsonValue | undefined;
+  /** The role whose metadata states this target. */
+  role: string;
+}
+
+export interface VerifiedTarget extends TargetInfo {
+  /** The digest that was compared, `ALGORITHM:HEX`. */
+  digest: string;
+}
+
+export type FileSource = string | AsyncIterable<Uint8Array>;
+
+/** Creates a client for a tufa server and GUN or for any TUF 1.0 repository over HTTP. */
+export function createClient(location: RepositoryLocation, options: ClientOptions = {}): TufaClient {
+  return new TufaClient(location, options);
+}
+
+export class TufaClient {
+  readonly metadataUrl: string;
+  readonly targetsUrl: string | undefined;
+  readonly cacheDir: string;
+  private readonly cache: MetadataCache;
+  private readonly options: ClientOptions;
+  private readonly maxSizes: Required<MaxSizes>;
+  private readonly timeouts: Required<Timeouts>;
+  private readonly fetchImpl: FetchLike;
+  private trusted: TrustedMetadataSet | undefined;
+  private refreshing: Promise<RefreshResult> | undefined;
+
+  constructor(location: RepositoryLocation, options: ClientOptions = {}) {
+    this.options = options;
+    let identity: string;
+    if ('server' in location) {
+      const server = checkUrl(location.server, 'server').replace(/\/+$/, '');
+      const gun = checkGun(location.gun);
+      this.metadataUrl = `${server}/v2/${gun.split('/').map(encodeURIComponent).join('/')}/_trust/tuf/`;
+      identity = `${server}|${gun}`;
+    } else {
+      this.metadataUrl = withSlash(checkUrl(location.metadataUrl, 'metadataUrl'));
+      identity = this.metadataUrl;
+    }
+    this.targetsUrl =
+      location.targetsUrl === undefined ? undefined : withSlash(checkUrl(location.targetsUrl, 'targetsUrl'));
+    this.cacheDir =
+      options.repositoryCacheDir ?? join(options.cacheDir ?? defaultCacheRoot(), cacheFolderName(identity));
+    this.cache = new MetadataCache(this.cacheDir);
+    this.maxSizes = { ...DEFAULT_MAX_SIZES, ...definedOnly(options.maxSizes ?? {}) };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...definedOnly(options.timeouts ?? {}) };
+    this.fetchImpl = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+    const trust = options.trust ?? {};
+    if (trust.rootKeyIds !== undefined) {
+      const threshold = trust.threshold ?? 1;
+      if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > trust.rootKeyIds.length) {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          'trust.threshold must be between 1 and the number of key ids',
+          {
+            found: threshold,
+          },
+        );
+      }
+    }
+  }
+
+  /**
+   * Runs the client workflow: root rotations, timestamp, snapshot, top-level targets, in the
+   * spec's order, every piece through core's rules. A failed refresh leaves the last trusted
+   * state (in memory and on disk) in place. Concurrent calls share one refresh.
+   */
+  refresh(): Promise<RefreshResult> {
+    if (this.refreshing === undefined) {
+      this.refreshing = this.cache
+        .withLock(() => this.refreshLocked(), this.options.lock)
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+    }
+    return this.refreshing;
+  }
+
+  /** The trusted entry for a target path, found through the delegation tree; NOT_FOUND otherwise. */
+  async getTarget(tag: string): Promise<TargetInfo> {
+    checkTag(tag);
+    const set = await this.trustedSet();
+    return this.lookup(set, tag);
+  }
+
+  /** Compares `ALGORITHM:HEX` with the trusted entry: HASH_MISMATCH saying what differed. */
+  async verifyDigest(tag: string, digest: string): Promise<VerifiedTarget> {
+    const parsed = parseDigest(digest);
+    const target = await this.getTarget(tag);
+    checkDigest(asTargetFile(target), parsed, { path: tag, role: target.role });
+    return { ...target, digest: formatDigest(parsed) };
+  }
+
+  /** Streams a file (a path or any async iterable of bytes) through the trusted length and hashes. */
+  async verifyFile(tag: string, source: FileSource): Promise<VerifiedTarget> {
+    const target = await this.getTarget(tag);
+    const verifier = new TargetVerifier(asTargetFile(target), { path: tag, role: target.role });
+    const opened =
+      typeof source === 'string' ? createReadStream(source, { highWaterMark: 1024 * 1024 }) : undefined;
+    const input = opened ?? (source as AsyncIterable<Uint8Array>);
+    try {
+      for await (const chunk of input) verifier.update(toBytes(chunk));
+    } catch (err) {
+      if (err instanceof TufaError) throw err;
+      throw new TufaError('NOT_FOUND', `${tag}: cannot read the file to verify: ${(err as Error).message}`, {
+        details: { source: typeof source === 'string' ? source : 'stream' },
+        cause: err,
+      });
+    } finally {
+      opened?.destroy();
+    }
+    verifier.finish();
+    return { ...target, digest: formatDigest(preferredDigest(asTargetFile(target), target.role)) };
+  }
+
+  /** Every target visible through the delegation tree, sorted by name. */
+  async listTargets(): Promise<TargetInfo[]> {
+    const set = await this.trustedSet();
+    const maxRoles = this.options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS;
+    const names = new Set<string>();
+    const visited = new Set<string>(['targets']);
+    const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
+    while (stack.length > 0) {
+      const { name, signed } = stack.pop()!;
+      for (const target of Object.keys(signed.targets)) names.add(target);
+      for (const child of signed.delegations?.roles ?? []) {
+        if (visited.has(child.name)) continue;
+        if (visited.size >= maxRoles) {
+          throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles in the delegation tree`, {
+            role: child.name,
+            expected: maxRoles,
+          });
+        }
+        visited.add(child.name);
+        const loaded = await this.loadDelegated(set, child, name);
+        stack.push({ name: child.name, signed: loaded.signed });
+      }
+    }
+    const out: TargetInfo[] = [];
+    for (const name of [...names].sort()) {
+      try {
+        out.push(await this.lookup(set, name));
+      } catch (err) {
+        if (!isTufaError(err, 'NOT_FOUND')) throw err; // stated by a role not trusted for that path
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Downloads a target from the targets base URL into `destPath`: length-bounded, every hash
+   * checked while streaming, written to a temp file that is renamed only after verification.
+   */
+  async downloadTarget(tag: string, destPath: string): Promise<VerifiedTarget> {
+    if (this.targetsUrl === undefined) {
+      throw new TufaError('INVALID_ARGUMENT', 'downloadTarget needs a targetsUrl');
+    }
+    const set = await this.trustedSet();
+    const target = await this.lookup(set, tag);
+    const file = asTargetFile(target);
+    const verifier = new TargetVerifier(file, { path: tag, role: target.role });
+    const url = this.targetUrl(tag, file, set.root.signed.consistentSnapshot === true);
+    await mkdir(dirname(destPath), { recursive: true });
+    const temp = join(dirname(destPath), `.${basename(destPath)}.tufa-${randomBytes(6).toString('hex')}`);
+    const handle = await open(temp, 'wx', 0o644);
+    let done = false;
+    try {
+      const lengthError = (found: number | string) =>
+        new TufaError('LENGTH_MISMATCH', `${tag}: more than the trusted ${target.length} bytes`, {
+          role: target.role,
+          expected: target.length,
+          found,
+          details: { url },
+        });
+      for await (const chunk of streamDownload(url, {
+        role: tag,
+        maxBytes: target.length,
+        timeouts: this.timeouts,
+        total: false,
+        fetch: this.fetchImpl,
+        tooLarge: lengthError,
+      })) {
+        verifier.update(chunk);
+        for (let at = 0; at < chunk.length; ) at += (await handle.write(chunk, at)).bytesWritten;
+      }
+      verifier.finish();
+      await handle.sync();
+      await handle.close();
+      done = true;
+      await rename(temp, destPath);
+    } catch (err) {
+      if (!done) await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return { ...target, digest: formatDigest(preferredDigest(file, target.role)) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async trustedSet(): Promise<TrustedMetadataSet> {
+    if (this.trusted === undefined) await this.refresh();
+    return this.trusted!;
+  }
+
+  private async refreshLocked(): Promise<RefreshResult> {
+    const now = this.clock();
+    const { set, tofu } = await this.loadTrustedRoot(now);
+
+    // 5.3: follow root rotations N+1, N+2, … until none is found (bounded).
+    const maxRotations = this.options.maxRootRotations ?? DEFAULT_MAX_ROOT_ROTATIONS;
+    const last = set.root.signed.version + maxRotations;
+    for (let version = set.root.signed.version + 1; version <= last; version++) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await this.fetchMetadata('root', `${version}.root.json`, this.maxSizes.root);
+      } catch (err) {
+        if (isTufaError(err, 'NOT_FOUND')) break;
+        throw err;
+      }
+      const previous = set.root.signed;
+      set.updateRoot(bytes);
+      // 5.3.11: rotated timestamp or snapshot keys invalidate the cached copies (fast-forward recovery).
+      if (keysRotated(previous, set.root.signed)) {
+        await this.cache.remove('timestamp');
+        await this.cache.remove('snapshot');
+      }
+      await this.cache.write('root', bytes);
+    }
+    set.checkRootNotExpired(); // 5.3.10
+
+    // 5.4: timestamp, with the cached one as the rollback baseline.
+    await this.loadCached('timestamp', this.maxSizes.timestamp, (b) =>
+      set.updateTimestamp(b, { cached: true }),
+    );
+    const held = set.timestamp;
+    const timestampBytes = await this.fetchMetadata('timestamp', 'timestamp.json', this.maxSizes.timestamp);
+    const timestamp = set.updateTimestamp(timestampBytes);
+    if (timestamp !== held) await this.cache.write('timestamp', timestampBytes);
+
+    // 5.5: snapshot; the cached one is enough when it is the version the timestamp states.
+    const consistent = set.root.signed.consistentSnapshot === true;
+    await this.loadCached('snapshot', this.maxSizes.snapshot, (b) => set.updateSnapshot(b, { cached: true }));
+    if (!set.snapshotIsFinal()) {
+      const meta = timestamp.signed.snapshotMeta;
+      const bytes = await this.fetchMetadata(
+        'snapshot',
+        consistent ? `${meta.version}.snapshot.json` : 'snapshot.json',
+        meta.length ?? this.maxSizes.snapshot,
+      );
+      set.updateSnapshot(bytes);
+      await this.cache.write('snapshot', bytes);
+    }
+
+    // 5.6: top-level targets.
+    const cachedTargets = await this.loadCached('targets', this.maxSizes.targets, (b) =>
+      set.updateTargets(b, { cached: true }),
+    );
+    if (!cachedTargets) {
+      const meta = set.snapshot!.signed.meta['targets.json']!;
+      const bytes = await this.fetchMetadata(
+        'targets',
+        consistent ? `${meta.version}.targets.json` : 'targets.json',
+        meta.length ?? this.maxSizes.targets,
+      );
+      set.updateTargets(bytes);
+      await this.cache.write('targets', bytes);
+    }
+
+    this.trusted = set;
+    const result: RefreshResult = {
+      root: set.root.signed.version,
+      timestamp: set.timestamp!.signed.version,
+      snapshot: set.snapshot!.signed.version,
+      targets: set.targets!.signed.version,
+    };
+    if (tofu !== undefined) result.tofu = tofu;
+    return result;
+  }
+
+  private clock(): number {
+    const now = (this.options.clock ?? Date.now)();
+    if (!Number.isFinite(now)) throw new TufaError('INVALID_ARGUMENT', 'the clock must return a finite time');
+    return now;
+  }
+
+  /** The trusted root to start from: the cache, else the last one held, else the trust anchor. */
+  private async loadTrustedRoot(
+    now: number,
+  ): Promise<{ set: TrustedMetadataSet; tofu?: Extract<Notice, { kind: 'tofu' }> }> {
+    const trust = this.options.trust ?? {};
+    let fromCache: TrustedMetadataSet | undefined;
+    let cached: Uint8Array | undefined;
+    try {
+      cached = await this.cache.read('root', this.maxSizes.root);
+    } catch (err) {
+      await this.cache.remove('root');
+      throw cacheCorrupted(err, 'root', join(this.cacheDir, cacheFileName('root')));
+    }
+    if (cached !== undefined) {
+      try {
+        fromCache = TrustedMetadataSet.fromTrustedRoot(cached, { now });
+      } catch (err) {
+        await this.cache.remove('root');
+        throw cacheCorrupted(err, 'root', join(this.cacheDir, cacheFileName('root')));
+      }
+    } else if (this.trusted !== undefined) {
+      // The cache was discarded since the last refresh: start again from the root held in memory.
+      const bytes = serializeMetadata(this.trusted.root);
+      fromCache = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+      await this.cache.write('root', bytes);
+    }
+    if (trust.rootFile !== undefined) {
+      const pinned = await this.readPinnedRoot(trust.rootFile, now);
+      if (fromCache === undefined || fromCache.root.signed.version < pinned.set.root.signed.version) {
+        await this.cache.write('root', pinned.bytes);
+        return { set: pinned.set };
+      }
+    }
+    if (fromCache !== undefined) return { set: fromCache };
+
+    if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
+      const pins = { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 };
+      let first: Uint8Array | undefined;
+      let firstError: unknown;
+      try {
+        first = await this.fetchMetadata('root', '1.root.json', this.maxSizes.root);
+        const set = TrustedMetadataSet.fromTrustedRoot(first, { now });
+        checkRootPins(set.root, pins);
+        await this.cache.write('root', first);
+        return { set };
+      } catch (err) {
+        if (!isTufaError(err)) throw err;
+        if (err.code === 'NETWORK' || err.code === 'TIMEOUT') throw err;
+        firstError = err;
+      }
+      const current = await this.fetchMetadata('root', 'root.json', this.maxSizes.root);
+      const set = TrustedMetadataSet.fromTrustedRoot(current, { now });
+      try {
+        checkRootPins(set.root, pins);
+      } catch (err) {
+        if (!isTufaError(err)) throw err;
+        throw new TufaError(err.code, `${err.message} (1.root.json: ${describeError(firstError)})`, {
+          role: 'root',
+          expected: err.expected,
+          found: err.found,
+          details: err.details,
+          cause: err,
+        });
+      }
+      await this.cache.write('root', current);
+      return { set };
+    }
+
+    if (trust.allowTofu === false) {
+      throw new TufaError(
+        'UNTRUSTED_ROOT',
+        'no trusted root: pin a root file or root key ids, or allow trust on first use',
+        { role: 'root', expected: 'a pinned root or root key ids' },
+      );
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.fetchMetadata('root', '1.root.json', this.maxSizes.root);
+    } catch (err) {
+      if (!isTufaError(err, 'NOT_FOUND')) throw err;
+      bytes = await this.fetchMetadata('root', 'root.json', this.maxSizes.root);
+    }
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+    await this.cache.write('root', bytes);
+    const roleKeys = set.root.signed.roles.root;
+    const tofu: Extract<Notice, { kind: 'tofu' }> = {
+      kind: 'tofu',
+      message:
+        `trust on first use: trusting root v${set.root.signed.version} of ${this.metadataUrl}, ` +
+        `root keys ${roleKeys.keyids.join(', ')} (threshold ${roleKeys.threshold})`,
+      rootVersion: set.root.signed.version,
+      keyids: [...roleKeys.keyids],
+      threshold: roleKeys.threshold,
+    };
+    this.options.onNotice?.(tofu);
+    return { set, tofu };
+  }
+
+  private async readPinnedRoot(
+    rootFile: string | Uint8Array,
+    now: number,
+  ): Promise<{ set: TrustedMetadataSet; bytes: Uint8Array }> {
+    let bytes: Uint8Array;
+    if (typeof rootFile === 'string') {
+      const size = await stat(rootFile).then(
+        (s) => s.size,
+        (err: Error) => {
+          throw new TufaError('NOT_FOUND', `pinned root file ${rootFile}: ${err.message}`, {
+            role: 'root',
+            cause: err,
+          });
+        },
+      );
+      if (size > this.maxSizes.root) {
+        throw new TufaError(
+          'TOO_LARGE',
+          `pinned root file ${rootFile} is larger than ${this.maxSizes.root}`,
+          {
+            role: 'root',
+            expected: `<= ${this.maxSizes.root}`,
+            found: size,
+          },
+        );
+      }
+      const handle = await open(rootFile, 'r');
+      try {
+        bytes = new Uint8Array(await handle.readFile());
+      } finally {
+        await handle.close();
+      }
+    } else {
+      bytes = rootFile;
+    }
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+    const trust = this.options.trust ?? {};
+    if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
+      checkRootPins(set.root, { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 });
+    }
+    return { set, bytes };
+  }
+
+  /**
+   * Loads a cached role through core. Bytes that do not parse or whose signatures are bad are a
+   * corrupted cache: the file is discarded and the refresh refused with a clear error. Bytes that
+   * are merely stale (older version, expired, keys since rotated) are discarded quietly.
+   */
+  private async loadCached(
+    role: string,
+    maxBytes: number,
+    load: (bytes: Uint8Array) => unknown,
+  ): Promise<boolean> {
+    const file = join(this.cacheDir, cacheFileName(role));
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await this.cache.read(role, maxBytes);
+    } catch (err) {
+      await this.cache.remove(role);
+      throw cacheCorrupted(err, role, file);
+    }
+    if (bytes === undefined) return false;
+    try {
+      load(bytes);
+      return true;
+    } catch (err) {
+      if (!isTufaError(err)) throw err;
+      if (CORRUPTION_CODES.has(err.code)) {
+        await this.cache.remove(role);
+        throw cacheCorrupted(err, role, file);
+      }
+      if (role === 'timestamp' || role === 'snapshot') {
+        // Only a baseline that no longer verifies (keys rotated) is dropped: 5.3.11's deletion.
+        // Anything else (an expired timestamp) is this refresh's refusal.
+        if (err.code !== 'THRESHOLD_NOT_MET') throw err;
+        await this.cache.remove(role);
+      }
+      this.options.onNotice?.({
+        kind: 'cache-discarded',
+        message: `cached ${role} not used: ${err.message}`,
+        role,
+        file,
+        code: err.code,
+      });
+      return false;
+    }
+  }
+
+  private async loadDelegated(
+    set: TrustedMetadataSet,
+    role: DelegatedRole,
+    delegator: string,
+  ): Promise<Metadata<Targets>> {
+    const held = set.delegated(role.name, delegator);
+    if (held !== undefined) return held;
+    let result: Metadata<Targets> | undefined;
+    const fromCache = await this.loadCached(role.name, this.maxSizes.targets, (b) => {
+      result = set.updateDelegatedTargets(b, role.name, delegator, { cached: true });
+    });
+    if (fromCache && result !== undefined) return result;
+    const fileName = metaFileName(role.name);
+    const snapshot = set.snapshot!.signed;
+    const meta = Object.hasOwn(snapshot.meta, fileName) ? snapshot.meta[fileName] : undefined;
+    if (meta === undefined) {
+      throw new TufaError('NOT_FOUND', `${role.name}: not listed in snapshot`, {
+        role: role.name,
+        expected: fileName,
+      });
+    }
+    const encoded = encodeURIComponent(role.name);
+    const consistent = set.root.signed.consistentSnapshot === true;
+    const bytes = await this.fetchMetadata(
+      role.name,
+      consistent ? `${meta.version}.${encoded}.json` : `${encoded}.json`,
+      meta.length ?? this.maxSizes.targets,
+    );
+    const loaded = set.updateDelegatedTargets(bytes, role.name, delegator);
+    await this.cache.write(role.name, bytes);
+    return loaded;
+  }
+
+  /** 5.7: preorder search through the delegation tree, loading roles as the search needs them. */
+  private async lookup(set: TrustedMetadataSet, tag: string): Promise<TargetInfo> {
+    const maxRoles = this.options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS;
+    for (let step = 0; step <= maxRoles + 1; step++) {
+      const result = searchTarget({
+        path: tag,
+        targets: set.targets!.signed,
+        getRole: (name, delegator) => set.delegated(name, delegator)?.signed,
+        maxRoles,
+      });
+      if (result.kind === 'found') {
+        const t = result.target;
+        return {
+          name: tag,
+          length: t.length,
+          hashes: { ...t.hashes },
+          custom: t.custom,
+          role: result.role,
+        };
+      }
+      if (result.kind === 'not-found') {
+        throw new TufaError('NOT_FOUND', `${tag}: no trusted target of that name`, {
+          found: tag,
+          details: { rolesVisited: result.visited },
+        });
+      }
+      await this.loadDelegated(set, result.role, result.delegator);
+    }
+    throw new TufaError('DELEGATION_LIMIT', `${tag}: delegation search did not settle`, {
+      expected: maxRoles,
+    });
+  }
+
+  private fetchMetadata(role: string, fileName: string, maxBytes: number): Promise<Uint8Array> {
+    return download(this.metadataUrl + fileName, {
+      role,
+      maxBytes,
+      timeouts: this.timeouts,
+      total: true,
+      fetch: this.fetchImpl,
+    });
+  }
+
+  /** With consistent snapshots, `DIR/HASH.NAME` (the first hash the metadata lists). */
+  private targetUrl(tag: string, file: TargetFile, consistent: boolean): string {
+    const segments = tag.split('/');
+    if (consistent) {
+      const hash = Object.values(file.hashes)[0]!;
+      segments[segments.length - 1] = `${hash}.${segments[segments.length - 1]}`;
+    }
+    return this.targetsUrl + segments.map(encodeURIComponent).join('/');
+  }
+}
+
+/** Codes that mean cached bytes were damaged or tampered with, rather than merely stale. */
+const CORRUPTION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'INVALID_JSON',
+  'NON_CANONICAL',
+  'CANONICAL_JSON',
+  'INVALID_METADATA',
+  'WRONG_TYPE',
+  'UNSUPPORTED_SPEC_VERSION',
+  'BAD_SIGNATURE',
+  'TOO_LARGE',
+  'INTERNAL',
+]);
+
+function cacheCorrupted(err: unknown, role: string, file: string): TufaError {
+  if (!isTufaError(err)) {
+    return new TufaError('INTERNAL', `trusted cache: ${file} cannot be used: ${describeError(err)}`, {
+      role,
+      details: { source: 'cache', file },
+      cause: err,
+    });
+  }
+  return new TufaError(
+    err.code,
+    `trusted cache: ${file} is corrupted and was discarded (${err.message}); ` +
+      'the next refresh starts again from the last trusted root',
+    {
+      role: err.role ?? role,
+      expected: err.expected,
+      found: err.found,
+      details: { ...(err.details ?? {}), source: 'cache', file },
+      cause: err,
+    },
+  );
+}
+
+function keysRotated(previous: Root, next: Root): boolean {
+  const same = (a: readonly string[], b: readonly string[]) =>
+    a.length === b.length && [...a].sort().join() === [...b].sort().join();
+  return (
+    !same(previous.roles.timestamp.keyids, next.roles.timestamp.keyids) ||
+    !same(previous.roles.snapshot.keyids, next.roles.snapshot.keyids)
+  );
+}
+
+function asTargetFile(t: TargetInfo): TargetFile {
+  return { length: t.length, hashes: t.hashes, custom: t.custom, extra: {} };
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return new TextEncoder().encode(chunk);
+  throw new TufaError('INVALID_ARGUMENT', 'a file stream must yield bytes');
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+function checkUrl(value: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: value });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: value });
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new TufaError('INVALID_ARGUMENT', `${what} must not have a query or fragment`, { found: value });
+  }
+  return value;
+}
+
+/** The server's GUN segments ([A-Za-z0-9._-]), and `:` for registry ports. */
+const GUN_SEGMENT = /^[A-Za-z0-9._:-]+$/;
+
+function checkGun(gun: string): string {
+  const segments = gun.split('/');
+  const valid = (s: string) => GUN_SEGMENT.test(s) && s !== '.' && s !== '..' && s !== '_trust';
+  if (gun.length === 0 || gun.length > 255 || !segments.every(valid)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'a GUN is non-empty path segments of [A-Za-z0-9._:-], no dot segments',
+      {
+        found: gun.length > 80 ? `${gun.slice(0, 77)}...` : gun,
+      },
+    );
+  }
+  return gun;
+}
+
+function checkTag(tag: string): void {
+  if (typeof tag !== 'string' || tag.length === 0 || tag.length > 4096) {
+    throw new TufaError('INVALID_ARGUMENT', 'a target name must be a non-empty string', { found: tag });
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,207 @@
+/**
+ * Bounded HTTP downloads. Every response is read as a stream under four guards: a byte bound
+ * (TOO_LARGE, checked against Content-Length first and then chunk by chunk, so nothing past the
+ * bound is ever held), a time to first byte of the response headers, an idle time between
+ * chunks, and a minimum average rate (all TIMEOUT). Transport failures are NETWORK.
+ */
+import { TufaError } from '@tufa/core';
+
+/** The subset of the WHATWG fetch the client uses; Node's global fetch by default. */
+export type FetchLike = (url: string, init: { signal: AbortSignal; redirect: 'follow' }) => Promise<Response>;
+
+export interface Timeouts {
+  /** Until the response headers arrive (connect, TLS, server think time). Default 10 s. */
+  connectMs?: number;
+  /** The longest pause between two chunks of a body. Default 10 s. */
+  idleMs?: number;
+  /** A whole metadata download, headers to last byte. Default 60 s. Not applied to targets. */
+  totalMs?: number;
+  /**
+   * Slow-retrieval guard: once `rateGraceMs` have passed, the average rate since the
+   * headers arrived must stay at or above this. Default 1024 bytes/s after 5 s.
+   */
+  minBytesPerSecond?: number;
+  rateGraceMs?: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<Required<Timeouts>> = Object.freeze({
+  connectMs: 10_000,
+  idleMs: 10_000,
+  totalMs: 60_000,
+  minBytesPerSecond: 1024,
+  rateGraceMs: 5_000,
+});
+
+export interface DownloadOptions {
+  /** The role (or target path) the download is for, named in errors. */
+  role: string;
+  /** Refuse with TOO_LARGE as soon as more than this many bytes arrive. */
+  maxBytes: number;
+  timeouts: Required<Timeouts>;
+  /** Apply `timeouts.totalMs` (metadata), or not (target files, which may be large). */
+  total: boolean;
+  fetch: FetchLike;
+  /** The error for a body larger than `maxBytes` (default TOO_LARGE). */
+  tooLarge?: (found: number | string) => TufaError;
+}
+
+type Reason = { kind: 'timeout'; what: string; limit: number } | { kind: 'caller' };
+
+function timeoutError(role: string, url: string, what: string, limit: number): TufaError {
+  return new TufaError('TIMEOUT', `${role}: ${what} (${limit}) exceeded downloading ${url}`, {
+    role,
+    expected: limit,
+    details: { url, guard: what },
+  });
+}
+
+/**
+ * Downloads `url` and yields its body chunk by chunk, each guard enforced as it goes. The
+ * consumer may stop early (return/throw): the request is then aborted.
+ */
+export async function* streamDownload(url: string, options: DownloadOptions): AsyncGenerator<Uint8Array> {
+  const { role, maxBytes, timeouts } = options;
+  const controller = new AbortController();
+  let reason: Reason | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const abort = (r: Reason): void => {
+    if (reason !== undefined) return;
+    reason = r;
+    controller.abort();
+    // A body not tied to the signal (an injected fetch) is cancelled too: a pending read ends.
+    reader?.cancel().catch(() => undefined);
+  };
+  const timers: NodeJS.Timeout[] = [];
+  const after = (ms: number, what: string): NodeJS.Timeout => {
+    const t = setTimeout(() => abort({ kind: 'timeout', what, limit: ms }), ms);
+    timers.push(t);
+    return t;
+  };
+  const translate = (err: unknown): TufaError => {
+    if (err instanceof TufaError) return err;
+    if (reason?.kind === 'timeout') return timeoutError(role, url, reason.what, reason.limit);
+    return new TufaError('NETWORK', `${role}: cannot download ${url}: ${describeError(err)}`, {
+      role,
+      details: { url },
+      cause: err,
+    });
+  };
+
+  const connectTimer = after(timeouts.connectMs, 'connect timeout (ms)');
+  if (options.total) after(timeouts.totalMs, 'total download time (ms)');
+  try {
+    let response: Response;
+    try {
+      response = await options.fetch(url, { signal: controller.signal, redirect: 'follow' });
+    } catch (err) {
+      throw translate(err);
+    }
+    clearTimeout(connectTimer);
+    if (response.status === 404 || response.status === 403) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new TufaError('NOT_FOUND', `${role}: ${url} not found (HTTP ${response.status})`, {
+        role,
+        details: { url, status: response.status },
+      });
+    }
+    if (response.status < 200 || response.status > 299) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new TufaError('NETWORK', `${role}: HTTP ${response.status} for ${url}`, {
+        role,
+        details: { url, status: response.status },
+      });
+    }
+    const declared = response.headers.get('content-length');
+    if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw (
+        options.tooLarge?.(Number(declared)) ??
+        new TufaError('TOO_LARGE', `${role}: ${url} declares ${declared} bytes, more than ${maxBytes}`, {
+          role,
+          expected: `<= ${maxBytes}`,
+          found: Number(declared),
+          details: { url },
+        })
+      );
+    }
+    if (response.body === null) return;
+    reader = response.body.getReader();
+    const started = Date.now();
+    let received = 0;
+    let idle = after(timeouts.idleMs, 'idle time between chunks (ms)');
+    const rateCheck = setInterval(
+      () => {
+        const elapsed = Date.now() - started;
+        if (elapsed >= timeouts.rateGraceMs && (received * 1000) / elapsed < timeouts.minBytesPerSecond) {
+          abort({
+            kind: 'timeout',
+            what: 'minimum average rate (bytes/s)',
+            limit: timeouts.minBytesPerSecond,
+          });
+        }
+      },
+      Math.max(10, Math.min(1000, Math.floor(timeouts.rateGraceMs / 4) || 10)),
+    );
+    timers.push(rateCheck);
+    for (;;) {
+      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw translate(err);
+      }
+      if (reason !== undefined) throw translate(new Error('aborted'));
+      if (chunk.done) return;
+      clearTimeout(idle);
+      idle = after(timeouts.idleMs, 'idle time between chunks (ms)');
+      received += chunk.value.length;
+      if (received > maxBytes) {
+        throw (
+          options.tooLarge?.(`> ${maxBytes}`) ??
+          new TufaError('TOO_LARGE', `${role}: more than ${maxBytes} bytes from ${url}`, {
+            role,
+            expected: `<= ${maxBytes}`,
+            found: `> ${maxBytes}`,
+            details: { url },
+          })
+        );
+      }
+      yield chunk.value;
+    }
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    if (reason === undefined) reason = { kind: 'caller' };
+    controller.abort();
+    try {
+      reader?.releaseLock();
+    } catch {
+      // already released with the aborted stream
+    }
+  }
+}
+
+/** Downloads a whole (small) document into memory, under the same guards. */
+export async function download(url: string, options: DownloadOptions): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of streamDownload(url, options)) {
+    chunks.push(chunk);
+    length += chunk.length;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause instanceof Error && cause.message) return `${err.message} (${cause.message})`;
+    return err.message;
+  }
+  return String(err);
+}
