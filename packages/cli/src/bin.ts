@@ -11,9 +11,19 @@ const program = new Command('tufa')
   .description('tufa: sign, publish and verify artifacts with The Update Framework')
   .option('--json', 'print one JSON document (errors too)')
   .option('--debug', 'print details of errors')
+  .option('-s, --server <url>', 'the tufa server (default: TUFA_SERVER, then config.json in TUFA_HOME)')
+  .option('--token <token>', 'access token (default: TUFA_TOKEN)')
+  .option('--root-key <keyid>', 'pin the root: a key id that must have signed it (repeatable)', collect, [])
+  .option('--trust-root <file>', 'pin the root: a trusted root.json')
+  .option('--no-tofu', 'refuse to trust a root on first use')
+  .option('--ca-file <file>', 'PEM CA bundle for an https server')
   .showHelpAfterError()
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
@@ -33,6 +43,171 @@ function action<A extends unknown[]>(body: (ctx: Context, ...args: A) => Promise
     }
   };
 }
+
+program
+  .command('init')
+  .description('create keys, root and targets for a new collection, and publish them')
+  .argument('<gun>', 'the collection, e.g. registry.example.com/team/app')
+  .option('--local-snapshot', 'keep the snapshot key here instead of on the server')
+  .addHelpText(
+    'after',
+    '\nExample:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443',
+  )
+  .action(
+    action(async (ctx, gun: string, opts: { localSnapshot?: boolean }) =>
+      (await import('./commands/init.js')).init(ctx, gun, opts),
+    ),
+  );
+
+program
+  .command('add')
+  .description('stage a target: a tag and the digest and length of its artifact')
+  .argument('<gun>', 'the collection')
+  .argument('<tag>', 'the tag (target path)')
+  .argument('[file]', 'the artifact to hash, or - for stdin')
+  .option('--digest <digest>', 'the digest instead of a file, e.g. sha256:HEX')
+  .option('--length <bytes>', 'the artifact length, with --digest')
+  .option('--custom <json>', 'custom data for the target, e.g. {"mediaType": "…"}')
+  .option('--role <role>', 'stage into a delegated role instead of targets')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tufa add example.com/app v1.0 ./app.tar\n  tufa add example.com/app v1.0 --digest sha256:… --length 5120',
+  )
+  .action(
+    action(async (ctx, gun: string, tag: string, file: string | undefined, opts: Record<string, string>) =>
+      (await import('./commands/stage.js')).add(ctx, gun, tag, file, opts),
+    ),
+  );
+
+program
+  .command('remove')
+  .description('stage the removal of a tag')
+  .argument('<gun>', 'the collection')
+  .argument('<tag>', 'the tag')
+  .option('--role <role>', 'remove from a delegated role instead of targets')
+  .addHelpText('after', '\nExample:\n  tufa remove example.com/app v0.9')
+  .action(
+    action(async (ctx, gun: string, tag: string, opts: { role?: string }) =>
+      (await import('./commands/stage.js')).remove(ctx, gun, tag, opts),
+    ),
+  );
+
+program
+  .command('reset')
+  .description('drop the staged changes of a collection')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  tufa reset example.com/app')
+  .action(action(async (ctx, gun: string) => (await import('./commands/stage.js')).reset(ctx, gun)));
+
+program
+  .command('lookup')
+  .description('print the trusted digest of a tag (sha256:HEX), e.g. for docker pull img@DIGEST')
+  .argument('<gun>', 'the collection')
+  .argument('<tag>', 'the tag')
+  .addHelpText('after', '\nExample:\n  docker pull example.com/app@$(tufa lookup example.com/app v1.0)')
+  .action(
+    action(async (ctx, gun: string, tag: string) =>
+      (await import('./commands/read.js')).lookup(ctx, gun, tag),
+    ),
+  );
+
+program
+  .command('verify')
+  .description('exit 0 only when the tag maps to this digest or file, signed and fresh')
+  .argument('<gun>', 'the collection')
+  .argument('<tag>', 'the tag')
+  .argument('[source]', '- to read the artifact from stdin')
+  .option('--digest <digest>', 'the digest to check, e.g. sha256:HEX')
+  .option('--file <path>', 'the artifact to check')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tufa verify example.com/app v1.0 --digest sha256:…\n  tufa verify example.com/app v1.0 --file ./app.tar\n  cat app.tar | tufa verify example.com/app v1.0 -',
+  )
+  .action(
+    action(
+      async (
+        ctx,
+        gun: string,
+        tag: string,
+        source: string | undefined,
+        opts: { digest?: string; file?: string },
+      ) => (await import('./commands/read.js')).verify(ctx, gun, tag, source, opts),
+    ),
+  );
+
+program
+  .command('list')
+  .description('list every trusted tag with digest and length, through delegations')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  tufa list example.com/app --json')
+  .action(action(async (ctx, gun: string) => (await import('./commands/read.js')).list(ctx, gun)));
+
+program
+  .command('publish')
+  .description('sign the staged changes and publish them as the next versions')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa publish example.com/app')
+  .action(action(async (ctx, gun: string) => (await import('./commands/publish.js')).publish(ctx, gun)));
+
+program
+  .command('status')
+  .description('staged changes, and roles that expire within 30 days')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  tufa status example.com/app')
+  .action(action(async (ctx, gun: string) => (await import('./commands/publish.js')).status(ctx, gun)));
+
+program
+  .command('renew')
+  .description('re-sign a role with a fresh expiry (also when it has already expired)')
+  .argument('<gun>', 'the collection')
+  .option('--role <role>', 'root, targets (default), snapshot (when held here) or a delegated role')
+  .addHelpText('after', '\nExample:\n  tufa renew example.com/app --role targets')
+  .action(
+    action(async (ctx, gun: string, opts: { role?: string }) =>
+      (await import('./commands/publish.js')).renew(ctx, gun, opts),
+    ),
+  );
+
+const delegation = program.command('delegation').description('delegate target paths to other keys');
+delegation
+  .command('add')
+  .description('stage a delegation of paths to a role held by other keys')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'the delegated role name, e.g. releases')
+  .option('--key <file>', 'a public key file (from tufa key export); repeatable', collect, [])
+  .option('--paths <pattern>', "a path pattern, e.g. 'releases/*'; repeatable", collect, [])
+  .option('--threshold <n>', 'signatures needed (default 1)')
+  .option('--terminating', 'stop the search at this role for matching paths')
+  .option('--parent <role>', 'delegate from this role instead of targets')
+  .addHelpText(
+    'after',
+    "\nExample:\n  tufa delegation add example.com/app releases --key alice.pub --paths 'releases/*'",
+  )
+  .action(
+    action(async (ctx, gun: string, role: string, opts: Record<string, never>) =>
+      (await import('./commands/delegation.js')).delegationAdd(ctx, gun, role, opts),
+    ),
+  );
+delegation
+  .command('remove')
+  .description('stage the removal of a delegation')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'the delegated role')
+  .option('--parent <role>', 'the delegating role (default targets)')
+  .addHelpText('after', '\nExample:\n  tufa delegation remove example.com/app releases')
+  .action(
+    action(async (ctx, gun: string, role: string, opts: { parent?: string }) =>
+      (await import('./commands/delegation.js')).delegationRemove(ctx, gun, role, opts),
+    ),
+  );
+delegation
+  .command('list')
+  .description('list the trusted delegations')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  tufa delegation list example.com/app')
+  .action(
+    action(async (ctx, gun: string) => (await import('./commands/delegation.js')).delegationList(ctx, gun)),
+  );
 
 const key = program.command('key').description('manage private keys in TUFA_HOME/private');
 key
@@ -72,6 +247,20 @@ key
   .argument('<file>', 'the key file')
   .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa key import ./3f1c.key')
   .action(action(async (ctx, file: string) => (await import('./commands/key.js')).keyImport(ctx, file)));
+
+key
+  .command('rotate')
+  .description('replace the key of a role: a new root names it, signed by the current root keys')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'root, targets, snapshot or timestamp')
+  .option('--server-managed', 'snapshot: let the server hold the new key')
+  .option('--yes', 'do not ask for confirmation (root)')
+  .addHelpText('after', '\nExample:\n  tufa key rotate example.com/app targets')
+  .action(
+    action(async (ctx, gun: string, role: string, opts: { serverManaged?: boolean; yes?: boolean }) =>
+      (await import('./commands/rotate.js')).keyRotate(ctx, gun, role, opts),
+    ),
+  );
 
 async function main(argv: string[]): Promise<void> {
   try {

@@ -129,6 +129,16 @@ export interface VerifiedTarget extends TargetInfo {
 
 export type FileSource = string | AsyncIterable<Uint8Array>;
 
+/** A delegated role as found through the trusted delegation tree. */
+export interface FoundRole {
+  name: string;
+  /** The role that delegates it (`targets` or a delegated role). */
+  delegator: string;
+  delegation: DelegatedRole;
+  /** Its trusted metadata, or undefined when nothing has been published for it yet. */
+  metadata: Metadata<Targets> | undefined;
+}
+
 /** Creates a client for a tufa server and GUN or for any TUF 1.0 repository over HTTP. */
 export function createClient(location: RepositoryLocation, options: ClientOptions = {}): TufaClient {
   return new TufaClient(location, options);
@@ -144,6 +154,9 @@ export class TufaClient {
   private readonly timeouts: Required<Timeouts>;
   private readonly fetchImpl: FetchLike;
   private trusted: TrustedMetadataSet | undefined;
+  /** Set while publisherView() runs its refresh; the set it made. */
+  private publisherMode = false;
+  private publisherSet: TrustedMetadataSet | undefined;
   private refreshing: Promise<RefreshResult> | undefined;
 
   constructor(location: RepositoryLocation, options: ClientOptions = {}) {
@@ -232,6 +245,78 @@ export class TufaClient {
     }
     verifier.finish();
     return { ...target, digest: formatDigest(preferredDigest(asTargetFile(target), target.role)) };
+  }
+
+  /**
+   * The trusted metadata after a refresh (read-only): root, timestamp, snapshot, top-level targets,
+   * and the delegated roles loaded so far. For publishers and tools that inspect the repository.
+   */
+  async trustedMetadata(): Promise<TrustedMetadataSet> {
+    return this.trustedSet();
+  }
+
+  /**
+   * Finds a delegated role by name: preorder through the delegation tree (bounded like a search),
+   * loading and verifying roles on the way. `metadata` is undefined when the role is delegated but
+   * not listed in snapshot yet (nothing was ever published for it). NOT_FOUND when no role
+   * delegates it.
+   */
+  async findRole(name: string): Promise<FoundRole> {
+    return this.findRoleIn(await this.trustedSet(), name);
+  }
+
+  /**
+   * A publisher's view of the repository: the same workflow and every rule except expiry, so that
+   * a publisher can read a role that has expired in order to re-sign it (`tufa renew`). It never
+   * answers lookups and never writes the cache.
+   */
+  async publisherView(): Promise<{ set: TrustedMetadataSet; findRole(name: string): Promise<FoundRole> }> {
+    while (this.refreshing !== undefined) await this.refreshing.catch(() => undefined);
+    const run = this.cache.withLock(async () => {
+      this.publisherMode = true;
+      try {
+        return await this.refreshLocked();
+      } finally {
+        this.publisherMode = false;
+      }
+    }, this.options.lock);
+    this.refreshing = run.finally(() => {
+      this.refreshing = undefined;
+    });
+    await this.refreshing;
+    const set = this.publisherSet!;
+    this.publisherSet = undefined;
+    return { set, findRole: (name) => this.findRoleIn(set, name) };
+  }
+
+  private async findRoleIn(set: TrustedMetadataSet, name: string): Promise<FoundRole> {
+    const maxRoles = this.options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS;
+    const visited = new Set<string>(['targets']);
+    const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
+    while (stack.length > 0) {
+      const parent = stack.pop()!;
+      const children = parent.signed.delegations?.roles ?? [];
+      const match = children.find((d) => d.name === name);
+      if (match !== undefined) {
+        const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(name));
+        const metadata = listed ? await this.loadDelegated(set, match, parent.name) : undefined;
+        return { name, delegator: parent.name, delegation: match, metadata };
+      }
+      for (let i = children.length - 1; i >= 0; i--) {
+        const child = children[i]!;
+        if (visited.has(child.name)) continue;
+        if (visited.size >= maxRoles) {
+          throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited looking for ${name}`, {
+            role: name,
+            expected: maxRoles,
+          });
+        }
+        visited.add(child.name);
+        if (!Object.hasOwn(set.snapshot!.signed.meta, metaFileName(child.name))) continue;
+        stack.push({ name: child.name, signed: (await this.loadDelegated(set, child, parent.name)).signed });
+      }
+    }
+    throw new TufaError('NOT_FOUND', `${name}: no trusted role delegates it`, { role: name });
   }
 
   /** Every target visible through the delegation tree, sorted by name. */
@@ -343,10 +428,10 @@ export class TufaClient {
       set.updateRoot(bytes);
       // 5.3.11: rotated timestamp or snapshot keys invalidate the cached copies (fast-forward recovery).
       if (keysRotated(previous, set.root.signed)) {
-        await this.cache.remove('timestamp');
-        await this.cache.remove('snapshot');
+        await this.unpersist('timestamp');
+        await this.unpersist('snapshot');
       }
-      await this.cache.write('root', bytes);
+      await this.persist('root', bytes);
     }
     set.checkRootNotExpired(); // 5.3.10
 
@@ -357,7 +442,7 @@ export class TufaClient {
     const held = set.timestamp;
     const timestampBytes = await this.fetchMetadata('timestamp', 'timestamp.json', this.maxSizes.timestamp);
     const timestamp = set.updateTimestamp(timestampBytes);
-    if (timestamp !== held) await this.cache.write('timestamp', timestampBytes);
+    if (timestamp !== held) await this.persist('timestamp', timestampBytes);
 
     // 5.5: snapshot; the cached one is enough when it is the version the timestamp states.
     const consistent = set.root.signed.consistentSnapshot === true;
@@ -370,7 +455,7 @@ export class TufaClient {
         meta.length ?? this.maxSizes.snapshot,
       );
       set.updateSnapshot(bytes);
-      await this.cache.write('snapshot', bytes);
+      await this.persist('snapshot', bytes);
     }
 
     // 5.6: top-level targets.
@@ -385,10 +470,11 @@ export class TufaClient {
         meta.length ?? this.maxSizes.targets,
       );
       set.updateTargets(bytes);
-      await this.cache.write('targets', bytes);
+      await this.persist('targets', bytes);
     }
 
-    this.trusted = set;
+    if (this.publisherMode) this.publisherSet = set;
+    else this.trusted = set;
     const result: RefreshResult = {
       root: set.root.signed.version,
       timestamp: set.timestamp!.signed.version,
@@ -397,6 +483,20 @@ export class TufaClient {
     };
     if (tofu !== undefined) result.tofu = tofu;
     return result;
+  }
+
+  /** Options for each trusted set this client makes: a publisher's view does not enforce expiry. */
+  private setOptions(now: number): { now: number; allowExpired: boolean } {
+    return { now, allowExpired: this.publisherMode };
+  }
+
+  /** Writes verified metadata to the cache; a publisher's view leaves the cache alone. */
+  private async persist(role: string, bytes: Uint8Array): Promise<void> {
+    if (!this.publisherMode) await this.cache.write(role, bytes);
+  }
+
+  private async unpersist(role: string): Promise<void> {
+    if (!this.publisherMode) await this.cache.remove(role);
   }
 
   private clock(): number {
@@ -420,7 +520,7 @@ export class TufaClient {
     }
     if (cached !== undefined) {
       try {
-        fromCache = TrustedMetadataSet.fromTrustedRoot(cached, { now });
+        fromCache = TrustedMetadataSet.fromTrustedRoot(cached, this.setOptions(now));
       } catch (err) {
         await this.cache.remove('root');
         throw cacheCorrupted(err, 'root', join(this.cacheDir, cacheFileName('root')));
@@ -428,7 +528,7 @@ export class TufaClient {
     } else if (this.trusted !== undefined) {
       // The cache was discarded since the last refresh: start again from the root held in memory.
       const bytes = serializeMetadata(this.trusted.root);
-      fromCache = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+      fromCache = TrustedMetadataSet.fromTrustedRoot(bytes, this.setOptions(now));
       await this.cache.write('root', bytes);
     }
     if (trust.rootFile !== undefined) {
@@ -446,7 +546,7 @@ export class TufaClient {
       let firstError: unknown;
       try {
         first = await this.fetchMetadata('root', '1.root.json', this.maxSizes.root);
-        const set = TrustedMetadataSet.fromTrustedRoot(first, { now });
+        const set = TrustedMetadataSet.fromTrustedRoot(first, this.setOptions(now));
         checkRootPins(set.root, pins);
         await this.cache.write('root', first);
         return { set };
@@ -456,7 +556,7 @@ export class TufaClient {
         firstError = err;
       }
       const current = await this.fetchMetadata('root', 'root.json', this.maxSizes.root);
-      const set = TrustedMetadataSet.fromTrustedRoot(current, { now });
+      const set = TrustedMetadataSet.fromTrustedRoot(current, this.setOptions(now));
       try {
         checkRootPins(set.root, pins);
       } catch (err) {
@@ -487,7 +587,7 @@ export class TufaClient {
       if (!isTufaError(err, 'NOT_FOUND')) throw err;
       bytes = await this.fetchMetadata('root', 'root.json', this.maxSizes.root);
     }
-    const set = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes, this.setOptions(now));
     await this.cache.write('root', bytes);
     const roleKeys = set.root.signed.roles.root;
     const tofu: Extract<Notice, { kind: 'tofu' }> = {
@@ -538,7 +638,7 @@ export class TufaClient {
     } else {
       bytes = rootFile;
     }
-    const set = TrustedMetadataSet.fromTrustedRoot(bytes, { now });
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes, this.setOptions(now));
     const trust = this.options.trust ?? {};
     if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
       checkRootPins(set.root, { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 });
@@ -620,7 +720,7 @@ export class TufaClient {
       meta.length ?? this.maxSizes.targets,
     );
     const loaded = set.updateDelegatedTargets(bytes, role.name, delegator);
-    await this.cache.write(role.name, bytes);
+    if (!set.allowExpired) await this.cache.write(role.name, bytes); // a publisher's view leaves the cache alone
     return loaded;
   }
 

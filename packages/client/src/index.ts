@@ -5,6 +5,7 @@ export {
   DEFAULT_MAX_ROOT_ROTATIONS,
   DEFAULT_MAX_SIZES,
   type FileSource,
+  type FoundRole,
   type MaxSizes,
   type Notice,
   type RefreshResult,

@@ -568,3 +568,26 @@ describe('checkRootPins and checkLengthAndHashes', () => {
     expect(canonicalBytes(metadataToJson(set.targets!))).toEqual(sim.bytes('targets'));
   });
 });
+
+describe("a publisher's view (allowExpired)", () => {
+  it('reads expired roles with every other rule intact', () => {
+    const sim = new RepoSim();
+    sim.publishTargets((t) => ({ ...t, expires: expiresIn(NOW, -DAY), expiresAt: NOW - DAY }));
+    const client = start(sim);
+    client.updateTimestamp(sim.bytes('timestamp'));
+    client.updateSnapshot(sim.bytes('snapshot'));
+    refused(client, () => client.updateTargets(sim.bytes('targets')), 'EXPIRED');
+
+    const publisher = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW, allowExpired: true });
+    publisher.updateTimestamp(sim.bytes('timestamp'));
+    publisher.updateSnapshot(sim.bytes('snapshot'));
+    expect(publisher.updateTargets(sim.bytes('targets')).signed.expiresAt).toBe(NOW - DAY);
+
+    // Signatures, versions and hashes still hold.
+    const forged = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW, allowExpired: true });
+    forged.updateTimestamp(sim.bytes('timestamp'));
+    forged.updateSnapshot(sim.bytes('snapshot'));
+    const tamperedTargets = tampered(sim.bytes('targets'), (d) => (d.signed.version = 99));
+    refused(forged, () => forged.updateTargets(tamperedTargets), 'LENGTH_MISMATCH');
+  });
+});

@@ -47,23 +47,29 @@ export class TrustedMetadataSet {
   private readonly _delegated = new Map<string, DelegatedEntry>();
   /** The fixed update start time (ms since the epoch) every expiry is compared with. */
   readonly now: number;
+  /** A publisher's view: expiry is not enforced (see fromTrustedRoot). */
+  readonly allowExpired: boolean;
 
-  private constructor(root: Metadata<Root>, now: number) {
+  private constructor(root: Metadata<Root>, now: number, allowExpired: boolean) {
     this._root = root;
     this.now = now;
+    this.allowExpired = allowExpired;
   }
 
   /**
    * Starts from a trusted root (pinned, cached or trusted on first use). It must be signed by
    * the threshold of its own root keys; its expiry is not checked here (5.3.10 checks the final
    * root once the chain of rotations has been followed).
+   *
+   * `allowExpired` makes a publisher's view: every rule but expiry, so that a publisher can read the
+   * current (expired) content of a role in order to re-sign it. Such a set must never answer a
+   * lookup: clients never set it.
    */
-  static fromTrustedRoot(bytes: Uint8Array, options: { now: number }): TrustedMetadataSet {
-    if (!Number.isFinite(options.now))
-      throw new TufaError('INVALID_ARGUMENT', 'reference time must be finite');
+  static fromTrustedRoot(bytes: Uint8Array, options: { now: number; allowExpired?: boolean }): TrustedMetadataSet {
+    if (!Number.isFinite(options.now)) throw new TufaError('INVALID_ARGUMENT', 'reference time must be finite');
     const root = parseMetadata('root', bytes);
     assertVerified(rootVerification(root, root.signed), `root v${root.signed.version} itself`);
-    return new TrustedMetadataSet(root, options.now);
+    return new TrustedMetadataSet(root, options.now, options.allowExpired === true);
   }
 
   get root(): Metadata<Root> {
@@ -124,7 +130,11 @@ export class TrustedMetadataSet {
 
   /** 5.3.10: the final root must not be expired. */
   checkRootNotExpired(): void {
-    checkExpiry(this._root.signed, 'root', this.now);
+    this.checkExpiry(this._root.signed, 'root');
+  }
+
+  private checkExpiry(signed: Signed, role: string): void {
+    if (!this.allowExpired) checkExpiry(signed, role, this.now);
   }
 
   /**
@@ -149,7 +159,8 @@ export class TrustedMetadataSet {
           { role: 'timestamp', expected: `>= ${trusted.version}`, found: next.signed.version },
         );
       }
-      if (next.signed.version === trusted.version) return this._timestamp!; // 5.4.3.1: keep the trusted one
+      // 5.4.3.1: keep the trusted one. Its expiry is checked before snapshot is loaded (updateSnapshot).
+      if (next.signed.version === trusted.version) return this._timestamp!;
       if (next.signed.snapshotMeta.version < trusted.snapshotMeta.version) {
         throw new TufaError(
           'ROLLBACK',
@@ -162,7 +173,7 @@ export class TrustedMetadataSet {
         );
       }
     }
-    if (!options.cached) checkExpiry(next.signed, 'timestamp', this.now);
+    if (!options.cached) this.checkExpiry(next.signed, 'timestamp');
     this._timestamp = next;
     return next;
   }
@@ -182,7 +193,7 @@ export class TrustedMetadataSet {
         role: 'snapshot',
       });
     }
-    checkExpiry(this._timestamp.signed, 'timestamp', this.now);
+    this.checkExpiry(this._timestamp.signed, 'timestamp');
     const expectedMeta = this._timestamp.signed.snapshotMeta;
     if (!options.cached) checkLengthAndHashes(bytes, expectedMeta, 'snapshot');
     const next = parseMetadata('snapshot', bytes);
@@ -224,7 +235,7 @@ export class TrustedMetadataSet {
         }
       }
     }
-    if (!options.cached) checkFinalSnapshot(next.signed, expectedMeta, this.now);
+    if (!options.cached) checkFinalSnapshot(next.signed, expectedMeta, this.now, this.allowExpired);
     this._snapshot = next;
     return next;
   }
@@ -233,7 +244,7 @@ export class TrustedMetadataSet {
   snapshotIsFinal(): boolean {
     if (this._snapshot === undefined || this._timestamp === undefined) return false;
     try {
-      checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now);
+      checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now, this.allowExpired);
       return true;
     } catch {
       return false;
@@ -251,7 +262,7 @@ export class TrustedMetadataSet {
     const next = parseMetadata('targets', bytes);
     assertVerified(this.verifyTopLevel(next, 'targets'), 'root');
     checkMetaVersion(next.signed, meta, 'targets');
-    checkExpiry(next.signed, 'targets', this.now);
+    this.checkExpiry(next.signed, 'targets');
     this._targets = next;
     return next;
   }
@@ -291,7 +302,7 @@ export class TrustedMetadataSet {
     });
     assertVerified(result, delegator);
     checkMetaVersion(next.signed, meta, role);
-    checkExpiry(next.signed, role, this.now);
+    this.checkExpiry(next.signed, role);
     const held = this._delegated.get(role);
     if (held !== undefined && bytesEqual(held.metadata.signedBytes, next.signedBytes)) {
       held.delegators.add(delegator);
@@ -316,7 +327,7 @@ export class TrustedMetadataSet {
     if (this._snapshot === undefined || this._timestamp === undefined) {
       throw new TufaError('ORDER', `${role} cannot be loaded before snapshot`, { role });
     }
-    checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now);
+    checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now, this.allowExpired);
     return this._snapshot.signed;
   }
 }
@@ -340,7 +351,7 @@ function checkExpiry(signed: Signed, role: string, now: number): void {
   }
 }
 
-function checkFinalSnapshot(snapshot: Snapshot, meta: MetaFile, now: number): void {
+function checkFinalSnapshot(snapshot: Snapshot, meta: MetaFile, now: number, allowExpired = false): void {
   if (snapshot.version !== meta.version) {
     throw new TufaError(
       snapshot.version < meta.version ? 'ROLLBACK' : 'VERSION_MISMATCH',
@@ -348,7 +359,7 @@ function checkFinalSnapshot(snapshot: Snapshot, meta: MetaFile, now: number): vo
       { role: 'snapshot', expected: meta.version, found: snapshot.version },
     );
   }
-  checkExpiry(snapshot, 'snapshot', now);
+  if (!allowExpired) checkExpiry(snapshot, 'snapshot', now);
 }
 
 function checkMetaVersion(signed: Targets, meta: MetaFile, role: string): void {

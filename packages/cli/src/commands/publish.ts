@@ -1,0 +1,170 @@
+/** `tufa publish | renew | status`. */
+import {
+  bumpVersion,
+  DEFAULT_EXPIRY,
+  expiresIn,
+  type Metadata,
+  type Root,
+  type Signed,
+  serializeMetadata,
+  TufaError,
+} from '@tufa/core';
+import type { Context } from '../context.js';
+import {
+  type CollectionView,
+  holdsSnapshotKey,
+  localSnapshot,
+  nextTargets,
+  openCollection,
+  publishWithRetry,
+  signRole,
+} from '../publishing.js';
+import { applyChanges, changedRoles } from '../staging.js';
+import { staging } from './stage.js';
+
+/** Signs the next version of each role and, when the snapshot key is here, a snapshot too. */
+async function buildRoles(
+  ctx: Context,
+  view: CollectionView,
+  roles: readonly string[],
+  change: (role: string, signed: Signed) => Signed,
+  now: number,
+): Promise<Map<string, Uint8Array>> {
+  const documents = new Map<string, Uint8Array>();
+  const versions = new Map<string, number>();
+  for (const name of roles) {
+    const role = await view.role(name);
+    const next = nextTargets(role, (t) => change(name, t) as typeof t, now);
+    documents.set(name, serializeMetadata(await signRole(ctx, name, next, role)));
+    versions.set(name, next.version);
+  }
+  if (await holdsSnapshotKey(ctx, view.root.signed)) {
+    documents.set('snapshot', await localSnapshot(ctx, view, documents, versions, now));
+  }
+  return documents;
+}
+
+export async function publish(ctx: Context, gun: string): Promise<void> {
+  const stage = staging(ctx);
+  const changes = await stage.list(gun);
+  if (changes.length === 0) {
+    ctx.out.result({ gun, published: false, versions: {} }, `${gun}: nothing staged to publish`);
+    return;
+  }
+  const now = Date.now();
+  const result = await publishWithRetry(ctx, gun, (view) =>
+    buildRoles(
+      ctx,
+      view,
+      changedRoles(changes),
+      (role, signed) => applyChanges(role, signed as never, changes),
+      now,
+    ),
+  );
+  await stage.reset(gun);
+  ctx.out.result(
+    { gun, published: true, versions: result.versions, retried: result.retried, changes: changes.length },
+    `published ${gun}: ${Object.entries(result.versions)
+      .map(([r, v]) => `${r} v${v}`)
+      .join(', ')}`,
+  );
+}
+
+/** Re-signs a role with a fresh expiry; works on a role that has already expired. */
+export async function renew(ctx: Context, gun: string, options: { role?: string }): Promise<void> {
+  const role = options.role ?? 'targets';
+  const now = Date.now();
+  const result = await publishWithRetry(
+    ctx,
+    gun,
+    async (view) => {
+      if (role === 'root') return renewRoot(ctx, view, now);
+      if (role === 'snapshot') {
+        if (!(await holdsSnapshotKey(ctx, view.root.signed))) {
+          throw new TufaError(
+            'INVALID_ARGUMENT',
+            'the server holds the snapshot key and renews snapshot itself',
+          );
+        }
+        return new Map([['snapshot', await localSnapshot(ctx, view, new Map(), new Map(), now)]]);
+      }
+      if (role === 'timestamp') {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          'the server holds the timestamp key and renews timestamp itself',
+        );
+      }
+      const current = await view.role(role);
+      if (current.current === undefined) {
+        throw new TufaError('NOT_FOUND', `${role}: nothing published yet, nothing to renew`, { role });
+      }
+      return buildRoles(ctx, view, [role], (_r, signed) => signed, now);
+    },
+    { expiredOk: true },
+  );
+  ctx.out.result(
+    { gun, renewed: role, versions: result.versions },
+    `renewed ${role} of ${gun}: ${Object.entries(result.versions)
+      .map(([r, v]) => `${r} v${v}`)
+      .join(', ')}`,
+  );
+}
+
+/** Root N+1 with a fresh expiry, signed by the root keys held here. */
+async function renewRoot(ctx: Context, view: CollectionView, now: number): Promise<Map<string, Uint8Array>> {
+  const root: Root = bumpVersion(view.root.signed, expiresIn(now, DEFAULT_EXPIRY.root));
+  const signed = await signRole(ctx, 'root', root, view.root.signed.roles.root);
+  return new Map([['root', serializeMetadata(signed)]]);
+}
+
+const DAY = 24 * 3600 * 1000;
+
+export async function status(ctx: Context, gun: string): Promise<void> {
+  const changes = await staging(ctx).list(gun);
+  const view = await openCollection(ctx, gun, true);
+  const now = Date.now();
+  const roles: { role: string; version: number; expires: string; state: string }[] = [];
+  // The server re-signs timestamp (and a snapshot it holds) before they expire: no warning for those.
+  const add = (role: string, md: Metadata | undefined, managedHere = true) => {
+    if (md === undefined) return;
+    const left = md.signed.expiresAt - now;
+    const soon = left <= 0 ? 'EXPIRED' : left <= 30 * DAY ? `expires in ${Math.ceil(left / DAY)} days` : 'ok';
+    const state = managedHere || left <= 0 ? soon : 'ok (re-signed by the server)';
+    roles.push({ role, version: md.signed.version, expires: md.signed.expires, state });
+  };
+  add('root', view.set.root);
+  add('targets', view.set.targets);
+  add('snapshot', view.set.snapshot, await holdsSnapshotKey(ctx, view.root.signed));
+  add('timestamp', view.set.timestamp, false);
+  for (const d of view.set.targets?.signed.delegations?.roles ?? []) {
+    try {
+      add(d.name, (await view.role(d.name)).current);
+    } catch {
+      roles.push({ role: d.name, version: 0, expires: '-', state: 'not readable' });
+    }
+  }
+  const warnings = roles.filter((r) => !r.state.startsWith('ok'));
+  ctx.out.result(
+    {
+      gun,
+      staged: changes.map((c) => ({
+        op: c.op,
+        role: c.role,
+        ...('path' in c ? { path: c.path } : { name: c.name }),
+      })),
+      roles,
+      warnings: warnings.map((w) => `${w.role}: ${w.state}`),
+    },
+    [
+      `${gun}`,
+      changes.length === 0 ? 'no staged changes' : `staged changes (${changes.length}):`,
+      ...changes.map((c) => `  ${c.op} ${'path' in c ? c.path : c.name} (${c.role})`),
+      'roles:',
+      ...roles.map((r) => `  ${r.role.padEnd(12)} v${r.version}  expires ${r.expires}  ${r.state}`),
+      ...warnings.map(
+        (w) =>
+          `warning: ${w.role} ${w.state}${w.state === 'EXPIRED' ? ` — run tufa renew ${gun} --role ${w.role}` : ''}`,
+      ),
+    ],
+  );
+}

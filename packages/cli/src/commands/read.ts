@@ -1,0 +1,105 @@
+/** `tufa lookup | verify | list`: what deploy scripts call, so they load only the client. */
+import { createReadStream } from 'node:fs';
+import { TufaError } from '@tufa/core';
+import type { Context } from '../context.js';
+import { openClient } from '../repo.js';
+
+export async function lookup(ctx: Context, gun: string, tag: string): Promise<void> {
+  const client = await openClient(ctx, gun);
+  const target = await client.getTarget(tag);
+  const sha256 = target.hashes.sha256;
+  const digest = sha256 !== undefined ? `sha256:${sha256}` : `sha512:${target.hashes.sha512 ?? ''}`;
+  ctx.out.result(
+    {
+      gun,
+      tag,
+      digest,
+      length: target.length,
+      hashes: target.hashes,
+      role: target.role,
+      custom: target.custom ?? null,
+    },
+    digest,
+  );
+}
+
+export async function verify(
+  ctx: Context,
+  gun: string,
+  tag: string,
+  source: string | undefined,
+  options: { digest?: string; file?: string },
+): Promise<void> {
+  const given = [options.digest !== undefined, options.file !== undefined, source === '-'].filter(
+    Boolean,
+  ).length;
+  if (given !== 1) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'give exactly one of --digest ALGORITHM:HEX, --file PATH, or - (stdin)',
+    );
+  }
+  const client = await openClient(ctx, gun);
+  let result: Awaited<ReturnType<typeof client.verifyDigest>>;
+  if (options.digest !== undefined) result = await client.verifyDigest(tag, options.digest);
+  else if (options.file !== undefined)
+    result = await client.verifyFile(tag, await withProgress(ctx, options.file));
+  else result = await client.verifyFile(tag, process.stdin);
+  ctx.out.result(
+    { gun, tag, trusted: true, digest: result.digest, length: result.length, role: result.role },
+    `trusted: ${gun} ${tag} -> ${result.digest} (${result.length} bytes, signed by ${result.role})`,
+  );
+}
+
+/** A file source; on a terminal, large files show a progress bar on stderr. */
+async function withProgress(ctx: Context, path: string): Promise<string | AsyncIterable<Uint8Array>> {
+  if (ctx.out.json || !process.stderr.isTTY) return path;
+  const { stat } = await import('node:fs/promises');
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return path; // the client reports the unreadable file
+  }
+  if (size < 64 * 1024 * 1024) return path;
+  return progressStream(path, size);
+}
+
+async function* progressStream(path: string, size: number): AsyncIterable<Uint8Array> {
+  let done = 0;
+  let shown = -1;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+      done += (chunk as Buffer).length;
+      const percent = Math.floor((done / size) * 100);
+      if (percent !== shown) {
+        shown = percent;
+        const bar = '#'.repeat(Math.floor(percent / 4)).padEnd(25, '.');
+        process.stderr.write(`\rhashing [${bar}] ${percent}%`);
+      }
+      yield chunk as Buffer;
+    }
+  } finally {
+    process.stderr.write('\n');
+  }
+}
+
+export async function list(ctx: Context, gun: string): Promise<void> {
+  const client = await openClient(ctx, gun);
+  const targets = await client.listTargets();
+  ctx.out.result(
+    targets.map((t) => ({
+      tag: t.name,
+      length: t.length,
+      hashes: t.hashes,
+      role: t.role,
+      custom: t.custom ?? null,
+    })),
+    targets.length === 0
+      ? [`${gun}: no targets`]
+      : targets.map(
+          (t) =>
+            `${t.name}\t${t.hashes.sha256 !== undefined ? `sha256:${t.hashes.sha256}` : '-'}\t${t.length}\t${t.role}`,
+        ),
+  );
+}

@@ -1,0 +1,126 @@
+/**
+ * `tufa key rotate GUN ROLE`: a new key for a role, named by a new root (version + 1) that the
+ * current root keys sign (and, for root itself, the new key too). Everything goes up in one update.
+ */
+import {
+  bumpVersion,
+  DEFAULT_EXPIRY,
+  expiresIn,
+  type Key,
+  type Root,
+  type Signer,
+  serializeMetadata,
+  signMetadata,
+  TufaError,
+  withRootRole,
+} from '@tufa/core';
+import type { Context } from '../context.js';
+import type { KeyRole } from '../keystore.js';
+import {
+  type CollectionView,
+  localSigners,
+  localSnapshot,
+  nextTargets,
+  publishWithRetry,
+  signRole,
+} from '../publishing.js';
+import { getOnlineKey, rotateOnlineKey } from '../remote.js';
+import { pinRoot, remoteOptions } from '../repo.js';
+
+type RotatableRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
+
+async function newLocalKey(ctx: Context, gun: string, role: KeyRole): Promise<Signer & { key: Key }> {
+  const passphrase = await ctx.passphrases.get(role, `the new ${role} key of ${gun}`, true);
+  const info = await ctx.keystore.generate({ role, gun, passphrase });
+  return ctx.keystore.unlock(info.keyid, passphrase);
+}
+
+/** Root N+1 with `role` given to `keys`, signed by the current root keys here (and `extra`). */
+async function rotatedRoot(
+  ctx: Context,
+  view: CollectionView,
+  role: RotatableRole,
+  keys: Key[],
+  now: number,
+  extraSigners: Signer[] = [],
+): Promise<{ root: Root; bytes: Uint8Array }> {
+  const current = view.root.signed;
+  const root = withRootRole(bumpVersion(current, expiresIn(now, DEFAULT_EXPIRY.root)), role, {
+    keys,
+    threshold: role === 'root' ? Math.min(current.roles.root.threshold, keys.length) : 1,
+  });
+  const oldSigners = await localSigners(ctx, current.roles.root.keyids);
+  if (oldSigners.length < current.roles.root.threshold) {
+    throw new TufaError(
+      'THRESHOLD_NOT_MET',
+      `root: this home holds ${oldSigners.length} of the ${current.roles.root.threshold} root keys needed`,
+      { role: 'root', expected: current.roles.root.threshold, found: oldSigners.length },
+    );
+  }
+  const signed = signMetadata(root, [...oldSigners, ...extraSigners]);
+  return { root, bytes: serializeMetadata(signed) };
+}
+
+export async function keyRotate(
+  ctx: Context,
+  gun: string,
+  role: string,
+  options: { serverManaged?: boolean; yes?: boolean },
+): Promise<void> {
+  if (!['root', 'targets', 'snapshot', 'timestamp'].includes(role)) {
+    throw new TufaError('INVALID_ARGUMENT', 'ROLE must be root, targets, snapshot or timestamp', {
+      found: role,
+    });
+  }
+  const remote = await remoteOptions(ctx);
+  const now = Date.now();
+  // Keys are made once, before any attempt: a retry after a lost race reuses them.
+  let newSigner: (Signer & { key: Key }) | undefined;
+  let serverKey: Key | undefined;
+  if (role === 'timestamp') serverKey = await rotateOnlineKey(remote, gun, 'timestamp');
+  else if (role === 'snapshot' && options.serverManaged)
+    serverKey = await getOnlineKey(remote, gun, 'snapshot');
+  else newSigner = await newLocalKey(ctx, gun, role as KeyRole);
+  const newKey = (serverKey ?? newSigner?.key) as Key;
+
+  let pinned: Uint8Array | undefined;
+  const result = await publishWithRetry(ctx, gun, async (view) => {
+    const documents = new Map<string, Uint8Array>();
+    if (
+      role === 'snapshot' &&
+      options.serverManaged &&
+      view.root.signed.roles.snapshot.keyids.includes(newSigner?.keyid ?? '')
+    ) {
+      throw new TufaError('INVALID_ARGUMENT', 'the snapshot key is already held by the server');
+    }
+    const { root, bytes } = await rotatedRoot(
+      ctx,
+      view,
+      role as RotatableRole,
+      [newKey],
+      now,
+      role === 'root' && newSigner !== undefined ? [newSigner] : [],
+    );
+    documents.set('root', bytes);
+    pinned = bytes;
+    if (role === 'targets') {
+      // Every tag stays valid: targets re-signed by the new key in the same update.
+      const targets = await view.role('targets');
+      const next = nextTargets(targets, (t) => t, now);
+      documents.set('targets', serializeMetadata(await signRole(ctx, 'targets', next, root.roles.targets)));
+    }
+    if (role === 'snapshot' && !options.serverManaged) {
+      const rotated: CollectionView = { ...view, root: { ...view.root, signed: root } };
+      documents.set('snapshot', await localSnapshot(ctx, rotated, new Map(), new Map(), now));
+    }
+    return documents;
+  });
+  if (pinned !== undefined) await pinRoot(ctx, gun, pinned);
+  const keyid = newSigner?.keyid ?? null;
+  ctx.out.result({ gun, role, keyid, serverManaged: serverKey !== undefined, versions: result.versions }, [
+    `rotated the ${role} key of ${gun}${serverKey !== undefined ? ' (held by the server)' : `: new key ${keyid}`}`,
+    `published ${Object.entries(result.versions)
+      .map(([r, v]) => `${r} v${v}`)
+      .join(', ')}`,
+  ]);
+}

@@ -1,0 +1,170 @@
+/**
+ * What publishing commands share: the trusted view of a collection, the local keys that can sign
+ * for a role, the next version of a role, and one atomic upload (retried once after a lost race).
+ */
+import type { FoundRole, TufaClient } from '@tufa/client';
+import {
+  bumpVersion,
+  DEFAULT_EXPIRY,
+  expiresIn,
+  isTufaError,
+  type Metadata,
+  metaFileFor,
+  metaFileName,
+  newTargets,
+  type RoleKeys,
+  type Root,
+  type Signed,
+  type Signer,
+  type Snapshot,
+  serializeMetadata,
+  signMetadata,
+  type Targets,
+  type TrustedMetadataSet,
+  TufaError,
+} from '@tufa/core';
+import type { Context } from './context.js';
+import { publishRoles } from './remote.js';
+import { openClient, remoteOptions } from './repo.js';
+
+export interface CollectionView {
+  client: TufaClient;
+  set: TrustedMetadataSet;
+  root: Metadata<Root>;
+  /** The targets role or a delegated role, with the keys and threshold that may sign it. */
+  role(name: string): Promise<RoleView>;
+}
+
+export interface RoleView {
+  name: string;
+  /** The current metadata; undefined for a delegated role nothing was published for yet. */
+  current: Metadata<Targets> | undefined;
+  keyids: readonly string[];
+  threshold: number;
+}
+
+/**
+ * The trusted state of the collection. `expiredOk` reads through expired roles (for `renew`):
+ * every other rule still applies.
+ */
+export async function openCollection(ctx: Context, gun: string, expiredOk = false): Promise<CollectionView> {
+  const client = await openClient(ctx, gun);
+  let set: TrustedMetadataSet;
+  let findRole: (name: string) => Promise<FoundRole>;
+  if (expiredOk) {
+    const view = await client.publisherView();
+    set = view.set;
+    findRole = view.findRole;
+  } else {
+    await client.refresh();
+    set = await client.trustedMetadata();
+    findRole = (name) => client.findRole(name);
+  }
+  const root = set.root;
+  return {
+    client,
+    set,
+    root,
+    async role(name) {
+      if (name === 'targets') {
+        const r = root.signed.roles.targets;
+        return { name, current: set.targets, keyids: r.keyids, threshold: r.threshold };
+      }
+      const found = await findRole(name);
+      return {
+        name,
+        current: found.metadata,
+        keyids: found.delegation.keyids,
+        threshold: found.delegation.threshold,
+      };
+    },
+  };
+}
+
+/** Unlocks the local keys among `keyids` (asking for each key's passphrase). */
+export async function localSigners(ctx: Context, keyids: readonly string[]): Promise<Signer[]> {
+  const signers: Signer[] = [];
+  for (const keyid of keyids) {
+    if (!(await ctx.keystore.has(keyid))) continue;
+    const info = await ctx.keystore.info(keyid);
+    const passphrase = await ctx.passphrases.get(info.role, `${info.role} key ${keyid.slice(0, 12)}…`);
+    signers.push(await ctx.keystore.unlock(keyid, passphrase));
+  }
+  return signers;
+}
+
+/** Signs with the local keys of a role; THRESHOLD_NOT_MET when they are not enough. */
+export async function signRole<T extends Signed>(
+  ctx: Context,
+  role: string,
+  signed: T,
+  keys: { keyids: readonly string[]; threshold: number },
+): Promise<Metadata<T>> {
+  const signers = await localSigners(ctx, keys.keyids);
+  if (signers.length < keys.threshold) {
+    throw new TufaError(
+      'THRESHOLD_NOT_MET',
+      `${role}: this home holds ${signers.length} of the ${keys.threshold} keys needed to sign it`,
+      { role, expected: keys.threshold, found: signers.length, details: { keyids: keys.keyids } },
+    );
+  }
+  return signMetadata(signed, signers);
+}
+
+/** The next version of a targets role with a fresh expiry. */
+export function nextTargets(view: RoleView, change: (t: Targets) => Targets, now: number): Targets {
+  const lifetime = view.name === 'targets' ? DEFAULT_EXPIRY.targets : DEFAULT_EXPIRY.delegation;
+  const base = view.current?.signed ?? { ...newTargets({ expires: expiresIn(now, lifetime) }), version: 0 };
+  return change(bumpVersion(base as Targets, expiresIn(now, lifetime)));
+}
+
+/** True when the snapshot key is held here (the collection keeps it offline). */
+export async function holdsSnapshotKey(ctx: Context, root: Root): Promise<boolean> {
+  for (const keyid of root.roles.snapshot.keyids) if (await ctx.keystore.has(keyid)) return true;
+  return false;
+}
+
+/** A client-signed snapshot listing the new versions of the changed roles. */
+export async function localSnapshot(
+  ctx: Context,
+  view: CollectionView,
+  changed: ReadonlyMap<string, Uint8Array>,
+  versions: ReadonlyMap<string, number>,
+  now: number,
+): Promise<Uint8Array> {
+  const current = view.set.snapshot!.signed;
+  const meta = { ...current.meta };
+  for (const [role, bytes] of changed) {
+    if (role === 'root' || role === 'snapshot') continue;
+    meta[metaFileName(role)] = metaFileFor(bytes, versions.get(role)!);
+  }
+  const next: Snapshot = { ...bumpVersion(current, expiresIn(now, DEFAULT_EXPIRY.snapshot)), meta };
+  const keys: RoleKeys = view.root.signed.roles.snapshot;
+  return serializeMetadata(await signRole(ctx, 'snapshot', next, keys));
+}
+
+/**
+ * Builds the documents from the trusted state and uploads them; when another publisher won the
+ * race (CONFLICT), refreshes and builds once more from the new state, then reports.
+ */
+export async function publishWithRetry(
+  ctx: Context,
+  gun: string,
+  build: (view: CollectionView) => Promise<Map<string, Uint8Array>>,
+  options: { expiredOk?: boolean } = {},
+): Promise<{ versions: Record<string, number>; retried: boolean }> {
+  const remote = await remoteOptions(ctx);
+  for (let attempt = 1; ; attempt++) {
+    const view = await openCollection(ctx, gun, options.expiredOk === true);
+    const documents = await build(view);
+    try {
+      return { versions: await publishRoles(remote, gun, documents), retried: attempt > 1 };
+    } catch (err) {
+      if (attempt === 1 && isTufaError(err, 'CONFLICT')) {
+        ctx.out.note(`tufa: ${gun} changed on the server while publishing; refreshing and trying once more`);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
