@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // 'tufa-source' makes workspace packages resolve to their TypeScript sources in tests.
 export default defineConfig({
-  resolve: { conditions: ['tufa-source', 'import', 'module', 'node', 'default'] },
-  ssr: { resolve: { conditions: ['tufa-source', 'import', 'module', 'node', 'default'] } },
+  resolve: { conditions: ['tufa-source'] },
+  ssr: { resolve: { conditions: ['tufa-source', 'node'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,

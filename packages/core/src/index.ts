@@ -8,4 +8,5 @@ export * from './metadata.js';
 export * from './repository.js';
 export * from './targetfile.js';
 export * from './trusted.js';
+export * from './update.js';
 export * from './verify.js';

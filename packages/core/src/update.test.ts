@@ -1,0 +1,381 @@
+import { describe, expect, it } from 'vitest';
+import { isTufaError } from './errors.js';
+import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
+import { utf8Encode } from './json.js';
+import { type Metadata, metaFileName, parseMetadata, type Root, type Targets } from './metadata.js';
+import {
+  bumpVersion,
+  expiresIn,
+  newRoot,
+  newSnapshot,
+  newTargets,
+  targetFileFor,
+  withDelegation,
+  withRootRole,
+  withTarget,
+} from './repository.js';
+import {
+  type CollectionState,
+  isValidRoleName,
+  type StoredRole,
+  snapshotMetaForState,
+  type ValidatedUpdate,
+  validateUpdate,
+} from './update.js';
+
+const keys = {
+  root: testKey(11),
+  root2: testKey(12),
+  targets: testKey(13),
+  timestamp: testKey(14),
+  snapshot: testKey(15),
+  releases: testKey(16),
+  offlineSnapshot: testKey(17),
+  other: testKey(18),
+};
+const serverKeyids = { timestamp: [keys.timestamp.keyid], snapshot: [keys.snapshot.keyid] };
+
+function rootV1(snapshotKey = keys.snapshot): Root {
+  return newRoot({
+    expires: expiresIn(NOW, 365 * DAY),
+    roles: {
+      root: { keys: [keys.root.key] },
+      targets: { keys: [keys.targets.key] },
+      snapshot: { keys: [snapshotKey.key] },
+      timestamp: { keys: [keys.timestamp.key] },
+    },
+  });
+}
+
+function targetsV1(): Targets {
+  let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
+  t = withTarget(t, 'app/v1', targetFileFor(utf8Encode('app v1')));
+  return withDelegation(t, { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] });
+}
+
+const uploads = (entries: Record<string, Metadata | Uint8Array>) =>
+  new Map(Object.entries(entries).map(([k, v]) => [k, v instanceof Uint8Array ? v : bytesOf(v)]));
+
+function stored<T extends Root | Targets>(md: Metadata<T>): StoredRole<T> {
+  return { bytes: bytesOf(md), metadata: md };
+}
+
+function apply(update: ValidatedUpdate): CollectionState {
+  return {
+    root: update.root,
+    targets: update.targets,
+    delegated: update.delegated,
+    snapshot: update.snapshot,
+  };
+}
+
+const empty: CollectionState = { delegated: new Map() };
+
+function firstPublish(): CollectionState {
+  const update = validateUpdate({
+    current: empty,
+    uploads: uploads({ root: sign(rootV1(), keys.root), targets: sign(targetsV1(), keys.targets) }),
+    now: NOW,
+    serverKeyids,
+  });
+  return apply(update);
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (isTufaError(err)) return err.code;
+    throw err;
+  }
+  throw new Error('expected a TufaError');
+}
+
+describe('validateUpdate: first publish', () => {
+  it('accepts root v1 signed by itself with targets v1, and says the server signs snapshot', () => {
+    const update = validateUpdate({
+      current: empty,
+      uploads: uploads({ root: sign(rootV1(), keys.root), targets: sign(targetsV1(), keys.targets) }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(update.snapshotOnline).toBe(true);
+    expect(update.changed.map((c) => [c.role, c.version])).toEqual([
+      ['root', 1],
+      ['targets', 1],
+    ]);
+    const meta = snapshotMetaForState(update);
+    expect(Object.keys(meta)).toEqual(['targets.json']);
+    expect(meta['targets.json']!.length).toBe(update.targets.bytes.length);
+  });
+
+  it('refuses a first update without root or without targets', () => {
+    expect(
+      codeOf(() =>
+        validateUpdate({
+          current: empty,
+          uploads: uploads({ targets: sign(targetsV1(), keys.targets) }),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+    expect(
+      codeOf(() =>
+        validateUpdate({
+          current: empty,
+          uploads: uploads({ root: sign(rootV1(), keys.root) }),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+  });
+
+  it('refuses a root not signed by its own keys, a root v2 as first root, an expired root', () => {
+    const tg = sign(targetsV1(), keys.targets);
+    const run = (root: Metadata<Root>) => () =>
+      validateUpdate({ current: empty, uploads: uploads({ root, targets: tg }), now: NOW, serverKeyids });
+    expect(codeOf(run(sign(rootV1(), keys.other)))).toBe('THRESHOLD_NOT_MET');
+    expect(codeOf(run(sign(bumpVersion(rootV1(), expiresIn(NOW, DAY)), keys.root)))).toBe('VERSION_MISMATCH');
+    expect(codeOf(run(sign(bumpVersion(rootV1(), expiresIn(NOW, -DAY), 1), keys.root)))).toBe('EXPIRED');
+  });
+
+  it("refuses a root whose timestamp role is not the server's key", () => {
+    const root = withRootRole(rootV1(), 'timestamp', { keys: [keys.other.key] });
+    expect(
+      codeOf(() =>
+        validateUpdate({
+          current: empty,
+          uploads: uploads({ root: sign(root, keys.root), targets: sign(targetsV1(), keys.targets) }),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
+    ).toBe('INVALID_METADATA');
+  });
+
+  it('refuses an uploaded timestamp, non-canonical bytes, a wrong _type, bad JSON', () => {
+    const root = sign(rootV1(), keys.root);
+    const tg = sign(targetsV1(), keys.targets);
+    const run = (u: Map<string, Uint8Array>) => () =>
+      validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
+    expect(codeOf(run(uploads({ root, targets: tg, timestamp: tg })))).toBe('INVALID_ARGUMENT');
+    const spaced = utf8Encode(JSON.stringify(JSON.parse(new TextDecoder().decode(bytesOf(tg))), null, 1));
+    expect(codeOf(run(uploads({ root, targets: spaced })))).toBe('NON_CANONICAL');
+    expect(codeOf(run(uploads({ root, targets: root })))).toBe('WRONG_TYPE');
+    expect(codeOf(run(uploads({ root, targets: utf8Encode('{"signed":') })))).toBe('INVALID_JSON');
+  });
+});
+
+describe('validateUpdate: later updates', () => {
+  it('accepts targets v2 and refuses a repeated or skipped version, a wrong key, an expired targets', () => {
+    const state = firstPublish();
+    const v2 = bumpVersion(targetsV1(), expiresIn(NOW, 90 * DAY));
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ targets: sign(v2, keys.targets) }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.targets.metadata.signed.version).toBe(2);
+    const run = (md: Metadata<Targets>) => () =>
+      validateUpdate({ current: state, uploads: uploads({ targets: md }), now: NOW, serverKeyids });
+    expect(codeOf(run(sign(targetsV1(), keys.targets)))).toBe('ROLLBACK');
+    expect(codeOf(run(sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), 3), keys.targets)))).toBe(
+      'VERSION_MISMATCH',
+    );
+    expect(codeOf(run(sign(v2, keys.other)))).toBe('THRESHOLD_NOT_MET');
+    const badSig = { ...sign(v2, keys.targets) };
+    const forged = { ...badSig, signatures: [{ ...badSig.signatures[0]!, sig: '00'.repeat(64) }] };
+    expect(codeOf(run(forged))).toBe('BAD_SIGNATURE');
+    expect(codeOf(run(sign(bumpVersion(targetsV1(), expiresIn(NOW, -DAY)), keys.targets)))).toBe('EXPIRED');
+  });
+
+  it('lets an expired targets role be replaced while root is valid, not once root has expired', () => {
+    const state = firstPublish();
+    const later = NOW + 100 * DAY; // targets v1 expired at NOW + 90 days
+    const v2 = sign(bumpVersion(targetsV1(), expiresIn(later, 90 * DAY)), keys.targets);
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ targets: v2 }),
+      now: later,
+      serverKeyids,
+    });
+    expect(ok.targets.metadata.signed.version).toBe(2);
+    const afterRoot = NOW + 400 * DAY;
+    const v2b = sign(bumpVersion(targetsV1(), expiresIn(afterRoot, 90 * DAY)), keys.targets);
+    expect(
+      codeOf(() =>
+        validateUpdate({ current: state, uploads: uploads({ targets: v2b }), now: afterRoot, serverKeyids }),
+      ),
+    ).toBe('EXPIRED');
+  });
+
+  it('rotates root with both thresholds and exactly the next version', () => {
+    const state = firstPublish();
+    const v2 = bumpVersion(
+      withRootRole(rootV1(), 'root', { keys: [keys.root2.key] }),
+      expiresIn(NOW, 365 * DAY),
+    );
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ root: sign(v2, keys.root, keys.root2) }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.root.metadata.signed.version).toBe(2);
+    const run = (md: Metadata<Root>) => () =>
+      validateUpdate({ current: state, uploads: uploads({ root: md }), now: NOW, serverKeyids });
+    expect(codeOf(run(sign(v2, keys.root2)))).toBe('THRESHOLD_NOT_MET'); // old threshold missing
+    expect(codeOf(run(sign(v2, keys.root)))).toBe('THRESHOLD_NOT_MET'); // new threshold missing
+    const v3 = bumpVersion(v2, expiresIn(NOW, DAY), 3);
+    expect(codeOf(run(sign(v3, keys.root, keys.root2)))).toBe('VERSION_MISMATCH');
+    expect(codeOf(run(sign(rootV1(), keys.root)))).toBe('ROLLBACK');
+  });
+
+  it('needs targets re-signed when a root rotation changes the targets keys', () => {
+    const state = firstPublish();
+    const v2 = bumpVersion(
+      withRootRole(rootV1(), 'targets', { keys: [keys.other.key] }),
+      expiresIn(NOW, 365 * DAY),
+    );
+    const rootMd = sign(v2, keys.root);
+    expect(
+      codeOf(() =>
+        validateUpdate({ current: state, uploads: uploads({ root: rootMd }), now: NOW, serverKeyids }),
+      ),
+    ).toBe('THRESHOLD_NOT_MET');
+    const t2 = sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.other);
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ root: rootMd, targets: t2 }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.changed.map((c) => c.role)).toEqual(['root', 'targets']);
+  });
+});
+
+describe('validateUpdate: delegated roles', () => {
+  const releases = (paths: string[], version = 1) => {
+    let r = newTargets({ expires: expiresIn(NOW, 30 * DAY), version });
+    for (const p of paths) r = withTarget(r, p, targetFileFor(utf8Encode(p)));
+    return r;
+  };
+
+  it('accepts a delegated role signed by its delegation key with targets inside its paths', () => {
+    const state = firstPublish();
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ releases: sign(releases(['releases/r1']), keys.releases) }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.delegated.get('releases')!.metadata.signed.version).toBe(1);
+    expect(Object.keys(snapshotMetaForState(ok)).sort()).toEqual(['releases.json', 'targets.json']);
+  });
+
+  it('refuses targets outside the delegated paths, the wrong signer, an undelegated role, a bad name', () => {
+    const state = firstPublish();
+    const run = (u: Map<string, Uint8Array>) => () =>
+      validateUpdate({ current: state, uploads: u, now: NOW, serverKeyids });
+    expect(codeOf(run(uploads({ releases: sign(releases(['releases/r1', 'app/v2']), keys.releases) })))).toBe(
+      'PATH_NOT_DELEGATED',
+    );
+    expect(codeOf(run(uploads({ releases: sign(releases(['releases/r1']), keys.targets) })))).toBe(
+      'THRESHOLD_NOT_MET',
+    );
+    expect(codeOf(run(uploads({ nobody: sign(releases([]), keys.releases) })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(uploads({ '1.releases': sign(releases([]), keys.releases) })))).toBe(
+      'INVALID_ARGUMENT',
+    );
+  });
+
+  it('refuses a delegation change that leaves a stored delegated role untrusted', () => {
+    let state = firstPublish();
+    state = apply(
+      validateUpdate({
+        current: state,
+        uploads: uploads({ releases: sign(releases(['releases/r1']), keys.releases) }),
+        now: NOW,
+        serverKeyids,
+      }),
+    );
+    let t2 = bumpVersion(targetsV1(), expiresIn(NOW, DAY));
+    t2 = withDelegation(t2, { name: 'releases', keys: [keys.other.key], paths: ['releases/*'] });
+    const t2md = sign(t2, keys.targets);
+    expect(
+      codeOf(() =>
+        validateUpdate({ current: state, uploads: uploads({ targets: t2md }), now: NOW, serverKeyids }),
+      ),
+    ).toBe('THRESHOLD_NOT_MET');
+    const ok = validateUpdate({
+      current: state,
+      uploads: uploads({ targets: t2md, releases: sign(releases(['releases/r2'], 2), keys.other) }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.delegated.get('releases')!.metadata.signed.version).toBe(2);
+  });
+});
+
+describe('validateUpdate: snapshot', () => {
+  it('refuses a snapshot when the server holds the snapshot key', () => {
+    const state = firstPublish();
+    const snap = sign(
+      newSnapshot({ expires: expiresIn(NOW, DAY), meta: snapshotMetaForState(state as never) }),
+      keys.snapshot,
+    );
+    expect(
+      codeOf(() =>
+        validateUpdate({ current: state, uploads: uploads({ snapshot: snap }), now: NOW, serverKeyids }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+  });
+
+  it('with an offline snapshot key: needs a snapshot that matches the new state exactly', () => {
+    const root = sign(rootV1(keys.offlineSnapshot), keys.root);
+    const targets = sign(targetsV1(), keys.targets);
+    const targetsStored = stored(targets);
+    const meta = snapshotMetaForState({ targets: targetsStored, delegated: new Map() });
+    const snap = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta }), keys.offlineSnapshot);
+    const run = (u: Map<string, Uint8Array>) => () =>
+      validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
+    expect(codeOf(run(uploads({ root, targets })))).toBe('INVALID_ARGUMENT');
+    const ok = validateUpdate({
+      current: empty,
+      uploads: uploads({ root, targets, snapshot: snap }),
+      now: NOW,
+      serverKeyids,
+    });
+    expect(ok.snapshotOnline).toBe(false);
+    expect(ok.snapshot!.metadata.signed.version).toBe(1);
+
+    const wrongHash = {
+      ...meta,
+      'targets.json': { ...meta['targets.json']!, hashes: { sha256: '0'.repeat(64) } },
+    };
+    const bad = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta: wrongHash }), keys.offlineSnapshot);
+    expect(codeOf(run(uploads({ root, targets, snapshot: bad })))).toBe('HASH_MISMATCH');
+    const extra = { ...meta, [metaFileName('ghost')]: { version: 1, extra: {} } };
+    const ghost = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta: extra }), keys.offlineSnapshot);
+    expect(codeOf(run(uploads({ root, targets, snapshot: ghost })))).toBe('INVALID_METADATA');
+    const byServer = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta }), keys.snapshot);
+    expect(codeOf(run(uploads({ root, targets, snapshot: byServer })))).toBe('THRESHOLD_NOT_MET');
+  });
+});
+
+describe('isValidRoleName', () => {
+  it('accepts plain and Notary-style names, refuses ambiguous and path-like ones', () => {
+    for (const ok of ['releases', 'targets/releases', 'a.b-c_d', 'v1'])
+      expect(isValidRoleName(ok)).toBe(true);
+    for (const bad of ['', '1.releases', '../x', 'a//b', 'a/./b', 'é', 'x'.repeat(256), ' a'])
+      expect(isValidRoleName(bad)).toBe(false);
+  });
+
+  it('the parsed bytes of a stored role round-trip', () => {
+    const md = sign(targetsV1(), keys.targets);
+    expect(parseMetadata('targets', bytesOf(md)).signed.version).toBe(1);
+  });
+});

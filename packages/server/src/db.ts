@@ -1,0 +1,118 @@
+/** The database: a `pg` pool (embedded or external, the same code) and the migrations. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TufaError } from '@tufa/core';
+import pg from 'pg';
+
+/** Advisory lock keys: fixed 64-bit values, far above any collection id (those lock collections). */
+export const LOCKS = Object.freeze({
+  migrations: 0x7475_6661_0001n.toString(),
+  changefeed: 0x7475_6661_0002n.toString(),
+});
+
+/** migrations/ at the repository root, from src/ or dist/ alike (and /app/migrations in the image). */
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
+
+export function createPool(url: string, max: number, passwordFile?: string): pg.Pool {
+  const password = passwordFile === undefined ? undefined : readFileSync(passwordFile, 'utf8').trim();
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 30_000,
+    ...(password === undefined ? {} : { password }),
+  });
+  // An idle client that loses its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
+
+export function readMigrations(dir: string): Migration[] {
+  const out: Migration[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const m = MIGRATION_FILE.exec(name);
+    if (m === null) continue;
+    out.push({ version: Number(m[1]), name, sql: readFileSync(join(dir, name), 'utf8') });
+  }
+  out.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new TufaError('INTERNAL', `migrations must be numbered 0001, 0002, … without gaps: ${m.name}`);
+    }
+  });
+  return out;
+}
+
+/**
+ * Applies the migrations not yet recorded, in order, each in its own transaction, under an
+ * advisory lock: two servers starting together apply each migration once. Returns the names applied.
+ */
+export async function migrate(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  const migrations = readMigrations(dir);
+  const client = await pool.connect();
+  const applied: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCKS.migrations]);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (
+         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = new Set(
+      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
+    );
+    const newest = Math.max(0, ...done);
+    if (newest > migrations.length) {
+      throw new TufaError(
+        'INTERNAL',
+        `the database has migration ${newest}, newer than this server knows (${migrations.length})`,
+      );
+    }
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          m.version,
+          m.name,
+        ]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new TufaError('INTERNAL', `migration ${m.name} failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      applied.push(m.name);
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCKS.migrations]).catch(() => {});
+    client.release();
+  }
+  return applied;
+}
+
+/** Runs `fn` in a transaction on one client; rolls back on any error. */
+export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

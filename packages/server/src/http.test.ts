@@ -1,0 +1,186 @@
+import { isTufaError, utf8Encode } from '@tufa/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine, parseDuration, parseSize } from './config.js';
+import { checkGun, errorBody, HttpStatusError, parseRoute, parseUpdateBody, statusOf } from './http.js';
+import { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (isTufaError(err)) return err.code;
+    throw err;
+  }
+  throw new Error('expected a TufaError');
+}
+
+describe('GUNs and routes', () => {
+  it('accepts registry-style GUNs and refuses the rest with 400', () => {
+    for (const ok of ['registry.example.com/team/app', 'a', 'A-b_c.d/e', 'x'.repeat(255)]) {
+      expect(checkGun(ok)).toBe(ok);
+    }
+    for (const bad of [
+      '',
+      '../x',
+      'a//b',
+      'a/./b',
+      'a/',
+      '/a',
+      'x'.repeat(256),
+      'café',
+      'a b',
+      'a%2Fb',
+      'a/_trust',
+    ]) {
+      let status = 0;
+      try {
+        checkGun(bad);
+      } catch (err) {
+        status = statusOf(err as HttpStatusError);
+        expect((err as HttpStatusError).code).toBe('INVALID_ARGUMENT');
+      }
+      expect(status, bad).toBe(400);
+    }
+  });
+
+  it('parses Notary routes', () => {
+    expect(parseRoute('/v2/a/b/_trust/tuf/root.json')).toEqual({
+      kind: 'metadata',
+      gun: 'a/b',
+      role: 'root',
+    });
+    expect(parseRoute('/v2/a/_trust/tuf/3.targets.json')).toEqual({
+      kind: 'metadata',
+      gun: 'a',
+      role: 'targets',
+      version: 3,
+    });
+    expect(parseRoute('/v2/a/_trust/tuf/targets%2Freleases.json')).toEqual({
+      kind: 'metadata',
+      gun: 'a',
+      role: 'targets/releases',
+    });
+    expect(parseRoute('/v2/a/_trust/tuf/timestamp.key')).toEqual({
+      kind: 'key',
+      gun: 'a',
+      role: 'timestamp',
+    });
+    expect(parseRoute('/v2/a/_trust/tuf/')).toEqual({ kind: 'collection', gun: 'a' });
+    expect(parseRoute('/v2/a/_trust/tuf')).toEqual({ kind: 'collection', gun: 'a' });
+    expect(parseRoute('/v2/_trust/changefeed')).toEqual({ kind: 'changefeed' });
+    expect(parseRoute('/v2/a/b/_trust/changefeed')).toEqual({ kind: 'changefeed', gun: 'a/b' });
+    expect(parseRoute('/_health')).toEqual({ kind: 'health' });
+    expect(parseRoute('/elsewhere')).toBeUndefined();
+    expect(codeOf(() => parseRoute('/v2/a/_trust/tuf/root.key'))).toBe('NOT_FOUND');
+    expect(codeOf(() => parseRoute('/v2/a/_trust/tuf/%E0%A4%A.json'))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseRoute('/v2/a/_trust/tuf/..%2Fx.json'))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('update bodies', () => {
+  it('cuts each document out of the body byte for byte', () => {
+    const a = '{"signed":{"x":"\\"}{"},"signatures":[]}';
+    const b = '{"signed":{"y":[1,{"z":"é"}]},"signatures":[]}';
+    const uploads = parseUpdateBody(utf8Encode(` {"root": ${a} ,\n "targets/r":${b}}`));
+    expect([...uploads.keys()]).toEqual(['root', 'targets/r']);
+    expect(new TextDecoder().decode(uploads.get('root'))).toBe(a);
+    expect(new TextDecoder().decode(uploads.get('targets/r'))).toBe(b);
+  });
+
+  it('property: any documents, any whitespace between members, come back byte for byte', () => {
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant(null),
+        fc.boolean(),
+        fc.integer(),
+        fc.string({ unit: 'grapheme' }),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+      ),
+    }));
+    const space = fc.constantFrom('', ' ', '\n', '\t ', '\r\n');
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1 }), fc.tuple(value, space, space), { minKeys: 1 }),
+        (docs) => {
+          const members = Object.entries(docs).map(
+            ([role, [doc, a, b]]) => `${a}${JSON.stringify(role)}${b}:${a}${JSON.stringify(doc)}${b}`,
+          );
+          const uploads = parseUpdateBody(utf8Encode(`{${members.join(',')}}`));
+          expect([...uploads.keys()]).toEqual(Object.keys(docs));
+          for (const [role, [doc]] of Object.entries(docs)) {
+            expect(new TextDecoder().decode(uploads.get(role))).toBe(JSON.stringify(doc));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses bad JSON, duplicate roles and non-objects', () => {
+    expect(codeOf(() => parseUpdateBody(utf8Encode('{"root":')))).toBe('INVALID_JSON');
+    expect(codeOf(() => parseUpdateBody(utf8Encode('{"root":{},"root":{}}')))).toBe('INVALID_JSON');
+    expect(codeOf(() => parseUpdateBody(utf8Encode('[{}]')))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('error bodies carry code, message and details, never a stack', () => {
+    const body = errorBody(
+      new HttpStatusError(415, 'INVALID_ARGUMENT', 'wrong type', { found: 'text/plain' }),
+    );
+    expect(body).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: 'wrong type', details: { found: 'text/plain' } },
+    });
+    expect(JSON.stringify(body)).not.toContain('at ');
+  });
+});
+
+describe('configuration', () => {
+  it('reads flags over environment over defaults', () => {
+    const { command, config } = parseCommandLine(['--port', '8080', 'migrate'], {
+      TUFA_PORT: '9090',
+      TUFA_HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://x@h/db',
+    });
+    expect(command).toBe('migrate');
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databaseUrl: 'postgres://x@h/db',
+      dataDir: './tufa-data',
+    });
+    expect(config.timestampExpiry).toBe(14 * 86_400_000);
+    expect(parseCommandLine(['--help'], {}).command).toBe('help');
+  });
+
+  it('refuses unknown flags, bad numbers and bad durations', () => {
+    expect(codeOf(() => parseCommandLine(['--nope'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseCommandLine(['--port', '70000'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseCommandLine(['serve', 'x'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseCommandLine(['--resign-fraction', '2'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseDuration('5 weeks', 'x'))).toBe('INVALID_ARGUMENT');
+    expect(parseDuration('500ms', 'x')).toBe(500);
+    expect(parseDuration('90', 'x')).toBe(90_000);
+    expect(parseSize('32m', 'x')).toBe(32 * 1024 * 1024);
+  });
+});
+
+describe('online key encryption', () => {
+  const master = parseMasterKey('01'.repeat(32), 'test');
+
+  it('AES-256-GCM round-trips and is bound to its row', () => {
+    const sealed = encryptSecret(master, utf8Encode('seed'), keyAad('1', 'timestamp', 'abc'));
+    expect(decryptSecret(master, sealed, keyAad('1', 'timestamp', 'abc')).toString()).toBe('seed');
+    expect(codeOf(() => decryptSecret(master, sealed, keyAad('2', 'timestamp', 'abc')))).toBe('INTERNAL');
+    const other = parseMasterKey(Buffer.alloc(32, 7).toString('base64'), 'test');
+    expect(codeOf(() => decryptSecret(other, sealed, keyAad('1', 'timestamp', 'abc')))).toBe('INTERNAL');
+  });
+
+  it('master keys: 32 bytes only; required with an external database', () => {
+    expect(codeOf(() => parseMasterKey('abcd', 'test'))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => loadMasterKey({}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => loadMasterKey({ file: '/nonexistent/tufa/master.key' }))).toBe('NOT_FOUND');
+    expect(loadMasterKey({ value: 'ff'.repeat(32) }).key.length).toBe(32);
+  });
+});

@@ -1,0 +1,206 @@
+/** HTTP helpers: GUN and path parsing, strict bounded bodies, TufaError → status and JSON body. */
+import type { IncomingMessage } from 'node:http';
+import { type ErrorCode, isValidRoleName, parseJson, TufaError, utf8Decode, utf8Encode } from '@tufa/core';
+
+/** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
+export class HttpStatusError extends TufaError {
+  constructor(
+    readonly status: number,
+    code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(code, message, { details });
+  }
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  NOT_FOUND: 404,
+  ROLLBACK: 409,
+  CONFLICT: 409,
+  TOO_LARGE: 413,
+  TIMEOUT: 503,
+  NETWORK: 503,
+  INTERNAL: 500,
+};
+
+/** Every refusal of a client's input is a 4xx; only INTERNAL and unknown failures are 5xx. */
+export function statusOf(err: TufaError): number {
+  if (err instanceof HttpStatusError) return err.status;
+  return STATUS[err.code] ?? 400;
+}
+
+export const MAX_GUN_LENGTH = 255;
+const GUN_SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/** registry.example.com/team/app: [A-Za-z0-9._-] segments, no empty, `.`, `..` or `_trust` segment. */
+export function checkGun(gun: string): string {
+  const bad = (why: string) =>
+    new HttpStatusError(400, 'INVALID_ARGUMENT', `invalid GUN: ${why}`, {
+      gun: gun.slice(0, MAX_GUN_LENGTH + 1),
+    });
+  if (gun.length === 0) throw bad('empty');
+  if (gun.length > MAX_GUN_LENGTH) throw bad(`longer than ${MAX_GUN_LENGTH} characters`);
+  for (const segment of gun.split('/')) {
+    if (segment === '') throw bad('empty segment');
+    if (segment === '.' || segment === '..') throw bad('dot segment');
+    if (segment === '_trust') throw bad('reserved segment _trust');
+    if (!GUN_SEGMENT.test(segment)) throw bad('segments are made of A-Z a-z 0-9 . _ -');
+  }
+  return gun;
+}
+
+export type Route =
+  | { kind: 'metadata'; gun: string; role: string; version?: number }
+  | { kind: 'key'; gun: string; role: 'timestamp' | 'snapshot' }
+  | { kind: 'collection'; gun: string }
+  | { kind: 'changefeed'; gun?: string }
+  | { kind: 'health' }
+  | { kind: 'metrics' };
+
+const TRUST = '/_trust/tuf/';
+const FILE = /^(?:([1-9]\d{0,9})\.)?(.+)\.(json|key)$/;
+
+/** Parses a raw (still percent-encoded) path; a GUN is never decoded, so `%2e%2e` is refused. */
+export function parseRoute(rawPath: string): Route | undefined {
+  if (rawPath === '/_health') return { kind: 'health' };
+  if (rawPath === '/metrics') return { kind: 'metrics' };
+  if (rawPath === '/v2/_trust/changefeed') return { kind: 'changefeed' };
+  if (!rawPath.startsWith('/v2/')) return undefined;
+  const rest = rawPath.slice(4);
+  if (rest.endsWith('/_trust/changefeed')) {
+    return { kind: 'changefeed', gun: checkGun(rest.slice(0, -'/_trust/changefeed'.length)) };
+  }
+  const at = rest.indexOf(TRUST);
+  if (at < 0) {
+    if (rest.endsWith('/_trust/tuf'))
+      return { kind: 'collection', gun: checkGun(rest.slice(0, -'/_trust/tuf'.length)) };
+    return undefined;
+  }
+  const gun = checkGun(rest.slice(0, at));
+  const file = rest.slice(at + TRUST.length);
+  if (file === '') return { kind: 'collection', gun };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(file);
+  } catch {
+    throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid percent-encoding in the role name');
+  }
+  const m = FILE.exec(decoded);
+  if (m === null) return undefined;
+  const role = m[2]!;
+  if (m[3] === 'key') {
+    if (m[1] !== undefined || (role !== 'timestamp' && role !== 'snapshot')) {
+      throw new HttpStatusError(404, 'NOT_FOUND', 'only timestamp.key and snapshot.key exist');
+    }
+    return { kind: 'key', gun, role };
+  }
+  if (!isValidRoleName(role) && !['root', 'targets', 'snapshot', 'timestamp'].includes(role)) {
+    throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid role name', { role: role.slice(0, 300) });
+  }
+  return m[1] === undefined
+    ? { kind: 'metadata', gun, role }
+    : { kind: 'metadata', gun, role, version: Number(m[1]) };
+}
+
+/** Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      req.resume();
+      throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The update body: a JSON object mapping role name → metadata document. The whole body is
+ * parsed strictly first; then each document's exact bytes are cut out of the body, so that what
+ * is stored is byte for byte what the client sent (and its canonical form is checked by core).
+ */
+export function parseUpdateBody(body: Uint8Array): Map<string, Uint8Array> {
+  const doc = parseJson(body, { source: 'update body' });
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'the update body must be a JSON object mapping role names to documents',
+    );
+  }
+  const text = utf8Decode(body);
+  const out = new Map<string, Uint8Array>();
+  for (const [name, start, end] of topLevelMembers(text)) {
+    out.set(name, utf8Encode(text.slice(start, end)));
+  }
+  return out;
+}
+
+/** [key, start, end] of each member of the top-level object of already validated JSON text. */
+function topLevelMembers(text: string): [string, number, number][] {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
+  };
+  const skipString = () => {
+    i++; // opening quote
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+  };
+  const skipValue = () => {
+    const c = text[i];
+    if (c === '"') return skipString();
+    if (c === '{' || c === '[') {
+      let depth = 0;
+      do {
+        const d = text[i];
+        if (d === '"') {
+          skipString();
+          continue;
+        }
+        if (d === '{' || d === '[') depth++;
+        else if (d === '}' || d === ']') depth--;
+        i++;
+      } while (depth > 0);
+      return;
+    }
+    while (i < text.length && !',}] \t\r\n'.includes(text[i]!)) i++;
+  };
+  const out: [string, number, number][] = [];
+  ws();
+  i++; // {
+  for (;;) {
+    ws();
+    if (text[i] === '}') break;
+    const keyStart = i;
+    skipString();
+    const key = JSON.parse(text.slice(keyStart, i)) as string;
+    ws();
+    i++; // :
+    ws();
+    const start = i;
+    skipValue();
+    out.push([key, start, i]);
+    ws();
+    if (text[i] === ',') i++;
+  }
+  return out;
+}
+
+export function errorBody(err: TufaError): {
+  error: { code: string; message: string; details: Record<string, unknown> };
+} {
+  const details: Record<string, unknown> = { ...err.details };
+  if (err.role !== undefined) details.role = err.role;
+  if (err.expected !== undefined) details.expected = err.expected;
+  if (err.found !== undefined) details.found = err.found;
+  return { error: { code: err.code, message: err.message, details } };
+}

@@ -1,0 +1,302 @@
+/** Starting and stopping a whole server: database (embedded or external), migrations, keys, HTTP, re-signer. */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { nodeCrypto, TufaError, useCrypto } from '@tufa/core';
+import type pg from 'pg';
+import { type Logger, pino } from 'pino';
+import { type Authorizer, createApp } from './app.js';
+import type { ServerConfig } from './config.js';
+import { createPool, DEFAULT_MIGRATIONS_DIR, migrate } from './db.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadMasterKey } from './onlinekeys.js';
+import { embeddedBinaries, type RunningPostgres, startPostgres } from './postgres.js';
+import { Store } from './store.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  /** Stops accepting, lets in-flight requests finish, stops the re-signer, closes the pool and the embedded database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  authorize?: Authorizer;
+  clock?: () => number;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a live pid is a Node.js process (not an unrelated process that reused the pid). */
+function isNode(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node');
+  } catch {
+    return true; // without /proc, trust the pid file
+  }
+}
+
+/** One server per data folder: a pid file that a dead server (kill -9) leaves behind does not count. */
+function lockDataDir(dataDir: string): () => void {
+  const file = join(dataDir, 'server.pid');
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) && isNode(pid)) {
+      throw new TufaError('CONFLICT', `${dataDir} is in use by another tufa-server (pid ${pid})`);
+    }
+  }
+  writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
+  return () => rmSync(file, { force: true });
+}
+
+/** The embedded PostgreSQL in `<dataDir>/pg`, with a `tufa` database. */
+export async function startEmbedded(
+  dataDir: string,
+  logger: Logger,
+): Promise<{ url: string; postgres: RunningPostgres }> {
+  const postgres = await startPostgres({
+    binaries: await embeddedBinaries(),
+    dataDir: join(dataDir, 'pg'),
+    log: (line) => logger.debug({ component: 'postgres' }, line),
+  });
+  const pool = createPool(postgres.url, 1);
+  try {
+    const r = await pool.query("SELECT 1 FROM pg_database WHERE datname = 'tufa'");
+    if (r.rowCount === 0) await pool.query('CREATE DATABASE tufa');
+  } finally {
+    await pool.end();
+  }
+  return { url: postgres.url.replace(/\/postgres$/, '/tufa'), postgres };
+}
+
+/** Opens the database the configuration names (starting the embedded one when none) and migrates it. */
+export async function openDatabase(
+  config: ServerConfig,
+  logger: Logger,
+): Promise<{
+  pool: pg.Pool;
+  embedded: RunningPostgres | undefined;
+  unlock: (() => void) | undefined;
+  applied: string[];
+}> {
+  let url = config.databaseUrl;
+  let embedded: RunningPostgres | undefined;
+  let unlock: (() => void) | undefined;
+  if (url === undefined) {
+    const dataDir = resolve(config.dataDir);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    unlock = lockDataDir(dataDir);
+    try {
+      const started = await startEmbedded(dataDir, logger);
+      url = started.url;
+      embedded = started.postgres;
+      logger.info({ data_dir: dataDir, port: embedded.port }, 'embedded PostgreSQL started');
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+  }
+  const pool = createPool(
+    url,
+    config.poolSize,
+    embedded === undefined ? config.databasePasswordFile : undefined,
+  );
+  try {
+    const applied = await migrate(pool, config.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    return { pool, embedded, unlock, applied };
+  } catch (err) {
+    await pool.end().catch(() => {});
+    await embedded?.stop();
+    unlock?.();
+    throw err;
+  }
+}
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { service: 'tufa-server' }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  useCrypto(nodeCrypto); // node:crypto signs and verifies about ten times faster than noble
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const { pool, embedded, unlock } = await openDatabase(config, logger);
+  let httpServer: Server | undefined;
+  try {
+    // A key is generated only for a database that has never had one: a lost key file is an error.
+    const hasKeys =
+      (await pool.query("SELECT 1 FROM settings WHERE name = 'master_key_check'")).rowCount! > 0;
+    const generateAt =
+      config.databaseUrl === undefined ? join(resolve(config.dataDir), 'master.key') : undefined;
+    if (
+      hasKeys &&
+      generateAt !== undefined &&
+      !existsSync(generateAt) &&
+      !config.masterKey &&
+      !config.masterKeyFile
+    ) {
+      throw new TufaError(
+        'INVALID_ARGUMENT',
+        `${generateAt} is missing but the database holds keys encrypted under it: restore it or give TUFA_MASTER_KEY`,
+      );
+    }
+    const master = loadMasterKey({ value: config.masterKey, file: config.masterKeyFile, generateAt });
+    if (master.generated !== undefined) {
+      logger.warn(
+        { file: master.generated },
+        'generated a master key for the online keys (mode 0600): back it up',
+      );
+    }
+    const store = new Store({
+      pool,
+      masterKey: master.key,
+      timestampExpiry: config.timestampExpiry,
+      snapshotExpiry: config.snapshotExpiry,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+    await store.checkMasterKey();
+    const metrics = createMetrics(pool);
+    const app = createApp({
+      store,
+      logger,
+      metrics,
+      bodyLimit: config.bodyLimit,
+      resignFraction: config.resignFraction,
+      ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
+    });
+    const server = createServer(
+      { requestTimeout: config.requestTimeout, headersTimeout: Math.min(config.requestTimeout, 60_000) },
+      app.callback(),
+    );
+    httpServer = server;
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen(config.port, config.host, () => done());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const resigner = startResigner({
+      store,
+      metrics,
+      logger,
+      interval: config.resignInterval,
+      fraction: config.resignFraction,
+    });
+    logger.info({ url, database: embedded === undefined ? 'external' : 'embedded' }, 'tufa-server listening');
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      store,
+      metrics,
+      close() {
+        closing ??= (async () => {
+          logger.info('shutting down');
+          await resigner.stop();
+          await new Promise<void>((done) => {
+            const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeout);
+            // Keep-alive connections that become idle once their last request is answered close too.
+            const idle = setInterval(() => server.closeIdleConnections(), 50);
+            server.close(() => {
+              clearTimeout(force);
+              clearInterval(idle);
+              done();
+            });
+            server.closeIdleConnections();
+          });
+          await pool.end();
+          await embedded?.stop();
+          unlock?.();
+          logger.info('stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    httpServer?.close();
+    await pool.end().catch(() => {});
+    await embedded?.stop();
+    unlock?.();
+    throw err;
+  }
+}
+
+export interface Resigner {
+  stop(): Promise<void>;
+  /** One pass now (tests). */
+  runOnce(): Promise<number>;
+}
+
+/** Looks for due collections every `interval` ms and re-signs each under its lock, skipping those another process holds. */
+export function startResigner(options: {
+  store: Store;
+  metrics: Metrics;
+  logger: Logger;
+  interval: number;
+  fraction: number;
+}): Resigner {
+  let stopped = false;
+  let running: Promise<number> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const runOnce = async (): Promise<number> => {
+    let count = 0;
+    // Batches of 100 until none is left; a few rounds at most, since collections other processes hold come back.
+    for (let round = 0; round < 10 && !stopped; round++) {
+      const due = await options.store.dueForResign(options.fraction, 100);
+      const before = count;
+      count += await resignAll(due);
+      if (due.length < 100 || count === before) break;
+    }
+    return count;
+  };
+  const resignAll = async (guns: string[]): Promise<number> => {
+    let count = 0;
+    for (const gun of guns) {
+      if (stopped) break;
+      try {
+        const roles = await options.store.resign(gun, { fraction: options.fraction, wait: false });
+        for (const role of roles) options.metrics.resigns.inc({ role });
+        if (roles.length > 0) {
+          count++;
+          options.logger.info({ gun, roles }, 're-signed');
+        }
+      } catch (err) {
+        options.logger.error({ err, gun }, 're-signing failed');
+      }
+    }
+    return count;
+  };
+  const tick = () => {
+    if (stopped) return;
+    running = runOnce()
+      .catch((err) => {
+        options.logger.error({ err }, 're-signer pass failed');
+        return 0;
+      })
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(tick, options.interval);
+      });
+  };
+  if (options.interval > 0) timer = setTimeout(tick, Math.min(options.interval, 1000));
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,564 @@
+/**
+ * Collections in PostgreSQL: reading the exact stored bytes, validated atomic updates (core's
+ * validateUpdate, then server-signed snapshot and timestamp, all rows in one transaction under
+ * a per-collection advisory lock), online keys, deletion, the changefeed and re-signing.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type CollectionState,
+  canonicalJson,
+  ed25519Signer,
+  formatExpires,
+  generateEd25519Key,
+  type Key,
+  keyToJson,
+  type Metadata,
+  metaFileFor,
+  newSnapshot,
+  newTimestamp,
+  parseJson,
+  parseMetadata,
+  type Root,
+  type Signer,
+  type Snapshot,
+  type StoredRole,
+  serializeMetadata,
+  signMetadata,
+  snapshotMetaForState,
+  type Targets,
+  type Timestamp,
+  TufaError,
+  validateUpdate,
+} from '@tufa/core';
+import type pg from 'pg';
+import { LOCKS, transaction } from './db.js';
+import {
+  decryptSecret,
+  encryptSecret,
+  keyAad,
+  MASTER_KEY_CHECK_AAD,
+  MASTER_KEY_CHECK_TEXT,
+} from './onlinekeys.js';
+
+export type OnlineRole = 'timestamp' | 'snapshot';
+
+export interface StoreOptions {
+  pool: pg.Pool;
+  masterKey: Buffer;
+  /** Lifetimes of server-signed metadata, ms. */
+  timestampExpiry: number;
+  snapshotExpiry: number;
+  /** How long an update waits for a collection's lock before answering 409, ms. */
+  lockTimeout?: number;
+  clock?: () => number;
+}
+
+export interface StoredFile {
+  bytes: Buffer;
+  sha256: string;
+  version: number;
+}
+
+export interface ChangeRecord {
+  id: string;
+  gun: string;
+  version: number;
+  sha256: string | null;
+  category: 'update' | 'deletion';
+  created_at: string;
+}
+
+export interface PublishResult {
+  versions: Record<string, number>;
+}
+
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export class Store {
+  readonly pool: pg.Pool;
+  private readonly masterKey: Buffer;
+  private readonly options: StoreOptions;
+  readonly now: () => number;
+
+  constructor(options: StoreOptions) {
+    this.pool = options.pool;
+    this.masterKey = options.masterKey;
+    this.options = options;
+    this.now = options.clock ?? Date.now;
+  }
+
+  /** Records a check value on first start; refuses a master key that cannot read it later. */
+  async checkMasterKey(): Promise<void> {
+    const row = await this.pool.query<{ value: Buffer }>(
+      "SELECT value FROM settings WHERE name = 'master_key_check'",
+    );
+    if (row.rows[0] === undefined) {
+      await this.pool.query(
+        "INSERT INTO settings (name, value) VALUES ('master_key_check', $1) ON CONFLICT (name) DO NOTHING",
+        [encryptSecret(this.masterKey, MASTER_KEY_CHECK_TEXT, MASTER_KEY_CHECK_AAD)],
+      );
+      return this.checkMasterKey();
+    }
+    try {
+      decryptSecret(this.masterKey, row.rows[0].value, MASTER_KEY_CHECK_AAD);
+    } catch (cause) {
+      throw new TufaError(
+        'INVALID_ARGUMENT',
+        'the master key is not the one the online keys of this database were encrypted with',
+        { cause },
+      );
+    }
+  }
+
+  private async collectionId(db: pg.ClientBase | pg.Pool, gun: string): Promise<string | undefined> {
+    const r = await db.query<{ id: string }>('SELECT id FROM collections WHERE gun = $1', [gun]);
+    return r.rows[0]?.id;
+  }
+
+  /** The latest version of a role, or a given version. */
+  async getMetadata(gun: string, role: string, version?: number): Promise<StoredFile | undefined> {
+    const r =
+      version === undefined
+        ? await this.pool.query<{ data: Buffer; sha256: string; version: number }>(
+            `SELECT m.data, m.sha256, m.version FROM metadata m JOIN collections c ON c.id = m.collection_id
+             WHERE c.gun = $1 AND m.role = $2 ORDER BY m.version DESC LIMIT 1`,
+            [gun, role],
+          )
+        : await this.pool.query<{ data: Buffer; sha256: string; version: number }>(
+            `SELECT m.data, m.sha256, m.version FROM metadata m JOIN collections c ON c.id = m.collection_id
+             WHERE c.gun = $1 AND m.role = $2 AND m.version = $3`,
+            [gun, role, version],
+          );
+    const row = r.rows[0];
+    return row === undefined ? undefined : { bytes: row.data, sha256: row.sha256, version: row.version };
+  }
+
+  /** Whether the latest timestamp of a collection has expired (a GET refreshes it first). */
+  async timestampExpired(gun: string): Promise<boolean> {
+    const r = await this.pool.query<{ expired: boolean }>(
+      `SELECT m.expires <= to_timestamp($2::double precision / 1000) AS expired FROM metadata m
+       JOIN collections c ON c.id = m.collection_id
+       WHERE c.gun = $1 AND m.role = 'timestamp' ORDER BY m.version DESC LIMIT 1`,
+      [gun, this.now()],
+    );
+    return r.rows[0]?.expired === true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Online keys
+
+  /** The newest key of a role, created (with its collection row) when `create` and none exists. */
+  async getOnlineKey(gun: string, role: OnlineRole, create: boolean): Promise<Key | undefined> {
+    const existing = await this.pool.query<{ public_key: string }>(
+      `SELECT k.public_key FROM online_keys k JOIN collections c ON c.id = k.collection_id
+       WHERE c.gun = $1 AND k.role = $2 ORDER BY k.seq DESC LIMIT 1`,
+      [gun, role],
+    );
+    if (existing.rows[0] !== undefined) return parseKey(existing.rows[0].public_key);
+    if (!create) return undefined;
+    return transaction(this.pool, async (client) => {
+      const id = await this.lockCollection(client, gun, true);
+      const again = await client.query<{ public_key: string }>(
+        'SELECT public_key FROM online_keys WHERE collection_id = $1 AND role = $2 ORDER BY seq DESC LIMIT 1',
+        [id, role],
+      );
+      if (again.rows[0] !== undefined) return parseKey(again.rows[0].public_key);
+      return this.insertKey(client, id!, role);
+    });
+  }
+
+  /** Creates the next key of a role: it signs once a root naming it is published. */
+  async rotateOnlineKey(gun: string, role: OnlineRole): Promise<Key> {
+    return transaction(this.pool, async (client) => {
+      const id = await this.lockCollection(client, gun, true);
+      return this.insertKey(client, id!, role);
+    });
+  }
+
+  private async insertKey(client: pg.PoolClient, id: string, role: OnlineRole): Promise<Key> {
+    const pair = generateEd25519Key();
+    const sealed = encryptSecret(this.masterKey, pair.privateKey, keyAad(id, role, pair.keyid));
+    await client.query(
+      'INSERT INTO online_keys (collection_id, role, keyid, public_key, private_key) VALUES ($1, $2, $3, $4, $5)',
+      [id, role, pair.keyid, canonicalJson(keyToJson(pair.key)), sealed],
+    );
+    return pair.key;
+  }
+
+  /** Takes the collection's advisory lock for this transaction (creating its row if asked). */
+  private async lockCollection(
+    client: pg.PoolClient,
+    gun: string,
+    create: boolean,
+  ): Promise<string | undefined> {
+    if (create) {
+      await client.query('INSERT INTO collections (gun) VALUES ($1) ON CONFLICT (gun) DO NOTHING', [gun]);
+    }
+    const id = await this.collectionId(client, gun);
+    if (id === undefined) return undefined;
+    await client.query(
+      `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.options.lockTimeout ?? 10_000))}`,
+    );
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [id]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '55P03') {
+        throw new TufaError('CONFLICT', `${gun}: another update holds the collection`, { details: { gun } });
+      }
+      throw err;
+    }
+    return id;
+  }
+
+  private async signers(
+    client: pg.ClientBase,
+    id: string,
+  ): Promise<Map<string, { role: OnlineRole; signer: Signer }>> {
+    const r = await client.query<{ role: OnlineRole; keyid: string; private_key: Buffer }>(
+      'SELECT role, keyid, private_key FROM online_keys WHERE collection_id = $1 ORDER BY seq DESC',
+      [id],
+    );
+    const out = new Map<string, { role: OnlineRole; signer: Signer }>();
+    for (const row of r.rows) {
+      const seed = decryptSecret(this.masterKey, row.private_key, keyAad(id, row.role, row.keyid));
+      out.set(row.keyid, { role: row.role, signer: ed25519Signer(new Uint8Array(seed), row.keyid) });
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State and updates
+
+  private async loadState(
+    client: pg.ClientBase,
+    id: string,
+  ): Promise<{
+    state: CollectionState;
+    timestamp: StoredRole<Timestamp> | undefined;
+    versions: Record<string, number>;
+  }> {
+    const r = await client.query<{ role: string; version: number; data: Buffer }>(
+      `SELECT DISTINCT ON (role) role, version, data FROM metadata WHERE collection_id = $1
+       ORDER BY role, version DESC`,
+      [id],
+    );
+    const delegated = new Map<string, StoredRole<Targets>>();
+    let root: StoredRole<Root> | undefined;
+    let targets: StoredRole<Targets> | undefined;
+    let snapshot: StoredRole<Snapshot> | undefined;
+    let timestamp: StoredRole<Timestamp> | undefined;
+    const versions: Record<string, number> = {};
+    for (const row of r.rows) {
+      const bytes = new Uint8Array(row.data);
+      versions[row.role] = row.version;
+      switch (row.role) {
+        case 'root':
+          root = { bytes, metadata: parseMetadata('root', bytes) };
+          break;
+        case 'targets':
+          targets = { bytes, metadata: parseMetadata('targets', bytes) };
+          break;
+        case 'snapshot':
+          snapshot = { bytes, metadata: parseMetadata('snapshot', bytes) };
+          break;
+        case 'timestamp':
+          timestamp = { bytes, metadata: parseMetadata('timestamp', bytes) };
+          break;
+        default:
+          delegated.set(row.role, { bytes, metadata: parseMetadata('targets', bytes, { role: row.role }) });
+      }
+    }
+    return { state: { root, targets, snapshot, delegated }, timestamp, versions };
+  }
+
+  private async insertRole(
+    client: pg.ClientBase,
+    id: string,
+    role: string,
+    bytes: Uint8Array,
+    metadata: Metadata,
+    now: number,
+    serverSigned = false,
+  ): Promise<void> {
+    await client.query(
+      `INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
+       VALUES ($1, $2, $3, $4, $5, to_timestamp($6::double precision / 1000),
+               to_timestamp($7::double precision / 1000), $8)`,
+      [
+        id,
+        role,
+        metadata.signed.version,
+        Buffer.from(bytes),
+        sha256Hex(bytes),
+        metadata.signed.expiresAt,
+        now,
+        serverSigned,
+      ],
+    );
+  }
+
+  private signerFor(
+    signers: Map<string, { role: OnlineRole; signer: Signer }>,
+    root: Root,
+    role: OnlineRole,
+  ): Signer {
+    for (const keyid of root.roles[role].keyids) {
+      const s = signers.get(keyid);
+      if (s !== undefined && s.role === role) return s.signer;
+    }
+    throw new TufaError('INTERNAL', `the server holds no ${role} key that root names`, { role });
+  }
+
+  /** Signs and stores a new snapshot (when online and asked) and a new timestamp. */
+  private async signOnline(
+    client: pg.ClientBase,
+    id: string,
+    args: {
+      root: Root;
+      snapshotOnline: boolean;
+      resignSnapshot: boolean;
+      state: { targets: StoredRole<Targets>; delegated: ReadonlyMap<string, StoredRole<Targets>> };
+      currentSnapshot: StoredRole<Snapshot> | undefined;
+      currentTimestamp: StoredRole<Timestamp> | undefined;
+      now: number;
+    },
+  ): Promise<{ snapshot: number; timestamp: Metadata<Timestamp>; timestampBytes: Uint8Array }> {
+    const signers = await this.signers(client, id);
+    let snapshotBytes: Uint8Array;
+    let snapshotVersion: number;
+    if (args.snapshotOnline && args.resignSnapshot) {
+      snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
+      const md = signMetadata(
+        newSnapshot({
+          version: snapshotVersion,
+          expires: formatExpires(args.now + this.options.snapshotExpiry),
+          meta: snapshotMetaForState(args.state),
+        }),
+        [this.signerFor(signers, args.root, 'snapshot')],
+      );
+      snapshotBytes = serializeMetadata(md);
+      await this.insertRole(client, id, 'snapshot', snapshotBytes, md, args.now, true);
+    } else {
+      if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
+      snapshotBytes = args.currentSnapshot.bytes;
+      snapshotVersion = args.currentSnapshot.metadata.signed.version;
+    }
+    const timestamp = signMetadata(
+      newTimestamp({
+        version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
+        expires: formatExpires(args.now + this.options.timestampExpiry),
+        snapshotMeta: metaFileFor(snapshotBytes, snapshotVersion),
+      }),
+      [this.signerFor(signers, args.root, 'timestamp')],
+    );
+    const timestampBytes = serializeMetadata(timestamp);
+    await this.insertRole(client, id, 'timestamp', timestampBytes, timestamp, args.now, true);
+    return { snapshot: snapshotVersion, timestamp, timestampBytes };
+  }
+
+  /**
+   * One atomic update: validate the would-be state with core's rules, store the uploaded roles
+   * exactly as uploaded, sign snapshot and timestamp, record the change; all or nothing.
+   */
+  async publish(gun: string, uploads: ReadonlyMap<string, Uint8Array>): Promise<PublishResult> {
+    return transaction(this.pool, async (client) => {
+      const id = await this.lockCollection(client, gun, false);
+      if (id === undefined) {
+        throw new TufaError(
+          'NOT_FOUND',
+          `${gun}: no such collection; GET its timestamp.key before the first publish`,
+          {
+            details: { gun },
+          },
+        );
+      }
+      const now = this.now();
+      const { state, timestamp, versions } = await this.loadState(client, id);
+      const keys = await client.query<{ role: OnlineRole; keyid: string }>(
+        'SELECT role, keyid FROM online_keys WHERE collection_id = $1',
+        [id],
+      );
+      const serverKeyids = {
+        timestamp: keys.rows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
+        snapshot: keys.rows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
+      };
+      let update: ReturnType<typeof validateUpdate>;
+      try {
+        update = validateUpdate({ current: state, uploads, now, serverKeyids });
+      } catch (err) {
+        if (err instanceof TufaError && err.code === 'ROLLBACK') {
+          // The usual loser of a race: someone published this version first.
+          throw new TufaError(err.code, err.message, {
+            role: err.role,
+            expected: err.expected,
+            found: err.found,
+            details: { ...err.details, current: versions },
+          });
+        }
+        throw err;
+      }
+      for (const c of update.changed) {
+        const md =
+          c.role === 'root'
+            ? update.root.metadata
+            : c.role === 'targets'
+              ? update.targets.metadata
+              : c.role === 'snapshot'
+                ? update.snapshot!.metadata
+                : update.delegated.get(c.role)!.metadata;
+        await this.insertRole(client, id, c.role, c.bytes, md, now);
+      }
+      const signed = await this.signOnline(client, id, {
+        root: update.root.metadata.signed,
+        snapshotOnline: update.snapshotOnline,
+        resignSnapshot: true,
+        state: update,
+        currentSnapshot: update.snapshot ?? state.snapshot,
+        currentTimestamp: timestamp,
+        now,
+      });
+      await this.recordChange(
+        client,
+        gun,
+        signed.timestamp.signed.version,
+        sha256Hex(signed.timestampBytes),
+        'update',
+      );
+      const out: Record<string, number> = { ...versions };
+      for (const c of update.changed) out[c.role] = c.version;
+      out.snapshot = signed.snapshot;
+      out.timestamp = signed.timestamp.signed.version;
+      return { versions: out };
+    });
+  }
+
+  private async recordChange(
+    client: pg.ClientBase,
+    gun: string,
+    version: number,
+    sha256: string | null,
+    category: 'update' | 'deletion',
+  ): Promise<void> {
+    // Held to commit: change ids are handed out in commit order, so a reader paging by id skips nothing.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.changefeed]);
+    await client.query('INSERT INTO changes (gun, version, sha256, category) VALUES ($1, $2, $3, $4)', [
+      gun,
+      version,
+      sha256,
+      category,
+    ]);
+  }
+
+  /** Deletes exactly this GUN (metadata and keys); false when it did not exist. */
+  async deleteCollection(gun: string): Promise<boolean> {
+    return transaction(this.pool, async (client) => {
+      const id = await this.lockCollection(client, gun, false);
+      if (id === undefined) return false;
+      await client.query('DELETE FROM collections WHERE id = $1', [id]);
+      await this.recordChange(client, gun, 0, null, 'deletion');
+      return true;
+    });
+  }
+
+  async changes(options: {
+    gun?: string | undefined;
+    after: string;
+    limit: number;
+  }): Promise<ChangeRecord[]> {
+    const r = await this.pool.query<{
+      id: string;
+      gun: string;
+      version: number;
+      sha256: string | null;
+      category: 'update' | 'deletion';
+      created_at: Date;
+    }>(
+      options.gun === undefined
+        ? 'SELECT * FROM changes WHERE id > $1 ORDER BY id LIMIT $2'
+        : 'SELECT * FROM changes WHERE id > $1 AND gun = $3 ORDER BY id LIMIT $2',
+      options.gun === undefined
+        ? [options.after, options.limit]
+        : [options.after, options.limit, options.gun],
+    );
+    return r.rows.map((row) => ({ ...row, id: String(row.id), created_at: row.created_at.toISOString() }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Freshness
+
+  /**
+   * Collections whose latest timestamp or server-held snapshot has entered the re-sign window
+   * (the last `fraction` of its lifetime), or expired.
+   */
+  async dueForResign(fraction: number, limit = 100): Promise<string[]> {
+    const r = await this.pool.query<{ gun: string }>(
+      `SELECT c.gun FROM collections c
+       JOIN LATERAL (SELECT DISTINCT ON (m.role) m.role, m.expires, m.created_at, m.server_signed
+                     FROM metadata m
+                     WHERE m.collection_id = c.id AND m.role IN ('timestamp', 'snapshot')
+                     ORDER BY m.role, m.version DESC) latest ON true
+       WHERE latest.server_signed AND latest.expires - (latest.expires - latest.created_at) * $2::double precision
+             <= to_timestamp($1::double precision / 1000)
+       GROUP BY c.gun LIMIT $3`,
+      [this.now(), fraction, limit],
+    );
+    return r.rows.map((row) => row.gun);
+  }
+
+  /**
+   * Re-signs a collection's timestamp (and its server-held snapshot) if, under the collection's
+   * lock and with fresh data, they are still due. `wait: false` skips a collection another
+   * process holds. Returns the roles re-signed.
+   */
+  async resign(gun: string, options: { fraction: number; wait: boolean }): Promise<OnlineRole[]> {
+    return transaction(this.pool, async (client) => {
+      const id = await this.collectionId(client, gun);
+      if (id === undefined) return [];
+      if (options.wait) await this.lockCollection(client, gun, false);
+      else {
+        const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [id]);
+        if (!got.rows[0]!.ok) return [];
+      }
+      const now = this.now();
+      const { state, timestamp } = await this.loadState(client, id);
+      if (state.root === undefined || state.targets === undefined || timestamp === undefined) return [];
+      const due = (md: Metadata, createdAt: number) =>
+        md.signed.expiresAt - (md.signed.expiresAt - createdAt) * options.fraction <= now;
+      const created = await client.query<{ role: string; created: string }>(
+        `SELECT DISTINCT ON (role) role, (extract(epoch FROM created_at) * 1000)::text AS created FROM metadata
+         WHERE collection_id = $1 AND role IN ('timestamp', 'snapshot') ORDER BY role, version DESC`,
+        [id],
+      );
+      const createdAt = new Map(created.rows.map((row) => [row.role, Number(row.created)]));
+      const root = state.root.metadata.signed;
+      const serverSnapshotKeys = await client.query<{ keyid: string }>(
+        "SELECT keyid FROM online_keys WHERE collection_id = $1 AND role = 'snapshot'",
+        [id],
+      );
+      const snapshotOnline =
+        root.roles.snapshot.threshold === 1 &&
+        root.roles.snapshot.keyids.some((k) => serverSnapshotKeys.rows.some((row) => row.keyid === k));
+      const snapshotDue =
+        snapshotOnline &&
+        state.snapshot !== undefined &&
+        due(state.snapshot.metadata, createdAt.get('snapshot') ?? now);
+      const timestampDue = snapshotDue || due(timestamp.metadata, createdAt.get('timestamp') ?? now);
+      if (!timestampDue) return [];
+      await this.signOnline(client, id, {
+        root,
+        snapshotOnline,
+        resignSnapshot: snapshotDue,
+        state: { targets: state.targets, delegated: state.delegated },
+        currentSnapshot: state.snapshot,
+        currentTimestamp: timestamp,
+        now,
+      });
+      return snapshotDue ? ['snapshot', 'timestamp'] : ['timestamp'];
+    });
+  }
+}
+
+function parseKey(text: string): Key {
+  const obj = parseJson(text) as { keytype: string; scheme: string; keyval: { public: string } };
+  return { keytype: obj.keytype, scheme: obj.scheme, keyval: { public: obj.keyval.public }, extra: {} };
+}

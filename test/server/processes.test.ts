@@ -1,0 +1,270 @@
+/**
+ * tufa-server as a process: the embedded default across restarts, SIGTERM with a request in
+ * flight, kill -9 in the middle of a publish, two processes re-signing on one PostgreSQL.
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
+import { LOCKS } from '@tufa/server';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  body,
+  keys,
+  post,
+  publishNew,
+  REPO,
+  type ServerProcess,
+  sign,
+  spawnServer,
+  startTestPostgres,
+  type TestPostgres,
+  targetsV,
+  tempDir,
+  waitFor,
+} from './support.test-util.js';
+
+let pgServer: TestPostgres;
+const running: ServerProcess[] = [];
+beforeAll(async () => {
+  pgServer = await startTestPostgres();
+});
+afterAll(async () => {
+  for (const p of running) if (p.child.exitCode === null) await p.kill9();
+  await pgServer?.stop();
+});
+
+async function spawn(args: string[], env: Record<string, string> = {}) {
+  const p = await spawnServer(args, env);
+  running.push(p);
+  return p;
+}
+
+const fetchBytes = async (url: string) => {
+  const res = await fetch(url);
+  expect(res.status, url).toBe(200);
+  return new Uint8Array(await res.arrayBuffer());
+};
+
+/** The whole served chain verifies with core's client rules; returns the served versions. */
+async function verifyServed(base: string, gun: string) {
+  const url = (f: string) => `${base}/v2/${gun}/_trust/tuf/${f}`;
+  const set = TrustedMetadataSet.fromTrustedRoot(await fetchBytes(url('1.root.json')), { now: Date.now() });
+  const timestamp = set.updateTimestamp(await fetchBytes(url('timestamp.json')));
+  const snapshot = set.updateSnapshot(
+    await fetchBytes(url(`${timestamp.signed.snapshotMeta.version}.snapshot.json`)),
+  );
+  const targets = set.updateTargets(
+    await fetchBytes(url(`${snapshot.signed.meta['targets.json']!.version}.targets.json`)),
+  );
+  return {
+    timestamp: timestamp.signed.version,
+    snapshot: snapshot.signed.version,
+    targets: targets.signed.version,
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the embedded default', () => {
+  it('keeps its data across a SIGTERM restart and stops its PostgreSQL with it', async () => {
+    const dataDir = tempDir();
+    const first = await spawn(['--data-dir', dataDir], { TUFA_MASTER_KEY: '' });
+    expect(first.output()).toContain('generated a master key');
+    expect(statSync(join(dataDir, 'master.key')).mode & 0o777).toBe(0o600);
+    const { targets } = await publishNew(first.url, 'example.com/restart');
+    const pgPid = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    expect(await first.stop()).toBe(0);
+    expect(isAlive(pgPid)).toBe(false);
+    expect(existsSync(join(dataDir, 'server.pid'))).toBe(false);
+
+    const second = await spawn(['--data-dir', dataDir], { TUFA_MASTER_KEY: '' });
+    expect(second.output()).not.toContain('generated a master key');
+    const served = await fetchBytes(`${second.url}/v2/example.com/restart/_trust/tuf/targets.json`);
+    expect(Buffer.from(served).equals(Buffer.from(serializeMetadata(targets)))).toBe(true);
+    expect(await verifyServed(second.url, 'example.com/restart')).toEqual({
+      timestamp: 1,
+      snapshot: 1,
+      targets: 1,
+    });
+    // the online keys still decrypt: a new publish is signed
+    const res = await post(second.url, 'example.com/restart', { targets: sign(targetsV(2), keys.targets) });
+    expect(res.status).toBe(200);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('kill -9 in the middle of a publish leaves the previous state served, and nothing blocks the next start', async () => {
+    const dataDir = tempDir();
+    const gun = 'example.com/killed';
+    const first = await spawn(['--data-dir', dataDir]);
+    await publishNew(first.url, gun);
+    // Hold the changefeed lock: the publish then waits with all its rows written, uncommitted.
+    const password = readFileSync(join(dataDir, 'pg.password'), 'utf8').trim();
+    const port = readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8')
+      .split('\n')[3]!
+      .trim();
+    const holder = new pg.Client({ connectionString: `postgres://tufa:${password}@127.0.0.1:${port}/tufa` });
+    holder.on('error', () => {});
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [LOCKS.changefeed]);
+    const pending = post(first.url, gun, {
+      targets: sign(targetsV(2, { 'app/v2': 'v2' }), keys.targets),
+    }).catch((err: unknown) => err);
+    await waitFor(async () => {
+      const r = await holder.query(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+      );
+      return r.rows[0].n > 0;
+    });
+    await first.kill9();
+    expect(await pending).toBeInstanceOf(Error);
+    await holder.end().catch(() => {});
+
+    const second = await spawn(['--data-dir', dataDir]);
+    expect(await verifyServed(second.url, gun)).toEqual({ timestamp: 1, snapshot: 1, targets: 1 });
+    const res = await post(second.url, gun, { targets: sign(targetsV(2), keys.targets) });
+    expect(res.status).toBe(200);
+    expect(await verifyServed(second.url, gun)).toEqual({ timestamp: 2, snapshot: 2, targets: 2 });
+    expect(await second.stop()).toBe(0);
+  });
+});
+
+describe('on PostgreSQL', () => {
+  it('restarts with data intact; SIGTERM lets an in-flight request finish', async () => {
+    const url = await pgServer.createDatabase();
+    const first = await spawn(['--database-url', url]);
+    await publishNew(first.url, 'example.com/pg-restart');
+    // Start a POST, send half its body, SIGTERM, then the rest: the request still completes.
+    const text = body({ targets: sign(targetsV(2), keys.targets) });
+    const address = new URL(first.url);
+    const answer = new Promise<{ status: number; text: string }>((done, fail) => {
+      const req = request(
+        {
+          host: address.hostname,
+          port: address.port,
+          method: 'POST',
+          path: '/v2/example.com/pg-restart/_trust/tuf/',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+        },
+        (res) => {
+          let out = '';
+          res.on('data', (c) => {
+            out += c;
+          });
+          res.on('end', () => done({ status: res.statusCode!, text: out }));
+        },
+      );
+      req.on('error', fail);
+      req.write(text.slice(0, 100));
+      setTimeout(() => {
+        first.child.kill('SIGTERM');
+        setTimeout(() => req.end(text.slice(100)), 300);
+      }, 100);
+    });
+    const result = await answer;
+    expect(result.status, result.text).toBe(200);
+    expect(await first.stop()).toBe(0);
+    expect(first.output()).toContain('"msg":"stopped"');
+
+    const second = await spawn(['--database-url', url]);
+    expect(await verifyServed(second.url, 'example.com/pg-restart')).toEqual({
+      timestamp: 2,
+      snapshot: 2,
+      targets: 2,
+    });
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('`tufa-server migrate` applies the migrations and exits', async () => {
+    const url = await pgServer.createDatabase();
+    const run = () =>
+      new Promise<{ code: number | null; out: string }>((done) => {
+        const child = spawnChild(
+          process.execPath,
+          [
+            '--conditions=tufa-source',
+            '--import',
+            'tsx',
+            'packages/server/src/bin.ts',
+            'migrate',
+            '--database-url',
+            url,
+          ],
+          { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        child.stdout!.on('data', (c) => {
+          out += c;
+        });
+        child.stderr!.on('data', (c) => {
+          out += c;
+        });
+        child.on('exit', (code) => done({ code, out }));
+      });
+    const first = await run();
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toContain('0001_collections.sql');
+    const second = await run();
+    expect(second.code).toBe(0);
+    expect(second.out).toContain('"applied":[]');
+  });
+
+  it('two processes re-signing the same collections make no duplicate and skip no timestamp version', async () => {
+    const url = await pgServer.createDatabase();
+    const args = [
+      '--database-url',
+      url,
+      '--timestamp-expiry',
+      '3s',
+      '--resign-interval',
+      '100ms',
+      '--resign-fraction',
+      '0.5',
+    ];
+    const [a, b] = await Promise.all([spawn(args), spawn(args)]);
+    const guns = ['example.com/r1', 'example.com/r2', 'example.com/r3', 'example.com/r4'];
+    for (const gun of guns) await publishNew(a.url, gun);
+    await sleep(5_000);
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    pool.on('error', () => {}); // the test cluster's shutdown may end an idle connection after end()
+    try {
+      for (const gun of guns) {
+        const rows = (
+          await pool.query<{ version: number; data: Buffer; created: string }>(
+            `SELECT m.version, m.data, (extract(epoch FROM m.created_at) * 1000)::text AS created FROM metadata m
+             JOIN collections c ON c.id = m.collection_id WHERE c.gun = $1 AND m.role = 'timestamp' ORDER BY m.version`,
+            [gun],
+          )
+        ).rows;
+        expect(rows.length, gun).toBeGreaterThanOrEqual(3);
+        rows.forEach((row, i) => {
+          expect(row.version).toBe(i + 1);
+          expect(parseMetadata('timestamp', new Uint8Array(row.data)).signed.version).toBe(i + 1);
+          if (i > 0) {
+            // one re-sign per step: never before half of the previous lifetime (>= 1 s here) had passed
+            expect(Number(row.created) - Number(rows[i - 1]!.created)).toBeGreaterThanOrEqual(900);
+          }
+        });
+      }
+    } finally {
+      await pool.end();
+    }
+    const resigned =
+      (a.output().match(/"msg":"re-signed"/g) ?? []).length +
+      (b.output().match(/"msg":"re-signed"/g) ?? []).length;
+    expect(resigned).toBeGreaterThanOrEqual(guns.length * 2);
+    expect(a.output() + b.output()).not.toContain('re-signing failed');
+  });
+});
