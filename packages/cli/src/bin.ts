@@ -146,8 +146,13 @@ program
   .command('publish')
   .description('sign the staged changes and publish them as the next versions')
   .argument('<gun>', 'the collection')
+  .option('--expires <lifetime>', 'lifetime of the new versions, e.g. 90d (default: targets 3y)')
   .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa publish example.com/app')
-  .action(action(async (ctx, gun: string) => (await import('./commands/publish.js')).publish(ctx, gun)));
+  .action(
+    action(async (ctx, gun: string, opts: { expires?: string }) =>
+      (await import('./commands/publish.js')).publish(ctx, gun, opts),
+    ),
+  );
 
 program
   .command('status')
@@ -161,9 +166,10 @@ program
   .description('re-sign a role with a fresh expiry (also when it has already expired)')
   .argument('<gun>', 'the collection')
   .option('--role <role>', 'root, targets (default), snapshot (when held here) or a delegated role')
+  .option('--expires <lifetime>', 'the new lifetime, e.g. 90d (default: targets 3y)')
   .addHelpText('after', '\nExample:\n  tufa renew example.com/app --role targets')
   .action(
-    action(async (ctx, gun: string, opts: { role?: string }) =>
+    action(async (ctx, gun: string, opts: { role?: string; expires?: string }) =>
       (await import('./commands/publish.js')).renew(ctx, gun, opts),
     ),
   );

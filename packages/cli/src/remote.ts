@@ -123,6 +123,11 @@ function failure(res: Response, what: string): TufaError {
     // Not our JSON error body: the status says enough.
   }
   if (res.status === 401 || res.status === 403) code = 'NETWORK';
+  // 409: the collection moved on under this update (a lost race, a stale version): refresh and retry.
+  if (res.status === 409) {
+    details = { ...details, serverCode: code };
+    code = 'CONFLICT';
+  }
   return new TufaError(code, message, { details });
 }
 

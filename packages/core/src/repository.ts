@@ -40,9 +40,9 @@ export const DEFAULT_EXPIRY = Object.freeze({
   timestamp: 14 * 24 * 3600 * 1000,
 });
 
-/** An expiry `lifetime` ms after `now`, in the spec's format. */
+/** An expiry `lifetime` ms after `now`, in the spec's format (rounded up to whole seconds). */
 export function expiresIn(now: number, lifetime: number): string {
-  return formatExpires(now + lifetime);
+  return formatExpires(Math.ceil((now + lifetime) / 1000) * 1000);
 }
 
 function common(version: number, expires: string) {

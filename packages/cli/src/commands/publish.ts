@@ -16,6 +16,7 @@ import {
   localSnapshot,
   nextTargets,
   openCollection,
+  parseLifetime,
   publishWithRetry,
   signRole,
 } from '../publishing.js';
@@ -29,12 +30,13 @@ async function buildRoles(
   roles: readonly string[],
   change: (role: string, signed: Signed) => Signed,
   now: number,
+  lifetime?: number,
 ): Promise<Map<string, Uint8Array>> {
   const documents = new Map<string, Uint8Array>();
   const versions = new Map<string, number>();
   for (const name of roles) {
     const role = await view.role(name);
-    const next = nextTargets(role, (t) => change(name, t) as typeof t, now);
+    const next = nextTargets(role, (t) => change(name, t) as typeof t, now, lifetime);
     documents.set(name, serializeMetadata(await signRole(ctx, name, next, role)));
     versions.set(name, next.version);
   }
@@ -44,7 +46,8 @@ async function buildRoles(
   return documents;
 }
 
-export async function publish(ctx: Context, gun: string): Promise<void> {
+export async function publish(ctx: Context, gun: string, options: { expires?: string } = {}): Promise<void> {
+  const lifetime = options.expires === undefined ? undefined : parseLifetime(options.expires);
   const stage = staging(ctx);
   const changes = await stage.list(gun);
   if (changes.length === 0) {
@@ -59,6 +62,7 @@ export async function publish(ctx: Context, gun: string): Promise<void> {
       changedRoles(changes),
       (role, signed) => applyChanges(role, signed as never, changes),
       now,
+      lifetime,
     ),
   );
   await stage.reset(gun);
@@ -71,8 +75,9 @@ export async function publish(ctx: Context, gun: string): Promise<void> {
 }
 
 /** Re-signs a role with a fresh expiry; works on a role that has already expired. */
-export async function renew(ctx: Context, gun: string, options: { role?: string }): Promise<void> {
+export async function renew(ctx: Context, gun: string, options: { role?: string; expires?: string }): Promise<void> {
   const role = options.role ?? 'targets';
+  const lifetime = options.expires === undefined ? undefined : parseLifetime(options.expires);
   const now = Date.now();
   const result = await publishWithRetry(
     ctx,
@@ -98,7 +103,7 @@ export async function renew(ctx: Context, gun: string, options: { role?: string 
       if (current.current === undefined) {
         throw new TufaError('NOT_FOUND', `${role}: nothing published yet, nothing to renew`, { role });
       }
-      return buildRoles(ctx, view, [role], (_r, signed) => signed, now);
+      return buildRoles(ctx, view, [role], (_r, signed) => signed, now, lifetime);
     },
     { expiredOk: true },
   );
