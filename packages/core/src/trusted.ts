@@ -65,8 +65,12 @@ export class TrustedMetadataSet {
    * current (expired) content of a role in order to re-sign it. Such a set must never answer a
    * lookup: clients never set it.
    */
-  static fromTrustedRoot(bytes: Uint8Array, options: { now: number; allowExpired?: boolean }): TrustedMetadataSet {
-    if (!Number.isFinite(options.now)) throw new TufaError('INVALID_ARGUMENT', 'reference time must be finite');
+  static fromTrustedRoot(
+    bytes: Uint8Array,
+    options: { now: number; allowExpired?: boolean },
+  ): TrustedMetadataSet {
+    if (!Number.isFinite(options.now))
+      throw new TufaError('INVALID_ARGUMENT', 'reference time must be finite');
     const root = parseMetadata('root', bytes);
     assertVerified(rootVerification(root, root.signed), `root v${root.signed.version} itself`);
     return new TrustedMetadataSet(root, options.now, options.allowExpired === true);
@@ -244,7 +248,12 @@ export class TrustedMetadataSet {
   snapshotIsFinal(): boolean {
     if (this._snapshot === undefined || this._timestamp === undefined) return false;
     try {
-      checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now, this.allowExpired);
+      checkFinalSnapshot(
+        this._snapshot.signed,
+        this._timestamp.signed.snapshotMeta,
+        this.now,
+        this.allowExpired,
+      );
       return true;
     } catch {
       return false;
@@ -327,7 +336,12 @@ export class TrustedMetadataSet {
     if (this._snapshot === undefined || this._timestamp === undefined) {
       throw new TufaError('ORDER', `${role} cannot be loaded before snapshot`, { role });
     }
-    checkFinalSnapshot(this._snapshot.signed, this._timestamp.signed.snapshotMeta, this.now, this.allowExpired);
+    checkFinalSnapshot(
+      this._snapshot.signed,
+      this._timestamp.signed.snapshotMeta,
+      this.now,
+      this.allowExpired,
+    );
     return this._snapshot.signed;
   }
 }
@@ -341,7 +355,8 @@ function rootVerification(metadata: Metadata, by: Root): VerificationResult {
   });
 }
 
-function checkExpiry(signed: Signed, role: string, now: number): void {
+/** EXPIRED unless `signed` expires after `now` (the spec's rule: expires <= now is expired). */
+export function checkExpiry(signed: Signed, role: string, now: number): void {
   if (signed.expiresAt <= now) {
     throw new TufaError('EXPIRED', `${role}: expired at ${signed.expires}`, {
       role,

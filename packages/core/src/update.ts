@@ -26,7 +26,7 @@ import {
   type Targets,
 } from './metadata.js';
 import { metaFileFor } from './repository.js';
-import { checkLengthAndHashes, TrustedMetadataSet } from './trusted.js';
+import { checkExpiry, checkLengthAndHashes, TrustedMetadataSet } from './trusted.js';
 import { assertVerified, type VerificationResult, verifyMetadataSignatures } from './verify.js';
 
 /** A role as stored: the exact bytes and their parsed form. */
@@ -112,16 +112,6 @@ export function snapshotMetaForState(state: {
     meta[metaFileName(name)] = metaFileFor(role.bytes, role.metadata.signed.version);
   }
   return meta;
-}
-
-function checkNotExpired(signed: Signed, role: string, now: number): void {
-  if (isExpired(signed, now)) {
-    throw new TufaError('EXPIRED', `${role}: expired at ${signed.expires}`, {
-      role,
-      expected: `expires after ${new Date(now).toISOString()}`,
-      found: signed.expires,
-    });
-  }
 }
 
 /** Versions move by exactly one: lower or equal is a rollback (or a lost race), higher a gap. */
@@ -308,7 +298,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
   } else {
     root = current.root;
     // An expired targets role must stay replaceable, but only while root itself is valid.
-    checkNotExpired(root.metadata.signed, 'root', now);
+    checkExpiry(root.metadata.signed, 'root', now);
   }
   const rootSigned = root.metadata.signed;
   const rootChanged = rootBytes !== undefined;
@@ -323,7 +313,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     targets = parseUploaded('targets', targetsBytes, 'targets');
     assertVerified(verifyTopLevel(targets.metadata, 'targets', rootSigned), 'root');
     checkNextVersion('targets', targets.metadata.signed.version, current.targets?.metadata.signed.version);
-    checkNotExpired(targets.metadata.signed, 'targets', now);
+    checkExpiry(targets.metadata.signed, 'targets', now);
     checkDelegationsWellFormed(targets.metadata.signed, 'targets');
     changed.push({ role: 'targets', version: targets.metadata.signed.version, bytes: targetsBytes });
   } else if (current.targets === undefined) {
@@ -353,7 +343,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     }
     const md = parseUploaded('targets', bytes, name);
     checkNextVersion(name, md.metadata.signed.version, current.delegated.get(name)?.metadata.signed.version);
-    checkNotExpired(md.metadata.signed, name, now);
+    checkExpiry(md.metadata.signed, name, now);
     checkDelegationsWellFormed(md.metadata.signed, name);
     delegated.set(name, md);
     uploadedDelegated.push(name);
@@ -392,7 +382,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     const s = snapshot.metadata.signed;
     assertVerified(verifyTopLevel(snapshot.metadata, 'snapshot', rootSigned), 'root');
     checkNextVersion('snapshot', s.version, current.snapshot?.metadata.signed.version);
-    checkNotExpired(s, 'snapshot', now);
+    checkExpiry(s, 'snapshot', now);
     checkSnapshotMatches(s, targets, delegated);
     changed.push({ role: 'snapshot', version: s.version, bytes: snapshotBytes });
   } else if (!snapshotOnline) {
