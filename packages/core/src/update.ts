@@ -15,7 +15,6 @@ import { isCanonical, parseJson } from './json.js';
 import type { Key } from './keys.js';
 import {
   type DelegatedRole,
-  isExpired,
   type Metadata,
   type MetaFile,
   metadataFromJson,
