@@ -75,7 +75,11 @@ export async function publish(ctx: Context, gun: string, options: { expires?: st
 }
 
 /** Re-signs a role with a fresh expiry; works on a role that has already expired. */
-export async function renew(ctx: Context, gun: string, options: { role?: string; expires?: string }): Promise<void> {
+export async function renew(
+  ctx: Context,
+  gun: string,
+  options: { role?: string; expires?: string },
+): Promise<void> {
   const role = options.role ?? 'targets';
   const lifetime = options.expires === undefined ? undefined : parseLifetime(options.expires);
   const now = Date.now();
