@@ -108,6 +108,9 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
     expect(rotated.versions.root).toBe(2);
     expect((await client.run(['verify', gun, 'v1', '--digest', SHA_A, ...pin])).code).toBe(0);
 
+    const unconfirmed = await pub.run(['key', 'rotate', gun, 'root']); // no terminal, no --yes
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/needs --yes/);
     await pub.ok(['key', 'rotate', gun, 'root', '--yes']);
     const third = await pub.json(['key', 'rotate', gun, 'root', '--yes']);
     expect(third.versions.root).toBe(4);

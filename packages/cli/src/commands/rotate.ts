@@ -29,6 +29,23 @@ import { pinRoot, remoteOptions } from '../repo.js';
 
 type RotatableRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
 
+/** A root rotation changes who can change everything: asked for on a terminal, --yes in scripts. */
+async function confirmRootRotation(gun: string): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new TufaError('INVALID_ARGUMENT', 'rotating the root key needs --yes when not run on a terminal');
+  }
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(
+      `Rotate the root key of ${gun}? Clients follow the new root. Type yes: `,
+    );
+    if (answer.trim() !== 'yes') throw new TufaError('INVALID_ARGUMENT', 'root rotation not confirmed');
+  } finally {
+    rl.close();
+  }
+}
+
 async function newLocalKey(ctx: Context, gun: string, role: KeyRole): Promise<Signer & { key: Key }> {
   const passphrase = await ctx.passphrases.get(role, `the new ${role} key of ${gun}`, true);
   const info = await ctx.keystore.generate({ role, gun, passphrase });
@@ -72,6 +89,7 @@ export async function keyRotate(
       found: role,
     });
   }
+  if (role === 'root' && options.yes !== true) await confirmRootRotation(gun);
   const remote = await remoteOptions(ctx);
   const now = Date.now();
   // Keys are made once, before any attempt: a retry after a lost race reuses them.

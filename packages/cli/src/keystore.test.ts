@@ -1,0 +1,166 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expiresIn, newTargets, TufaError, targetFileFor, utf8Encode } from '@tufa/core';
+import { describe, expect, it } from 'vitest';
+import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
+import { exitCodeFor } from './output.js';
+import { passphraseSource } from './passphrase.js';
+import { applyChanges, Staging } from './staging.js';
+
+// Cheap scrypt parameters keep the tests fast; the format and the checks are the same.
+const FAST = { N: 1024, r: 8, p: 1 };
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof TufaError) return err.code;
+    throw err;
+  }
+}
+
+describe('Keystore', () => {
+  const dir = () => join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private');
+
+  it('stores keys encrypted, 0600 in a 0700 folder, and unlocks them with the passphrase', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'targets', gun: 'x/app', passphrase: 'pw', scryptParams: FAST });
+    const file = join(ks.dir, `${info.keyid}.key`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(ks.dir).mode & 0o777).toBe(0o700);
+    const text = readFileSync(file, 'utf8');
+    const signer = await ks.unlock(info.keyid, 'pw');
+    expect(text).not.toContain(Buffer.from(signer.privateKey).toString('hex'));
+    expect(text).not.toContain(Buffer.from(signer.privateKey).toString('base64'));
+    expect(signer.keyid).toBe(info.keyid);
+    expect((await ks.list()).map((k) => [k.keyid, k.role, k.gun])).toEqual([
+      [info.keyid, 'targets', 'x/app'],
+    ]);
+  });
+
+  it('refuses a wrong passphrase with WRONG_PASSPHRASE naming the key', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'root', passphrase: 'right', scryptParams: FAST });
+    try {
+      await ks.unlock(info.keyid, 'wrong');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as TufaError).code).toBe('WRONG_PASSPHRASE');
+      expect((err as TufaError).message).toContain(info.keyid.slice(0, 12));
+    }
+    expect(await code(ks.generate({ role: 'root', passphrase: '' }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('refuses tampered or hostile key files', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'targets', passphrase: 'pw', scryptParams: FAST });
+    const file = join(ks.dir, `${info.keyid}.key`);
+    const good = JSON.parse(readFileSync(file, 'utf8'));
+    const variants: [string, (f: any) => void, string][] = [
+      ['scrypt N too large (a memory bomb)', (f) => (f.kdf.N = 2 ** 24), 'INVALID_KEY'],
+      ['scrypt N not a power of two', (f) => (f.kdf.N = 1000), 'INVALID_KEY'],
+      ['another key id', (f) => (f.keyid = 'a'.repeat(64)), 'INVALID_KEY'],
+      ['public key swapped', (f) => (f.public.keyval.public = 'b'.repeat(64)), 'INVALID_KEY'],
+      ['unknown cipher', (f) => (f.cipher.name = 'rot13'), 'INVALID_KEY'],
+      [
+        'ciphertext flipped',
+        (f) => (f.ciphertext = Buffer.alloc(48, 1).toString('base64')),
+        'WRONG_PASSPHRASE',
+      ],
+    ];
+    for (const [, edit, expected] of variants) {
+      const f = JSON.parse(JSON.stringify(good));
+      edit(f);
+      writeFileSync(file, JSON.stringify(f));
+      expect(await code(ks.unlock(info.keyid, 'pw'))).toBe(expected);
+    }
+    writeFileSync(file, '{"tufa_key":1,"tufa_key":1}');
+    expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('INVALID_JSON');
+    writeFileSync(file, 'x'.repeat(20_000));
+    expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('TOO_LARGE');
+    expect(await code(ks.unlock('not-a-keyid', 'pw'))).toBe('INVALID_ARGUMENT');
+    expect(await code(ks.unlock('c'.repeat(64), 'pw'))).toBe('NOT_FOUND');
+  });
+
+  it('exports and imports an encrypted key between homes; the passphrase must open it', async () => {
+    const a = new Keystore(dir());
+    const b = new Keystore(dir());
+    const info = await a.generate({ role: 'delegation', passphrase: 'pw', scryptParams: FAST });
+    const exported = utf8Encode(await a.exportEncrypted(info.keyid));
+    expect(await code(b.importEncrypted(exported, 'nope', 'file'))).toBe('WRONG_PASSPHRASE');
+    expect(await b.has(info.keyid)).toBe(false);
+    await b.importEncrypted(exported, 'pw', 'file');
+    expect((await b.unlock(info.keyid, 'pw')).keyid).toBe(info.keyid);
+  });
+
+  it('round-trips public key files and refuses what is not one', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'delegation', passphrase: 'pw', scryptParams: FAST });
+    expect(parsePublicKeyFile(utf8Encode(publicKeyFile(info.key)), 'alice.pub')).toEqual(info.key);
+    expect(() => parsePublicKeyFile(utf8Encode('{"keytype":"ed25519"}'), 'x.pub')).toThrow(
+      expect.objectContaining({ code: 'INVALID_KEY' }),
+    );
+    expect(() =>
+      parsePublicKeyFile(
+        utf8Encode('{"keytype":"ed25519","scheme":"ed25519","keyval":{"public":"zz"}}'),
+        'x.pub',
+      ),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+  });
+});
+
+describe('passphrases', () => {
+  it('come from the role variable, else a terminal, else a clear error at once', async () => {
+    const noTerminal = { isTTY: false, prompt: async () => 'never' };
+    const env = passphraseSource({ TUFA_TARGETS_PASSPHRASE: 'from-env' }, noTerminal);
+    expect(await env.get('targets', 'the targets key')).toBe('from-env');
+    try {
+      await env.get('root', 'the root key');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as TufaError).code).toBe('PASSPHRASE_REQUIRED');
+      expect((err as TufaError).message).toContain('TUFA_ROOT_PASSPHRASE');
+    }
+    const answers = ['a', 'b'];
+    const terminal = passphraseSource({}, { isTTY: true, prompt: async () => answers.shift()! });
+    expect(await code(terminal.get('root', 'new root key', true))).toBe('INVALID_ARGUMENT'); // the two differ
+  });
+});
+
+describe('staging', () => {
+  it('keeps changes in order until reset, and refuses a corrupt file', async () => {
+    const dirPath = mkdtempSync(join(tmpdir(), 'tufa-stage-'));
+    const stage = new Staging(dirPath);
+    const file = targetFileFor(utf8Encode('x'), { custom: { a: 1 } });
+    await stage.add('x/app', { op: 'add', role: 'targets', path: 'v1', target: file });
+    await stage.add('x/app', { op: 'remove', role: 'targets', path: 'v0' });
+    expect((await stage.list('x/app')).map((c) => c.op)).toEqual(['add', 'remove']);
+    const base = newTargets({ expires: expiresIn(Date.now(), 1e9) });
+    const withV0 = applyChanges('targets', base, [{ op: 'add', role: 'targets', path: 'v0', target: file }]);
+    const applied = applyChanges('targets', withV0, await stage.list('x/app'));
+    expect(Object.keys(applied.targets)).toEqual(['v1']);
+    expect(applied.targets.v1?.custom).toEqual({ a: 1 });
+    expect(() => applyChanges('targets', base, [{ op: 'remove', role: 'targets', path: 'nope' }])).toThrow(
+      expect.objectContaining({ code: 'NOT_FOUND' }),
+    );
+    expect(await stage.reset('x/app')).toBe(2);
+    expect(await stage.list('x/app')).toEqual([]);
+    writeFileSync(join(dirPath, `${encodeURIComponent('x/app')}.json`), '[{"op":"explode"}]');
+    expect(await code(stage.list('x/app'))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('exit codes', () => {
+  it('map error codes to the documented exit statuses', () => {
+    expect(exitCodeFor('HASH_MISMATCH')).toBe(1);
+    expect(exitCodeFor('EXPIRED')).toBe(1);
+    expect(exitCodeFor('UNTRUSTED_ROOT')).toBe(1);
+    expect(exitCodeFor('WRONG_PASSPHRASE')).toBe(2);
+    expect(exitCodeFor('INVALID_ARGUMENT')).toBe(2);
+    expect(exitCodeFor('NETWORK')).toBe(3);
+    expect(exitCodeFor('TIMEOUT')).toBe(3);
+    expect(exitCodeFor('NOT_FOUND')).toBe(4);
+  });
+});
