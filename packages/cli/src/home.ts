@@ -2,10 +2,10 @@
  * TUFA_HOME: the keystore, the trusted-metadata cache, staged changes and the config file.
  * Folders are 0700 and files 0600; every write is atomic (temp file, fsync, rename).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { writeAtomic } from '@tufa/client';
 import { TufaError } from '@tufa/core';
 
 export function tufaHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -17,23 +17,10 @@ export async function ensureDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
 }
 
-/** Writes a file atomically with mode 0600: readers see the old or the new content, never a mix. */
+/** Writes a file atomically with mode 0600 in a 0700 folder (the client's atomic write). */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await ensureDir(dirname(path));
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeAtomic(path, data, 0o600);
 }
 
 /** Reads a file no larger than `limit` bytes; undefined when it does not exist. */

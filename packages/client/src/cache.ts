@@ -98,13 +98,13 @@ export class MetadataCache {
   }
 }
 
-/** temp + fsync + rename + fsync(folder). */
-export async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
+/** temp + fsync + rename + fsync(folder): a reader sees the old file or the new one, never a mix. */
+export async function writeAtomic(file: string, bytes: Uint8Array | string, mode = 0o644): Promise<void> {
   const dir = join(file, '..');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   try {
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(bytes);
       await handle.sync();

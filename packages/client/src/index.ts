@@ -1,4 +1,4 @@
-export { cacheFolderName, defaultCacheRoot, type LockOptions } from './cache.js';
+export { cacheFolderName, defaultCacheRoot, type LockOptions, writeAtomic } from './cache.js';
 export {
   type ClientOptions,
   createClient,
