@@ -67,6 +67,23 @@ describe('trust bootstrap', () => {
     expect(s.sim.requests).toContain('metadata/root.json');
   });
 
+  it('a root trusted on first use does not outlive a pin given later', async () => {
+    // First use without a pin trusts whatever root the server (here: an impostor) serves.
+    s = await setup({ trust: { allowTofu: true } });
+    expect((await s.client.refresh()).root).toBe(1);
+    // Pinned to keys that never signed that root: the cached root is not evidence for the pin.
+    const pinned = s.newClient({ trust: { rootKeyIds: [testKey(9).keyid], allowTofu: false } });
+    const err = await pinned.refresh().catch((e) => e);
+    expect([err.code, err.role]).toEqual(['UNTRUSTED_ROOT', 'root']);
+    // With the right pin the cache is rebuilt from it, and kept on the next run.
+    const right = s.newClient({ trust: { rootKeyIds: [testKey(1).keyid], allowTofu: false } });
+    expect((await right.refresh()).root).toBe(1);
+    const again = s.newClient({ trust: { rootKeyIds: [testKey(1).keyid], allowTofu: false } });
+    const before = s.sim.requests.length;
+    await again.refresh();
+    expect(s.sim.requests.slice(before)).not.toContain('metadata/1.root.json');
+  });
+
   it('refuses a root not signed by the pinned key ids', async () => {
     s = await setup({ trust: { rootKeyIds: [testKey(9).keyid], allowTofu: false } });
     const err = await s.client.refresh().catch((e) => e);

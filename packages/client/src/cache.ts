@@ -87,6 +87,28 @@ export class MetadataCache {
     await rm(this.path(role), { force: true });
   }
 
+  /** What the cached root was first trusted under (see trustAnchor in client.ts); undefined if unknown. */
+  async readAnchor(): Promise<string | undefined> {
+    try {
+      const text = await readFile(join(this.dir, 'trust-anchor'), 'utf8');
+      return text.length <= 4096 ? text : undefined;
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      throw cacheIoError(join(this.dir, 'trust-anchor'), err);
+    }
+  }
+
+  async writeAnchor(anchor: string): Promise<void> {
+    await writeAtomic(join(this.dir, 'trust-anchor'), utf8Encode(anchor));
+  }
+
+  /** Drops every cached document (not the lock): the next refresh starts from the trust anchor. */
+  async clear(): Promise<void> {
+    for (const role of ['root', 'timestamp', 'snapshot', 'targets']) await this.remove(role);
+    await rm(join(this.dir, 'delegated'), { recursive: true, force: true });
+    await rm(join(this.dir, 'trust-anchor'), { force: true });
+  }
+
   /** Runs `fn` holding the folder's exclusive lock file. */
   async withLock<T>(fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
     const release = await acquireLock(join(this.dir, 'lock'), options);

@@ -14,6 +14,7 @@ import {
   type DelegatedRole,
   type ErrorCode,
   formatDigest,
+  hashBytes,
   isTufaError,
   type JsonValue,
   type Metadata,
@@ -28,6 +29,7 @@ import {
   TargetVerifier,
   TrustedMetadataSet,
   TufaError,
+  toHex,
 } from '@tufa/core';
 import {
   cacheFileName,
@@ -510,6 +512,14 @@ export class TufaClient {
     now: number,
   ): Promise<{ set: TrustedMetadataSet; tofu?: Extract<Notice, { kind: 'tofu' }> }> {
     const trust = this.options.trust ?? {};
+    const pinned = trust.rootFile === undefined ? undefined : await this.readPinnedRoot(trust.rootFile, now);
+    const anchor = trustAnchor(trust, pinned?.bytes);
+    // A cache first trusted under other pins (or on first use) is not evidence for these pins:
+    // start again from what is pinned now, so that pinning after a bad first use still protects.
+    if (anchor !== undefined && (await this.cache.readAnchor()) !== anchor) {
+      await this.cache.clear();
+      this.trusted = undefined;
+    }
     let fromCache: TrustedMetadataSet | undefined;
     let cached: Uint8Array | undefined;
     try {
@@ -531,10 +541,10 @@ export class TufaClient {
       fromCache = TrustedMetadataSet.fromTrustedRoot(bytes, this.setOptions(now));
       await this.cache.write('root', bytes);
     }
-    if (trust.rootFile !== undefined) {
-      const pinned = await this.readPinnedRoot(trust.rootFile, now);
+    if (pinned !== undefined) {
       if (fromCache === undefined || fromCache.root.signed.version < pinned.set.root.signed.version) {
         await this.cache.write('root', pinned.bytes);
+        await this.cache.writeAnchor(anchor!);
         return { set: pinned.set };
       }
     }
@@ -549,6 +559,7 @@ export class TufaClient {
         const set = TrustedMetadataSet.fromTrustedRoot(first, this.setOptions(now));
         checkRootPins(set.root, pins);
         await this.cache.write('root', first);
+        await this.cache.writeAnchor(anchor!);
         return { set };
       } catch (err) {
         if (!isTufaError(err)) throw err;
@@ -570,6 +581,7 @@ export class TufaClient {
         });
       }
       await this.cache.write('root', current);
+      await this.cache.writeAnchor(anchor!);
       return { set };
     }
 
@@ -776,6 +788,18 @@ export class TufaClient {
     }
     return this.targetsUrl + segments.map(encodeURIComponent).join('/');
   }
+}
+
+/**
+ * What the first trusted root rests on: pinned key ids and threshold, or the pinned root file's
+ * hash; undefined for trust on first use (which any pin outranks).
+ */
+function trustAnchor(trust: TrustOptions, rootFileBytes: Uint8Array | undefined): string | undefined {
+  if (rootFileBytes !== undefined) return `root-file sha256:${toHex(hashBytes('sha256', rootFileBytes))}`;
+  if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
+    return `root-keys ${[...trust.rootKeyIds].sort().join(',')} threshold ${trust.threshold ?? 1}`;
+  }
+  return undefined;
 }
 
 /** Codes that mean cached bytes were damaged or tampered with, rather than merely stale. */
