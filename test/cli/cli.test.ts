@@ -7,7 +7,7 @@ import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backend, Home, startBackend } from './harness.test-util.js';
+import { type Backend, Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
 const SHA_A = `sha256:${'a'.repeat(64)}`;
 
@@ -15,8 +15,9 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
   let backendHandle: Awaited<ReturnType<typeof startBackend>>;
   let url: string;
   const homes: Home[] = [];
+  // Publishers get the operator's token; readers (a deploy script) need none: reads are anonymous.
   const home = (env?: Record<string, string>) => {
-    const h = new Home(url, env);
+    const h = new Home(url, env ?? { ...PASSPHRASES, TUFA_TOKEN: backendHandle.token });
     homes.push(h);
     return h;
   };

@@ -1,9 +1,10 @@
 /** End-to-end support: the built `tufa` binary as a child process, fresh TUFA_HOMEs, a real server. */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  MASTER_KEY,
   type ServerProcess,
   spawnServer,
   startTestPostgres,
@@ -90,9 +91,19 @@ export class Home {
 export type Backend = 'embedded' | 'postgres';
 
 /** A tufa-server process on the embedded database or on a separate PostgreSQL. */
-export async function startBackend(
-  backend: Backend,
-): Promise<{ server: ServerProcess; stop(): Promise<void> }> {
+export interface Backend_ {
+  server: ServerProcess;
+  dataDir: string;
+  /** A token with push and delete on every collection (access control is on). */
+  token: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts tufa-server with access control on (writes need a token, reads are anonymous) and makes a
+ * token with `tufa-server token create`, as an operator would.
+ */
+export async function startBackend(backend: Backend): Promise<Backend_> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tufa-srv-'));
   let pg: TestPostgres | undefined;
   const args = ['--data-dir', dataDir];
@@ -100,13 +111,39 @@ export async function startBackend(
     pg = await startTestPostgres();
     args.push('--database-url', await pg.createDatabase());
   }
-  const server = await spawnServer(args, { TUFA_LOG_LEVEL: 'info' });
+  const server = await spawnServer(args, { TUFA_LOG_LEVEL: 'info' }, { accessControl: true });
+  const token = await serverCommand([
+    'token',
+    'create',
+    '--name',
+    'e2e',
+    '--scope',
+    'push:*',
+    '--scope',
+    'delete:*',
+    ...args,
+  ]);
   return {
     server,
+    dataDir,
+    token: token.trim(),
     async stop() {
       await server.stop();
       await pg?.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `tufa-server ARGS` (from the sources) to completion; its stdout. */
+function serverCommand(args: string[]): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      ['--conditions=tufa-source', '--import', 'tsx', join(REPO, 'packages/server/src/bin.ts'), ...args],
+      { cwd: REPO, env: { ...process.env, TUFA_MASTER_KEY: MASTER_KEY } },
+      (err, stdout, stderr) =>
+        err ? fail(new Error(`tufa-server ${args.join(' ')}: ${err.message}\n${stderr}`)) : done(stdout),
+    );
+  });
 }

@@ -20,8 +20,12 @@ it('the quick start works when pasted', async () => {
   const block = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
   expect(block).toBeDefined();
   expect(block).toContain('TUFA_SERVER=http://127.0.0.1:4443');
-  // The same script, pointed at this test's server; aliases need expand_aliases outside a terminal.
-  const script = `shopt -s expand_aliases\nset -e\n${block!.replace('http://127.0.0.1:4443', backend.server.url)}`;
+  expect(block).toContain('token create');
+  // The same script, pointed at this test's server and its data folder (the server runs with access
+  // control: writes need the token the script makes); aliases need expand_aliases outside a terminal.
+  const script = `shopt -s expand_aliases\nset -e\n${block!
+    .replace('http://127.0.0.1:4443', backend.server.url)
+    .replace('token create', `token create --data-dir ${backend.dataDir}`)}`;
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((done, fail) => {
     execFile(
       'bash',

@@ -122,6 +122,8 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     resignFraction: 1 / 3,
     shutdownTimeout: 5_000,
     migrationsDir: undefined,
+    // The suites that test the API itself run without tokens; access.test.ts turns this off.
+    allowAnonymousWrites: true,
     ...overrides,
   };
 }
@@ -143,7 +145,12 @@ export interface ServerProcess {
   kill9(): Promise<void>;
 }
 
-export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function spawnServer(
+  args: string[],
+  env: Record<string, string> = {},
+  /** `accessControl: true`: no --allow-anonymous-writes (the default keeps older suites token-free). */
+  options: { accessControl?: boolean } = {},
+): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -153,6 +160,7 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
       join(REPO, 'packages/server/src/bin.ts'),
       '--port',
       '0',
+      ...(options.accessControl === true ? [] : ['--allow-anonymous-writes']),
       ...args,
     ],
     {
@@ -172,7 +180,7 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
   const url = await new Promise<string>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`server did not start:\n${out}`)), 30_000);
     const check = () => {
-      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+      const m = /"url":"(https?:\/\/127\.0\.0\.1:\d+)"/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
         done(m[1]!);

@@ -16,7 +16,9 @@ const program = new Command('tufa')
   .option('--root-key <keyid>', 'pin the root: a key id that must have signed it (repeatable)', collect, [])
   .option('--trust-root <file>', 'pin the root: a trusted root.json')
   .option('--no-tofu', 'refuse to trust a root on first use')
-  .option('--ca-file <file>', 'PEM CA bundle for an https server')
+  .option('--ca-file <file>', 'PEM CA bundle for an https server (default: TUFA_CA_FILE)')
+  .option('--client-cert <file>', 'PEM client certificate for mutual TLS (default: TUFA_CLIENT_CERT)')
+  .option('--client-key <file>', 'PEM private key of --client-cert (default: TUFA_CLIENT_KEY)')
   .showHelpAfterError()
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -49,13 +51,24 @@ program
   .description('create keys, root and targets for a new collection, and publish them')
   .argument('<gun>', 'the collection, e.g. registry.example.com/team/app')
   .option('--local-snapshot', 'keep the snapshot key here instead of on the server')
+  .option('--root-threshold <k>', 'root signatures needed (default 1)')
+  // --root-key FILE (repeatable) is read from the global option of that name: init pins nothing.
+  .option('--targets-threshold <k>', 'targets signatures needed (default 1)')
+  .option(
+    '--targets-key <pubfile>',
+    'another targets key: a public key file from tufa key export; repeatable',
+    collect,
+    [],
+  )
+  .option('--no-local-key', 'make no new key here (keys of the roles already in this keystore still sign)')
+  .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
   .addHelpText(
     'after',
-    '\nExample:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443',
+    '\nExamples:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443\n  tufa init example.com/app --root-threshold 2 --root-key bob.pub --root-key carol.pub\n\n--root-key FILE (repeatable): another root key, a public key file from tufa key export.',
   )
   .action(
-    action(async (ctx, gun: string, opts: { localSnapshot?: boolean }) =>
-      (await import('./commands/init.js')).init(ctx, gun, opts),
+    action(async (ctx, gun: string, opts: Record<string, never>) =>
+      (await import('./commands/init.js')).init(ctx, gun, { ...opts, rootKey: ctx.options.rootKey ?? [] }),
     ),
   );
 
@@ -147,9 +160,13 @@ program
   .description('sign the staged changes and publish them as the next versions')
   .argument('<gun>', 'the collection')
   .option('--expires <lifetime>', 'lifetime of the new versions, e.g. 90d (default: targets 3y)')
+  .option(
+    '--pending-expires <lifetime>',
+    'when the keys here cannot meet a threshold: how long the pending update waits (default 7d)',
+  )
   .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa publish example.com/app')
   .action(
-    action(async (ctx, gun: string, opts: { expires?: string }) =>
+    action(async (ctx, gun: string, opts: { expires?: string; pendingExpires?: string }) =>
       (await import('./commands/publish.js')).publish(ctx, gun, opts),
     ),
   );
@@ -265,6 +282,91 @@ key
   .action(
     action(async (ctx, gun: string, role: string, opts: { serverManaged?: boolean; yes?: boolean }) =>
       (await import('./commands/rotate.js')).keyRotate(ctx, gun, role, opts),
+    ),
+  );
+
+key
+  .command('add')
+  .description(
+    'add keys to a role (a new root, or the delegator of a delegated role); signed as its threshold requires',
+  )
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'root, targets or a delegated role')
+  .argument('<pubfile...>', 'public key files from tufa key export')
+  .option('--threshold <k>', 'the new threshold of the role (default: unchanged)')
+  .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
+  .addHelpText('after', '\nExample:\n  tufa key add example.com/app root dave.pub erin.pub --threshold 3')
+  .action(
+    action(async (ctx, gun: string, role: string, files: string[], opts: Record<string, string>) =>
+      (await import('./commands/threshold.js')).keyAdd(ctx, gun, role, files, opts),
+    ),
+  );
+key
+  .command('remove')
+  .description('remove a key from a role; signed as its threshold requires')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'root, targets or a delegated role')
+  .argument('<keyid>', 'the key id')
+  .option('--threshold <k>', 'the new threshold of the role (default: unchanged)')
+  .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
+  .addHelpText('after', '\nExample:\n  tufa key remove example.com/app targets 3f1c…')
+  .action(
+    action(async (ctx, gun: string, role: string, keyid: string, opts: Record<string, string>) =>
+      (await import('./commands/threshold.js')).keyRemove(ctx, gun, role, keyid, opts),
+    ),
+  );
+
+program
+  .command('threshold')
+  .description('threshold signing: how many keys of a role must sign')
+  .command('set')
+  .description('set the threshold of a role (a new root, or the delegator of a delegated role)')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'root, targets or a delegated role')
+  .argument('<k>', 'signatures needed')
+  .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
+  .addHelpText('after', '\nExample:\n  tufa threshold set example.com/app targets 2')
+  .action(
+    action(async (ctx, gun: string, role: string, k: string, opts: { pendingExpires?: string }) =>
+      (await import('./commands/threshold.js')).thresholdSet(ctx, gun, role, k, opts),
+    ),
+  );
+
+const pending = program.command('pending').description('threshold signing: updates waiting for signatures');
+pending
+  .command('list')
+  .description('each pending update: roles, versions, who signed, how many more are needed, what it changes')
+  .argument('<gun>', 'the collection')
+  .addHelpText('after', '\nExample:\n  tufa pending list example.com/app')
+  .action(action(async (ctx, gun: string) => (await import('./commands/pending.js')).pendingList(ctx, gun)));
+pending
+  .command('drop')
+  .description('drop a pending update of a role (superseded ones too)')
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'a role of the pending update')
+  .option('--version <v>', 'the proposed version')
+  .option('--id <prefix>', 'the pending update id (when several match)')
+  .addHelpText('after', '\nExample:\n  tufa pending drop example.com/app targets --id 3f1c2a')
+  .action(
+    action(async (ctx, gun: string, role: string, opts: { version?: string; id?: string }) =>
+      (await import('./commands/pending.js')).pendingDrop(ctx, gun, role, opts),
+    ),
+  );
+
+program
+  .command('sign')
+  .description(
+    'review a pending update against the trusted state, sign it with the keys here and upload the signatures',
+  )
+  .argument('<gun>', 'the collection')
+  .argument('<role>', 'the role to sign')
+  .option('--version <v>', 'the proposed version')
+  .option('--id <prefix>', 'the pending update id (when several match)')
+  .option('--yes', 'sign without asking (scripts: read the summary first)')
+  .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa sign example.com/app targets')
+  .action(
+    action(async (ctx, gun: string, role: string, opts: { version?: string; id?: string; yes?: boolean }) =>
+      (await import('./commands/pending.js')).sign(ctx, gun, role, opts),
     ),
   );
 

@@ -14,6 +14,8 @@ export interface GlobalOptions {
   trustRoot?: string;
   tofu?: boolean;
   caFile?: string;
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface Context {

@@ -8,7 +8,7 @@ export const EXIT = Object.freeze({
   REFUSED: 1,
   /** Usage error: bad arguments, missing or wrong passphrase, bad key file. */
   USAGE: 2,
-  /** The server or the network failed. */
+  /** The server or the network failed, or the server refused the caller (401, 403, 429). */
   SERVER: 3,
   /** No such tag, collection, key or role. */
   NOT_FOUND: 4,
@@ -21,7 +21,15 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
   'INVALID_KEY',
   'UNSUPPORTED_KEY',
 ]);
-const SERVER_CODES: ReadonlySet<ErrorCode> = new Set(['NETWORK', 'TIMEOUT', 'CONFLICT', 'INTERNAL']);
+const SERVER_CODES: ReadonlySet<ErrorCode> = new Set([
+  'NETWORK',
+  'TIMEOUT',
+  'CONFLICT',
+  'INTERNAL',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+]);
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'NOT_FOUND') return EXIT.NOT_FOUND;

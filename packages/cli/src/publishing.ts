@@ -24,7 +24,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import type { Context } from './context.js';
-import { publishRoles } from './remote.js';
+import { type ProposeAnswer, proposeUpdate, publishRoles } from './remote.js';
 import { openClient, remoteOptions } from './repo.js';
 
 export interface CollectionView {
@@ -93,14 +93,30 @@ export async function localSigners(ctx: Context, keyids: readonly string[]): Pro
   return signers;
 }
 
-/** Signs with the local keys of a role; THRESHOLD_NOT_MET when they are not enough. */
+/**
+ * Where a publish may go pending (threshold signing): the roles signed by fewer local keys than
+ * their threshold. Without one, signing under the threshold is refused.
+ */
+export interface PartialSigning {
+  readonly incomplete: string[];
+}
+
+/**
+ * Signs with the local keys of a role; THRESHOLD_NOT_MET when they are not enough, unless
+ * `partial` is given and at least one key is here: then the role is signed so far and noted.
+ */
 export async function signRole<T extends Signed>(
   ctx: Context,
   role: string,
   signed: T,
   keys: { keyids: readonly string[]; threshold: number },
+  partial?: PartialSigning,
 ): Promise<Metadata<T>> {
   const signers = await localSigners(ctx, keys.keyids);
+  if (partial !== undefined && signers.length > 0 && signers.length < keys.threshold) {
+    partial.incomplete.push(role);
+    return signMetadata(signed, signers);
+  }
   if (signers.length < keys.threshold) {
     throw new TufaError(
       'THRESHOLD_NOT_MET',
@@ -174,14 +190,23 @@ export async function localSnapshot(
 export async function publishWithRetry(
   ctx: Context,
   gun: string,
-  build: (view: CollectionView) => Promise<Map<string, Uint8Array>>,
-  options: { expiredOk?: boolean } = {},
-): Promise<{ versions: Record<string, number>; retried: boolean }> {
+  build: (view: CollectionView, partial: PartialSigning) => Promise<Map<string, Uint8Array>>,
+  options: { expiredOk?: boolean; allowPending?: boolean; pendingExpiresIn?: number } = {},
+): Promise<{ versions: Record<string, number>; retried: boolean; pending?: ProposeAnswer }> {
   const remote = await remoteOptions(ctx);
   for (let attempt = 1; ; attempt++) {
     const view = await openCollection(ctx, gun, options.expiredOk === true);
-    const documents = await build(view);
+    const partial: PartialSigning = { incomplete: [] };
+    const documents = await build(view, partial);
     try {
+      if (partial.incomplete.length > 0) {
+        if (options.allowPending !== true) {
+          throw new TufaError('THRESHOLD_NOT_MET', `${partial.incomplete.join(', ')}: not enough keys here`);
+        }
+        // Threshold signing: the signed-so-far update waits on the server for the other signers.
+        const pending = await proposeUpdate(remote, gun, documents, options.pendingExpiresIn);
+        return { versions: pending.versions ?? {}, retried: attempt > 1, pending };
+      }
       return { versions: await publishRoles(remote, gun, documents), retried: attempt > 1 };
     } catch (err) {
       if (attempt === 1 && isTufaError(err, 'CONFLICT')) {

@@ -11,6 +11,9 @@ export interface RemoteOptions {
   token?: string | undefined;
   /** PEM CA bundle for HTTPS servers with a private CA. */
   ca?: string | Buffer | undefined;
+  /** PEM client certificate and key for servers that require mutual TLS. */
+  cert?: string | Buffer | undefined;
+  key?: string | Buffer | undefined;
   timeoutMs?: number;
 }
 
@@ -32,6 +35,7 @@ function send(
   url: string,
   body?: Uint8Array,
   contentType = 'application/json',
+  limit = RESPONSE_LIMIT,
 ): Promise<Response> {
   let parsed: URL;
   try {
@@ -55,16 +59,22 @@ function send(
   return new Promise((resolve, reject) => {
     const req = requestFn(
       parsed,
-      { method, headers, timeout, ...(options.ca !== undefined ? { ca: options.ca } : {}) },
+      {
+        method,
+        headers,
+        timeout,
+        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+        ...(options.cert !== undefined ? { cert: options.cert, key: options.key } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > RESPONSE_LIMIT) {
+          if (size > limit) {
             req.destroy(
               new TufaError('TOO_LARGE', `the server's answer to ${method} ${parsed.pathname} is too large`, {
-                expected: RESPONSE_LIMIT,
+                expected: limit,
               }),
             );
             return;
@@ -122,7 +132,10 @@ function failure(res: Response, what: string): TufaError {
   } catch {
     // Not our JSON error body: the status says enough.
   }
-  if (res.status === 401 || res.status === 403) code = 'NETWORK';
+  // The caller was refused: say so, whatever the body claims.
+  if (res.status === 401) code = 'UNAUTHORIZED';
+  else if (res.status === 403) code = 'FORBIDDEN';
+  else if (res.status === 429) code = 'RATE_LIMITED';
   // 409: the collection moved on under this update (a lost race, a stale version): refresh and retry.
   if (res.status === 409) {
     details = { ...details, serverCode: code };
@@ -180,19 +193,7 @@ export async function publishRoles(
   gun: string,
   documents: ReadonlyMap<string, Uint8Array>,
 ): Promise<Record<string, number>> {
-  const parts: Buffer[] = [Buffer.from('{')];
-  let first = true;
-  for (const [role, bytes] of documents) {
-    parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(role)}:`), Buffer.from(bytes));
-    first = false;
-  }
-  parts.push(Buffer.from('}'));
-  const res = await send(
-    options,
-    'POST',
-    collectionUrl(options.server, gun),
-    new Uint8Array(Buffer.concat(parts)),
-  );
+  const res = await send(options, 'POST', collectionUrl(options.server, gun), updateBody(documents));
   if (res.status !== 200 && res.status !== 201) throw failure(res, `publishing ${gun}`);
   const doc = parseJson(res.body, { source: 'server answer' }) as { versions?: Record<string, number> };
   return doc?.versions ?? {};
@@ -203,4 +204,152 @@ export async function fetchRoleBytes(options: RemoteOptions, gun: string, file: 
   const res = await send(options, 'GET', `${collectionUrl(options.server, gun)}${file}`);
   if (res.status !== 200) throw failure(res, `${file} of ${gun}`);
   return res.body;
+}
+
+/** An update body: a JSON object whose members are the documents, byte for byte. */
+function updateBody(documents: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  const parts: Buffer[] = [Buffer.from('{')];
+  let first = true;
+  for (const [role, bytes] of documents) {
+    parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(role)}:`), Buffer.from(bytes));
+    first = false;
+  }
+  parts.push(Buffer.from('}'));
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threshold signing: pending updates (the server's /_trust/pending/ routes)
+
+/** A pending update answer may carry every document of the update (base64): allow more. */
+const PENDING_RESPONSE_LIMIT = 64 * 1024 * 1024;
+
+export function pendingUrl(server: string, gun: string): string {
+  return collectionUrl(server, gun).replace(/\/_trust\/tuf\/$/, '/_trust/pending/');
+}
+
+export interface ThresholdStatus {
+  by: string;
+  threshold: number;
+  signed: string[];
+  missing: string[];
+  needed: number;
+  verified: boolean;
+}
+
+export interface PendingStatus {
+  id: string;
+  complete: boolean;
+  needed: number;
+  roles: { role: string; version: number; complete: boolean; thresholds: ThresholdStatus[] }[];
+}
+
+export interface PendingSummary {
+  id: string;
+  state: 'pending' | 'superseded' | 'invalid';
+  created: string;
+  updated: string;
+  expires: string;
+  roles: { role: string; version: number }[];
+  status?: PendingStatus;
+  error?: { code: string; message: string };
+  changes: unknown[];
+}
+
+export interface ProposeAnswer {
+  id: string;
+  published: boolean;
+  versions?: Record<string, number>;
+  status: PendingStatus;
+}
+
+function answer<T>(res: Response, what: string, ok: number[] = [200]): T {
+  if (!ok.includes(res.status)) throw failure(res, what);
+  const doc = parseJson(res.body, { source: 'server answer' });
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new TufaError('NETWORK', `${what}: the server's answer is not a JSON object`);
+  }
+  return doc as T;
+}
+
+/** Uploads an update whose signatures do not meet every threshold yet; published at once if they do. */
+export async function proposeUpdate(
+  options: RemoteOptions,
+  gun: string,
+  documents: ReadonlyMap<string, Uint8Array>,
+  expiresInSeconds?: number,
+): Promise<ProposeAnswer> {
+  const query = expiresInSeconds === undefined ? '' : `?expires_in=${expiresInSeconds}`;
+  const res = await send(
+    options,
+    'POST',
+    `${pendingUrl(options.server, gun)}${query}`,
+    updateBody(documents),
+  );
+  return answer<ProposeAnswer>(res, `proposing an update of ${gun}`, [200, 202]);
+}
+
+export async function listPending(options: RemoteOptions, gun: string): Promise<PendingSummary[]> {
+  const res = await send(
+    options,
+    'GET',
+    pendingUrl(options.server, gun),
+    undefined,
+    undefined,
+    PENDING_RESPONSE_LIMIT,
+  );
+  const doc = answer<{ pending?: PendingSummary[] }>(res, `pending updates of ${gun}`);
+  if (!Array.isArray(doc.pending))
+    throw new TufaError('NETWORK', `pending updates of ${gun}: no list in the answer`);
+  return doc.pending;
+}
+
+/** One pending update with its documents, role → exact bytes. */
+export async function getPending(
+  options: RemoteOptions,
+  gun: string,
+  id: string,
+): Promise<PendingSummary & { documents: Map<string, Uint8Array> }> {
+  const res = await send(
+    options,
+    'GET',
+    `${pendingUrl(options.server, gun)}${id}`,
+    undefined,
+    undefined,
+    PENDING_RESPONSE_LIMIT,
+  );
+  const doc = answer<PendingSummary & { documents?: Record<string, unknown> }>(
+    res,
+    `pending update ${id} of ${gun}`,
+  );
+  const documents = new Map<string, Uint8Array>();
+  for (const [role, b64] of Object.entries(doc.documents ?? {})) {
+    if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) {
+      throw new TufaError('NETWORK', `pending update ${id}: ${role} is not base64`);
+    }
+    documents.set(role, new Uint8Array(Buffer.from(b64, 'base64')));
+  }
+  if (documents.size === 0)
+    throw new TufaError('NETWORK', `pending update ${id}: no documents in the answer`);
+  return { ...doc, documents };
+}
+
+export async function addPendingSignatures(
+  options: RemoteOptions,
+  gun: string,
+  id: string,
+  signatures: Record<string, { keyid: string; sig: string }[]>,
+): Promise<ProposeAnswer> {
+  const res = await send(
+    options,
+    'POST',
+    `${pendingUrl(options.server, gun)}${id}/signatures`,
+    new Uint8Array(Buffer.from(JSON.stringify({ signatures }))),
+  );
+  return answer<ProposeAnswer>(res, `signing pending update ${id} of ${gun}`);
+}
+
+export async function dropPending(options: RemoteOptions, gun: string, id: string): Promise<void> {
+  const res = await send(options, 'DELETE', `${pendingUrl(options.server, gun)}${id}`);
+  answer(res, `dropping pending update ${id} of ${gun}`);
 }

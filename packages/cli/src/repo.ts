@@ -47,10 +47,43 @@ export async function serverUrl(ctx: Context): Promise<string> {
   return server.replace(/\/+$/, '');
 }
 
+const PEM_LIMIT = 1024 * 1024;
+
+async function readPem(file: string | undefined, what: string): Promise<Buffer | undefined> {
+  if (file === undefined || file === '') return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (cause) {
+    throw new TufaError('INVALID_ARGUMENT', `${what}: cannot read ${file}`, { cause });
+  }
+  if (bytes.length > PEM_LIMIT) throw new TufaError('TOO_LARGE', `${what}: ${file} is larger than 1 MiB`);
+  return bytes;
+}
+
+/** The token (--token, TUFA_TOKEN, config.json) and TLS files (--ca-file, --client-cert/--client-key or env). */
+export async function accessOptions(
+  ctx: Context,
+): Promise<{ token?: string; ca?: Buffer; cert?: Buffer; key?: Buffer }> {
+  const o = ctx.options;
+  const token = o.token ?? ctx.env.TUFA_TOKEN ?? (await readConfig(ctx)).token;
+  const certFile = o.clientCert ?? ctx.env.TUFA_CLIENT_CERT;
+  const keyFile = o.clientKey ?? ctx.env.TUFA_CLIENT_KEY;
+  if ((certFile === undefined || certFile === '') !== (keyFile === undefined || keyFile === '')) {
+    throw new TufaError('INVALID_ARGUMENT', '--client-cert and --client-key go together');
+  }
+  const ca = await readPem(o.caFile ?? ctx.env.TUFA_CA_FILE, 'CA file');
+  const cert = await readPem(certFile, 'client certificate');
+  const key = await readPem(keyFile, 'client key');
+  return {
+    ...(token === undefined || token === '' ? {} : { token }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined || key === undefined ? {} : { cert, key }),
+  };
+}
+
 export async function remoteOptions(ctx: Context): Promise<RemoteOptions> {
-  const token = ctx.options.token ?? ctx.env.TUFA_TOKEN ?? (await readConfig(ctx)).token;
-  const ca = ctx.options.caFile === undefined ? undefined : await readFile(ctx.options.caFile);
-  return { server: await serverUrl(ctx), token: token === '' ? undefined : token, ca };
+  return { server: await serverUrl(ctx), ...(await accessOptions(ctx)) };
 }
 
 /** Where `tufa init` keeps the root it created, so that this home never needs trust on first use. */
@@ -78,6 +111,7 @@ export async function openClient(ctx: Context, gun: string): Promise<TufaClient>
   const { createClient } = await import('@tufa/client');
   const server = await serverUrl(ctx);
   const options: ClientOptions = {
+    ...(await accessOptions(ctx)),
     cacheDir: join(ctx.home, 'cache'),
     trust: await trustOptions(ctx, gun),
     // Trust on first use is always worth a line; a stale cache file replaced is routine.

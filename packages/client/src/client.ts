@@ -38,7 +38,14 @@ import {
   type LockOptions,
   MetadataCache,
 } from './cache.js';
-import { DEFAULT_TIMEOUTS, download, type FetchLike, streamDownload, type Timeouts } from './fetcher.js';
+import {
+  DEFAULT_TIMEOUTS,
+  download,
+  type FetchLike,
+  nodeFetch,
+  streamDownload,
+  type Timeouts,
+} from './fetcher.js';
 
 /** Where the repository is: a tufa (Notary-layout) server and GUN, or any TUF 1.0 repository. */
 export type RepositoryLocation =
@@ -93,8 +100,15 @@ export interface ClientOptions {
   trust?: TrustOptions;
   maxSizes?: MaxSizes;
   timeouts?: Timeouts;
-  /** A fetch implementation (default: Node's global fetch). */
+  /** A fetch implementation (default: Node's global fetch; node:https with token/ca/cert/key). */
   fetch?: FetchLike;
+  /** Access token for the server (`Authorization: Bearer`); sent to the repository's origin only. */
+  token?: string | undefined;
+  /** PEM CA certificate(s) for an https server with a private CA. */
+  ca?: string | Buffer | undefined;
+  /** PEM client certificate and key, for a server that requires mutual TLS. */
+  cert?: string | Buffer | undefined;
+  key?: string | Buffer | undefined;
   /** The clock (ms since the epoch), read once at the start of each refresh. */
   clock?: () => number;
   maxRootRotations?: number;
@@ -180,7 +194,16 @@ export class TufaClient {
     this.cache = new MetadataCache(this.cacheDir);
     this.maxSizes = { ...DEFAULT_MAX_SIZES, ...definedOnly(options.maxSizes ?? {}) };
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...definedOnly(options.timeouts ?? {}) };
-    this.fetchImpl = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+    const auth = { token: options.token, ca: options.ca, cert: options.cert, key: options.key };
+    const wantsAuth = Object.values(auth).some((v) => v !== undefined);
+    if (wantsAuth && options.fetch !== undefined) {
+      throw new TufaError('INVALID_ARGUMENT', 'give either fetch or token/ca/cert/key, not both');
+    }
+    this.fetchImpl =
+      options.fetch ??
+      (wantsAuth
+        ? nodeFetch({ ...auth, tokenOrigin: new URL(this.metadataUrl).origin })
+        : (url, init) => globalThis.fetch(url, init));
     const trust = options.trust ?? {};
     if (trust.rootKeyIds !== undefined) {
       const threshold = trust.threshold ?? 1;

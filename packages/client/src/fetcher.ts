@@ -4,10 +4,129 @@
  * bound is ever held), a time to first byte of the response headers, an idle time between
  * chunks, and a minimum average rate (all TIMEOUT). Transport failures are NETWORK.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
 import { TufaError } from '@tufa/core';
 
 /** The subset of the WHATWG fetch the client uses; Node's global fetch by default. */
 export type FetchLike = (url: string, init: { signal: AbortSignal; redirect: 'follow' }) => Promise<Response>;
+
+/** A token for the server, and TLS material for a private CA or mutual TLS. */
+export interface HttpAuthOptions {
+  /** Sent as `Authorization: Bearer TOKEN`, only to `tokenOrigin`. */
+  token?: string | undefined;
+  /** The origin (`https://host:port`) the token belongs to; other origins never see it. */
+  tokenOrigin?: string | undefined;
+  /** PEM CA certificate(s) to trust instead of the system's. */
+  ca?: string | Buffer | undefined;
+  /** PEM client certificate and its private key, for servers that require mutual TLS. */
+  cert?: string | Buffer | undefined;
+  key?: string | Buffer | undefined;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/**
+ * A FetchLike over node:http/https with a token and TLS options (Node's global fetch takes no CA
+ * or client certificate). Follows at most 5 redirects, never from https to http, and drops the
+ * token on any redirect that leaves its origin.
+ */
+export function nodeFetch(options: HttpAuthOptions): FetchLike {
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new TufaError('INVALID_ARGUMENT', 'a client certificate and its key go together');
+  }
+  if (options.token !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(options.token)) {
+    throw new TufaError('INVALID_ARGUMENT', 'the token has characters a Bearer token cannot have');
+  }
+  const tls = {
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.cert === undefined ? {} : { cert: options.cert, key: options.key }),
+  };
+  const once = (url: URL, signal: AbortSignal): Promise<IncomingMessage> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { accept: '*/*' };
+      if (options.token !== undefined && url.origin === options.tokenOrigin) {
+        headers.authorization = `Bearer ${options.token}`;
+      }
+      const req =
+        url.protocol === 'https:'
+          ? httpsRequest(url, { method: 'GET', headers, signal, ...tls }, resolve)
+          : httpRequest(url, { method: 'GET', headers, signal }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+  return async (url, init) => {
+    let current = new URL(url);
+    for (let hops = 0; ; hops++) {
+      if (current.protocol !== 'http:' && current.protocol !== 'https:') {
+        throw new TypeError(`not an http(s) URL: ${current.protocol}`);
+      }
+      const res = await once(current, init.signal);
+      const status = res.statusCode ?? 0;
+      if (REDIRECTS.has(status)) {
+        res.resume();
+        const location = res.headers.location;
+        if (location === undefined || hops >= MAX_REDIRECTS) {
+          throw new TypeError(
+            location === undefined ? 'a redirect without a Location' : 'too many redirects',
+          );
+        }
+        const next = new URL(location, current);
+        if (current.protocol === 'https:' && next.protocol !== 'https:') {
+          throw new TypeError('refusing a redirect from https to http');
+        }
+        current = next;
+        continue;
+      }
+      if (status < 200 || status > 599) {
+        res.resume();
+        throw new TypeError(`unexpected HTTP status ${status}`);
+      }
+      const headers = new Headers();
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+        headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+      }
+      const empty = status === 204 || status === 205 || status === 304;
+      if (empty) res.resume();
+      return new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+        status,
+        statusText: res.statusMessage ?? '',
+        headers,
+      });
+    }
+  };
+}
+
+/** The server's refusal of the caller (401, 403 for a missing scope, 429), or undefined. */
+function accessError(response: Response, role: string, url: string): TufaError | undefined {
+  const challenge = response.headers.get('www-authenticate') ?? '';
+  if (response.status === 401) {
+    return new TufaError('UNAUTHORIZED', `${role}: the server wants a valid token for ${url} (HTTP 401)`, {
+      role,
+      details: { url, status: 401 },
+    });
+  }
+  if (response.status === 403 && /error="insufficient_scope"/.test(challenge)) {
+    return new TufaError('FORBIDDEN', `${role}: the token may not read ${url} (HTTP 403)`, {
+      role,
+      details: { url, status: 403 },
+    });
+  }
+  if (response.status === 429) {
+    const retry = response.headers.get('retry-after');
+    return new TufaError(
+      'RATE_LIMITED',
+      `${role}: the server refuses for now (HTTP 429), retry in ${retry ?? '?'} s`,
+      {
+        role,
+        details: { url, status: 429, retryAfter: retry },
+      },
+    );
+  }
+  return undefined;
+}
 
 export interface Timeouts {
   /** Until the response headers arrive (connect, TLS, server think time). Default 10 s. */
@@ -97,6 +216,11 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
       throw translate(err);
     }
     clearTimeout(connectTimer);
+    const refused = accessError(response, role, url);
+    if (refused !== undefined) {
+      await response.body?.cancel().catch(() => undefined);
+      throw refused;
+    }
     if (response.status === 404 || response.status === 403) {
       await response.body?.cancel().catch(() => undefined);
       throw new TufaError('NOT_FOUND', `${role}: ${url} not found (HTTP ${response.status})`, {

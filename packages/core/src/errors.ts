@@ -32,6 +32,10 @@ export const ERROR_CODES = Object.freeze([
   'NETWORK',
   'CONFLICT',
   'INVALID_ARGUMENT',
+  // access control
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
   // keys held by people
   'WRONG_PASSPHRASE',
   'PASSPHRASE_REQUIRED',

@@ -5,6 +5,7 @@ export * from './errors.js';
 export * from './json.js';
 export * from './keys.js';
 export * from './metadata.js';
+export * from './proposal.js';
 export * from './repository.js';
 export * from './targetfile.js';
 export * from './trusted.js';

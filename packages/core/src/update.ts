@@ -114,7 +114,7 @@ export function snapshotMetaForState(state: {
 }
 
 /** Versions move by exactly one: lower or equal is a rollback (or a lost race), higher a gap. */
-function checkNextVersion(role: string, found: number, current: number | undefined): void {
+export function checkNextVersion(role: string, found: number, current: number | undefined): void {
   const expected = (current ?? 0) + 1;
   if (found === expected) return;
   throw new TufaError(
@@ -125,7 +125,7 @@ function checkNextVersion(role: string, found: number, current: number | undefin
 }
 
 /** Keys named by a role must be in the key table, and the threshold must be reachable. */
-function checkRoleKeys(
+export function checkRoleKeys(
   role: string,
   keyids: readonly string[],
   threshold: number,
@@ -148,7 +148,7 @@ function checkRoleKeys(
   }
 }
 
-function checkDelegationsWellFormed(targets: Targets, role: string): void {
+export function checkDelegationsWellFormed(targets: Targets, role: string): void {
   const d = targets.delegations;
   if (d === undefined) return;
   for (const child of d.roles) {
@@ -174,7 +174,7 @@ function verifyTopLevel(md: Metadata, role: 'targets' | 'snapshot', root: Root):
 }
 
 /** Every delegation of `name` in the state, with the role that makes it. */
-function delegatorsOf(
+export function delegatorsOf(
   name: string,
   targets: Targets,
   delegated: ReadonlyMap<string, StoredRole<Targets>>,
@@ -187,6 +187,28 @@ function delegatorsOf(
   consider('targets', targets);
   for (const [other, stored] of delegated) if (other !== name) consider(other, stored.metadata.signed);
   return out;
+}
+
+/** Every target a delegated role lists must be inside the paths its delegator gives it. */
+export function checkDelegatedPaths(
+  name: string,
+  targets: Targets,
+  delegation: DelegatedRole,
+  delegator: string,
+): void {
+  const outside = Object.keys(targets.targets).filter((p) => !isDelegatedPath(delegation, p));
+  if (outside.length > 0) {
+    throw new TufaError(
+      'PATH_NOT_DELEGATED',
+      `${name}: ${outside.length} target(s) outside the paths ${delegator} delegates, such as ${JSON.stringify(outside[0])}`,
+      {
+        role: name,
+        expected: delegation.paths ?? delegation.pathHashPrefixes,
+        found: outside.slice(0, 10),
+        details: { delegator },
+      },
+    );
+  }
 }
 
 /**
@@ -217,19 +239,7 @@ function checkDelegatedRole(
         }),
         delegator,
       );
-      const outside = Object.keys(md.signed.targets).filter((p) => !isDelegatedPath(delegation, p));
-      if (outside.length > 0) {
-        throw new TufaError(
-          'PATH_NOT_DELEGATED',
-          `${name}: ${outside.length} target(s) outside the paths ${delegator} delegates, such as ${JSON.stringify(outside[0])}`,
-          {
-            role: name,
-            expected: delegation.paths ?? delegation.pathHashPrefixes,
-            found: outside.slice(0, 10),
-            details: { delegator },
-          },
-        );
-      }
+      checkDelegatedPaths(name, md.signed, delegation, delegator);
       return;
     } catch (err) {
       if (!(err instanceof TufaError)) throw err;
@@ -237,6 +247,27 @@ function checkDelegatedRole(
     }
   }
   throw firstError!;
+}
+
+/** A new root's roles name listed keys at reachable thresholds; timestamp is the server's key. */
+export function checkRootRoles(r: Root, serverTimestampKeyids: readonly string[]): void {
+  for (const name of ['root', 'timestamp', 'snapshot', 'targets'] as const) {
+    checkRoleKeys(name, r.roles[name].keyids, r.roles[name].threshold, r.keys, 'root');
+  }
+  const ts = r.roles.timestamp;
+  if (ts.threshold !== 1 || !ts.keyids.some((id) => serverTimestampKeyids.includes(id))) {
+    throw new TufaError('INVALID_METADATA', "root: the timestamp role must be the server's timestamp key", {
+      role: 'timestamp',
+      expected: { keyids: serverTimestampKeyids, threshold: 1 },
+      found: { keyids: ts.keyids, threshold: ts.threshold },
+    });
+  }
+}
+
+/** True when the server signs snapshot for this root: its snapshot role is one of the server's keys, threshold 1. */
+export function isSnapshotOnline(root: Root, serverSnapshotKeyids: readonly string[]): boolean {
+  const snap = root.roles.snapshot;
+  return snap.threshold === 1 && snap.keyids.some((id) => serverSnapshotKeyids.includes(id));
 }
 
 /**
@@ -277,17 +308,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     }
     set.checkRootNotExpired();
     const r = uploaded.metadata.signed;
-    for (const name of ['root', 'timestamp', 'snapshot', 'targets'] as const) {
-      checkRoleKeys(name, r.roles[name].keyids, r.roles[name].threshold, r.keys, 'root');
-    }
-    const ts = r.roles.timestamp;
-    if (ts.threshold !== 1 || !ts.keyids.some((id) => options.serverKeyids.timestamp.includes(id))) {
-      throw new TufaError('INVALID_METADATA', "root: the timestamp role must be the server's timestamp key", {
-        role: 'timestamp',
-        expected: { keyids: options.serverKeyids.timestamp, threshold: 1 },
-        found: { keyids: ts.keyids, threshold: ts.threshold },
-      });
-    }
+    checkRootRoles(r, options.serverKeyids.timestamp);
     root = uploaded;
     changed.push({ role: 'root', version: r.version, bytes: rootBytes });
   } else if (current.root === undefined) {
@@ -301,9 +322,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
   }
   const rootSigned = root.metadata.signed;
   const rootChanged = rootBytes !== undefined;
-  const snap = rootSigned.roles.snapshot;
-  const snapshotOnline =
-    snap.threshold === 1 && snap.keyids.some((id) => options.serverKeyids.snapshot.includes(id));
+  const snapshotOnline = isSnapshotOnline(rootSigned, options.serverKeyids.snapshot);
 
   // Targets: signed by the (new) root's targets keys, next version, not expired.
   let targets: StoredRole<Targets>;

@@ -24,9 +24,12 @@ const server = await startServer(config);
 const gun = 'registry.example.com/team/app';
 const base = `${server.url}/v2/${gun}/_trust/tuf`;
 try {
+  // Writes need a token (`tufa-server token create` does the same from a shell); reads are anonymous.
+  const { token } = await server.tokens.create('publisher', ['push:registry.example.com/*']);
+  const authorization = `Bearer ${token}`;
   // The server's online keys go into the root; the publisher keeps root and targets keys offline.
   const onlineKey = async (role: string): Promise<Key> => ({
-    ...(await (await fetch(`${base}/${role}.key`)).json()),
+    ...(await (await fetch(`${base}/${role}.key`, { headers: { authorization } })).json()),
     extra: {},
   });
   const rootKey = generateEd25519Key();
@@ -55,7 +58,7 @@ try {
     .join(',')}}`;
   const res = await fetch(`${base}/`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization },
     body: text,
   });
   console.log(`publish: ${res.status} ${JSON.stringify(await res.json())}`);

@@ -1,9 +1,13 @@
-/** The Koa application: Notary's routes over the store, JSON errors, request ids, metrics. */
+/** The Koa application: Notary's routes over the store, access control, audit, JSON errors, request ids, metrics. */
 import { randomUUID } from 'node:crypto';
-import { isTufaError, keyToJson, TufaError } from '@tufa/core';
+import { isTufaError, keyToJson, parseJson, TufaError } from '@tufa/core';
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
+import { type AccessAction, type AccessControl, type Principal, remoteAddress } from './auth.js';
+import { transaction } from './db.js';
 import {
+  checkGun,
   errorBody,
   HttpStatusError,
   parseRoute,
@@ -13,13 +17,16 @@ import {
   statusOf,
 } from './http.js';
 import type { Metrics } from './metrics.js';
+import { handlePending, PendingStore, parsePendingRoute } from './pending.js';
 import type { Store } from './store.js';
+import type { TokenStore } from './tokens.js';
 
 export type Action = 'read' | 'write';
 
 /**
- * Decides whether a request may read or write a collection. The default allows everything;
- * the access-control layer replaces it. A GET of an online key creates one only for writers.
+ * An embedding application's own decision whether a request may read or write a collection,
+ * used instead of the token scopes when given (a denial is 403). A GET of an online key
+ * creates one only for writers.
  */
 export type Authorizer = (request: {
   gun: string;
@@ -35,7 +42,23 @@ export interface AppOptions {
   bodyLimit: number;
   /** Re-sign window, as a fraction of lifetime (used when a GET finds an expired timestamp). */
   resignFraction: number;
+  /** Tokens, scopes and the per-address limits. */
+  access: AccessControl;
+  tokens: TokenStore;
   authorize?: Authorizer;
+  /** How long a pending update (threshold signing) waits for its signatures by default, ms (7 days). */
+  pendingExpiry?: number;
+}
+
+/** Bodies of the routes that take none (key rotation, delete, reads) and of the admin API. */
+const SMALL_BODY = 1024;
+const ADMIN_BODY = 16 * 1024;
+
+interface PendingAudit {
+  action: AuditAction;
+  gun: string | undefined;
+  roles?: Record<string, number | string>;
+  recorded: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -57,16 +80,46 @@ function decimalParam(value: unknown, name: string, min: number, max: number, fa
 }
 
 export function createApp(options: AppOptions): Koa {
-  const { store, metrics } = options;
-  const authorize: Authorizer = options.authorize ?? (() => true);
+  const { store, metrics, access, tokens } = options;
+  const pendingUpdates = new PendingStore(
+    store,
+    options.pendingExpiry === undefined ? {} : { defaultExpiry: options.pendingExpiry },
+  );
+  const authorize = options.authorize;
   const app = new Koa();
   app.silent = true;
   app.proxy = false;
 
-  const allowed = async (gun: string, action: Action, ctx: Koa.Context) => {
-    if (!(await authorize({ gun, action, ctx }))) {
-      throw new HttpStatusError(403, 'INVALID_ARGUMENT', `not allowed to ${action} ${gun}`);
+  /** The caller, authenticated once per request (and only by routes that need to know). */
+  const principal = (ctx: Koa.Context): Promise<Principal> => {
+    ctx.state.principal ??= access.authenticate(ctx);
+    return ctx.state.principal as Promise<Principal>;
+  };
+  const auditContext = async (ctx: Koa.Context): Promise<AuditContext> => ({
+    tokenName: (await principal(ctx).catch(() => undefined))?.tokenName,
+    remoteAddr: remoteAddress(ctx),
+    requestId: ctx.state.requestId as string,
+  });
+  /** Marks the request as a write to audit: refused, it gets a row with the refusal code. */
+  const auditing = (ctx: Koa.Context, action: AuditAction, gun: string | undefined): PendingAudit => {
+    const pending: PendingAudit = { action, gun, recorded: false };
+    ctx.state.audit = pending;
+    return pending;
+  };
+
+  const allowed = async (gun: string, action: AccessAction, ctx: Koa.Context) => {
+    if (authorize !== undefined && action !== 'admin') {
+      const legacy: Action = action === 'pull' ? 'read' : 'write';
+      if (!(await authorize({ gun, action: legacy, ctx }))) {
+        throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to ${action} ${gun}`);
+      }
+      return;
     }
+    access.require(await principal(ctx), action, gun, remoteAddress(ctx));
+  };
+  const mayPush = async (gun: string, ctx: Koa.Context): Promise<boolean> => {
+    if (authorize !== undefined) return authorize({ gun, action: 'write', ctx });
+    return access.may(await principal(ctx), 'push', gun);
   };
 
   app.use(async (ctx) => {
@@ -74,13 +127,40 @@ export function createApp(options: AppOptions): Koa {
     const given = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(given) ? given : randomUUID();
     ctx.set('X-Request-Id', requestId);
+    ctx.state.requestId = requestId;
     const log = options.logger.child({ req_id: requestId });
     let route: Route | undefined;
+    let release: (() => void) | undefined;
     try {
+      release = access.admit(ctx);
+      // Threshold signing (pending.ts): push access, bodies bounded there.
+      const pendingRoute = parsePendingRoute(ctx.path);
+      if (pendingRoute !== undefined) {
+        await handlePending(ctx, pendingRoute, {
+          pending: pendingUpdates,
+          bodyLimit: options.bodyLimit,
+          allowPush: (gun) => allowed(gun, 'push', ctx),
+          audit: () => auditContext(ctx),
+        });
+        return;
+      }
       route = parseRoute(ctx.path);
+      refuseLargeBody(ctx, route);
       await handle(ctx, route);
     } catch (err) {
       const tufa = isTufaError(err) ? err : undefined;
+      if (err instanceof HttpStatusError) for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
+      const pending = ctx.state.audit as PendingAudit | undefined;
+      // 429s are not recorded: they are what keeps a flood of refused writes out of the table.
+      if (pending !== undefined && !pending.recorded && tufa?.code !== 'RATE_LIMITED') {
+        pending.recorded = true;
+        await recordAudit(store.pool, {
+          ...(await auditContext(ctx)),
+          action: pending.action,
+          gun: pending.gun,
+          outcome: tufa?.code ?? 'INTERNAL',
+        }).catch((auditErr: unknown) => log.error({ err: auditErr }, 'audit row not written'));
+      }
       if (tufa !== undefined && statusOf(tufa) < 500) {
         ctx.status = statusOf(tufa);
         ctx.body = errorBody(tufa);
@@ -100,6 +180,7 @@ export function createApp(options: AppOptions): Koa {
         metrics.refusals.inc({ code: tufa?.code ?? 'INTERNAL' });
       }
     } finally {
+      release?.();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const name = routeName(route);
       metrics.requests.inc({ route: name, method: ctx.method, status: String(ctx.status) });
@@ -151,7 +232,8 @@ export function createApp(options: AppOptions): Koa {
       }
       case 'changefeed': {
         if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        if (route.gun !== undefined) await allowed(route.gun, 'read', ctx);
+        // The whole feed names every collection: it needs pull on all of them (pull:*).
+        await allowed(route.gun ?? '*', 'pull', ctx);
         const after = decimalParam(ctx.query.change_id, 'change_id', 0, Number.MAX_SAFE_INTEGER, 0);
         const limit = decimalParam(ctx.query.records, 'records', 1, 1000, 100);
         const records = await store.changes({ gun: route.gun, after: String(after), limit });
@@ -161,7 +243,7 @@ export function createApp(options: AppOptions): Koa {
       }
       case 'metadata': {
         if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        await allowed(route.gun, 'read', ctx);
+        await allowed(route.gun, 'pull', ctx);
         if (route.role === 'timestamp' && route.version !== undefined) {
           throw new TufaError('NOT_FOUND', 'timestamp is only served as timestamp.json');
         }
@@ -194,15 +276,22 @@ export function createApp(options: AppOptions): Koa {
       }
       case 'key': {
         if (ctx.method === 'POST') {
-          await allowed(route.gun, 'write', ctx);
-          const key = await store.rotateOnlineKey(route.gun, route.role);
+          const pending = auditing(ctx, 'key.rotate', route.gun);
+          await allowed(route.gun, 'push', ctx);
+          const key = await store.rotateOnlineKey(route.gun, route.role, await auditContext(ctx));
+          pending.recorded = true;
           ctx.body = keyToJson(key);
           return;
         }
         if (!read) return methodNotAllowed(ctx, 'GET, HEAD, POST');
-        await allowed(route.gun, 'read', ctx);
-        const mayWrite = await authorize({ gun: route.gun, action: 'write', ctx });
-        const key = await store.getOnlineKey(route.gun, route.role, mayWrite);
+        await allowed(route.gun, 'pull', ctx);
+        const mayWrite = await mayPush(route.gun, ctx);
+        const key = await store.getOnlineKey(
+          route.gun,
+          route.role,
+          mayWrite,
+          mayWrite ? await auditContext(ctx) : undefined,
+        );
         if (key === undefined) throw new TufaError('NOT_FOUND', `${route.gun}: no ${route.role} key`);
         ctx.set('Cache-Control', 'no-store');
         ctx.body = keyToJson(key);
@@ -210,7 +299,8 @@ export function createApp(options: AppOptions): Koa {
       }
       case 'collection': {
         if (ctx.method === 'POST') {
-          await allowed(route.gun, 'write', ctx);
+          const pending = auditing(ctx, 'publish', route.gun);
+          await allowed(route.gun, 'push', ctx);
           const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
           if (type !== 'application/json') {
             await readBody(ctx.req, options.bodyLimit).catch(() => undefined);
@@ -220,23 +310,142 @@ export function createApp(options: AppOptions): Koa {
           }
           const body = await readBody(ctx.req, options.bodyLimit);
           const uploads = parseUpdateBody(body);
-          const result = await store.publish(route.gun, uploads);
+          const result = await store.publish(route.gun, uploads, await auditContext(ctx));
+          pending.recorded = true;
           metrics.publishes.inc();
           ctx.body = { gun: route.gun, versions: result.versions };
           return;
         }
         if (ctx.method === 'DELETE') {
-          await allowed(route.gun, 'write', ctx);
-          if (!(await store.deleteCollection(route.gun))) {
+          const pending = auditing(ctx, 'delete', route.gun);
+          await allowed(route.gun, 'delete', ctx);
+          if (!(await store.deleteCollection(route.gun, await auditContext(ctx)))) {
             throw new TufaError('NOT_FOUND', `${route.gun}: no such collection`);
           }
+          pending.recorded = true;
           ctx.body = { deleted: route.gun };
           return;
         }
         return methodNotAllowed(ctx, 'POST, DELETE');
       }
+      case 'tokens': {
+        if (ctx.method === 'POST') {
+          const pending = auditing(ctx, 'token.create', undefined);
+          await allowed('*', 'admin', ctx);
+          const request = parseTokenRequest(await readJsonBody(ctx, ADMIN_BODY));
+          const who = await auditContext(ctx);
+          const created = await transaction(store.pool, async (client) => {
+            const made = await tokens.create(request.name, request.scopes, client);
+            await recordAudit(client, {
+              ...who,
+              action: 'token.create',
+              gun: undefined,
+              roles: { token: request.name },
+              outcome: 'accepted',
+            });
+            return made;
+          });
+          pending.recorded = true;
+          ctx.status = 201;
+          ctx.set('Cache-Control', 'no-store');
+          ctx.body = { ...created.info, token: created.token };
+          return;
+        }
+        if (!read) return methodNotAllowed(ctx, 'GET, HEAD, POST');
+        await allowed('*', 'admin', ctx);
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { tokens: await tokens.list() };
+        return;
+      }
+      case 'token': {
+        if (ctx.method !== 'DELETE') return methodNotAllowed(ctx, 'DELETE');
+        const pending = auditing(ctx, 'token.revoke', undefined);
+        await allowed('*', 'admin', ctx);
+        const who = await auditContext(ctx);
+        const name = route.name;
+        const revoked = await transaction(store.pool, async (client) => {
+          if (!(await tokens.revoke(name, client))) return false;
+          await recordAudit(client, {
+            ...who,
+            action: 'token.revoke',
+            gun: undefined,
+            roles: { token: name },
+            outcome: 'accepted',
+          });
+          return true;
+        });
+        if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${name}`);
+        pending.recorded = true;
+        ctx.body = { revoked: name };
+        return;
+      }
+      case 'audit': {
+        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
+        await allowed('*', 'admin', ctx);
+        const gun = ctx.query.gun;
+        if (gun !== undefined && typeof gun !== 'string') {
+          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'gun is given once');
+        }
+        const since = ctx.query.since;
+        if (since !== undefined && typeof since !== 'string') {
+          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'since is given once');
+        }
+        const after = decimalParam(ctx.query.after, 'after', 0, Number.MAX_SAFE_INTEGER, 0);
+        const limit = decimalParam(ctx.query.limit, 'limit', 1, 1000, 100);
+        const rows = await listAudit(store.pool, {
+          gun: gun === undefined ? undefined : checkGun(gun),
+          since: since === undefined ? undefined : parseSince(since, store.now()),
+          after: String(after),
+          limit,
+        });
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { count: rows.length, records: rows };
+        return;
+      }
     }
   }
 
+  /** Routes that read no body refuse one; the others are bounded when read. */
+  function refuseLargeBody(ctx: Koa.Context, route: Route | undefined): void {
+    if (route?.kind === 'collection' && ctx.method === 'POST') return;
+    const limit = route?.kind === 'tokens' && ctx.method === 'POST' ? ADMIN_BODY : SMALL_BODY;
+    const declared = ctx.get('content-length');
+    const chunked = ctx.get('transfer-encoding') !== '';
+    if ((declared !== '' && Number(declared) > limit) || (chunked && limit === SMALL_BODY)) {
+      throw new HttpStatusError(413, 'TOO_LARGE', `this route takes a body of at most ${limit} bytes`, {
+        limit,
+      });
+    }
+  }
+
+  async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
+    const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'send application/json', {
+        found: type || 'nothing',
+      });
+    }
+    return parseJson(await readBody(ctx.req, limit), { source: 'request body' });
+  }
+
   return app;
+}
+
+function parseTokenRequest(doc: unknown): { name: string; scopes: string[] } {
+  const o = doc as Record<string, unknown> | null;
+  if (
+    o === null ||
+    typeof o !== 'object' ||
+    Array.isArray(o) ||
+    typeof o.name !== 'string' ||
+    !Array.isArray(o.scopes) ||
+    !o.scopes.every((x) => typeof x === 'string') ||
+    Object.keys(o).some((k) => k !== 'name' && k !== 'scopes')
+  ) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'a token request is {"name": NAME, "scopes": ["push:acme/*", …]}',
+    );
+  }
+  return { name: o.name, scopes: o.scopes as string[] };
 }

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-/** tufa-server: serve (default) or `migrate`. Exit 0 on a clean stop, 2 on bad configuration, 1 otherwise. */
+/**
+ * tufa-server: serve (default), `migrate`, `token create|list|revoke`, `audit`.
+ * Exit 0 on success or a clean stop, 2 on bad configuration or arguments, 4 when a named token
+ * does not exist, 1 otherwise.
+ */
 import { isTufaError } from '@tufa/core';
+import { runAdminCommand } from './admin.js';
 import { helpText, parseCommandLine } from './config.js';
 import { createLogger, openDatabase, startServer } from './server.js';
 
@@ -15,6 +20,11 @@ async function main(): Promise<number> {
   if (parsed.command === 'help') {
     process.stdout.write(`${helpText()}\n`);
     return 0;
+  }
+  if (parsed.command !== 'serve' && parsed.command !== 'migrate') {
+    // Administration commands print their answer on stdout; the log (stderr) says only problems.
+    const quiet = createLogger(parsed.config.logLevel === 'info' ? 'warn' : parsed.config.logLevel, 2);
+    return runAdminCommand(parsed, quiet, process.stdout);
   }
   const logger = createLogger(parsed.config.logLevel);
   if (parsed.command === 'migrate') {
@@ -50,6 +60,7 @@ main().then(
   (err: unknown) => {
     const message = isTufaError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
     process.stderr.write(`tufa-server: ${message}\n`);
-    process.exitCode = isTufaError(err) && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
+    process.exitCode =
+      isTufaError(err) && err.code === 'INVALID_ARGUMENT' ? 2 : isTufaError(err, 'NOT_FOUND') ? 4 : 1;
   },
 );

@@ -26,6 +26,26 @@ export interface ServerConfig {
   resignFraction: number;
   shutdownTimeout: number;
   migrationsDir: string | undefined;
+  /** PEM files: serve HTTPS with this certificate and key. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** PEM CA bundle: require client certificates it issued (mutual TLS). */
+  tlsClientCa?: string | undefined;
+  /** JSON file: client certificate subject (`CN=ci,O=Acme`) → token name. */
+  tlsClientSubjects?: string | undefined;
+  /** Anonymous callers may pull unless this is set. */
+  requireAuthForPull?: boolean;
+  /** Development only: anonymous callers may push and delete too. */
+  allowAnonymousWrites?: boolean;
+  /** Failed authentications per address per window before 429. */
+  authFailLimit?: number;
+  /** ms. */
+  authFailWindow?: number;
+  maxConcurrentPerAddress?: number;
+  /** Largest metadata document of a collection, bytes. */
+  maxMetadataSize?: number;
+  /** Most delegated roles a collection may declare. */
+  maxDelegatedRoles?: number;
 }
 
 interface OptionSpec {
@@ -33,6 +53,8 @@ interface OptionSpec {
   env: string;
   help: string;
   default?: string;
+  /** A flag without a value (the variable: 1, true, yes). */
+  boolean?: true;
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -104,7 +126,71 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '30s',
   },
   { flag: 'migrations-dir', env: 'TUFA_MIGRATIONS_DIR', help: 'folder of the numbered SQL migrations' },
+  { flag: 'tls-cert', env: 'TUFA_TLS_CERT', help: 'PEM certificate (chain): serve HTTPS' },
+  { flag: 'tls-key', env: 'TUFA_TLS_KEY', help: 'PEM private key of --tls-cert' },
+  {
+    flag: 'tls-client-ca',
+    env: 'TUFA_TLS_CLIENT_CA',
+    help: 'PEM CA bundle: require client certificates it issued (mutual TLS)',
+  },
+  {
+    flag: 'tls-client-subjects',
+    env: 'TUFA_TLS_CLIENT_SUBJECTS',
+    help: 'JSON file mapping certificate subjects ("CN=ci,O=Acme") to token names',
+  },
+  {
+    flag: 'require-auth-for-pull',
+    env: 'TUFA_REQUIRE_AUTH_FOR_PULL',
+    help: 'pulls need a token with a pull scope too',
+    boolean: true,
+  },
+  {
+    flag: 'allow-anonymous-writes',
+    env: 'TUFA_ALLOW_ANONYMOUS_WRITES',
+    help: 'DEVELOPMENT ONLY: anyone may push and delete without a token',
+    boolean: true,
+  },
+  {
+    flag: 'auth-fail-limit',
+    env: 'TUFA_AUTH_FAIL_LIMIT',
+    help: 'failed authentications per address per window before 429',
+    default: '10',
+  },
+  {
+    flag: 'auth-fail-window',
+    env: 'TUFA_AUTH_FAIL_WINDOW',
+    help: 'the window of --auth-fail-limit',
+    default: '60s',
+  },
+  {
+    flag: 'max-concurrent-per-address',
+    env: 'TUFA_MAX_CONCURRENT_PER_ADDRESS',
+    help: 'requests one address may have in flight',
+    default: '64',
+  },
+  {
+    flag: 'max-metadata-size',
+    env: 'TUFA_MAX_METADATA_SIZE',
+    help: 'largest metadata document of a collection (k, m suffixes)',
+    default: '32m',
+  },
+  {
+    flag: 'max-delegated-roles',
+    env: 'TUFA_MAX_DELEGATED_ROLES',
+    help: 'most delegated roles one collection may declare',
+    default: '1000',
+  },
 ];
+
+/** Options of the administration commands (token, audit). */
+export const ADMIN_OPTIONS = {
+  name: { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  gun: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -140,39 +226,109 @@ function integer(text: string, name: string, min: number, max: number): number {
 export function helpText(): string {
   const lines = [
     'Usage: tufa-server [migrate] [options]',
+    '       tufa-server token create --name NAME --scope ACTION:GLOB [--scope …] [options]',
+    '       tufa-server token list [--json] [options]',
+    '       tufa-server token revoke NAME [options]',
+    '       tufa-server audit [--gun GUN] [--since 2026-11-23|24h] [--limit N] [--json] [options]',
     '',
     'Runs the tufa TUF server (Notary-style API). `migrate` applies the database migrations and exits.',
+    '`token` manages access tokens (ACTION: pull, push, delete, admin; GLOB: *, acme/*, acme/app);',
+    'a new token is printed once. `audit` lists the audit log of writes.',
     '',
     'Options (each also read from the environment variable shown; flags win):',
   ];
   for (const o of OPTIONS) {
     lines.push(
-      `  --${o.flag.padEnd(18)} ${o.env.padEnd(22)} ${o.help}${o.default ? ` (default ${o.default})` : ''}`,
+      `  --${o.flag.padEnd(26)} ${o.env.padEnd(31)} ${o.help}${o.default ? ` (default ${o.default})` : ''}`,
     );
   }
-  lines.push('  --help                                    this text');
+  lines.push(`  --${'help'.padEnd(26)} ${''.padEnd(31)} this text`);
   lines.push('', 'TUFA_MASTER_KEY: the master key itself (64 hex digits or base64 of 32 bytes).');
   return lines.join('\n');
 }
 
+export type CommandName =
+  | 'serve'
+  | 'migrate'
+  | 'help'
+  | 'token-create'
+  | 'token-list'
+  | 'token-revoke'
+  | 'audit';
+
+export interface AdminArgs {
+  name?: string | undefined;
+  scopes: string[];
+  gun?: string | undefined;
+  since?: string | undefined;
+  limit?: number | undefined;
+  json: boolean;
+}
+
 export interface ParsedCommand {
-  command: 'serve' | 'migrate' | 'help';
+  command: CommandName;
   config: ServerConfig;
+  admin: AdminArgs;
+}
+
+const TRUE = /^(?:1|true|yes|on)$/i;
+
+function commandOf(positionals: readonly string[]): { command: CommandName; name?: string } {
+  const [first, second, third, ...rest] = positionals;
+  const unknown = () =>
+    new TufaError(
+      'INVALID_ARGUMENT',
+      `unknown command ${JSON.stringify(positionals.join(' ').slice(0, 200))}`,
+    );
+  if (first === undefined) return { command: 'serve' };
+  if (first === 'migrate' && second === undefined) return { command: 'migrate' };
+  if (first === 'audit' && second === undefined) return { command: 'audit' };
+  if (first === 'token' && rest.length === 0) {
+    if (second === 'create' && third === undefined) return { command: 'token-create' };
+    if (second === 'list' && third === undefined) return { command: 'token-list' };
+    if (second === 'revoke' && third !== undefined) return { command: 'token-revoke', name: third };
+    if (second === 'revoke')
+      throw new TufaError('INVALID_ARGUMENT', 'token revoke NAME: the name is missing');
+  }
+  throw unknown();
 }
 
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommand {
-  const spec: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const o of OPTIONS) spec[o.flag] = { type: 'string' };
+  const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+    ...ADMIN_OPTIONS,
+  };
+  for (const o of OPTIONS) spec[o.flag] = { type: o.boolean ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], options: spec, allowPositionals: true, strict: true });
   } catch (cause) {
     throw new TufaError('INVALID_ARGUMENT', (cause as Error).message, { cause });
   }
-  const positionals = parsed.positionals;
-  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'migrate')) {
-    throw new TufaError('INVALID_ARGUMENT', `unknown command ${JSON.stringify(positionals.join(' '))}`);
+  const { command: named, name: revokeName } = commandOf(parsed.positionals);
+  const adminOnly = ['name', 'scope', 'gun', 'since', 'limit', 'json'].filter(
+    (k) => parsed.values[k] !== undefined,
+  );
+  const allowedAdmin: Record<CommandName, string[]> = {
+    serve: [],
+    migrate: [],
+    help: [],
+    'token-create': ['name', 'scope', 'json'],
+    'token-list': ['json'],
+    'token-revoke': ['json'],
+    audit: ['gun', 'since', 'limit', 'json'],
+  };
+  for (const k of adminOnly) {
+    if (!allowedAdmin[named].includes(k)) {
+      throw new TufaError('INVALID_ARGUMENT', `--${k} does not apply to this command`);
+    }
   }
+  const bool = (flag: string): boolean => {
+    const o = OPTIONS.find((x) => x.flag === flag)!;
+    if (parsed.values[flag] === true) return true;
+    const fromEnv = env[o.env];
+    return fromEnv !== undefined && TRUE.test(fromEnv.trim());
+  };
   const get = (flag: string): string | undefined => {
     const o = OPTIONS.find((x) => x.flag === flag)!;
     const fromFlag = parsed.values[flag];
@@ -208,10 +364,50 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     resignFraction: fraction,
     shutdownTimeout: parseDuration(get('shutdown-timeout')!, 'shutdown-timeout'),
     migrationsDir: get('migrations-dir'),
+    tlsCert: get('tls-cert'),
+    tlsKey: get('tls-key'),
+    tlsClientCa: get('tls-client-ca'),
+    tlsClientSubjects: get('tls-client-subjects'),
+    requireAuthForPull: bool('require-auth-for-pull'),
+    allowAnonymousWrites: bool('allow-anonymous-writes'),
+    authFailLimit: integer(get('auth-fail-limit')!, 'auth-fail-limit', 1, 1_000_000),
+    authFailWindow: parseDuration(get('auth-fail-window')!, 'auth-fail-window'),
+    maxConcurrentPerAddress: integer(
+      get('max-concurrent-per-address')!,
+      'max-concurrent-per-address',
+      1,
+      100_000,
+    ),
+    maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
+    maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
   };
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new TufaError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+  }
+  if (config.tlsClientCa !== undefined && config.tlsCert === undefined) {
+    throw new TufaError('INVALID_ARGUMENT', '--tls-client-ca needs --tls-cert and --tls-key');
+  }
+  if (config.tlsClientSubjects !== undefined && config.tlsClientCa === undefined) {
+    throw new TufaError('INVALID_ARGUMENT', '--tls-client-subjects needs --tls-client-ca');
+  }
+  if ((config.authFailWindow ?? 0) < 1000) {
+    throw new TufaError('INVALID_ARGUMENT', 'auth-fail-window must be at least one second');
+  }
+  const limitText = parsed.values.limit;
+  const admin: AdminArgs = {
+    name: named === 'token-revoke' ? revokeName : (parsed.values.name as string | undefined),
+    scopes: (parsed.values.scope as string[] | undefined) ?? [],
+    gun: parsed.values.gun as string | undefined,
+    since: parsed.values.since as string | undefined,
+    limit: typeof limitText === 'string' ? integer(limitText, 'limit', 1, 100_000) : undefined,
+    json: parsed.values.json === true,
+  };
+  if (named === 'token-create' && (admin.name === undefined || admin.scopes.length === 0)) {
+    throw new TufaError('INVALID_ARGUMENT', 'token create needs --name NAME and at least one --scope');
+  }
   if (config.timestampExpiry < 1000 || config.snapshotExpiry < 1000) {
     throw new TufaError('INVALID_ARGUMENT', 'expiries must be at least one second');
   }
-  const command = parsed.values.help === true ? 'help' : positionals[0] === 'migrate' ? 'migrate' : 'serve';
-  return { command, config };
+  const command = parsed.values.help === true ? 'help' : named;
+  return { command, config, admin };
 }

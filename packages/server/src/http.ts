@@ -9,6 +9,8 @@ export class HttpStatusError extends TufaError {
     code: ErrorCode,
     message: string,
     details?: Record<string, unknown>,
+    /** Response headers that go with the refusal (WWW-Authenticate, Retry-After). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(code, message, { details });
   }
@@ -19,6 +21,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ROLLBACK: 409,
   CONFLICT: 409,
   TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
   TIMEOUT: 503,
   NETWORK: 503,
   INTERNAL: 500,
@@ -56,7 +61,10 @@ export type Route =
   | { kind: 'collection'; gun: string }
   | { kind: 'changefeed'; gun?: string }
   | { kind: 'health' }
-  | { kind: 'metrics' };
+  | { kind: 'metrics' }
+  | { kind: 'tokens' }
+  | { kind: 'token'; name: string }
+  | { kind: 'audit' };
 
 const TRUST = '/_trust/tuf/';
 const FILE = /^(?:([1-9]\d{0,9})\.)?(.+)\.(json|key)$/;
@@ -66,6 +74,19 @@ export function parseRoute(rawPath: string): Route | undefined {
   if (rawPath === '/_health') return { kind: 'health' };
   if (rawPath === '/metrics') return { kind: 'metrics' };
   if (rawPath === '/v2/_trust/changefeed') return { kind: 'changefeed' };
+  if (rawPath === '/v2/_admin/tokens') return { kind: 'tokens' };
+  if (rawPath === '/v2/_admin/audit') return { kind: 'audit' };
+  const tokenName = rawPath.startsWith('/v2/_admin/tokens/')
+    ? rawPath.slice('/v2/_admin/tokens/'.length)
+    : '';
+  // A name has no `/`: `/v2/_admin/tokens/_trust/tuf/…` stays the collection `_admin/tokens`.
+  if (tokenName !== '' && !tokenName.includes('/')) {
+    const name = tokenName;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+      throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid token name');
+    }
+    return { kind: 'token', name };
+  }
   if (!rawPath.startsWith('/v2/')) return undefined;
   const rest = rawPath.slice(4);
   if (rest.endsWith('/_trust/changefeed')) {
@@ -112,13 +133,19 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        req.resume();
+        throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (err instanceof TufaError) throw err;
+    // The client went away mid-body: its mistake, not the server's.
+    throw new HttpStatusError(400, 'NETWORK', 'the request body was cut short', { received: size });
   }
   return Buffer.concat(chunks);
 }

@@ -1,4 +1,22 @@
+export { runAdminCommand } from './admin.js';
 export { type Action, type AppOptions, type Authorizer, createApp } from './app.js';
+export {
+  type AuditAction,
+  type AuditContext,
+  type AuditEntry,
+  type AuditRow,
+  listAudit,
+  parseSince,
+  recordAudit,
+} from './audit.js';
+export {
+  type AccessAction,
+  AccessControl,
+  type AccessOptions,
+  ANONYMOUS,
+  FailureLimiter,
+  type Principal,
+} from './auth.js';
 export { helpText, OPTIONS, type ParsedCommand, parseCommandLine, type ServerConfig } from './config.js';
 export { createPool, DEFAULT_MIGRATIONS_DIR, LOCKS, migrate, readMigrations } from './db.js';
 export { checkGun, parseRoute, parseUpdateBody } from './http.js';
@@ -14,11 +32,27 @@ export {
 } from './postgres.js';
 export {
   createLogger,
+  openAdminDatabase,
   openDatabase,
   type RunningServer,
+  readTls,
   type StartOptions,
   startEmbedded,
   startResigner,
   startServer,
 } from './server.js';
 export { type ChangeRecord, type OnlineRole, Store, type StoreOptions } from './store.js';
+export {
+  checkTokenName,
+  formatScope,
+  globMatches,
+  grants,
+  isAdmin,
+  parseScope,
+  type Scope,
+  type ScopeAction,
+  splitToken,
+  type TokenHolder,
+  type TokenInfo,
+  TokenStore,
+} from './tokens.js';

@@ -1,24 +1,29 @@
 /** Starting and stopping a whole server: database (embedded or external), migrations, keys, HTTP, re-signer. */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { nodeCrypto, TufaError, useCrypto } from '@tufa/core';
+import { nodeCrypto, parseJson, TufaError, useCrypto } from '@tufa/core';
 import type pg from 'pg';
 import { type Logger, pino } from 'pino';
 import { type Authorizer, createApp } from './app.js';
+import { AccessControl } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { createPool, DEFAULT_MIGRATIONS_DIR, migrate } from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
 import { embeddedBinaries, type RunningPostgres, startPostgres } from './postgres.js';
 import { Store } from './store.js';
+import { checkTokenName, TokenStore } from './tokens.js';
 
 export interface RunningServer {
+  /** http://… or https://… */
   readonly url: string;
   readonly port: number;
   readonly store: Store;
   readonly metrics: Metrics;
+  readonly tokens: TokenStore;
   /** Stops accepting, lets in-flight requests finish, stops the re-signer, closes the pool and the embedded database. */
   close(): Promise<void>;
 }
@@ -124,8 +129,10 @@ export async function openDatabase(
   }
 }
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'tufa-server' }, timestamp: pino.stdTimeFunctions.isoTime });
+/** JSON lines on stdout (fd 1), or stderr (fd 2) for the administration commands. */
+export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
+  const options = { level, base: { service: 'tufa-server' }, timestamp: pino.stdTimeFunctions.isoTime };
+  return fd === 1 ? pino(options) : pino(options, pino.destination(2));
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -158,13 +165,31 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         'generated a master key for the online keys (mode 0600): back it up',
       );
     }
+    const clock = options.clock ?? Date.now;
     const store = new Store({
       pool,
       masterKey: master.key,
       timestampExpiry: config.timestampExpiry,
       snapshotExpiry: config.snapshotExpiry,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      clock,
+      ...(config.maxMetadataSize === undefined ? {} : { maxMetadataSize: config.maxMetadataSize }),
+      ...(config.maxDelegatedRoles === undefined ? {} : { maxDelegatedRoles: config.maxDelegatedRoles }),
     });
+    const tokens = new TokenStore(pool, clock);
+    const tls = readTls(config);
+    const access = new AccessControl({
+      tokens,
+      requireAuthForPull: config.requireAuthForPull === true,
+      allowAnonymousWrites: config.allowAnonymousWrites === true,
+      failedAuthLimit: config.authFailLimit ?? 10,
+      failedAuthWindow: config.authFailWindow ?? 60_000,
+      maxConcurrentPerAddress: config.maxConcurrentPerAddress ?? 64,
+      clientSubjects: tls?.subjects,
+      clock,
+    });
+    if (config.allowAnonymousWrites === true) {
+      logger.warn('--allow-anonymous-writes: anyone who reaches this server may publish and delete');
+    }
     await store.checkMasterKey();
     const metrics = createMetrics(pool);
     const app = createApp({
@@ -173,20 +198,43 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       metrics,
       bodyLimit: config.bodyLimit,
       resignFraction: config.resignFraction,
+      access,
+      tokens,
       ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
     });
-    const server = createServer(
-      { requestTimeout: config.requestTimeout, headersTimeout: Math.min(config.requestTimeout, 60_000) },
-      app.callback(),
-    );
+    const timeouts = {
+      requestTimeout: config.requestTimeout,
+      headersTimeout: Math.min(config.requestTimeout, 60_000),
+    };
+    const server: Server =
+      tls === undefined
+        ? createServer(timeouts, app.callback())
+        : createHttpsServer(
+            {
+              ...timeouts,
+              cert: tls.cert,
+              key: tls.key,
+              minVersion: 'TLSv1.2',
+              ...(tls.clientCa === undefined
+                ? {}
+                : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+            },
+            app.callback(),
+          );
     httpServer = server;
+    if (tls !== undefined) {
+      // A refused handshake (no or wrong client certificate) never reaches the app: say it here.
+      server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) =>
+        logger.info({ code: err.code, remote: socket.remoteAddress }, 'TLS handshake refused'),
+      );
+    }
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((done, fail) => {
       server.once('error', fail);
       server.listen(config.port, config.host, () => done());
     });
     const port = (server.address() as AddressInfo).port;
-    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const url = `${tls === undefined ? 'http' : 'https'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     const resigner = startResigner({
       store,
       metrics,
@@ -194,13 +242,22 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       interval: config.resignInterval,
       fraction: config.resignFraction,
     });
-    logger.info({ url, database: embedded === undefined ? 'external' : 'embedded' }, 'tufa-server listening');
+    logger.info(
+      {
+        url,
+        database: embedded === undefined ? 'external' : 'embedded',
+        client_certificates: tls?.clientCa !== undefined,
+        anonymous_pull: config.requireAuthForPull !== true,
+      },
+      'tufa-server listening',
+    );
     let closing: Promise<void> | undefined;
     return {
       url,
       port,
       store,
       metrics,
+      tokens,
       close() {
         closing ??= (async () => {
           logger.info('shutting down');
@@ -231,6 +288,90 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     unlock?.();
     throw err;
   }
+}
+
+interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  clientCa: Buffer | undefined;
+  subjects: ReadonlyMap<string, string> | undefined;
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    const bytes = readFileSync(file);
+    if (bytes.length > 1024 * 1024) throw new Error('larger than 1 MiB');
+    return bytes;
+  } catch (cause) {
+    throw new TufaError('INVALID_ARGUMENT', `${what}: cannot read ${file}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+/** The certificate, key, client CA and subject map the configuration names; undefined: plain HTTP. */
+export function readTls(config: ServerConfig): TlsFiles | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  let subjects: Map<string, string> | undefined;
+  if (config.tlsClientSubjects !== undefined) {
+    const doc = parseJson(readPem(config.tlsClientSubjects, 'tls-client-subjects'), {
+      source: config.tlsClientSubjects,
+    });
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+      throw new TufaError(
+        'INVALID_ARGUMENT',
+        'tls-client-subjects: a JSON object {"CN=ci,O=Acme": "token-name"}',
+      );
+    }
+    subjects = new Map();
+    for (const [subject, name] of Object.entries(doc)) {
+      if (typeof name !== 'string' || subject.length === 0 || subject.length > 1024) {
+        throw new TufaError('INVALID_ARGUMENT', 'tls-client-subjects: each subject maps to a token name');
+      }
+      subjects.set(subject, checkTokenName(name));
+    }
+  }
+  return {
+    cert: readPem(config.tlsCert, 'tls-cert'),
+    key: readPem(config.tlsKey, 'tls-key'),
+    clientCa: config.tlsClientCa === undefined ? undefined : readPem(config.tlsClientCa, 'tls-client-ca'),
+    subjects,
+  };
+}
+
+/**
+ * The database for an administration command (token, audit): the running server's embedded
+ * PostgreSQL when one holds the data folder, else the configured one (migrated; the embedded
+ * one started for the command and stopped by `close`).
+ */
+export async function openAdminDatabase(
+  config: ServerConfig,
+  logger: Logger,
+): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
+  if (config.databaseUrl === undefined) {
+    const dataDir = resolve(config.dataDir);
+    const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+    const serverPid = join(dataDir, 'server.pid');
+    if (existsSync(pidFile) && existsSync(serverPid)) {
+      const pid = Number(readFileSync(serverPid, 'utf8').trim());
+      const lines = readFileSync(pidFile, 'utf8').split('\n');
+      const port = Number(lines[3]);
+      if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) && isNode(pid) && Number.isSafeInteger(port)) {
+        const password = readFileSync(join(dataDir, 'pg.password'), 'utf8').trim();
+        const pool = createPool(`postgres://tufa:${encodeURIComponent(password)}@127.0.0.1:${port}/tufa`, 2);
+        return { pool, close: () => pool.end() };
+      }
+    }
+  }
+  const db = await openDatabase({ ...config, poolSize: 2 }, logger);
+  return {
+    pool: db.pool,
+    async close() {
+      await db.pool.end();
+      await db.embedded?.stop();
+      db.unlock?.();
+    },
+  };
 }
 
 export interface Resigner {

@@ -31,7 +31,9 @@ import {
   validateUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
+import { type AuditContext, recordAudit } from './audit.js';
 import { LOCKS, transaction } from './db.js';
+import { HttpStatusError } from './http.js';
 import {
   decryptSecret,
   encryptSecret,
@@ -51,6 +53,10 @@ export interface StoreOptions {
   /** How long an update waits for a collection's lock before answering 409, ms. */
   lockTimeout?: number;
   clock?: () => number;
+  /** Largest metadata document a collection may hold, bytes (default: unbounded here; the body limit applies). */
+  maxMetadataSize?: number;
+  /** Most delegated roles a collection may declare (default 1000). */
+  maxDelegatedRoles?: number;
 }
 
 export interface StoredFile {
@@ -148,7 +154,12 @@ export class Store {
   // Online keys
 
   /** The newest key of a role, created (with its collection row) when `create` and none exists. */
-  async getOnlineKey(gun: string, role: OnlineRole, create: boolean): Promise<Key | undefined> {
+  async getOnlineKey(
+    gun: string,
+    role: OnlineRole,
+    create: boolean,
+    audit?: AuditContext,
+  ): Promise<Key | undefined> {
     const existing = await this.pool.query<{ public_key: string }>(
       `SELECT k.public_key FROM online_keys k JOIN collections c ON c.id = k.collection_id
        WHERE c.gun = $1 AND k.role = $2 ORDER BY k.seq DESC LIMIT 1`,
@@ -163,15 +174,35 @@ export class Store {
         [id, role],
       );
       if (again.rows[0] !== undefined) return parseKey(again.rows[0].public_key);
-      return this.insertKey(client, id!, role);
+      const key = await this.insertKey(client, id!, role);
+      if (audit !== undefined) {
+        await recordAudit(client, {
+          ...audit,
+          action: 'key.create',
+          gun,
+          roles: { [role]: 'created' },
+          outcome: 'accepted',
+        });
+      }
+      return key;
     });
   }
 
   /** Creates the next key of a role: it signs once a root naming it is published. */
-  async rotateOnlineKey(gun: string, role: OnlineRole): Promise<Key> {
+  async rotateOnlineKey(gun: string, role: OnlineRole, audit?: AuditContext): Promise<Key> {
     return transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, true);
-      return this.insertKey(client, id!, role);
+      const key = await this.insertKey(client, id!, role);
+      if (audit !== undefined) {
+        await recordAudit(client, {
+          ...audit,
+          action: 'key.rotate',
+          gun,
+          roles: { [role]: 'created' },
+          outcome: 'accepted',
+        });
+      }
+      return key;
     });
   }
 
@@ -229,7 +260,8 @@ export class Store {
   // -------------------------------------------------------------------------------------------
   // State and updates
 
-  private async loadState(
+  /** The latest version of every role of a collection (pending updates check against it). */
+  async loadState(
     client: pg.ClientBase,
     id: string,
   ): Promise<{
@@ -360,7 +392,22 @@ export class Store {
    * One atomic update: validate the would-be state with core's rules, store the uploaded roles
    * exactly as uploaded, sign snapshot and timestamp, record the change; all or nothing.
    */
-  async publish(gun: string, uploads: ReadonlyMap<string, Uint8Array>): Promise<PublishResult> {
+  async publish(
+    gun: string,
+    uploads: ReadonlyMap<string, Uint8Array>,
+    audit?: AuditContext,
+  ): Promise<PublishResult> {
+    const maxSize = this.options.maxMetadataSize ?? Number.POSITIVE_INFINITY;
+    for (const [role, bytes] of uploads) {
+      if (bytes.length > maxSize) {
+        throw new HttpStatusError(
+          413,
+          'TOO_LARGE',
+          `${role}: ${bytes.length} bytes, more than this server allows for one metadata document (${maxSize})`,
+          { role: role.slice(0, 300), limit: maxSize },
+        );
+      }
+    }
     return transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, false);
       if (id === undefined) {
@@ -397,6 +444,7 @@ export class Store {
         }
         throw err;
       }
+      this.checkDelegationCount(update);
       for (const c of update.changed) {
         const md =
           c.role === 'root'
@@ -428,8 +476,34 @@ export class Store {
       for (const c of update.changed) out[c.role] = c.version;
       out.snapshot = signed.snapshot;
       out.timestamp = signed.timestamp.signed.version;
+      if (audit !== undefined) {
+        const roles: Record<string, number> = {};
+        for (const c of update.changed) roles[c.role] = c.version;
+        roles.snapshot = signed.snapshot;
+        roles.timestamp = signed.timestamp.signed.version;
+        await recordAudit(client, { ...audit, action: 'publish', gun, roles, outcome: 'accepted' });
+      }
       return { versions: out };
     });
+  }
+
+  /** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
+  private checkDelegationCount(update: ReturnType<typeof validateUpdate>): void {
+    const limit = this.options.maxDelegatedRoles ?? 1000;
+    const names = new Set<string>();
+    const add = (t: Targets) => {
+      for (const r of t.delegations?.roles ?? []) names.add(r.name);
+    };
+    add(update.targets.metadata.signed);
+    for (const d of update.delegated.values()) add(d.metadata.signed);
+    if (names.size > limit) {
+      throw new HttpStatusError(
+        413,
+        'DELEGATION_LIMIT',
+        `the collection would declare ${names.size} delegated roles, more than this server allows (${limit})`,
+        { limit, found: names.size },
+      );
+    }
   }
 
   private async recordChange(
@@ -450,12 +524,15 @@ export class Store {
   }
 
   /** Deletes exactly this GUN (metadata and keys); false when it did not exist. */
-  async deleteCollection(gun: string): Promise<boolean> {
+  async deleteCollection(gun: string, audit?: AuditContext): Promise<boolean> {
     return transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, false);
       if (id === undefined) return false;
       await client.query('DELETE FROM collections WHERE id = $1', [id]);
       await this.recordChange(client, gun, 0, null, 'deletion');
+      if (audit !== undefined) {
+        await recordAudit(client, { ...audit, action: 'delete', gun, outcome: 'accepted' });
+      }
       return true;
     });
   }

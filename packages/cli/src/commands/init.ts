@@ -1,4 +1,7 @@
-/** `tufa init GUN`: new keys, root v1 and targets v1 signed here, published to the server. */
+/**
+ * `tufa init GUN`: new keys, root v1 and targets v1 signed here, published to the server. With
+ * thresholds above what this home can sign, they go up as a pending update for the co-signers.
+ */
 import {
   DEFAULT_EXPIRY,
   expiresIn,
@@ -12,22 +15,75 @@ import {
   type Signer,
   serializeMetadata,
   signMetadata,
+  TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { getOnlineKey, publishRoles } from '../remote.js';
+import { localSigners, parseLifetime } from '../publishing.js';
+import { getOnlineKey, proposeUpdate, publishRoles } from '../remote.js';
 import { pinRoot, remoteOptions } from '../repo.js';
+import { pendingLines } from './pending.js';
+import { readPublicKey } from './threshold.js';
 
-export async function init(ctx: Context, gun: string, options: { localSnapshot?: boolean }): Promise<void> {
+export interface InitOptions {
+  localSnapshot?: boolean;
+  /** Threshold signing: more keys for root and targets (public key files) and their thresholds. */
+  rootKey?: string[];
+  rootThreshold?: string;
+  targetsKey?: string[];
+  targetsThreshold?: string;
+  /** false: make no new key here; keys of the roles already in this keystore still sign. */
+  localKey?: boolean;
+  pendingExpires?: string;
+}
+
+function threshold(value: string | undefined, keys: number, role: string): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!/^[1-9]\d{0,3}$/.test(value) || n > keys) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `--${role}-threshold must be from 1 to the number of ${role} keys (${keys})`,
+      {
+        role,
+        found: value,
+      },
+    );
+  }
+  return n;
+}
+
+export async function init(ctx: Context, gun: string, options: InitOptions): Promise<void> {
   const remote = await remoteOptions(ctx);
   const now = Date.now();
+  const localKey = options.localKey !== false;
+  const extraRoot = await Promise.all((options.rootKey ?? []).map(readPublicKey));
+  const extraTargets = await Promise.all((options.targetsKey ?? []).map(readPublicKey));
+  if (!localKey && (extraRoot.length === 0 || extraTargets.length === 0)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'without a local key, give the keys of root and targets with --root-key and --targets-key',
+    );
+  }
+  const rootThreshold = threshold(options.rootThreshold, extraRoot.length + (localKey ? 1 : 0), 'root');
+  const targetsThreshold = threshold(
+    options.targetsThreshold,
+    extraTargets.length + (localKey ? 1 : 0),
+    'targets',
+  );
+  const pendingExpiresIn =
+    options.pendingExpires === undefined ? undefined : parseLifetime(options.pendingExpires) / 1000;
   // Ask the server first: a bad GUN or an unreachable server fails before any key is made.
   const timestampKey = await getOnlineKey(remote, gun, 'timestamp');
   const serverSnapshotKey = options.localSnapshot ? undefined : await getOnlineKey(remote, gun, 'snapshot');
 
-  const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
-  const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
-  const rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
-  const targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+  let rootInfo: { keyid: string; key: Key } | undefined;
+  let targetsInfo: { keyid: string; key: Key } | undefined;
+  if (localKey) {
+    const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
+    const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
+    rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
+    targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+  }
   let snapshotKey: Key;
   let snapshotSigner: Signer | undefined;
   if (serverSnapshotKey === undefined) {
@@ -38,23 +94,48 @@ export async function init(ctx: Context, gun: string, options: { localSnapshot?:
   } else {
     snapshotKey = serverSnapshotKey;
   }
-  const rootSigner = await ctx.keystore.unlock(rootInfo.keyid, rootPass);
-  const targetsSigner = await ctx.keystore.unlock(targetsInfo.keyid, targetsPass);
 
   const root = newRoot({
     expires: expiresIn(now, DEFAULT_EXPIRY.root),
     roles: {
-      root: { keys: [rootInfo.key] },
-      targets: { keys: [targetsInfo.key] },
+      root: { keys: [...(rootInfo ? [rootInfo.key] : []), ...extraRoot], threshold: rootThreshold },
+      targets: {
+        keys: [...(targetsInfo ? [targetsInfo.key] : []), ...extraTargets],
+        threshold: targetsThreshold,
+      },
       snapshot: { keys: [snapshotKey] },
       timestamp: { keys: [timestampKey] },
     },
   });
+  // Every key of root and targets held here signs (new ones, and imported ones given as files).
+  const rootSigners = await localSigners(ctx, root.roles.root.keyids);
+  const targetsSigners = await localSigners(ctx, root.roles.targets.keyids);
+  for (const [role, signers] of [
+    ['root', rootSigners],
+    ['targets', targetsSigners],
+  ] as const) {
+    if (signers.length === 0) {
+      throw new TufaError(
+        'THRESHOLD_NOT_MET',
+        `${role}: this home holds none of its keys, so nothing here can sign it`,
+        {
+          role,
+        },
+      );
+    }
+  }
+  const complete = rootSigners.length >= rootThreshold && targetsSigners.length >= targetsThreshold;
+  if (!complete && snapshotSigner !== undefined) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'threshold signing needs the server to hold the snapshot key: drop --local-snapshot',
+    );
+  }
   const documents = new Map<string, Uint8Array>();
-  const sign = <T extends Signed>(signed: T, signer: Signer): Metadata<T> => signMetadata(signed, [signer]);
-  const rootBytes = serializeMetadata(sign(root, rootSigner));
+  const sign = <T extends Signed>(signed: T, signers: Signer[]): Metadata<T> => signMetadata(signed, signers);
+  const rootBytes = serializeMetadata(sign(root, rootSigners));
   const targetsBytes = serializeMetadata(
-    sign(newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) }), targetsSigner),
+    sign(newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) }), targetsSigners),
   );
   documents.set('root', rootBytes);
   documents.set('targets', targetsBytes);
@@ -63,27 +144,57 @@ export async function init(ctx: Context, gun: string, options: { localSnapshot?:
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
       meta: { 'targets.json': metaFileFor(targetsBytes, 1) },
     });
-    documents.set('snapshot', serializeMetadata(sign(snapshot, snapshotSigner)));
+    documents.set('snapshot', serializeMetadata(sign(snapshot, [snapshotSigner])));
+  }
+  if (!complete) {
+    // Threshold signing: root v1 and targets v1 wait on the server for the other signers.
+    const pending = await proposeUpdate(remote, gun, documents, pendingExpiresIn);
+    ctx.out.result(
+      {
+        gun,
+        root: { keyid: rootInfo?.keyid ?? null, keyids: root.roles.root.keyids, threshold: rootThreshold },
+        targets: {
+          keyid: targetsInfo?.keyid ?? null,
+          keyids: root.roles.targets.keyids,
+          threshold: targetsThreshold,
+        },
+        snapshot: { keyid: null, serverManaged: true },
+        keystore: ctx.keystore.dir,
+        published: pending.published,
+        pending: { id: pending.id, needed: pending.status.needed, status: pending.status },
+      },
+      [
+        `${gun}: root v1 and targets v1 need more signatures; uploaded as pending update ${pending.id.slice(0, 12)}`,
+        ...pendingLines(pending.status),
+        `co-signers review and sign with: tufa sign ${gun} root (and targets)`,
+        `clients can pin the root, once published, with: --root-key ${root.roles.root.keyids[0]}`,
+      ],
+    );
+    return;
   }
   await publishRoles(remote, gun, documents);
   await pinRoot(ctx, gun, rootBytes);
   ctx.out.result(
     {
       gun,
-      root: { keyid: rootInfo.keyid },
-      targets: { keyid: targetsInfo.keyid },
+      root: { keyid: rootInfo?.keyid ?? null, keyids: root.roles.root.keyids, threshold: rootThreshold },
+      targets: {
+        keyid: targetsInfo?.keyid ?? null,
+        keyids: root.roles.targets.keyids,
+        threshold: targetsThreshold,
+      },
       snapshot: { keyid: snapshotSigner?.keyid ?? null, serverManaged: snapshotSigner === undefined },
       keystore: ctx.keystore.dir,
     },
     [
       `initialized ${gun}`,
-      `root key id: ${rootInfo.keyid}`,
-      `targets key id: ${targetsInfo.keyid}`,
+      `root key ids: ${root.roles.root.keyids.join(', ')} (threshold ${rootThreshold})`,
+      `targets key ids: ${root.roles.targets.keyids.join(', ')} (threshold ${targetsThreshold})`,
       snapshotSigner === undefined
         ? 'snapshot and timestamp keys: held by the server'
         : `snapshot key id: ${snapshotSigner.keyid} (local)`,
       `private keys: ${ctx.keystore.dir}`,
-      `clients can pin this root with: --root-key ${rootInfo.keyid}`,
+      `clients can pin this root with: --root-key ${root.roles.root.keyids[0]}`,
     ],
   );
 }

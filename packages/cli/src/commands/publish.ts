@@ -16,11 +16,13 @@ import {
   localSnapshot,
   nextTargets,
   openCollection,
+  type PartialSigning,
   parseLifetime,
   publishWithRetry,
   signRole,
 } from '../publishing.js';
 import { applyChanges, changedRoles } from '../staging.js';
+import { pendingLines } from './pending.js';
 import { staging } from './stage.js';
 
 /** Signs the next version of each role and, when the snapshot key is here, a snapshot too. */
@@ -31,23 +33,32 @@ async function buildRoles(
   change: (role: string, signed: Signed) => Signed,
   now: number,
   lifetime?: number,
+  partial?: PartialSigning,
 ): Promise<Map<string, Uint8Array>> {
   const documents = new Map<string, Uint8Array>();
   const versions = new Map<string, number>();
   for (const name of roles) {
     const role = await view.role(name);
     const next = nextTargets(role, (t) => change(name, t) as typeof t, now, lifetime);
-    documents.set(name, serializeMetadata(await signRole(ctx, name, next, role)));
+    documents.set(name, serializeMetadata(await signRole(ctx, name, next, role, partial)));
     versions.set(name, next.version);
   }
+  // A pending update never carries snapshot: the server signs it once the update is published.
+  if (partial !== undefined && partial.incomplete.length > 0) return documents;
   if (await holdsSnapshotKey(ctx, view.root.signed)) {
     documents.set('snapshot', await localSnapshot(ctx, view, documents, versions, now));
   }
   return documents;
 }
 
-export async function publish(ctx: Context, gun: string, options: { expires?: string } = {}): Promise<void> {
+export async function publish(
+  ctx: Context,
+  gun: string,
+  options: { expires?: string; pendingExpires?: string } = {},
+): Promise<void> {
   const lifetime = options.expires === undefined ? undefined : parseLifetime(options.expires);
+  const pendingExpiresIn =
+    options.pendingExpires === undefined ? undefined : parseLifetime(options.pendingExpires) / 1000;
   const stage = staging(ctx);
   const changes = await stage.list(gun);
   if (changes.length === 0) {
@@ -55,17 +66,38 @@ export async function publish(ctx: Context, gun: string, options: { expires?: st
     return;
   }
   const now = Date.now();
-  const result = await publishWithRetry(ctx, gun, (view) =>
-    buildRoles(
-      ctx,
-      view,
-      changedRoles(changes),
-      (role, signed) => applyChanges(role, signed as never, changes),
-      now,
-      lifetime,
-    ),
+  const result = await publishWithRetry(
+    ctx,
+    gun,
+    (view, partial) =>
+      buildRoles(
+        ctx,
+        view,
+        changedRoles(changes),
+        (role, signed) => applyChanges(role, signed as never, changes),
+        now,
+        lifetime,
+        partial,
+      ),
+    { allowPending: true, ...(pendingExpiresIn === undefined ? {} : { pendingExpiresIn }) },
   );
   await stage.reset(gun);
+  if (result.pending !== undefined && !result.pending.published) {
+    const pending = result.pending;
+    ctx.out.result(
+      {
+        gun,
+        published: false,
+        pending: { id: pending.id, needed: pending.status.needed, status: pending.status },
+      },
+      [
+        `${gun}: not enough keys here to publish; uploaded as pending update ${pending.id.slice(0, 12)}`,
+        ...pendingLines(pending.status),
+        `co-signers review and sign it with: tufa sign ${gun} ${pending.status.roles[0]?.role ?? 'targets'}`,
+      ],
+    );
+    return;
+  }
   ctx.out.result(
     { gun, published: true, versions: result.versions, retried: result.retried, changes: changes.length },
     `published ${gun}: ${Object.entries(result.versions)

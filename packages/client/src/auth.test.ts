@@ -1,0 +1,120 @@
+/** The client's token and TLS options: where the token goes, and what a refused caller sees. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from './client.js';
+import { DEFAULT_TIMEOUTS, download, type FetchLike, nodeFetch } from './fetcher.js';
+
+const TOKEN = `tufa_${'1'.repeat(16)}_${'B'.repeat(43)}`;
+const seen: { server: string; path: string; headers: IncomingHttpHeaders }[] = [];
+let a: Server;
+let b: Server;
+let urlA: string;
+let urlB: string;
+
+function listen(name: string, handler: (path: string, res: import('node:http').ServerResponse) => void) {
+  const server = createServer((req, res) => {
+    seen.push({ server: name, path: req.url!, headers: req.headers });
+    handler(req.url!, res);
+  });
+  return new Promise<[Server, string]>((done) =>
+    server.listen(0, '127.0.0.1', () =>
+      done([server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`]),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  [b, urlB] = await listen('b', (_path, res) => res.end('from b'));
+  [a, urlA] = await listen('a', (path, res) => {
+    if (path === '/away') {
+      res.writeHead(302, { location: `${urlB}/landed` });
+      return res.end();
+    }
+    if (path === '/home') {
+      res.writeHead(302, { location: '/here' });
+      return res.end();
+    }
+    if (path === '/401') {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="tufa"' });
+      return res.end('{}');
+    }
+    if (path === '/403') {
+      res.writeHead(403, { 'www-authenticate': 'Bearer realm="tufa", error="insufficient_scope"' });
+      return res.end('{}');
+    }
+    if (path === '/429') {
+      res.writeHead(429, { 'retry-after': '7' });
+      return res.end('{}');
+    }
+    res.end('from a');
+  });
+});
+afterAll(async () => {
+  await new Promise((done) => a.close(done));
+  await new Promise((done) => b.close(done));
+});
+
+const options = (fetch: FetchLike) => ({
+  role: 'timestamp',
+  timeouts: { ...DEFAULT_TIMEOUTS },
+  total: true,
+  maxBytes: 1000,
+  fetch,
+});
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+describe('nodeFetch', () => {
+  it('sends the token to its origin only, also across redirects', async () => {
+    const fetch = nodeFetch({ token: TOKEN, tokenOrigin: urlA });
+    seen.length = 0;
+    expect(text(await download(`${urlA}/home`, options(fetch)))).toBe('from a');
+    expect(seen.map((s) => [s.server, s.path, s.headers.authorization])).toEqual([
+      ['a', '/home', `Bearer ${TOKEN}`],
+      ['a', '/here', `Bearer ${TOKEN}`],
+    ]);
+    seen.length = 0;
+    expect(text(await download(`${urlA}/away`, options(fetch)))).toBe('from b');
+    expect(seen.map((s) => [s.server, s.headers.authorization])).toEqual([
+      ['a', `Bearer ${TOKEN}`],
+      ['b', undefined],
+    ]);
+  });
+
+  it('refuses a token that cannot be a Bearer token, and half a client certificate', () => {
+    expect(() => nodeFetch({ token: 'a b' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => nodeFetch({ cert: 'x' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('a refused caller gets UNAUTHORIZED, FORBIDDEN or RATE_LIMITED, not NOT_FOUND', async () => {
+    const fetch = nodeFetch({ token: TOKEN, tokenOrigin: urlA });
+    await expect(download(`${urlA}/401`, options(fetch))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(download(`${urlA}/403`, options(fetch))).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(download(`${urlA}/429`, options(fetch))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { retryAfter: '7' },
+    });
+  });
+});
+
+describe('createClient with a token', () => {
+  it('puts the token on metadata requests to the server and refuses it with a custom fetch', async () => {
+    seen.length = 0;
+    const cacheDir = mkdtempSync(join(tmpdir(), 'tufa-auth-'));
+    const client = createClient(
+      { server: urlA, gun: 'acme/app' },
+      { token: TOKEN, cacheDir, trust: { allowTofu: true } },
+    );
+    // The fake server answers "from a" for root: not metadata.
+    await expect(client.refresh()).rejects.toMatchObject({ code: 'INVALID_JSON' });
+    rmSync(cacheDir, { recursive: true, force: true });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(() =>
+      createClient({ server: urlA, gun: 'acme/app' }, { token: TOKEN, fetch: async () => new Response('') }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});

@@ -1,0 +1,121 @@
+/** The administration commands: `token create|list|revoke` and `audit`, straight on the database. */
+import { TufaError } from '@tufa/core';
+import type { Logger } from 'pino';
+import { listAudit, parseSince, recordAudit } from './audit.js';
+import type { ParsedCommand } from './config.js';
+import { transaction } from './db.js';
+import { checkGun } from './http.js';
+import { openAdminDatabase } from './server.js';
+import { TokenStore } from './tokens.js';
+
+interface Writable {
+  write(text: string): unknown;
+}
+
+/** Who made a change from the command line, in the audit log. */
+const LOCAL = { tokenName: undefined, remoteAddr: 'local (tufa-server command)', requestId: undefined };
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Runs one administration command; returns the exit code. */
+export async function runAdminCommand(parsed: ParsedCommand, logger: Logger, out: Writable): Promise<number> {
+  const { admin, config } = parsed;
+  const db = await openAdminDatabase(config, logger);
+  try {
+    const tokens = new TokenStore(db.pool);
+    switch (parsed.command) {
+      case 'token-create': {
+        const created = await transaction(db.pool, async (client) => {
+          const made = await tokens.create(admin.name!, admin.scopes, client);
+          await recordAudit(client, {
+            ...LOCAL,
+            action: 'token.create',
+            gun: undefined,
+            roles: { token: admin.name! },
+            outcome: 'accepted',
+          });
+          return made;
+        });
+        if (admin.json) out.write(`${JSON.stringify({ ...created.info, token: created.token }, null, 2)}\n`);
+        else {
+          out.write(`${created.token}\n`);
+          process.stderr.write(
+            `token ${created.info.name} created (${created.info.scopes.join(' ')}): it is shown only this once\n`,
+          );
+        }
+        return 0;
+      }
+      case 'token-list': {
+        const list = await tokens.list();
+        if (admin.json) out.write(`${JSON.stringify({ tokens: list }, null, 2)}\n`);
+        else {
+          const rows = [['NAME', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED']];
+          for (const t of list) {
+            rows.push([t.name, t.scopes.join(' '), t.created_at, t.last_used_at ?? '-', t.revoked_at ?? '-']);
+          }
+          out.write(`${list.length === 0 ? 'no tokens' : table(rows)}\n`);
+        }
+        return 0;
+      }
+      case 'token-revoke': {
+        const name = admin.name!;
+        const revoked = await transaction(db.pool, async (client) => {
+          if (!(await tokens.revoke(name, client))) return false;
+          await recordAudit(client, {
+            ...LOCAL,
+            action: 'token.revoke',
+            gun: undefined,
+            roles: { token: name },
+            outcome: 'accepted',
+          });
+          return true;
+        });
+        if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${name}`);
+        out.write(admin.json ? `${JSON.stringify({ revoked: name })}\n` : `token ${name} revoked\n`);
+        return 0;
+      }
+      case 'audit': {
+        const records = await listAudit(db.pool, {
+          gun: admin.gun === undefined ? undefined : checkGun(admin.gun),
+          since: admin.since === undefined ? undefined : parseSince(admin.since, Date.now()),
+          limit: admin.limit ?? 1000,
+        });
+        if (admin.json) out.write(`${JSON.stringify({ count: records.length, records }, null, 2)}\n`);
+        else {
+          const rows = [['ID', 'TIME', 'TOKEN', 'ADDRESS', 'GUN', 'ACTION', 'ROLES', 'OUTCOME', 'REQUEST']];
+          for (const r of records) {
+            rows.push([
+              r.id,
+              r.at,
+              r.token_name ?? '-',
+              r.remote_addr ?? '-',
+              r.gun ?? '-',
+              r.action,
+              Object.entries(r.roles)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(',') || '-',
+              r.outcome,
+              r.request_id ?? '-',
+            ]);
+          }
+          out.write(`${records.length === 0 ? 'no audit records' : table(rows)}\n`);
+        }
+        return 0;
+      }
+      default:
+        throw new TufaError('INTERNAL', `not an administration command: ${parsed.command}`);
+    }
+  } finally {
+    await db.close();
+  }
+}
