@@ -15,7 +15,7 @@ import {
   withRootRole,
   withTarget,
 } from '@tufa/core';
-import type { RunningServer } from '@tufa/server';
+import { listAudit, type RunningServer } from '@tufa/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PENDING_EXPIRY, PendingStore } from '../../packages/server/src/pending.js';
 import {
@@ -167,6 +167,20 @@ describe('pending updates', () => {
     expect((await call('DELETE', pendingUrl(gun, a.json.id))).status).toBe(200);
     expect((await call('DELETE', pendingUrl(gun, a.json.id))).json.error.code).toBe('NOT_FOUND');
     expect((await call('GET', pendingUrl(gun))).json.pending).toEqual([]);
+    // Every proposal, signature and drop is in the audit log, accepted or refused.
+    const rows = await listAudit(server.store.pool, { gun, limit: 100 });
+    const seen = rows.filter((r) => r.action.startsWith('pending.')).map((r) => `${r.action} ${r.outcome}`);
+    expect(seen).toEqual([
+      'pending.propose accepted',
+      'pending.propose accepted',
+      'pending.sign accepted',
+      'pending.sign ROLLBACK',
+      'pending.drop accepted',
+      'pending.drop NOT_FOUND',
+    ]);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/route="pending_signatures"/);
+    expect(metrics).toMatch(/route="pending"/);
   });
 
   it('a pending update expires after the time asked for (bounded by the server)', async () => {

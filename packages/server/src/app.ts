@@ -136,12 +136,37 @@ export function createApp(options: AppOptions): Koa {
       // Threshold signing (pending.ts): push access, bodies bounded there.
       const pendingRoute = parsePendingRoute(ctx.path);
       if (pendingRoute !== undefined) {
+        ctx.state.routeName =
+          pendingRoute.id === undefined
+            ? 'pending'
+            : pendingRoute.signatures
+              ? 'pending_signatures'
+              : 'pending_one';
+        // Proposing, signing and dropping are writes: audited, accepted or refused.
+        const action: AuditAction | undefined =
+          ctx.method === 'DELETE'
+            ? 'pending.drop'
+            : ctx.method !== 'POST'
+              ? undefined
+              : pendingRoute.signatures === true
+                ? 'pending.sign'
+                : 'pending.propose';
+        const audit = action === undefined ? undefined : auditing(ctx, action, pendingRoute.gun);
         await handlePending(ctx, pendingRoute, {
           pending: pendingUpdates,
           bodyLimit: options.bodyLimit,
           allowPush: (gun) => allowed(gun, 'push', ctx),
           audit: () => auditContext(ctx),
         });
+        if (audit !== undefined) {
+          audit.recorded = true;
+          await recordAudit(store.pool, {
+            ...(await auditContext(ctx)),
+            action: audit.action,
+            gun: audit.gun,
+            outcome: 'accepted',
+          });
+        }
         return;
       }
       route = parseRoute(ctx.path);
@@ -182,7 +207,7 @@ export function createApp(options: AppOptions): Koa {
     } finally {
       release?.();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const name = routeName(route);
+      const name = (ctx.state.routeName as string | undefined) ?? routeName(route);
       metrics.requests.inc({ route: name, method: ctx.method, status: String(ctx.status) });
       metrics.latency.observe({ route: name }, seconds);
       log.info(

@@ -8,7 +8,10 @@ export type AuditAction =
   | 'key.rotate'
   | 'delete'
   | 'token.create'
-  | 'token.revoke';
+  | 'token.revoke'
+  | 'pending.propose'
+  | 'pending.sign'
+  | 'pending.drop';
 
 /** Who did it and where from: what every audit row of one request shares. */
 export interface AuditContext {

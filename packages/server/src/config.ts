@@ -20,6 +20,8 @@ export interface ServerConfig {
   poolSize: number;
   timestampExpiry: number;
   snapshotExpiry: number;
+  /** How long a pending update (threshold signing) waits for signatures by default, ms. */
+  pendingExpiry?: number | undefined;
   /** 0 disables the background re-signer. */
   resignInterval: number;
   /** Re-sign in the last `resignFraction` of a lifetime. */
@@ -106,6 +108,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_SNAPSHOT_EXPIRY',
     help: 'server-signed snapshot lifetime',
     default: '1095d',
+  },
+  {
+    flag: 'pending-expiry',
+    env: 'TUFA_PENDING_EXPIRY',
+    help: 'how long a pending update waits for co-signers (at most 90d)',
+    default: '7d',
   },
   {
     flag: 'resign-interval',
@@ -360,6 +368,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       get('snapshot-expiry') ?? `${DEFAULT_EXPIRY.snapshot}ms`,
       'snapshot-expiry',
     ),
+    pendingExpiry: parseDuration(get('pending-expiry')!, 'pending-expiry'),
     resignInterval: parseDuration(get('resign-interval')!, 'resign-interval'),
     resignFraction: fraction,
     shutdownTimeout: parseDuration(get('shutdown-timeout')!, 'shutdown-timeout'),
@@ -407,6 +416,12 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (config.timestampExpiry < 1000 || config.snapshotExpiry < 1000) {
     throw new TufaError('INVALID_ARGUMENT', 'expiries must be at least one second');
+  }
+  const pending = config.pendingExpiry ?? 0;
+  if (pending < 1000 || pending > 90 * 24 * 3600 * 1000) {
+    throw new TufaError('INVALID_ARGUMENT', '--pending-expiry must be between 1s and 90d', {
+      found: pending,
+    });
   }
   const command = parsed.values.help === true ? 'help' : named;
   return { command, config, admin };

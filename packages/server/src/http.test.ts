@@ -151,6 +151,10 @@ describe('configuration', () => {
       dataDir: './tufa-data',
     });
     expect(config.timestampExpiry).toBe(14 * 86_400_000);
+    expect(config.pendingExpiry).toBe(7 * 86_400_000);
+    expect(parseCommandLine(['--pending-expiry', '2h'], {}).config.pendingExpiry).toBe(2 * 3_600_000);
+    expect(parseCommandLine([], { TUFA_PENDING_EXPIRY: '1d' }).config.pendingExpiry).toBe(86_400_000);
+    expect(codeOf(() => parseCommandLine(['--pending-expiry', '91d'], {}))).toBe('INVALID_ARGUMENT');
     expect(parseCommandLine(['--help'], {}).command).toBe('help');
   });
 

@@ -200,6 +200,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       resignFraction: config.resignFraction,
       access,
       tokens,
+      ...(config.pendingExpiry === undefined ? {} : { pendingExpiry: config.pendingExpiry }),
       ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
     });
     const timeouts = {
