@@ -3,7 +3,7 @@
  * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   computeKeyId,
@@ -297,4 +297,19 @@ export function parsePublicKeyFile(bytes: Uint8Array, source: string): Key {
     throw new TufaError('INVALID_KEY', `${source}: an ed25519 public key is 64 lowercase hex digits`);
   }
   return key;
+}
+
+/** Reads a public key file (`tufa key export` output) from disk, bounded. */
+export async function readPublicKey(file: string): Promise<Key> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new TufaError(
+      'NOT_FOUND',
+      `cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? ''}`,
+    );
+  }
+  if (bytes.length > 64 * 1024) throw new TufaError('TOO_LARGE', `${file} is too large to be a public key`);
+  return parsePublicKeyFile(new Uint8Array(bytes), file);
 }

@@ -1,9 +1,8 @@
 /** The administration commands: `token create|list|revoke` and `audit`, straight on the database. */
 import { TufaError } from '@tufa/core';
 import type { Logger } from 'pino';
-import { listAudit, parseSince, recordAudit } from './audit.js';
+import { listAudit, parseSince } from './audit.js';
 import type { ParsedCommand } from './config.js';
-import { transaction } from './db.js';
 import { checkGun } from './http.js';
 import { openAdminDatabase } from './server.js';
 import { TokenStore } from './tokens.js';
@@ -35,17 +34,7 @@ export async function runAdminCommand(parsed: ParsedCommand, logger: Logger, out
     const tokens = new TokenStore(db.pool);
     switch (parsed.command) {
       case 'token-create': {
-        const created = await transaction(db.pool, async (client) => {
-          const made = await tokens.create(admin.name!, admin.scopes, client);
-          await recordAudit(client, {
-            ...LOCAL,
-            action: 'token.create',
-            gun: undefined,
-            roles: { token: admin.name! },
-            outcome: 'accepted',
-          });
-          return made;
-        });
+        const created = await tokens.createAudited(admin.name!, admin.scopes, LOCAL);
         if (admin.json) out.write(`${JSON.stringify({ ...created.info, token: created.token }, null, 2)}\n`);
         else {
           out.write(`${created.token}\n`);
@@ -69,17 +58,7 @@ export async function runAdminCommand(parsed: ParsedCommand, logger: Logger, out
       }
       case 'token-revoke': {
         const name = admin.name!;
-        const revoked = await transaction(db.pool, async (client) => {
-          if (!(await tokens.revoke(name, client))) return false;
-          await recordAudit(client, {
-            ...LOCAL,
-            action: 'token.revoke',
-            gun: undefined,
-            roles: { token: name },
-            outcome: 'accepted',
-          });
-          return true;
-        });
+        const revoked = await tokens.revokeAudited(name, LOCAL);
         if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${name}`);
         out.write(admin.json ? `${JSON.stringify({ revoked: name })}\n` : `token ${name} revoked\n`);
         return 0;

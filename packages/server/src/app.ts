@@ -5,7 +5,6 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
 import { type AccessAction, type AccessControl, type Principal, remoteAddress } from './auth.js';
-import { transaction } from './db.js';
 import {
   checkGun,
   errorBody,
@@ -358,18 +357,7 @@ export function createApp(options: AppOptions): Koa {
           const pending = auditing(ctx, 'token.create', undefined);
           await allowed('*', 'admin', ctx);
           const request = parseTokenRequest(await readJsonBody(ctx, ADMIN_BODY));
-          const who = await auditContext(ctx);
-          const created = await transaction(store.pool, async (client) => {
-            const made = await tokens.create(request.name, request.scopes, client);
-            await recordAudit(client, {
-              ...who,
-              action: 'token.create',
-              gun: undefined,
-              roles: { token: request.name },
-              outcome: 'accepted',
-            });
-            return made;
-          });
+          const created = await tokens.createAudited(request.name, request.scopes, await auditContext(ctx));
           pending.recorded = true;
           ctx.status = 201;
           ctx.set('Cache-Control', 'no-store');
@@ -386,19 +374,8 @@ export function createApp(options: AppOptions): Koa {
         if (ctx.method !== 'DELETE') return methodNotAllowed(ctx, 'DELETE');
         const pending = auditing(ctx, 'token.revoke', undefined);
         await allowed('*', 'admin', ctx);
-        const who = await auditContext(ctx);
         const name = route.name;
-        const revoked = await transaction(store.pool, async (client) => {
-          if (!(await tokens.revoke(name, client))) return false;
-          await recordAudit(client, {
-            ...who,
-            action: 'token.revoke',
-            gun: undefined,
-            roles: { token: name },
-            outcome: 'accepted',
-          });
-          return true;
-        });
+        const revoked = await tokens.revokeAudited(name, await auditContext(ctx));
         if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${name}`);
         pending.recorded = true;
         ctx.body = { revoked: name };

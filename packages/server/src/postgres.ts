@@ -89,7 +89,8 @@ function runAs(log: (line: string) => void): { uid?: number; gid?: number } {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -13,7 +13,7 @@ import type { ServerConfig } from './config.js';
 import { createPool, DEFAULT_MIGRATIONS_DIR, migrate } from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
-import { embeddedBinaries, type RunningPostgres, startPostgres } from './postgres.js';
+import { embeddedBinaries, isAlive, type RunningPostgres, startPostgres } from './postgres.js';
 import { Store } from './store.js';
 import { checkTokenName, TokenStore } from './tokens.js';
 
@@ -32,15 +32,6 @@ export interface StartOptions {
   logger?: Logger;
   authorize?: Authorizer;
   clock?: () => number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Whether a live pid is a Node.js process (not an unrelated process that reused the pid). */

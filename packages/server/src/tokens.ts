@@ -6,6 +6,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TufaError } from '@tufa/core';
 import type pg from 'pg';
+import { type AuditContext, recordAudit } from './audit.js';
+import { transaction } from './db.js';
 import { MAX_GUN_LENGTH } from './http.js';
 
 export const SCOPE_ACTIONS = ['pull', 'push', 'delete', 'admin'] as const;
@@ -230,5 +232,39 @@ export class TokenStore {
       'UPDATE tokens SET last_used_at = to_timestamp($2::double precision / 1000) WHERE name = $1',
       [name, now],
     );
+  }
+
+  /** Creates a token and its audit row in one transaction (command line and admin API alike). */
+  async createAudited(
+    name: string,
+    scopeTexts: readonly string[],
+    who: AuditContext,
+  ): Promise<{ token: string; info: TokenInfo }> {
+    return transaction(this.pool, async (client) => {
+      const made = await this.create(name, scopeTexts, client);
+      await recordAudit(client, {
+        ...who,
+        action: 'token.create',
+        gun: undefined,
+        roles: { token: name },
+        outcome: 'accepted',
+      });
+      return made;
+    });
+  }
+
+  /** Revokes a token and writes its audit row in one transaction; false when no live token has that name. */
+  async revokeAudited(name: string, who: AuditContext): Promise<boolean> {
+    return transaction(this.pool, async (client) => {
+      if (!(await this.revoke(name, client))) return false;
+      await recordAudit(client, {
+        ...who,
+        action: 'token.revoke',
+        gun: undefined,
+        roles: { token: name },
+        outcome: 'accepted',
+      });
+      return true;
+    });
   }
 }

@@ -1,24 +1,8 @@
-/** `tufa delegation add | remove | list`: delegations are staged changes of their delegator. */
-import { readFile } from 'node:fs/promises';
-import { computeKeyId, type Key, TufaError } from '@tufa/core';
+import { computeKeyId, TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
-import { parsePublicKeyFile } from '../keystore.js';
+import { readPublicKey } from '../keystore.js';
 import { openCollection } from '../publishing.js';
 import { checkRoleName, staging } from './stage.js';
-
-async function readPublicKey(file: string): Promise<Key> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new TufaError(
-      'NOT_FOUND',
-      `cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? ''}`,
-    );
-  }
-  if (bytes.length > 64 * 1024) throw new TufaError('TOO_LARGE', `${file} is too large to be a public key`);
-  return parsePublicKeyFile(new Uint8Array(bytes), file);
-}
 
 export async function delegationAdd(
   ctx: Context,

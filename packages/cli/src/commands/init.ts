@@ -18,11 +18,11 @@ import {
   TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
+import { readPublicKey } from '../keystore.js';
 import { localSigners, parseLifetime } from '../publishing.js';
 import { getOnlineKey, proposeUpdate, publishRoles } from '../remote.js';
 import { pinRoot, remoteOptions } from '../repo.js';
 import { pendingLines } from './pending.js';
-import { readPublicKey } from './threshold.js';
 
 export interface InitOptions {
   localSnapshot?: boolean;

@@ -1,11 +1,3 @@
-/**
- * `tufa key add | key remove | threshold set`: who signs a role, and how many of them must. For
- * root and targets each makes root N+1; for a delegated role, the next version of its delegator.
- * The new version needs the signatures the current one requires (a root: the current root's
- * threshold and its own): signed with the keys here, it is published, or goes pending for the
- * other signers (`tufa sign`).
- */
-import { readFile } from 'node:fs/promises';
 import {
   bumpVersion,
   computeKeyId,
@@ -23,7 +15,7 @@ import {
   withRootRole,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { parsePublicKeyFile } from '../keystore.js';
+import { readPublicKey } from '../keystore.js';
 import {
   type CollectionView,
   localSigners,
@@ -36,20 +28,6 @@ import {
 import { pinRoot } from '../repo.js';
 import { pendingLines } from './pending.js';
 import { checkRoleName } from './stage.js';
-
-export async function readPublicKey(file: string): Promise<Key> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new TufaError(
-      'NOT_FOUND',
-      `cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? ''}`,
-    );
-  }
-  if (bytes.length > 64 * 1024) throw new TufaError('TOO_LARGE', `${file} is too large to be a public key`);
-  return parsePublicKeyFile(new Uint8Array(bytes), file);
-}
 
 function parseThreshold(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
