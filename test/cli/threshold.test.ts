@@ -105,14 +105,17 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     const outsider = await mallory.run(['sign', gun, 'targets', '--yes']);
     expect(outsider.code).toBe(4);
     expect(outsider.stderr).toMatch(/NOT_FOUND: targets: this home holds no key of the role/);
-    const doc = (await (await fetch(pendingUrl(gun, id))).json()) as { documents: { targets: string } };
+    const auth = { authorization: `Bearer ${backend.token}` };
+    const doc = (await (await fetch(pendingUrl(gun, id), { headers: auth })).json()) as {
+      documents: { targets: string };
+    };
     const bytes = new Uint8Array(Buffer.from(doc.documents.targets, 'base64'));
     const pendingTargets = parseMetadata('targets', bytes);
     const foreignKey = generateEd25519Key();
     const foreign = addSignatures(pendingTargets, [ed25519Signer(foreignKey.privateKey)]).signatures.at(-1)!;
     const refused = await fetch(pendingUrl(gun, `${id}/signatures`), {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ signatures: { targets: [{ keyid: foreign.keyid, sig: foreign.sig }] } }),
     });
     expect(refused.status).toBe(400);
@@ -125,7 +128,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     });
     const alteredAnswer = await fetch(pendingUrl(gun), {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: `{"targets":${utf8Decode(tampered)}}`,
     });
     expect(alteredAnswer.status).toBe(400);
