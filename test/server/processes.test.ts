@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
+import { bumpVersion, parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
 import { LOCKS } from '@tufa/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,10 @@ const fetchBytes = async (url: string) => {
   expect(res.status, url).toBe(200);
   return new Uint8Array(await res.arrayBuffer());
 };
+
+function parseTargetsVersion(bytes: Uint8Array): number {
+  return parseMetadata('targets', bytes).signed.version;
+}
 
 /** The whole served chain verifies with core's client rules; returns the served versions. */
 async function verifyServed(base: string, gun: string) {
@@ -217,6 +221,29 @@ describe('on PostgreSQL', () => {
     const second = await run();
     expect(second.code).toBe(0);
     expect(second.out).toContain('"applied":[]');
+  });
+
+  it('two processes on one database: what one publishes or deletes, the other serves at once (no stale cache)', async () => {
+    const url = await pgServer.createDatabase();
+    const [a, b] = await Promise.all([spawn(['--database-url', url]), spawn(['--database-url', url])]);
+    const gun = 'example.com/cached';
+    const latest = async (base: string) => {
+      const res = await fetch(`${base}/v2/${gun}/_trust/tuf/targets.json`);
+      return res.status === 200 ? parseTargetsVersion(new Uint8Array(await res.arrayBuffer())) : res.status;
+    };
+    const { targets } = await publishNew(a.url, gun);
+    expect(await latest(b.url)).toBe(1);
+    expect(await latest(b.url)).toBe(1); // now from b's memory
+    const v2 = sign(bumpVersion(targets.signed, targets.signed.expires), keys.targets);
+    expect((await post(a.url, gun, { targets: v2 })).status).toBe(200);
+    // b learns of the commit through NOTIFY: within moments, never a stale version for long.
+    await waitFor(async () => (await latest(b.url)) === 2, 2_000);
+    for (let i = 0; i < 20; i++) expect(await latest(b.url)).toBe(2);
+    const deleted = await fetch(`${a.url}/v2/${gun}/_trust/tuf/`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    await waitFor(async () => (await latest(b.url)) === 404, 2_000);
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
   });
 
   it('two processes re-signing the same collections make no duplicate and skip no timestamp version', async () => {

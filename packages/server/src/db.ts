@@ -116,3 +116,12 @@ export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) 
     client.release();
   }
 }
+
+/** A client outside the pool, on the same database (for LISTEN, which holds its connection). */
+export function dedicatedClient(pool: pg.Pool): pg.Client {
+  const options = pool.options as pg.PoolConfig;
+  return new pg.Client({
+    ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
+    ...(typeof options.password === 'string' ? { password: options.password } : {}),
+  });
+}

@@ -9,8 +9,9 @@ import type pg from 'pg';
 import { type Logger, pino } from 'pino';
 import { type Authorizer, createApp } from './app.js';
 import { AccessControl } from './auth.js';
+import { MetadataCache } from './cache.js';
 import type { ServerConfig } from './config.js';
-import { createPool, DEFAULT_MIGRATIONS_DIR, migrate } from './db.js';
+import { createPool, DEFAULT_MIGRATIONS_DIR, dedicatedClient, migrate } from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
 import { embeddedBinaries, isAlive, type RunningPostgres, startPostgres } from './postgres.js';
@@ -131,6 +132,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const logger = options.logger ?? createLogger(config.logLevel);
   const { pool, embedded, unlock } = await openDatabase(config, logger);
   let httpServer: Server | undefined;
+  let cache: MetadataCache | undefined;
   try {
     // A key is generated only for a database that has never had one: a lost key file is an error.
     const hasKeys =
@@ -157,8 +159,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       );
     }
     const clock = options.clock ?? Date.now;
+    // Served metadata in memory, kept right across processes by LISTEN/NOTIFY (cache.ts).
+    cache = new MetadataCache(() => dedicatedClient(pool), logger);
+    await cache.start();
     const store = new Store({
       pool,
+      cache,
       masterKey: master.key,
       timestampExpiry: config.timestampExpiry,
       snapshotExpiry: config.snapshotExpiry,
@@ -265,6 +271,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             });
             server.closeIdleConnections();
           });
+          await cache?.stop();
           await pool.end();
           await embedded?.stop();
           unlock?.();
@@ -275,6 +282,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     };
   } catch (err) {
     httpServer?.close();
+    await cache?.stop();
     await pool.end().catch(() => {});
     await embedded?.stop();
     unlock?.();

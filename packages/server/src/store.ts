@@ -32,6 +32,7 @@ import {
 } from '@tufa/core';
 import type pg from 'pg';
 import { type AuditContext, recordAudit } from './audit.js';
+import { type MetadataCache, NOTIFY_CHANNEL } from './cache.js';
 import { LOCKS, transaction } from './db.js';
 import { HttpStatusError } from './http.js';
 import {
@@ -57,6 +58,8 @@ export interface StoreOptions {
   maxMetadataSize?: number;
   /** Most delegated roles a collection may declare (default 1000). */
   maxDelegatedRoles?: number;
+  /** Served metadata in memory, invalidated by NOTIFY from every process (none: always the database). */
+  cache?: MetadataCache;
 }
 
 export interface StoredFile {
@@ -121,26 +124,42 @@ export class Store {
     return r.rows[0]?.id;
   }
 
-  /** The latest version of a role, or a given version. */
+  /** The latest version of a role, or a given version (from memory when cached). */
   async getMetadata(gun: string, role: string, version?: number): Promise<StoredFile | undefined> {
+    const cache = this.options.cache;
+    const hit = cache?.get(gun, role, version);
+    if (hit !== undefined) return hit;
+    const generation = cache?.generation(gun);
+    type Row = { data: Buffer; sha256: string; version: number; expires_ms: string };
+    const columns = 'm.data, m.sha256, m.version, (extract(epoch FROM m.expires) * 1000)::text AS expires_ms';
     const r =
       version === undefined
-        ? await this.pool.query<{ data: Buffer; sha256: string; version: number }>(
-            `SELECT m.data, m.sha256, m.version FROM metadata m JOIN collections c ON c.id = m.collection_id
+        ? await this.pool.query<Row>(
+            `SELECT ${columns} FROM metadata m JOIN collections c ON c.id = m.collection_id
              WHERE c.gun = $1 AND m.role = $2 ORDER BY m.version DESC LIMIT 1`,
             [gun, role],
           )
-        : await this.pool.query<{ data: Buffer; sha256: string; version: number }>(
-            `SELECT m.data, m.sha256, m.version FROM metadata m JOIN collections c ON c.id = m.collection_id
+        : await this.pool.query<Row>(
+            `SELECT ${columns} FROM metadata m JOIN collections c ON c.id = m.collection_id
              WHERE c.gun = $1 AND m.role = $2 AND m.version = $3`,
             [gun, role, version],
           );
     const row = r.rows[0];
-    return row === undefined ? undefined : { bytes: row.data, sha256: row.sha256, version: row.version };
+    if (row === undefined) return undefined;
+    const file = {
+      bytes: row.data,
+      sha256: row.sha256,
+      version: row.version,
+      expiresAt: Number(row.expires_ms),
+    };
+    if (cache !== undefined && generation !== undefined) cache.set(gun, role, version, file, generation);
+    return file;
   }
 
   /** Whether the latest timestamp of a collection has expired (a GET refreshes it first). */
   async timestampExpired(gun: string): Promise<boolean> {
+    const cached = this.options.cache?.get(gun, 'timestamp');
+    if (cached !== undefined) return cached.expiresAt <= this.now();
     const r = await this.pool.query<{ expired: boolean }>(
       `SELECT m.expires <= to_timestamp($2::double precision / 1000) AS expired FROM metadata m
        JOIN collections c ON c.id = m.collection_id
@@ -327,6 +346,8 @@ export class Store {
         serverSigned,
       ],
     );
+    // Delivered at commit (and once per transaction): every process drops what it cached.
+    await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM collections WHERE id = $1`, [id]);
   }
 
   private signerFor(
@@ -408,7 +429,7 @@ export class Store {
         );
       }
     }
-    return transaction(this.pool, async (client) => {
+    const result = await transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, false);
       if (id === undefined) {
         throw new TufaError(
@@ -485,6 +506,9 @@ export class Store {
       }
       return { versions: out };
     });
+    // This process's own readers must not wait for the NOTIFY to come back.
+    this.options.cache?.invalidate(gun);
+    return result;
   }
 
   /** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
@@ -525,9 +549,10 @@ export class Store {
 
   /** Deletes exactly this GUN (metadata and keys); false when it did not exist. */
   async deleteCollection(gun: string, audit?: AuditContext): Promise<boolean> {
-    return transaction(this.pool, async (client) => {
+    const result = await transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, false);
       if (id === undefined) return false;
+      await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', $1)`, [gun]);
       await client.query('DELETE FROM collections WHERE id = $1', [id]);
       await this.recordChange(client, gun, 0, null, 'deletion');
       if (audit !== undefined) {
@@ -535,6 +560,9 @@ export class Store {
       }
       return true;
     });
+    // This process's own readers must not wait for the NOTIFY to come back.
+    this.options.cache?.invalidate(gun);
+    return result;
   }
 
   async changes(options: {
@@ -588,7 +616,7 @@ export class Store {
    * process holds. Returns the roles re-signed.
    */
   async resign(gun: string, options: { fraction: number; wait: boolean }): Promise<OnlineRole[]> {
-    return transaction(this.pool, async (client) => {
+    const result = await transaction(this.pool, async (client): Promise<OnlineRole[]> => {
       const id = await this.collectionId(client, gun);
       if (id === undefined) return [];
       if (options.wait) await this.lockCollection(client, gun, false);
@@ -632,6 +660,9 @@ export class Store {
       });
       return snapshotDue ? ['snapshot', 'timestamp'] : ['timestamp'];
     });
+    // This process's own readers must not wait for the NOTIFY to come back.
+    this.options.cache?.invalidate(gun);
+    return result;
   }
 }
 

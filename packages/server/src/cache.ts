@@ -1,0 +1,142 @@
+/**
+ * Served metadata kept in memory: every GET of timestamp.json or targets.json would otherwise be
+ * a database round trip carrying the whole document. Correct across many server processes on one
+ * database: every transaction that writes metadata (publish, re-sign, delete) sends
+ * `NOTIFY tufa_metadata, 'GUN'`, delivered at commit; each process LISTENs and drops that GUN.
+ *
+ * A read that raced a commit never poisons the cache: each GUN has a generation, taken before the
+ * query and compared before storing. While the LISTEN connection is down, the cache is off.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+export const NOTIFY_CHANNEL = 'tufa_metadata';
+
+export interface CachedFile {
+  readonly bytes: Buffer;
+  readonly sha256: string;
+  readonly version: number;
+  /** ms since the epoch; the timestamp's expiry decides whether a GET re-signs first. */
+  readonly expiresAt: number;
+}
+
+export class MetadataCache {
+  private readonly entries = new Map<string, CachedFile>();
+  private readonly generations = new Map<string, number>();
+  /** Bumped whenever the whole cache is dropped (connection lost): older reads must not store. */
+  private epoch = 0;
+  private size = 0;
+  private listener: pg.Client | undefined;
+  private active = false;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly connect: () => pg.Client,
+    private readonly logger: Logger | undefined,
+    /** Bytes of documents held at most (default 64 MiB); the oldest go first. */
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  /** Starts listening; resolves once the cache is on (or failed to start, and stays off). */
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    const client = this.connect();
+    client.on('notification', (msg) => {
+      if (msg.channel === NOTIFY_CHANNEL && msg.payload !== undefined) this.invalidate(msg.payload);
+    });
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      this.listener = client;
+      this.active = true;
+    } catch (err) {
+      this.lost(client, err as Error);
+    }
+  }
+
+  private lost(client: pg.Client, err: Error): void {
+    if (this.listener !== undefined && this.listener !== client) return;
+    this.active = false;
+    this.listener = undefined;
+    this.clear();
+    client.end().catch(() => {});
+    if (this.stopped) return;
+    this.logger?.warn({ err: err.message }, 'metadata cache off: LISTEN connection lost; retrying');
+    this.retry ??= setTimeout(() => {
+      this.retry = undefined;
+      void this.start();
+    }, 1000);
+    this.retry.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.active = false;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.clear();
+    const client = this.listener;
+    this.listener = undefined;
+    await client?.end().catch(() => {});
+  }
+
+  /** The GUN's generation: read before a query, handed back to `set`. */
+  generation(gun: string): string {
+    return `${this.epoch}/${this.generations.get(gun) ?? 0}`;
+  }
+
+  get(gun: string, role: string, version?: number): CachedFile | undefined {
+    if (!this.active) return undefined;
+    const key = cacheKey(gun, role, version);
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // Most recently used last: Map keeps insertion order, so re-insert.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+    }
+    return hit;
+  }
+
+  set(gun: string, role: string, version: number | undefined, file: CachedFile, generation: string): void {
+    if (!this.active || this.generation(gun) !== generation || file.bytes.length > this.maxBytes / 4) return;
+    const key = cacheKey(gun, role, version);
+    const old = this.entries.get(key);
+    if (old !== undefined) this.size -= old.bytes.length;
+    this.entries.set(key, file);
+    this.size += file.bytes.length;
+    for (const [k, v] of this.entries) {
+      if (this.size <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.size -= v.bytes.length;
+    }
+  }
+
+  /** Drops everything cached for a GUN (its latest and its versioned files). */
+  invalidate(gun: string): void {
+    this.generations.set(gun, (this.generations.get(gun) ?? 0) + 1);
+    const prefix = `${gun}\u0000`;
+    for (const [k, v] of this.entries) {
+      if (k.startsWith(prefix)) {
+        this.entries.delete(k);
+        this.size -= v.bytes.length;
+      }
+    }
+  }
+
+  clear(): void {
+    this.epoch++;
+    this.generations.clear();
+    this.entries.clear();
+    this.size = 0;
+  }
+
+  get enabled(): boolean {
+    return this.active;
+  }
+}
+
+function cacheKey(gun: string, role: string, version: number | undefined): string {
+  return `${gun}\u0000${role}\u0000${version ?? 'latest'}`;
+}
