@@ -131,13 +131,22 @@ function nodePublicKey(raw: Uint8Array): nodeCryptoModule.KeyObject {
   return key;
 }
 
+// Building a private KeyObject costs about a millisecond: keep one per seed object (a signer
+// holds its seed for its lifetime), weakly, so nothing outlives the signer.
+const nodePrivateKeys = new WeakMap<Uint8Array, nodeCryptoModule.KeyObject>();
+
 function nodePrivateKey(seed: Uint8Array): nodeCryptoModule.KeyObject {
   checkSeed(seed);
-  return nodeCryptoModule.createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
-    format: 'der',
-    type: 'pkcs8',
-  });
+  let key = nodePrivateKeys.get(seed);
+  if (key === undefined) {
+    key = nodeCryptoModule.createPrivateKey({
+      key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    nodePrivateKeys.set(seed, key);
+  }
+  return key;
 }
 
 export const nodeCrypto: CryptoProvider = Object.freeze({

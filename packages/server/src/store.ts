@@ -83,11 +83,19 @@ export interface PublishResult {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Bytes of stored documents kept parsed in memory for validating updates. */
+const STORED_CACHE_BYTES = 32 * 1024 * 1024;
+
 export class Store {
   readonly pool: pg.Pool;
   private readonly masterKey: Buffer;
   private readonly options: StoreOptions;
   readonly now: () => number;
+  /** Signers for online keys, by key id (decrypted once; key rows are immutable). */
+  private readonly signerCache = new Map<string, Signer>();
+  /** Stored documents, bytes and parsed, by role and sha256 of the bytes (bounded, oldest out first). */
+  private readonly storedCache = new Map<string, StoredRole>();
+  private storedBytes = 0;
 
   constructor(options: StoreOptions) {
     this.pool = options.pool;
@@ -270,8 +278,15 @@ export class Store {
     );
     const out = new Map<string, { role: OnlineRole; signer: Signer }>();
     for (const row of r.rows) {
-      const seed = decryptSecret(this.masterKey, row.private_key, keyAad(id, row.role, row.keyid));
-      out.set(row.keyid, { role: row.role, signer: ed25519Signer(new Uint8Array(seed), row.keyid) });
+      // Key rows never change (a rotation adds a key): a signer made once serves every publish.
+      let signer = this.signerCache.get(row.keyid);
+      if (signer === undefined) {
+        const seed = decryptSecret(this.masterKey, row.private_key, keyAad(id, row.role, row.keyid));
+        signer = ed25519Signer(new Uint8Array(seed), row.keyid);
+        if (this.signerCache.size >= 4096) this.signerCache.clear();
+        this.signerCache.set(row.keyid, signer);
+      }
+      out.set(row.keyid, { role: row.role, signer });
     }
     return out;
   }
@@ -288,35 +303,57 @@ export class Store {
     timestamp: StoredRole<Timestamp> | undefined;
     versions: Record<string, number>;
   }> {
-    const r = await client.query<{ role: string; version: number; data: Buffer }>(
-      `SELECT DISTINCT ON (role) role, version, data FROM metadata WHERE collection_id = $1
+    // Which version of each role is latest, by digest; the bytes only for documents not held yet.
+    const latest = await client.query<{ role: string; version: number; sha256: string }>(
+      `SELECT DISTINCT ON (role) role, version, sha256 FROM metadata WHERE collection_id = $1
        ORDER BY role, version DESC`,
       [id],
     );
+    const key = (row: { role: string; sha256: string }) => `${row.role}\u0000${row.sha256}`;
+    const found = new Map<string, StoredRole>();
+    for (const row of latest.rows) {
+      const hit = this.storedCache.get(key(row));
+      if (hit !== undefined) found.set(key(row), hit);
+    }
+    const missing = latest.rows.filter((row) => !found.has(key(row)));
+    if (missing.length > 0) {
+      const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
+        'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
+        [id, missing.map((row) => row.role), missing.map((row) => row.version)],
+      );
+      for (const row of fetched.rows) {
+        const bytes = new Uint8Array(row.data);
+        const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
+        // Parsing is a pure function of the bytes: a document parsed once (by its digest) is reused.
+        const stored: StoredRole = { bytes, metadata: parseMetadata(type, bytes, { role: row.role }) };
+        this.remember(row.role, row.sha256, stored);
+        found.set(key(row), stored);
+      }
+    }
+    const rows = latest.rows.map((row) => ({ ...row, stored: found.get(key(row))! }));
     const delegated = new Map<string, StoredRole<Targets>>();
     let root: StoredRole<Root> | undefined;
     let targets: StoredRole<Targets> | undefined;
     let snapshot: StoredRole<Snapshot> | undefined;
     let timestamp: StoredRole<Timestamp> | undefined;
     const versions: Record<string, number> = {};
-    for (const row of r.rows) {
-      const bytes = new Uint8Array(row.data);
+    for (const row of rows) {
       versions[row.role] = row.version;
       switch (row.role) {
         case 'root':
-          root = { bytes, metadata: parseMetadata('root', bytes) };
+          root = row.stored as StoredRole<Root>;
           break;
         case 'targets':
-          targets = { bytes, metadata: parseMetadata('targets', bytes) };
+          targets = row.stored as StoredRole<Targets>;
           break;
         case 'snapshot':
-          snapshot = { bytes, metadata: parseMetadata('snapshot', bytes) };
+          snapshot = row.stored as StoredRole<Snapshot>;
           break;
         case 'timestamp':
-          timestamp = { bytes, metadata: parseMetadata('timestamp', bytes) };
+          timestamp = row.stored as StoredRole<Timestamp>;
           break;
         default:
-          delegated.set(row.role, { bytes, metadata: parseMetadata('targets', bytes, { role: row.role }) });
+          delegated.set(row.role, row.stored as StoredRole<Targets>);
       }
     }
     return { state: { root, targets, snapshot, delegated }, timestamp, versions };
@@ -331,6 +368,7 @@ export class Store {
     now: number,
     serverSigned = false,
   ): Promise<void> {
+    const sha256 = sha256Hex(bytes);
     await client.query(
       `INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::double precision / 1000),
@@ -340,14 +378,27 @@ export class Store {
         role,
         metadata.signed.version,
         Buffer.from(bytes),
-        sha256Hex(bytes),
+        sha256,
         metadata.signed.expiresAt,
         now,
         serverSigned,
       ],
     );
-    // Delivered at commit (and once per transaction): every process drops what it cached.
-    await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM collections WHERE id = $1`, [id]);
+    // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
+    this.remember(role, sha256, { bytes, metadata });
+  }
+
+  /** Keeps a stored document parsed, bounded by bytes (oldest out first). */
+  private remember(role: string, sha256: string, stored: StoredRole): void {
+    const key = `${role}\u0000${sha256}`;
+    if (this.storedCache.has(key)) return;
+    this.storedCache.set(key, stored);
+    this.storedBytes += stored.bytes.length;
+    for (const [k, v] of this.storedCache) {
+      if (this.storedBytes <= STORED_CACHE_BYTES || k === key) break;
+      this.storedCache.delete(k);
+      this.storedBytes -= v.bytes.length;
+    }
   }
 
   private signerFor(
@@ -406,6 +457,9 @@ export class Store {
     );
     const timestampBytes = serializeMetadata(timestamp);
     await this.insertRole(client, id, 'timestamp', timestampBytes, timestamp, args.now, true);
+    // Every transaction that writes metadata ends here with a new timestamp. The NOTIFY is
+    // delivered at commit: every process drops what it cached of this collection.
+    await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM collections WHERE id = $1`, [id]);
     return { snapshot: snapshotVersion, timestamp, timestampBytes };
   }
 
