@@ -83,8 +83,8 @@ export interface PublishResult {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Bytes of stored documents kept parsed in memory for validating updates. */
-const STORED_CACHE_BYTES = 32 * 1024 * 1024;
+/** Bytes of stored documents kept parsed in memory for validating updates (parsed, several times that). */
+const STORED_CACHE_BYTES = 8 * 1024 * 1024;
 
 export class Store {
   readonly pool: pg.Pool;
