@@ -16,12 +16,12 @@ import {
   type HashAlgorithm,
   hashBytes,
   isHashAlgorithm,
-  nobleCrypto,
   nodeCrypto,
   useCrypto,
 } from './crypto.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
+import { nobleCrypto } from './noble.js';
 
 const PROVIDERS: readonly CryptoProvider[] = [nobleCrypto, nodeCrypto];
 const hex = (text: string): Uint8Array => fromHex(text.replace(/\s+/g, ''));

@@ -24,7 +24,7 @@ import { Delegations } from '@tufjs/models/dist/delegations.js';
 import { DelegatedRole, Role } from '@tufjs/models/dist/role.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nobleCrypto, nodeCrypto, useCrypto } from './crypto.js';
+import { nodeCrypto, useCrypto } from './crypto.js';
 import { isDelegatedPath, searchTarget } from './delegation.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
@@ -46,6 +46,7 @@ import {
   serializeMetadata,
   type Targets,
 } from './metadata.js';
+import { nobleCrypto } from './noble.js';
 import {
   expiresIn,
   metaFileFor,

@@ -6,7 +6,7 @@
 import * as nodeCryptoModule from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nobleCrypto, nodeCrypto, useCrypto } from './crypto.js';
+import { nodeCrypto, useCrypto } from './crypto.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
 import { canonicalJson } from './json.js';
@@ -21,6 +21,7 @@ import {
   keyToJson,
   verifySignature,
 } from './keys.js';
+import { nobleCrypto } from './noble.js';
 import { verifyRoleSignatures } from './verify.js';
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);

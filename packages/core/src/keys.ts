@@ -3,8 +3,7 @@
  * types other repositories use (ecdsa-sha2-nistp256, rsassa-pss-sha256).
  */
 import * as nodeCryptoModule from 'node:crypto';
-import { p256 } from '@noble/curves/nist.js';
-import { currentCrypto, hashBytes, randomBytes } from './crypto.js';
+import { currentCrypto, hashBytes, p256FromJwk, p256Uncompressed, randomBytes } from './crypto.js';
 import { fromHex, isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonObject } from './json.js';
@@ -138,13 +137,10 @@ function buildVerifier(key: Key): Verifier | null {
     (key.keytype === 'ecdsa' || key.keytype === 'ecdsa-sha2-nistp256') &&
     key.scheme === 'ecdsa-sha2-nistp256'
   ) {
-    const uncompressed = p256.Point.fromBytes(p256Point(pub)).toBytes(false);
-    // Real repositories carry high-S signatures (OpenSSL makes them): accept both halves.
+    const uncompressed = p256Point(pub);
+    // Real repositories carry high-S signatures (OpenSSL makes them): both halves are accepted.
     return {
-      verify: (sig, msg) => {
-        const format = sig.length === 64 ? 'compact' : 'der';
-        return p256.verify(sig, msg, uncompressed, { lowS: false, prehash: true, format });
-      },
+      verify: (sig, msg) => currentCrypto().p256Verify(sig, msg, uncompressed),
       material: `p256:${toHex(uncompressed)}`,
     };
   }
@@ -173,21 +169,12 @@ function buildVerifier(key: Key): Verifier | null {
   return null;
 }
 
-/** A P-256 public key as an uncompressed or compressed point, from PEM (SPKI) or hex. */
+/** A P-256 public key from PEM (SPKI) or hex (uncompressed or compressed), as the uncompressed point. */
 function p256Point(pub: string): Uint8Array {
   const trimmed = pub.trim();
   if (trimmed.startsWith('-----BEGIN PUBLIC KEY-----')) {
-    const keyObject = nodeCryptoModule.createPublicKey({ key: trimmed, format: 'pem' });
-    const jwk = keyObject.export({ format: 'jwk' });
-    if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y) throw new Error('not a P-256 key');
-    return Uint8Array.from([0x04, ...Buffer.from(jwk.x, 'base64url'), ...Buffer.from(jwk.y, 'base64url')]);
+    return p256FromJwk(nodeCryptoModule.createPublicKey({ key: trimmed, format: 'pem' }));
   }
-  const raw = fromHex(trimmed, 'P-256 public key', false);
-  if (
-    !((raw.length === 65 && raw[0] === 0x04) || (raw.length === 33 && (raw[0] === 0x02 || raw[0] === 0x03)))
-  ) {
-    throw new Error('not a P-256 point');
-  }
-  p256.Point.fromBytes(raw); // refuses points off the curve now, not at every verify
-  return raw;
+  // The point is checked to be on the curve here, once, not at every verify.
+  return p256Uncompressed(fromHex(trimmed, 'P-256 public key', false));
 }
