@@ -44,11 +44,40 @@ export function parseJson(input: Uint8Array | string, options: ParseJsonOptions 
   return new Parser(text, options.maxDepth ?? 64, options.source).parseDocument();
 }
 
+/**
+ * As parseJson, for a signed document `{"signed": …, …}`: also returns the source text of the
+ * `signed` member when that text is already the canonical JSON (canonicalJson) of what it parses
+ * to, so that the bytes the signatures cover need not be encoded again. Undefined when it is not
+ * (whitespace, unsorted keys, escapes other than \" and \\, surrogates) or when the document is
+ * not an object with that member: then canonicalJson of the parsed value is the answer.
+ */
+export function parseSignedDocument(
+  input: Uint8Array | string,
+  options: ParseJsonOptions = {},
+): { doc: JsonValue; signedText: string | undefined } {
+  const text = typeof input === 'string' ? input : utf8Decode(input, options.source);
+  const parser = new Parser(text, options.maxDepth ?? 64, options.source);
+  // Canonical JSON refuses nesting deeper than 128: past that, no span is taken as canonical.
+  if (parser.maxDepth <= 100) parser.trackMember = 'signed';
+  const doc = parser.parseDocument();
+  return { doc, signedText: parser.memberText };
+}
+
+/** What parseString's careful path handles: escapes and surrogates. */
+const STRING_SPECIAL = /[\\\uD800-\uDFFF]/;
+
 class Parser {
   private pos = 0;
+  /** A top-level member whose source text is checked for canonical form (parseSignedDocument). */
+  trackMember: string | undefined;
+  /** That member's source text, when it is canonical JSON. */
+  memberText: string | undefined;
+  /** True while parsing the tracked member; `canonical` turns false at the first departure. */
+  private tracking = false;
+  private canonical = true;
   constructor(
     private readonly text: string,
-    private readonly maxDepth: number,
+    readonly maxDepth: number,
     private readonly source: string | undefined,
   ) {}
 
@@ -75,6 +104,7 @@ class Parser {
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
       else break;
     }
+    if (this.tracking && p !== this.pos) this.canonical = false;
     this.pos = p;
   }
 
@@ -145,6 +175,15 @@ class Parser {
 
   private parseString(): string {
     const t = this.text;
+    // Fast path: up to the next quote, nothing to unescape and no surrogate to check.
+    const close = t.indexOf('"', this.pos + 1);
+    if (close !== -1) {
+      const plain = t.slice(this.pos + 1, close);
+      if (!STRING_SPECIAL.test(plain)) {
+        this.pos = close + 1;
+        return plain;
+      }
+    }
     let p = this.pos + 1;
     let out = '';
     let chunkStart = p;
@@ -160,6 +199,8 @@ class Parser {
         break;
       }
       if (c >= 0xd800 && c <= 0xdfff) {
+        // Canonical key order differs from UTF-16 order only with surrogates: no shortcut then.
+        if (this.tracking) this.canonical = false;
         // Raw surrogates can only come from a string input; from bytes they are always paired.
         const next = t.charCodeAt(p + 1);
         if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
@@ -173,6 +214,8 @@ class Parser {
         out += t.slice(chunkStart, p);
         p++;
         const e = t.charCodeAt(p);
+        // Canonical JSON escapes only '"' and '\\' (control characters stay raw).
+        if (this.tracking && e !== 0x22 && e !== 0x5c) this.canonical = false;
         switch (e) {
           case 0x22:
             out += '"';
@@ -278,6 +321,7 @@ class Parser {
       this.pos++;
       return out;
     }
+    let previous: string | undefined;
     for (;;) {
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
@@ -287,11 +331,24 @@ class Parser {
         this.pos = keyAt;
         this.fail(`duplicate key ${JSON.stringify(key)}`);
       }
+      if (this.tracking) {
+        if (previous !== undefined && !(previous < key)) this.canonical = false;
+        previous = key;
+      }
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
       this.pos++;
       this.skipWhitespace();
-      out[key] = this.parseValue(depth);
+      if (depth === 1 && key === this.trackMember) {
+        const start = this.pos;
+        this.tracking = true;
+        this.canonical = true;
+        out[key] = this.parseValue(depth);
+        this.tracking = false;
+        this.memberText = this.canonical ? this.text.slice(start, this.pos) : undefined;
+      } else {
+        out[key] = this.parseValue(depth);
+      }
       this.skipWhitespace();
       const c = this.text.charCodeAt(this.pos);
       if (c === 0x2c) {
@@ -342,7 +399,12 @@ const SHORT_ESCAPES: Record<string, string> = {
   '\r': '\\r',
 };
 
+/** Any character that canonicalString must look at: control characters, '"', '\\', surrogates. */
+const SPECIAL = /[\u0000-\u001f"\\\uD800-\uDFFF]/;
+
 function canonicalString(value: string, wire: boolean): string {
+  // Fast path: most strings (hex digests, paths, names) need no escape and hold no surrogate.
+  if (!SPECIAL.test(value)) return `"${value}"`;
   if (SURROGATE.test(value) && !value.isWellFormed()) {
     throw new TufaError('CANONICAL_JSON', 'canonical JSON: string with a lone surrogate');
   }
@@ -356,12 +418,20 @@ function canonicalString(value: string, wire: boolean): string {
   return `"${out}"`;
 }
 
+/**
+ * Keys in canonical order: by code point, which is JavaScript's default (UTF-16) order unless a
+ * key holds a surrogate. Parsed canonical documents list their keys in order already: one linear
+ * pass recognises that and skips the sort.
+ */
 function sortedKeys(obj: object): string[] {
-  const keys = Object.keys(obj).sort();
-  for (const k of keys) {
+  const keys = Object.keys(obj);
+  let ordered = true;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     if (SURROGATE.test(k)) return keys.sort(compareCodePoints);
+    if (ordered && i > 0 && !(keys[i - 1]! < k)) ordered = false;
   }
-  return keys;
+  return ordered ? keys : keys.sort();
 }
 
 function encode(value: unknown, depth: number, wire: boolean): string {
@@ -380,6 +450,8 @@ function encode(value: unknown, depth: number, wire: boolean): string {
       return canonicalString(value, wire);
     case 'object': {
       if (depth > 128) throw new TufaError('CANONICAL_JSON', 'canonical JSON: nesting too deep');
+      const fast = fastEncode(value, depth, wire);
+      if (fast !== undefined) return fast;
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
@@ -412,6 +484,60 @@ function encode(value: unknown, depth: number, wire: boolean): string {
         found: typeof value,
       });
   }
+}
+
+/**
+ * True when JSON.stringify writes exactly what `encode` would: plain objects whose keys are
+ * already in canonical order (as parsed canonical documents are), safe integers, no undefined,
+ * no nesting deeper than encode allows. Strings are checked afterwards on the whole text
+ * (see fastEncode). Anything else takes encode's careful path, which also raises its errors.
+ */
+function stringifiable(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isSafeInteger(value) && !Object.is(value, -0);
+    case 'object': {
+      if (depth > 128) return false;
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!stringifiable(value[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const keys = Object.keys(value);
+      for (let i = 0; i < keys.length; i++) {
+        if (i > 0 && !(keys[i - 1]! < keys[i]!)) return false;
+        if (!stringifiable((value as Record<string, unknown>)[keys[i]!], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** A surrogate, or JSON.stringify's escape of a lone one; false positives only cost speed. */
+const SURROGATE_OUT = /[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/;
+/** JSON.stringify's escapes of control characters, which canonical (not wire) JSON leaves raw. */
+const CONTROL_ESCAPE_OUT = /\\[btnfr]|\\u00[01]/;
+
+/**
+ * The canonical text of an object or array through the native JSON.stringify when that gives
+ * the same characters: JSON.stringify escapes '"', '\\' and control characters exactly as the
+ * wire form does, and orders keys as they were added. Undefined when the careful encoder must
+ * run instead (it tries again on each member, so one unordered object does not slow a document).
+ */
+function fastEncode(value: object, depth: number, wire: boolean): string | undefined {
+  if (!stringifiable(value, depth)) return undefined;
+  const text = JSON.stringify(value);
+  if (SURROGATE_OUT.test(text)) return undefined;
+  if (!wire && CONTROL_ESCAPE_OUT.test(text)) return undefined;
+  return text;
 }
 
 /** The OLPC canonical JSON text of a value (securesystemslib's encode_canonical). */

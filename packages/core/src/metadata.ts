@@ -6,7 +6,14 @@
 import { HASH_HEX_LENGTH, isHashAlgorithm } from './crypto.js';
 import { isLowerHex } from './encoding.js';
 import { TufaError } from './errors.js';
-import { canonicalBytes, type JsonObject, type JsonValue, parseJson, serializeJson } from './json.js';
+import {
+  canonicalBytes,
+  type JsonObject,
+  type JsonValue,
+  parseSignedDocument,
+  serializeJson,
+  utf8Encode,
+} from './json.js';
 import { type Key, keyToJson } from './keys.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
@@ -393,6 +400,36 @@ function readTargetFile(r: Reader, value: JsonValue | undefined, path: string): 
   return file;
 }
 
+/**
+ * The usual target entry, `{"hashes": {...}, "length": N}` (and `custom`) with nothing wrong and
+ * no extra field, read without building field paths for messages; undefined sends anything
+ * else through readTargetFile, which reads it the same way and names any problem.
+ */
+function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const length = value.length;
+  const hashes = value.hashes;
+  const custom = value.custom;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) return undefined;
+  if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
+  for (const k of Object.keys(value)) {
+    if (k !== 'length' && k !== 'hashes' && k !== 'custom') return undefined;
+  }
+  const out: Record<string, string> = dict();
+  let count = 0;
+  for (const alg of Object.keys(hashes)) {
+    const digest = hashes[alg];
+    if (typeof digest !== 'string' || digest.length === 0) return undefined;
+    if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return undefined;
+    out[alg] = digest;
+    count++;
+  }
+  if (count === 0) return undefined;
+  const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = { length, hashes: out, extra: dict() };
+  if (custom !== undefined) file.custom = custom;
+  return file;
+}
+
 const HASH_PREFIX = /^[0-9a-f]{1,64}$/;
 
 function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
@@ -439,7 +476,8 @@ function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   const targets: Record<string, TargetFile> = dict();
   for (const name of Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
-    targets[name] = readTargetFile(r, targetsObj[name], `signed.targets.${name}`);
+    const value = targetsObj[name];
+    targets[name] = quickTargetFile(value) ?? readTargetFile(r, value, `signed.targets.${name}`);
   }
   const out: { -readonly [K in keyof Targets]: Targets[K] } = {
     type: 'targets',
@@ -473,8 +511,8 @@ export function parseMetadata<T extends MetadataType>(
   options: ParseMetadataOptions = {},
 ): Metadata<SignedOf<T>> {
   const role = options.role ?? type;
-  const doc = parseJson(bytes, { source: role });
-  return metadataFromJson(type, doc, options);
+  const { doc, signedText } = parseSignedDocument(bytes, { source: role });
+  return readMetadata(type, doc, options, signedText);
 }
 
 /** As parseMetadata, from an already parsed JSON value. */
@@ -482,6 +520,16 @@ export function metadataFromJson<T extends MetadataType>(
   type: T,
   doc: JsonValue,
   options: ParseMetadataOptions = {},
+): Metadata<SignedOf<T>> {
+  return readMetadata(type, doc, options, undefined);
+}
+
+/** `signedText`: the source of `signed` when the parser found it canonical already (no re-encoding). */
+function readMetadata<T extends MetadataType>(
+  type: T,
+  doc: JsonValue,
+  options: ParseMetadataOptions,
+  signedText: string | undefined,
 ): Metadata<SignedOf<T>> {
   const r: Reader = new Reader(options.role ?? type);
   const envelope = r.object(doc, 'document');
@@ -500,73 +548,82 @@ export function metadataFromJson<T extends MetadataType>(
     signed,
     signatures,
     extra: extraFields(envelope, ['signed', 'signatures']),
-    signedBytes: canonicalBytes(signedObj),
+    signedBytes: signedText === undefined ? canonicalBytes(signedObj) : utf8Encode(signedText),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Serialisation.
+// Serialisation. Objects are built with their keys in canonical order (when there are no extra
+// fields): canonical JSON then takes its native JSON.stringify path instead of sorting.
 
-function commonToJson(s: Signed): JsonObject {
-  return { _type: s.type, spec_version: s.specVersion, version: s.version, expires: s.expires };
+/** The keys of a record in canonical order (a copy, sorted only when it is not in order already). */
+function orderedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) return keys.sort();
+  return keys;
 }
 
 function metaFileToJson(m: MetaFile): JsonObject {
-  const out: JsonObject = { ...m.extra, version: m.version };
-  if (m.length !== undefined) out.length = m.length;
+  const out: JsonObject = { ...m.extra };
   if (m.hashes !== undefined) out.hashes = { ...m.hashes };
+  if (m.length !== undefined) out.length = m.length;
+  out.version = m.version;
   return out;
 }
 
 function keysToJson(keys: Readonly<Record<string, Key>>): JsonObject {
   const out: JsonObject = dict();
-  for (const [id, key] of Object.entries(keys)) out[id] = keyToJson(key);
+  for (const id of orderedKeys(keys)) out[id] = keyToJson(keys[id]!);
   return out;
 }
 
 export function targetFileToJson(t: TargetFile): JsonObject {
-  const out: JsonObject = { ...t.extra, length: t.length, hashes: { ...t.hashes } };
+  const out: JsonObject = { ...t.extra };
   if (t.custom !== undefined) out.custom = t.custom;
+  out.hashes = { ...t.hashes };
+  out.length = t.length;
   return out;
 }
 
 function delegatedRoleToJson(d: DelegatedRole): JsonObject {
-  const out: JsonObject = {
-    ...d.extra,
-    name: d.name,
-    keyids: [...d.keyids],
-    threshold: d.threshold,
-    terminating: d.terminating,
-  };
-  if (d.paths !== undefined) out.paths = [...d.paths];
+  const out: JsonObject = { ...d.extra, keyids: [...d.keyids], name: d.name };
   if (d.pathHashPrefixes !== undefined) out.path_hash_prefixes = [...d.pathHashPrefixes];
+  if (d.paths !== undefined) out.paths = [...d.paths];
+  out.terminating = d.terminating;
+  out.threshold = d.threshold;
   return out;
 }
 
 /** The JSON object of a `signed` part, unknown fields included. */
 export function signedToJson(s: Signed): JsonObject {
+  const out: JsonObject = { ...s.extra, _type: s.type };
   switch (s.type) {
     case 'root': {
       const roles: JsonObject = {};
-      for (const name of TOP_LEVEL_ROLES) {
+      for (const name of [...TOP_LEVEL_ROLES].sort()) {
         const role = s.roles[name];
         roles[name] = { ...role.extra, keyids: [...role.keyids], threshold: role.threshold };
       }
-      const out: JsonObject = { ...s.extra, ...commonToJson(s), keys: keysToJson(s.keys), roles };
       if (s.consistentSnapshot !== undefined) out.consistent_snapshot = s.consistentSnapshot;
-      return out;
+      out.expires = s.expires;
+      out.keys = keysToJson(s.keys);
+      out.roles = roles;
+      break;
     }
     case 'timestamp':
-      return { ...s.extra, ...commonToJson(s), meta: { 'snapshot.json': metaFileToJson(s.snapshotMeta) } };
+      out.expires = s.expires;
+      out.meta = { 'snapshot.json': metaFileToJson(s.snapshotMeta) };
+      break;
     case 'snapshot': {
       const meta: JsonObject = dict();
-      for (const [name, m] of Object.entries(s.meta)) meta[name] = metaFileToJson(m);
-      return { ...s.extra, ...commonToJson(s), meta };
+      for (const name of orderedKeys(s.meta)) meta[name] = metaFileToJson(s.meta[name]!);
+      out.expires = s.expires;
+      out.meta = meta;
+      break;
     }
     case 'targets': {
       const targets: JsonObject = dict();
-      for (const [name, t] of Object.entries(s.targets)) targets[name] = targetFileToJson(t);
-      const out: JsonObject = { ...s.extra, ...commonToJson(s), targets };
+      for (const name of orderedKeys(s.targets)) targets[name] = targetFileToJson(s.targets[name]!);
       if (s.delegations !== undefined) {
         out.delegations = {
           ...s.delegations.extra,
@@ -574,16 +631,23 @@ export function signedToJson(s: Signed): JsonObject {
           roles: s.delegations.roles.map(delegatedRoleToJson),
         };
       }
+      out.expires = s.expires;
+      out.spec_version = s.specVersion;
+      out.targets = targets;
+      out.version = s.version;
       return out;
     }
   }
+  out.spec_version = s.specVersion;
+  out.version = s.version;
+  return out;
 }
 
 export function metadataToJson(m: Metadata): JsonObject {
   return {
     ...m.extra,
-    signed: signedToJson(m.signed),
     signatures: m.signatures.map((s) => ({ ...s.extra, keyid: s.keyid, sig: s.sig })),
+    signed: signedToJson(m.signed),
   };
 }
 

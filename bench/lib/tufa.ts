@@ -1,0 +1,226 @@
+/**
+ * tufa collections for the benchmark, made with core: on a tufa-server (through its HTTP API, as
+ * a publisher would) and as a static TUF repository folder (for the client comparison).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import {
+  dict,
+  type Ed25519KeyPair,
+  ed25519Signer,
+  expiresIn,
+  generateEd25519Key,
+  type Key,
+  type Metadata,
+  metaFileFor,
+  newRoot,
+  newSnapshot,
+  newTargets,
+  newTimestamp,
+  type Root,
+  type Signed,
+  type Signer,
+  serializeMetadata,
+  signMetadata,
+  type TargetFile,
+  type Targets,
+  withDelegation,
+  withTarget,
+} from '@tufa/core';
+import { DAY } from './util.js';
+
+export type KeyPair = Ed25519KeyPair & { signer: Signer };
+
+export function keyPair(n: number): KeyPair {
+  const seed = new Uint8Array(32);
+  seed[0] = n & 0xff;
+  seed[1] = (n >> 8) & 0xff;
+  seed[31] = 0x5b;
+  const pair = generateEd25519Key(seed);
+  return { ...pair, signer: ed25519Signer(pair.privateKey) };
+}
+
+export const KEYS = { root: keyPair(1), targets: keyPair(2), snapshot: keyPair(3), timestamp: keyPair(4) };
+
+/** A target entry like a container image's: sha256 and length only (about 100 bytes in targets.json). */
+export function targetEntry(i: number): { path: string; file: TargetFile; digest: string } {
+  const digest = createHash('sha256').update(`artifact ${i}`).digest('hex');
+  return {
+    path: `app/v${String(i).padStart(6, '0')}`,
+    file: { length: 1000 + i, hashes: { sha256: digest }, extra: {} },
+    digest: `sha256:${digest}`,
+  };
+}
+
+/** Targets with `n` entries, built in one dictionary (withTarget copies, which is quadratic). */
+export function targetsWith(n: number, version: number, extra: number[] = []): Targets {
+  const targets = dict<TargetFile>();
+  for (let i = 0; i < n; i++) {
+    const t = targetEntry(i);
+    targets[t.path] = t.file;
+  }
+  for (const i of extra) {
+    const t = targetEntry(i);
+    targets[t.path] = t.file;
+  }
+  return newTargets({ version, expires: expiresIn(Date.now(), 365 * DAY), targets });
+}
+
+export function sign<T extends Signed>(signed: T, ...pairs: KeyPair[]): Metadata<T> {
+  return signMetadata(
+    signed,
+    pairs.map((p) => p.signer),
+  );
+}
+
+export const gunUrl = (base: string, gun: string, file = '') => `${base}/v2/${gun}/_trust/tuf/${file}`;
+
+/** A tufa server and the access token to publish with (undefined: a server without access control). */
+export interface Remote {
+  base: string;
+  token: string | undefined;
+}
+
+const auth = (remote: Remote): Record<string, string> =>
+  remote.token === undefined ? {} : { authorization: `Bearer ${remote.token}` };
+
+async function onlineKey(remote: Remote, gun: string, role: 'timestamp' | 'snapshot'): Promise<Key> {
+  const res = await fetch(gunUrl(remote.base, gun, `${role}.key`), { headers: auth(remote) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${gun} ${role}.key: ${res.status} ${text}`);
+  const json = JSON.parse(text) as { keytype: string; scheme: string; keyval: { public: string } };
+  return { keytype: json.keytype, scheme: json.scheme, keyval: { public: json.keyval.public }, extra: {} };
+}
+
+/** The body of an update: `{"role": <exact bytes>, ...}`. */
+export function updateBody(docs: Record<string, Uint8Array>): Buffer {
+  const parts: Buffer[] = [Buffer.from('{')];
+  let first = true;
+  for (const [role, bytes] of Object.entries(docs)) {
+    parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(role)}:`), Buffer.from(bytes));
+    first = false;
+  }
+  parts.push(Buffer.from('}'));
+  return Buffer.concat(parts);
+}
+
+/**
+ * POSTs an update on a new connection (node:http, no agent): a kept-alive socket that the server
+ * closes after its idle timeout while the next body is being signed would fail the request.
+ */
+export function postUpdate(remote: Remote, gun: string, body: Uint8Array): Promise<void> {
+  return new Promise((done, fail) => {
+    const req = request(
+      gunUrl(remote.base, gun),
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': body.length, ...auth(remote) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          if (res.statusCode === 200) done();
+          else
+            fail(
+              new Error(`POST ${gun}: ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 500)}`),
+            );
+        });
+      },
+    );
+    req.setTimeout(120_000, () => req.destroy(new Error(`POST ${gun}: no answer in 120 s`)));
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** Creates a collection with `n` targets on a tufa server (root v1, targets v1; the server signs the rest). */
+export async function createCollection(remote: Remote, gun: string, n: number): Promise<Root> {
+  const root = newRoot({
+    expires: expiresIn(Date.now(), 365 * DAY),
+    roles: {
+      root: { keys: [KEYS.root.key] },
+      targets: { keys: [KEYS.targets.key] },
+      snapshot: { keys: [await onlineKey(remote, gun, 'snapshot')] },
+      timestamp: { keys: [await onlineKey(remote, gun, 'timestamp')] },
+    },
+  });
+  const body = updateBody({
+    root: serializeMetadata(sign(root, KEYS.root)),
+    targets: serializeMetadata(sign(targetsWith(n, 1), KEYS.targets)),
+  });
+  await postUpdate(remote, gun, body);
+  return root;
+}
+
+/** Bodies of `count` successive updates, each adding one target to targets (versions 2, 3, ...). */
+export function successiveUpdates(n: number, count: number): Buffer[] {
+  const bodies: Buffer[] = [];
+  let targets = targetsWith(n, 1);
+  for (let k = 0; k < count; k++) {
+    const t = targetEntry(n + k);
+    targets = { ...withTarget(targets, t.path, t.file), version: k + 2 };
+    bodies.push(updateBody({ targets: serializeMetadata(sign(targets, KEYS.targets)) }));
+  }
+  return bodies;
+}
+
+/**
+ * A static TUF repository (consistent snapshots) in `dir`: metadata/1.root.json, timestamp.json,
+ * 1.snapshot.json, 1.targets.json and, for delegations, 1.NAME.json. Returns the tag to look up.
+ */
+export function writeStaticRepository(
+  dir: string,
+  options: { targets: number; delegations?: number },
+): { tag: string; root: Uint8Array } {
+  const metadata = join(dir, 'metadata');
+  mkdirSync(metadata, { recursive: true });
+  const expires = expiresIn(Date.now(), 365 * DAY);
+  const root = sign(
+    newRoot({
+      expires,
+      roles: {
+        root: { keys: [KEYS.root.key] },
+        targets: { keys: [KEYS.targets.key] },
+        snapshot: { keys: [KEYS.snapshot.key] },
+        timestamp: { keys: [KEYS.timestamp.key] },
+      },
+    }),
+    KEYS.root,
+  );
+  let targets = targetsWith(options.targets, 1);
+  const roles: { name: string; bytes: Uint8Array }[] = [];
+  let tag = targetEntry(options.targets - 1).path;
+  const delegations = options.delegations ?? 0;
+  for (let d = 0; d < delegations; d++) {
+    const name = `team${String(d).padStart(3, '0')}`;
+    const pair = keyPair(100 + d);
+    targets = withDelegation(targets, { name, keys: [pair.key], paths: [`${name}/*`] });
+    const own = dict<TargetFile>();
+    for (let i = 0; i < 4; i++) own[`${name}/v${i}`] = targetEntry(d * 4 + i).file;
+    const role = newTargets({ version: 1, expires, targets: own });
+    roles.push({ name, bytes: serializeMetadata(sign(role, pair)) });
+    tag = `${name}/v3`;
+  }
+  const targetsBytes = serializeMetadata(sign(targets, KEYS.targets));
+  const meta: Record<string, ReturnType<typeof metaFileFor>> = {
+    'targets.json': metaFileFor(targetsBytes, 1, { hashes: [], length: false }),
+  };
+  for (const r of roles) meta[`${r.name}.json`] = metaFileFor(r.bytes, 1, { hashes: [], length: false });
+  const snapshotBytes = serializeMetadata(sign(newSnapshot({ version: 1, expires, meta }), KEYS.snapshot));
+  const timestampBytes = serializeMetadata(
+    sign(newTimestamp({ version: 1, expires, snapshotMeta: metaFileFor(snapshotBytes, 1) }), KEYS.timestamp),
+  );
+  const rootBytes = serializeMetadata(root);
+  writeFileSync(join(metadata, '1.root.json'), rootBytes);
+  writeFileSync(join(metadata, 'root.json'), rootBytes);
+  writeFileSync(join(metadata, 'timestamp.json'), timestampBytes);
+  writeFileSync(join(metadata, '1.snapshot.json'), snapshotBytes);
+  writeFileSync(join(metadata, '1.targets.json'), targetsBytes);
+  for (const r of roles) writeFileSync(join(metadata, `1.${r.name}.json`), r.bytes);
+  return { tag, root: rootBytes };
+}

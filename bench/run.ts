@@ -1,0 +1,773 @@
+/**
+ * `npm run bench`: tufa against the tools people would use instead (notary-server and the notary
+ * client, tuf-js's Updater, sha256sum), on this machine, in one run. Prints one table with
+ * PASS/MISS against the targets of issue 7 and writes the same as JSON in bench/results/.
+ * See bench/README.md. Never part of `npm test`.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { createClient } from '@tufa/client';
+import { binariesIn, embeddedBinaries, type RunningPostgres, startPostgres } from '@tufa/server';
+import pg from 'pg';
+import { Updater } from 'tuf-js';
+import { type LoadResult, type LoadTool, measureGet, pickLoadTool } from './lib/load.js';
+import { type Notary, notaryAvailable, startNotary } from './lib/notary.js';
+import {
+  createCollection,
+  gunUrl,
+  postUpdate,
+  type Remote,
+  successiveUpdates,
+  targetEntry,
+  writeStaticRepository,
+} from './lib/tufa.js';
+import {
+  freeLoopbackPort,
+  log,
+  median,
+  REPO,
+  removeTempDirs,
+  rssOf,
+  runOk,
+  type Service,
+  serviceOutputs,
+  startService,
+  stopServices,
+  tempDir,
+  timed,
+  waitForHttp,
+  which,
+} from './lib/util.js';
+
+const QUICK = process.env.TUFA_BENCH_QUICK === '1';
+/** TUFA_BENCH_ONLY=get,publish,cli,client,verify: a subset, while working on one part. */
+const ONLY = new Set((process.env.TUFA_BENCH_ONLY ?? 'get,publish,cli,client,verify').split(','));
+const GET_SECONDS = QUICK ? 1 : 2;
+const GET_RUNS = QUICK ? 1 : 3;
+const PUBLISH_SIZES = QUICK ? [1000, 10_000] : [1000, 10_000, 100_000];
+const PUBLISHES_FOR_MEMORY = 100;
+const CLI_RUNS = 9;
+const BIG_FILE_MIB = QUICK ? 128 : 1024;
+const MASTER_KEY = 'cd'.repeat(32);
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+type Verdict = 'PASS' | 'MISS' | '';
+
+interface Row {
+  section: string;
+  metric: string;
+  tufa: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: Verdict;
+  values: Record<string, number | string | null>;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function row(
+  r: Omit<Row, 'ratio' | 'target' | 'verdict'> & Partial<Pick<Row, 'ratio' | 'target' | 'verdict'>>,
+) {
+  rows.push({ ratio: '', target: '', verdict: '', ...r });
+}
+
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
+const ms = (n: number) => `${fmt(n, n < 10 ? 2 : n < 100 ? 1 : 0)} ms`;
+const mb = (bytes: number) => `${fmt(bytes / 1e6, 1)} MB`;
+const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'MISS');
+/** A ratio with enough digits to stay readable when it is tiny. */
+const times = (r: number) => `${fmt(r, r < 0.01 ? 4 : r < 0.1 ? 3 : 2)}x`;
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+/** Installs Debian's wrk and notary when absent and installable (root, apt); a notice otherwise. */
+function ensureDebianTools(): void {
+  const missing = [
+    ['wrk', 'wrk'],
+    ['notary', 'notary-server'],
+  ]
+    .filter(([, program]) => which(program!) === undefined)
+    .map(([pkg]) => pkg!);
+  if (missing.length === 0) return;
+  if (
+    process.env.TUFA_BENCH_NO_INSTALL === '1' ||
+    process.getuid?.() !== 0 ||
+    which('apt-get') === undefined
+  ) {
+    notes.push(`not installed and not installing: ${missing.join(', ')} (root and apt-get needed)`);
+    return;
+  }
+  try {
+    log(`apt-get update, then install ${missing.join(' ')} if Debian has them`);
+    execFileSync('apt-get', ['update'], { stdio: 'ignore', timeout: 180_000 });
+    const policy = execFileSync('apt-cache', ['policy', ...missing], { encoding: 'utf8', timeout: 60_000 });
+    const installable = missing.filter((pkg) => {
+      const m = new RegExp(`^${pkg}:\\n(?:.*\\n)*?\\s+Candidate: (\\S+)`, 'm').exec(policy);
+      return m !== null && m[1] !== '(none)';
+    });
+    if (installable.length > 0) {
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...installable], {
+        stdio: 'ignore',
+        timeout: 300_000,
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    }
+    for (const pkg of missing.filter((p) => !installable.includes(p))) {
+      notes.push(`Debian has no installable ${pkg} package here`);
+    }
+  } catch (err) {
+    notes.push(`installing ${missing.join(', ')} failed: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+interface TufaServer extends Remote {
+  readonly name: string;
+  readonly base: string;
+  readonly token: string | undefined;
+  readonly service: Service;
+  rss(): number;
+}
+
+/** Debian's PostgreSQL binaries, newest first; undefined: the embedded package's. */
+function debianPostgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
+}
+
+/** A PostgreSQL for the server, started as the server tests start theirs (fsync off: a throwaway). */
+async function startBenchPostgres(): Promise<{ postgres: RunningPostgres; url: string }> {
+  const dir = tempDir('pg');
+  const debian = debianPostgresBin();
+  const postgres = await startPostgres({
+    binaries: debian === undefined ? await embeddedBinaries() : binariesIn(debian),
+    dataDir: join(dir, 'data'),
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  });
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  await admin.query('CREATE DATABASE tufa_bench');
+  await admin.end();
+  return { postgres, url: postgres.url.replace(/\/postgres$/, '/tufa_bench') };
+}
+
+const SERVER_BIN = join(REPO, 'packages/server/dist/bin.js');
+
+/** A publishing token (push, pull, delete on every GUN) when the server has access control. */
+async function createToken(dbArgs: string[]): Promise<string | undefined> {
+  const help = await runOk(process.execPath, [SERVER_BIN, '--help']);
+  if (!help.stdout.includes('token create')) return undefined;
+  const r = await runOk(
+    process.execPath,
+    [
+      SERVER_BIN,
+      'token',
+      'create',
+      '--name',
+      'bench',
+      '--scope',
+      'push:*',
+      '--scope',
+      'pull:*',
+      '--scope',
+      'delete:*',
+      '--log-level',
+      'warn',
+      ...dbArgs,
+    ],
+    { env: { ...process.env, TUFA_MASTER_KEY: MASTER_KEY }, timeoutMs: 90_000 },
+  );
+  const token = r.stdout.trim().split('\n').pop()!.trim();
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(token)) throw new Error(`token create printed no token: ${r.stdout}`);
+  return token;
+}
+
+async function startTufaServer(name: string, databaseUrl: string | undefined): Promise<TufaServer> {
+  const port = await freeLoopbackPort();
+  const dataDir = tempDir(`srv-${name}`);
+  const dbArgs = [
+    '--data-dir',
+    dataDir,
+    ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
+  ];
+  const token = await createToken(dbArgs);
+  const args = [
+    SERVER_BIN,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...dbArgs,
+    '--log-level',
+    'warn',
+    '--resign-interval',
+    '0',
+  ];
+  const service = startService(`tufa-server (${name})`, process.execPath, args, {
+    ...process.env,
+    TUFA_MASTER_KEY: MASTER_KEY,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/_health`, service, 90_000);
+  return { name, base, token, service, rss: () => rssOf(service.child.pid!) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Server GET
+
+interface GetTarget {
+  name: string;
+  timestampUrl: string;
+  targetsUrl: string;
+}
+
+async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<string, LoadResult>> {
+  const results = new Map<string, LoadResult>();
+  for (const s of servers) {
+    for (const [file, url] of [
+      ['timestamp.json', s.timestampUrl],
+      ['targets.json', s.targetsUrl],
+    ] as const) {
+      for (const connections of [1, 10]) {
+        log(`GET ${file} on ${s.name}, ${connections} connection(s)`);
+        results.set(
+          `${s.name}|${file}|${connections}`,
+          await measureGet(tool, url, { connections, seconds: GET_SECONDS, runs: GET_RUNS }),
+        );
+      }
+    }
+  }
+  return results;
+}
+
+function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>, haveNotary: boolean) {
+  for (const file of ['timestamp.json', 'targets.json'] as const) {
+    for (const connections of [1, 10]) {
+      const notary = results.get(`notary|${file}|${connections}`);
+      for (const backend of ['postgres', 'embedded'] as const) {
+        const r = results.get(`${backend}|${file}|${connections}`)!;
+        const ratio = notary === undefined ? Number.NaN : r.rps / notary.rps;
+        const need = file === 'timestamp.json' ? 2 : 1.5;
+        row({
+          section: 'server GET',
+          metric: `${file} (${fmt(sizes[file]! / 1024, 1)} KB), c=${connections}, tufa on ${backend}`,
+          tufa: `${fmt(r.rps)} req/s, p50 ${ms(r.p50ms)}, p99 ${ms(r.p99ms)}`,
+          baseline:
+            notary === undefined
+              ? haveNotary
+                ? 'n/a'
+                : 'notary not installed'
+              : `${fmt(notary.rps)} req/s, p50 ${ms(notary.p50ms)}, p99 ${ms(notary.p99ms)}`,
+          ratio: notary === undefined ? '' : times(ratio),
+          target: `>= ${need}x notary`,
+          verdict: notary === undefined ? '' : verdict(ratio >= need),
+          values: {
+            rps: r.rps,
+            p50_ms: r.p50ms,
+            p99_ms: r.p99ms,
+            notary_rps: notary?.rps ?? null,
+            notary_p50_ms: notary?.p50ms ?? null,
+            notary_p99_ms: notary?.p99ms ?? null,
+            ratio: notary === undefined ? null : ratio,
+          },
+        });
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Server publish
+
+async function timePublishes(remote: Remote, gun: string, bodies: Buffer[]): Promise<number[]> {
+  const times: number[] = [];
+  for (const body of bodies) times.push(await timed(() => postUpdate(remote, gun, body)));
+  return times;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. CLI
+
+interface Cli {
+  home: string;
+  run(args: string[]): ReturnType<typeof runOk>;
+}
+
+function tufaCli(server: Remote): Cli {
+  const home = tempDir('home');
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: home,
+    TUFA_HOME: home,
+    TUFA_SERVER: server.base,
+    ...(server.token === undefined ? {} : { TUFA_TOKEN: server.token }),
+    TUFA_ROOT_PASSPHRASE: 'bench root passphrase',
+    TUFA_TARGETS_PASSPHRASE: 'bench targets passphrase',
+    TUFA_SNAPSHOT_PASSPHRASE: 'bench snapshot passphrase',
+  };
+  return {
+    home,
+    run: (args) => runOk(process.execPath, [join(REPO, 'packages/cli/dist/bin.js'), ...args], { env }),
+  };
+}
+
+/** Stages `n` targets the way `tufa add --digest` does, without n process starts. */
+function stageTufaTargets(home: string, gun: string, n: number): void {
+  const changes = [];
+  for (let i = 0; i < n; i++) {
+    const t = targetEntry(i);
+    changes.push({
+      op: 'add',
+      role: 'targets',
+      path: t.path,
+      target: { length: t.file.length, hashes: t.file.hashes },
+    });
+  }
+  mkdirSync(join(home, 'staged'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(home, 'staged', `${encodeURIComponent(gun)}.json`), JSON.stringify(changes), {
+    mode: 0o600,
+  });
+}
+
+async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void> {
+  const gun = 'bench.example.com/cli';
+  const cli = tufaCli(tufa);
+  log('CLI: tufa init, 1,000 targets staged and published');
+  await cli.run(['init', gun]);
+  stageTufaTargets(cli.home, gun, 1000);
+  await cli.run(['publish', gun]);
+  const addPublish = async (cycle: number) => {
+    const t = targetEntry(5000 + cycle);
+    return timed(async () => {
+      await cli.run(['add', gun, t.path, '--digest', t.digest, '--length', String(t.file.length)]);
+      await cli.run(['publish', gun]);
+    });
+  };
+  await addPublish(0);
+  const tufaTimes: number[] = [];
+  for (let i = 1; i <= CLI_RUNS; i++) tufaTimes.push(await addPublish(i));
+  const probe = targetEntry(7);
+  const verifyOnce = () => cli.run(['verify', gun, probe.path, '--digest', probe.digest]);
+  await verifyOnce();
+  const verifyTimes: number[] = [];
+  for (let i = 0; i < CLI_RUNS; i++) verifyTimes.push((await verifyOnce()).ms);
+
+  let notaryMedian = Number.NaN;
+  if (notary !== undefined) {
+    log('CLI: notary init, 1,000 targets staged and published');
+    await notary.client(['init', gun]);
+    await notary.client(['publish', gun]);
+    notary.stageTargets(gun, 1000);
+    await notary.client(['publish', gun]);
+    const cycle = async (k: number) => {
+      const t = targetEntry(5000 + k);
+      return timed(async () => {
+        await notary.client([
+          'addhash',
+          gun,
+          t.path,
+          String(t.file.length),
+          '--sha256',
+          t.file.hashes.sha256!,
+        ]);
+        await notary.client(['publish', gun]);
+      });
+    };
+    await cycle(0);
+    const times: number[] = [];
+    for (let i = 1; i <= CLI_RUNS; i++) times.push(await cycle(i));
+    notaryMedian = median(times);
+  }
+  const tufaMedian = median(tufaTimes);
+  row({
+    section: 'CLI',
+    metric: `add + publish of 1 target into 1,000 (wall clock, median of ${CLI_RUNS})`,
+    tufa: ms(tufaMedian),
+    baseline: notary === undefined ? 'notary not installed' : `notary addhash + publish ${ms(notaryMedian)}`,
+    ratio: notary === undefined ? '' : times(tufaMedian / notaryMedian),
+    target: '<= notary',
+    verdict: notary === undefined ? '' : verdict(tufaMedian <= notaryMedian),
+    values: {
+      tufa_ms: tufaMedian,
+      notary_ms: notary === undefined ? null : notaryMedian,
+      runs: tufaTimes.length,
+    },
+  });
+  row({
+    section: 'CLI',
+    metric: `verify --digest, warm cache (wall clock, median of ${CLI_RUNS})`,
+    tufa: ms(median(verifyTimes)),
+    baseline: '',
+    values: { tufa_ms: median(verifyTimes) },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Client refresh vs tuf-js
+
+async function tufaRefresh(metadataUrl: string, root: Uint8Array, tag: string): Promise<number> {
+  const cacheDir = tempDir('client');
+  try {
+    return await timed(async () => {
+      const client = createClient(
+        { metadataUrl },
+        {
+          repositoryCacheDir: cacheDir,
+          trust: { rootFile: root },
+          maxSizes: { targets: 64 * MiB, snapshot: 16 * MiB },
+        },
+      );
+      await client.refresh();
+      await client.getTarget(tag);
+    });
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+async function tufjsRefresh(metadataUrl: string, root: Uint8Array, tag: string): Promise<number> {
+  const dir = tempDir('tufjs');
+  try {
+    mkdirSync(join(dir, 'metadata'));
+    mkdirSync(join(dir, 'targets'));
+    writeFileSync(join(dir, 'metadata', 'root.json'), root);
+    return await timed(async () => {
+      const updater = new Updater({
+        metadataDir: join(dir, 'metadata'),
+        metadataBaseUrl: metadataUrl,
+        targetDir: join(dir, 'targets'),
+        config: { fetchRetries: 0, targetsMaxLength: 64 * MiB, snapshotMaxLength: 16 * MiB },
+      });
+      await updater.refresh();
+      const info = await updater.getTargetInfo(tag);
+      if (info === undefined) throw new Error(`tuf-js did not find ${tag}`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchClient(): Promise<void> {
+  const dir = tempDir('static');
+  const service = startService('static server', process.execPath, [
+    '--import',
+    'tsx',
+    join(REPO, 'bench/lib/static-server.ts'),
+    dir,
+  ]);
+  const port = await new Promise<number>((done, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error(`static server did not start: ${service.output()}`)),
+      30_000,
+    );
+    service.child.stdout!.on('data', () => {
+      const m = /\{"port":(\d+)\}/.exec(service.output());
+      if (m !== null) {
+        clearTimeout(timer);
+        done(Number(m[1]));
+      }
+    });
+  });
+  const cases: { name: string; targets: number; delegations?: number; runs: number; tufjsRuns: number }[] = [
+    { name: '1,000 targets', targets: 1000, runs: 7, tufjsRuns: 5 },
+    { name: '10,000 targets', targets: 10_000, runs: 5, tufjsRuns: 1 },
+    ...(QUICK ? [] : [{ name: '100,000 targets', targets: 100_000, runs: 3, tufjsRuns: 0 }]),
+    { name: '256 delegated roles', targets: 100, delegations: 256, runs: 7, tufjsRuns: 5 },
+  ];
+  for (const c of cases) {
+    const sub = `repo-${c.targets}-${c.delegations ?? 0}`;
+    log(`client: writing a static repository with ${c.name}`);
+    const { tag, root } = writeStaticRepository(join(dir, sub), {
+      targets: c.targets,
+      ...(c.delegations === undefined ? {} : { delegations: c.delegations }),
+    });
+    const url = `http://127.0.0.1:${port}/${sub}/metadata/`;
+    log(`client: cold refresh + lookup, ${c.name}`);
+    await tufaRefresh(url, root, tag); // warm-up: JIT and the static server's memory
+    const tufaTimes: number[] = [];
+    for (let i = 0; i < c.runs; i++) tufaTimes.push(await tufaRefresh(url, root, tag));
+    const tufjs: number[] = [];
+    for (let i = 0; i < c.tufjsRuns; i++) tufjs.push(await tufjsRefresh(url, root, tag));
+    const t = median(tufaTimes);
+    const j = median(tufjs);
+    const isTarget = c.targets === 10_000 && c.delegations === undefined;
+    row({
+      section: 'client',
+      metric: `cold refresh + lookup, ${c.name} (median of ${c.runs}${c.tufjsRuns > 0 ? `/${c.tufjsRuns}` : ''})`,
+      tufa: ms(t),
+      baseline: c.tufjsRuns === 0 ? 'tuf-js not run (quadratic: minutes)' : `tuf-js ${ms(j)}`,
+      ratio: c.tufjsRuns === 0 ? '' : times(t / j),
+      target: isTarget ? '<= 0.5x tuf-js' : '',
+      verdict: isTarget ? verdict(t <= 0.5 * j) : '',
+      values: { tufa_ms: t, tufjs_ms: c.tufjsRuns === 0 ? null : j },
+    });
+    rmSync(join(dir, sub), { recursive: true, force: true });
+  }
+  await service.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Artifact verification
+
+async function writeBigFile(path: string, mib: number): Promise<void> {
+  const block = randomBytes(64 * MiB); // written again and again: its content does not matter to a hash
+  const out = createWriteStream(path);
+  for (let written = 0; written < mib; written += 64) {
+    const part = block.subarray(0, Math.min(64, mib - written) * MiB);
+    if (!out.write(part)) await new Promise<void>((done) => out.once('drain', () => done()));
+  }
+  await new Promise<void>((done, fail) => out.end((err?: Error | null) => (err ? fail(err) : done())));
+}
+
+async function benchVerifyFile(tufa: Remote): Promise<void> {
+  const dir = tempDir('bigfile');
+  const file = join(dir, 'artifact.bin');
+  try {
+    log(`verify --file: writing a ${BIG_FILE_MIB} MiB file`);
+    await writeBigFile(file, BIG_FILE_MIB);
+    const first = await runOk('sha256sum', [file]); // also warms the page cache
+    const digest = first.stdout.slice(0, 64);
+    const gun = 'bench.example.com/artifact';
+    const cli = tufaCli(tufa);
+    await cli.run(['init', gun]);
+    await cli.run([
+      'add',
+      gun,
+      'big',
+      '--digest',
+      `sha256:${digest}`,
+      '--length',
+      String(BIG_FILE_MIB * MiB),
+    ]);
+    await cli.run(['publish', gun]);
+    await cli.run(['verify', gun, 'big', '--file', file]);
+    const tufaTimes: number[] = [];
+    const sum: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      sum.push((await runOk('sha256sum', [file])).ms);
+      tufaTimes.push((await cli.run(['verify', gun, 'big', '--file', file])).ms);
+    }
+    const t = (BIG_FILE_MIB / median(tufaTimes)) * 1000;
+    const s = (BIG_FILE_MIB / median(sum)) * 1000;
+    row({
+      section: 'verify',
+      metric: `verify --file of ${BIG_FILE_MIB} MiB, page cache warm (median of 3, process start and refresh included)`,
+      tufa: `${fmt(t)} MiB/s (${ms(median(tufaTimes))})`,
+      baseline: `sha256sum ${fmt(s)} MiB/s (${ms(median(sum))})`,
+      ratio: times(t / s),
+      target: '>= 0.9x sha256sum',
+      verdict: verdict(t >= 0.9 * s),
+      values: { tufa_mib_s: t, sha256sum_mib_s: s, ratio: t / s },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+function printTable(): string {
+  const header = ['section', 'metric', 'tufa', 'baseline', 'ratio', 'target', 'result'];
+  const body = rows.map((r) => [r.section, r.metric, r.tufa, r.baseline, r.ratio, r.target, r.verdict]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  ensureDebianTools();
+  const tool = pickLoadTool();
+  const haveNotary = notaryAvailable();
+  if (!haveNotary) notes.push('notary is not installed: the notary columns are skipped');
+  log(`load generator: ${tool}; notary: ${haveNotary ? 'yes' : 'no'}${QUICK ? '; QUICK mode' : ''}`);
+
+  log('starting PostgreSQL and tufa-server (PostgreSQL, embedded)');
+  const { postgres, url } = await startBenchPostgres();
+  // Ctrl-C or a kill: stop every server started here before leaving.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the servers`);
+      void stopServices()
+        .then(() => postgres.stop())
+        .catch(() => undefined)
+        .finally(() => {
+          removeTempDirs();
+          process.exit(130);
+        });
+    });
+  }
+  try {
+    const pgServer = await startTufaServer('postgres', url);
+    const embedded = await startTufaServer('embedded', undefined);
+    const rssIdle = pgServer.rss();
+    const gun = 'bench.example.com/app';
+    for (const s of [pgServer, embedded]) await createCollection(s, gun, 1000);
+
+    let notary: Notary | undefined;
+    const getTargets: GetTarget[] = [pgServer, embedded].map((s) => ({
+      name: s.name,
+      timestampUrl: gunUrl(s.base, gun, 'timestamp.json'),
+      targetsUrl: gunUrl(s.base, gun, 'targets.json'),
+    }));
+    if (haveNotary) {
+      log('starting notary-server (memory store) and publishing 1,000 targets with the notary client');
+      notary = await startNotary(tempDir('notary'));
+      await notary.client(['init', gun]);
+      notary.stageTargets(gun, 1000);
+      await notary.client(['publish', gun]);
+      getTargets.push({
+        name: 'notary',
+        timestampUrl: gunUrl(notary.base, gun, 'timestamp.json'),
+        targetsUrl: gunUrl(notary.base, gun, 'targets.json'),
+      });
+    }
+    const size = async (u: string) => (await (await fetch(u)).arrayBuffer()).byteLength;
+    const sizes = {
+      'timestamp.json': await size(getTargets[0]!.timestampUrl),
+      'targets.json': await size(getTargets[0]!.targetsUrl),
+    };
+    if (notary !== undefined) {
+      notes.push(
+        `notary's files: timestamp.json ${fmt((await size(gunUrl(notary.base, gun, 'timestamp.json'))) / 1024, 1)} KB, targets.json ${fmt((await size(gunUrl(notary.base, gun, 'targets.json'))) / 1024, 1)} KB`,
+      );
+    }
+    const gets = ONLY.has('get') ? await benchGets(tool, getTargets) : new Map<string, LoadResult>();
+    if (ONLY.has('get')) getRows(gets, sizes, haveNotary);
+    const rssAfterGet = pgServer.rss();
+    const rssEmbeddedAfterGet = embedded.rss();
+    await embedded.service.stop();
+
+    // Publish at 1,000 (100 publishes: also the memory figure), 10,000 and 100,000 targets.
+    const publishMedians: Record<number, number> = {};
+    let rssAfterPublishes = Number.NaN;
+    for (const n of ONLY.has('publish') ? PUBLISH_SIZES : []) {
+      const pgun = `bench.example.com/publish${n}`;
+      log(`publish: a collection of ${fmt(n)} targets, then successive one-target updates`);
+      await createCollection(pgServer, pgun, n);
+      const count = n === 1000 ? PUBLISHES_FOR_MEMORY : 11;
+      const bodies = successiveUpdates(n, count);
+      const times = await timePublishes(pgServer, pgun, bodies);
+      const measured = times.slice(1); // the first warms the server's code paths for this size
+      publishMedians[n] = median(measured);
+      if (n === 1000) rssAfterPublishes = pgServer.rss();
+      const limit = n === 1000 ? 5 : n === 100_000 ? 300 : undefined;
+      row({
+        section: 'server publish',
+        metric: `POST adding 1 target to ${fmt(n)} (round trip on loopback, median of ${measured.length})`,
+        tufa: ms(publishMedians[n]!),
+        baseline: n === 1000 && haveNotary ? 'notary: 10-13 ms (issue 7)' : '',
+        target: limit === undefined ? '' : `<= ${limit} ms`,
+        verdict: limit === undefined ? '' : verdict(publishMedians[n]! <= limit),
+        values: {
+          median_ms: publishMedians[n]!,
+          min_ms: Math.min(...measured),
+          max_ms: Math.max(...measured),
+          runs: measured.length,
+        },
+      });
+    }
+
+    for (const [label, bytes, limited] of [
+      ['idle (started, no collections)', rssIdle, false],
+      ['after the GET load (PostgreSQL)', rssAfterGet, true],
+      ['after the GET load (embedded; the node process only)', rssEmbeddedAfterGet, true],
+      [`after ${PUBLISHES_FOR_MEMORY} publishes at 1,000 targets (PostgreSQL)`, rssAfterPublishes, true],
+    ] as const) {
+      row({
+        section: 'memory',
+        metric: `tufa-server RSS ${label}`,
+        tufa: mb(bytes),
+        baseline:
+          notary !== undefined && label.startsWith('after the GET load (Post')
+            ? `notary-server ${mb(rssOf(notary.service.child.pid!))}`
+            : '',
+        target: limited ? '<= 120 MB' : '',
+        verdict: limited ? verdict(bytes <= 120 * 1_000_000) : '',
+        values: { rss_bytes: bytes },
+      });
+    }
+
+    if (ONLY.has('cli')) await benchCli(pgServer, notary);
+    await notary?.service.stop();
+    if (ONLY.has('client')) await benchClient();
+    if (ONLY.has('verify')) await benchVerifyFile(pgServer);
+  } catch (err) {
+    process.stderr.write(`${serviceOutputs()}\n`);
+    throw err;
+  } finally {
+    await stopServices();
+    await postgres.stop().catch(() => undefined);
+    removeTempDirs();
+  }
+
+  const table = printTable();
+  const seconds = (Date.now() - started) / 1000;
+  const summary = `${rows.filter((r) => r.verdict === 'PASS').length} PASS, ${rows.filter((r) => r.verdict === 'MISS').length} MISS`;
+  process.stdout.write(
+    `\n${table}\n\n${summary}; ${fmt(seconds)} s; load: ${tool} -t1, ${GET_RUNS} x ${GET_SECONDS} s per figure\n`,
+  );
+  for (const n of notes) process.stdout.write(`note: ${n}\n`);
+  const outDir = join(REPO, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+  const file = join(outDir, `bench-${stamp}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        started: new Date(started).toISOString(),
+        seconds,
+        machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
+        loadTool: tool,
+        quick: QUICK,
+        rows,
+        notes,
+        table,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  copyFileSync(file, join(outDir, 'latest.json'));
+  process.stdout.write(`written: ${file}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err: unknown) => {
+    const cause = (err as { cause?: unknown })?.cause;
+    process.stderr.write(
+      `bench failed: ${(err as Error)?.stack ?? String(err)}\n${cause === undefined ? '' : `cause: ${String(cause)}\n`}`,
+    );
+    await stopServices();
+    removeTempDirs();
+    process.exit(1);
+  },
+);
