@@ -146,20 +146,23 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     });
     documents.set('snapshot', serializeMetadata(sign(snapshot, [snapshotSigner])));
   }
+  const summary = {
+    gun,
+    root: { keyid: rootInfo?.keyid ?? null, keyids: root.roles.root.keyids, threshold: rootThreshold },
+    targets: {
+      keyid: targetsInfo?.keyid ?? null,
+      keyids: root.roles.targets.keyids,
+      threshold: targetsThreshold,
+    },
+    snapshot: { keyid: snapshotSigner?.keyid ?? null, serverManaged: snapshotSigner === undefined },
+    keystore: ctx.keystore.dir,
+  };
   if (!complete) {
     // Threshold signing: root v1 and targets v1 wait on the server for the other signers.
     const pending = await proposeUpdate(remote, gun, documents, pendingExpiresIn);
     ctx.out.result(
       {
-        gun,
-        root: { keyid: rootInfo?.keyid ?? null, keyids: root.roles.root.keyids, threshold: rootThreshold },
-        targets: {
-          keyid: targetsInfo?.keyid ?? null,
-          keyids: root.roles.targets.keyids,
-          threshold: targetsThreshold,
-        },
-        snapshot: { keyid: null, serverManaged: true },
-        keystore: ctx.keystore.dir,
+        ...summary,
         published: pending.published,
         pending: { id: pending.id, needed: pending.status.needed, status: pending.status },
       },
@@ -174,27 +177,14 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   }
   await publishRoles(remote, gun, documents);
   await pinRoot(ctx, gun, rootBytes);
-  ctx.out.result(
-    {
-      gun,
-      root: { keyid: rootInfo?.keyid ?? null, keyids: root.roles.root.keyids, threshold: rootThreshold },
-      targets: {
-        keyid: targetsInfo?.keyid ?? null,
-        keyids: root.roles.targets.keyids,
-        threshold: targetsThreshold,
-      },
-      snapshot: { keyid: snapshotSigner?.keyid ?? null, serverManaged: snapshotSigner === undefined },
-      keystore: ctx.keystore.dir,
-    },
-    [
-      `initialized ${gun}`,
-      `root key ids: ${root.roles.root.keyids.join(', ')} (threshold ${rootThreshold})`,
-      `targets key ids: ${root.roles.targets.keyids.join(', ')} (threshold ${targetsThreshold})`,
-      snapshotSigner === undefined
-        ? 'snapshot and timestamp keys: held by the server'
-        : `snapshot key id: ${snapshotSigner.keyid} (local)`,
-      `private keys: ${ctx.keystore.dir}`,
-      `clients can pin this root with: --root-key ${root.roles.root.keyids[0]}`,
-    ],
-  );
+  ctx.out.result(summary, [
+    `initialized ${gun}`,
+    `root key ids: ${root.roles.root.keyids.join(', ')} (threshold ${rootThreshold})`,
+    `targets key ids: ${root.roles.targets.keyids.join(', ')} (threshold ${targetsThreshold})`,
+    snapshotSigner === undefined
+      ? 'snapshot and timestamp keys: held by the server'
+      : `snapshot key id: ${snapshotSigner.keyid} (local)`,
+    `private keys: ${ctx.keystore.dir}`,
+    `clients can pin this root with: --root-key ${root.roles.root.keyids[0]}`,
+  ]);
 }
