@@ -17,6 +17,7 @@ import {
 import {
   type CollectionState,
   isValidRoleName,
+  parseUploaded,
   type StoredRole,
   snapshotMetaForState,
   type ValidatedUpdate,
@@ -377,5 +378,57 @@ describe('isValidRoleName', () => {
   it('the parsed bytes of a stored role round-trip', () => {
     const md = sign(targetsV1(), keys.targets);
     expect(parseMetadata('targets', bytesOf(md)).signed.version).toBe(1);
+  });
+});
+
+describe('parseUploaded: the exact served form, checked without encoding the document again', () => {
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  const code = (bytes: Uint8Array | string) => {
+    try {
+      parseUploaded('targets', typeof bytes === 'string' ? utf8Encode(bytes) : bytes, 'targets');
+      return 'ok';
+    } catch (err) {
+      return isTufaError(err) ? err.code : String(err);
+    }
+  };
+  const md = sign(
+    withTarget(targetsV1(), 'a', targetFileFor(utf8Encode('a'), { custom: { note: 'x' } })),
+    keys.targets,
+  );
+  const good = text(bytesOf(md));
+
+  it('accepts tufa’s own serialisation and keeps the signed bytes', () => {
+    expect(code(good)).toBe('ok');
+    expect(parseUploaded('targets', bytesOf(md), 'targets').metadata.signedBytes).toEqual(md.signedBytes);
+  });
+
+  it('refuses any other serialisation of the same document', () => {
+    const doc = JSON.parse(good);
+    for (const [from, to] of [
+      ['"keyid":', '"keyid" :'],
+      ['"note":"x"', '"note":"\\u0078"'],
+      ['],"signed":', '] ,"signed":'],
+    ]) {
+      expect(good.includes(from!), from).toBe(true);
+      expect(code(good.replace(from!, to!))).toBe('NON_CANONICAL');
+    }
+    expect(code(`${good} `)).toBe('NON_CANONICAL');
+    expect(code(JSON.stringify({ signed: doc.signed, signatures: doc.signatures }))).toBe('NON_CANONICAL');
+  });
+
+  it('wants control characters escaped, and checks extra envelope fields too', () => {
+    const withNewline = sign(
+      withTarget(targetsV1(), 'b', targetFileFor(utf8Encode('b'), { custom: { note: 'line\nbreak' } })),
+      keys.targets,
+    );
+    const served = text(bytesOf(withNewline));
+    expect(served).toContain('line\\nbreak');
+    expect(code(served)).toBe('ok');
+    expect(code(served.replace('line\\nbreak', 'line\nbreak'))).toBe('NON_CANONICAL');
+    const doc = JSON.parse(good);
+    const parts = `"signatures":${JSON.stringify(doc.signatures)},"signed":${JSON.stringify(doc.signed)}`;
+    expect(code(`{${parts},"z_extra":1}`)).toBe('ok');
+    expect(code(`{"a_extra":1,${parts}}`)).toBe('ok');
+    expect(code(`{${parts},"a_extra":1}`)).toBe('NON_CANONICAL');
   });
 });

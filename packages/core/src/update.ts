@@ -11,14 +11,14 @@
 
 import { isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
-import { isCanonical, parseJson } from './json.js';
+import { isCanonical, parseJson, serializeJson, utf8Decode } from './json.js';
 import type { Key } from './keys.js';
 import {
   type DelegatedRole,
   type Metadata,
   type MetaFile,
-  metadataFromJson,
   metaFileName,
+  parseMetadata,
   type Root,
   type Signed,
   type Snapshot,
@@ -90,14 +90,40 @@ export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
   bytes: Uint8Array,
   role: string,
 ): StoredRole<Extract<Signed, { type: T }>> {
-  const doc = parseJson(bytes, { source: role });
-  if (!isCanonical(bytes, doc)) {
+  // One strict parse; the canonical check reuses its canonical `signed` bytes rather than
+  // encoding the (possibly many-megabyte) document again.
+  const metadata = parseMetadata(type, bytes, { role });
+  if (!isServedForm(bytes, metadata)) {
     throw new TufaError('NON_CANONICAL', `${role}: the uploaded bytes are not canonical JSON`, {
       role,
       expected: 'OLPC canonical JSON of the document',
     });
   }
-  return { bytes, metadata: metadataFromJson(type, doc, { role }) };
+  return { bytes, metadata: metadata as Metadata<Extract<Signed, { type: T }>> };
+}
+
+const CONTROL_CHARACTER = /[\u0000-\u001f]/;
+
+/**
+ * Whether the bytes are exactly tufa's serialisation of the document (isCanonical), checked
+ * piecewise: `{"signatures":…,"signed":…}` with `signed` as the canonical bytes the signatures
+ * cover (identical to the served form unless it holds control characters, which are escaped).
+ */
+function isServedForm(bytes: Uint8Array, metadata: Metadata): boolean {
+  const signedText = utf8Decode(metadata.signedBytes);
+  if (Object.keys(metadata.extra).length > 0 || CONTROL_CHARACTER.test(signedText)) {
+    return isCanonical(bytes, parseJson(bytes));
+  }
+  const signatures = metadata.signatures.map((sig) => ({ ...sig.extra, keyid: sig.keyid, sig: sig.sig }));
+  const head = serializeJson({ signatures });
+  // `{"signatures":[…]}` without its closing brace, then `,"signed":` and the signed bytes.
+  const expected = Buffer.concat([
+    Buffer.from(head.subarray(0, head.length - 1)),
+    Buffer.from(',"signed":'),
+    Buffer.from(metadata.signedBytes),
+    Buffer.from('}'),
+  ]);
+  return expected.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 }
 
 /** Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes. */
