@@ -127,7 +127,9 @@ export function createApp(options: AppOptions): Koa {
     const requestId = REQUEST_ID.test(given) ? given : randomUUID();
     ctx.set('X-Request-Id', requestId);
     ctx.state.requestId = requestId;
-    const log = options.logger.child({ req_id: requestId });
+    // A child logger costs more than a cached GET: made only when something is logged.
+    let child: Logger | undefined;
+    const log = () => (child ??= options.logger.child({ req_id: requestId }));
     let route: Route | undefined;
     let release: (() => void) | undefined;
     try {
@@ -183,15 +185,15 @@ export function createApp(options: AppOptions): Koa {
           action: pending.action,
           gun: pending.gun,
           outcome: tufa?.code ?? 'INTERNAL',
-        }).catch((auditErr: unknown) => log.error({ err: auditErr }, 'audit row not written'));
+        }).catch((auditErr: unknown) => log().error({ err: auditErr }, 'audit row not written'));
       }
       if (tufa !== undefined && statusOf(tufa) < 500) {
         ctx.status = statusOf(tufa);
         ctx.body = errorBody(tufa);
         metrics.refusals.inc({ code: tufa.code });
-        log.info({ code: tufa.code, msg_detail: tufa.message }, 'refused');
+        log().info({ code: tufa.code, msg_detail: tufa.message }, 'refused');
       } else {
-        log.error({ err }, 'request failed');
+        log().error({ err }, 'request failed');
         const status = tufa !== undefined ? statusOf(tufa) : 500;
         ctx.status = status;
         ctx.body = {
@@ -209,15 +211,17 @@ export function createApp(options: AppOptions): Koa {
       const name = (ctx.state.routeName as string | undefined) ?? routeName(route);
       metrics.requests.inc({ route: name, method: ctx.method, status: String(ctx.status) });
       metrics.latency.observe({ route: name }, seconds);
-      log.info(
-        {
-          method: ctx.method,
-          url: ctx.url.slice(0, 512),
-          status: ctx.status,
-          ms: Math.round(seconds * 1000),
-        },
-        'request',
-      );
+      if (options.logger.isLevelEnabled('info')) {
+        log().info(
+          {
+            method: ctx.method,
+            url: ctx.url.slice(0, 512),
+            status: ctx.status,
+            ms: Math.round(seconds * 1000),
+          },
+          'request',
+        );
+      }
     }
   });
 
