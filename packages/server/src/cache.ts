@@ -30,6 +30,7 @@ export class MetadataCache {
   private active = false;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  private warned = false;
 
   constructor(
     private readonly connect: () => pg.Client,
@@ -52,6 +53,8 @@ export class MetadataCache {
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       this.listener = client;
       this.active = true;
+      if (this.warned) this.logger?.info('metadata cache on again');
+      this.warned = false;
     } catch (err) {
       this.lost(client, err as Error);
     }
@@ -59,12 +62,20 @@ export class MetadataCache {
 
   private lost(client: pg.Client, err: Error): void {
     if (this.listener !== undefined && this.listener !== client) return;
+    const wasActive = this.active;
     this.active = false;
     this.listener = undefined;
     this.clear();
     client.end().catch(() => {});
     if (this.stopped) return;
-    this.logger?.warn({ err: err.message }, 'metadata cache off: LISTEN connection lost; retrying');
+    // Said once when the cache goes off (or cannot start), not at every retry.
+    if (wasActive || !this.warned) {
+      this.warned = true;
+      this.logger?.warn(
+        { err: err.message },
+        'metadata cache off (no LISTEN connection): serving from the database; retrying',
+      );
+    }
     this.retry ??= setTimeout(() => {
       this.retry = undefined;
       void this.start();
