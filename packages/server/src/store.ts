@@ -83,6 +83,20 @@ export interface PublishResult {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** A document to insert in a transaction's one INSERT. */
+interface NewRow {
+  role: string;
+  bytes: Uint8Array;
+  metadata: Metadata;
+  serverSigned: boolean;
+}
+
+interface OnlineKeyRow {
+  role: OnlineRole;
+  keyid: string;
+  private_key: Buffer;
+}
+
 /** Bytes of stored documents kept parsed in memory for validating updates (parsed, several times that). */
 const STORED_CACHE_BYTES = 8 * 1024 * 1024;
 
@@ -268,16 +282,21 @@ export class Store {
     return id;
   }
 
-  private async signers(
-    client: pg.ClientBase,
-    id: string,
-  ): Promise<Map<string, { role: OnlineRole; signer: Signer }>> {
-    const r = await client.query<{ role: OnlineRole; keyid: string; private_key: Buffer }>(
+  /** The collection's online keys, newest first (their private halves still encrypted). */
+  private async onlineKeyRows(client: pg.ClientBase, id: string): Promise<OnlineKeyRow[]> {
+    const r = await client.query<OnlineKeyRow>(
       'SELECT role, keyid, private_key FROM online_keys WHERE collection_id = $1 ORDER BY seq DESC',
       [id],
     );
+    return r.rows;
+  }
+
+  private signers(
+    id: string,
+    rows: readonly OnlineKeyRow[],
+  ): Map<string, { role: OnlineRole; signer: Signer }> {
     const out = new Map<string, { role: OnlineRole; signer: Signer }>();
-    for (const row of r.rows) {
+    for (const row of rows) {
       // Key rows never change (a rotation adds a key): a signer made once serves every publish.
       let signer = this.signerCache.get(row.keyid);
       if (signer === undefined) {
@@ -359,33 +378,41 @@ export class Store {
     return { state: { root, targets, snapshot, delegated }, timestamp, versions };
   }
 
-  private async insertRole(
+  /**
+   * Inserts the documents of one transaction in one statement, and tells every process (NOTIFY,
+   * delivered at commit) to drop what it cached of this collection.
+   */
+  private async insertRoles(
     client: pg.ClientBase,
     id: string,
-    role: string,
-    bytes: Uint8Array,
-    metadata: Metadata,
+    rows: readonly NewRow[],
     now: number,
-    serverSigned = false,
   ): Promise<void> {
-    const sha256 = sha256Hex(bytes);
-    await client.query(
-      `INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
-       VALUES ($1, $2, $3, $4, $5, to_timestamp($6::double precision / 1000),
-               to_timestamp($7::double precision / 1000), $8)`,
-      [
-        id,
-        role,
-        metadata.signed.version,
-        Buffer.from(bytes),
+    const values: unknown[] = [id, now];
+    const tuples = rows.map((row) => {
+      const sha256 = sha256Hex(row.bytes);
+      // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
+      this.remember(row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
+      const n = values.length;
+      values.push(
+        row.role,
+        row.metadata.signed.version,
+        Buffer.from(row.bytes),
         sha256,
-        metadata.signed.expiresAt,
-        now,
-        serverSigned,
-      ],
+        row.metadata.signed.expiresAt,
+        row.serverSigned,
+      );
+      return `($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, to_timestamp($${n + 5}::double precision / 1000),
+               to_timestamp($2::double precision / 1000), $${n + 6})`;
+    });
+    await client.query(
+      `WITH inserted AS (
+         INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
+         VALUES ${tuples.join(', ')} RETURNING 1
+       )
+       SELECT pg_notify('${NOTIFY_CHANNEL}', gun), (SELECT count(*) FROM inserted) FROM collections WHERE id = $1`,
+      values,
     );
-    // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
-    this.remember(role, sha256, { bytes, metadata });
   }
 
   /** Keeps a stored document parsed, bounded by bytes (oldest out first). */
@@ -425,9 +452,14 @@ export class Store {
       currentSnapshot: StoredRole<Snapshot> | undefined;
       currentTimestamp: StoredRole<Timestamp> | undefined;
       now: number;
+      /** The collection's online keys when the caller read them already (one query less). */
+      keyRows?: readonly OnlineKeyRow[];
+      /** The caller's documents of this transaction, inserted with snapshot and timestamp. */
+      alsoInsert?: readonly NewRow[];
     },
   ): Promise<{ snapshot: number; timestamp: Metadata<Timestamp>; timestampBytes: Uint8Array }> {
-    const signers = await this.signers(client, id);
+    const signers = this.signers(id, args.keyRows ?? (await this.onlineKeyRows(client, id)));
+    const rows: NewRow[] = [...(args.alsoInsert ?? [])];
     let snapshotBytes: Uint8Array;
     let snapshotVersion: number;
     if (args.snapshotOnline && args.resignSnapshot) {
@@ -441,7 +473,7 @@ export class Store {
         [this.signerFor(signers, args.root, 'snapshot')],
       );
       snapshotBytes = serializeMetadata(md);
-      await this.insertRole(client, id, 'snapshot', snapshotBytes, md, args.now, true);
+      rows.push({ role: 'snapshot', bytes: snapshotBytes, metadata: md, serverSigned: true });
     } else {
       if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
       snapshotBytes = args.currentSnapshot.bytes;
@@ -456,10 +488,9 @@ export class Store {
       [this.signerFor(signers, args.root, 'timestamp')],
     );
     const timestampBytes = serializeMetadata(timestamp);
-    await this.insertRole(client, id, 'timestamp', timestampBytes, timestamp, args.now, true);
-    // Every transaction that writes metadata ends here with a new timestamp. The NOTIFY is
-    // delivered at commit: every process drops what it cached of this collection.
-    await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM collections WHERE id = $1`, [id]);
+    rows.push({ role: 'timestamp', bytes: timestampBytes, metadata: timestamp, serverSigned: true });
+    // Every transaction that writes metadata ends here, with a new timestamp.
+    await this.insertRoles(client, id, rows, args.now);
     return { snapshot: snapshotVersion, timestamp, timestampBytes };
   }
 
@@ -496,13 +527,10 @@ export class Store {
       }
       const now = this.now();
       const { state, timestamp, versions } = await this.loadState(client, id);
-      const keys = await client.query<{ role: OnlineRole; keyid: string }>(
-        'SELECT role, keyid FROM online_keys WHERE collection_id = $1',
-        [id],
-      );
+      const keyRows = await this.onlineKeyRows(client, id);
       const serverKeyids = {
-        timestamp: keys.rows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
-        snapshot: keys.rows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
+        timestamp: keyRows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
+        snapshot: keyRows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
       };
       let update: ReturnType<typeof validateUpdate>;
       try {
@@ -520,17 +548,21 @@ export class Store {
         throw err;
       }
       this.checkDelegationCount(update);
-      for (const c of update.changed) {
-        const md =
-          c.role === 'root'
-            ? update.root.metadata
-            : c.role === 'targets'
-              ? update.targets.metadata
-              : c.role === 'snapshot'
-                ? update.snapshot!.metadata
-                : update.delegated.get(c.role)!.metadata;
-        await this.insertRole(client, id, c.role, c.bytes, md, now);
-      }
+      const changed = update.changed.map(
+        (c): NewRow => ({
+          role: c.role,
+          bytes: c.bytes,
+          serverSigned: false,
+          metadata:
+            c.role === 'root'
+              ? update.root.metadata
+              : c.role === 'targets'
+                ? update.targets.metadata
+                : c.role === 'snapshot'
+                  ? update.snapshot!.metadata
+                  : update.delegated.get(c.role)!.metadata,
+        }),
+      );
       const signed = await this.signOnline(client, id, {
         root: update.root.metadata.signed,
         snapshotOnline: update.snapshotOnline,
@@ -539,6 +571,8 @@ export class Store {
         currentSnapshot: update.snapshot ?? state.snapshot,
         currentTimestamp: timestamp,
         now,
+        keyRows,
+        alsoInsert: changed,
       });
       await this.recordChange(
         client,
