@@ -123,6 +123,37 @@ describe('update bodies', () => {
     expect(codeOf(() => parseUpdateBody(utf8Encode('{"root":')))).toBe('INVALID_JSON');
     expect(codeOf(() => parseUpdateBody(utf8Encode('{"root":{},"root":{}}')))).toBe('INVALID_JSON');
     expect(codeOf(() => parseUpdateBody(utf8Encode('[{}]')))).toBe('INVALID_ARGUMENT');
+    for (const bad of [
+      '',
+      '{',
+      '{"root"}',
+      '{"root" {}}',
+      '{"root":{} "targets":{}}',
+      '{"root":{},}',
+      '{"root":{}} x',
+      '{"root":{}}{}',
+      '{"ro\\qt":{}}',
+      '{"root":{"a":"unterminated}}',
+      '{"root":{"a":[1,2}',
+      '{"root":}',
+      '{root:{}}',
+    ]) {
+      expect(
+        codeOf(() => parseUpdateBody(utf8Encode(bad))),
+        bad,
+      ).toBe('INVALID_JSON');
+    }
+    expect(
+      codeOf(() => parseUpdateBody(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x7b, 0x7d, 0x7d]))),
+    ).toBe('INVALID_JSON');
+  });
+
+  it('hands each document over as the bytes sent, without copying or parsing it', () => {
+    const body = utf8Encode('{"targets":{"signed":{"x":"é}{"}},"root":[1,{"a":"]"}]}');
+    const uploads = parseUpdateBody(body);
+    expect(new TextDecoder().decode(uploads.get('targets'))).toBe('{"signed":{"x":"é}{"}}');
+    expect(new TextDecoder().decode(uploads.get('root'))).toBe('[1,{"a":"]"}]');
+    expect(uploads.get('targets')!.buffer).toBe(body.buffer);
   });
 
   it('error bodies carry code, message and details, never a stack', () => {

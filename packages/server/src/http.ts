@@ -1,6 +1,6 @@
 /** HTTP helpers: GUN and path parsing, strict bounded bodies, TufaError → status and JSON body. */
 import type { IncomingMessage } from 'node:http';
-import { type ErrorCode, isValidRoleName, parseJson, TufaError, utf8Decode, utf8Encode } from '@tufa/core';
+import { type ErrorCode, isValidRoleName, parseJson, TufaError } from '@tufa/core';
 
 /** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
 export class HttpStatusError extends TufaError {
@@ -155,70 +155,98 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
  * parsed strictly first; then each document's exact bytes are cut out of the body, so that what
  * is stored is byte for byte what the client sent (and its canonical form is checked by core).
  */
+/**
+ * The members of an update body `{"ROLE": DOCUMENT, …}`, each as the exact bytes sent (a view,
+ * no copy). Only the envelope is scanned here, strictly (separators, role names, duplicates,
+ * nothing after it); each document is then parsed strictly, once, by the update rules. Scanning
+ * bytes is safe for UTF-8: no byte of a multi-byte sequence is below 0x80.
+ */
 export function parseUpdateBody(body: Uint8Array): Map<string, Uint8Array> {
-  const doc = parseJson(body, { source: 'update body' });
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+  const n = body.length;
+  let i = 0;
+  const fail = (what: string, at: number): never => {
+    throw new TufaError('INVALID_JSON', `update body: ${what} at offset ${at}`, { details: { offset: at } });
+  };
+  const ws = () => {
+    while (i < n && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
+  };
+  const skipString = () => {
+    const start = i;
+    i++; // the opening quote
+    for (;;) {
+      if (i >= n) fail('unterminated string', start);
+      const c = body[i]!;
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      i += c === 0x5c ? 2 : 1;
+    }
+  };
+  const skipValue = () => {
+    const start = i;
+    const c = body[i];
+    if (c === 0x22) return skipString();
+    if (c === 0x7b || c === 0x5b) {
+      // The document's end by nesting depth; its content is checked by the strict parse later.
+      let depth = 0;
+      do {
+        if (i >= n) fail('unterminated document', start);
+        const d = body[i]!;
+        if (d === 0x22) {
+          skipString();
+          continue;
+        }
+        if (d === 0x7b || d === 0x5b) depth++;
+        else if (d === 0x7d || d === 0x5d) depth--;
+        i++;
+      } while (depth > 0);
+      return;
+    }
+    while (i < n && ![0x2c, 0x7d, 0x5d, 0x20, 0x0a, 0x0d, 0x09].includes(body[i]!)) i++;
+    if (i === start) fail('expected a document', start);
+  };
+  ws();
+  if (body[i] !== 0x7b) {
+    if (i >= n) fail('empty body', i);
     throw new TufaError(
       'INVALID_ARGUMENT',
       'the update body must be a JSON object mapping role names to documents',
     );
   }
-  const text = utf8Decode(body);
+  i++;
   const out = new Map<string, Uint8Array>();
-  for (const [name, start, end] of topLevelMembers(text)) {
-    out.set(name, utf8Encode(text.slice(start, end)));
-  }
-  return out;
-}
-
-/** [key, start, end] of each member of the top-level object of already validated JSON text. */
-function topLevelMembers(text: string): [string, number, number][] {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && ' \t\r\n'.includes(text[i]!)) i++;
-  };
-  const skipString = () => {
-    i++; // opening quote
-    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    i++;
-  };
-  const skipValue = () => {
-    const c = text[i];
-    if (c === '"') return skipString();
-    if (c === '{' || c === '[') {
-      let depth = 0;
-      do {
-        const d = text[i];
-        if (d === '"') {
-          skipString();
-          continue;
-        }
-        if (d === '{' || d === '[') depth++;
-        else if (d === '}' || d === ']') depth--;
-        i++;
-      } while (depth > 0);
-      return;
-    }
-    while (i < text.length && !',}] \t\r\n'.includes(text[i]!)) i++;
-  };
-  const out: [string, number, number][] = [];
   ws();
-  i++; // {
-  for (;;) {
-    ws();
-    if (text[i] === '}') break;
-    const keyStart = i;
-    skipString();
-    const key = JSON.parse(text.slice(keyStart, i)) as string;
-    ws();
-    i++; // :
-    ws();
-    const start = i;
-    skipValue();
-    out.push([key, start, i]);
-    ws();
-    if (text[i] === ',') i++;
+  if (body[i] === 0x7d) i++;
+  else {
+    for (;;) {
+      ws();
+      if (body[i] !== 0x22) fail('expected a role name', i);
+      const keyStart = i;
+      skipString();
+      const name = parseJson(body.subarray(keyStart, i), { source: 'update body' }) as string;
+      if (out.has(name)) fail(`duplicate key ${JSON.stringify(name)}`, keyStart);
+      ws();
+      if (body[i] !== 0x3a) fail("expected ':' after a role name", i);
+      i++;
+      ws();
+      const start = i;
+      skipValue();
+      out.set(name, body.subarray(start, i));
+      ws();
+      if (body[i] === 0x2c) {
+        i++;
+        continue;
+      }
+      if (body[i] === 0x7d) {
+        i++;
+        break;
+      }
+      fail("expected ',' or '}'", i);
+    }
   }
+  ws();
+  if (i !== n) fail('unexpected data after the update', i);
   return out;
 }
 
