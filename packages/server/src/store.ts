@@ -83,6 +83,10 @@ export interface PublishResult {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+function storedKey(collectionId: string, role: string, sha256: string): string {
+  return `${collectionId}\u0000${role}\u0000${sha256}`;
+}
+
 /** A document to insert in a transaction's one INSERT. */
 interface NewRow {
   role: string;
@@ -328,7 +332,7 @@ export class Store {
        ORDER BY role, version DESC`,
       [id],
     );
-    const key = (row: { role: string; sha256: string }) => `${row.role}\u0000${row.sha256}`;
+    const key = (row: { role: string; sha256: string }) => storedKey(id, row.role, row.sha256);
     const found = new Map<string, StoredRole>();
     for (const row of latest.rows) {
       const hit = this.storedCache.get(key(row));
@@ -345,7 +349,7 @@ export class Store {
         const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
         // Parsing is a pure function of the bytes: a document parsed once (by its digest) is reused.
         const stored: StoredRole = { bytes, metadata: parseMetadata(type, bytes, { role: row.role }) };
-        this.remember(row.role, row.sha256, stored);
+        this.remember(id, row.role, row.sha256, stored);
         found.set(key(row), stored);
       }
     }
@@ -392,7 +396,7 @@ export class Store {
     const tuples = rows.map((row) => {
       const sha256 = sha256Hex(row.bytes);
       // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
-      this.remember(row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
+      this.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
       const n = values.length;
       values.push(
         row.role,
@@ -415,14 +419,28 @@ export class Store {
     );
   }
 
-  /** Keeps a stored document parsed, bounded by bytes (oldest out first). */
-  private remember(role: string, sha256: string, stored: StoredRole): void {
-    const key = `${role}\u0000${sha256}`;
+  /**
+   * Keeps a stored document parsed, by collection, role and digest. A new version of a role
+   * replaces the older one of that collection; past the byte budget, other collections' documents
+   * go first (oldest first), never the one being written: a large collection publishing again
+   * finds its state parsed.
+   */
+  private remember(id: string, role: string, sha256: string, stored: StoredRole): void {
+    const key = storedKey(id, role, sha256);
     if (this.storedCache.has(key)) return;
+    const sameRole = storedKey(id, role, '');
+    for (const [k, v] of this.storedCache) {
+      if (k.startsWith(sameRole)) {
+        this.storedCache.delete(k);
+        this.storedBytes -= v.bytes.length;
+      }
+    }
     this.storedCache.set(key, stored);
     this.storedBytes += stored.bytes.length;
+    const mine = storedKey(id, '', '').slice(0, -1);
     for (const [k, v] of this.storedCache) {
-      if (this.storedBytes <= STORED_CACHE_BYTES || k === key) break;
+      if (this.storedBytes <= STORED_CACHE_BYTES) break;
+      if (k.startsWith(mine)) continue;
       this.storedCache.delete(k);
       this.storedBytes -= v.bytes.length;
     }
