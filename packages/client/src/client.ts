@@ -199,11 +199,9 @@ export class TufaClient {
     if (wantsAuth && options.fetch !== undefined) {
       throw new TufaError('INVALID_ARGUMENT', 'give either fetch or token/ca/cert/key, not both');
     }
-    this.fetchImpl =
-      options.fetch ??
-      (wantsAuth
-        ? nodeFetch({ ...auth, tokenOrigin: new URL(this.metadataUrl).origin })
-        : (url, init) => globalThis.fetch(url, init));
+    // node:http/https by default: it takes TLS options, and a short-lived CLI does not pay for
+    // loading Node's fetch (undici) on every start.
+    this.fetchImpl = options.fetch ?? nodeFetch({ ...auth, tokenOrigin: new URL(this.metadataUrl).origin });
     const trust = options.trust ?? {};
     if (trust.rootKeyIds !== undefined) {
       const threshold = trust.threshold ?? 1;
