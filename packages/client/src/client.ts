@@ -100,7 +100,7 @@ export interface ClientOptions {
   trust?: TrustOptions;
   maxSizes?: MaxSizes;
   timeouts?: Timeouts;
-  /** A fetch implementation (default: Node's global fetch; node:https with token/ca/cert/key). */
+  /** A fetch implementation (default: node:http/https, with token/ca/cert/key when given). */
   fetch?: FetchLike;
   /** Access token for the server (`Authorization: Bearer`); sent to the repository's origin only. */
   token?: string | undefined;

@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { TufaError } from '@tufa/core';
 
-/** The subset of the WHATWG fetch the client uses; Node's global fetch by default. */
+/** The subset of the WHATWG fetch the client uses (nodeFetch by default; Node's global fetch fits too). */
 export type FetchLike = (url: string, init: { signal: AbortSignal; redirect: 'follow' }) => Promise<Response>;
 
 /** A token for the server, and TLS material for a private CA or mutual TLS. */
