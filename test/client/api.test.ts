@@ -253,6 +253,44 @@ describe('lookups', () => {
     ]);
   });
 
+  it('lists and finds roles while a delegation has nothing published yet', async () => {
+    s = await setup({
+      prepare: (sim) => {
+        // "pending" is delegated before "releases", but its holder has not published anything.
+        const releases = sim.targets.delegations!.roles.find((r) => r.name === 'releases')!;
+        sim.targets = withDelegation(sim.targets, {
+          name: 'pending',
+          keys: [testKey(81).key],
+          paths: ['pending/*'],
+        });
+        sim.targets = {
+          ...sim.targets,
+          delegations: {
+            ...sim.targets.delegations!,
+            roles: [...sim.targets.delegations!.roles.filter((r) => r.name !== 'releases'), releases],
+          },
+        };
+        sim.publish();
+      },
+    });
+    const names = (await s.client.listTargets()).map((t) => t.name);
+    expect(names).toEqual(['app/v1', 'releases/r1']);
+    const pending = await s.client.findRole('pending');
+    expect([pending.delegator, pending.metadata]).toEqual(['targets', undefined]);
+    expect((await s.client.findRole('releases')).metadata?.signed.targets['releases/r1']).toBeDefined();
+    expect(await codeOf(s.client.findRole('nobody'))).toBe('NOT_FOUND');
+    const tree = (await s.client.listDelegations()).map((d) => [
+      d.name,
+      d.delegator,
+      d.metadata !== undefined,
+    ]);
+    expect(tree).toEqual([
+      ['pending', 'targets', false],
+      ['releases', 'targets', true],
+    ]);
+    expect(await codeOf(s.client.getTarget('pending/x'))).toBe('NOT_FOUND');
+  });
+
   it('downloads a target and renames it only after verification', async () => {
     s = await setup();
     const dest = join(s.dir, 'out', 'r1');

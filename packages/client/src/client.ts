@@ -313,57 +313,56 @@ export class TufaClient {
   }
 
   private async findRoleIn(set: TrustedMetadataSet, name: string): Promise<FoundRole> {
+    for await (const found of this.delegationTree(set, `looking for ${name}`)) {
+      if (found.delegation.name === name) return found;
+    }
+    throw new TufaError('NOT_FOUND', `${name}: no trusted role delegates it`, { role: name });
+  }
+
+  /**
+   * Every delegated role in the trusted tree, each once, preorder from targets (bounded like a
+   * search), loaded and verified through its delegator; `metadata` is undefined for a role that is
+   * delegated but not listed in snapshot (nothing published for it yet).
+   */
+  private async *delegationTree(set: TrustedMetadataSet, purpose: string): AsyncGenerator<FoundRole> {
     const maxRoles = this.options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS;
     const visited = new Set<string>(['targets']);
     const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
     while (stack.length > 0) {
       const parent = stack.pop()!;
-      const children = parent.signed.delegations?.roles ?? [];
-      const match = children.find((d) => d.name === name);
-      if (match !== undefined) {
-        const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(name));
-        const metadata = listed ? await this.loadDelegated(set, match, parent.name) : undefined;
-        return { name, delegator: parent.name, delegation: match, metadata };
-      }
-      for (let i = children.length - 1; i >= 0; i--) {
-        const child = children[i]!;
+      const next: { name: string; signed: Targets }[] = [];
+      for (const child of parent.signed.delegations?.roles ?? []) {
         if (visited.has(child.name)) continue;
         if (visited.size >= maxRoles) {
-          throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited looking for ${name}`, {
-            role: name,
-            expected: maxRoles,
-          });
-        }
-        visited.add(child.name);
-        if (!Object.hasOwn(set.snapshot!.signed.meta, metaFileName(child.name))) continue;
-        stack.push({ name: child.name, signed: (await this.loadDelegated(set, child, parent.name)).signed });
-      }
-    }
-    throw new TufaError('NOT_FOUND', `${name}: no trusted role delegates it`, { role: name });
-  }
-
-  /** Every target visible through the delegation tree, sorted by name. */
-  async listTargets(): Promise<TargetInfo[]> {
-    const set = await this.trustedSet();
-    const maxRoles = this.options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS;
-    const names = new Set<string>();
-    const visited = new Set<string>(['targets']);
-    const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
-    while (stack.length > 0) {
-      const { name, signed } = stack.pop()!;
-      for (const target of Object.keys(signed.targets)) names.add(target);
-      for (const child of signed.delegations?.roles ?? []) {
-        if (visited.has(child.name)) continue;
-        if (visited.size >= maxRoles) {
-          throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles in the delegation tree`, {
+          throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited ${purpose}`, {
             role: child.name,
             expected: maxRoles,
           });
         }
         visited.add(child.name);
-        const loaded = await this.loadDelegated(set, child, name);
-        stack.push({ name: child.name, signed: loaded.signed });
+        const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(child.name));
+        const metadata = listed ? await this.loadDelegated(set, child, parent.name) : undefined;
+        yield { name: child.name, delegator: parent.name, delegation: child, metadata };
+        if (metadata !== undefined) next.push({ name: child.name, signed: metadata.signed });
       }
+      for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]!);
+    }
+  }
+
+  /** Every delegated role of the trusted tree, preorder from targets, each with its delegator. */
+  async listDelegations(): Promise<FoundRole[]> {
+    const out: FoundRole[] = [];
+    for await (const found of this.delegationTree(await this.trustedSet(), 'listing delegations'))
+      out.push(found);
+    return out;
+  }
+
+  /** Every target visible through the delegation tree, sorted by name. */
+  async listTargets(): Promise<TargetInfo[]> {
+    const set = await this.trustedSet();
+    const names = new Set<string>(Object.keys(set.targets!.signed.targets));
+    for await (const found of this.delegationTree(set, 'listing targets')) {
+      for (const target of Object.keys(found.metadata?.signed.targets ?? {})) names.add(target);
     }
     const out: TargetInfo[] = [];
     for (const name of [...names].sort()) {

@@ -58,39 +58,16 @@ export async function delegationRemove(
 
 export async function delegationList(ctx: Context, gun: string): Promise<void> {
   const view = await openCollection(ctx, gun);
-  const rows: {
-    role: string;
-    delegator: string;
-    keyids: readonly string[];
-    threshold: number;
-    terminating: boolean;
-    paths: readonly string[] | null;
-    pathHashPrefixes: readonly string[] | null;
-    published: boolean;
-  }[] = [];
-  const queue: { name: string; signed: NonNullable<typeof view.set.targets>['signed'] }[] = [
-    { name: 'targets', signed: view.set.targets!.signed },
-  ];
-  const seen = new Set<string>(['targets']);
-  while (queue.length > 0) {
-    const { name, signed } = queue.shift()!;
-    for (const d of signed.delegations?.roles ?? []) {
-      if (seen.has(d.name)) continue;
-      seen.add(d.name);
-      const current = (await view.role(d.name)).current;
-      rows.push({
-        role: d.name,
-        delegator: name,
-        keyids: d.keyids,
-        threshold: d.threshold,
-        terminating: d.terminating,
-        paths: d.paths ?? null,
-        pathHashPrefixes: d.pathHashPrefixes ?? null,
-        published: current !== undefined,
-      });
-      if (current !== undefined) queue.push({ name: d.name, signed: current.signed });
-    }
-  }
+  const rows = (await view.client.listDelegations()).map((found) => ({
+    role: found.name,
+    delegator: found.delegator,
+    keyids: found.delegation.keyids,
+    threshold: found.delegation.threshold,
+    terminating: found.delegation.terminating,
+    paths: found.delegation.paths ?? null,
+    pathHashPrefixes: found.delegation.pathHashPrefixes ?? null,
+    published: found.metadata !== undefined,
+  }));
   ctx.out.result(
     rows,
     rows.length === 0
