@@ -273,9 +273,9 @@ function buildTufaRepository(controlCharacters: boolean) {
   };
 }
 
-describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
-  const repo = buildTufaRepository(false);
-  const docs = {
+/** The files of a repository built by buildTufaRepository, as tufa writes them. */
+function serializeRepository(repo: ReturnType<typeof buildTufaRepository>) {
+  return {
     root: serializeMetadata(repo.root),
     targets: serializeMetadata(repo.targets),
     releases: serializeMetadata(repo.releases),
@@ -283,6 +283,11 @@ describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
     snapshot: serializeMetadata(repo.snapshot),
     timestamp: serializeMetadata(repo.timestamp),
   };
+}
+
+describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
+  const repo = buildTufaRepository(false);
+  const docs = serializeRepository(repo);
   const root = loadWithTufjs('root', docs.root) as TufjsMetadata<TufjsRoot>;
   const targets = loadWithTufjs('targets', docs.targets) as TufjsMetadata<TufjsTargets>;
   const releases = loadWithTufjs('targets', docs.releases);
@@ -437,14 +442,7 @@ describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
 
 describe("(a') tufa writes strings with control characters: PEM keys, a path with a newline", () => {
   const repo = buildTufaRepository(true);
-  const docs = {
-    root: serializeMetadata(repo.root),
-    targets: serializeMetadata(repo.targets),
-    releases: serializeMetadata(repo.releases),
-    bins: serializeMetadata(repo.bins),
-    snapshot: serializeMetadata(repo.snapshot),
-    timestamp: serializeMetadata(repo.timestamp),
-  };
+  const docs = serializeRepository(repo);
 
   it('tuf-js verifies the signatures (ECDSA PEM, RSA-PSS PEM) once the JSON is read leniently', () => {
     const root = loadWithTufjs('root', docs.root, true) as TufjsMetadata<TufjsRoot>;
