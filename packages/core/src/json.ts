@@ -38,7 +38,28 @@ export function utf8Decode(bytes: Uint8Array, source?: string): string {
   }
 }
 
-/** Parses bytes (UTF-8) or text as strict JSON into plain objects with a null prototype. */
+/**
+ * The prototype of every object the parser (and metadata.ts's `dict`) makes: empty, frozen and
+ * itself without a prototype, so a lookup of an absent key finds nothing and a key named
+ * `__proto__` is an ordinary entry, as with a null prototype. V8 keeps such objects in fast mode,
+ * where objects made by Object.create(null) start as hash tables, about twice as slow to build.
+ */
+const EMPTY_PROTOTYPE: object = Object.freeze(Object.create(null));
+
+/** A new object for keys that come from untrusted input (see EMPTY_PROTOTYPE). */
+export function jsonObject<T = JsonValue>(): Record<string, T> {
+  return Object.create(EMPTY_PROTOTYPE) as Record<string, T>;
+}
+
+/** Plain data objects: literals, JSON.parse's, and the parser's (null or EMPTY_PROTOTYPE). */
+function isPlainPrototype(proto: unknown): boolean {
+  return proto === Object.prototype || proto === null || proto === EMPTY_PROTOTYPE;
+}
+
+/**
+ * Parses bytes (UTF-8) or text as strict JSON into plain objects whose prototype chain holds no
+ * property (see jsonObject).
+ */
 export function parseJson(input: Uint8Array | string, options: ParseJsonOptions = {}): JsonValue {
   const text = typeof input === 'string' ? input : utf8Decode(input, options.source);
   return new Parser(text, options.maxDepth ?? 64, options.source).parseDocument();
@@ -54,24 +75,39 @@ export function parseJson(input: Uint8Array | string, options: ParseJsonOptions 
 export function parseSignedDocument(
   input: Uint8Array | string,
   options: ParseJsonOptions = {},
-): { doc: JsonValue; signedText: string | undefined } {
+): {
+  doc: JsonValue;
+  signedText: string | undefined;
+  signedBytes: Uint8Array | undefined;
+  /** True when `signed`'s strings hold raw control characters (only known when signedText is). */
+  signedRawControl: boolean;
+} {
   const text = typeof input === 'string' ? input : utf8Decode(input, options.source);
   const parser = new Parser(text, options.maxDepth ?? 64, options.source);
   // Canonical JSON refuses nesting deeper than 128: past that, no span is taken as canonical.
   if (parser.maxDepth <= 100) parser.trackMember = 'signed';
   const doc = parser.parseDocument();
-  return { doc, signedText: parser.memberText };
+  const signedText = parser.memberText;
+  // ASCII input (one byte per character): the canonical bytes are a slice of the input, no copy.
+  const signedBytes =
+    signedText !== undefined && typeof input !== 'string' && text.length === input.length
+      ? input.subarray(parser.memberStart, parser.memberStart + signedText.length)
+      : undefined;
+  return { doc, signedText, signedBytes, signedRawControl: parser.memberControl };
 }
 
-/** What parseString's careful path handles: escapes and surrogates. */
-const STRING_SPECIAL = /[\\\uD800-\uDFFF]/;
+/** What parseString's careful path handles: escapes, surrogates and raw control characters. */
+const STRING_SPECIAL = /[\\\uD800-\uDFFF\u0000-\u001f]/;
 
 class Parser {
   private pos = 0;
   /** A top-level member whose source text is checked for canonical form (parseSignedDocument). */
   trackMember: string | undefined;
-  /** That member's source text, when it is canonical JSON. */
+  /** That member's source text, when it is canonical JSON, and where it starts. */
   memberText: string | undefined;
+  memberStart = 0;
+  /** Whether that member's strings hold raw control characters (escaped in the wire form). */
+  memberControl = false;
   /** True while parsing the tracked member; `canonical` turns false at the first departure. */
   private tracking = false;
   private canonical = true;
@@ -198,6 +234,12 @@ class Parser {
         this.pos = p + 1;
         break;
       }
+      if (c < 0x20) {
+        // Accepted raw (canonical JSON writes them so); tufa's wire form escapes them.
+        if (this.tracking) this.memberControl = true;
+        p++;
+        continue;
+      }
       if (c >= 0xd800 && c <= 0xdfff) {
         // Canonical key order differs from UTF-16 order only with surrogates: no shortcut then.
         if (this.tracking) this.canonical = false;
@@ -315,7 +357,7 @@ class Parser {
   private parseObject(depth: number): JsonObject {
     if (depth > this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
     this.pos++;
-    const out: JsonObject = Object.create(null);
+    const out: JsonObject = jsonObject();
     this.skipWhitespace();
     if (this.text.charCodeAt(this.pos) === 0x7d) {
       this.pos++;
@@ -346,6 +388,7 @@ class Parser {
         out[key] = this.parseValue(depth);
         this.tracking = false;
         this.memberText = this.canonical ? this.text.slice(start, this.pos) : undefined;
+        this.memberStart = start;
       } else {
         out[key] = this.parseValue(depth);
       }
@@ -460,8 +503,7 @@ function encode(value: unknown, depth: number, wire: boolean): string {
         }
         return out + ']';
       }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
+      if (!isPlainPrototype(Object.getPrototypeOf(value))) {
         throw new TufaError('CANONICAL_JSON', 'canonical JSON: only plain objects can be encoded', {
           found: (value as object).constructor?.name ?? 'object',
         });
@@ -507,8 +549,7 @@ function stringifiable(value: unknown, depth: number): boolean {
         for (let i = 0; i < value.length; i++) if (!stringifiable(value[i], depth + 1)) return false;
         return true;
       }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) return false;
+      if (!isPlainPrototype(Object.getPrototypeOf(value))) return false;
       const keys = Object.keys(value);
       for (let i = 0; i < keys.length; i++) {
         if (i > 0 && !(keys[i - 1]! < keys[i]!)) return false;

@@ -6,6 +6,7 @@ import {
   formatExpires,
   isExpired,
   type MetadataType,
+  metadataFromJson,
   metadataToJson,
   parseExpires,
   parseMetadata,
@@ -48,6 +49,43 @@ describe('parseMetadata accepts and round-trips', () => {
       );
     },
   );
+
+  it('signedBytes are the canonical bytes of signed however the document was written', () => {
+    const canonical = canonicalBytes(docs.targets.signed);
+    const spaced = Buffer.from(JSON.stringify(docs.targets, null, 2));
+    expect(Buffer.from(parseMetadata('targets', spaced).signedBytes).equals(Buffer.from(canonical))).toBe(
+      true,
+    );
+    const bytes = canonicalBytes(docs.targets);
+    expect(Buffer.from(parseMetadata('targets', bytes).signedBytes).equals(Buffer.from(canonical))).toBe(
+      true,
+    );
+  });
+
+  it('metadataFromJson leaves the caller’s document as it was', () => {
+    const doc = JSON.parse(JSON.stringify(docs.targets));
+    const before = JSON.stringify(doc);
+    const md = metadataFromJson('targets', doc);
+    expect(JSON.stringify(doc)).toBe(before);
+    expect(Object.keys(md.signed.targets)).toEqual(Object.keys(doc.signed.targets));
+  });
+
+  it('target names like __proto__ and constructor are ordinary entries; absent names find nothing', () => {
+    const doc = JSON.parse(JSON.stringify(docs.targets));
+    const entry = Object.values(doc.signed.targets)[0];
+    doc.signed.targets = JSON.parse(
+      `{"__proto__":${JSON.stringify(entry)},"constructor":${JSON.stringify(entry)}}`,
+    );
+    for (const md of [parseMetadata('targets', canonicalBytes(doc)), metadataFromJson('targets', doc)]) {
+      const targets = md.signed.targets as Record<string, unknown>;
+      expect(Object.keys(targets).sort()).toEqual(['__proto__', 'constructor']);
+      expect(targets.toString).toBeUndefined();
+      expect(targets.hasOwnProperty).toBeUndefined();
+      const hashes = md.signed.targets.constructor!.hashes as Record<string, unknown>;
+      expect(hashes.valueOf).toBeUndefined();
+      expect('toString' in targets).toBe(false);
+    }
+  });
 
   it('keeps unknown fields at every level, and signatures over them still verify', () => {
     const targets = repo.targets.signed;

@@ -10,6 +10,7 @@ import {
   canonicalBytes,
   type JsonObject,
   type JsonValue,
+  jsonObject,
   parseSignedDocument,
   serializeJson,
   utf8Encode,
@@ -117,18 +118,22 @@ export interface Metadata<T extends Signed = Signed> {
 }
 
 /**
- * A record for keys that come from untrusted input: no prototype, so a key named
- * `__proto__` is an ordinary entry.
+ * A record for keys that come from untrusted input: nothing inherited, so a key named
+ * `__proto__` is an ordinary entry (json.ts's jsonObject).
  */
 export function dict<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
+  return jsonObject<T>();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Field readers. Every failure names the role and the path of the field.
 
 class Reader {
-  constructor(readonly role: string) {}
+  /** `owned`: the parsed document is the reader's own (its objects may be kept, not copied). */
+  constructor(
+    readonly role: string,
+    readonly owned = false,
+  ) {}
 
   fail(path: string, what: string, found?: unknown): never {
     throw new TufaError('INVALID_METADATA', `${this.role}: ${path} ${what}`, {
@@ -403,7 +408,9 @@ function readTargetFile(r: Reader, value: JsonValue | undefined, path: string): 
 /**
  * The usual target entry, `{"hashes": {...}, "length": N}` (and `custom`) with nothing wrong and
  * no extra field, read without building field paths for messages; undefined sends anything
- * else through readTargetFile, which reads it the same way and names any problem.
+ * else through readTargetFile, which reads it the same way and names any problem. Only for a
+ * document parsed by parseJson for this read (Reader.owned): its objects are kept, and `for…in`
+ * is safe on them (their prototype is empty and frozen).
  */
 function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
@@ -412,23 +419,29 @@ function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   const custom = value.custom;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) return undefined;
   if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
-  for (const k of Object.keys(value)) {
+  for (const k in value) {
     if (k !== 'length' && k !== 'hashes' && k !== 'custom') return undefined;
   }
-  const out: Record<string, string> = dict();
   let count = 0;
-  for (const alg of Object.keys(hashes)) {
+  for (const alg in hashes) {
     const digest = hashes[alg];
     if (typeof digest !== 'string' || digest.length === 0) return undefined;
     if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return undefined;
-    out[alg] = digest;
     count++;
   }
   if (count === 0) return undefined;
-  const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = { length, hashes: out, extra: dict() };
+  // The parser's object (nothing inherited, only the strings just checked) is kept as is.
+  const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = {
+    length,
+    hashes: hashes as Record<string, string>,
+    extra: NO_EXTRA,
+  };
   if (custom !== undefined) file.custom = custom;
   return file;
 }
+
+/** The `extra` of the many target entries that have no unknown field: one frozen empty record. */
+const NO_EXTRA: Readonly<JsonObject> = Object.freeze(dict<JsonValue>());
 
 const HASH_PREFIX = /^[0-9a-f]{1,64}$/;
 
@@ -473,11 +486,14 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
 function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   const common = readCommon(r, signed, 'targets');
   const targetsObj = r.object(signed.targets, 'signed.targets');
-  const targets: Record<string, TargetFile> = dict();
+  // An owned document's `targets` object becomes the result's, its values replaced in place:
+  // refilling a record of 100,000 entries costs several times more than the parse itself.
+  const targets = (r.owned ? targetsObj : dict()) as Record<string, TargetFile>;
   for (const name of Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
     const value = targetsObj[name];
-    targets[name] = quickTargetFile(value) ?? readTargetFile(r, value, `signed.targets.${name}`);
+    targets[name] =
+      (r.owned ? quickTargetFile(value) : undefined) ?? readTargetFile(r, value, `signed.targets.${name}`);
   }
   const out: { -readonly [K in keyof Targets]: Targets[K] } = {
     type: 'targets',
@@ -510,9 +526,27 @@ export function parseMetadata<T extends MetadataType>(
   bytes: Uint8Array | string,
   options: ParseMetadataOptions = {},
 ): Metadata<SignedOf<T>> {
+  return parseMetadataSource(type, bytes, options).metadata;
+}
+
+/**
+ * As parseMetadata, and what the parse saw of the source: `signedVerbatim` is true when the
+ * bytes of `signed` in the source are exactly its canonical bytes and hold no raw control
+ * character (so tufa's wire form of `signed` is those bytes too).
+ */
+export function parseMetadataSource<T extends MetadataType>(
+  type: T,
+  bytes: Uint8Array | string,
+  options: ParseMetadataOptions = {},
+): { metadata: Metadata<SignedOf<T>>; signedVerbatim: boolean } {
   const role = options.role ?? type;
-  const { doc, signedText } = parseSignedDocument(bytes, { source: role });
-  return readMetadata(type, doc, options, signedText);
+  const { doc, signedText, signedBytes, signedRawControl } = parseSignedDocument(bytes, { source: role });
+  const canonical = signedBytes ?? (signedText === undefined ? undefined : utf8Encode(signedText));
+  return {
+    // The parsed document is this call's own: readMetadata may keep its objects instead of copying.
+    metadata: readMetadata(type, doc, options, true, canonical),
+    signedVerbatim: signedText !== undefined && !signedRawControl,
+  };
 }
 
 /** As parseMetadata, from an already parsed JSON value. */
@@ -521,17 +555,22 @@ export function metadataFromJson<T extends MetadataType>(
   doc: JsonValue,
   options: ParseMetadataOptions = {},
 ): Metadata<SignedOf<T>> {
-  return readMetadata(type, doc, options, undefined);
+  return readMetadata(type, doc, options, false, undefined);
 }
 
-/** `signedText`: the source of `signed` when the parser found it canonical already (no re-encoding). */
+/**
+ * `owned`: the document was parsed for this call alone, so its objects may become parts of the
+ * result (a caller's document is copied). `signedBytes`: the canonical bytes of `signed` when the
+ * parser found its source canonical already (no re-encoding).
+ */
 function readMetadata<T extends MetadataType>(
   type: T,
   doc: JsonValue,
   options: ParseMetadataOptions,
-  signedText: string | undefined,
+  owned: boolean,
+  signedBytes: Uint8Array | undefined,
 ): Metadata<SignedOf<T>> {
-  const r: Reader = new Reader(options.role ?? type);
+  const r: Reader = new Reader(options.role ?? type, owned);
   const envelope = r.object(doc, 'document');
   const signedObj = r.object(envelope.signed, 'signed');
   if (!Array.isArray(envelope.signatures)) r.fail('signatures', 'must be an array', envelope.signatures);
@@ -543,12 +582,14 @@ function readMetadata<T extends MetadataType>(
       extra: extraFields(s, ['keyid', 'sig']),
     };
   });
+  // Encoded before reading `signed`: reading an owned document replaces parts of it in place.
+  const bytes = signedBytes ?? canonicalBytes(signedObj);
   const signed = SIGNED_PARSERS[type](r, signedObj) as SignedOf<T>;
   return {
     signed,
     signatures,
     extra: extraFields(envelope, ['signed', 'signatures']),
-    signedBytes: signedText === undefined ? canonicalBytes(signedObj) : utf8Encode(signedText),
+    signedBytes: bytes,
   };
 }
 

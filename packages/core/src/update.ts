@@ -11,14 +11,14 @@
 
 import { isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
-import { isCanonical, parseJson, serializeJson, utf8Decode } from './json.js';
+import { isCanonical, jsonObject, parseJson, serializeJson } from './json.js';
 import type { Key } from './keys.js';
 import {
   type DelegatedRole,
   type Metadata,
   type MetaFile,
   metaFileName,
-  parseMetadata,
+  parseMetadataSource,
   type Root,
   type Signed,
   type Snapshot,
@@ -92,8 +92,8 @@ export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
 ): StoredRole<Extract<Signed, { type: T }>> {
   // One strict parse; the canonical check reuses its canonical `signed` bytes rather than
   // encoding the (possibly many-megabyte) document again.
-  const metadata = parseMetadata(type, bytes, { role });
-  if (!isServedForm(bytes, metadata)) {
+  const { metadata, signedVerbatim } = parseMetadataSource(type, bytes, { role });
+  if (!isServedForm(bytes, metadata, signedVerbatim)) {
     throw new TufaError('NON_CANONICAL', `${role}: the uploaded bytes are not canonical JSON`, {
       role,
       expected: 'OLPC canonical JSON of the document',
@@ -102,28 +102,27 @@ export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
   return { bytes, metadata: metadata as Metadata<Extract<Signed, { type: T }>> };
 }
 
-const CONTROL_CHARACTER = /[\u0000-\u001f]/;
-
 /**
  * Whether the bytes are exactly tufa's serialisation of the document (isCanonical), checked
  * piecewise: `{"signatures":…,"signed":…}` with `signed` as the canonical bytes the signatures
- * cover (identical to the served form unless it holds control characters, which are escaped).
+ * cover, when the parse found `signed` verbatim (canonical, no raw control character: the wire
+ * form escapes those); otherwise by encoding the whole document again.
  */
-function isServedForm(bytes: Uint8Array, metadata: Metadata): boolean {
-  const signedText = utf8Decode(metadata.signedBytes);
-  if (Object.keys(metadata.extra).length > 0 || CONTROL_CHARACTER.test(signedText)) {
+function isServedForm(bytes: Uint8Array, metadata: Metadata, signedVerbatim: boolean): boolean {
+  if (Object.keys(metadata.extra).length > 0 || !signedVerbatim) {
     return isCanonical(bytes, parseJson(bytes));
   }
   const signatures = metadata.signatures.map((sig) => ({ ...sig.extra, keyid: sig.keyid, sig: sig.sig }));
   const head = serializeJson({ signatures });
-  // `{"signatures":[…]}` without its closing brace, then `,"signed":` and the signed bytes.
-  const expected = Buffer.concat([
-    Buffer.from(head.subarray(0, head.length - 1)),
-    Buffer.from(',"signed":'),
-    Buffer.from(metadata.signedBytes),
-    Buffer.from('}'),
-  ]);
-  return expected.equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+  // `{"signatures":[…]}` without its closing brace, then `,"signed":`, the signed bytes and `}`.
+  const prefix = Buffer.concat([head.subarray(0, head.length - 1), Buffer.from(',"signed":')]);
+  const signed = metadata.signedBytes;
+  if (bytes.length !== prefix.length + signed.length + 1 || bytes[bytes.length - 1] !== 0x7d) return false;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return (
+    view.subarray(0, prefix.length).equals(prefix) &&
+    view.subarray(prefix.length, prefix.length + signed.length).equals(signed)
+  );
 }
 
 /** Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes. */
@@ -131,7 +130,7 @@ export function snapshotMetaForState(state: {
   targets: StoredRole<Targets>;
   delegated: ReadonlyMap<string, StoredRole<Targets>>;
 }): Record<string, MetaFile> {
-  const meta: Record<string, MetaFile> = Object.create(null);
+  const meta: Record<string, MetaFile> = jsonObject();
   meta[metaFileName('targets')] = metaFileFor(state.targets.bytes, state.targets.metadata.signed.version);
   for (const [name, role] of state.delegated) {
     meta[metaFileName(name)] = metaFileFor(role.bytes, role.metadata.signed.version);
