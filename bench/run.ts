@@ -177,6 +177,8 @@ async function startBenchPostgres(): Promise<{ postgres: RunningPostgres; url: s
 }
 
 const SERVER_BIN = join(REPO, 'packages/server/dist/bin.js');
+/** Extra node options for the tufa-server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const SERVER_NODE_ARGS = (process.env.TUFA_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 /** A publishing token (push, pull, delete on every GUN) when the server has access control. */
 async function createToken(dbArgs: string[]): Promise<string | undefined> {
@@ -217,6 +219,7 @@ async function startTufaServer(name: string, databaseUrl: string | undefined): P
   ];
   const token = await createToken(dbArgs);
   const args = [
+    ...SERVER_NODE_ARGS,
     SERVER_BIN,
     '--host',
     '127.0.0.1',
@@ -308,6 +311,22 @@ async function timePublishes(remote: Remote, gun: string, bodies: Buffer[]): Pro
   const times: number[] = [];
   for (const body of bodies) times.push(await timed(() => postUpdate(remote, gun, body)));
   return times;
+}
+
+/**
+ * The server's own time for requests to a route so far (sum and count of its latency histogram
+ * on /metrics, seconds): between two readings, the mean time spent inside the server.
+ */
+async function serverTime(remote: Remote, route: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`${remote.base}/metrics`)).text();
+  const value = (name: string) => {
+    const m = new RegExp(
+      `^tufa_http_request_duration_seconds_${name}\\{route="${route}"\\} (\\S+)$`,
+      'm',
+    ).exec(text);
+    return m === null ? Number.NaN : Number(m[1]);
+  };
+  return { sum: value('sum'), count: value('count') };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,15 +692,18 @@ async function main(): Promise<void> {
       await createCollection(pgServer, pgun, n);
       const count = n === 1000 ? PUBLISHES_FOR_MEMORY : 11;
       const bodies = successiveUpdates(n, count);
-      const times = await timePublishes(pgServer, pgun, bodies);
-      const measured = times.slice(1); // the first warms the server's code paths for this size
+      await timePublishes(pgServer, pgun, bodies.slice(0, 1)); // the first warms this size's paths
+      const before = await serverTime(pgServer, 'collection');
+      const measured = await timePublishes(pgServer, pgun, bodies.slice(1));
+      const after = await serverTime(pgServer, 'collection');
+      const serverMean = ((after.sum - before.sum) / (after.count - before.count)) * 1000;
       publishMedians[n] = median(measured);
       if (n === 1000) rssAfterPublishes = pgServer.rss();
       const limit = n === 1000 ? 5 : n === 100_000 ? 300 : undefined;
       row({
         section: 'server publish',
         metric: `POST adding 1 target to ${fmt(n)} (round trip on loopback, median of ${measured.length})`,
-        tufa: ms(publishMedians[n]!),
+        tufa: `${ms(publishMedians[n]!)} (in the server: mean ${ms(serverMean)})`,
         baseline: n === 1000 && haveNotary ? 'notary: 10-13 ms (issue 7)' : '',
         target: limit === undefined ? '' : `<= ${limit} ms`,
         verdict: limit === undefined ? '' : verdict(publishMedians[n]! <= limit),
@@ -690,6 +712,7 @@ async function main(): Promise<void> {
           min_ms: Math.min(...measured),
           max_ms: Math.max(...measured),
           runs: measured.length,
+          server_mean_ms: serverMean,
         },
       });
     }

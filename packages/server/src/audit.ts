@@ -41,20 +41,35 @@ export interface AuditRow {
   outcome: string;
 }
 
+const AUDIT_COLUMNS = '(token_name, remote_addr, gun, action, roles, request_id, outcome)';
+
+/** The 7 parameters of an audit row, in AUDIT_COLUMNS order. */
+function auditParams(entry: AuditEntry): unknown[] {
+  return [
+    entry.tokenName ?? null,
+    entry.remoteAddr?.slice(0, 64) ?? null,
+    entry.gun ?? null,
+    entry.action,
+    JSON.stringify(entry.roles ?? {}),
+    entry.requestId ?? null,
+    entry.outcome,
+  ];
+}
+
+/**
+ * An INSERT of an audit row as part of a larger statement (one round trip less): its parameters
+ * are appended to `params`, numbered from there.
+ */
+export function auditInsert(entry: AuditEntry, params: unknown[]): string {
+  const n = params.length;
+  params.push(...auditParams(entry));
+  const placeholders = Array.from({ length: 7 }, (_, i) => `$${n + i + 1}`).join(', ');
+  return `INSERT INTO audit_log ${AUDIT_COLUMNS} VALUES (${placeholders})`;
+}
+
 export async function recordAudit(db: pg.ClientBase | pg.Pool, entry: AuditEntry): Promise<void> {
-  await db.query(
-    `INSERT INTO audit_log (token_name, remote_addr, gun, action, roles, request_id, outcome)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [
-      entry.tokenName ?? null,
-      entry.remoteAddr?.slice(0, 64) ?? null,
-      entry.gun ?? null,
-      entry.action,
-      JSON.stringify(entry.roles ?? {}),
-      entry.requestId ?? null,
-      entry.outcome,
-    ],
-  );
+  const params: unknown[] = [];
+  await db.query(auditInsert(entry, params), params);
 }
 
 /** `2026-11-23`, `2026-11-23T10:00:00Z` or a duration back from now (`24h`, `7d`); ms since the epoch. */

@@ -80,7 +80,7 @@ describe('GUNs and routes', () => {
 
 describe('update bodies', () => {
   it('cuts each document out of the body byte for byte', () => {
-    const a = '{"signed":{"x":"\\"}{"},"signatures":[]}';
+    const a = '{"signed":{"x":"\\"}{","y":"\\\\","z":"\\\\\\"}"},"signatures":[]}';
     const b = '{"signed":{"y":[1,{"z":"é"}]},"signatures":[]}';
     const uploads = parseUpdateBody(utf8Encode(` {"root": ${a} ,\n "targets/r":${b}}`));
     expect([...uploads.keys()]).toEqual(['root', 'targets/r']);

@@ -163,6 +163,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
  */
 export function parseUpdateBody(body: Uint8Array): Map<string, Uint8Array> {
   const n = body.length;
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.length);
   let i = 0;
   const fail = (what: string, at: number): never => {
     throw new TufaError('INVALID_JSON', `update body: ${what} at offset ${at}`, { details: { offset: at } });
@@ -172,15 +173,18 @@ export function parseUpdateBody(body: Uint8Array): Map<string, Uint8Array> {
   };
   const skipString = () => {
     const start = i;
-    i++; // the opening quote
+    let from = i + 1; // after the opening quote
     for (;;) {
-      if (i >= n) fail('unterminated string', start);
-      const c = body[i]!;
-      if (c === 0x22) {
-        i++;
+      // The next quote (memchr); it closes the string unless an odd run of backslashes escapes it.
+      const quote = buf.indexOf(0x22, from);
+      if (quote === -1) fail('unterminated string', start);
+      let backslashes = 0;
+      while (quote - backslashes - 1 > start && body[quote - backslashes - 1] === 0x5c) backslashes++;
+      if (backslashes % 2 === 0) {
+        i = quote + 1;
         return;
       }
-      i += c === 0x5c ? 2 : 1;
+      from = quote + 1;
     }
   };
   const skipValue = () => {

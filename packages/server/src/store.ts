@@ -14,6 +14,7 @@ import {
   keyToJson,
   type Metadata,
   metaFileFor,
+  metaFileName,
   newSnapshot,
   newTimestamp,
   parseJson,
@@ -31,7 +32,7 @@ import {
   validateUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
-import { type AuditContext, recordAudit } from './audit.js';
+import { type AuditContext, type AuditEntry, auditInsert, recordAudit } from './audit.js';
 import { type MetadataCache, NOTIFY_CHANNEL } from './cache.js';
 import { LOCKS, transaction } from './db.js';
 import { HttpStatusError } from './http.js';
@@ -93,6 +94,8 @@ interface NewRow {
   bytes: Uint8Array;
   metadata: Metadata;
   serverSigned: boolean;
+  /** The bytes' sha256 when already computed (the new snapshot lists it): not hashed again. */
+  sha256?: string;
 }
 
 interface OnlineKeyRow {
@@ -100,6 +103,24 @@ interface OnlineKeyRow {
   keyid: string;
   private_key: Buffer;
 }
+
+/**
+ * `latest`: the newest row (role, version, sha256) of each role of collection $1, found with
+ * one index descent per role (a loose index scan) rather than by reading every version the
+ * collection ever had, as DISTINCT ON would: a collection re-signed every hour for a year has
+ * thousands of timestamp rows.
+ */
+const LATEST_ROLES_CTE = `WITH RECURSIVE roles (role) AS (
+    (SELECT role FROM metadata WHERE collection_id = $1 ORDER BY role LIMIT 1)
+    UNION ALL
+    SELECT (SELECT m.role FROM metadata m WHERE m.collection_id = $1 AND m.role > r.role ORDER BY m.role LIMIT 1)
+    FROM roles r WHERE r.role IS NOT NULL
+  ),
+  latest AS (
+    SELECT l.role, l.version, l.sha256 FROM roles r
+    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256 FROM metadata m
+                        WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
+  )`;
 
 /** Bytes of stored documents kept parsed in memory for validating updates (parsed, several times that). */
 const STORED_CACHE_BYTES = 8 * 1024 * 1024;
@@ -270,20 +291,22 @@ export class Store {
     if (create) {
       await client.query('INSERT INTO collections (gun) VALUES ($1) ON CONFLICT (gun) DO NOTHING', [gun]);
     }
-    const id = await this.collectionId(client, gun);
-    if (id === undefined) return undefined;
-    await client.query(
-      `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.options.lockTimeout ?? 10_000))}`,
-    );
+    // One round trip: the id, this transaction's lock_timeout and the lock. set_config in FROM has
+    // run before any row reaches the select list, which runs only for the matching row.
+    const timeout = String(Math.max(1, Math.floor(this.options.lockTimeout ?? 10_000)));
     try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [id]);
+      const r = await client.query<{ id: string }>(
+        `SELECT c.id, pg_advisory_xact_lock(c.id) FROM collections c, set_config('lock_timeout', $2, true) t
+         WHERE c.gun = $1`,
+        [gun, timeout],
+      );
+      return r.rows[0]?.id;
     } catch (err) {
       if ((err as { code?: string }).code === '55P03') {
         throw new TufaError('CONFLICT', `${gun}: another update holds the collection`, { details: { gun } });
       }
       throw err;
     }
-    return id;
   }
 
   /** The collection's online keys, newest first (their private halves still encrypted). */
@@ -328,10 +351,55 @@ export class Store {
   }> {
     // Which version of each role is latest, by digest; the bytes only for documents not held yet.
     const latest = await client.query<{ role: string; version: number; sha256: string }>(
-      `SELECT DISTINCT ON (role) role, version, sha256 FROM metadata WHERE collection_id = $1
-       ORDER BY role, version DESC`,
+      `${LATEST_ROLES_CTE} SELECT role, version, sha256 FROM latest`,
       [id],
     );
+    return this.stateFrom(client, id, latest.rows);
+  }
+
+  /** As loadState, and the collection's online keys (newest first), in one round trip. */
+  private async loadStateAndKeys(
+    client: pg.ClientBase,
+    id: string,
+  ): Promise<Awaited<ReturnType<Store['loadState']>> & { keyRows: OnlineKeyRow[] }> {
+    const r = await client.query<{
+      role: string;
+      version: number | null;
+      sha256: string | null;
+      seq: string | null;
+      keyid: string | null;
+      private_key: Buffer | null;
+    }>(
+      `${LATEST_ROLES_CTE}
+       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+       FROM latest
+       UNION ALL
+       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+      [id],
+    );
+    const latest: { role: string; version: number; sha256: string }[] = [];
+    const keys: (OnlineKeyRow & { seq: bigint })[] = [];
+    for (const row of r.rows) {
+      if (row.keyid === null) latest.push({ role: row.role, version: row.version!, sha256: row.sha256! });
+      else {
+        keys.push({
+          role: row.role as OnlineRole,
+          keyid: row.keyid,
+          private_key: row.private_key!,
+          seq: BigInt(row.seq!),
+        });
+      }
+    }
+    keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
+    return { ...(await this.stateFrom(client, id, latest)), keyRows: keys };
+  }
+
+  private async stateFrom(
+    client: pg.ClientBase,
+    id: string,
+    latestRows: readonly { role: string; version: number; sha256: string }[],
+  ): Promise<Awaited<ReturnType<Store['loadState']>>> {
+    const latest = { rows: latestRows };
     const key = (row: { role: string; sha256: string }) => storedKey(id, row.role, row.sha256);
     const found = new Map<string, StoredRole>();
     for (const row of latest.rows) {
@@ -394,14 +462,14 @@ export class Store {
   ): Promise<void> {
     const values: unknown[] = [id, now];
     const tuples = rows.map((row) => {
-      const sha256 = sha256Hex(row.bytes);
+      const sha256 = row.sha256 ?? sha256Hex(row.bytes);
       // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
       this.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
       const n = values.length;
       values.push(
         row.role,
         row.metadata.signed.version,
-        Buffer.from(row.bytes),
+        Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.length),
         sha256,
         row.metadata.signed.expiresAt,
         row.serverSigned,
@@ -482,11 +550,18 @@ export class Store {
     let snapshotVersion: number;
     if (args.snapshotOnline && args.resignSnapshot) {
       snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
+      const meta = snapshotMetaForState(args.state);
+      // The snapshot just hashed the new targets documents: their rows reuse those digests.
+      for (const row of rows) {
+        const listed = row.role === 'targets' ? args.state.targets : args.state.delegated.get(row.role);
+        const digest = meta[metaFileName(row.role)]?.hashes?.sha256;
+        if (listed?.bytes === row.bytes && digest !== undefined) row.sha256 = digest;
+      }
       const md = signMetadata(
         newSnapshot({
           version: snapshotVersion,
           expires: formatExpires(args.now + this.options.snapshotExpiry),
-          meta: snapshotMetaForState(args.state),
+          meta,
         }),
         [this.signerFor(signers, args.root, 'snapshot')],
       );
@@ -544,8 +619,7 @@ export class Store {
         );
       }
       const now = this.now();
-      const { state, timestamp, versions } = await this.loadState(client, id);
-      const keyRows = await this.onlineKeyRows(client, id);
+      const { state, timestamp, versions, keyRows } = await this.loadStateAndKeys(client, id);
       const serverKeyids = {
         timestamp: keyRows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
         snapshot: keyRows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
@@ -592,24 +666,26 @@ export class Store {
         keyRows,
         alsoInsert: changed,
       });
+      const out: Record<string, number> = { ...versions };
+      for (const c of update.changed) out[c.role] = c.version;
+      out.snapshot = signed.snapshot;
+      out.timestamp = signed.timestamp.signed.version;
+      let entry: AuditEntry | undefined;
+      if (audit !== undefined) {
+        const roles: Record<string, number> = {};
+        for (const c of update.changed) roles[c.role] = c.version;
+        roles.snapshot = signed.snapshot;
+        roles.timestamp = signed.timestamp.signed.version;
+        entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
+      }
       await this.recordChange(
         client,
         gun,
         signed.timestamp.signed.version,
         sha256Hex(signed.timestampBytes),
         'update',
+        entry,
       );
-      const out: Record<string, number> = { ...versions };
-      for (const c of update.changed) out[c.role] = c.version;
-      out.snapshot = signed.snapshot;
-      out.timestamp = signed.timestamp.signed.version;
-      if (audit !== undefined) {
-        const roles: Record<string, number> = {};
-        for (const c of update.changed) roles[c.role] = c.version;
-        roles.snapshot = signed.snapshot;
-        roles.timestamp = signed.timestamp.signed.version;
-        await recordAudit(client, { ...audit, action: 'publish', gun, roles, outcome: 'accepted' });
-      }
       return { versions: out };
     });
     // This process's own readers must not wait for the NOTIFY to come back.
@@ -636,21 +712,29 @@ export class Store {
     }
   }
 
+  /**
+   * The changefeed row (and the request's audit row), in one statement: meant as the last
+   * statement before COMMIT. The changefeed lock is held to commit, so change ids are handed out in
+   * commit order and a reader paging by id skips nothing; the row reads from the lock's CTE, so
+   * its id is taken only once the lock is held.
+   */
   private async recordChange(
     client: pg.ClientBase,
     gun: string,
     version: number,
     sha256: string | null,
     category: 'update' | 'deletion',
+    audit?: AuditEntry,
   ): Promise<void> {
-    // Held to commit: change ids are handed out in commit order, so a reader paging by id skips nothing.
-    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.changefeed]);
-    await client.query('INSERT INTO changes (gun, version, sha256, category) VALUES ($1, $2, $3, $4)', [
-      gun,
-      version,
-      sha256,
-      category,
-    ]);
+    const params: unknown[] = [LOCKS.changefeed, gun, version, sha256, category];
+    const auditSql = audit === undefined ? '' : `, audit AS (${auditInsert(audit, params)} RETURNING 1)`;
+    await client.query(
+      `WITH feed AS (SELECT pg_advisory_xact_lock($1::bigint)),
+            change AS (INSERT INTO changes (gun, version, sha256, category)
+                       SELECT $2::text, $3::integer, $4::text, $5::text FROM feed RETURNING 1)${auditSql}
+       SELECT (SELECT count(*) FROM change) AS changes${audit === undefined ? '' : ', (SELECT count(*) FROM audit) AS audits'}`,
+      params,
+    );
   }
 
   /** Deletes exactly this GUN (metadata and keys); false when it did not exist. */
@@ -658,12 +742,19 @@ export class Store {
     const result = await transaction(this.pool, async (client) => {
       const id = await this.lockCollection(client, gun, false);
       if (id === undefined) return false;
-      await client.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', $1)`, [gun]);
-      await client.query('DELETE FROM collections WHERE id = $1', [id]);
-      await this.recordChange(client, gun, 0, null, 'deletion');
-      if (audit !== undefined) {
-        await recordAudit(client, { ...audit, action: 'delete', gun, outcome: 'accepted' });
-      }
+      await client.query(
+        `WITH gone AS (DELETE FROM collections WHERE id = $1 RETURNING gun)
+         SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM gone`,
+        [id],
+      );
+      await this.recordChange(
+        client,
+        gun,
+        0,
+        null,
+        'deletion',
+        audit === undefined ? undefined : { ...audit, action: 'delete', gun, outcome: 'accepted' },
+      );
       return true;
     });
     // This process's own readers must not wait for the NOTIFY to come back.
@@ -703,11 +794,12 @@ export class Store {
    */
   async dueForResign(fraction: number, limit = 100): Promise<string[]> {
     const r = await this.pool.query<{ gun: string }>(
+      // The newest timestamp and snapshot of each collection: one index descent per role.
       `SELECT c.gun FROM collections c
-       JOIN LATERAL (SELECT DISTINCT ON (m.role) m.role, m.expires, m.created_at, m.server_signed
-                     FROM metadata m
-                     WHERE m.collection_id = c.id AND m.role IN ('timestamp', 'snapshot')
-                     ORDER BY m.role, m.version DESC) latest ON true
+       CROSS JOIN (VALUES ('timestamp'), ('snapshot')) AS r (role)
+       JOIN LATERAL (SELECT m.expires, m.created_at, m.server_signed FROM metadata m
+                     WHERE m.collection_id = c.id AND m.role = r.role
+                     ORDER BY m.version DESC LIMIT 1) latest ON true
        WHERE latest.server_signed AND latest.expires - (latest.expires - latest.created_at) * $2::double precision
              <= to_timestamp($1::double precision / 1000)
        GROUP BY c.gun LIMIT $3`,
@@ -736,8 +828,10 @@ export class Store {
       const due = (md: Metadata, createdAt: number) =>
         md.signed.expiresAt - (md.signed.expiresAt - createdAt) * options.fraction <= now;
       const created = await client.query<{ role: string; created: string }>(
-        `SELECT DISTINCT ON (role) role, (extract(epoch FROM created_at) * 1000)::text AS created FROM metadata
-         WHERE collection_id = $1 AND role IN ('timestamp', 'snapshot') ORDER BY role, version DESC`,
+        `SELECT r.role, (extract(epoch FROM l.created_at) * 1000)::text AS created
+         FROM (VALUES ('timestamp'), ('snapshot')) AS r (role)
+         JOIN LATERAL (SELECT created_at FROM metadata WHERE collection_id = $1 AND role = r.role
+                       ORDER BY version DESC LIMIT 1) l ON true`,
         [id],
       );
       const createdAt = new Map(created.rows.map((row) => [row.role, Number(row.created)]));
