@@ -1,10 +1,11 @@
 /** The Koa application: Notary's routes over the store, access control, audit, JSON errors, request ids, metrics. */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTufaError, keyToJson, parseJson, TufaError } from '@tufa/core';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
-import { type AccessAction, type AccessControl, type Principal, remoteAddress } from './auth.js';
+import { type AccessAction, type AccessControl, ANONYMOUS, type Principal, remoteAddress } from './auth.js';
 import {
   checkGun,
   errorBody,
@@ -76,6 +77,98 @@ function decimalParam(value: unknown, name: string, min: number, max: number, fa
     throw new HttpStatusError(400, 'INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}`);
   }
   return Number(value);
+}
+
+/** Whether an If-None-Match header names this ETag (or `*`). */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined || header === '') return false;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
+}
+
+/**
+ * The request listener for node:http(s): the app, behind a fast path for the request a registry
+ * serves most, an anonymous GET or HEAD of the latest (or a given version of) metadata held in
+ * the memory cache. That path answers from node:http directly, with the same status, headers,
+ * metrics and log line as the app, without Koa's per-request context (several times the
+ * requests per second for timestamp.json). Anything else goes to the app: a cache miss, a
+ * timestamp due for re-signing, an Authorization header, a query string, pull that needs a
+ * token, an embedding application's authorizer, a path the router refuses.
+ */
+export function createRequestListener(
+  options: AppOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = createApp(options);
+  const handle = app.callback();
+  const { store, metrics, access, logger } = options;
+  const fastPathOn = options.authorize === undefined && access.may(ANONYMOUS, 'pull', '');
+  const counters = new Map<string, ReturnType<typeof metrics.requests.labels>>();
+  const counter = (method: string, status: number) => {
+    const key = `${method} ${status}`;
+    let c = counters.get(key);
+    if (c === undefined) {
+      c = metrics.requests.labels({ route: 'metadata', method, status: String(status) });
+      counters.set(key, c);
+    }
+    return c;
+  };
+  const latency = metrics.latency.labels({ route: 'metadata' });
+
+  const served = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const url = req.url;
+    if (url === undefined || !url.startsWith('/v2/') || url.includes('?')) return false;
+    if (req.headers.authorization !== undefined) return false;
+    let route: Route | undefined;
+    try {
+      route = parseRoute(url);
+    } catch {
+      return false; // the app answers with the router's refusal
+    }
+    if (route?.kind !== 'metadata') return false;
+    if (route.role === 'timestamp' && route.version !== undefined) return false;
+    const file = store.cachedMetadata(route.gun, route.role, route.version);
+    if (file === undefined) return false;
+    // An expired timestamp is re-signed first, by the app.
+    if (route.role === 'timestamp' && file.expiresAt <= store.now()) return false;
+    const started = process.hrtime.bigint();
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const etag = `"${file.sha256}"`;
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('ETag', etag);
+    res.setHeader('Cache-Control', route.version === undefined ? LATEST_CACHE : VERSIONED_CACHE);
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      res.statusCode = 304;
+      res.end();
+    } else {
+      res.statusCode = 200;
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Content-Length', file.bytes.length);
+      if (method === 'HEAD') res.end();
+      else res.end(file.bytes);
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    counter(method, res.statusCode).inc();
+    latency.observe(seconds);
+    if (logger.isLevelEnabled('info')) {
+      logger.info(
+        {
+          req_id: requestId,
+          method,
+          url: url.slice(0, 512),
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+        },
+        'request',
+      );
+    }
+    return true;
+  };
+
+  return (req, res) => {
+    if (!fastPathOn || !served(req, res)) void handle(req, res);
+  };
 }
 
 export function createApp(options: AppOptions): Koa {
@@ -290,11 +383,7 @@ export function createApp(options: AppOptions): Koa {
         const etag = `"${file.sha256}"`;
         ctx.set('ETag', etag);
         ctx.set('Cache-Control', route.version === undefined ? LATEST_CACHE : VERSIONED_CACHE);
-        const match = ctx.get('if-none-match');
-        if (
-          match !== '' &&
-          match.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*')
-        ) {
+        if (etagMatches(ctx.get('if-none-match'), etag)) {
           ctx.status = 304;
           return;
         }

@@ -1,5 +1,5 @@
 export { runAdminCommand } from './admin.js';
-export { type Action, type AppOptions, type Authorizer, createApp } from './app.js';
+export { type Action, type AppOptions, type Authorizer, createApp, createRequestListener } from './app.js';
 export {
   type AuditAction,
   type AuditContext,

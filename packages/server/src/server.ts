@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { nodeCrypto, parseJson, TufaError, useCrypto } from '@tufa/core';
 import type pg from 'pg';
 import { type Logger, pino } from 'pino';
-import { type Authorizer, createApp } from './app.js';
+import { type Authorizer, createRequestListener } from './app.js';
 import { AccessControl } from './auth.js';
 import { MetadataCache } from './cache.js';
 import type { ServerConfig } from './config.js';
@@ -189,7 +189,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
     await store.checkMasterKey();
     const metrics = createMetrics(pool);
-    const app = createApp({
+    const listener = createRequestListener({
       store,
       logger,
       metrics,
@@ -206,7 +206,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     };
     const server: Server =
       tls === undefined
-        ? createServer(timeouts, app.callback())
+        ? createServer(timeouts, listener)
         : createHttpsServer(
             {
               ...timeouts,
@@ -217,7 +217,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
                 ? {}
                 : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
             },
-            app.callback(),
+            listener,
           );
     httpServer = server;
     if (tls !== undefined) {

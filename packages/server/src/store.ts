@@ -33,7 +33,7 @@ import {
 } from '@tufa/core';
 import type pg from 'pg';
 import { type AuditContext, type AuditEntry, auditInsert, recordAudit } from './audit.js';
-import { type MetadataCache, NOTIFY_CHANNEL } from './cache.js';
+import { type CachedFile, type MetadataCache, NOTIFY_CHANNEL } from './cache.js';
 import { LOCKS, transaction } from './db.js';
 import { HttpStatusError } from './http.js';
 import {
@@ -201,6 +201,11 @@ export class Store {
     };
     if (cache !== undefined && generation !== undefined) cache.set(gun, role, version, file, generation);
     return file;
+  }
+
+  /** A role's latest (or given) version when the memory cache holds it; never the database. */
+  cachedMetadata(gun: string, role: string, version?: number): CachedFile | undefined {
+    return this.options.cache?.get(gun, role, version);
   }
 
   /** Whether the latest timestamp of a collection has expired (a GET refreshes it first). */
