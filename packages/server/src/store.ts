@@ -84,6 +84,14 @@ export interface PublishResult {
 
 const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/**
+ * A named statement: parsed and planned once per connection instead of at every call (the
+ * publish path's queries are planned in about as long as they run). One name, one text.
+ */
+function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `tufa_${name}`, text, values };
+}
+
 function storedKey(collectionId: string, role: string, sha256: string): string {
   return `${collectionId}\u0000${role}\u0000${sha256}`;
 }
@@ -301,9 +309,12 @@ export class Store {
     const timeout = String(Math.max(1, Math.floor(this.options.lockTimeout ?? 10_000)));
     try {
       const r = await client.query<{ id: string }>(
-        `SELECT c.id, pg_advisory_xact_lock(c.id) FROM collections c, set_config('lock_timeout', $2, true) t
-         WHERE c.gun = $1`,
-        [gun, timeout],
+        prepared(
+          'lock_collection',
+          `SELECT c.id, pg_advisory_xact_lock(c.id) FROM collections c, set_config('lock_timeout', $2, true) t
+           WHERE c.gun = $1`,
+          [gun, timeout],
+        ),
       );
       return r.rows[0]?.id;
     } catch (err) {
@@ -375,12 +386,15 @@ export class Store {
       keyid: string | null;
       private_key: Buffer | null;
     }>(
-      `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
-       FROM latest
-       UNION ALL
-       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
-      [id],
+      prepared(
+        'state_and_keys',
+        `${LATEST_ROLES_CTE}
+         SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+         FROM latest
+         UNION ALL
+         SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+        [id],
+      ),
     );
     const latest: { role: string; version: number; sha256: string }[] = [];
     const keys: (OnlineKeyRow & { seq: bigint })[] = [];
@@ -483,12 +497,15 @@ export class Store {
                to_timestamp($2::double precision / 1000), $${n + 6})`;
     });
     await client.query(
-      `WITH inserted AS (
-         INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
-         VALUES ${tuples.join(', ')} RETURNING 1
-       )
-       SELECT pg_notify('${NOTIFY_CHANNEL}', gun), (SELECT count(*) FROM inserted) FROM collections WHERE id = $1`,
-      values,
+      prepared(
+        `insert_roles_${rows.length}`,
+        `WITH inserted AS (
+           INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
+           VALUES ${tuples.join(', ')} RETURNING 1
+         )
+         SELECT pg_notify('${NOTIFY_CHANNEL}', gun), (SELECT count(*) FROM inserted) FROM collections WHERE id = $1`,
+        values,
+      ),
     );
   }
 
@@ -734,11 +751,14 @@ export class Store {
     const params: unknown[] = [LOCKS.changefeed, gun, version, sha256, category];
     const auditSql = audit === undefined ? '' : `, audit AS (${auditInsert(audit, params)} RETURNING 1)`;
     await client.query(
-      `WITH feed AS (SELECT pg_advisory_xact_lock($1::bigint)),
-            change AS (INSERT INTO changes (gun, version, sha256, category)
-                       SELECT $2::text, $3::integer, $4::text, $5::text FROM feed RETURNING 1)${auditSql}
-       SELECT (SELECT count(*) FROM change) AS changes${audit === undefined ? '' : ', (SELECT count(*) FROM audit) AS audits'}`,
-      params,
+      prepared(
+        audit === undefined ? 'record_change' : 'record_change_audited',
+        `WITH feed AS (SELECT pg_advisory_xact_lock($1::bigint)),
+              change AS (INSERT INTO changes (gun, version, sha256, category)
+                         SELECT $2::text, $3::integer, $4::text, $5::text FROM feed RETURNING 1)${auditSql}
+         SELECT (SELECT count(*) FROM change) AS changes${audit === undefined ? '' : ', (SELECT count(*) FROM audit) AS audits'}`,
+        params,
+      ),
     );
   }
 

@@ -199,10 +199,12 @@ export class TokenStore {
   async check(token: string): Promise<TokenHolder | undefined> {
     const parts = splitToken(token);
     if (parts === undefined) return undefined;
-    const r = await this.pool.query<{ name: string; secret_hash: Buffer; scopes: string[] }>(
-      'SELECT name, secret_hash, scopes FROM tokens WHERE token_id = $1 AND revoked_at IS NULL',
-      [parts.tokenId],
-    );
+    // Named: planned once per connection (every authenticated request runs it).
+    const r = await this.pool.query<{ name: string; secret_hash: Buffer; scopes: string[] }>({
+      name: 'tufa_token_check',
+      text: 'SELECT name, secret_hash, scopes FROM tokens WHERE token_id = $1 AND revoked_at IS NULL',
+      values: [parts.tokenId],
+    });
     const row = r.rows[0];
     // Compared in constant time, so the answer's timing says nothing about the stored hash.
     if (row === undefined || row.secret_hash.length !== parts.secretHash.length) return undefined;
