@@ -46,6 +46,19 @@ beforeAll(async () => {
       res.writeHead(403, { 'www-authenticate': 'Bearer realm="tufa", error="insufficient_scope"' });
       return res.end('{}');
     }
+    if (path === '/multi') {
+      res.writeHead(200, [
+        ['X-Seen', 'one'],
+        ['x-seen', 'two'],
+        ['Content-Type', 'application/json'],
+      ] as unknown as import('node:http').OutgoingHttpHeaders);
+      res.write('{"a":');
+      return setTimeout(() => res.end('1}'), 20);
+    }
+    if (path === '/304') {
+      res.writeHead(304);
+      return res.end();
+    }
     if (path === '/429') {
       res.writeHead(429, { 'retry-after': '7' });
       return res.end('{}');
@@ -82,6 +95,32 @@ describe('nodeFetch', () => {
       ['a', `Bearer ${TOKEN}`],
       ['b', undefined],
     ]);
+  });
+
+  it('answers with status, headers by any case (repeats joined) and the body chunk by chunk', async () => {
+    const fetch = nodeFetch({});
+    const res = await fetch(`${urlA}/multi`, { signal: new AbortController().signal, redirect: 'follow' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-seen')).toBe('one, two');
+    expect(res.headers.get('CONTENT-TYPE')).toBe('application/json');
+    expect(res.headers.get('x-absent')).toBeNull();
+    const reader = res.body!.getReader();
+    const parts: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(text(r.value));
+    expect(parts.join('')).toBe('{"a":1}');
+    const notModified = await fetch(`${urlA}/304`, {
+      signal: new AbortController().signal,
+      redirect: 'follow',
+    });
+    expect(notModified.status).toBe(304);
+    expect(notModified.body).toBeNull();
+  });
+
+  it('a cancelled body ends the download; the next request works', async () => {
+    const fetch = nodeFetch({});
+    const res = await fetch(`${urlA}/multi`, { signal: new AbortController().signal, redirect: 'follow' });
+    await res.body!.cancel();
+    expect(text(await download(`${urlA}/plain`, options(fetch)))).toBe('from a');
   });
 
   it('refuses a token that cannot be a Bearer token, and half a client certificate', () => {

@@ -6,11 +6,34 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
 import { TufaError } from '@tufa/core';
 
-/** The subset of the WHATWG fetch the client uses (nodeFetch by default; Node's global fetch fits too). */
-export type FetchLike = (url: string, init: { signal: AbortSignal; redirect: 'follow' }) => Promise<Response>;
+/** What the client reads of a body: a WHATWG ReadableStream fits. */
+export interface FetchBody {
+  getReader(): {
+    read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>;
+    cancel(reason?: unknown): Promise<void>;
+    releaseLock(): void;
+  };
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** What the client reads of a response: a WHATWG Response fits. */
+export interface FetchResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  readonly body: FetchBody | null;
+}
+
+/**
+ * The subset of the WHATWG fetch the client uses: Node's global fetch fits. The default,
+ * nodeFetch, answers with a lighter FetchResponse over node:http, which spares a CLI process
+ * loading undici and web streams (about 20 ms).
+ */
+export type FetchLike = (
+  url: string,
+  init: { signal: AbortSignal; redirect: 'follow' },
+) => Promise<FetchResponse>;
 
 /** A token for the server, and TLS material for a private CA or mutual TLS. */
 export interface HttpAuthOptions {
@@ -84,23 +107,48 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
         res.resume();
         throw new TypeError(`unexpected HTTP status ${status}`);
       }
-      const headers = new Headers();
-      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-        headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-      }
       const empty = status === 204 || status === 205 || status === 304;
       if (empty) res.resume();
-      return new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+      return {
         status,
-        statusText: res.statusMessage ?? '',
-        headers,
-      });
+        headers: {
+          get(name: string): string | null {
+            const value = res.headers[name.toLowerCase()];
+            if (value === undefined) return null;
+            return Array.isArray(value) ? value.join(', ') : value;
+          },
+        },
+        body: empty ? null : messageBody(res),
+      };
     }
   };
 }
 
+/** A response body over node:http's message: chunks as they arrive; cancel destroys the message. */
+function messageBody(res: IncomingMessage): FetchBody {
+  const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const cancel = async (): Promise<void> => {
+    res.destroy();
+  };
+  return {
+    getReader() {
+      return {
+        async read() {
+          const next = await chunks.next();
+          if (next.done === true) return { done: true };
+          const b = next.value;
+          return { done: false, value: new Uint8Array(b.buffer, b.byteOffset, b.length) };
+        },
+        cancel,
+        releaseLock() {},
+      };
+    },
+    cancel,
+  };
+}
+
 /** The server's refusal of the caller (401, 403 for a missing scope, 429), or undefined. */
-function accessError(response: Response, role: string, url: string): TufaError | undefined {
+function accessError(response: FetchResponse, role: string, url: string): TufaError | undefined {
   const challenge = response.headers.get('www-authenticate') ?? '';
   if (response.status === 401) {
     return new TufaError('UNAUTHORIZED', `${role}: the server wants a valid token for ${url} (HTTP 401)`, {
@@ -182,7 +230,7 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
   const { role, maxBytes, timeouts } = options;
   const controller = new AbortController();
   let reason: Reason | undefined;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let reader: ReturnType<FetchBody['getReader']> | undefined;
   const abort = (r: Reason): void => {
     if (reason !== undefined) return;
     reason = r;
@@ -209,7 +257,7 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
   const connectTimer = after(timeouts.connectMs, 'connect timeout (ms)');
   if (options.total) after(timeouts.totalMs, 'total download time (ms)');
   try {
-    let response: Response;
+    let response: FetchResponse;
     try {
       response = await options.fetch(url, { signal: controller.signal, redirect: 'follow' });
     } catch (err) {
@@ -268,7 +316,7 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
     );
     timers.push(rateCheck);
     for (;;) {
-      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+      let chunk: Awaited<ReturnType<ReturnType<FetchBody['getReader']>['read']>>;
       try {
         chunk = await reader.read();
       } catch (err) {
