@@ -81,7 +81,8 @@ describe('parseMetadata accepts and round-trips', () => {
       expect(Object.keys(targets).sort()).toEqual(['__proto__', 'constructor']);
       expect(targets.toString).toBeUndefined();
       expect(targets.hasOwnProperty).toBeUndefined();
-      const hashes = md.signed.targets.constructor!.hashes as Record<string, unknown>;
+      const name: string = 'constructor';
+      const hashes = md.signed.targets[name]!.hashes as Record<string, unknown>;
       expect(hashes.valueOf).toBeUndefined();
       expect('toString' in targets).toBe(false);
     }
