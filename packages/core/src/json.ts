@@ -364,19 +364,23 @@ class Parser {
       return out;
     }
     let previous: string | undefined;
+    // While the keys come in increasing order (as in canonical JSON), a new key is greater than
+    // every key before it, so it cannot repeat one: the lookup is needed only once they do not.
+    let increasing = true;
     for (;;) {
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
       const keyAt = this.pos;
       const key = this.parseString();
-      if (Object.hasOwn(out, key)) {
-        this.pos = keyAt;
-        this.fail(`duplicate key ${JSON.stringify(key)}`);
+      if (!increasing || (previous !== undefined && !(previous < key))) {
+        increasing = false;
+        if (this.tracking) this.canonical = false;
+        if (Object.hasOwn(out, key)) {
+          this.pos = keyAt;
+          this.fail(`duplicate key ${JSON.stringify(key)}`);
+        }
       }
-      if (this.tracking) {
-        if (previous !== undefined && !(previous < key)) this.canonical = false;
-        previous = key;
-      }
+      previous = key;
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
       this.pos++;

@@ -416,7 +416,6 @@ function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const length = value.length;
   const hashes = value.hashes;
-  const custom = value.custom;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) return undefined;
   if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
   for (const k in value) {
@@ -430,14 +429,10 @@ function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
     count++;
   }
   if (count === 0) return undefined;
-  // The parser's object (nothing inherited, only the strings just checked) is kept as is.
-  const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = {
-    length,
-    hashes: hashes as Record<string, string>,
-    extra: NO_EXTRA,
-  };
-  if (custom !== undefined) file.custom = custom;
-  return file;
+  // The parser's objects (nothing inherited, only the fields just checked) become the entry:
+  // `extra` added in place, the `hashes` object kept as is.
+  (value as { extra?: JsonValue }).extra = NO_EXTRA;
+  return value as unknown as TargetFile;
 }
 
 /** The `extra` of the many target entries that have no unknown field: one frozen empty record. */
@@ -492,8 +487,9 @@ function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   for (const name of Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
     const value = targetsObj[name];
-    targets[name] =
-      (r.owned ? quickTargetFile(value) : undefined) ?? readTargetFile(r, value, `signed.targets.${name}`);
+    // The usual entry becomes the target file in place (no store into the record).
+    if (r.owned && quickTargetFile(value) !== undefined) continue;
+    targets[name] = readTargetFile(r, value, `signed.targets.${name}`);
   }
   const out: { -readonly [K in keyof Targets]: Targets[K] } = {
     type: 'targets',
