@@ -21,7 +21,8 @@ export interface CachedFile {
 }
 
 export class MetadataCache {
-  private readonly entries = new Map<string, CachedFile>();
+  private readonly entries = new Map<string, { file: CachedFile; used: number }>();
+  private tick = 0;
   private readonly generations = new Map<string, number>();
   /** Bumped whenever the whole cache is dropped (connection lost): older reads must not store. */
   private epoch = 0;
@@ -100,27 +101,32 @@ export class MetadataCache {
 
   get(gun: string, role: string, version?: number): CachedFile | undefined {
     if (!this.active) return undefined;
-    const key = cacheKey(gun, role, version);
-    const hit = this.entries.get(key);
-    if (hit !== undefined) {
-      // Most recently used last: Map keeps insertion order, so re-insert.
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-    }
-    return hit;
+    const hit = this.entries.get(cacheKey(gun, role, version));
+    // Recency is a tick on the entry (a hit changes no map): eviction looks for the oldest.
+    if (hit !== undefined) hit.used = ++this.tick;
+    return hit?.file;
   }
 
   set(gun: string, role: string, version: number | undefined, file: CachedFile, generation: string): void {
     if (!this.active || this.generation(gun) !== generation || file.bytes.length > this.maxBytes / 4) return;
     const key = cacheKey(gun, role, version);
     const old = this.entries.get(key);
-    if (old !== undefined) this.size -= old.bytes.length;
-    this.entries.set(key, file);
+    if (old !== undefined) this.size -= old.file.bytes.length;
+    this.entries.set(key, { file, used: ++this.tick });
     this.size += file.bytes.length;
-    for (const [k, v] of this.entries) {
-      if (this.size <= this.maxBytes) break;
-      this.entries.delete(k);
-      this.size -= v.bytes.length;
+    // Over budget: the least recently used go first (a scan, only when evicting).
+    while (this.size > this.maxBytes) {
+      let oldest: string | undefined;
+      let oldestUsed = Number.POSITIVE_INFINITY;
+      for (const [k, v] of this.entries) {
+        if (v.used < oldestUsed) {
+          oldest = k;
+          oldestUsed = v.used;
+        }
+      }
+      if (oldest === undefined) break;
+      this.size -= this.entries.get(oldest)!.file.bytes.length;
+      this.entries.delete(oldest);
     }
   }
 
@@ -131,7 +137,7 @@ export class MetadataCache {
     for (const [k, v] of this.entries) {
       if (k.startsWith(prefix)) {
         this.entries.delete(k);
-        this.size -= v.bytes.length;
+        this.size -= v.file.bytes.length;
       }
     }
   }
