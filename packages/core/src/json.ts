@@ -8,6 +8,7 @@
  * (a PEM key's newlines): refusing them would make canonical documents unreadable.
  */
 import { TufaError } from './errors.js';
+import { LARGE_OBJECT_KEYS } from './parsed-keys.js';
 
 export type JsonPrimitive = null | boolean | number | string;
 export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
@@ -95,6 +96,9 @@ export function parseSignedDocument(
       : undefined;
   return { doc, signedText, signedBytes, signedRawControl: parser.memberControl };
 }
+
+/** Objects with at least this many keys get their key list recorded (parsed-keys.ts). */
+const LARGE_OBJECT = 256;
 
 /** What parseString's careful path handles: escapes, surrogates and raw control characters. */
 const STRING_SPECIAL = /[\\\uD800-\uDFFF\u0000-\u001f]/;
@@ -364,6 +368,8 @@ class Parser {
       return out;
     }
     let previous: string | undefined;
+    let count = 0;
+    let keys: string[] | undefined;
     // While the keys come in increasing order (as in canonical JSON), a new key is greater than
     // every key before it, so it cannot repeat one: the lookup is needed only once they do not.
     let increasing = true;
@@ -381,6 +387,10 @@ class Parser {
         }
       }
       previous = key;
+      // A large object's keys are listed as they come: readers need not ask V8 for them (Object.keys
+      // of a 100,000-key object sorts its hash table by insertion).
+      if (keys !== undefined) keys.push(key);
+      else if (++count === LARGE_OBJECT) keys = Object.keys(out).concat(key);
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
       this.pos++;
@@ -404,6 +414,7 @@ class Parser {
       }
       if (c === 0x7d) {
         this.pos++;
+        if (keys !== undefined) LARGE_OBJECT_KEYS.set(out, keys);
         return out;
       }
       this.fail("expected ',' or '}' in object");

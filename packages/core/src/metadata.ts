@@ -16,6 +16,7 @@ import {
   utf8Encode,
 } from './json.js';
 import { type Key, keyToJson } from './keys.js';
+import { ownKeys } from './parsed-keys.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -484,7 +485,8 @@ function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   // An owned document's `targets` object becomes the result's, its values replaced in place:
   // refilling a record of 100,000 entries costs several times more than the parse itself.
   const targets = (r.owned ? targetsObj : dict()) as Record<string, TargetFile>;
-  for (const name of Object.keys(targetsObj)) {
+  // Values are replaced below, never keys: the parser's key list stays right.
+  for (const name of ownKeys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
     const value = targetsObj[name];
     // The usual entry becomes the target file in place (no store into the record).
