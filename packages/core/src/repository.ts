@@ -177,6 +177,8 @@ export interface MetaFileOptions {
   hashes?: readonly HashAlgorithm[];
   /** State the length (default true). */
   length?: boolean;
+  /** Digests of these bytes already computed (hex), by algorithm: not computed again. */
+  known?: Readonly<Partial<Record<HashAlgorithm, string>>>;
 }
 
 /** Snapshot/timestamp meta for a role, from the exact bytes that will be served. */
@@ -184,13 +186,22 @@ export function metaFileFor(bytes: Uint8Array, version: number, options: MetaFil
   const algorithms = options.hashes ?? ['sha256'];
   const meta: { -readonly [K in keyof MetaFile]: MetaFile[K] } = { version, extra: {} };
   if (options.length ?? true) meta.length = bytes.length;
-  if (algorithms.length > 0) meta.hashes = digests(bytes, algorithms);
+  if (algorithms.length > 0) meta.hashes = digests(bytes, algorithms, options.known);
   return meta;
 }
 
-function digests(bytes: Uint8Array, algorithms: readonly HashAlgorithm[]): Record<string, string> {
+function digests(
+  bytes: Uint8Array,
+  algorithms: readonly HashAlgorithm[],
+  known: MetaFileOptions['known'],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const algorithm of algorithms) {
+    const given = known?.[algorithm];
+    if (given !== undefined) {
+      out[algorithm] = given;
+      continue;
+    }
     const h = createHash(algorithm);
     h.update(bytes);
     out[algorithm] = toHex(h.digest());
@@ -205,7 +216,7 @@ export function targetFileFor(
 ): TargetFile {
   const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = {
     length: content.length,
-    hashes: digests(content, options.hashes ?? ['sha256', 'sha512']),
+    hashes: digests(content, options.hashes ?? ['sha256', 'sha512'], undefined),
     extra: {},
   };
   if (options.custom !== undefined) file.custom = options.custom;

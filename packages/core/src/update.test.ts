@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isTufaError } from './errors.js';
 import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
@@ -430,5 +431,24 @@ describe('parseUploaded: the exact served form, checked without encoding the doc
     expect(code(`{${parts},"z_extra":1}`)).toBe('ok');
     expect(code(`{"a_extra":1,${parts}}`)).toBe('ok');
     expect(code(`{${parts},"a_extra":1}`)).toBe('NON_CANONICAL');
+  });
+});
+
+describe('snapshotMetaForState', () => {
+  it('hashes each targets role, or takes the digest the caller already has', () => {
+    const targets = stored(sign(targetsV1(), keys.targets));
+    const state = { targets, delegated: new Map<string, StoredRole<Targets>>() };
+    const computed = snapshotMetaForState(state)[metaFileName('targets')]!;
+    const real = createHash('sha256').update(targets.bytes).digest('hex');
+    expect(computed).toMatchObject({ version: 1, length: targets.bytes.length, hashes: { sha256: real } });
+    const asked: Uint8Array[] = [];
+    const given = snapshotMetaForState(state, (bytes) => {
+      asked.push(bytes);
+      return real;
+    })[metaFileName('targets')]!;
+    expect(asked).toEqual([targets.bytes]);
+    expect(given).toEqual(computed);
+    const unknown = snapshotMetaForState(state, () => undefined)[metaFileName('targets')]!;
+    expect(unknown).toEqual(computed);
   });
 });

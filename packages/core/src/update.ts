@@ -126,15 +126,25 @@ function isServedForm(bytes: Uint8Array, metadata: Metadata, signedVerbatim: boo
 }
 
 /** Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes. */
-export function snapshotMetaForState(state: {
-  targets: StoredRole<Targets>;
-  delegated: ReadonlyMap<string, StoredRole<Targets>>;
-}): Record<string, MetaFile> {
+export function snapshotMetaForState(
+  state: {
+    targets: StoredRole<Targets>;
+    delegated: ReadonlyMap<string, StoredRole<Targets>>;
+  },
+  /** The sha256 (hex) of bytes the caller has already hashed (a store knows its rows'). */
+  knownSha256?: (bytes: Uint8Array) => string | undefined,
+): Record<string, MetaFile> {
+  const metaFor = (role: StoredRole<Targets>) => {
+    const sha256 = knownSha256?.(role.bytes);
+    return metaFileFor(
+      role.bytes,
+      role.metadata.signed.version,
+      sha256 === undefined ? {} : { known: { sha256 } },
+    );
+  };
   const meta: Record<string, MetaFile> = jsonObject();
-  meta[metaFileName('targets')] = metaFileFor(state.targets.bytes, state.targets.metadata.signed.version);
-  for (const [name, role] of state.delegated) {
-    meta[metaFileName(name)] = metaFileFor(role.bytes, role.metadata.signed.version);
-  }
+  meta[metaFileName('targets')] = metaFor(state.targets);
+  for (const [name, role] of state.delegated) meta[metaFileName(name)] = metaFor(role);
   return meta;
 }
 

@@ -142,6 +142,8 @@ export class Store {
   private readonly signerCache = new Map<string, Signer>();
   /** Stored documents, bytes and parsed, by role and sha256 of the bytes (bounded, oldest out first). */
   private readonly storedCache = new Map<string, StoredRole>();
+  /** sha256 (hex) of stored documents' bytes (from their rows): a snapshot never hashes them again. */
+  private readonly digests = new WeakMap<Uint8Array, string>();
   private storedBytes = 0;
 
   constructor(options: StoreOptions) {
@@ -481,7 +483,7 @@ export class Store {
   ): Promise<void> {
     const values: unknown[] = [id, now];
     const tuples = rows.map((row) => {
-      const sha256 = row.sha256 ?? sha256Hex(row.bytes);
+      const sha256 = row.sha256 ?? this.digests.get(row.bytes) ?? sha256Hex(row.bytes);
       // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
       this.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
       const n = values.length;
@@ -516,6 +518,7 @@ export class Store {
    * finds its state parsed.
    */
   private remember(id: string, role: string, sha256: string, stored: StoredRole): void {
+    this.digests.set(stored.bytes, sha256);
     const key = storedKey(id, role, sha256);
     if (this.storedCache.has(key)) return;
     const sameRole = storedKey(id, role, '');
@@ -572,7 +575,7 @@ export class Store {
     let snapshotVersion: number;
     if (args.snapshotOnline && args.resignSnapshot) {
       snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-      const meta = snapshotMetaForState(args.state);
+      const meta = snapshotMetaForState(args.state, (bytes) => this.digests.get(bytes));
       // The snapshot just hashed the new targets documents: their rows reuse those digests.
       for (const row of rows) {
         const listed = row.role === 'targets' ? args.state.targets : args.state.delegated.get(row.role);
