@@ -351,7 +351,8 @@ function tufaCli(server: Remote): Cli {
   };
   return {
     home,
-    run: (args) => runOk(process.execPath, [join(REPO, 'packages/cli/dist/bin.js'), ...args], { env }),
+    run: (args) =>
+      runOk(process.execPath, [join(REPO, 'packages/cli/dist/bundle/tufa.js'), ...args], { env }),
   };
 }
 

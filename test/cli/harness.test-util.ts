@@ -12,7 +12,7 @@ import {
 } from '../server/support.test-util.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
-const BIN = join(REPO, 'packages/cli/dist/bin.js');
+const BIN = join(REPO, 'packages/cli/dist/bundle/tufa.js');
 
 export interface RunResult {
   code: number;
