@@ -53,6 +53,22 @@ describe('Keystore', () => {
     expect(await code(ks.generate({ role: 'root', passphrase: '' }))).toBe('INVALID_ARGUMENT');
   });
 
+  it('shares a decryption under way or done with the same passphrase; a failed one is tried again', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'targets', passphrase: 'right', scryptParams: FAST });
+    const first = ks.unlock(info.keyid, 'right');
+    expect(ks.unlock(info.keyid, 'right')).toBe(first);
+    await first;
+    expect(ks.unlock(info.keyid, 'right')).toBe(first);
+    const wrong = ks.unlock(info.keyid, 'wrong');
+    expect(ks.unlock(info.keyid, 'wrong')).toBe(wrong);
+    expect(await code(wrong)).toBe('WRONG_PASSPHRASE');
+    const again = ks.unlock(info.keyid, 'wrong');
+    expect(again).not.toBe(wrong);
+    expect(await code(again)).toBe('WRONG_PASSPHRASE');
+    expect((await ks.unlock(info.keyid, 'right')).keyid).toBe(info.keyid);
+  });
+
   it('refuses tampered or hostile key files', async () => {
     const ks = new Keystore(dir());
     const info = await ks.generate({ role: 'targets', passphrase: 'pw', scryptParams: FAST });
@@ -116,6 +132,10 @@ describe('passphrases', () => {
     const noTerminal = { isTTY: false, prompt: async () => 'never' };
     const env = passphraseSource({ TUFA_TARGETS_PASSPHRASE: 'from-env' }, noTerminal);
     expect(await env.get('targets', 'the targets key')).toBe('from-env');
+    // Known without asking: the environment only, never a prompt.
+    expect(env.known('targets')).toBe('from-env');
+    expect(env.known('root')).toBeUndefined();
+    expect(passphraseSource({}, { isTTY: true, prompt: async () => 'typed' }).known('root')).toBeUndefined();
     try {
       await env.get('root', 'the root key');
       expect.unreachable();

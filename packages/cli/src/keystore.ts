@@ -27,6 +27,8 @@ export const DEFAULT_SCRYPT = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
 const MAX_SCRYPT = { N: 2 ** 20, r: 16, p: 4 };
 const KEY_FILE_LIMIT = 16 * 1024;
 
+export type UnlockedKey = Signer & { privateKey: Uint8Array };
+
 export interface StoredKeyInfo {
   readonly keyid: string;
   readonly role: KeyRole;
@@ -65,6 +67,9 @@ function deriveKey(
 }
 
 export class Keystore {
+  /** Decryptions started in this process, by key id (a publish starts them early: prefetch). */
+  private readonly unlocking = new Map<string, { passphrase: string; signer: Promise<UnlockedKey> }>();
+
   constructor(readonly dir: string) {}
 
   private path(keyid: string): string {
@@ -158,9 +163,21 @@ export class Keystore {
     };
   }
 
-  /** Decrypts a key; a wrong passphrase is a clear error naming the key. */
-  async unlock(keyid: string, passphrase: string): Promise<Signer & { privateKey: Uint8Array }> {
-    return decrypt(await this.read(keyid), passphrase);
+  /**
+   * Decrypts a key; a wrong passphrase is a clear error naming the key. A decryption under way
+   * or done in this process with the same passphrase is shared, not run again; a failed one is
+   * forgotten (the next call reads the file again).
+   */
+  unlock(keyid: string, passphrase: string): Promise<UnlockedKey> {
+    const started = this.unlocking.get(keyid);
+    if (started !== undefined && started.passphrase === passphrase) return started.signer;
+    const signer = this.read(keyid).then((file) => decrypt(file, passphrase));
+    const entry = { passphrase, signer };
+    this.unlocking.set(keyid, entry);
+    signer.catch(() => {
+      if (this.unlocking.get(keyid) === entry) this.unlocking.delete(keyid);
+    });
+    return signer;
   }
 
   /** The stored (still encrypted) key file, for `tufa key export --private`. */

@@ -15,6 +15,8 @@ export const PASSPHRASE_VARIABLES: Readonly<Record<KeyRole, string>> = Object.fr
 export interface PassphraseSource {
   /** The passphrase for a key of `role`; `confirm` asks twice (for a new key). */
   get(role: KeyRole, what: string, confirm?: boolean): Promise<string>;
+  /** The passphrase for `role` when it is known without asking (the environment), else undefined. */
+  known(role: KeyRole): string | undefined;
 }
 
 export interface TerminalIo {
@@ -25,6 +27,10 @@ export interface TerminalIo {
 export function passphraseSource(env: NodeJS.ProcessEnv, terminal: TerminalIo): PassphraseSource {
   const cache = new Map<KeyRole, string>();
   return {
+    known(role) {
+      const fromEnv = env[PASSPHRASE_VARIABLES[role]];
+      return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+    },
     async get(role, what, confirm = false) {
       const variable = PASSPHRASE_VARIABLES[role];
       const fromEnv = env[variable];

@@ -24,6 +24,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import type { Context } from './context.js';
+import type { KeyRole } from './keystore.js';
 import { type ProposeAnswer, proposeUpdate, publishRoles } from './remote.js';
 import { openClient, remoteOptions } from './repo.js';
 
@@ -79,6 +80,23 @@ export async function openCollection(ctx: Context, gun: string, expiredOk = fals
       };
     },
   };
+}
+
+/**
+ * Starts decrypting the local keys a publish of `roles` (key roles) will most likely sign with
+ * (scrypt runs on the thread pool) while the trusted state downloads; localSigners then finds
+ * them decrypted or under way. Only keys made for this collection (or for none) and those roles,
+ * and only when the passphrase is known without asking: no prompt is ever shown for a key that
+ * may not be needed. Failures are left for localSigners to report, if the key is needed at all.
+ */
+export function prefetchSigners(ctx: Context, gun: string, roles: readonly KeyRole[]): void {
+  void (async () => {
+    for (const info of await ctx.keystore.list()) {
+      if (!roles.includes(info.role) || (info.gun !== undefined && info.gun !== gun)) continue;
+      const passphrase = ctx.passphrases.known(info.role);
+      if (passphrase !== undefined) ctx.keystore.unlock(info.keyid, passphrase).catch(() => undefined);
+    }
+  })().catch(() => undefined);
 }
 
 /** Unlocks the local keys among `keyids` (asking for each key's passphrase). */

@@ -18,6 +18,7 @@ import {
   openCollection,
   type PartialSigning,
   parseLifetime,
+  prefetchSigners,
   publishWithRetry,
   signRole,
 } from '../publishing.js';
@@ -66,6 +67,13 @@ export async function publish(
     return;
   }
   const now = Date.now();
+  const roles = changedRoles(changes);
+  // Key decryption (about 0.1 s of scrypt) overlaps the download of the trusted state.
+  prefetchSigners(ctx, gun, [
+    ...(roles.includes('targets') ? (['targets'] as const) : []),
+    ...(roles.some((r) => r !== 'targets') ? (['delegation'] as const) : []),
+    'snapshot',
+  ]);
   const result = await publishWithRetry(
     ctx,
     gun,
@@ -73,7 +81,7 @@ export async function publish(
       buildRoles(
         ctx,
         view,
-        changedRoles(changes),
+        roles,
         (role, signed) => applyChanges(role, signed as never, changes),
         now,
         lifetime,
