@@ -17,7 +17,13 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
-import { binariesIn, embeddedBinaries, type RunningPostgres, startPostgres } from '@tufa/server';
+import {
+  binariesIn,
+  embeddedBinaries,
+  type RunningPostgres,
+  SERVER_NODE_OPTIONS,
+  startPostgres,
+} from '@tufa/server';
 import pg from 'pg';
 import { Updater } from 'tuf-js';
 import { type LoadResult, type LoadTool, measureGet, pickLoadTool } from './lib/load.js';
@@ -219,6 +225,7 @@ async function startTufaServer(name: string, databaseUrl: string | undefined): P
   ];
   const token = await createToken(dbArgs);
   const args = [
+    ...SERVER_NODE_OPTIONS,
     ...SERVER_NODE_ARGS,
     SERVER_BIN,
     '--host',

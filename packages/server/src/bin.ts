@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 /**
  * tufa-server: serve (default), `migrate`, `token create|list|revoke`, `audit`.
  * Exit 0 on success or a clean stop, 2 on bad configuration or arguments, 4 when a named token
