@@ -269,6 +269,51 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     expect(noRoute.status).toBe(404);
   });
 
+  it('metadata held in memory is answered as the app answers it: headers, HEAD, 304, a body is 413', async () => {
+    const gun = 'example.com/memory';
+    await publishNew(base, gun);
+    const raw = (method: string, headers: Record<string, string> = {}, body?: string) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((done, fail) => {
+        const req = request(gunUrl(base, gun, 'targets.json'), { method, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            done({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+          );
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    const shape = (h: Record<string, unknown>) => {
+      const { date: _date, 'x-request-id': id, ...rest } = h;
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      return rest;
+    };
+    const first = await raw('GET'); // from the database, through the app
+    const second = await raw('GET'); // held in memory now
+    expect(second.status).toBe(200);
+    expect(second.text).toBe(first.text);
+    expect(shape(second.headers)).toEqual(shape(first.headers));
+    const head = await raw('HEAD');
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(first.text)));
+    const again = await raw('GET', {
+      'if-none-match': String(first.headers.etag),
+      'x-request-id': 'trace-1',
+    });
+    expect(again.status).toBe(304);
+    expect(again.headers['x-request-id']).toBe('trace-1');
+    expect(again.text).toBe('');
+    const withBody = await raw(
+      'GET',
+      { 'content-type': 'text/plain', 'content-length': '2000' },
+      'x'.repeat(2000),
+    );
+    expect(withBody.status).toBe(413);
+    expect(JSON.parse(withBody.text).error.code).toBe('TOO_LARGE');
+  });
+
   it('415 for a wrong content type, 413 for an oversized body, 405 for a wrong method', async () => {
     const gun = 'example.com/limits';
     await publishNew(base, gun);

@@ -175,6 +175,16 @@ describe('mutual TLS', () => {
     await expect(noCa.refresh()).rejects.toMatchObject({ code: 'NETWORK' });
   });
 
+  it('a certificate whose token is revoked gets 401, also for metadata held in memory', async () => {
+    // Anonymous pull is allowed here, but a certificate mapped to a revoked token is refused:
+    // the served-from-memory path must not answer for the app.
+    for (let i = 0; i < 3; i++) expect((await tlsCall(trust('acme/tls', 'timestamp.json'))).status).toBe(200);
+    expect(await server.tokens.revoke('ci')).toBe(true);
+    const refused = await tlsCall(trust('acme/tls', 'timestamp.json'));
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.text).error.code).toBe('UNAUTHORIZED');
+  });
+
   it('logs hold no token and no private key', () => {
     const all = logs.join('\n');
     expect(logs.length).toBeGreaterThan(5);

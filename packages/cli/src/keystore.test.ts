@@ -69,6 +69,18 @@ describe('Keystore', () => {
     expect((await ks.unlock(info.keyid, 'right')).keyid).toBe(info.keyid);
   });
 
+  it('a key file written again is read again; hasDefaultCost tells cheap key files from costly ones', async () => {
+    const ks = new Keystore(dir());
+    const info = await ks.generate({ role: 'targets', passphrase: 'old', scryptParams: FAST });
+    const opened = await ks.unlock(info.keyid, 'old');
+    await ks.store({ role: 'targets', passphrase: 'new', privateKey: opened.privateKey, scryptParams: FAST });
+    expect(await code(ks.unlock(info.keyid, 'old'))).toBe('WRONG_PASSPHRASE');
+    expect((await ks.unlock(info.keyid, 'new')).keyid).toBe(info.keyid);
+    expect(await ks.hasDefaultCost(info.keyid)).toBe(true);
+    const costly = await ks.generate({ role: 'targets', passphrase: 'pw', scryptParams: { ...FAST, p: 2 } });
+    expect(await ks.hasDefaultCost(costly.keyid)).toBe(false);
+  });
+
   it('refuses tampered or hostile key files', async () => {
     const ks = new Keystore(dir());
     const info = await ks.generate({ role: 'targets', passphrase: 'pw', scryptParams: FAST });

@@ -129,6 +129,7 @@ export class Keystore {
       ciphertext: ciphertext.toString('base64'),
     };
     await writeFileAtomic(this.path(signer.keyid), `${JSON.stringify(file, null, 2)}\n`);
+    this.unlocking.delete(signer.keyid);
     return { keyid: signer.keyid, role: options.role, gun: options.gun, key: signer.key, created };
   }
 
@@ -180,6 +181,12 @@ export class Keystore {
     return signer;
   }
 
+  /** Whether the key's file asks no more of scrypt than tufa's default (about 0.1 s, 32 MiB). */
+  async hasDefaultCost(keyid: string): Promise<boolean> {
+    const { N, r, p } = (await this.read(keyid)).kdf;
+    return N <= DEFAULT_SCRYPT.N && r <= DEFAULT_SCRYPT.r && p <= DEFAULT_SCRYPT.p;
+  }
+
   /** The stored (still encrypted) key file, for `tufa key export --private`. */
   async exportEncrypted(keyid: string): Promise<string> {
     return `${JSON.stringify(await this.read(keyid), null, 2)}\n`;
@@ -192,6 +199,7 @@ export class Keystore {
     const file = checkKeyFile(doc, keyid);
     await decrypt(file, passphrase);
     await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
+    this.unlocking.delete(keyid);
     return this.info(keyid);
   }
 

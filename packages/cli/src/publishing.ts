@@ -86,15 +86,19 @@ export async function openCollection(ctx: Context, gun: string, expiredOk = fals
  * Starts decrypting the local keys a publish of `roles` (key roles) will most likely sign with
  * (scrypt runs on the thread pool) while the trusted state downloads; localSigners then finds
  * them decrypted or under way. Only keys made for this collection (or for none) and those roles,
- * and only when the passphrase is known without asking: no prompt is ever shown for a key that
- * may not be needed. Failures are left for localSigners to report, if the key is needed at all.
+ * with tufa's default scrypt cost (a file asking for more is left until it is needed), one at a
+ * time (as many scrypt runs at once would take as much memory, and the thread pool that DNS
+ * lookups need), and only when the passphrase is known without asking: no prompt is ever shown
+ * for a key that may not be needed. Failures are left for localSigners to report, if the key is
+ * needed at all.
  */
 export function prefetchSigners(ctx: Context, gun: string, roles: readonly KeyRole[]): void {
   void (async () => {
     for (const info of await ctx.keystore.list()) {
       if (!roles.includes(info.role) || (info.gun !== undefined && info.gun !== gun)) continue;
       const passphrase = ctx.passphrases.known(info.role);
-      if (passphrase !== undefined) ctx.keystore.unlock(info.keyid, passphrase).catch(() => undefined);
+      if (passphrase === undefined || !(await ctx.keystore.hasDefaultCost(info.keyid))) continue;
+      await ctx.keystore.unlock(info.keyid, passphrase).catch(() => undefined);
     }
   })().catch(() => undefined);
 }

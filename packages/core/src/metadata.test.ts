@@ -62,6 +62,21 @@ describe('parseMetadata accepts and round-trips', () => {
     );
   });
 
+  it('metadataFromJson reads a parsed document as it is now, keys added or removed since', () => {
+    const doc = JSON.parse(JSON.stringify(docs.targets));
+    const entry = Object.values(doc.signed.targets)[0];
+    const many: Record<string, unknown> = {};
+    for (let i = 0; i < 300; i++) many[`t${String(i).padStart(3, '0')}`] = entry;
+    doc.signed.targets = many;
+    const parsed = parseJson(canonicalBytes(doc)) as any;
+    parsed.signed.targets.zzz = JSON.parse(JSON.stringify(entry));
+    delete parsed.signed.targets.t000;
+    const md = metadataFromJson('targets', parsed);
+    expect(Object.keys(md.signed.targets)).toContain('zzz');
+    expect(Object.keys(md.signed.targets)).not.toContain('t000');
+    expect(Object.keys(md.signed.targets)).toHaveLength(300);
+  });
+
   it('metadataFromJson leaves the caller’s document as it was', () => {
     const doc = JSON.parse(JSON.stringify(docs.targets));
     const before = JSON.stringify(doc);

@@ -485,8 +485,9 @@ function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   // An owned document's `targets` object becomes the result's, its values replaced in place:
   // refilling a record of 100,000 entries costs several times more than the parse itself.
   const targets = (r.owned ? targetsObj : dict()) as Record<string, TargetFile>;
-  // Values are replaced below, never keys: the parser's key list stays right.
-  for (const name of ownKeys(targetsObj)) {
+  // Values are replaced below, never keys: the parser's key list stays right. A caller's document
+  // (not owned) may have changed since it was parsed: its keys are asked for.
+  for (const name of r.owned ? ownKeys(targetsObj) : Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
     const value = targetsObj[name];
     // The usual entry becomes the target file in place (no store into the record).
@@ -517,7 +518,8 @@ export interface ParseMetadataOptions {
 
 /**
  * Parses a signed metadata document of the expected type from bytes, strictly.
- * Signatures are not checked here: that is the trusted-metadata set's job.
+ * Signatures are not checked here: that is the trusted-metadata set's job. The result's
+ * `signedBytes` may be a view into `bytes` (no copy): the input must not be changed afterwards.
  */
 export function parseMetadata<T extends MetadataType>(
   type: T,

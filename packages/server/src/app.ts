@@ -102,7 +102,10 @@ export function createRequestListener(
   const app = createApp(options);
   const handle = app.callback();
   const { store, metrics, access, logger } = options;
-  const fastPathOn = options.authorize === undefined && access.may(ANONYMOUS, 'pull', '');
+  // Off when pull needs a token, when an embedding application decides, and when client
+  // certificates map to tokens (a certificate whose token is revoked gets 401 from the app).
+  const fastPathOn =
+    options.authorize === undefined && access.may(ANONYMOUS, 'pull', '') && !access.mapsCertificates;
   const counters = new Map<string, ReturnType<typeof metrics.requests.labels>>();
   const counter = (method: string, status: number) => {
     const key = `${method} ${status}`;
@@ -115,25 +118,28 @@ export function createRequestListener(
   };
   const latency = metrics.latency.labels({ route: 'metadata' });
 
-  /** URL → its metadata route (null: not one the fast path serves); parsed once, bounded. */
-  const routes = new Map<string, MetadataRoute | null>();
-  const metadataRoute = (url: string): MetadataRoute | null => {
-    let route = routes.get(url);
-    if (route === undefined) {
-      let parsed: Route | undefined;
-      try {
-        parsed = parseRoute(url);
-      } catch {
-        parsed = undefined; // the app answers with the router's refusal
-      }
-      route =
-        parsed?.kind === 'metadata' && !(parsed.role === 'timestamp' && parsed.version !== undefined)
-          ? parsed
-          : null;
-      if (routes.size >= 10_000) routes.clear();
-      routes.set(url, route);
+  /**
+   * URL → its metadata route, parsed once. Only routes the fast path serves are kept, only for
+   * URLs of at most 512 characters, at most 10,000 of them: about 5 MB at worst.
+   */
+  const routes = new Map<string, MetadataRoute>();
+  const metadataRoute = (url: string): MetadataRoute | undefined => {
+    const known = routes.get(url);
+    if (known !== undefined) return known;
+    let parsed: Route | undefined;
+    try {
+      parsed = parseRoute(url);
+    } catch {
+      return undefined; // the app answers with the router's refusal
     }
-    return route;
+    if (parsed?.kind !== 'metadata' || (parsed.role === 'timestamp' && parsed.version !== undefined)) {
+      return undefined;
+    }
+    if (url.length <= 512) {
+      if (routes.size >= 10_000) routes.clear();
+      routes.set(url, parsed);
+    }
+    return parsed;
   };
 
   const served = (req: IncomingMessage, res: ServerResponse): boolean => {
@@ -142,9 +148,18 @@ export function createRequestListener(
     if (method !== 'GET' && method !== 'HEAD') return false;
     const url = req.url;
     if (url === undefined || !url.startsWith('/v2/') || url.includes('?')) return false;
-    if (req.headers.authorization !== undefined) return false;
+    const h = req.headers;
+    // A token, or a body (the app answers 413 past 1 KiB): the app's business.
+    const length = h['content-length'];
+    if (
+      h.authorization !== undefined ||
+      (length !== undefined && length !== '0') ||
+      h['transfer-encoding'] !== undefined
+    ) {
+      return false;
+    }
     const route = metadataRoute(url);
-    if (route === null) return false;
+    if (route === undefined) return false;
     const file = store.cachedMetadata(route.gun, route.role, route.version);
     if (file === undefined) return false;
     // An expired timestamp is re-signed first, by the app.

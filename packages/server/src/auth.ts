@@ -123,6 +123,11 @@ export class AccessControl {
   }
 
   /** Counts a request against its address's concurrency cap; the returned function ends it. */
+  /** Whether client certificates map to tokens (their subjects stand for token names). */
+  get mapsCertificates(): boolean {
+    return (this.options.clientSubjects?.size ?? 0) > 0;
+  }
+
   admit(ctx: Koa.Context): () => void {
     const address = remoteAddress(ctx);
     const count = this.inFlight.get(address) ?? 0;

@@ -80,6 +80,24 @@ describe('MetadataCache', () => {
     expect(listeners.every((l) => l.ended)).toBe(true);
   });
 
+  it('evicts by second chance: read entries move back once, the budget always holds', async () => {
+    const { cache } = await started(10_000 * 10);
+    for (let v = 1; v <= 10_000; v++)
+      cache.set('x/app', 'r', v, file(v % 200, 10), cache.generation('x/app'));
+    for (let v = 1; v <= 10_000; v += 2) expect(cache.get('x/app', 'r', v)).toBeDefined();
+    // A file of a quarter of the budget: 2,500 entries must go; the unread ones (even) first.
+    cache.set('x/app', 'big', undefined, file(1, 25_000), cache.generation('x/app'));
+    expect(cache.get('x/app', 'big')).toBeDefined();
+    const kept = (from: number) => {
+      let n = 0;
+      for (let v = from; v <= 10_000; v += 2) if (cache.get('x/app', 'r', v) !== undefined) n++;
+      return n;
+    };
+    expect(kept(1)).toBe(5_000);
+    expect(kept(2)).toBe(2_500);
+    await cache.stop();
+  });
+
   it('keeps at most its byte budget, the least recently used going first', async () => {
     const { cache } = await started(100);
     for (let v = 1; v <= 5; v++) cache.set('x/app', 'targets', v, file(v, 20), cache.generation('x/app'));

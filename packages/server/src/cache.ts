@@ -21,8 +21,7 @@ export interface CachedFile {
 }
 
 export class MetadataCache {
-  private readonly entries = new Map<string, { file: CachedFile; used: number }>();
-  private tick = 0;
+  private readonly entries = new Map<string, { file: CachedFile; referenced: boolean }>();
   private readonly generations = new Map<string, number>();
   /** Bumped whenever the whole cache is dropped (connection lost): older reads must not store. */
   private epoch = 0;
@@ -102,8 +101,8 @@ export class MetadataCache {
   get(gun: string, role: string, version?: number): CachedFile | undefined {
     if (!this.active) return undefined;
     const hit = this.entries.get(cacheKey(gun, role, version));
-    // Recency is a tick on the entry (a hit changes no map): eviction looks for the oldest.
-    if (hit !== undefined) hit.used = ++this.tick;
+    // A hit only marks the entry (the map is not reordered on the hot path): see evict.
+    if (hit !== undefined) hit.referenced = true;
     return hit?.file;
   }
 
@@ -111,22 +110,32 @@ export class MetadataCache {
     if (!this.active || this.generation(gun) !== generation || file.bytes.length > this.maxBytes / 4) return;
     const key = cacheKey(gun, role, version);
     const old = this.entries.get(key);
-    if (old !== undefined) this.size -= old.file.bytes.length;
-    this.entries.set(key, { file, used: ++this.tick });
+    if (old !== undefined) {
+      this.size -= old.file.bytes.length;
+      this.entries.delete(key);
+    }
+    this.entries.set(key, { file, referenced: false });
     this.size += file.bytes.length;
-    // Over budget: the least recently used go first (a scan, only when evicting).
+    this.evict();
+  }
+
+  /**
+   * Second chance (CLOCK) over the map's insertion order, O(1) per step: the oldest entry goes,
+   * unless it was read since it last came round, in which case it moves to the back unmarked.
+   * Each entry moves at most once before the oldest unmarked one is found.
+   */
+  private evict(): void {
     while (this.size > this.maxBytes) {
-      let oldest: string | undefined;
-      let oldestUsed = Number.POSITIVE_INFINITY;
-      for (const [k, v] of this.entries) {
-        if (v.used < oldestUsed) {
-          oldest = k;
-          oldestUsed = v.used;
-        }
+      const first = this.entries.entries().next();
+      if (first.done === true) return;
+      const [k, v] = first.value;
+      this.entries.delete(k);
+      if (v.referenced) {
+        v.referenced = false;
+        this.entries.set(k, v);
+      } else {
+        this.size -= v.file.bytes.length;
       }
-      if (oldest === undefined) break;
-      this.size -= this.entries.get(oldest)!.file.bytes.length;
-      this.entries.delete(oldest);
     }
   }
 
