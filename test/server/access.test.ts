@@ -378,13 +378,15 @@ describe('abuse limits', () => {
       req.write('{"targets":');
       return req;
     });
-    await waitFor(async () => (await call('/_health')).status === 429, 5000);
+    // Generous bounds: on a loaded 2-core machine (every test file runs its own PostgreSQL and
+    // servers) the held requests can take seconds to be admitted; a passing run waits far less.
+    await waitFor(async () => (await call('/_health')).status === 429, 12_000);
     const over = await call('/_health');
     expect(over.status).toBe(429);
     expect(over.json.error.code).toBe('RATE_LIMITED');
     expect(over.headers.get('retry-after')).toBe('1');
     for (const req of held) req.destroy();
-    await waitFor(async () => (await call('/_health')).status === 200, 5000);
+    await waitFor(async () => (await call('/_health')).status === 200, 12_000);
   });
 
   it('body limits per route: 413 before reading', async () => {
