@@ -415,19 +415,19 @@ export class Store {
     return { ...(await this.stateFrom(client, id, latest)), keyRows: keys };
   }
 
+  /** The state from the latest row of each role: documents parsed before are reused by digest. */
   private async stateFrom(
     client: pg.ClientBase,
     id: string,
-    latestRows: readonly { role: string; version: number; sha256: string }[],
+    latest: readonly { role: string; version: number; sha256: string }[],
   ): Promise<Awaited<ReturnType<Store['loadState']>>> {
-    const latest = { rows: latestRows };
     const key = (row: { role: string; sha256: string }) => storedKey(id, row.role, row.sha256);
     const found = new Map<string, StoredRole>();
-    for (const row of latest.rows) {
+    for (const row of latest) {
       const hit = this.storedCache.get(key(row));
       if (hit !== undefined) found.set(key(row), hit);
     }
-    const missing = latest.rows.filter((row) => !found.has(key(row)));
+    const missing = latest.filter((row) => !found.has(key(row)));
     if (missing.length > 0) {
       const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
         'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
@@ -442,7 +442,7 @@ export class Store {
         found.set(key(row), stored);
       }
     }
-    const rows = latest.rows.map((row) => ({ ...row, stored: found.get(key(row))! }));
+    const rows = latest.map((row) => ({ ...row, stored: found.get(key(row))! }));
     const delegated = new Map<string, StoredRole<Targets>>();
     let root: StoredRole<Root> | undefined;
     let targets: StoredRole<Targets> | undefined;
