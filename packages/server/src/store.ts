@@ -102,8 +102,6 @@ interface NewRow {
   bytes: Uint8Array;
   metadata: Metadata;
   serverSigned: boolean;
-  /** The bytes' sha256 when already computed (the new snapshot lists it): not hashed again. */
-  sha256?: string;
 }
 
 interface OnlineKeyRow {
@@ -142,7 +140,7 @@ export class Store {
   private readonly signerCache = new Map<string, Signer>();
   /** Stored documents, bytes and parsed, by role and sha256 of the bytes (bounded, oldest out first). */
   private readonly storedCache = new Map<string, StoredRole>();
-  /** sha256 (hex) of stored documents' bytes (from their rows): a snapshot never hashes them again. */
+  /** sha256 (hex) of documents' bytes already known (stored rows, a new snapshot's entries): never hashed twice. */
   private readonly digests = new WeakMap<Uint8Array, string>();
   private storedBytes = 0;
 
@@ -483,7 +481,7 @@ export class Store {
   ): Promise<void> {
     const values: unknown[] = [id, now];
     const tuples = rows.map((row) => {
-      const sha256 = row.sha256 ?? this.digests.get(row.bytes) ?? sha256Hex(row.bytes);
+      const sha256 = this.digests.get(row.bytes) ?? sha256Hex(row.bytes);
       // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
       this.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
       const n = values.length;
@@ -576,11 +574,14 @@ export class Store {
     if (args.snapshotOnline && args.resignSnapshot) {
       snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
       const meta = snapshotMetaForState(args.state, (bytes) => this.digests.get(bytes));
-      // The snapshot just hashed the new targets documents: their rows reuse those digests.
-      for (const row of rows) {
-        const listed = row.role === 'targets' ? args.state.targets : args.state.delegated.get(row.role);
-        const digest = meta[metaFileName(row.role)]?.hashes?.sha256;
-        if (listed?.bytes === row.bytes && digest !== undefined) row.sha256 = digest;
+      // The snapshot just hashed the new targets documents: their rows take those digests.
+      const listed: [string, StoredRole<Targets>][] = [
+        ['targets', args.state.targets],
+        ...args.state.delegated,
+      ];
+      for (const [name, role] of listed) {
+        const digest = meta[metaFileName(name)]?.hashes?.sha256;
+        if (digest !== undefined) this.digests.set(role.bytes, digest);
       }
       const md = signMetadata(
         newSnapshot({
