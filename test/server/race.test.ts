@@ -1,7 +1,9 @@
 /** Concurrent writers on one collection: one winner per version, no gaps, nothing partial. */
-import type { RunningServer } from '@tufa/server';
+import { utf8Encode } from '@tufa/core';
+import { type RunningServer, Store } from '@tufa/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DAY,
   keys,
   post,
   publishNew,
@@ -85,5 +87,32 @@ describe('publish race', () => {
     expect(versions.timestamp).toEqual(range(1, 26));
     const feed = await server.store.changes({ gun, after: '0', limit: 1000 });
     expect(feed.map((c) => c.version)).toEqual(range(1, 26));
+  });
+});
+
+describe('the collection lock', () => {
+  it('a publish that cannot get the lock within lock_timeout is CONFLICT, and nothing is written', async () => {
+    const gun = 'example.com/locked';
+    await publishNew(server.url, gun);
+    const before = await versionsOf(gun);
+    // A store like the server's, with a short lock_timeout (set per transaction by the lock query).
+    const store = new Store({
+      pool: server.store.pool,
+      masterKey: Buffer.alloc(32),
+      timestampExpiry: DAY,
+      snapshotExpiry: DAY,
+      lockTimeout: 200,
+    });
+    const holder = await server.store.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(id) FROM collections WHERE gun = $1', [gun]);
+      const uploads = new Map([['targets', utf8Encode(JSON.stringify(sign(targetsV(2), keys.targets)))]]);
+      await expect(store.publish(gun, uploads)).rejects.toMatchObject({ code: 'CONFLICT' });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(await versionsOf(gun)).toEqual(before);
   });
 });
