@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { listAudit, parseSince } from './audit.js';
 import type { ParsedCommand } from './config.js';
 import { checkGun } from './http.js';
-import { openAdminDatabase } from './server.js';
+import { describePlan, openAdminDatabase, planDatabase } from './server.js';
 import { TokenStore } from './tokens.js';
 
 interface Writable {
@@ -27,9 +27,17 @@ function table(rows: string[][]): string {
 }
 
 /** Runs one administration command; returns the exit code. */
-export async function runAdminCommand(parsed: ParsedCommand, logger: Logger, out: Writable): Promise<number> {
+export async function runAdminCommand(
+  parsed: ParsedCommand,
+  logger: Logger,
+  out: Writable,
+  notes: Writable = process.stderr,
+): Promise<number> {
   const { admin, config } = parsed;
-  const db = await openAdminDatabase(config, logger);
+  const plan = planDatabase(config);
+  // Said first, on stderr: a token made on the wrong database is refused by the server later.
+  notes.write(`tufa-server: using ${describePlan(plan)}\n`);
+  const db = await openAdminDatabase(config, logger, plan);
   try {
     const tokens = new TokenStore(db.pool);
     switch (parsed.command) {
@@ -38,7 +46,7 @@ export async function runAdminCommand(parsed: ParsedCommand, logger: Logger, out
         if (admin.json) out.write(`${JSON.stringify({ ...created.info, token: created.token }, null, 2)}\n`);
         else {
           out.write(`${created.token}\n`);
-          process.stderr.write(
+          notes.write(
             `token ${created.info.name} created (${created.info.scopes.join(' ')}): it is shown only this once\n`,
           );
         }

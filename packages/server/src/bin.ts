@@ -1,39 +1,36 @@
 #!/usr/bin/env -S node --max-semi-space-size=32
 /**
- * tufa-server: serve (default), `migrate`, `token create|list|revoke`, `audit`.
- * Exit 0 on success or a clean stop, 2 on bad configuration or arguments, 4 when a named token
- * does not exist, 1 otherwise.
+ * tufa-server: serve (default), `migrate`, `token create|list|revoke`, `audit`. A failure is one
+ * line `tufa-server: CODE: message` on stderr (a stack trace only with --debug); the exit
+ * statuses are in exit.ts and the README.
  */
-import { isTufaError } from '@tufa/core';
+import { isTufaError, TufaError } from '@tufa/core';
 import { runAdminCommand } from './admin.js';
-import { helpText, parseCommandLine } from './config.js';
-import { createLogger, openDatabase, startServer } from './server.js';
+import { type ParsedCommand, parseCommandLine } from './config.js';
+import { SERVER_EXIT, serverExitStatus } from './exit.js';
+import { createLogger, describePlan, openDatabase, planDatabase, startServer } from './server.js';
 
-async function main(): Promise<number> {
-  let parsed: ReturnType<typeof parseCommandLine>;
-  try {
-    parsed = parseCommandLine(process.argv.slice(2), process.env);
-  } catch (err) {
-    process.stderr.write(`tufa-server: ${(err as Error).message}\n\n${helpText()}\n`);
-    return 2;
-  }
+async function main(parsed: ParsedCommand): Promise<number> {
   if (parsed.command === 'help') {
-    process.stdout.write(`${helpText()}\n`);
-    return 0;
+    const { text, exitCode } = parsed.output!;
+    (exitCode === 0 ? process.stdout : process.stderr).write(text);
+    return exitCode;
   }
   if (parsed.command !== 'serve' && parsed.command !== 'migrate') {
     // Administration commands print their answer on stdout; the log (stderr) says only problems.
     const quiet = createLogger(parsed.config.logLevel === 'info' ? 'warn' : parsed.config.logLevel, 2);
-    return runAdminCommand(parsed, quiet, process.stdout);
+    return runAdminCommand(parsed, quiet, process.stdout, process.stderr);
   }
   const logger = createLogger(parsed.config.logLevel);
   if (parsed.command === 'migrate') {
-    const db = await openDatabase(parsed.config, logger);
+    const plan = planDatabase(parsed.config);
+    process.stderr.write(`tufa-server: migrating ${describePlan(plan)}\n`);
+    const db = await openDatabase(parsed.config, logger, { plan });
     logger.info({ applied: db.applied }, 'migrations up to date');
     await db.pool.end();
     await db.embedded?.stop();
     db.unlock?.();
-    return 0;
+    return SERVER_EXIT.OK;
   }
   const server = await startServer(parsed.config, { logger });
   await new Promise<void>((done) => {
@@ -50,17 +47,36 @@ async function main(): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
-  return 0;
+  return SERVER_EXIT.OK;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const message = isTufaError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
-    process.stderr.write(`tufa-server: ${message}\n`);
-    process.exitCode =
-      isTufaError(err) && err.code === 'INVALID_ARGUMENT' ? 2 : isTufaError(err, 'NOT_FOUND') ? 4 : 1;
-  },
-);
+function report(err: unknown, debug: boolean): number {
+  const error = isTufaError(err)
+    ? err
+    : new TufaError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+  process.stderr.write(`tufa-server: ${error.code}: ${error.message}\n`);
+  if (debug) {
+    const cause = error === err ? error.cause : err;
+    if (cause instanceof Error && cause.stack) process.stderr.write(`${cause.stack}\n`);
+    else if (error.stack) process.stderr.write(`${error.stack}\n`);
+  }
+  return serverExitStatus(error.code);
+}
+
+let parsed: ParsedCommand | undefined;
+try {
+  parsed = parseCommandLine(process.argv.slice(2), process.env);
+} catch (err) {
+  process.exitCode = report(err, process.argv.includes('--debug'));
+}
+if (parsed !== undefined) {
+  const debug = parsed.debug;
+  main(parsed).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.exitCode = report(err, debug);
+    },
+  );
+}

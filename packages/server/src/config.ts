@@ -1,6 +1,7 @@
-/** Server configuration from flags and environment variables (flags win). */
-import { parseArgs } from 'node:util';
+/** Server configuration from flags and environment variables (flags win), parsed with commander. */
+import { readFileSync } from 'node:fs';
 import { DEFAULT_EXPIRY, TufaError } from '@tufa/core';
+import { Command, CommanderError, Help, Option } from 'commander';
 
 export interface ServerConfig {
   host: string;
@@ -9,6 +10,8 @@ export interface ServerConfig {
   databaseUrl: string | undefined;
   /** A file with the database password, kept out of the URL and the environment. */
   databasePasswordFile?: string | undefined;
+  /** PEM CA bundle that signs the database server's certificate (TLS to PostgreSQL). */
+  databaseCaFile?: string | undefined;
   dataDir: string;
   masterKey: string | undefined;
   masterKeyFile: string | undefined;
@@ -71,6 +74,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'database-password-file',
     env: 'TUFA_DATABASE_PASSWORD_FILE',
     help: 'file holding the database password (a secret), used with --database-url',
+  },
+  {
+    flag: 'database-ca-file',
+    env: 'TUFA_DATABASE_CA_FILE',
+    help: 'PEM CA bundle of the database server (TLS: implies sslmode=verify-full unless the URL says otherwise)',
   },
   {
     flag: 'data-dir',
@@ -190,16 +198,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-/** Options of the administration commands (token, audit). */
-export const ADMIN_OPTIONS = {
-  name: { type: 'string' },
-  scope: { type: 'string', multiple: true },
-  gun: { type: 'string' },
-  since: { type: 'string' },
-  limit: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
-
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `500ms`, `30s`, `5m`, `12h`, `14d`; a bare number is seconds. Milliseconds out. */
@@ -231,30 +229,6 @@ function integer(text: string, name: string, min: number, max: number): number {
   return Number(text);
 }
 
-export function helpText(): string {
-  const lines = [
-    'Usage: tufa-server [migrate] [options]',
-    '       tufa-server token create --name NAME --scope ACTION:GLOB [--scope …] [options]',
-    '       tufa-server token list [--json] [options]',
-    '       tufa-server token revoke NAME [options]',
-    '       tufa-server audit [--gun GUN] [--since 2026-11-23|24h] [--limit N] [--json] [options]',
-    '',
-    'Runs the tufa TUF server (Notary-style API). `migrate` applies the database migrations and exits.',
-    '`token` manages access tokens (ACTION: pull, push, delete, admin; GLOB: *, acme/*, acme/app);',
-    'a new token is printed once. `audit` lists the audit log of writes.',
-    '',
-    'Options (each also read from the environment variable shown; flags win):',
-  ];
-  for (const o of OPTIONS) {
-    lines.push(
-      `  --${o.flag.padEnd(26)} ${o.env.padEnd(31)} ${o.help}${o.default ? ` (default ${o.default})` : ''}`,
-    );
-  }
-  lines.push(`  --${'help'.padEnd(26)} ${''.padEnd(31)} this text`);
-  lines.push('', 'TUFA_MASTER_KEY: the master key itself (64 hex digits or base64 of 32 bytes).');
-  return lines.join('\n');
-}
-
 export type CommandName =
   | 'serve'
   | 'migrate'
@@ -277,69 +251,214 @@ export interface ParsedCommand {
   command: CommandName;
   config: ServerConfig;
   admin: AdminArgs;
+  /** `--debug`: stack traces of start-up errors. */
+  debug: boolean;
+  /** For `help` (also --version): the text to print, and the exit status (non-zero: asked for a command group alone). */
+  output?: { text: string; exitCode: number };
 }
+
+/** The version of this package, as `--version` prints it. */
+export const SERVER_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 const TRUE = /^(?:1|true|yes|on)$/i;
+const FALSE = /^(?:0|false|no|off)?$/i;
 
-function commandOf(positionals: readonly string[]): { command: CommandName; name?: string } {
-  const [first, second, third, ...rest] = positionals;
-  const unknown = () =>
-    new TufaError(
-      'INVALID_ARGUMENT',
-      `unknown command ${JSON.stringify(positionals.join(' ').slice(0, 200))}`,
-    );
-  if (first === undefined) return { command: 'serve' };
-  if (first === 'migrate' && second === undefined) return { command: 'migrate' };
-  if (first === 'audit' && second === undefined) return { command: 'audit' };
-  if (first === 'token' && rest.length === 0) {
-    if (second === 'create' && third === undefined) return { command: 'token-create' };
-    if (second === 'list' && third === undefined) return { command: 'token-list' };
-    if (second === 'revoke' && third !== undefined) return { command: 'token-revoke', name: third };
-    if (second === 'revoke')
-      throw new TufaError('INVALID_ARGUMENT', 'token revoke NAME: the name is missing');
-  }
-  throw unknown();
+const EXAMPLES = `
+Examples:
+  tufa-server                                   embedded PostgreSQL in ./tufa-data, http://127.0.0.1:4443
+  DATABASE_URL=postgres://tufa@db.internal:5432/tufa \\
+  TUFA_DATABASE_PASSWORD_FILE=/run/secrets/db_password \\
+  TUFA_MASTER_KEY_FILE=/run/secrets/tufa_master_key tufa-server --host 0.0.0.0
+  tufa-server token create --name ci --scope 'push:team/*'
+  tufa-server audit --gun team/app --since 24h
+
+Durations take ms, s, m, h, d (a bare number is seconds); sizes take k and m; boolean variables
+take 1/true/yes/on or 0/false/no/off. TUFA_MASTER_KEY gives the master key itself (64 hex digits
+or base64 of 32 bytes). Exit status: see the @tufa/server README ("Exit status").`;
+
+const DATA_NOTE = `
+The command works on the database the server uses: DATABASE_URL, or the embedded one in --data-dir
+(default ./tufa-data, relative to the current folder). It never creates one. The options of
+tufa-server that name it go before or after the command: --data-dir, --database-url,
+--database-password-file, --database-ca-file (tufa-server --help lists them all).`;
+
+function placeholder(flag: string): string {
+  if (flag.endsWith('-file') || flag.startsWith('tls-')) return 'file';
+  if (flag.endsWith('-dir')) return 'dir';
+  if (flag.endsWith('-url')) return 'url';
+  return 'value';
 }
 
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Help that shows each option's environment variable and default, from OPTIONS. */
+class ServerHelp extends Help {
+  override optionDescription(option: Option): string {
+    const spec = OPTIONS.find((o) => `--${o.flag}` === option.long);
+    if (spec === undefined) return super.optionDescription(option);
+    const extra = [`env: ${spec.env}`];
+    if (spec.default !== undefined) extra.push(`default: ${spec.default}`);
+    return `${spec.help} (${extra.join(', ')})`;
+  }
+}
+
+interface Picked {
+  command: CommandName;
+  values: Record<string, unknown>;
+  name?: string;
+}
+
+/** The command-line program; `pick` receives the command chosen and its own options. */
+function program(pick: (p: Picked) => void, out: (text: string) => void): Command {
+  const root = new Command('tufa-server');
+  root.createHelp = () => Object.assign(new ServerHelp(), root.configureHelp());
+  root
+    .description('tufa-server: the tufa TUF server (Notary-style API), its database and its access tokens')
+    .version(SERVER_VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('--debug', 'print the stack trace of a start-up error')
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: out, outputError: () => {} })
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText('after', EXAMPLES);
+  for (const o of OPTIONS)
+    root.addOption(new Option(`--${o.flag}${o.boolean ? '' : ` <${placeholder(o.flag)}>`}`, o.help));
+  // Subcommands inherit the Help class through createHelp: copy it to each.
+  const sub = (parent: Command, name: string, description: string, isDefault = false): Command => {
+    const c = parent.command(name, { isDefault }).description(description);
+    c.createHelp = root.createHelp;
+    return c;
+  };
+  sub(root, 'serve', 'run the server (the default command)', true)
+    .addHelpText('after', EXAMPLES)
+    .action(() => pick({ command: 'serve', values: {} }));
+  sub(root, 'migrate', 'apply the database migrations and exit (the server also migrates at start)')
+    .addHelpText(
+      'after',
+      `${DATA_NOTE}\n\nExample:\n  DATABASE_URL=postgres://tufa@db.internal/tufa TUFA_DATABASE_PASSWORD_FILE=pw tufa-server migrate`,
+    )
+    .action(() => pick({ command: 'migrate', values: {} }));
+  const token = sub(root, 'token', 'manage access tokens: create, list, revoke');
+  token.addHelpText('after', `${DATA_NOTE}`);
+  sub(token, 'create', 'create a token and print it (shown only this once; only its hash is stored)')
+    .requiredOption('--name <name>', 'the token name (letters, digits, . _ -)')
+    .requiredOption('--scope <action:glob>', 'pull, push, delete or admin on a GUN glob; repeatable', collect)
+    .option('--json', 'print a JSON document')
+    .addHelpText(
+      'after',
+      `${DATA_NOTE}\n\nExamples:\n  tufa-server token create --name ci --scope 'push:registry.example.com/team/*'\n  tufa-server token create --name reader --scope 'pull:*' --data-dir /var/lib/tufa`,
+    )
+    .action((opts: Record<string, unknown>) => pick({ command: 'token-create', values: opts }));
+  sub(token, 'list', 'list the tokens (names, scopes, last use; never the tokens)')
+    .option('--json', 'print a JSON document')
+    .addHelpText('after', `${DATA_NOTE}\n\nExample:\n  tufa-server token list --json`)
+    .action((opts: Record<string, unknown>) => pick({ command: 'token-list', values: opts }));
+  sub(token, 'revoke', 'revoke a token by name')
+    .argument('<name>', 'the token name')
+    .option('--json', 'print a JSON document')
+    .addHelpText('after', `${DATA_NOTE}\n\nExample:\n  tufa-server token revoke ci`)
+    .action((name: string, opts: Record<string, unknown>) =>
+      pick({ command: 'token-revoke', values: opts, name }),
+    );
+  sub(root, 'audit', 'list the audit log of writes, newest first')
+    .option('--gun <gun>', 'only this collection')
+    .option('--since <when>', 'only since a date (2026-11-23) or a duration ago (24h)')
+    .option('--limit <n>', 'at most this many records (default 1000)')
+    .option('--json', 'print a JSON document')
+    .addHelpText(
+      'after',
+      `${DATA_NOTE}\n\nExample:\n  tufa-server audit --gun registry.example.com/team/app --since 24h`,
+    )
+    .action((opts: Record<string, unknown>) => pick({ command: 'audit', values: opts }));
+  return root;
+}
+
+/** The help of the whole program, as `tufa-server --help` prints it. */
+export function helpText(): string {
+  return program(
+    () => {},
+    () => {},
+  ).helpInformation();
+}
+
+/**
+ * Parses the command line (flags win over the variables in `env`, which win over defaults).
+ * Throws TufaError INVALID_ARGUMENT for anything it refuses; `help` carries the text to print.
+ */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommand {
-  const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
-    help: { type: 'boolean' },
-    ...ADMIN_OPTIONS,
-  };
-  for (const o of OPTIONS) spec[o.flag] = { type: o.boolean ? 'boolean' : 'string' };
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: [...argv], options: spec, allowPositionals: true, strict: true });
-  } catch (cause) {
-    throw new TufaError('INVALID_ARGUMENT', (cause as Error).message, { cause });
-  }
-  const { command: named, name: revokeName } = commandOf(parsed.positionals);
-  const adminOnly = ['name', 'scope', 'gun', 'since', 'limit', 'json'].filter(
-    (k) => parsed.values[k] !== undefined,
+  let picked: Picked | undefined;
+  let text = '';
+  const root = program(
+    (p) => {
+      picked = p;
+    },
+    (t) => {
+      text += t;
+    },
   );
-  const allowedAdmin: Record<CommandName, string[]> = {
-    serve: [],
-    migrate: [],
-    help: [],
-    'token-create': ['name', 'scope', 'json'],
-    'token-list': ['json'],
-    'token-revoke': ['json'],
-    audit: ['gun', 'since', 'limit', 'json'],
-  };
-  for (const k of adminOnly) {
-    if (!allowedAdmin[named].includes(k)) {
-      throw new TufaError('INVALID_ARGUMENT', `--${k} does not apply to this command`);
+  try {
+    root.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help'
+    ) {
+      return {
+        command: 'help',
+        config: configFrom({}, env),
+        admin: { scopes: [], json: false },
+        debug: false,
+        output: { text, exitCode: err.code === 'commander.help' ? 2 : 0 },
+      };
     }
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${err.message.replace(/^error: /, '')} (tufa-server --help shows the usage)`,
+      {
+        cause: err,
+      },
+    );
   }
+  if (picked === undefined) throw new TufaError('INTERNAL', 'no command was chosen');
+  const globals = root.opts() as Record<string, unknown>;
+  const config = configFrom(globals, env);
+  const v = picked.values;
+  const limitText = v.limit;
+  const admin: AdminArgs = {
+    name: picked.command === 'token-revoke' ? picked.name : (v.name as string | undefined),
+    scopes: (v.scope as string[] | undefined) ?? [],
+    gun: v.gun as string | undefined,
+    since: v.since as string | undefined,
+    limit: typeof limitText === 'string' ? integer(limitText, 'limit', 1, 100_000) : undefined,
+    json: v.json === true,
+  };
+  return { command: picked.command, config, admin, debug: globals.debug === true };
+}
+
+/** The server configuration from the parsed flags and the environment, every value checked. */
+function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ServerConfig {
+  const spec = (flag: string): OptionSpec => OPTIONS.find((x) => x.flag === flag)!;
+  const key = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   const bool = (flag: string): boolean => {
-    const o = OPTIONS.find((x) => x.flag === flag)!;
-    if (parsed.values[flag] === true) return true;
-    const fromEnv = env[o.env];
-    return fromEnv !== undefined && TRUE.test(fromEnv.trim());
+    if (flags[key(flag)] === true) return true;
+    const o = spec(flag);
+    const fromEnv = (env[o.env] ?? '').trim();
+    if (TRUE.test(fromEnv)) return true;
+    if (FALSE.test(fromEnv)) return false;
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${o.env}=${JSON.stringify(fromEnv.slice(0, 40))}: expected 1/true/yes/on or 0/false/no/off`,
+    );
   };
   const get = (flag: string): string | undefined => {
-    const o = OPTIONS.find((x) => x.flag === flag)!;
-    const fromFlag = parsed.values[flag];
+    const o = spec(flag);
+    const fromFlag = flags[key(flag)];
     if (typeof fromFlag === 'string') return fromFlag;
     const fromEnv = env[o.env];
     return fromEnv !== undefined && fromEnv !== '' ? fromEnv : o.default;
@@ -353,8 +472,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     port: integer(get('port')!, 'port', 0, 65535),
     databaseUrl: get('database-url'),
     databasePasswordFile: get('database-password-file'),
+    databaseCaFile: get('database-ca-file'),
     dataDir: get('data-dir')!,
-    masterKey: env.TUFA_MASTER_KEY,
+    masterKey: env.TUFA_MASTER_KEY === '' ? undefined : env.TUFA_MASTER_KEY,
     masterKeyFile: get('master-key-file'),
     logLevel: get('log-level')!,
     bodyLimit: parseSize(get('body-limit')!, 'body-limit'),
@@ -390,6 +510,10 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
   };
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(config.logLevel)) {
+    throw new TufaError('INVALID_ARGUMENT', `log-level must be one of ${levels.join(', ')}`);
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new TufaError('INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
   }
@@ -399,20 +523,17 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   if (config.tlsClientSubjects !== undefined && config.tlsClientCa === undefined) {
     throw new TufaError('INVALID_ARGUMENT', '--tls-client-subjects needs --tls-client-ca');
   }
+  if (
+    config.databaseUrl === undefined &&
+    (config.databasePasswordFile !== undefined || config.databaseCaFile !== undefined)
+  ) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${config.databasePasswordFile !== undefined ? 'TUFA_DATABASE_PASSWORD_FILE' : 'TUFA_DATABASE_CA_FILE'} is set but DATABASE_URL is not: without it the embedded database is used`,
+    );
+  }
   if ((config.authFailWindow ?? 0) < 1000) {
     throw new TufaError('INVALID_ARGUMENT', 'auth-fail-window must be at least one second');
-  }
-  const limitText = parsed.values.limit;
-  const admin: AdminArgs = {
-    name: named === 'token-revoke' ? revokeName : (parsed.values.name as string | undefined),
-    scopes: (parsed.values.scope as string[] | undefined) ?? [],
-    gun: parsed.values.gun as string | undefined,
-    since: parsed.values.since as string | undefined,
-    limit: typeof limitText === 'string' ? integer(limitText, 'limit', 1, 100_000) : undefined,
-    json: parsed.values.json === true,
-  };
-  if (named === 'token-create' && (admin.name === undefined || admin.scopes.length === 0)) {
-    throw new TufaError('INVALID_ARGUMENT', 'token create needs --name NAME and at least one --scope');
   }
   if (config.timestampExpiry < 1000 || config.snapshotExpiry < 1000) {
     throw new TufaError('INVALID_ARGUMENT', 'expiries must be at least one second');
@@ -423,6 +544,5 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       found: pending,
     });
   }
-  const command = parsed.values.help === true ? 'help' : named;
-  return { command, config, admin };
+  return config;
 }

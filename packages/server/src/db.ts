@@ -4,6 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TufaError } from '@tufa/core';
 import pg from 'pg';
+import {
+  type DatabaseSource,
+  type DatabaseTarget,
+  databaseTarget,
+  explainConnectError,
+} from './database-config.js';
 
 /** Advisory lock keys: fixed 64-bit values, far above any collection id (those lock collections). */
 export const LOCKS = Object.freeze({
@@ -14,14 +20,32 @@ export const LOCKS = Object.freeze({
 /** migrations/ at the repository root, from src/ or dist/ alike (and /app/migrations in the image). */
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
 
-export function createPool(url: string, max: number, passwordFile?: string): pg.Pool {
-  const password = passwordFile === undefined ? undefined : readFileSync(passwordFile, 'utf8').trim();
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    idleTimeoutMillis: 30_000,
-    ...(password === undefined ? {} : { password }),
-  });
+/**
+ * A pool on the database a URL (with its password file, CA file, PG* variables) names; every
+ * connection setting comes from `databaseTarget`, the one place that reads them.
+ */
+export function createPool(source: string | DatabaseSource, max: number): pg.Pool {
+  return poolFor(databaseTarget(typeof source === 'string' ? { url: source } : source), max);
+}
+
+/**
+ * One connection and its login, before the pool: a refused login is said at once, and its socket
+ * closed (pg leaves it open after a client-side SASL error until the server's authentication_timeout).
+ */
+export async function probeConnection(target: DatabaseTarget): Promise<void> {
+  const client = new pg.Client(target.config);
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    client.connection.stream.destroy();
+    throw explainConnectError(err, target);
+  }
+  await client.end();
+}
+
+export function poolFor(target: DatabaseTarget, max: number): pg.Pool {
+  const pool = new pg.Pool({ ...target.config, max, idleTimeoutMillis: 30_000 });
   // An idle client that loses its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   return pool;
@@ -101,6 +125,32 @@ export async function migrate(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Prom
   return applied;
 }
 
+/** Refuses a database whose migrations are not all applied (administration commands never migrate). */
+export async function checkMigrated(pool: pg.Pool, dir: string, where: string): Promise<void> {
+  const known = readMigrations(dir).length;
+  const table = await pool.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  const newest =
+    table.rows[0]?.present === true
+      ? Number(
+          (await pool.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]
+            ?.v ?? 0,
+        )
+      : 0;
+  if (newest === known) return;
+  if (newest > known) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${where} has migration ${newest}, newer than this tufa-server knows (${known})`,
+    );
+  }
+  throw new TufaError(
+    'NOT_FOUND',
+    newest === 0
+      ? `${where} has no tufa tables: start tufa-server on it once, or run tufa-server migrate`
+      : `${where} is at migration ${newest} of ${known}: run tufa-server migrate`,
+  );
+}
+
 /** Runs `fn` in a transaction on one client; rolls back on any error. */
 export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -119,9 +169,17 @@ export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) 
 
 /** A client outside the pool, on the same database (for LISTEN, which holds its connection). */
 export function dedicatedClient(pool: pg.Pool): pg.Client {
-  const options = pool.options as pg.PoolConfig;
+  const o = pool.options as pg.PoolConfig;
   return new pg.Client({
-    ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
-    ...(typeof options.password === 'string' ? { password: options.password } : {}),
+    host: o.host,
+    port: o.port,
+    user: o.user,
+    database: o.database,
+    ...(typeof o.password === 'string' ? { password: o.password } : {}),
+    ...(o.ssl === undefined ? {} : { ssl: o.ssl }),
+    ...(o.application_name === undefined ? {} : { application_name: o.application_name }),
+    ...(o.connectionTimeoutMillis === undefined
+      ? {}
+      : { connectionTimeoutMillis: o.connectionTimeoutMillis }),
   });
 }

@@ -4,8 +4,9 @@
  * ciphertext copied to another collection or role does not decrypt.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { TufaError } from '@tufa/core';
+import { readSecretFile } from './database-config.js';
 
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
@@ -46,14 +47,16 @@ export function loadMasterKey(source: MasterKeySource): { key: Buffer; generated
     );
   }
   if (existsSync(file)) {
-    const mode = statSync(file).mode & 0o077;
-    if (mode !== 0 && source.file === undefined) {
+    const { text, mode } = readSecretFile(file, 'master key file');
+    // Whoever reads it can decrypt every online key: as ssh does with private keys, refuse.
+    if ((mode & 0o077) !== 0) {
       throw new TufaError(
         'INVALID_ARGUMENT',
-        `${file}: the master key file must not be readable by others (chmod 600)`,
+        `master key file ${file} can be read or written by group or others (mode 0${mode.toString(8)}): chmod 600 ${file}`,
+        { details: { file, mode: `0${mode.toString(8)}` } },
       );
     }
-    return { key: parseMasterKey(readFileSync(file, 'utf8'), file) };
+    return { key: parseMasterKey(text, file) };
   }
   if (source.file !== undefined) throw new TufaError('NOT_FOUND', `master key file ${file} does not exist`);
   const key = randomBytes(32);

@@ -5,7 +5,7 @@
  * because that class installs process-wide SIGTERM/SIGINT/uncaughtException hooks that exit the
  * process and would cut the server's graceful shutdown short.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -35,9 +35,12 @@ export async function embeddedBinaries(): Promise<PostgresBinaries> {
     const mod = (await import(name)) as { initdb: string; postgres: string };
     return { initdb: mod.initdb, postgres: mod.postgres };
   } catch (cause) {
-    throw new TufaError('INTERNAL', `no embedded PostgreSQL binaries for ${platform()}-${arch()} (${name})`, {
-      cause,
-    });
+    // The container image leaves them out: it is for DATABASE_URL.
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `this installation has no embedded PostgreSQL for ${platform()}-${arch()} (${name}): set DATABASE_URL to a PostgreSQL server`,
+      { cause },
+    );
   }
 }
 
@@ -89,6 +92,41 @@ function runAs(log: (line: string) => void): { uid?: number; gid?: number } {
   }
 }
 
+/**
+ * Refuses, in one line that says which folder and how, a data folder that the PostgreSQL user
+ * cannot reach: PostgreSQL opens its data folder by its absolute path, so every folder above it
+ * must let that user pass (a root home or a `mktemp -d` folder is 0700).
+ */
+export function checkReachable(folder: string, ids: { uid: number; gid: number }): void {
+  const above: string[] = [];
+  for (let d = dirname(folder); ; d = dirname(d)) {
+    above.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  // The shell's test -x asks the kernel as that user, so ACLs and groups count as they will.
+  const probe = spawnSync(
+    '/bin/sh',
+    ['-c', 'for d; do [ -x "$d" ] || { printf %s "$d"; exit 1; }; done', 'sh', ...above],
+    {
+      uid: ids.uid,
+      gid: ids.gid,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  if (probe.status === 0) return;
+  const blocked = probe.stdout || dirname(folder);
+  let mode = '';
+  try {
+    mode = ` (mode 0${(statSync(blocked).mode & 0o777).toString(8)})`;
+  } catch {}
+  throw new TufaError(
+    'INVALID_ARGUMENT',
+    `the embedded PostgreSQL runs as user postgres (tufa-server runs as root) and cannot enter ${blocked}${mode}, above the data folder ${folder}: use a --data-dir it can reach (e.g. /var/lib/tufa) or let it pass: setfacl -m u:postgres:x ${blocked} (or chmod o+x ${blocked})`,
+    { details: { folder: blocked, data_dir: folder } },
+  );
+}
+
 /** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
 export function isAlive(pid: number): boolean {
   try {
@@ -133,9 +171,11 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
   const ids = runAs(log);
   const passwordFile = `${dataDir}.password`;
   if (ids.uid !== undefined) {
-    // PostgreSQL runs as its own user: it must be able to traverse (not list) the parent folder.
+    // PostgreSQL runs as its own user: it must be able to traverse (not list) the parent folder,
+    // which is ours (the data folder), and every folder above it, which we do not change.
     const parent = dirname(dataDir);
     mkdirSync(parent, { recursive: true });
+    checkReachable(parent, ids as { uid: number; gid: number });
     chmodSync(parent, statSync(parent).mode | 0o111);
   }
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
@@ -182,6 +222,9 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
   const child: ChildProcess = spawn(options.binaries.postgres, args, {
     ...ids,
+    // Its own process group: Ctrl-C on a terminal reaches the server alone, which stops the
+    // database last, after the requests in flight and the LISTEN connection.
+    detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LC_ALL: 'C' },
   });

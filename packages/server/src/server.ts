@@ -11,7 +11,16 @@ import { type Authorizer, createRequestListener } from './app.js';
 import { AccessControl } from './auth.js';
 import { MetadataCache } from './cache.js';
 import type { ServerConfig } from './config.js';
-import { createPool, DEFAULT_MIGRATIONS_DIR, dedicatedClient, migrate } from './db.js';
+import { type DatabaseTarget, databaseTarget } from './database-config.js';
+import {
+  checkMigrated,
+  createPool,
+  DEFAULT_MIGRATIONS_DIR,
+  dedicatedClient,
+  migrate,
+  poolFor,
+  probeConnection,
+} from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
 import { embeddedBinaries, isAlive, type RunningPostgres, startPostgres } from './postgres.js';
@@ -67,54 +76,106 @@ export async function startEmbedded(
     dataDir: join(dataDir, 'pg'),
     log: (line) => logger.debug({ component: 'postgres' }, line),
   });
-  const pool = createPool(postgres.url, 1);
   try {
-    const r = await pool.query("SELECT 1 FROM pg_database WHERE datname = 'tufa'");
-    if (r.rowCount === 0) await pool.query('CREATE DATABASE tufa');
-  } finally {
-    await pool.end();
+    const pool = createPool(postgres.url, 1);
+    try {
+      const r = await pool.query("SELECT 1 FROM pg_database WHERE datname = 'tufa'");
+      if (r.rowCount === 0) await pool.query('CREATE DATABASE tufa');
+    } finally {
+      await pool.end();
+    }
+  } catch (err) {
+    await postgres.stop();
+    throw err;
   }
   return { url: postgres.url.replace(/\/postgres$/, '/tufa'), postgres };
+}
+
+/** Which database the configuration names, checked (URL, password file, CA file) before any connection. */
+export type DatabasePlan =
+  | { kind: 'external'; target: DatabaseTarget }
+  | { kind: 'embedded'; dataDir: string };
+
+export function planDatabase(config: ServerConfig): DatabasePlan {
+  if (config.databaseUrl === undefined) return { kind: 'embedded', dataDir: resolve(config.dataDir) };
+  return {
+    kind: 'external',
+    target: databaseTarget({
+      url: config.databaseUrl,
+      passwordFile: config.databasePasswordFile,
+      caFile: config.databaseCaFile,
+    }),
+  };
+}
+
+/** Where a command works, for the first line of its output: the folder or the URL without password. */
+export function describePlan(plan: DatabasePlan): string {
+  return plan.kind === 'embedded'
+    ? `the embedded database in ${plan.dataDir}`
+    : `the database ${plan.target.display}`;
+}
+
+export interface OpenOptions {
+  /** Initialise an embedded database that does not exist yet (only the server does; admin commands never). */
+  create?: boolean;
+  /** Apply the migrations (default); otherwise require them to be applied. */
+  migrate?: boolean;
+  plan?: DatabasePlan;
 }
 
 /** Opens the database the configuration names (starting the embedded one when none) and migrates it. */
 export async function openDatabase(
   config: ServerConfig,
   logger: Logger,
+  options: OpenOptions = {},
 ): Promise<{
   pool: pg.Pool;
   embedded: RunningPostgres | undefined;
   unlock: (() => void) | undefined;
   applied: string[];
 }> {
-  let url = config.databaseUrl;
+  const plan = options.plan ?? planDatabase(config);
+  let target: DatabaseTarget;
   let embedded: RunningPostgres | undefined;
   let unlock: (() => void) | undefined;
-  if (url === undefined) {
-    const dataDir = resolve(config.dataDir);
+  if (plan.kind === 'embedded') {
+    const { dataDir } = plan;
+    if (options.create !== true && !existsSync(join(dataDir, 'pg', 'PG_VERSION'))) {
+      throw new TufaError(
+        'NOT_FOUND',
+        `no tufa database in ${dataDir}: run this where the server runs, or name its folder with --data-dir (TUFA_DATA_DIR) or its PostgreSQL with DATABASE_URL`,
+        { details: { data_dir: dataDir } },
+      );
+    }
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     unlock = lockDataDir(dataDir);
     try {
       const started = await startEmbedded(dataDir, logger);
-      url = started.url;
+      target = databaseTarget({ url: started.url, env: {} });
       embedded = started.postgres;
       logger.info({ data_dir: dataDir, port: embedded.port }, 'embedded PostgreSQL started');
     } catch (err) {
       unlock();
       throw err;
     }
+  } else {
+    target = plan.target;
+    if (target.warning !== undefined) logger.warn(target.warning);
   }
-  const pool = createPool(
-    url,
-    config.poolSize,
-    embedded === undefined ? config.databasePasswordFile : undefined,
-  );
+  let pool: pg.Pool | undefined;
   try {
-    const applied = await migrate(pool, config.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+    await probeConnection(target);
+    pool = poolFor(target, config.poolSize);
+    const dir = config.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+    if (options.migrate === false) {
+      await checkMigrated(pool, dir, describePlan(plan));
+      return { pool, embedded, unlock, applied: [] };
+    }
+    const applied = await migrate(pool, dir);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     return { pool, embedded, unlock, applied };
   } catch (err) {
-    await pool.end().catch(() => {});
+    await pool?.end().catch(() => {});
     await embedded?.stop();
     unlock?.();
     throw err;
@@ -130,34 +191,45 @@ export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   useCrypto(nodeCrypto); // node:crypto signs and verifies about ten times faster than noble
   const logger = options.logger ?? createLogger(config.logLevel);
-  const { pool, embedded, unlock } = await openDatabase(config, logger);
+  // Everything the configuration names is checked before the database is touched.
+  const plan = planDatabase(config);
+  const given =
+    (config.masterKey ?? '') !== '' || config.masterKeyFile !== undefined
+      ? loadMasterKey({ value: config.masterKey, file: config.masterKeyFile })
+      : undefined;
+  if (given === undefined && plan.kind === 'external') {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'a master key is required with DATABASE_URL: give its file with TUFA_MASTER_KEY_FILE (or --master-key-file) or the key in TUFA_MASTER_KEY',
+    );
+  }
+  const tls = readTls(config);
+  if (config.port !== 0) await checkListen(config.host, config.port);
+  const { pool, embedded, unlock } = await openDatabase(config, logger, { plan, create: true });
   let httpServer: Server | undefined;
   let cache: MetadataCache | undefined;
   try {
-    // A key is generated only for a database that has never had one: a lost key file is an error.
-    const hasKeys =
-      (await pool.query("SELECT 1 FROM settings WHERE name = 'master_key_check'")).rowCount! > 0;
-    const generateAt =
-      config.databaseUrl === undefined ? join(resolve(config.dataDir), 'master.key') : undefined;
-    if (
-      hasKeys &&
-      generateAt !== undefined &&
-      !existsSync(generateAt) &&
-      !config.masterKey &&
-      !config.masterKeyFile
-    ) {
-      throw new TufaError(
-        'INVALID_ARGUMENT',
-        `${generateAt} is missing but the database holds keys encrypted under it: restore it or give TUFA_MASTER_KEY`,
-      );
+    let master = given;
+    if (master === undefined && plan.kind === 'embedded') {
+      // A key is generated only for a database that has never had one: a lost key file is an error.
+      const generateAt = join(plan.dataDir, 'master.key');
+      const hasKeys =
+        (await pool.query("SELECT 1 FROM settings WHERE name = 'master_key_check'")).rowCount! > 0;
+      if (hasKeys && !existsSync(generateAt)) {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          `${generateAt} is missing but the database holds keys encrypted under it: restore it or give TUFA_MASTER_KEY_FILE`,
+        );
+      }
+      master = loadMasterKey({ generateAt });
+      if (master.generated !== undefined) {
+        logger.warn(
+          { file: master.generated },
+          'generated a master key for the online keys (mode 0600): back it up',
+        );
+      }
     }
-    const master = loadMasterKey({ value: config.masterKey, file: config.masterKeyFile, generateAt });
-    if (master.generated !== undefined) {
-      logger.warn(
-        { file: master.generated },
-        'generated a master key for the online keys (mode 0600): back it up',
-      );
-    }
+    if (master === undefined) throw new TufaError('INTERNAL', 'no master key');
     const clock = options.clock ?? Date.now;
     // Served metadata in memory, kept right across processes by LISTEN/NOTIFY (cache.ts).
     cache = new MetadataCache(() => dedicatedClient(pool), logger);
@@ -173,7 +245,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ...(config.maxDelegatedRoles === undefined ? {} : { maxDelegatedRoles: config.maxDelegatedRoles }),
     });
     const tokens = new TokenStore(pool, clock);
-    const tls = readTls(config);
     const access = new AccessControl({
       tokens,
       requireAuthForPull: config.requireAuthForPull === true,
@@ -228,7 +299,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((done, fail) => {
-      server.once('error', fail);
+      server.once('error', (err) => fail(explainListenError(err, config.host, config.port)));
       server.listen(config.port, config.host, () => done());
     });
     const port = (server.address() as AddressInfo).port;
@@ -259,7 +330,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       close() {
         closing ??= (async () => {
           logger.info('shutting down');
-          await resigner.stop();
+          // Stop accepting and drain, then the re-signer and the LISTEN connection, the pool, the database.
           await new Promise<void>((done) => {
             const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeout);
             // Keep-alive connections that become idle once their last request is answered close too.
@@ -271,6 +342,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             });
             server.closeIdleConnections();
           });
+          await resigner.stop();
           await cache?.stop();
           await pool.end();
           await embedded?.stop();
@@ -288,6 +360,45 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     unlock?.();
     throw err;
   }
+}
+
+/** A listen failure in one line: the address in use, a privileged port, an address not of this machine. */
+function explainListenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    return new TufaError(
+      'CONFLICT',
+      `cannot listen on ${where}: the address is in use (another tufa-server? choose --port)`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === 'EACCES') {
+    return new TufaError(
+      'INVALID_ARGUMENT',
+      `cannot listen on ${where}: not allowed (ports below 1024 need privileges)`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new TufaError('INVALID_ARGUMENT', `cannot listen on ${where}: not an address of this machine`, {
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/** Binds and releases the address, so that a port in use is said before the database starts. */
+async function checkListen(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((done, fail) => {
+    probe.once('error', (err) => fail(explainListenError(err, host, port)));
+    probe.listen(port, host, () => probe.close(() => done()));
+  });
 }
 
 interface TlsFiles {
@@ -341,15 +452,16 @@ export function readTls(config: ServerConfig): TlsFiles | undefined {
 
 /**
  * The database for an administration command (token, audit): the running server's embedded
- * PostgreSQL when one holds the data folder, else the configured one (migrated; the embedded
- * one started for the command and stopped by `close`).
+ * PostgreSQL when one holds the data folder, else the configured one, which must exist and be
+ * migrated (the embedded one started for the command and stopped by `close`).
  */
 export async function openAdminDatabase(
   config: ServerConfig,
   logger: Logger,
+  plan: DatabasePlan = planDatabase(config),
 ): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
-  if (config.databaseUrl === undefined) {
-    const dataDir = resolve(config.dataDir);
+  if (plan.kind === 'embedded') {
+    const { dataDir } = plan;
     const pidFile = join(dataDir, 'pg', 'postmaster.pid');
     const serverPid = join(dataDir, 'server.pid');
     if (existsSync(pidFile) && existsSync(serverPid)) {
@@ -358,12 +470,15 @@ export async function openAdminDatabase(
       const port = Number(lines[3]);
       if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid) && isNode(pid) && Number.isSafeInteger(port)) {
         const password = readFileSync(join(dataDir, 'pg.password'), 'utf8').trim();
-        const pool = createPool(`postgres://tufa:${encodeURIComponent(password)}@127.0.0.1:${port}/tufa`, 2);
+        const pool = createPool(
+          { url: `postgres://tufa:${encodeURIComponent(password)}@127.0.0.1:${port}/tufa`, env: {} },
+          2,
+        );
         return { pool, close: () => pool.end() };
       }
     }
   }
-  const db = await openDatabase({ ...config, poolSize: 2 }, logger);
+  const db = await openDatabase({ ...config, poolSize: 2 }, logger, { plan, migrate: false });
   return {
     pool: db.pool,
     async close() {
