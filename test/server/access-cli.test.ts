@@ -204,8 +204,15 @@ describe('administration commands on PostgreSQL (DATABASE_URL)', () => {
     await pgs?.stop();
   });
 
-  it('token create migrates a new database; list, revoke and audit read it', async () => {
+  it('token create refuses a database without tufa tables; after migrate, list, revoke and audit read it', async () => {
     const db = ['--database-url', url];
+    const refused = await serverCommand(['token', 'create', '--name', 'ops', '--scope', 'admin:*'], db);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(
+      /^tufa-server: NOT_FOUND: the database postgres:\/\/.* has no tufa tables: .*tufa-server migrate$/m,
+    );
+    expect(refused.stdout).toBe('');
+    expect((await serverCommand(['migrate'], db)).code).toBe(0);
     const created = await serverCommand(
       ['token', 'create', '--name', 'ops', '--scope', 'admin:*', '--json'],
       db,

@@ -92,6 +92,13 @@ function runAs(log: (line: string) => void): { uid?: number; gid?: number } {
   }
 }
 
+/** As root, refuses a data folder that the PostgreSQL user could not reach (before anything is created in it). */
+export function checkDataDirReachable(dataDir: string): void {
+  if (userInfo().uid !== 0) return;
+  const ids = runAs(() => {});
+  checkReachable(resolve(dataDir), ids as { uid: number; gid: number });
+}
+
 /**
  * Refuses, in one line that says which folder and how, a data folder that the PostgreSQL user
  * cannot reach: PostgreSQL opens its data folder by its absolute path, so every folder above it
@@ -99,8 +106,9 @@ function runAs(log: (line: string) => void): { uid?: number; gid?: number } {
  */
 export function checkReachable(folder: string, ids: { uid: number; gid: number }): void {
   const above: string[] = [];
+  // Folders not there yet are made later with the umask's mode, and checked again then.
   for (let d = dirname(folder); ; d = dirname(d)) {
-    above.unshift(d);
+    if (existsSync(d)) above.unshift(d);
     if (dirname(d) === d) break;
   }
   // The shell's test -x asks the kernel as that user, so ACLs and groups count as they will.

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { nodeCrypto, parseJson, TufaError, useCrypto } from '@tufa/core';
 import type pg from 'pg';
 import { type Logger, pino } from 'pino';
@@ -23,7 +23,13 @@ import {
 } from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
-import { embeddedBinaries, isAlive, type RunningPostgres, startPostgres } from './postgres.js';
+import {
+  checkDataDirReachable,
+  embeddedBinaries,
+  isAlive,
+  type RunningPostgres,
+  startPostgres,
+} from './postgres.js';
 import { Store } from './store.js';
 import { checkTokenName, TokenStore } from './tokens.js';
 
@@ -147,6 +153,9 @@ export async function openDatabase(
         { details: { data_dir: dataDir } },
       );
     }
+    // As root, PostgreSQL's own user must be able to pass the folders above the data folder.
+    checkDataDirReachable(dataDir);
+    mkdirSync(dirname(dataDir), { recursive: true });
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     unlock = lockDataDir(dataDir);
     try {
