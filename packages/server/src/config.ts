@@ -343,7 +343,10 @@ function program(pick: (p: Picked) => void, out: (text: string) => void): Comman
     )
     .action(() => pick({ command: 'migrate', values: {} }));
   const token = sub(root, 'token', 'manage access tokens: create, list, revoke');
-  token.addHelpText('after', `${DATA_NOTE}`);
+  token.addHelpText(
+    'after',
+    `${DATA_NOTE}\n\nExamples:\n  tufa-server token create --name ci --scope 'push:team/*'\n  tufa-server token list\n  tufa-server token revoke ci`,
+  );
   sub(token, 'create', 'create a token and print it (shown only this once; only its hash is stored)')
     .requiredOption('--name <name>', 'the token name (letters, digits, . _ -)')
     .requiredOption('--scope <action:glob>', 'pull, push, delete or admin on a GUN glob; repeatable', collect)

@@ -1,0 +1,359 @@
+/**
+ * An operator's first contact, through the built `tufa-server` as README.md runs it: a PostgreSQL
+ * that wants a SCRAM password from a file, the refusals that must come before the database is
+ * touched, one-line start-up errors with their exit status, admin commands that never create a
+ * database, a data folder under a private folder when run as root, --help and --version, Ctrl-C.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MASTER_KEY, REPO, startTestPostgres, type TestPostgres, tempDir } from './support.test-util.js';
+
+const BIN = join(REPO, 'packages/server/dist/bin.js');
+const VERSION = (
+  JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { version: string }
+).version;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `node packages/server/dist/bin.js ARGS` with only PATH and `env` in its environment. */
+function run(args: string[], env: Record<string, string> = {}, cwd = REPO): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the server; resolves once it logs its URL. `detached`: its own process group, as a shell job. */
+function serve(
+  args: string[],
+  env: Record<string, string>,
+  options: { detached?: boolean } = {},
+): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, '--port', '0', ...args], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true,
+  });
+  started.push(child);
+  let out = '';
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+      if (m !== null) resolve({ child, url: m[1]!, output: () => out, exited });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`tufa-server exited ${code} during start:\n${out}`)));
+  });
+}
+
+/** One line `tufa-server: CODE: …` on stderr and no stack trace. */
+function expectOneLine(r: Result, code: string, exit: number, pattern?: RegExp) {
+  expect(r.code, r.stderr).toBe(exit);
+  const lines = r.stderr.trimEnd().split('\n');
+  const last = lines[lines.length - 1]!;
+  expect(last).toMatch(new RegExp(`^tufa-server: ${code}: `));
+  if (pattern !== undefined) expect(last).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+let pgServer: TestPostgres;
+const started: ChildProcess[] = [];
+let dir: string;
+let password: string;
+let passwordFile: string;
+let masterKeyFile: string;
+
+/** A new database's URL without its password (as README.md writes DATABASE_URL). */
+async function database(): Promise<string> {
+  const u = new URL(await pgServer.createDatabase());
+  u.password = '';
+  return u.toString();
+}
+
+beforeAll(async () => {
+  // initdb --auth=scram-sha-256: every login on this cluster needs the password (support.test-util.ts).
+  pgServer = await startTestPostgres();
+  password = decodeURIComponent(new URL(pgServer.postgres.url).password);
+  dir = tempDir('tufa-operators-');
+  passwordFile = join(dir, 'db_password');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  masterKeyFile = join(dir, 'master.key');
+  writeFileSync(masterKeyFile, `${MASTER_KEY}\n`, { mode: 0o600 });
+});
+
+afterAll(async () => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await pgServer?.stop();
+});
+
+describe('PostgreSQL with a SCRAM password from a file, as README.md "Running in production" says', () => {
+  it('migrate, token create and the server all log in; the server accepts the token', async () => {
+    const url = await database();
+    const env = {
+      DATABASE_URL: url,
+      TUFA_DATABASE_PASSWORD_FILE: passwordFile,
+      TUFA_MASTER_KEY_FILE: masterKeyFile,
+    };
+    const migrated = await run(['migrate'], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stderr).toContain(`migrating the database ${url}`);
+    const created = await run(['token', 'create', '--name', 'ci', '--scope', 'push:example.com/*'], env);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stderr).toContain(`using the database ${url}`);
+    expect(created.stderr).not.toContain(password);
+    const token = created.stdout.trim();
+    const server = await serve([], env);
+    const key = `${server.url}/v2/example.com/app/_trust/tuf/timestamp.key`;
+    expect((await fetch(key, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(key, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      200,
+    );
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.output()).not.toContain(password);
+  });
+
+  it('a wrong password, no password, a closed port, a missing database: one line each, exit 3 or 4', async () => {
+    const url = await database();
+    const wrong = join(dir, 'wrong_password');
+    writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
+    const base = { DATABASE_URL: url, TUFA_MASTER_KEY_FILE: masterKeyFile };
+    expectOneLine(
+      await run([], { ...base, TUFA_DATABASE_PASSWORD_FILE: wrong }),
+      'UNAUTHORIZED',
+      3,
+      /refused the login of user "tufa".*password file/,
+    );
+    // pg used to leave this socket open until PostgreSQL's authentication_timeout (60 s): the test would time out.
+    expectOneLine(
+      await run(['token', 'list'], base),
+      'UNAUTHORIZED',
+      3,
+      /none was given: set TUFA_DATABASE_PASSWORD_FILE/,
+    );
+    const closed = await freePortNumber();
+    expectOneLine(
+      await run(['migrate'], { ...base, DATABASE_URL: `postgres://tufa@127.0.0.1:${closed}/tufa` }),
+      'NETWORK',
+      3,
+      /connection refused/,
+    );
+    const missing = new URL(url);
+    missing.pathname = '/no_such_database';
+    expectOneLine(
+      await run(['migrate'], {
+        ...base,
+        DATABASE_URL: missing.toString(),
+        TUFA_DATABASE_PASSWORD_FILE: passwordFile,
+      }),
+      'NOT_FOUND',
+      4,
+      /has no database "no_such_database"/,
+    );
+    expectOneLine(
+      await run(['migrate'], {
+        ...base,
+        DATABASE_URL: `postgres://tufa:${password}@127.0.0.1:1/x`,
+        TUFA_DATABASE_PASSWORD_FILE: passwordFile,
+      }),
+      'INVALID_ARGUMENT',
+      2,
+      /password is given twice/,
+    );
+    const debug = await run(['--debug', 'token', 'list'], base);
+    expect(debug.code).toBe(3);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('refuses a missing or group-readable master key before the database is touched', async () => {
+    const url = await database();
+    const env = { DATABASE_URL: url, TUFA_DATABASE_PASSWORD_FILE: passwordFile };
+    expectOneLine(await run([], env), 'INVALID_ARGUMENT', 2, /a master key is required with DATABASE_URL/);
+    const open = join(dir, 'open.key');
+    writeFileSync(open, `${MASTER_KEY}\n`, { mode: 0o600 });
+    chmodSync(open, 0o644);
+    expectOneLine(
+      await run([], { ...env, TUFA_MASTER_KEY_FILE: open }),
+      'INVALID_ARGUMENT',
+      2,
+      /can be read or written by group or others \(mode 0644\): chmod 600/,
+    );
+    expectOneLine(
+      await run([], { ...env, TUFA_MASTER_KEY_FILE: join(dir, 'no-such.key') }),
+      'NOT_FOUND',
+      4,
+      /master key file .*no-such\.key does not exist/,
+    );
+    // Nothing was migrated: the refusals came first.
+    // (pg drops `password` when given with a connectionString: the bug this file's first test is about.)
+    const withPassword = new URL(url);
+    withPassword.password = encodeURIComponent(password);
+    const check = new pg.Client({ connectionString: withPassword.toString() });
+    await check.connect();
+    const r = await check.query("SELECT to_regclass('schema_migrations') IS NULL AS untouched");
+    await check.end();
+    expect(r.rows[0].untouched).toBe(true);
+  });
+
+  it('a port in use is one line, exit 3, said before the database starts', async () => {
+    const holder = await listen();
+    const port = (holder.address() as { port: number }).port;
+    const url = await database();
+    const r = await run(['--port', String(port)], {
+      DATABASE_URL: url,
+      TUFA_DATABASE_PASSWORD_FILE: passwordFile,
+      TUFA_MASTER_KEY_FILE: masterKeyFile,
+    });
+    holder.close();
+    expectOneLine(
+      r,
+      'CONFLICT',
+      3,
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`),
+    );
+    expect(r.stdout).not.toContain('migrations applied');
+  });
+});
+
+describe('administration commands never create a database', () => {
+  it('token, audit and migrate in a folder with no data folder: exit 4 naming where they looked, nothing made', async () => {
+    const empty = tempDir('tufa-operators-empty-');
+    for (const args of [
+      ['token', 'create', '--name', 'x', '--scope', 'pull:*'],
+      ['token', 'list'],
+      ['audit'],
+      ['migrate'],
+    ]) {
+      const r = await run(args, {}, empty);
+      expectOneLine(r, 'NOT_FOUND', 4, new RegExp(`no tufa database in ${empty}/tufa-data: `));
+      expect(r.stdout).toBe('');
+    }
+    expect(existsSync(join(empty, 'tufa-data'))).toBe(false);
+    const elsewhere = join(empty, 'other');
+    expectOneLine(await run(['token', 'list', '--data-dir', elsewhere], {}, empty), 'NOT_FOUND', 4);
+    expect(existsSync(elsewhere)).toBe(false);
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)('as root: the embedded PostgreSQL runs as the postgres user', () => {
+  it('a data folder under a 0700 folder is refused at once with the folder and the remedy; the remedy works', async () => {
+    const privateDir = tempDir('tufa-operators-private-'); // mkdtemp: 0700, like /root
+    const dataDir = join(privateDir, 'srv', 'tufa-data');
+    const r = await run(['--data-dir', dataDir, '--port', '0'], { TUFA_MASTER_KEY: MASTER_KEY });
+    expectOneLine(
+      r,
+      'INVALID_ARGUMENT',
+      2,
+      new RegExp(
+        `runs as user postgres .* cannot enter ${privateDir} \\(mode 0700\\).*chmod o\\+x ${privateDir}`,
+      ),
+    );
+    expect(existsSync(join(privateDir, 'srv'))).toBe(false);
+    chmodSync(privateDir, 0o711);
+    const server = await serve(['--data-dir', dataDir], { TUFA_MASTER_KEY: MASTER_KEY });
+    expect((await fetch(`${server.url}/_health`)).status).toBe(200);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+});
+
+describe('the command line', () => {
+  it('--help of every command has examples; --version prints the version; a group alone is a usage error', async () => {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['token', '--help'],
+      ['token', 'create', '--help'],
+      ['token', 'list', '--help'],
+      ['token', 'revoke', '--help'],
+      ['audit', '--help'],
+    ]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toMatch(/^Usage: tufa-server/);
+      expect(r.stdout, args.join(' ')).toMatch(/Examples?:/);
+    }
+    expect((await run(['--help'])).stdout).toContain('TUFA_DATABASE_PASSWORD_FILE');
+    const version = await run(['--version']);
+    expect(version).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+    const group = await run(['token']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/^Usage: tufa-server token/);
+    expectOneLine(await run(['token', 'create', '--name', 'x']), 'INVALID_ARGUMENT', 2, /--scope/);
+    expectOneLine(await run(['--nope']), 'INVALID_ARGUMENT', 2, /unknown option '--nope'/);
+    expectOneLine(
+      await run([], { TUFA_ALLOW_ANONYMOUS_WRITES: 'maybe' }),
+      'INVALID_ARGUMENT',
+      2,
+      /TUFA_ALLOW_ANONYMOUS_WRITES="maybe": expected/,
+    );
+  });
+});
+
+describe('shutdown', () => {
+  it('Ctrl-C (SIGINT to the whole process group) stops quietly and in order, the embedded database last', async () => {
+    const dataDir = tempDir('tufa-operators-ctrlc-');
+    const server = await serve(['--data-dir', dataDir], { TUFA_MASTER_KEY: MASTER_KEY }, { detached: true });
+    const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+    expect(existsSync(pidFile)).toBe(true);
+    process.kill(-server.child.pid!, 'SIGINT'); // what a terminal's Ctrl-C does
+    expect(await server.exited).toBe(0);
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+    const msgs = lines.map((l) => l.msg);
+    expect(msgs.slice(-3)).toEqual(['signal received', 'shutting down', 'stopped']);
+    // PostgreSQL removes its pid file when it shuts down cleanly.
+    expect(existsSync(pidFile)).toBe(false);
+  });
+});
+
+function listen(): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+async function freePortNumber(): Promise<number> {
+  const s = await listen();
+  const port = (s.address() as { port: number }).port;
+  await new Promise((done) => s.close(done));
+  return port;
+}
