@@ -4,7 +4,7 @@
  * then the Quick start block pasted into bash, which must work as written.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +53,8 @@ function shellEnv(): NodeJS.ProcessEnv {
 
 beforeAll(async () => {
   clone = mkdtempSync(join(tmpdir(), 'tufa-clone-'));
+  // As a clone is (mkdtemp makes 0700): run as root, the embedded PostgreSQL runs as user postgres.
+  chmodSync(clone, 0o755);
   userHome = mkdtempSync(join(tmpdir(), 'tufa-user-'));
   const copy = await run(
     'bash',
