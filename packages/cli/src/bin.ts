@@ -4,6 +4,7 @@
  * start without loading what publishing needs.
  */
 import { Command, CommanderError, Option } from 'commander';
+import packageJson from '../package.json' with { type: 'json' };
 import type { Context, GlobalOptions } from './context.js';
 import { EXIT, reportError } from './output.js';
 
@@ -371,6 +372,11 @@ program
   );
 
 async function main(argv: string[]): Promise<void> {
+  // Not commander's .version(): it would take `sign … --version V` and `pending drop … --version V` too.
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+    process.stdout.write(`${packageJson.version}\n`);
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -105,10 +105,10 @@ export interface ClientOptions {
   /** Access token for the server (`Authorization: Bearer`); sent to the repository's origin only. */
   token?: string | undefined;
   /** PEM CA certificate(s) for an https server with a private CA. */
-  ca?: string | Buffer | undefined;
+  ca?: string | Uint8Array | undefined;
   /** PEM client certificate and key, for a server that requires mutual TLS. */
-  cert?: string | Buffer | undefined;
-  key?: string | Buffer | undefined;
+  cert?: string | Uint8Array | undefined;
+  key?: string | Uint8Array | undefined;
   /** The clock (ms since the epoch), read once at the start of each refresh. */
   clock?: () => number;
   maxRootRotations?: number;

@@ -42,10 +42,17 @@ export interface HttpAuthOptions {
   /** The origin (`https://host:port`) the token belongs to; other origins never see it. */
   tokenOrigin?: string | undefined;
   /** PEM CA certificate(s) to trust instead of the system's. */
-  ca?: string | Buffer | undefined;
+  ca?: string | Uint8Array | undefined;
   /** PEM client certificate and its private key, for servers that require mutual TLS. */
-  cert?: string | Buffer | undefined;
-  key?: string | Buffer | undefined;
+  cert?: string | Uint8Array | undefined;
+  key?: string | Uint8Array | undefined;
+}
+
+/** node:tls types want a Buffer; a view over the caller's bytes, not a copy. */
+function pem(material: string | Uint8Array): string | Buffer {
+  return typeof material === 'string'
+    ? material
+    : Buffer.from(material.buffer, material.byteOffset, material.byteLength);
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -64,8 +71,10 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
     throw new TufaError('INVALID_ARGUMENT', 'the token has characters a Bearer token cannot have');
   }
   const tls = {
-    ...(options.ca === undefined ? {} : { ca: options.ca }),
-    ...(options.cert === undefined ? {} : { cert: options.cert, key: options.key }),
+    ...(options.ca === undefined ? {} : { ca: pem(options.ca) }),
+    ...(options.cert === undefined || options.key === undefined
+      ? {}
+      : { cert: pem(options.cert), key: pem(options.key) }),
   };
   const once = (url: URL, signal: AbortSignal): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {

@@ -196,8 +196,13 @@ export function p256Uncompressed(point: Uint8Array): Uint8Array {
   return p256FromJwk(p256KeyObject(point));
 }
 
-/** The uncompressed point of a P-256 KeyObject (from PEM or DER). */
-export function p256FromJwk(key: nodeCryptoModule.KeyObject): Uint8Array {
+/** The uncompressed point of a P-256 public key in PEM (SPKI). */
+export function p256FromPem(pem: string): Uint8Array {
+  return p256FromJwk(nodeCryptoModule.createPublicKey({ key: pem, format: 'pem' }));
+}
+
+// Not exported: a KeyObject in a public signature would make core's types need @types/node.
+function p256FromJwk(key: nodeCryptoModule.KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' });
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.x || !jwk.y)
     throw new TufaError('INVALID_KEY', 'not a P-256 key');

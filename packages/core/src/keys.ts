@@ -3,7 +3,7 @@
  * types other repositories use (ecdsa-sha2-nistp256, rsassa-pss-sha256).
  */
 import * as nodeCryptoModule from 'node:crypto';
-import { currentCrypto, hashBytes, p256FromJwk, p256Uncompressed, randomBytes } from './crypto.js';
+import { currentCrypto, hashBytes, p256FromPem, p256Uncompressed, randomBytes } from './crypto.js';
 import { fromHex, isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonObject } from './json.js';
@@ -173,7 +173,7 @@ function buildVerifier(key: Key): Verifier | null {
 function p256Point(pub: string): Uint8Array {
   const trimmed = pub.trim();
   if (trimmed.startsWith('-----BEGIN PUBLIC KEY-----')) {
-    return p256FromJwk(nodeCryptoModule.createPublicKey({ key: trimmed, format: 'pem' }));
+    return p256FromPem(trimmed);
   }
   // The point is checked to be on the curve here, once, not at every verify.
   return p256Uncompressed(fromHex(trimmed, 'P-256 public key', false));

@@ -1,0 +1,82 @@
+/** `tufa --version`, and the committed bin files npm links (`tufa`, `tufa-server`) with and without a build. */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Home, REPO, type RunResult } from './harness.test-util.js';
+
+const VERSION = JSON.parse(readFileSync(join(REPO, 'packages/cli/package.json'), 'utf8')).version as string;
+const home = new Home('http://127.0.0.1:9');
+const unbuilt = mkdtempSync(join(tmpdir(), 'tufa-unbuilt-'));
+
+afterAll(() => {
+  home.remove();
+  rmSync(unbuilt, { recursive: true, force: true });
+});
+
+function node(args: string[]): Promise<RunResult> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      args,
+      { env: { PATH: process.env.PATH ?? '', HOME: home.dir } },
+      (err, stdout, stderr) => done({ code: err === null ? 0 : Number(err.code), stdout, stderr }),
+    );
+  });
+}
+
+/** A package folder as npm installs it before `npm run build`: the bin file, no dist/. */
+function unbuiltCopy(pkg: string, bin: string): string {
+  mkdirSync(join(unbuilt, pkg, 'bin'), { recursive: true });
+  copyFileSync(join(REPO, 'packages', pkg, 'bin', bin), join(unbuilt, pkg, 'bin', bin));
+  return join(unbuilt, pkg, 'bin', bin);
+}
+
+describe('tufa --version', () => {
+  it('prints the version of @tufa/cli', async () => {
+    for (const flag of ['--version', '-V']) {
+      expect(await home.run([flag])).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    }
+  });
+
+  it('leaves the --version option of pending drop and sign to them', async () => {
+    const r = await home.run(['pending', 'drop', 'example.com/app', 'targets', '--version', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('tufa: INVALID_ARGUMENT: --version must be a positive integer\n');
+  });
+});
+
+describe('the bin files npm links', () => {
+  it('tufa runs the bundle', async () => {
+    expect(await node([join(REPO, 'packages/cli/bin/tufa.js'), '--version'])).toEqual({
+      code: 0,
+      stdout: `${VERSION}\n`,
+      stderr: '',
+    });
+  });
+
+  it('tufa-server runs the build', async () => {
+    const r = await node([join(REPO, 'packages/server/bin/tufa-server.js'), '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/tufa-server/);
+  });
+
+  it('say in one line to build when nothing is built (the JSON error with --json)', async () => {
+    const tufa = unbuiltCopy('cli', 'tufa.js');
+    const r = await node([tufa, 'verify', 'example.com/app', 'v1', '--digest', `sha256:${'0'.repeat(64)}`]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `tufa: INTERNAL: not built: ${join(unbuilt, 'cli/dist/bundle/tufa.js')} is missing; run \`npm run build\` at the repository root\n`,
+    );
+    const json = await node([tufa, 'list', 'example.com/app', '--json']);
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout).error.code).toBe('INTERNAL');
+    const server = await node([unbuiltCopy('server', 'tufa-server.js')]);
+    expect(server.code).toBe(1);
+    expect(server.stderr).toBe(
+      `tufa-server: not built: ${join(unbuilt, 'server/dist/bin.js')} is missing; run \`npm run build\` at the repository root\n`,
+    );
+  });
+});
