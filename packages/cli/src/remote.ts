@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ERROR_CODES, type ErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
+import { checkGun, ERROR_CODES, type ErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
 
 export interface RemoteOptions {
   server: string;
@@ -24,9 +24,10 @@ interface Response {
 
 const RESPONSE_LIMIT = 1024 * 1024;
 
+/** The collection's URL; the GUN goes as it is (core's grammar allows only URL-safe characters). */
 export function collectionUrl(server: string, gun: string): string {
   const base = server.replace(/\/+$/, '');
-  return `${base}/v2/${gun.split('/').map(encodeURIComponent).join('/')}/_trust/tuf/`;
+  return `${base}/v2/${checkGun(gun)}/_trust/tuf/`;
 }
 
 function send(
