@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { checkGun, ERROR_CODES, type ErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
+import { checkGun, type ErrorCode, isErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
 
 export interface RemoteOptions {
   server: string;
@@ -121,14 +121,7 @@ function failure(res: Response, what: string): TufaError {
     const doc = parseJson(res.body, { source: 'server answer' }) as { error?: Record<string, unknown> };
     const e = doc?.error;
     if (e && typeof e.message === 'string') message = `${what}: ${e.message}`;
-    if (
-      e &&
-      typeof e.code === 'string' &&
-      (ERROR_CODES as readonly string[]).includes(e.code) &&
-      res.status < 500
-    ) {
-      code = e.code as ErrorCode;
-    }
+    if (e && isErrorCode(e.code) && res.status < 500) code = e.code;
     if (e?.details && typeof e.details === 'object') details = { ...details, ...(e.details as object) };
   } catch {
     // Not our JSON error body: the status says enough.
