@@ -97,7 +97,15 @@ describe('trust bootstrap', () => {
     await writeFile(file, s.sim.files.get('metadata/1.root.json')!);
     expect((await s.newClient({ trust: { rootFile: file } }).refresh()).root).toBe(1);
     const missing = s.newClient({ repositoryCacheDir: join(s.dir, 'c2'), trust: { rootFile: `${file}.x` } });
-    expect(await codeOf(missing.refresh())).toBe('NOT_FOUND');
+    await expect(missing.refresh()).rejects.toMatchObject({
+      code: 'FILE_UNREADABLE',
+      details: { path: `${file}.x`, reason: 'ENOENT' },
+    });
+    const folder = s.newClient({ repositoryCacheDir: join(s.dir, 'c3'), trust: { rootFile: s.dir } });
+    await expect(folder.refresh()).rejects.toMatchObject({
+      code: 'FILE_UNREADABLE',
+      details: { path: s.dir, reason: 'EISDIR' },
+    });
   });
 });
 
@@ -241,7 +249,23 @@ describe('lookups', () => {
     expect(await codeOf(s.client.verifyFile('app/v1', file))).toBe('HASH_MISMATCH');
     await writeFile(file, 'app v1 longer');
     expect(await codeOf(s.client.verifyFile('app/v1', file))).toBe('LENGTH_MISMATCH');
-    expect(await codeOf(s.client.verifyFile('app/v1', join(s.dir, 'missing')))).toBe('NOT_FOUND');
+    // A missing file is not a missing tag: its own code, with the path.
+    await expect(s.client.verifyFile('app/v1', join(s.dir, 'missing'))).rejects.toMatchObject({
+      code: 'FILE_UNREADABLE',
+      details: { path: join(s.dir, 'missing'), reason: 'ENOENT' },
+    });
+    await expect(s.client.verifyFile('app/v1', s.dir)).rejects.toMatchObject({
+      code: 'FILE_UNREADABLE',
+      details: { path: s.dir, reason: 'EISDIR' },
+    });
+    const failing = (async function* () {
+      yield text('app ');
+      throw new Error('the pipe broke');
+    })();
+    await expect(s.client.verifyFile('app/v1', failing)).rejects.toMatchObject({
+      code: 'FILE_UNREADABLE',
+      details: { path: '(stream)', reason: 'the pipe broke' },
+    });
   });
 
   it('lists every target visible through the delegation tree', async () => {

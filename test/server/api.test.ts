@@ -44,10 +44,16 @@ import {
 } from './support.test-util.js';
 
 /** A request with the path exactly as given (fetch would normalise `..` away). */
-function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+function rawGet(
+  base: string,
+  path: string,
+  method = 'GET',
+  body?: string,
+): Promise<{ status: number; body: string }> {
   const url = new URL(base);
+  const headers = body === undefined ? {} : { 'content-type': 'application/json' };
   return new Promise((done, fail) => {
-    const req = request({ host: url.hostname, port: url.port, path, method: 'GET' }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
       let text = '';
       res.on('data', (c) => {
         text += c;
@@ -55,7 +61,7 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
       res.on('end', () => done({ status: res.statusCode!, body: text }));
     });
     req.on('error', fail);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -160,13 +166,13 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     const spaced = JSON.stringify(JSON.parse(new TextDecoder().decode(serializeMetadata(signed))), null, 2);
     await expectRefusal({ targets: spaced }, 400, 'NON_CANONICAL');
     await expectRefusal({ targets: sign(await rootFor(base, gun), keys.root) }, 400, 'WRONG_TYPE');
-    await expectRefusal({ timestamp: signed }, 400, 'INVALID_ARGUMENT');
-    await expectRefusal({ snapshot: signed }, 400, 'INVALID_ARGUMENT');
+    await expectRefusal({ timestamp: signed }, 400, 'UPDATE_REFUSED');
+    await expectRefusal({ snapshot: signed }, 400, 'UPDATE_REFUSED');
     // a delegated role outside its paths, or not delegated at all
     let rel = newTargets({ expires: expiresIn(Date.now(), 30 * DAY) });
     rel = withTarget(rel, 'app/v9', targetFileFor(utf8Encode('x')));
     await expectRefusal({ releases: sign(rel, keys.releases) }, 400, 'PATH_NOT_DELEGATED');
-    await expectRefusal({ stranger: sign(rel, keys.releases) }, 400, 'INVALID_ARGUMENT');
+    await expectRefusal({ stranger: sign(rel, keys.releases) }, 400, 'UPDATE_REFUSED');
     await expectRefusal({ '1.x': sign(rel, keys.releases) }, 400, 'INVALID_ARGUMENT');
 
     // nothing of the refused updates is visible
@@ -267,6 +273,62 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     const noRoute = await fetch(`${base}/v3/whatever`);
     expect(noRoute.status).toBe(404);
+  });
+
+  it('acts only on the GUN the client sent: a name that would normalise to another is refused and creates nothing', async () => {
+    const target = 'example.com/normalised';
+    // A valid first update for `target` (its online keys exist already, created by rootFor).
+    const update = body({
+      root: sign(await rootFor(base, target), keys.root),
+      targets: sign(targetsV(1), keys.targets),
+    });
+    const tables = ['collections', 'metadata', 'online_keys', 'changes', 'pending_updates'];
+    const counts = async () =>
+      Promise.all(
+        tables.map(
+          async (t) => (await server.store.pool.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n,
+        ),
+      );
+    const before = await counts();
+    for (const gun of [
+      'example.com/x/../normalised',
+      'example.com/./normalised',
+      'example.com//normalised',
+      'example.com/%2e%2e/example.com/normalised',
+      'example.com/%2E%2E/example.com/normalised',
+      'example.com%2Fnormalised',
+      'example.com\\normalised',
+      'EXAMPLE.com/normalised',
+      'example.com/normalised/.',
+      'example.com/normalised/',
+    ]) {
+      for (const [method, path, payload] of [
+        ['POST', `/v2/${gun}/_trust/tuf/`, update],
+        ['GET', `/v2/${gun}/_trust/tuf/timestamp.key`, undefined],
+        ['POST', `/v2/${gun}/_trust/tuf/snapshot.key`, undefined],
+        ['POST', `/v2/${gun}/_trust/pending/`, update],
+        ['DELETE', `/v2/${gun}/_trust/tuf/`, undefined],
+      ] as const) {
+        const res = await rawGet(base, path, method, payload);
+        expect(res.status, `${method} ${path}`).toBe(400);
+        expect(JSON.parse(res.body).error.code, `${method} ${path}`).toBe('INVALID_ARGUMENT');
+      }
+    }
+    expect(await counts()).toEqual(before);
+    expect((await fetch(gunUrl(base, target, 'root.json'))).status).toBe(404);
+    // The same update under its own name is accepted: the refusals were about the names alone.
+    const accepted = await rawGet(base, `/v2/${target}/_trust/tuf/`, 'POST', update);
+    expect(accepted.status, accepted.body).toBe(200);
+  });
+
+  it('a registry host with a port is an ordinary GUN, sent and stored as it is', async () => {
+    const gun = 'registry.example.com:5000/team/app';
+    await publishNew(base, gun);
+    const res = await rawGet(base, `/v2/${gun}/_trust/tuf/targets.json`);
+    expect(res.status).toBe(200);
+    expect(
+      (await rawGet(base, '/v2/registry.example.com%3A5000/team/app/_trust/tuf/targets.json')).status,
+    ).toBe(400);
   });
 
   it('metadata held in memory is answered as the app answers it: headers, HEAD, 304, a body is 413', async () => {
@@ -380,7 +442,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     const root = withRootRole(await rootFor(base, gun), 'snapshot', { keys: [keys.other.key] });
     const targets = sign(targetsV(1, { 'a/b': 'c' }), keys.targets);
     const missing = await post(base, gun, { root: sign(root, keys.root), targets });
-    expect(missing.json.error.code).toBe('INVALID_ARGUMENT');
+    expect(missing.json.error.code).toBe('UPDATE_REFUSED');
     const { newSnapshot, snapshotMetaForState } = await import('@tufa/core');
     const meta = snapshotMetaForState({
       targets: { bytes: serializeMetadata(targets), metadata: targets },

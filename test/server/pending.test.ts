@@ -221,7 +221,7 @@ describe('pending updates', () => {
       '400 VERSION_MISMATCH',
     );
     expect(await code(propose(gun, { targets: sign(v1, t[0]!) }))).toBe('409 ROLLBACK');
-    expect(await code(propose(gun, { snapshot: sign(v2, t[0]!) }))).toBe('400 INVALID_ARGUMENT');
+    expect(await code(propose(gun, { snapshot: sign(v2, t[0]!) }))).toBe('400 UPDATE_REFUSED');
     expect(await code(propose(gun, { targets: '{"signed": 1}' }))).toMatch(/^400 /);
     expect(await code(propose('example.com/pending/nothing', { targets: sign(v2, t[0]!) }))).toBe(
       '404 NOT_FOUND',

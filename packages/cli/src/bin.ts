@@ -3,6 +3,7 @@
  * The `tufa` command. Commands load their modules on use, so `tufa verify` and `tufa lookup`
  * start without loading what publishing needs.
  */
+import { checkGun } from '@tufa/core';
 import { Command, CommanderError, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import type { Context, GlobalOptions } from './context.js';
@@ -32,14 +33,25 @@ function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
+/** Every `<gun>` argument and `--gun` option, checked by core's grammar before any disk or network work. */
+function checkGunArguments(command: Command): void {
+  command.registeredArguments.forEach((argument, i) => {
+    const value = command.processedArgs[i];
+    if (argument.name() === 'gun' && typeof value === 'string') checkGun(value);
+  });
+  const option = command.opts().gun;
+  if (typeof option === 'string') checkGun(option);
+}
+
 /** Runs a command body with a context; errors become one line and an exit code. */
 function action<A extends unknown[]>(body: (ctx: Context, ...args: A) => Promise<void>) {
   return async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const options = globals(command);
-    const { makeContext } = await import('./context.js');
-    const ctx = makeContext(options);
     try {
+      checkGunArguments(command);
+      const { makeContext } = await import('./context.js');
+      const ctx = makeContext(options);
       await body(ctx, ...(args.slice(0, -1) as A));
     } catch (err) {
       process.exitCode = reportError(err, { json: options.json === true, debug: options.debug === true });

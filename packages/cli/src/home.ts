@@ -6,7 +6,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '@tufa/client';
-import { TufaError } from '@tufa/core';
+import { fileUnreadable, isTufaError, TufaError } from '@tufa/core';
 
 export function tufaHome(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.TUFA_HOME;
@@ -29,12 +29,27 @@ export async function readFileBounded(
   limit: number,
   what: string,
 ): Promise<Uint8Array | undefined> {
+  try {
+    return await readLocalFile(path, limit, what);
+  } catch (err) {
+    if (isTufaError(err, 'FILE_UNREADABLE') && err.details?.reason === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads a local file no larger than `limit` bytes (a key file, a PEM file, an artifact's
+ * metadata): FILE_UNREADABLE with the path when it is missing, unreadable or not a regular file.
+ */
+export async function readLocalFile(path: string, limit: number, what: string): Promise<Uint8Array> {
   let size: number;
   try {
-    size = (await stat(path)).size;
+    const info = await stat(path);
+    if (info.isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' });
+    if (!info.isFile()) throw new Error('not a regular file');
+    size = info.size;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw fileUnreadable(path, what, err);
   }
   if (size > limit) {
     throw new TufaError('TOO_LARGE', `${what} (${path}) is ${size} bytes, more than the ${limit} allowed`, {
@@ -42,7 +57,11 @@ export async function readFileBounded(
       found: size,
     });
   }
-  return new Uint8Array(await readFile(path));
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw fileUnreadable(path, what, err);
+  }
 }
 
 /** A GUN as a file name: reversible, no separators. */

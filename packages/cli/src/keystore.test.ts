@@ -104,8 +104,15 @@ describe('Keystore', () => {
       writeFileSync(file, JSON.stringify(f));
       expect(await code(ks.unlock(info.keyid, 'pw'))).toBe(expected);
     }
+    // Not (strict) JSON: a bad key file (exit 2), which the JSON error only explains.
     writeFileSync(file, '{"tufa_key":1,"tufa_key":1}');
-    expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('INVALID_JSON');
+    expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('INVALID_KEY');
+    writeFileSync(file, 'not json');
+    await expect(ks.unlock(info.keyid, 'pw')).rejects.toMatchObject({
+      code: 'INVALID_KEY',
+      message: expect.stringContaining(`${file}: not JSON`),
+      cause: expect.objectContaining({ code: 'INVALID_JSON' }),
+    });
     writeFileSync(file, 'x'.repeat(20_000));
     expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('TOO_LARGE');
     expect(await code(ks.unlock('not-a-keyid', 'pw'))).toBe('INVALID_ARGUMENT');

@@ -3,7 +3,7 @@
  * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   computeKeyId,
@@ -16,7 +16,7 @@ import {
   type Signer,
   TufaError,
 } from '@tufa/core';
-import { readFileBounded, writeFileAtomic } from './home.js';
+import { readFileBounded, readLocalFile, writeFileAtomic } from './home.js';
 
 /** What a key is for: the role whose passphrase variable unlocks it. */
 export type KeyRole = 'root' | 'targets' | 'snapshot' | 'delegation';
@@ -194,9 +194,8 @@ export class Keystore {
 
   /** Imports a key file written by `key export --private`; the passphrase must open it. */
   async importEncrypted(bytes: Uint8Array, passphrase: string, source: string): Promise<StoredKeyInfo> {
-    const doc = parseJson(bytes, { source }) as Record<string, unknown>;
-    const keyid = typeof doc?.keyid === 'string' ? doc.keyid : '';
-    const file = checkKeyFile(doc, keyid);
+    const file = parsePrivateKeyFile(bytes, source);
+    const keyid = file.keyid;
     await decrypt(file, passphrase);
     await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
     this.unlocking.delete(keyid);
@@ -210,7 +209,8 @@ export class Keystore {
         found: keyid,
       });
     }
-    return checkKeyFile(parseJson(bytes, { source: `key file ${keyid}` }), keyid);
+    const source = `key file ${this.path(keyid)}`;
+    return checkKeyFile(keyFileJson(bytes, source, PRIVATE_KEY_FORMAT), keyid, source);
   }
 }
 
@@ -262,15 +262,55 @@ function field(value: unknown, ...path: string[]): unknown {
   return v;
 }
 
-function checkKeyFile(doc: unknown, keyid: string): KeyFile {
+/** What `tufa key import` reads, for messages that say what was expected. */
+const PRIVATE_KEY_FORMAT =
+  'a private key file written by `tufa key export KEYID --private` (JSON with "tufa_key": 1)';
+const PUBLIC_KEY_FORMAT =
+  'a public key file written by `tufa key export KEYID` (a TUF key object: keytype, scheme, keyval.public)';
+
+/** The JSON of a key file; a file that is not JSON is a bad key file (INVALID_KEY), named by `source`. */
+function keyFileJson(bytes: Uint8Array, source: string, expected: string): unknown {
+  try {
+    return parseJson(bytes, { source });
+  } catch (err) {
+    throw new TufaError(
+      'INVALID_KEY',
+      `${source}: not JSON (${(err as Error).message}); expected ${expected}`,
+      {
+        expected,
+        cause: err,
+      },
+    );
+  }
+}
+
+/** A private key file to import, checked whole; `source` (its path) names it in every refusal. */
+export function parsePrivateKeyFile(bytes: Uint8Array, source: string): KeyFile {
+  const doc = keyFileJson(bytes, source, PRIVATE_KEY_FORMAT);
+  if (field(doc, 'tufa_key') === undefined && field(doc, 'keyval') !== undefined) {
+    throw new TufaError(
+      'INVALID_KEY',
+      `${source}: a public key, not a private key file; expected ${PRIVATE_KEY_FORMAT} (a public key is given to --key, --root-key or tufa key add)`,
+      { expected: PRIVATE_KEY_FORMAT },
+    );
+  }
+  const keyid = field(doc, 'keyid');
+  return checkKeyFile(doc, typeof keyid === 'string' ? keyid : '', source);
+}
+
+function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   const bad = (what: string): never => {
-    throw new TufaError('INVALID_KEY', `key file ${keyid.slice(0, 12)}…: ${what}`, { found: keyid });
+    throw new TufaError('INVALID_KEY', `${source}: ${what}; expected ${PRIVATE_KEY_FORMAT}`, {
+      expected: PRIVATE_KEY_FORMAT,
+      ...(keyid === '' ? {} : { found: keyid }),
+    });
   };
   const f = (...path: string[]) => field(doc, ...path);
   const int = (v: unknown, max: number): v is number =>
     typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= max;
   const b64 = (v: unknown): number => (typeof v === 'string' ? Buffer.from(v, 'base64').length : -1);
-  if (f('tufa_key') !== 1) bad('unknown format');
+  if (f('tufa_key') !== 1) bad('no "tufa_key": 1');
+  if (typeof f('keyid') !== 'string' || !/^[0-9a-f]{64}$/.test(f('keyid') as string)) bad('no key id');
   if (f('keyid') !== keyid) bad('names another key id');
   if (!KEY_ROLES.includes(f('role') as KeyRole)) bad('unknown role');
   const gun = f('gun');
@@ -305,7 +345,7 @@ export function publicKeyFile(key: Key): string {
 
 /** Reads a public key file (`tufa key export` output, or any TUF ed25519/ecdsa/rsa key object). */
 export function parsePublicKeyFile(bytes: Uint8Array, source: string): Key {
-  const doc = parseJson(bytes, { source });
+  const doc = keyFileJson(bytes, source, PUBLIC_KEY_FORMAT);
   const [keytype, scheme, pub] = [
     field(doc, 'keytype'),
     field(doc, 'scheme'),
@@ -326,15 +366,5 @@ export function parsePublicKeyFile(bytes: Uint8Array, source: string): Key {
 
 /** Reads a public key file (`tufa key export` output) from disk, bounded. */
 export async function readPublicKey(file: string): Promise<Key> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new TufaError(
-      'NOT_FOUND',
-      `cannot read key file ${file}: ${(err as NodeJS.ErrnoException).code ?? ''}`,
-    );
-  }
-  if (bytes.length > 64 * 1024) throw new TufaError('TOO_LARGE', `${file} is too large to be a public key`);
-  return parsePublicKeyFile(new Uint8Array(bytes), file);
+  return parsePublicKeyFile(await readLocalFile(file, 64 * 1024, 'public key file'), file);
 }

@@ -1,41 +1,12 @@
 /** Output for people and for scripts, and the documented exit codes. */
-import { type ErrorCode, isTufaError, TufaError } from '@tufa/core';
+import { ERROR_TABLE, type ErrorCode, EXIT_STATUS, isTufaError, TufaError } from '@tufa/core';
 
-export const EXIT = Object.freeze({
-  /** The answer is yes: trusted, done. */
-  OK: 0,
-  /** Verification refused: untrusted, mismatch, expired, rollback, bad signature… */
-  REFUSED: 1,
-  /** Usage error: bad arguments, missing or wrong passphrase, bad key file. */
-  USAGE: 2,
-  /** The server or the network failed, or the server refused the caller (401, 403, 429). */
-  SERVER: 3,
-  /** No such tag, collection, key or role. */
-  NOT_FOUND: 4,
-});
+/** The documented exit statuses (README.md "Exit codes of `tufa`"): core's, one per kind of answer. */
+export const EXIT = EXIT_STATUS;
 
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
-  'INVALID_ARGUMENT',
-  'WRONG_PASSPHRASE',
-  'PASSPHRASE_REQUIRED',
-  'INVALID_KEY',
-  'UNSUPPORTED_KEY',
-]);
-const SERVER_CODES: ReadonlySet<ErrorCode> = new Set([
-  'NETWORK',
-  'TIMEOUT',
-  'CONFLICT',
-  'INTERNAL',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'RATE_LIMITED',
-]);
-
+/** The exit status of a refusal: its code's row in core's ERROR_TABLE. */
 export function exitCodeFor(code: ErrorCode): number {
-  if (code === 'NOT_FOUND') return EXIT.NOT_FOUND;
-  if (USAGE_CODES.has(code)) return EXIT.USAGE;
-  if (SERVER_CODES.has(code)) return EXIT.SERVER;
-  return EXIT.REFUSED;
+  return ERROR_TABLE[code]?.exitStatus ?? EXIT.REFUSED;
 }
 
 export interface Output {

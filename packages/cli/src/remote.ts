@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ERROR_CODES, type ErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
+import { checkGun, type ErrorCode, isErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
 
 export interface RemoteOptions {
   server: string;
@@ -24,9 +24,10 @@ interface Response {
 
 const RESPONSE_LIMIT = 1024 * 1024;
 
+/** The collection's URL; the GUN goes as it is (core's grammar allows only URL-safe characters). */
 export function collectionUrl(server: string, gun: string): string {
   const base = server.replace(/\/+$/, '');
-  return `${base}/v2/${gun.split('/').map(encodeURIComponent).join('/')}/_trust/tuf/`;
+  return `${base}/v2/${checkGun(gun)}/_trust/tuf/`;
 }
 
 function send(
@@ -120,14 +121,7 @@ function failure(res: Response, what: string): TufaError {
     const doc = parseJson(res.body, { source: 'server answer' }) as { error?: Record<string, unknown> };
     const e = doc?.error;
     if (e && typeof e.message === 'string') message = `${what}: ${e.message}`;
-    if (
-      e &&
-      typeof e.code === 'string' &&
-      (ERROR_CODES as readonly string[]).includes(e.code) &&
-      res.status < 500
-    ) {
-      code = e.code as ErrorCode;
-    }
+    if (e && isErrorCode(e.code) && res.status < 500) code = e.code;
     if (e?.details && typeof e.details === 'object') details = { ...details, ...(e.details as object) };
   } catch {
     // Not our JSON error body: the status says enough.

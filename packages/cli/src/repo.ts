@@ -2,12 +2,11 @@
  * The collection a command works on: the server URL, the trust options, the client over the
  * trusted-metadata cache in TUFA_HOME, and the root this home pinned when it ran `tufa init`.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClientOptions, TrustOptions, TufaClient } from '@tufa/client';
 import { TufaError } from '@tufa/core';
 import type { Context } from './context.js';
-import { gunFileName, readFileBounded, writeFileAtomic } from './home.js';
+import { gunFileName, readFileBounded, readLocalFile, writeFileAtomic } from './home.js';
 import type { RemoteOptions } from './remote.js';
 
 const CONFIG_LIMIT = 64 * 1024;
@@ -51,14 +50,8 @@ const PEM_LIMIT = 1024 * 1024;
 
 async function readPem(file: string | undefined, what: string): Promise<Buffer | undefined> {
   if (file === undefined || file === '') return undefined;
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (cause) {
-    throw new TufaError('INVALID_ARGUMENT', `${what}: cannot read ${file}`, { cause });
-  }
-  if (bytes.length > PEM_LIMIT) throw new TufaError('TOO_LARGE', `${what}: ${file} is larger than 1 MiB`);
-  return bytes;
+  const bytes = await readLocalFile(file, PEM_LIMIT, what);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 /** The token (--token, TUFA_TOKEN, config.json) and TLS files (--ca-file, --client-cert/--client-key or env). */

@@ -4,15 +4,17 @@
  * (TrustedMetadataSet, searchTarget, TargetVerifier, checkDigest, checkRootPins).
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   checkDigest,
+  checkGun,
   checkRootPins,
   DEFAULT_MAX_DELEGATIONS,
   type DelegatedRole,
+  ERROR_TABLE,
   type ErrorCode,
+  fileUnreadable,
   formatDigest,
   hashBytes,
   isTufaError,
@@ -180,8 +182,9 @@ export class TufaClient {
     let identity: string;
     if ('server' in location) {
       const server = checkUrl(location.server, 'server').replace(/\/+$/, '');
+      // Every character core's grammar allows is safe in a URL path: the GUN goes as it is.
       const gun = checkGun(location.gun);
-      this.metadataUrl = `${server}/v2/${gun.split('/').map(encodeURIComponent).join('/')}/_trust/tuf/`;
+      this.metadataUrl = `${server}/v2/${gun}/_trust/tuf/`;
       identity = `${server}|${gun}`;
     } else {
       this.metadataUrl = withSlash(checkUrl(location.metadataUrl, 'metadataUrl'));
@@ -250,24 +253,32 @@ export class TufaClient {
 
   /** Streams a file (a path or any async iterable of bytes) through the trusted length and hashes. */
   async verifyFile(tag: string, source: FileSource): Promise<VerifiedTarget> {
-    const target = await this.getTarget(tag);
-    const verifier = new TargetVerifier(asTargetFile(target), { path: tag, role: target.role });
-    const opened =
-      typeof source === 'string' ? createReadStream(source, { highWaterMark: 1024 * 1024 }) : undefined;
-    const input = opened ?? (source as AsyncIterable<Uint8Array>);
+    // A file that cannot be opened is refused before any download.
+    const handle =
+      typeof source === 'string'
+        ? await open(source, 'r').catch((err: unknown) => {
+            throw fileUnreadable(source, `${tag}: the file to verify`, err);
+          })
+        : undefined;
     try {
-      for await (const chunk of input) verifier.update(toBytes(chunk));
-    } catch (err) {
-      if (err instanceof TufaError) throw err;
-      throw new TufaError('NOT_FOUND', `${tag}: cannot read the file to verify: ${(err as Error).message}`, {
-        details: { source: typeof source === 'string' ? source : 'stream' },
-        cause: err,
-      });
+      const target = await this.getTarget(tag);
+      const verifier = new TargetVerifier(asTargetFile(target), { path: tag, role: target.role });
+      const input = handle?.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false }) ?? source;
+      try {
+        for await (const chunk of input as AsyncIterable<Uint8Array>) verifier.update(toBytes(chunk));
+      } catch (err) {
+        if (err instanceof TufaError) throw err;
+        throw fileUnreadable(
+          typeof source === 'string' ? source : '(stream)',
+          `${tag}: the file to verify`,
+          err,
+        );
+      }
+      verifier.finish();
+      return { ...target, digest: formatDigest(preferredDigest(asTargetFile(target), target.role)) };
     } finally {
-      opened?.destroy();
+      await handle?.close();
     }
-    verifier.finish();
-    return { ...target, digest: formatDigest(preferredDigest(asTargetFile(target), target.role)) };
   }
 
   /**
@@ -643,11 +654,8 @@ export class TufaClient {
     if (typeof rootFile === 'string') {
       const size = await stat(rootFile).then(
         (s) => s.size,
-        (err: Error) => {
-          throw new TufaError('NOT_FOUND', `pinned root file ${rootFile}: ${err.message}`, {
-            role: 'root',
-            cause: err,
-          });
+        (err: unknown) => {
+          throw fileUnreadable(rootFile, 'the pinned root file', err);
         },
       );
       if (size > this.maxSizes.root) {
@@ -661,11 +669,15 @@ export class TufaClient {
           },
         );
       }
-      const handle = await open(rootFile, 'r');
       try {
-        bytes = new Uint8Array(await handle.readFile());
-      } finally {
-        await handle.close();
+        const handle = await open(rootFile, 'r');
+        try {
+          bytes = new Uint8Array(await handle.readFile());
+        } finally {
+          await handle.close();
+        }
+      } catch (err) {
+        throw fileUnreadable(rootFile, 'the pinned root file', err);
       }
     } else {
       bytes = rootFile;
@@ -702,7 +714,7 @@ export class TufaClient {
       return true;
     } catch (err) {
       if (!isTufaError(err)) throw err;
-      if (CORRUPTION_CODES.has(err.code)) {
+      if (ERROR_TABLE[err.code].cacheCorruption) {
         await this.cache.remove(role);
         throw cacheCorrupted(err, role, file);
       }
@@ -822,19 +834,6 @@ function trustAnchor(trust: TrustOptions, rootFileBytes: Uint8Array | undefined)
   return undefined;
 }
 
-/** Codes that mean cached bytes were damaged or tampered with, rather than merely stale. */
-const CORRUPTION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'INVALID_JSON',
-  'NON_CANONICAL',
-  'CANONICAL_JSON',
-  'INVALID_METADATA',
-  'WRONG_TYPE',
-  'UNSUPPORTED_SPEC_VERSION',
-  'BAD_SIGNATURE',
-  'TOO_LARGE',
-  'INTERNAL',
-]);
-
 function cacheCorrupted(err: unknown, role: string, file: string): TufaError {
   if (!isTufaError(err)) {
     return new TufaError('INTERNAL', `trusted cache: ${file} cannot be used: ${describeError(err)}`, {
@@ -898,24 +897,6 @@ function checkUrl(value: string, what: string): string {
     throw new TufaError('INVALID_ARGUMENT', `${what} must not have a query or fragment`, { found: value });
   }
   return value;
-}
-
-/** The server's GUN segments ([A-Za-z0-9._-]), and `:` for registry ports. */
-const GUN_SEGMENT = /^[A-Za-z0-9._:-]+$/;
-
-function checkGun(gun: string): string {
-  const segments = gun.split('/');
-  const valid = (s: string) => GUN_SEGMENT.test(s) && s !== '.' && s !== '..' && s !== '_trust';
-  if (gun.length === 0 || gun.length > 255 || !segments.every(valid)) {
-    throw new TufaError(
-      'INVALID_ARGUMENT',
-      'a GUN is non-empty path segments of [A-Za-z0-9._:-], no dot segments',
-      {
-        found: gun.length > 80 ? `${gun.slice(0, 77)}...` : gun,
-      },
-    );
-  }
-  return gun;
 }
 
 function checkTag(tag: string): void {

@@ -2,6 +2,7 @@ export * from './crypto.js';
 export * from './delegation.js';
 export * from './encoding.js';
 export * from './errors.js';
+export * from './gun.js';
 export * from './json.js';
 export * from './keys.js';
 export * from './metadata.js';

@@ -160,8 +160,8 @@ describe('checkProposal: 2-of-3 targets', () => {
     expect(errorCode(() => check(published(), { targets: sign(targetsV1(), k.t1) }))).toBe('ROLLBACK');
     const expired = bumpVersion(targetsV1(), expiresIn(NOW, -DAY));
     expect(errorCode(() => check(published(), { targets: sign(expired, k.t1) }))).toBe('EXPIRED');
-    expect(errorCode(() => check(published(), { snapshot: utf8Encode('{}') }))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => check(published(), { timestamp: utf8Encode('{}') }))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => check(published(), { snapshot: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
+    expect(errorCode(() => check(published(), { timestamp: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
     expect(errorCode(() => check(published(), {}))).toBe('INVALID_ARGUMENT');
     expect(errorCode(() => check(published(), { '1.x': sign(targetsV2(), k.t1) }))).toBe('INVALID_ARGUMENT');
     expect(errorCode(() => check(published(), { targets: utf8Encode('{"signed": 1}') }))).not.toBe('ok');
@@ -180,7 +180,7 @@ describe('checkProposal: 2-of-3 targets', () => {
           serverKeyids: offline,
         }),
       ),
-    ).toBe('INVALID_ARGUMENT');
+    ).toBe('UPDATE_REFUSED');
     // A co-signer who does not know the server's keys can still check everything else.
     expect(
       checkProposal({
@@ -238,7 +238,7 @@ describe('checkProposal: root', () => {
       ['root', 1, false],
       ['targets', 1, false],
     ]);
-    expect(errorCode(() => check(empty, { root: sign(rootV1(), k.r1) }))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => check(empty, { root: sign(rootV1(), k.r1) }))).toBe('UPDATE_REFUSED');
   });
 
   it('a root that changes who signs targets must come with targets signed by the new keys', () => {
@@ -246,9 +246,7 @@ describe('checkProposal: root', () => {
       keys: [k.t1.key, k.t2.key, k.t3.key],
       threshold: 3,
     });
-    expect(errorCode(() => check(published(), { root: sign(newTargetsKeys, k.r1) }))).toBe(
-      'INVALID_ARGUMENT',
-    );
+    expect(errorCode(() => check(published(), { root: sign(newTargetsKeys, k.r1) }))).toBe('UPDATE_REFUSED');
     const status = check(published(), { root: sign(newTargetsKeys, k.r1), targets: sign(targetsV2(), k.t1) });
     expect(status.roles.find((r) => r.role === 'targets')!.thresholds[0]!.threshold).toBe(3);
   });
@@ -273,7 +271,7 @@ describe('checkProposal: a 2-of-2 delegated role', () => {
       'PATH_NOT_DELEGATED',
     );
     expect(errorCode(() => check(published(), { other: sign(releases('releases/r1'), k.d1) }))).toBe(
-      'INVALID_ARGUMENT',
+      'UPDATE_REFUSED',
     );
   });
 

@@ -155,7 +155,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
   for (const role of ['timestamp', 'snapshot']) {
     if (uploads.has(role)) {
       throw new TufaError(
-        'INVALID_ARGUMENT',
+        'UPDATE_REFUSED',
         `${role} cannot be proposed: the server signs it when the proposal is published`,
         { role },
       );
@@ -202,7 +202,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
     addStatus('root', proposed, checks);
     documents.set('root', proposed);
   } else if (current.root === undefined) {
-    throw new TufaError('INVALID_ARGUMENT', 'the first update of a collection must carry root', {
+    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry root', {
       role: 'root',
     });
   } else {
@@ -211,7 +211,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
   }
   if (options.serverKeyids !== undefined && !isSnapshotOnline(root, options.serverKeyids.snapshot)) {
     throw new TufaError(
-      'INVALID_ARGUMENT',
+      'UPDATE_REFUSED',
       'the collection keeps its snapshot key offline: threshold signing needs the server to sign snapshot',
       { role: 'snapshot' },
     );
@@ -234,7 +234,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
     ]);
     documents.set('targets', proposed);
   } else if (current.targets === undefined) {
-    throw new TufaError('INVALID_ARGUMENT', 'the first update of a collection must carry targets', {
+    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
       role: 'targets',
     });
   } else {
@@ -247,7 +247,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
       });
       if (!kept.verified) {
         throw new TufaError(
-          'INVALID_ARGUMENT',
+          'UPDATE_REFUSED',
           'the proposed root changes who signs targets: propose targets, signed by the new keys, with it',
           { role: 'targets' },
         );
@@ -282,7 +282,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
     const delegators = delegatorsOf(name, targets, delegated);
     const first = delegators[0];
     if (first === undefined) {
-      throw new TufaError('INVALID_ARGUMENT', `${name}: no role of the collection delegates to it`, {
+      throw new TufaError('UPDATE_REFUSED', `${name}: no role of the collection delegates to it`, {
         role: name,
       });
     }

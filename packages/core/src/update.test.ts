@@ -121,7 +121,7 @@ describe('validateUpdate: first publish', () => {
           serverKeyids,
         }),
       ),
-    ).toBe('INVALID_ARGUMENT');
+    ).toBe('UPDATE_REFUSED');
     expect(
       codeOf(() =>
         validateUpdate({
@@ -131,7 +131,7 @@ describe('validateUpdate: first publish', () => {
           serverKeyids,
         }),
       ),
-    ).toBe('INVALID_ARGUMENT');
+    ).toBe('UPDATE_REFUSED');
   });
 
   it('refuses a root not signed by its own keys, a root v2 as first root, an expired root', () => {
@@ -162,7 +162,7 @@ describe('validateUpdate: first publish', () => {
     const tg = sign(targetsV1(), keys.targets);
     const run = (u: Map<string, Uint8Array>) => () =>
       validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
-    expect(codeOf(run(uploads({ root, targets: tg, timestamp: tg })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(uploads({ root, targets: tg, timestamp: tg })))).toBe('UPDATE_REFUSED');
     const spaced = utf8Encode(JSON.stringify(JSON.parse(new TextDecoder().decode(bytesOf(tg))), null, 1));
     expect(codeOf(run(uploads({ root, targets: spaced })))).toBe('NON_CANONICAL');
     expect(codeOf(run(uploads({ root, targets: root })))).toBe('WRONG_TYPE');
@@ -288,7 +288,7 @@ describe('validateUpdate: delegated roles', () => {
     expect(codeOf(run(uploads({ releases: sign(releases(['releases/r1']), keys.targets) })))).toBe(
       'THRESHOLD_NOT_MET',
     );
-    expect(codeOf(run(uploads({ nobody: sign(releases([]), keys.releases) })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(uploads({ nobody: sign(releases([]), keys.releases) })))).toBe('UPDATE_REFUSED');
     expect(codeOf(run(uploads({ '1.releases': sign(releases([]), keys.releases) })))).toBe(
       'INVALID_ARGUMENT',
     );
@@ -333,7 +333,7 @@ describe('validateUpdate: snapshot', () => {
       codeOf(() =>
         validateUpdate({ current: state, uploads: uploads({ snapshot: snap }), now: NOW, serverKeyids }),
       ),
-    ).toBe('INVALID_ARGUMENT');
+    ).toBe('UPDATE_REFUSED');
   });
 
   it('with an offline snapshot key: needs a snapshot that matches the new state exactly', () => {
@@ -344,7 +344,7 @@ describe('validateUpdate: snapshot', () => {
     const snap = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta }), keys.offlineSnapshot);
     const run = (u: Map<string, Uint8Array>) => () =>
       validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
-    expect(codeOf(run(uploads({ root, targets })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(uploads({ root, targets })))).toBe('UPDATE_REFUSED');
     const ok = validateUpdate({
       current: empty,
       uploads: uploads({ root, targets, snapshot: snap }),

@@ -258,7 +258,7 @@ function checkDelegatedRole(
 ): void {
   const delegators = delegatorsOf(name, targets, delegated);
   if (delegators.length === 0) {
-    throw new TufaError('INVALID_ARGUMENT', `${name}: no role of the collection delegates to it`, {
+    throw new TufaError('UPDATE_REFUSED', `${name}: no role of the collection delegates to it`, {
       role: name,
     });
   }
@@ -322,7 +322,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     });
   }
   if (uploads.has('timestamp')) {
-    throw new TufaError('INVALID_ARGUMENT', 'timestamp is signed by the server and cannot be uploaded', {
+    throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
       role: 'timestamp',
     });
   }
@@ -347,7 +347,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     root = uploaded;
     changed.push({ role: 'root', version: r.version, bytes: rootBytes });
   } else if (current.root === undefined) {
-    throw new TufaError('INVALID_ARGUMENT', 'the first update of a collection must carry root', {
+    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry root', {
       role: 'root',
     });
   } else {
@@ -370,7 +370,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
     checkDelegationsWellFormed(targets.metadata.signed, 'targets');
     changed.push({ role: 'targets', version: targets.metadata.signed.version, bytes: targetsBytes });
   } else if (current.targets === undefined) {
-    throw new TufaError('INVALID_ARGUMENT', 'the first update of a collection must carry targets', {
+    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
       role: 'targets',
     });
   } else {
@@ -427,7 +427,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
   const targetsChanged = targetsBytes !== undefined || uploadedDelegated.length > 0;
   if (snapshotBytes !== undefined) {
     if (snapshotOnline) {
-      throw new TufaError('INVALID_ARGUMENT', 'the server holds the snapshot key: do not upload snapshot', {
+      throw new TufaError('UPDATE_REFUSED', 'the server holds the snapshot key: do not upload snapshot', {
         role: 'snapshot',
       });
     }
@@ -445,7 +445,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
       !verifyTopLevel(current.snapshot.metadata, 'snapshot', rootSigned).verified;
     if (stale) {
       throw new TufaError(
-        'INVALID_ARGUMENT',
+        'UPDATE_REFUSED',
         'the collection keeps its snapshot key offline: upload a snapshot signed by it with this update',
         { role: 'snapshot' },
       );

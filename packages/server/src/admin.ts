@@ -1,9 +1,8 @@
 /** The administration commands: `token create|list|revoke` and `audit`, straight on the database. */
-import { TufaError } from '@tufa/core';
+import { checkGun, TufaError } from '@tufa/core';
 import type { Logger } from 'pino';
 import { listAudit, parseSince } from './audit.js';
 import type { ParsedCommand } from './config.js';
-import { checkGun } from './http.js';
 import { describePlan, openAdminDatabase, planDatabase } from './server.js';
 import { TokenStore } from './tokens.js';
 

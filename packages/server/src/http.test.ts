@@ -17,7 +17,13 @@ function codeOf(fn: () => unknown): string {
 
 describe('GUNs and routes', () => {
   it('accepts registry-style GUNs and refuses the rest with 400', () => {
-    for (const ok of ['registry.example.com/team/app', 'a', 'A-b_c.d/e', 'x'.repeat(255)]) {
+    for (const ok of [
+      'registry.example.com/team/app',
+      'registry.example.com:5000/team/app',
+      'a',
+      'a-b_c.d/e',
+      'x'.repeat(255),
+    ]) {
       expect(checkGun(ok)).toBe(ok);
     }
     for (const bad of [
@@ -32,6 +38,10 @@ describe('GUNs and routes', () => {
       'a b',
       'a%2Fb',
       'a/_trust',
+      '_admin/tokens',
+      'A-b/c',
+      '%2e%2e/x',
+      'a\\b',
     ]) {
       let status = 0;
       try {
@@ -66,6 +76,14 @@ describe('GUNs and routes', () => {
       gun: 'a',
       role: 'timestamp',
     });
+    expect(parseRoute('/v2/registry.example.com:5000/team/app/_trust/tuf/root.json')).toEqual({
+      kind: 'metadata',
+      gun: 'registry.example.com:5000/team/app',
+      role: 'root',
+    });
+    expect(codeOf(() => parseRoute('/v2/registry.example.com%3A5000/app/_trust/tuf/root.json'))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(parseRoute('/v2/a/_trust/tuf/')).toEqual({ kind: 'collection', gun: 'a' });
     expect(parseRoute('/v2/a/_trust/tuf')).toEqual({ kind: 'collection', gun: 'a' });
     expect(parseRoute('/v2/_trust/changefeed')).toEqual({ kind: 'changefeed' });

@@ -1,6 +1,6 @@
 /** HTTP helpers: GUN and path parsing, strict bounded bodies, TufaError → status and JSON body. */
 import type { IncomingMessage } from 'node:http';
-import { type ErrorCode, isValidRoleName, parseJson, TufaError } from '@tufa/core';
+import { checkGun, ERROR_TABLE, type ErrorCode, isValidRoleName, parseJson, TufaError } from '@tufa/core';
 
 /** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
 export class HttpStatusError extends TufaError {
@@ -16,44 +16,14 @@ export class HttpStatusError extends TufaError {
   }
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  NOT_FOUND: 404,
-  ROLLBACK: 409,
-  CONFLICT: 409,
-  TOO_LARGE: 413,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  RATE_LIMITED: 429,
-  TIMEOUT: 503,
-  NETWORK: 503,
-  INTERNAL: 500,
-};
-
-/** Every refusal of a client's input is a 4xx; only INTERNAL and unknown failures are 5xx. */
+/** Every refusal of a client's input is a 4xx (core's ERROR_TABLE); only server failures are 5xx. */
 export function statusOf(err: TufaError): number {
   if (err instanceof HttpStatusError) return err.status;
-  return STATUS[err.code] ?? 400;
+  return ERROR_TABLE[err.code]?.httpStatus ?? 500;
 }
 
-export const MAX_GUN_LENGTH = 255;
-const GUN_SEGMENT = /^[A-Za-z0-9._-]+$/;
-
-/** registry.example.com/team/app: [A-Za-z0-9._-] segments, no empty, `.`, `..` or `_trust` segment. */
-export function checkGun(gun: string): string {
-  const bad = (why: string) =>
-    new HttpStatusError(400, 'INVALID_ARGUMENT', `invalid GUN: ${why}`, {
-      gun: gun.slice(0, MAX_GUN_LENGTH + 1),
-    });
-  if (gun.length === 0) throw bad('empty');
-  if (gun.length > MAX_GUN_LENGTH) throw bad(`longer than ${MAX_GUN_LENGTH} characters`);
-  for (const segment of gun.split('/')) {
-    if (segment === '') throw bad('empty segment');
-    if (segment === '.' || segment === '..') throw bad('dot segment');
-    if (segment === '_trust') throw bad('reserved segment _trust');
-    if (!GUN_SEGMENT.test(segment)) throw bad('segments are made of A-Z a-z 0-9 . _ -');
-  }
-  return gun;
-}
+/** Core's GUN grammar, refused with 400 (INVALID_ARGUMENT): `%2e%2e`, `_trust` or `a//b` never name a collection. */
+export { checkGun, MAX_GUN_LENGTH } from '@tufa/core';
 
 export type Route =
   | { kind: 'metadata'; gun: string; role: string; version?: number }
@@ -79,7 +49,7 @@ export function parseRoute(rawPath: string): Route | undefined {
   const tokenName = rawPath.startsWith('/v2/_admin/tokens/')
     ? rawPath.slice('/v2/_admin/tokens/'.length)
     : '';
-  // A name has no `/`: `/v2/_admin/tokens/_trust/tuf/…` stays the collection `_admin/tokens`.
+  // A name has no `/`: `/v2/_admin/tokens/_trust/tuf/…` is no token route (nor a GUN: no segment starts with _).
   if (tokenName !== '' && !tokenName.includes('/')) {
     const name = tokenName;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {

@@ -19,7 +19,16 @@ describe('scopes', () => {
     expect(parseScope('push:acme/*')).toEqual({ action: 'push', glob: 'acme/*' });
     expect(parseScope('pull:*')).toEqual({ action: 'pull', glob: '*' });
     expect(parseScope('admin:*')).toEqual({ action: 'admin', glob: '*' });
+    // The GUN grammar is core's: a registry host with a port, a * for a whole segment anywhere.
+    expect(parseScope('push:registry.example.com:5000/*')).toEqual({
+      action: 'push',
+      glob: 'registry.example.com:5000/*',
+    });
+    expect(parseScope('pull:*/team/*')).toEqual({ action: 'pull', glob: '*/team/*' });
     for (const bad of [
+      'push:Acme/*',
+      'push:acme/%2e%2e',
+      'push:acme/*x',
       'push',
       'write:acme/*',
       'push:',
@@ -158,6 +167,7 @@ describe('admin routes', () => {
     expect(parseRoute('/v2/_admin/audit')).toEqual({ kind: 'audit' });
     expect(code(() => parseRoute('/v2/_admin/tokens/a%2Fb'))).toBe('INVALID_ARGUMENT');
     expect(parseRoute('/v2/_admin/tokens/')).toBeUndefined();
-    expect(parseRoute('/v2/_admin/tokens/_trust/tuf/root.json')).toMatchObject({ kind: 'metadata' });
+    // Not a token route, and no collection either: a GUN segment never starts with '_'.
+    expect(code(() => parseRoute('/v2/_admin/tokens/_trust/tuf/root.json'))).toBe('INVALID_ARGUMENT');
   });
 });

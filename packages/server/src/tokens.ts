@@ -4,11 +4,10 @@
  * `ACTION:GLOB`, ACTION one of pull, push, delete, admin.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TufaError } from '@tufa/core';
+import { checkGun, isTufaError, MAX_GUN_LENGTH, TufaError } from '@tufa/core';
 import type pg from 'pg';
 import { type AuditContext, recordAudit } from './audit.js';
 import { transaction } from './db.js';
-import { MAX_GUN_LENGTH } from './http.js';
 
 export const SCOPE_ACTIONS = ['pull', 'push', 'delete', 'admin'] as const;
 export type ScopeAction = (typeof SCOPE_ACTIONS)[number];
@@ -20,7 +19,6 @@ export interface Scope {
 }
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const GLOB_SEGMENT = /^(?:[A-Za-z0-9._-]+|\*)$/;
 const TOKEN = /^tufa_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 export const MAX_SCOPES = 64;
 
@@ -45,12 +43,26 @@ export function parseScope(text: string): Scope {
   if (at < 0 || !SCOPE_ACTIONS.includes(action))
     throw bad('write ACTION:GLOB, ACTION pull|push|delete|admin');
   if (glob.length === 0 || glob.length > MAX_GUN_LENGTH) throw bad('the GUN glob is empty or too long');
-  for (const segment of glob.split('/')) {
-    if (!GLOB_SEGMENT.test(segment) || segment === '.' || segment === '..' || segment === '_trust') {
-      throw bad('a glob is GUN segments (A-Z a-z 0-9 . _ -), where a whole segment may be *');
-    }
+  if (glob === '*') return { action, glob };
+  try {
+    // A glob is a GUN (core's grammar) where a whole segment may be `*`.
+    checkGun(glob.replace(/(^|\/)\*(?=\/|$)/g, '$1x'));
+  } catch (err) {
+    if (!isTufaError(err)) throw err;
+    throw bad(`a glob is a GUN where a whole segment may be *: ${String(err.details?.reason)}`);
   }
   return { action, glob };
+}
+
+/** Scopes read back from the database; one an older grammar allowed can match no GUN now, so it grants nothing. */
+function storedScopes(texts: readonly string[]): Scope[] {
+  return texts.flatMap((text) => {
+    try {
+      return [parseScope(text)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 export function formatScope(scope: Scope): string {
@@ -210,7 +222,7 @@ export class TokenStore {
     if (row === undefined || row.secret_hash.length !== parts.secretHash.length) return undefined;
     if (!timingSafeEqual(row.secret_hash, parts.secretHash)) return undefined;
     await this.touch(row.name);
-    return { name: row.name, scopes: row.scopes.map(parseScope) };
+    return { name: row.name, scopes: storedScopes(row.scopes) };
   }
 
   /** The holder of a live token by name (a client certificate mapped to a token name). */
@@ -222,7 +234,7 @@ export class TokenStore {
     const row = r.rows[0];
     if (row === undefined) return undefined;
     await this.touch(row.name);
-    return { name: row.name, scopes: row.scopes.map(parseScope) };
+    return { name: row.name, scopes: storedScopes(row.scopes) };
   }
 
   private async touch(name: string): Promise<void> {

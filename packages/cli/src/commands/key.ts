@@ -1,8 +1,8 @@
 /** `tufa key generate | list | import | export`. */
-import { readFile } from 'node:fs/promises';
-import { parseJson, TufaError } from '@tufa/core';
+import { TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
-import { KEY_ROLES, type KeyRole, publicKeyFile } from '../keystore.js';
+import { readLocalFile } from '../home.js';
+import { KEY_ROLES, type KeyRole, parsePrivateKeyFile, publicKeyFile } from '../keystore.js';
 
 function keyRole(value: string | undefined): KeyRole {
   const role = (value ?? 'targets') as KeyRole;
@@ -52,10 +52,9 @@ export async function keyExport(ctx: Context, keyid: string, options: { private?
 }
 
 export async function keyImport(ctx: Context, file: string): Promise<void> {
-  const bytes = new Uint8Array(await readFile(file));
-  if (bytes.length > 16 * 1024) throw new TufaError('TOO_LARGE', `${file} is not a key file (too large)`);
-  const preview = parseJson(bytes, { source: file }) as { role?: string };
-  const role = keyRole(preview.role);
+  const bytes = await readLocalFile(file, 16 * 1024, 'key file to import');
+  // Checked whole before a passphrase is asked for: a wrong file is refused with its path.
+  const role = keyRole(parsePrivateKeyFile(bytes, file).role);
   const passphrase = await ctx.passphrases.get(role, `the imported ${role} key`);
   const info = await ctx.keystore.importEncrypted(bytes, passphrase, file);
   ctx.out.result({ keyid: info.keyid, role: info.role }, `imported ${info.role} key ${info.keyid}`);

@@ -1,6 +1,6 @@
 /** `tufa lookup | verify | list`: what deploy scripts call, so they load only the client. */
 import { createReadStream } from 'node:fs';
-import { TufaError } from '@tufa/core';
+import { fileUnreadable, TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
 import { openClient } from '../repo.js';
 
@@ -79,6 +79,8 @@ async function* progressStream(path: string, size: number): AsyncIterable<Uint8A
       }
       yield chunk as Buffer;
     }
+  } catch (err) {
+    throw fileUnreadable(path, 'the file to verify', err);
   } finally {
     process.stderr.write('\n');
   }

@@ -4,6 +4,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createHash,
+  fileUnreadable,
+  isTufaError,
   type JsonValue,
   parseDigest,
   parseJson,
@@ -101,9 +103,13 @@ export async function add(
       if (!info.isFile()) throw new Error('not a regular file');
       size = info.size;
     } catch (err) {
-      throw new TufaError('NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`);
+      throw fileUnreadable(file, 'the artifact to add', err);
     }
-    target = await hashStream(ctx, createReadStream(file, { highWaterMark: 1024 * 1024 }), size);
+    try {
+      target = await hashStream(ctx, createReadStream(file, { highWaterMark: 1024 * 1024 }), size);
+    } catch (err) {
+      throw isTufaError(err) ? err : fileUnreadable(file, 'the artifact to add', err);
+    }
   } else {
     throw new TufaError(
       'INVALID_ARGUMENT',
