@@ -212,8 +212,8 @@ describe('PostgreSQL with a SCRAM password from a file, as README.md "Running in
     );
     expectOneLine(
       await run([], { ...env, TUFA_MASTER_KEY_FILE: join(dir, 'no-such.key') }),
-      'NOT_FOUND',
-      4,
+      'FILE_UNREADABLE',
+      2,
       /master key file .*no-such\.key does not exist/,
     );
     // Nothing was migrated: the refusals came first.

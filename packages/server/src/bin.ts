@@ -32,21 +32,34 @@ async function main(parsed: ParsedCommand): Promise<number> {
     db.unlock?.();
     return SERVER_EXIT.OK;
   }
-  const server = await startServer(parsed.config, { logger });
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      logger.info({ signal }, stopping ? 'signal received again: already shutting down' : 'signal received');
-      if (stopping) return;
-      stopping = true;
-      server.close().then(done, (err) => {
-        logger.error({ err }, 'shutdown failed');
-        done();
-      });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+  // Signals are taken from the start: one during start-up stops the server once it is up (so the
+  // embedded PostgreSQL, in its own process group, is never left behind); a second one exits now.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let stopping = false;
+  let stopped: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    stopped = resolve;
   });
+  const stop = (signal: string) => {
+    logger.info({ signal }, stopping ? 'signal received again: already shutting down' : 'signal received');
+    if (stopping) {
+      if (server === undefined) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+      return;
+    }
+    stopping = true;
+    if (server !== undefined) shutdown(server);
+  };
+  const shutdown = (running: NonNullable<typeof server>) => {
+    running.close().then(stopped, (err) => {
+      logger.error({ err }, 'shutdown failed');
+      stopped();
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  server = await startServer(parsed.config, { logger });
+  if (stopping) shutdown(server);
+  await done;
   return SERVER_EXIT.OK;
 }
 

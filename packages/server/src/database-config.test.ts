@@ -101,7 +101,7 @@ describe('databaseTarget', () => {
     expect(refusal(() => at('postgres://u@h/a/b'))).toMatch(/must not contain \//);
     expect(refusal(() => at('postgres://u:pw@h/d', file('pw2', 'x')))).toMatch(/given twice/);
     expect(refusal(() => at('postgres://u@h/d', join(dir, 'missing')))).toMatch(
-      /^INVALID_ARGUMENT: database password file .*missing cannot be read: ENOENT/,
+      /^FILE_UNREADABLE: database password file .*missing does not exist$/,
     );
     expect(refusal(() => at('postgres://u@h/d', file('empty', '\n')))).toMatch(/is empty/);
     expect(refusal(() => at('postgres://u@h/d', file('two', 'a\nb\n')))).toMatch(/more than one line/);

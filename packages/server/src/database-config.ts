@@ -45,6 +45,16 @@ function bad(message: string): TufaError {
   return new TufaError('INVALID_ARGUMENT', message);
 }
 
+/** FILE_UNREADABLE with the path and the system's reason (ENOENT, EACCES, …). */
+export function unreadable(file: string, what: string, err: unknown): TufaError<'FILE_UNREADABLE'> {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const said = reason === 'ENOENT' ? 'does not exist' : `cannot be read (${reason})`;
+  return new TufaError('FILE_UNREADABLE', `${what} ${file} ${said}`, {
+    cause: err,
+    details: { path: file, reason },
+  });
+}
+
 /** Reads a small secret file (a password, a key), bounded, with one-line errors. */
 export function readSecretFile(file: string, what: string): { text: string; mode: number } {
   let size: number;
@@ -56,17 +66,13 @@ export function readSecretFile(file: string, what: string): { text: string; mode
     mode = st.mode & 0o777;
   } catch (err) {
     if (err instanceof TufaError) throw err;
-    throw bad(
-      `${what} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    throw unreadable(file, what, err);
   }
   if (size > MAX_SECRET_FILE) throw bad(`${what} ${file} is larger than ${MAX_SECRET_FILE} bytes`);
   try {
     return { text: readFileSync(file, 'utf8').trim(), mode };
   } catch (err) {
-    throw bad(
-      `${what} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    );
+    throw unreadable(file, what, err);
   }
 }
 

@@ -1,5 +1,8 @@
-/** The exit statuses of `tufa-server`, one per kind of failure; the README's table is checked against this. */
-import type { ErrorCode } from '@tufa/core';
+/**
+ * The exit statuses of `tufa-server`, by the kind core's ERROR_TABLE gives each code; the
+ * README's table is checked against this.
+ */
+import { ERROR_TABLE, type ErrorCode, type ErrorKind } from '@tufa/core';
 
 export const SERVER_EXIT = Object.freeze({
   /** A clean stop after SIGTERM/SIGINT, or a command that did its job. */
@@ -14,17 +17,16 @@ export const SERVER_EXIT = Object.freeze({
   NOT_FOUND: 4,
 });
 
-const BY_CODE: Partial<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: SERVER_EXIT.CONFIG,
-  INVALID_JSON: SERVER_EXIT.CONFIG,
-  INVALID_KEY: SERVER_EXIT.CONFIG,
-  NETWORK: SERVER_EXIT.UNAVAILABLE,
-  TIMEOUT: SERVER_EXIT.UNAVAILABLE,
-  UNAUTHORIZED: SERVER_EXIT.UNAVAILABLE,
-  CONFLICT: SERVER_EXIT.UNAVAILABLE,
-  NOT_FOUND: SERVER_EXIT.NOT_FOUND,
+const BY_KIND: Partial<Record<ErrorKind, number>> = {
+  usage: SERVER_EXIT.CONFIG,
+  'local-file': SERVER_EXIT.CONFIG,
+  malformed: SERVER_EXIT.CONFIG,
+  transport: SERVER_EXIT.UNAVAILABLE,
+  access: SERVER_EXIT.UNAVAILABLE,
+  conflict: SERVER_EXIT.UNAVAILABLE,
+  'not-found': SERVER_EXIT.NOT_FOUND,
 };
 
 export function serverExitStatus(code: ErrorCode): number {
-  return BY_CODE[code] ?? SERVER_EXIT.FAILED;
+  return BY_KIND[ERROR_TABLE[code].kind] ?? SERVER_EXIT.FAILED;
 }

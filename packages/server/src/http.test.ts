@@ -233,7 +233,7 @@ describe('online key encryption', () => {
   it('master keys: 32 bytes only; required with an external database', () => {
     expect(codeOf(() => parseMasterKey('abcd', 'test'))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => loadMasterKey({}))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => loadMasterKey({ file: '/nonexistent/tufa/master.key' }))).toBe('NOT_FOUND');
+    expect(codeOf(() => loadMasterKey({ file: '/nonexistent/tufa/master.key' }))).toBe('FILE_UNREADABLE');
     expect(loadMasterKey({ value: 'ff'.repeat(32) }).key.length).toBe(32);
   });
 });

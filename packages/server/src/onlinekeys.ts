@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { TufaError } from '@tufa/core';
-import { readSecretFile } from './database-config.js';
+import { readSecretFile, unreadable } from './database-config.js';
 
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
@@ -58,7 +58,9 @@ export function loadMasterKey(source: MasterKeySource): { key: Buffer; generated
     }
     return { key: parseMasterKey(text, file) };
   }
-  if (source.file !== undefined) throw new TufaError('NOT_FOUND', `master key file ${file} does not exist`);
+  if (source.file !== undefined) {
+    throw unreadable(file, 'master key file', Object.assign(new Error('ENOENT'), { code: 'ENOENT' }));
+  }
   const key = randomBytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return { key, generated: file };

@@ -11,7 +11,7 @@ import { type Authorizer, createRequestListener } from './app.js';
 import { AccessControl } from './auth.js';
 import { MetadataCache } from './cache.js';
 import type { ServerConfig } from './config.js';
-import { type DatabaseTarget, databaseTarget } from './database-config.js';
+import { type DatabaseTarget, databaseTarget, unreadable } from './database-config.js';
 import {
   checkMigrated,
   createPool,
@@ -418,15 +418,15 @@ interface TlsFiles {
 }
 
 function readPem(file: string, what: string): Buffer {
+  let bytes: Buffer;
   try {
-    const bytes = readFileSync(file);
-    if (bytes.length > 1024 * 1024) throw new Error('larger than 1 MiB');
-    return bytes;
+    bytes = readFileSync(file);
   } catch (cause) {
-    throw new TufaError('INVALID_ARGUMENT', `${what}: cannot read ${file}: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw unreadable(file, what, cause);
   }
+  if (bytes.length > 1024 * 1024)
+    throw new TufaError('INVALID_ARGUMENT', `${what} ${file} is larger than 1 MiB`);
+  return bytes;
 }
 
 /** The certificate, key, client CA and subject map the configuration names; undefined: plain HTTP. */
