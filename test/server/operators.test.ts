@@ -4,13 +4,22 @@
  * touched, one-line start-up errors with their exit status, admin commands that never create a
  * database, a data folder under a private folder when run as root, --help and --version, Ctrl-C.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { startPostgres } from '@tufa/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MASTER_KEY, REPO, startTestPostgres, type TestPostgres, tempDir } from './support.test-util.js';
+import {
+  MASTER_KEY,
+  REPO,
+  startTestPostgres,
+  type TestPostgres,
+  tempDir,
+  testPostgresBinaries,
+} from './support.test-util.js';
+import { makeCertificates } from './tls.test-util.js';
 
 const BIN = join(REPO, 'packages/server/dist/bin.js');
 const VERSION = (
@@ -244,6 +253,77 @@ describe('PostgreSQL with a SCRAM password from a file, as README.md "Running in
       new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`),
     );
     expect(r.stdout).not.toContain('migrations applied');
+  });
+});
+
+describe('TLS to PostgreSQL (hostssl only, a certificate for 127.0.0.1 from a test CA)', () => {
+  it('verify-full with the CA works; without it, with another CA or without TLS the login is refused in one line', async () => {
+    const tlsDir = tempDir('tufa-operators-pgtls-');
+    chmodSync(tlsDir, 0o755);
+    const certs = makeCertificates(tlsDir);
+    const pgUid =
+      process.getuid?.() === 0
+        ? Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }))
+        : undefined;
+    if (pgUid !== undefined) for (const f of [certs.serverCert, certs.serverKey]) chownSync(f, pgUid, 0);
+    chmodSync(certs.serverKey, 0o600);
+    const cluster = await startPostgres({
+      binaries: await testPostgresBinaries(),
+      dataDir: join(tlsDir, 'data'),
+      settings: { fsync: 'off', ssl: 'on', ssl_cert_file: certs.serverCert, ssl_key_file: certs.serverKey },
+    });
+    try {
+      const admin = new pg.Client({ connectionString: cluster.url });
+      await admin.connect();
+      await admin.query('CREATE DATABASE tufa');
+      // Only TLS logins from now on.
+      const hba = join(tlsDir, 'data', 'pg_hba.conf');
+      writeFileSync(hba, 'hostssl all all 127.0.0.1/32 scram-sha-256\n');
+      await admin.query('SELECT pg_reload_conf()');
+      await admin.end();
+      const pw = join(tlsDir, 'pw');
+      writeFileSync(pw, `${decodeURIComponent(new URL(cluster.url).password)}\n`, { mode: 0o600 });
+      const at = (query: string, host = '127.0.0.1') =>
+        `postgres://tufa@${host}:${cluster.port}/tufa${query}`;
+      const env = (url: string, ca?: string) => ({
+        DATABASE_URL: url,
+        TUFA_DATABASE_PASSWORD_FILE: pw,
+        ...(ca === undefined ? {} : { TUFA_DATABASE_CA_FILE: ca }),
+      });
+      const ok = await run(['migrate'], env(at(''), certs.ca)); // a CA file alone: verify-full
+      expect(ok.code, ok.stderr).toBe(0);
+      expect((await run(['token', 'list'], env(at('?sslmode=require')))).code).toBe(0);
+      expect((await run(['token', 'list'], env(at('?sslmode=verify-ca', 'localhost'), certs.ca))).code).toBe(
+        0,
+      );
+      expectOneLine(
+        await run(['token', 'list'], env(at('?sslmode=verify-full'))),
+        'UNAUTHORIZED',
+        3,
+        /TLS certificate .* is not trusted/,
+      );
+      expectOneLine(
+        await run(['token', 'list'], env(at(''), certs.otherCa)),
+        'UNAUTHORIZED',
+        3,
+        /TLS certificate .* is not trusted/,
+      );
+      // The certificate names 127.0.0.1, not localhost: verify-full checks the name.
+      expectOneLine(
+        await run(['token', 'list'], env(at('', 'localhost'), certs.ca)),
+        'UNAUTHORIZED',
+        3,
+        /TLS certificate/,
+      );
+      expectOneLine(
+        await run(['token', 'list'], env(at(''))),
+        'UNAUTHORIZED',
+        3,
+        /refused the login.*no encryption/,
+      );
+    } finally {
+      await cluster.stop();
+    }
   });
 });
 

@@ -31,6 +31,7 @@ import {
 import {
   binariesIn,
   embeddedBinaries,
+  type PostgresBinaries,
   type RunningPostgres,
   type RunningServer,
   type ServerConfig,
@@ -65,10 +66,15 @@ export interface TestPostgres {
 let dbCounter = 0;
 
 /** A PostgreSQL separate from the server under test, on a free loopback port in a temp folder. */
+/** Debian's binaries where installed, else the embedded package's. */
+export async function testPostgresBinaries(): Promise<PostgresBinaries> {
+  const debian = debianPostgres();
+  return debian === undefined ? embeddedBinaries() : binariesIn(debian);
+}
+
 export async function startTestPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'tufa-pg-'));
-  const debian = debianPostgres();
-  const binaries = debian === undefined ? await embeddedBinaries() : binariesIn(debian);
+  const binaries = await testPostgresBinaries();
   const postgres = await startPostgres({
     binaries,
     dataDir: join(dir, 'data'),
