@@ -5,7 +5,7 @@
  * database, a data folder under a private folder when run as root, --help and --version, Ctrl-C.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startPostgres } from '@tufa/server';
@@ -253,6 +253,69 @@ describe('PostgreSQL with a SCRAM password from a file, as README.md "Running in
       new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use`),
     );
     expect(r.stdout).not.toContain('migrations applied');
+  });
+});
+
+describe('README.md "Running in production", as pasted', () => {
+  it('the block runs against a password-protected PostgreSQL; the token it made is accepted', async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Running in production'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    const admin = new pg.Client({ connectionString: pgServer.postgres.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE tufa');
+    await admin.end();
+    const etc = tempDir('tufa-operators-etc-');
+    const tokenFile = join(etc, 'token');
+    // Only the places differ: a temp folder for /etc/tufa, the test's PostgreSQL for db.internal,
+    // loopback on a free port for 0.0.0.0:4443; and the token the block made is written down.
+    const lines = block.trimEnd().split('\n');
+    const last = lines.pop()!;
+    expect(last).toBe('npx tufa-server --host 0.0.0.0');
+    const script = [
+      'set -euo pipefail',
+      ...lines,
+      `printf '%s' "$TUFA_TOKEN" > ${tokenFile}`,
+      'exec npx tufa-server --host 127.0.0.1',
+    ]
+      .join('\n')
+      .replaceAll('/etc/tufa', join(etc, 'tufa'))
+      .replaceAll('db.internal:5432', `127.0.0.1:${pgServer.postgres.port}`);
+    const child = spawn('bash', ['-c', script], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', HOME: etc, TUFA_DB_PASSWORD: password, TUFA_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    started.push(child);
+    let out = '';
+    // 'close': every process of the group let go of the pipes (npx, then the server it started).
+    const closed = new Promise<void>((done) => child.once('close', () => done()));
+    const url = await new Promise<string>((resolve, reject) => {
+      const onData = (c: Buffer) => {
+        out += c.toString();
+        const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+        if (m !== null) resolve(m[1]!);
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`the block exited ${code}:\n${out}`)));
+    });
+    expect(out).toContain('"database":"external"');
+    for (const f of ['master.key', 'db_password']) {
+      expect((statSync(join(etc, 'tufa', f)).mode & 0o777).toString(8), f).toBe('600');
+    }
+    const token = readFileSync(tokenFile, 'utf8');
+    expect(token).toMatch(/^tufa_[0-9a-f]{16}_/);
+    const key = `${url}/v2/team/app/_trust/tuf/timestamp.key`;
+    expect((await fetch(key, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(key, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      200,
+    );
+    process.kill(-child.pid!, 'SIGTERM'); // the shell job's group: npx and the server
+    await closed;
+    expect(out).toMatch(/"msg":"stopped"/);
+    expect(out).not.toContain(password);
   });
 });
 
