@@ -38,11 +38,27 @@ export async function serverUrl(ctx: Context): Promise<string> {
       'no server: give --server URL, set TUFA_SERVER, or put "server" in config.json',
     );
   }
+  const { redactUrl } = await import('@tufa/client');
+  let url: URL;
   try {
-    const url = new URL(server);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+    url = new URL(server);
   } catch {
-    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${server}`, { found: server });
+    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${redactUrl(server)}`, {
+      found: redactUrl(server),
+    });
+  }
+  // Refused rather than sent as Basic auth: they would show in errors and cache folder names.
+  if (url.username !== '' || url.password !== '') {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `the server URL must not carry a user name or password (${redactUrl(server)}): give a token with --token or TUFA_TOKEN`,
+      { found: redactUrl(server) },
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${redactUrl(server)}`, {
+      found: redactUrl(server),
+    });
   }
   return server.replace(/\/+$/, '');
 }
