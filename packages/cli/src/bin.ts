@@ -121,10 +121,16 @@ program
 
 program
   .command('reset')
-  .description('drop the staged changes of a collection')
+  .description('drop the staged changes of a collection, or those of one tag')
   .argument('<gun>', 'the collection')
-  .addHelpText('after', '\nExample:\n  tufa reset example.com/app')
-  .action(action(async (ctx, gun: string) => (await import('./commands/stage.js')).reset(ctx, gun)));
+  .argument('[tag]', 'drop only the staged change of this tag')
+  .option('--role <role>', 'with TAG: only its change in this role')
+  .addHelpText('after', '\nExamples:\n  tufa reset example.com/app\n  tufa reset example.com/app v1.1')
+  .action(
+    action(async (ctx, gun: string, tag: string | undefined, opts: { role?: string }) =>
+      (await import('./commands/stage.js')).reset(ctx, gun, tag, opts),
+    ),
+  );
 
 program
   .command('lookup')
@@ -187,10 +193,20 @@ program
 
 program
   .command('status')
-  .description('staged changes, and roles that expire within 30 days')
+  .description(
+    'staged changes with digests (old → new), and how each role stands; exit 1 when a role has expired or expires within the window',
+  )
   .argument('<gun>', 'the collection')
-  .addHelpText('after', '\nExample:\n  tufa status example.com/app')
-  .action(action(async (ctx, gun: string) => (await import('./commands/publish.js')).status(ctx, gun)));
+  .option('--within <lifetime>', 'the warning window (default 30d)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tufa status example.com/app\n  tufa status example.com/app --within 7d --json',
+  )
+  .action(
+    action(async (ctx, gun: string, opts: { within?: string }) =>
+      (await import('./commands/publish.js')).status(ctx, gun, opts),
+    ),
+  );
 
 program
   .command('renew')
