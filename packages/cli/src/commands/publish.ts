@@ -248,7 +248,8 @@ export async function status(ctx: Context, gun: string, options: { within?: stri
       const targets = (await view.role(c.role)).current?.signed.targets ?? {};
       published = Object.hasOwn(targets, c.path) ? targets[c.path] : undefined;
     } catch (err) {
-      if (!isTufaError(err, 'NOT_FOUND')) throw err; // delegated by a staged change
+      // Delegated only by a staged change, or unreadable (reported with the roles below).
+      if (!isTufaError(err)) throw err;
     }
     staged.push({
       op: c.op,
