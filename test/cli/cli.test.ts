@@ -11,6 +11,16 @@ import { type Backend, Home, PASSPHRASES, startBackend } from './harness.test-ut
 
 const SHA_A = `sha256:${'a'.repeat(64)}`;
 
+/** A port nothing listens on (a server that is down). */
+function freePort(): Promise<number> {
+  return new Promise<number>((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => done(port));
+    });
+  });
+}
+
 describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (%s)', (backend) => {
   let backendHandle: Awaited<ReturnType<typeof startBackend>>;
   let url: string;
@@ -168,7 +178,14 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
     const found = await reader.json(['lookup', gun, 'releases/1.0']);
     expect(found.role).toBe('releases');
 
-    await alice.ok(['add', gun, 'other/1.0', '--digest', SHA_A, '--length', '10', '--role', 'releases']);
+    // Refused as it is staged; staged offline (no trusted state to check it against), the server refuses it.
+    const outside = ['add', gun, 'other/1.0', '--digest', SHA_A, '--length', '10', '--role', 'releases'];
+    const early = await alice.run(outside);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/PATH_NOT_DELEGATED/);
+    const offline = await alice.run([...outside, '--server', `http://127.0.0.1:${await freePort()}`]);
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(offline.stderr).toMatch(/staged without checking it/);
     const refused = await alice.run(['publish', gun]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/PATH_NOT_DELEGATED/);
@@ -187,8 +204,12 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
     const expired = await reader.run(['verify', gun, 'v1', '--digest', SHA_A]);
     expect(expired.code).toBe(1);
     expect(expired.stderr).toMatch(/EXPIRED/);
-    const status = await pub.json(['status', gun]);
+    // status exits 1 so that a cron job alerts; the document still comes.
+    const expiredStatus = await pub.run(['status', gun, '--json']);
+    expect(expiredStatus.code).toBe(1);
+    const status = JSON.parse(expiredStatus.stdout);
     expect(status.warnings).toContain('targets: EXPIRED');
+    expect(status.roles.find((r: { role: string }) => r.role === 'targets').state).toBe('expired');
     await pub.ok(['renew', gun]);
     expect((await reader.run(['verify', gun, 'v1', '--digest', SHA_A])).code).toBe(0);
   });
@@ -207,12 +228,7 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
     expect((await pub.json(['status', gun])).staged).toHaveLength(1); // kept until a publish succeeds
     await pub.ok(['publish', gun]);
 
-    const free = await new Promise<number>((done) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => done(port));
-      });
-    });
+    const free = await freePort();
     const down = await pub.run(['lookup', gun, 'v1', '--server', `http://127.0.0.1:${free}`]);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/NETWORK/);

@@ -136,7 +136,7 @@ export async function startBackend(backend: Backend): Promise<Backend_> {
 }
 
 /** Runs `tufa-server ARGS` (from the sources) to completion; its stdout. */
-function serverCommand(args: string[]): Promise<string> {
+export function serverCommand(args: string[]): Promise<string> {
   return new Promise((done, fail) => {
     execFile(
       process.execPath,

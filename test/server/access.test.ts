@@ -165,8 +165,8 @@ describe('denials (each changes nothing)', () => {
     expectUnauthorized(await call(trust('acme/app'), { method: 'POST', body: body({ targets: root }) }));
     expectUnauthorized(await call(trust('acme/app', 'timestamp.key'), { method: 'POST' }));
     expectUnauthorized(await call(trust('acme/app'), { method: 'DELETE' }));
-    const key = await call(trust('acme/new', 'timestamp.key'));
-    expect(key.status).toBe(404);
+    // It says a write needs a token, as a write would.
+    expectUnauthorized(await call(trust('acme/new', 'timestamp.key')));
     expect(await snapshotOfState()).toEqual(before);
     // Anonymous pull is the default.
     expect((await call(trust('acme/app', 'timestamp.json'))).status).toBe(200);
@@ -220,8 +220,10 @@ describe('denials (each changes nothing)', () => {
         await call(trust(gun), { method: 'POST', token: tokens.acmePush, body: body({ targets: root }) }),
       );
     }
-    // A GET of a key for a GUN the token may not push creates nothing.
-    expect((await call(trust('acmecorp/app', 'timestamp.key'), { token: tokens.acmePush })).status).toBe(404);
+    // A GET of a key for a GUN the token may not push creates nothing, and says the scope is missing.
+    const key = await call(trust('acmecorp/app', 'timestamp.key'), { token: tokens.acmePush });
+    expectForbidden(key);
+    expect(key.json.error.message).toMatch(/do not cover push:acmecorp\/app/);
     expect(await snapshotOfState()).toEqual(before);
   });
 
@@ -234,7 +236,7 @@ describe('denials (each changes nothing)', () => {
     expectForbidden(
       await call(trust('acme/app', 'snapshot.key'), { method: 'POST', token: tokens.acmePull }),
     );
-    expect((await call(trust('acme/pulled', 'timestamp.key'), { token: tokens.acmePull })).status).toBe(404);
+    expectForbidden(await call(trust('acme/pulled', 'timestamp.key'), { token: tokens.acmePull }));
     expect(await snapshotOfState()).toEqual(before);
     expect((await call(trust('acme/app', 'targets.json'), { token: tokens.acmePull })).status).toBe(200);
   });

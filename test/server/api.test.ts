@@ -535,7 +535,7 @@ describe('online keys and access', () => {
     );
     try {
       const res = await fetch(gunUrl(server.url, 'example.com/ro', 'timestamp.key'));
-      expect(res.status).toBe(404);
+      expect(res.status).toBe(403);
       const rows = await server.store.pool.query('SELECT count(*)::int AS n FROM collections');
       expect(rows.rows[0].n).toBe(0);
       const post = await fetch(gunUrl(server.url, 'example.com/ro', 'timestamp.key'), { method: 'POST' });

@@ -3,11 +3,14 @@
  * The `tufa` command. Commands load their modules on use, so `tufa verify` and `tufa lookup`
  * start without loading what publishing needs.
  */
-import { checkGun } from '@tufa/core';
+import { checkGun, TufaError } from '@tufa/core';
 import { Command, CommanderError, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import type { Context, GlobalOptions } from './context.js';
 import { EXIT, reportError } from './output.js';
+
+// Read before parsing: a usage error is found while parsing, and with --json it is a JSON document.
+const jsonOutput = process.argv.includes('--json');
 
 const program = new Command('tufa')
   .description('tufa: sign, publish and verify artifacts with The Update Framework')
@@ -23,7 +26,12 @@ const program = new Command('tufa')
   .option('--client-key <file>', 'PEM private key of --client-cert (default: TUFA_CLIENT_KEY)')
   .showHelpAfterError()
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  .configureOutput({
+    // With --json, main() reports usage errors as the JSON error document instead.
+    writeErr: (text) => {
+      if (!jsonOutput) process.stderr.write(text);
+    },
+  });
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -65,7 +73,12 @@ program
   .argument('<gun>', 'the collection, e.g. registry.example.com/team/app')
   .option('--local-snapshot', 'keep the snapshot key here instead of on the server')
   .option('--root-threshold <k>', 'root signatures needed (default 1)')
-  // --root-key FILE (repeatable) is read from the global option of that name: init pins nothing.
+  .option(
+    '--root-key-file <pubfile>',
+    'another root key: a public key file from tufa key export; repeatable',
+    collect,
+    [],
+  )
   .option('--targets-threshold <k>', 'targets signatures needed (default 1)')
   .option(
     '--targets-key <pubfile>',
@@ -77,11 +90,11 @@ program
   .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
   .addHelpText(
     'after',
-    '\nExamples:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443\n  tufa init example.com/app --root-threshold 2 --root-key bob.pub --root-key carol.pub\n\n--root-key FILE (repeatable): another root key, a public key file from tufa key export.',
+    '\nExamples:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443\n  tufa init example.com/app --root-threshold 2 --root-key-file bob.pub --root-key-file carol.pub',
   )
   .action(
     action(async (ctx, gun: string, opts: Record<string, never>) =>
-      (await import('./commands/init.js')).init(ctx, gun, { ...opts, rootKey: ctx.options.rootKey ?? [] }),
+      (await import('./commands/init.js')).init(ctx, gun, opts),
     ),
   );
 
@@ -120,10 +133,16 @@ program
 
 program
   .command('reset')
-  .description('drop the staged changes of a collection')
+  .description('drop the staged changes of a collection, or those of one tag')
   .argument('<gun>', 'the collection')
-  .addHelpText('after', '\nExample:\n  tufa reset example.com/app')
-  .action(action(async (ctx, gun: string) => (await import('./commands/stage.js')).reset(ctx, gun)));
+  .argument('[tag]', 'drop only the staged change of this tag')
+  .option('--role <role>', 'with TAG: only its change in this role')
+  .addHelpText('after', '\nExamples:\n  tufa reset example.com/app\n  tufa reset example.com/app v1.1')
+  .action(
+    action(async (ctx, gun: string, tag: string | undefined, opts: { role?: string }) =>
+      (await import('./commands/stage.js')).reset(ctx, gun, tag, opts),
+    ),
+  );
 
 program
   .command('lookup')
@@ -186,10 +205,20 @@ program
 
 program
   .command('status')
-  .description('staged changes, and roles that expire within 30 days')
+  .description(
+    'staged changes with digests (old → new), and how each role stands; exit 1 when a role has expired or expires within the window',
+  )
   .argument('<gun>', 'the collection')
-  .addHelpText('after', '\nExample:\n  tufa status example.com/app')
-  .action(action(async (ctx, gun: string) => (await import('./commands/publish.js')).status(ctx, gun)));
+  .option('--within <lifetime>', 'the warning window (default 30d)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tufa status example.com/app\n  tufa status example.com/app --within 7d --json',
+  )
+  .action(
+    action(async (ctx, gun: string, opts: { within?: string }) =>
+      (await import('./commands/publish.js')).status(ctx, gun, opts),
+    ),
+  );
 
 program
   .command('renew')
@@ -394,10 +423,20 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version exit 0; anything else commander refuses is a usage error.
+      if (err.exitCode !== 0 && jsonOutput) {
+        const message =
+          err.code === 'commander.help'
+            ? 'give a command (tufa --help lists them)'
+            : err.message.replace(/^error: /, '');
+        reportError(new TufaError('INVALID_ARGUMENT', message, { details: { usage: err.code } }), {
+          json: true,
+          debug: false,
+        });
+      }
       process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       return;
     }
-    process.exitCode = reportError(err, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    process.exitCode = reportError(err, { json: jsonOutput, debug: argv.includes('--debug') });
   }
 }
 

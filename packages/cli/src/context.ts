@@ -33,7 +33,11 @@ export function makeContext(options: GlobalOptions, env: NodeJS.ProcessEnv = pro
     home,
     keystore: new Keystore(join(home, 'private')),
     out: makeOutput(options.json === true),
-    passphrases: passphraseSource(env, { isTTY: process.stdin.isTTY === true, prompt: promptHidden }),
+    passphrases: passphraseSource(env, {
+      isTTY: process.stdin.isTTY === true,
+      prompt: promptHidden,
+      say: (text) => process.stderr.write(`${text}\n`),
+    }),
     env,
     options,
   };

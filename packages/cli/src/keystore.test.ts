@@ -97,6 +97,19 @@ describe('Keystore', () => {
         (f) => (f.ciphertext = Buffer.alloc(48, 1).toString('base64')),
         'WRONG_PASSPHRASE',
       ],
+      // Damage that the structure shows is told apart from a wrong passphrase.
+      [
+        'a stray character in the ciphertext',
+        (f) => (f.ciphertext = `*${f.ciphertext.slice(1)}`),
+        'INVALID_KEY',
+      ],
+      ['the ciphertext cut short', (f) => (f.ciphertext = f.ciphertext.slice(0, 40)), 'INVALID_KEY'],
+      [
+        'a stray character in the nonce',
+        (f) => (f.cipher.nonce = `${f.cipher.nonce.slice(0, -1)}!`),
+        'INVALID_KEY',
+      ],
+      ['the salt not base64', (f) => (f.kdf.salt = `${f.kdf.salt}\n`), 'INVALID_KEY'],
     ];
     for (const [, edit, expected] of variants) {
       const f = JSON.parse(JSON.stringify(good));
@@ -104,6 +117,10 @@ describe('Keystore', () => {
       writeFileSync(file, JSON.stringify(f));
       expect(await code(ks.unlock(info.keyid, 'pw'))).toBe(expected);
     }
+    const f = JSON.parse(JSON.stringify(good));
+    f.ciphertext = Buffer.alloc(48, 1).toString('base64');
+    writeFileSync(file, JSON.stringify(f));
+    await expect(ks.unlock(info.keyid, 'pw')).rejects.toThrow(/\(or a damaged key file\)/);
     // Not (strict) JSON: a bad key file (exit 2), which the JSON error only explains.
     writeFileSync(file, '{"tufa_key":1,"tufa_key":1}');
     expect(await code(ks.unlock(info.keyid, 'pw'))).toBe('INVALID_KEY');
@@ -162,9 +179,36 @@ describe('passphrases', () => {
       expect((err as TufaError).code).toBe('PASSPHRASE_REQUIRED');
       expect((err as TufaError).message).toContain('TUFA_ROOT_PASSPHRASE');
     }
-    const answers = ['a', 'b'];
+    const answers = ['a', 'b', 'c', 'd', 'e', 'f'];
     const terminal = passphraseSource({}, { isTTY: true, prompt: async () => answers.shift()! });
-    expect(await code(terminal.get('root', 'new root key', true))).toBe('INVALID_ARGUMENT'); // the two differ
+    expect(await code(terminal.get('root', 'new root key', true))).toBe('INVALID_ARGUMENT'); // the two differ, 3 times
+    expect(answers).toEqual([]);
+  });
+
+  it('on a terminal, an empty or mismatched new passphrase asks again', async () => {
+    const answers = ['', 'one', 'two', 'good', 'good'];
+    const questions: string[] = [];
+    const said: string[] = [];
+    const terminal = passphraseSource(
+      {},
+      {
+        isTTY: true,
+        prompt: async (question) => {
+          questions.push(question);
+          return answers.shift()!;
+        },
+        say: (text) => said.push(text),
+      },
+    );
+    expect(await terminal.get('targets', 'the new targets key', true)).toBe('good');
+    expect(answers).toEqual([]);
+    expect(questions.filter((q) => q.startsWith('Repeat'))).toHaveLength(2);
+    expect(said).toEqual([
+      'an empty passphrase protects nothing: try again',
+      'the two passphrases differ: try again',
+    ]);
+    const empties = passphraseSource({}, { isTTY: true, prompt: async () => '' });
+    expect(await code(empties.get('root', 'the new root key', true))).toBe('PASSPHRASE_REQUIRED');
   });
 });
 

@@ -226,9 +226,10 @@ async function decrypt(file: KeyFile, passphrase: string): Promise<Signer & { pr
       Buffer.concat([decipher.update(blob.subarray(0, blob.length - 16)), decipher.final()]),
     );
   } catch {
+    // AES-GCM cannot tell the two apart; the file's structure was checked already.
     throw new TufaError(
       'WRONG_PASSPHRASE',
-      `wrong passphrase for ${file.role} key ${file.keyid.slice(0, 12)}…`,
+      `wrong passphrase for ${file.role} key ${file.keyid.slice(0, 12)}… (or a damaged key file)`,
       {
         role: file.role,
         details: { keyid: file.keyid },
@@ -308,7 +309,12 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   const f = (...path: string[]) => field(doc, ...path);
   const int = (v: unknown, max: number): v is number =>
     typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= max;
-  const b64 = (v: unknown): number => (typeof v === 'string' ? Buffer.from(v, 'base64').length : -1);
+  // Strict base64 (Buffer.from skips stray characters): a damaged field is found here, before
+  // AES-GCM, which cannot tell a damaged ciphertext from a wrong passphrase.
+  const b64 = (v: unknown): number =>
+    typeof v === 'string' && v.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(v)
+      ? Buffer.from(v, 'base64').length
+      : -1;
   if (f('tufa_key') !== 1) bad('no "tufa_key": 1');
   if (typeof f('keyid') !== 'string' || !/^[0-9a-f]{64}$/.test(f('keyid') as string)) bad('no key id');
   if (f('keyid') !== keyid) bad('names another key id');
@@ -330,10 +336,21 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
     return bad('scrypt parameters missing or out of bounds');
   }
   if (N < 2 || (N & (N - 1)) !== 0) bad('scrypt N must be a power of two');
-  if (b64(f('kdf', 'salt')) < 16) bad('bad salt');
-  if (f('cipher', 'name') !== 'aes-256-gcm' || b64(f('cipher', 'nonce')) !== 12)
-    bad('unknown cipher or bad nonce');
-  if (b64(f('ciphertext')) !== 32 + 16) bad('bad ciphertext');
+  const salt = b64(f('kdf', 'salt'));
+  if (salt < 16)
+    bad(salt < 0 ? 'the salt is not base64 (a damaged file)' : 'the salt is shorter than 16 bytes');
+  if (f('cipher', 'name') !== 'aes-256-gcm') bad('unknown cipher');
+  const nonce = b64(f('cipher', 'nonce'));
+  if (nonce !== 12)
+    bad(nonce < 0 ? 'the nonce is not base64 (a damaged file)' : `the nonce is ${nonce} bytes, not 12`);
+  const ciphertext = b64(f('ciphertext'));
+  if (ciphertext !== 32 + 16) {
+    bad(
+      ciphertext < 0
+        ? 'the ciphertext is not base64 (a damaged file)'
+        : `the ciphertext is ${ciphertext} bytes, not 48 (a damaged file)`,
+    );
+  }
   if (typeof f('created') !== 'string') bad('bad creation time');
   return doc as KeyFile;
 }

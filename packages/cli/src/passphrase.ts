@@ -22,7 +22,12 @@ export interface PassphraseSource {
 export interface TerminalIo {
   isTTY: boolean;
   prompt(question: string): Promise<string>;
+  /** A line for the person at the terminal (stderr). */
+  say?(text: string): void;
 }
+
+/** How many times a new passphrase is asked for when it is empty or not repeated the same. */
+export const NEW_PASSPHRASE_ATTEMPTS = 3;
 
 export function passphraseSource(env: NodeJS.ProcessEnv, terminal: TerminalIo): PassphraseSource {
   const cache = new Map<KeyRole, string>();
@@ -47,15 +52,29 @@ export function passphraseSource(env: NodeJS.ProcessEnv, terminal: TerminalIo): 
           },
         );
       }
-      const first = await terminal.prompt(`Passphrase for ${what}: `);
-      if (confirm) {
-        if (first.length === 0)
-          throw new TufaError('PASSPHRASE_REQUIRED', 'an empty passphrase protects nothing');
-        const second = await terminal.prompt(`Repeat the passphrase for ${what}: `);
-        if (first !== second) throw new TufaError('INVALID_ARGUMENT', 'the two passphrases differ');
+      if (!confirm) {
+        const typed = await terminal.prompt(`Passphrase for ${what}: `);
+        cache.set(role, typed);
+        return typed;
       }
-      cache.set(role, first);
-      return first;
+      // A new key's passphrase: a typo or an empty line asks again, a few times.
+      for (let attempt = 1; ; attempt++) {
+        const first = await terminal.prompt(`Passphrase for ${what}: `);
+        const empty = first.length === 0;
+        if (!empty && (await terminal.prompt(`Repeat the passphrase for ${what}: `)) === first) {
+          cache.set(role, first);
+          return first;
+        }
+        const problem = empty ? 'an empty passphrase protects nothing' : 'the two passphrases differ';
+        if (attempt >= NEW_PASSPHRASE_ATTEMPTS) {
+          throw new TufaError(
+            empty ? 'PASSPHRASE_REQUIRED' : 'INVALID_ARGUMENT',
+            `${problem} (${NEW_PASSPHRASE_ATTEMPTS} attempts)`,
+            { role },
+          );
+        }
+        terminal.say?.(`${problem}: try again`);
+      }
     },
   };
 }

@@ -6,6 +6,7 @@ import type { FoundRole, TufaClient } from '@tufa/client';
 import {
   bumpVersion,
   DEFAULT_EXPIRY,
+  type DelegatedRole,
   expiresIn,
   isTufaError,
   type Metadata,
@@ -42,6 +43,8 @@ export interface RoleView {
   current: Metadata<Targets> | undefined;
   keyids: readonly string[];
   threshold: number;
+  /** For a delegated role: the delegation that trusts it (its paths), as its delegator states it. */
+  delegation?: DelegatedRole;
 }
 
 /**
@@ -77,6 +80,7 @@ export async function openCollection(ctx: Context, gun: string, expiredOk = fals
         current: found.metadata,
         keyids: found.delegation.keyids,
         threshold: found.delegation.threshold,
+        delegation: found.delegation,
       };
     },
   };

@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { explainTransportError } from '@tufa/client';
 import { checkGun, type ErrorCode, isErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
 
 export interface RemoteOptions {
@@ -97,15 +98,14 @@ function send(
     );
     req.on('error', (err) => {
       if (err instanceof TufaError) return reject(err);
-      reject(
-        new TufaError(
-          'NETWORK',
-          `cannot reach ${parsed.origin}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
-          {
-            cause: err,
-          },
-        ),
-      );
+      const fallback = (err as NodeJS.ErrnoException).code ?? err.message;
+      explainTransportError(parsed, err)
+        .catch(() => undefined)
+        .then((why) =>
+          reject(
+            new TufaError('NETWORK', `cannot reach ${parsed.origin}: ${why ?? fallback}`, { cause: err }),
+          ),
+        );
     });
     if (body !== undefined) req.end(Buffer.from(body.buffer, body.byteOffset, body.length));
     else req.end();

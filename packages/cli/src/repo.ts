@@ -2,6 +2,7 @@
  * The collection a command works on: the server URL, the trust options, the client over the
  * trusted-metadata cache in TUFA_HOME, and the root this home pinned when it ran `tufa init`.
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClientOptions, TrustOptions, TufaClient } from '@tufa/client';
 import { TufaError } from '@tufa/core';
@@ -37,11 +38,27 @@ export async function serverUrl(ctx: Context): Promise<string> {
       'no server: give --server URL, set TUFA_SERVER, or put "server" in config.json',
     );
   }
+  const { redactUrl } = await import('@tufa/client');
+  let url: URL;
   try {
-    const url = new URL(server);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+    url = new URL(server);
   } catch {
-    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${server}`, { found: server });
+    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${redactUrl(server)}`, {
+      found: redactUrl(server),
+    });
+  }
+  // Refused rather than sent as Basic auth: they would show in errors and cache folder names.
+  if (url.username !== '' || url.password !== '') {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `the server URL must not carry a user name or password (${redactUrl(server)}): give a token with --token or TUFA_TOKEN`,
+      { found: redactUrl(server) },
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TufaError('INVALID_ARGUMENT', `not an http(s) URL: ${redactUrl(server)}`, {
+      found: redactUrl(server),
+    });
   }
   return server.replace(/\/+$/, '');
 }
@@ -84,8 +101,52 @@ function pinnedRootPath(ctx: Context, gun: string): string {
   return join(ctx.home, 'trust', `${gunFileName(gun)}.root.json`);
 }
 
+/** The root keys `tufa init` made a root with, while that root waits for more signatures. */
+function pinnedRootKeysPath(ctx: Context, gun: string): string {
+  return join(ctx.home, 'trust', `${gunFileName(gun)}.root-keys.json`);
+}
+
 export async function pinRoot(ctx: Context, gun: string, rootBytes: Uint8Array): Promise<void> {
   await writeFileAtomic(pinnedRootPath(ctx, gun), rootBytes);
+  await rm(pinnedRootKeysPath(ctx, gun), { force: true });
+}
+
+/** Pins a root by its key ids and threshold: its v1 (or the current root) must be signed by them. */
+export async function pinRootKeys(
+  ctx: Context,
+  gun: string,
+  keyids: readonly string[],
+  threshold: number,
+): Promise<void> {
+  await writeFileAtomic(pinnedRootKeysPath(ctx, gun), `${JSON.stringify({ keyids, threshold })}\n`);
+  await rm(pinnedRootPath(ctx, gun), { force: true });
+}
+
+async function readPinnedRootKeys(
+  ctx: Context,
+  gun: string,
+): Promise<{ keyids: string[]; threshold: number } | undefined> {
+  const file = pinnedRootKeysPath(ctx, gun);
+  const bytes = await readFileBounded(file, 64 * 1024, 'pinned root keys');
+  if (bytes === undefined) return undefined;
+  const { parseJson } = await import('@tufa/core');
+  const doc = parseJson(bytes, { source: file }) as { keyids?: unknown; threshold?: unknown };
+  const keyids = Array.isArray(doc?.keyids) ? doc.keyids : [];
+  const threshold = doc?.threshold;
+  if (
+    keyids.length === 0 ||
+    !keyids.every((k) => typeof k === 'string' && /^[0-9a-f]{64}$/.test(k)) ||
+    typeof threshold !== 'number' ||
+    !Number.isSafeInteger(threshold) ||
+    threshold < 1 ||
+    threshold > keyids.length
+  ) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${file} is damaged: remove it and pin the root with --trust-root`,
+    );
+  }
+  return { keyids: keyids as string[], threshold };
 }
 
 export async function trustOptions(ctx: Context, gun: string): Promise<TrustOptions> {
@@ -96,6 +157,13 @@ export async function trustOptions(ctx: Context, gun: string): Promise<TrustOpti
   else {
     const pinned = await readFileBounded(pinnedRootPath(ctx, gun), 512 * 1024, 'pinned root');
     if (pinned !== undefined) trust.rootFile = pinned;
+    else {
+      const keys = await readPinnedRootKeys(ctx, gun);
+      if (keys !== undefined) {
+        trust.rootKeyIds = keys.keyids;
+        trust.threshold = keys.threshold;
+      }
+    }
   }
   return trust;
 }

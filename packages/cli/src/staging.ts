@@ -34,6 +34,12 @@ export type StagedChange =
     }
   | { op: 'delegation-remove'; role: string; name: string };
 
+export type TargetChange = Extract<StagedChange, { op: 'add' | 'remove' }>;
+
+export function isTargetChange(change: StagedChange): change is TargetChange {
+  return change.op === 'add' || change.op === 'remove';
+}
+
 const STAGED_LIMIT = 64 * 1024 * 1024;
 
 export class Staging {
@@ -55,6 +61,37 @@ export class Staging {
     const changes = await this.list(gun);
     changes.push(change);
     await this.write(gun, changes);
+  }
+
+  /**
+   * Stages a target change (add or remove): one per role and path, a later one replacing the
+   * earlier. `change` undefined only drops the earlier one. Returns the change it replaced.
+   */
+  async putTarget(
+    gun: string,
+    key: { role: string; path: string },
+    change: TargetChange | undefined,
+  ): Promise<TargetChange | undefined> {
+    const changes = await this.list(gun);
+    const at = changes.findIndex((c) => isTargetChange(c) && c.role === key.role && c.path === key.path);
+    const replaced = at === -1 ? undefined : (changes.splice(at, 1)[0] as TargetChange);
+    if (change !== undefined) changes.push(change);
+    await this.write(gun, changes);
+    return replaced;
+  }
+
+  /** Drops the staged changes of one tag (in `role` only, when given); returns them. */
+  async dropTarget(gun: string, path: string, role?: string): Promise<TargetChange[]> {
+    const changes = await this.list(gun);
+    const matches = (c: StagedChange): c is TargetChange =>
+      isTargetChange(c) && c.path === path && (role === undefined || c.role === role);
+    const dropped = changes.filter(matches);
+    if (dropped.length > 0)
+      await this.write(
+        gun,
+        changes.filter((c) => !matches(c)),
+      );
+    return dropped;
   }
 
   async write(gun: string, changes: readonly StagedChange[]): Promise<void> {

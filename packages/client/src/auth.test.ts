@@ -1,12 +1,12 @@
 /** The client's token and TLS options: where the token goes, and what a refused caller sees. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from './client.js';
-import { DEFAULT_TIMEOUTS, download, type FetchLike, nodeFetch } from './fetcher.js';
+import { DEFAULT_TIMEOUTS, download, type FetchLike, nodeFetch, redactUrl } from './fetcher.js';
 
 const TOKEN = `tufa_${'1'.repeat(16)}_${'B'.repeat(43)}`;
 const seen: { server: string; path: string; headers: IncomingHttpHeaders }[] = [];
@@ -40,6 +40,10 @@ beforeAll(async () => {
     }
     if (path === '/401') {
       res.writeHead(401, { 'www-authenticate': 'Bearer realm="tufa"' });
+      return res.end('{}');
+    }
+    if (path === '/401-token') {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="tufa", error="invalid_token"' });
       return res.end('{}');
     }
     if (path === '/403') {
@@ -132,6 +136,14 @@ describe('nodeFetch', () => {
     const fetch = nodeFetch({ token: TOKEN, tokenOrigin: urlA });
     await expect(download(`${urlA}/401`, options(fetch))).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await expect(download(`${urlA}/403`, options(fetch))).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    // The challenge tells a refused token from a missing one, and the message says which.
+    await expect(download(`${urlA}/401-token`, options(fetch))).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/^the server refused the token/),
+    });
+    await expect(download(`${urlA}/401`, options(fetch))).rejects.toMatchObject({
+      message: expect.stringMatching(/^the server wants a token/),
+    });
     await expect(download(`${urlA}/429`, options(fetch))).rejects.toMatchObject({
       code: 'RATE_LIMITED',
       details: { retryAfter: '7' },
@@ -155,5 +167,38 @@ describe('createClient with a token', () => {
     expect(() =>
       createClient({ server: urlA, gun: 'acme/app' }, { token: TOKEN, fetch: async () => new Response('') }),
     ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('credentials in a repository URL', () => {
+  it('are refused (never sent as Basic auth), never echoed, never part of a cache folder name', () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'tufa-creds-'));
+    try {
+      for (const location of [
+        { server: 'http://alice:s3cret@127.0.0.1:1', gun: 'acme/app' },
+        { metadataUrl: 'https://alice:s3cret@repo.example/metadata/' },
+        { metadataUrl: 'https://repo.example/metadata/', targetsUrl: 'https://bob:s3cret@repo.example/t/' },
+        { server: 'ftp://alice:s3cret@127.0.0.1', gun: 'acme/app' },
+      ]) {
+        let error: unknown;
+        try {
+          createClient(location, { cacheDir });
+        } catch (err) {
+          error = err;
+        }
+        expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+        expect(JSON.stringify((error as { toJSON(): unknown }).toJSON())).not.toContain('s3cret');
+      }
+      expect(readdirSync(cacheDir)).toEqual([]);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('redactUrl hides a user name and password, whatever the URL looks like', () => {
+    expect(redactUrl('http://alice:s3cret@host:1/x')).toBe('http://***@host:1/x');
+    expect(redactUrl('http:alice:s3cret@host')).toBe('http:***@host');
+    expect(redactUrl('ftp://a:b@c@host/')).toBe('ftp://***@host/');
+    expect(redactUrl('https://host/a@b')).toBe('https://host/a@b');
   });
 });

@@ -45,6 +45,7 @@ import {
   download,
   type FetchLike,
   nodeFetch,
+  redactUrl,
   streamDownload,
   type Timeouts,
 } from './fetcher.js';
@@ -883,18 +884,32 @@ function withSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
+/**
+ * A repository URL: http(s), no query or fragment, and no user name or password — those would
+ * be sent as Basic auth, echoed in errors and named in the cache folder; tufa sends a token
+ * (`token`) instead. Errors never repeat the credentials.
+ */
 function checkUrl(value: string, what: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: value });
+    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: redactUrl(value) });
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${what} must not carry a user name or password: give an access token (the token option) instead`,
+      { found: redactUrl(value) },
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: value });
+    throw new TufaError('INVALID_ARGUMENT', `${what} must be an http(s) URL`, { found: redactUrl(value) });
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new TufaError('INVALID_ARGUMENT', `${what} must not have a query or fragment`, { found: value });
+    throw new TufaError('INVALID_ARGUMENT', `${what} must not have a query or fragment`, {
+      found: redactUrl(value),
+    });
   }
   return value;
 }

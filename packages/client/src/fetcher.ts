@@ -6,6 +6,8 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { TufaError } from '@tufa/core';
 
 /** What the client reads of a body: a WHATWG ReadableStream fits. */
@@ -86,7 +88,20 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
         url.protocol === 'https:'
           ? httpsRequest(url, { method: 'GET', headers, signal, ...tls }, resolve)
           : httpRequest(url, { method: 'GET', headers, signal }, resolve);
-      req.on('error', reject);
+      req.on('error', (err) => {
+        explainTransportError(url, err).then(
+          (why) =>
+            reject(
+              why === undefined
+                ? err
+                : new TufaError('NETWORK', `cannot reach ${url.origin}: ${why}`, {
+                    details: { url: url.href },
+                    cause: err,
+                  }),
+            ),
+          () => reject(err),
+        );
+      });
       req.end();
     });
   return async (url, init) => {
@@ -133,6 +148,64 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
   };
 }
 
+/** A URL (or what was meant as one) with any user name and password replaced by `***`. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:[\\/]*)[^/?#\\]*@/, '$1***@');
+}
+
+/**
+ * What a transport failure means when the URL's scheme does not match the server: TLS spoken to
+ * a plain HTTP server reads its answer as a bad TLS record ("wrong version number"); plain HTTP
+ * spoken to a TLS server gets the connection closed or an unparsable answer, and a TLS handshake
+ * with the same address then tells. Undefined when the error is something else.
+ */
+export async function explainTransportError(url: URL, err: unknown): Promise<string | undefined> {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  const message = err instanceof Error ? err.message : '';
+  const other = new URL(url.href);
+  if (url.protocol === 'https:') {
+    const notTls =
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+      code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' ||
+      /wrong version number|packet length too long|http request/i.test(message);
+    if (!notTls) return undefined;
+    other.protocol = 'http:';
+    return `the server does not speak TLS: use ${other.origin}`;
+  }
+  const closed =
+    code === 'ECONNRESET' ||
+    /socket hang up/.test(message) ||
+    (typeof code === 'string' && code.startsWith('HPE_'));
+  if (url.protocol !== 'http:' || !closed || !(await speaksTls(url))) return undefined;
+  other.protocol = 'https:';
+  return `the server speaks TLS: use ${other.origin}`;
+}
+
+/** Whether a TLS handshake with the URL's host and port gets a TLS answer (a probe: no data sent). */
+function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port: Number(url.port === '' ? 80 : url.port),
+      // Only the handshake is looked at, and nothing is sent over it.
+      rejectUnauthorized: false,
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      timeout: timeoutMs,
+    });
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.once('secureConnect', () => done(true));
+    // A TLS alert (a client certificate required, say) is a TLS answer too.
+    socket.once('error', (e: NodeJS.ErrnoException) =>
+      done(typeof e.code === 'string' && e.code.startsWith('ERR_SSL_') && !e.code.includes('WRONG_VERSION')),
+    );
+    socket.once('timeout', () => done(false));
+  });
+}
+
 /** A response body over node:http's message: chunks as they arrive; cancel destroys the message. */
 function messageBody(res: IncomingMessage): FetchBody {
   const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -160,13 +233,16 @@ function messageBody(res: IncomingMessage): FetchBody {
 function accessError(response: FetchResponse, role: string, url: string): TufaError | undefined {
   const challenge = response.headers.get('www-authenticate') ?? '';
   if (response.status === 401) {
-    return new TufaError('UNAUTHORIZED', `${role}: the server wants a valid token for ${url} (HTTP 401)`, {
-      role,
-      details: { url, status: 401 },
-    });
+    // RFC 6750 3.1: the challenge says whether the token was refused or none was sent.
+    const message = /error="invalid_token"/.test(challenge)
+      ? 'the server refused the token: it is unknown or revoked (HTTP 401)'
+      : /error="invalid_request"/.test(challenge)
+        ? 'the server refused the Authorization header: it wants "Bearer TOKEN" (HTTP 401)'
+        : 'the server wants a token to read this collection (HTTP 401)';
+    return new TufaError('UNAUTHORIZED', message, { role, details: { url, status: 401 } });
   }
   if (response.status === 403 && /error="insufficient_scope"/.test(challenge)) {
-    return new TufaError('FORBIDDEN', `${role}: the token may not read ${url} (HTTP 403)`, {
+    return new TufaError('FORBIDDEN', "the token's scopes do not cover reading this collection (HTTP 403)", {
       role,
       details: { url, status: 403 },
     });

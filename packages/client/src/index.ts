@@ -16,4 +16,10 @@ export {
   type VerifiedTarget,
 } from './client.js';
 export * from './errors.js';
-export { DEFAULT_TIMEOUTS, type FetchLike, type Timeouts } from './fetcher.js';
+export {
+  DEFAULT_TIMEOUTS,
+  explainTransportError,
+  type FetchLike,
+  redactUrl,
+  type Timeouts,
+} from './fetcher.js';

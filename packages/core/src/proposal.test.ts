@@ -241,6 +241,14 @@ describe('checkProposal: root', () => {
     expect(errorCode(() => check(empty, { root: sign(rootV1(), k.r1) }))).toBe('UPDATE_REFUSED');
   });
 
+  it('root v1 by other keys where the collection exists: CONFLICT (created again), not ROLLBACK', () => {
+    const other = withRootRole(rootV1(), 'root', { keys: [k.outsider.key] });
+    const again = () =>
+      check(published(), { root: sign(other, k.outsider), targets: sign(targetsV1(), k.t1) });
+    expect(errorCode(again)).toBe('CONFLICT');
+    expect(errorCode(() => check(published(), { root: sign(rootV1(), k.r1) }))).toBe('ROLLBACK');
+  });
+
   it('a root that changes who signs targets must come with targets signed by the new keys', () => {
     const newTargetsKeys = withRootRole(bumpVersion(rootV1(), expiresIn(NOW, 365 * DAY)), 'targets', {
       keys: [k.t1.key, k.t2.key, k.t3.key],

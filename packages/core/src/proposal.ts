@@ -29,6 +29,7 @@ import {
   checkDelegatedPaths,
   checkDelegationsWellFormed,
   checkNextVersion,
+  checkNotCreatedAgain,
   checkRootRoles,
   delegatorsOf,
   isSnapshotOnline,
@@ -184,6 +185,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
   if (rootBytes !== undefined) {
     const proposed = parseUploaded('root', rootBytes, 'root').metadata;
     root = proposed.signed;
+    checkNotCreatedAgain(proposed, current.root?.metadata);
     checkNextVersion('root', root.version, current.root?.metadata.signed.version);
     checkExpiry(root, 'root', now);
     checkRootRoles(root, options.serverKeyids?.timestamp ?? root.roles.timestamp.keyids);

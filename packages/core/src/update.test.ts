@@ -236,6 +236,24 @@ describe('validateUpdate: later updates', () => {
     expect(codeOf(run(sign(rootV1(), keys.root)))).toBe('ROLLBACK');
   });
 
+  it('refuses a root v1 by other keys where a collection exists as CONFLICT (created again), not as a signature failure', () => {
+    const state = firstPublish();
+    const other = withRootRole(rootV1(), 'root', { keys: [keys.other.key] });
+    let error: unknown;
+    try {
+      validateUpdate({
+        current: state,
+        uploads: uploads({ root: sign(other, keys.other), targets: sign(targetsV1(), keys.targets) }),
+        now: NOW,
+        serverKeyids,
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'CONFLICT', details: { exists: true, current: { root: 1 } } });
+    expect((error as Error).message).toMatch(/exists already/);
+  });
+
   it('needs targets re-signed when a root rotation changes the targets keys', () => {
     const state = firstPublish();
     const v2 = bumpVersion(

@@ -159,6 +159,32 @@ export function checkNextVersion(role: string, found: number, current: number | 
   );
 }
 
+/**
+ * Root v1 creates a collection: one signed by none of the current root keys, uploaded where a
+ * root exists, is someone creating the collection again (a conflict with its state), not a
+ * rollback. A v1 that current root keys signed (the collection's own, sent again) is a rollback.
+ */
+export function checkNotCreatedAgain(uploaded: Metadata<Root>, current: Metadata<Root> | undefined): void {
+  if (uploaded.signed.version !== 1 || current === undefined) return;
+  const trusted = current.signed;
+  const byCurrent = verifyMetadataSignatures(uploaded, {
+    role: 'root',
+    ...trusted.roles.root,
+    keys: trusted.keys,
+  });
+  if (byCurrent.signed.length > 0) return;
+  throw new TufaError(
+    'CONFLICT',
+    `root: v1 creates a collection, and this one exists already (root v${trusted.version} is published)`,
+    {
+      role: 'root',
+      expected: trusted.version + 1,
+      found: 1,
+      details: { exists: true, current: { root: trusted.version } },
+    },
+  );
+}
+
 /** Keys named by a role must be in the key table, and the threshold must be reachable. */
 export function checkRoleKeys(
   role: string,
@@ -338,6 +364,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
       set = TrustedMetadataSet.fromTrustedRoot(rootBytes, { now });
       checkNextVersion('root', uploaded.metadata.signed.version, undefined);
     } else {
+      checkNotCreatedAgain(uploaded.metadata, current.root.metadata);
       set = TrustedMetadataSet.fromTrustedRoot(current.root.bytes, { now });
       set.updateRoot(rootBytes);
     }

@@ -444,6 +444,13 @@ export function createApp(options: AppOptions): Koa {
           mayWrite,
           mayWrite ? await auditContext(ctx) : undefined,
         );
+        // Only a writer creates a collection's first key: say who may, as a write would (the
+        // collection's existence is no secret from a caller who may read it).
+        if (key === undefined && !mayWrite) {
+          if (authorize !== undefined)
+            throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to push ${route.gun}`);
+          access.require(await principal(ctx), 'push', route.gun);
+        }
         if (key === undefined) throw new TufaError('NOT_FOUND', `${route.gun}: no ${route.role} key`);
         ctx.set('Cache-Control', 'no-store');
         ctx.body = keyToJson(key);

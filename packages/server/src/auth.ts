@@ -212,7 +212,9 @@ export class AccessControl {
     throw new HttpStatusError(
       403,
       'FORBIDDEN',
-      `token ${who.tokenName} lacks the scope ${scope}`,
+      action === 'admin'
+        ? `token ${who.tokenName} lacks the scope ${scope}`
+        : `the scopes of token ${who.tokenName} do not cover ${scope}`,
       { scope },
       { 'WWW-Authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` },
     );

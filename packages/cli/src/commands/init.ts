@@ -5,6 +5,7 @@
 import {
   DEFAULT_EXPIRY,
   expiresIn,
+  isTufaError,
   type Key,
   type Metadata,
   metaFileFor,
@@ -20,14 +21,14 @@ import {
 import type { Context } from '../context.js';
 import { readPublicKey } from '../keystore.js';
 import { localSigners, parseLifetime } from '../publishing.js';
-import { getOnlineKey, proposeUpdate, publishRoles } from '../remote.js';
-import { pinRoot, remoteOptions } from '../repo.js';
+import { fetchRoleBytes, getOnlineKey, proposeUpdate, publishRoles, type RemoteOptions } from '../remote.js';
+import { pinRoot, pinRootKeys, remoteOptions } from '../repo.js';
 import { pendingLines } from './pending.js';
 
 export interface InitOptions {
   localSnapshot?: boolean;
   /** Threshold signing: more keys for root and targets (public key files) and their thresholds. */
-  rootKey?: string[];
+  rootKeyFile?: string[];
   rootThreshold?: string;
   targetsKey?: string[];
   targetsThreshold?: string;
@@ -52,16 +53,42 @@ function threshold(value: string | undefined, keys: number, role: string): numbe
   return n;
 }
 
+/** A collection is created once: init of one that exists says so, and how to join it instead. */
+async function refuseExisting(remote: RemoteOptions, gun: string): Promise<void> {
+  try {
+    await fetchRoleBytes(remote, gun, 'root.json');
+  } catch (err) {
+    if (isTufaError(err, 'NOT_FOUND')) return;
+    throw err;
+  }
+  throw new TufaError(
+    'CONFLICT',
+    `${gun} already exists on ${remote.server}: tufa init only creates new collections. ` +
+      'To work with this one, pin its root with --trust-root ROOT.json (from one of its publishers) ' +
+      'or --root-key KEYID, or let the first command take it by trust on first use (it prints the root key ids); ' +
+      'to publish to it, have its owners give one of your keys a role (tufa delegation add, tufa key add)',
+    { details: { exists: true } },
+  );
+}
+
 export async function init(ctx: Context, gun: string, options: InitOptions): Promise<void> {
+  if ((ctx.options.rootKey ?? []).length > 0) {
+    // Everywhere else --root-key pins a root key id: a file given there here would be misread.
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'tufa init takes another root key as a public key file with --root-key-file FILE; --root-key KEYID pins a root for the other commands',
+      { found: '--root-key' },
+    );
+  }
   const remote = await remoteOptions(ctx);
   const now = Date.now();
   const localKey = options.localKey !== false;
-  const extraRoot = await Promise.all((options.rootKey ?? []).map(readPublicKey));
+  const extraRoot = await Promise.all((options.rootKeyFile ?? []).map(readPublicKey));
   const extraTargets = await Promise.all((options.targetsKey ?? []).map(readPublicKey));
   if (!localKey && (extraRoot.length === 0 || extraTargets.length === 0)) {
     throw new TufaError(
       'INVALID_ARGUMENT',
-      'without a local key, give the keys of root and targets with --root-key and --targets-key',
+      'without a local key, give the keys of root and targets with --root-key-file and --targets-key',
     );
   }
   const rootThreshold = threshold(options.rootThreshold, extraRoot.length + (localKey ? 1 : 0), 'root');
@@ -72,7 +99,9 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   );
   const pendingExpiresIn =
     options.pendingExpires === undefined ? undefined : parseLifetime(options.pendingExpires) / 1000;
-  // Ask the server first: a bad GUN or an unreachable server fails before any key is made.
+  // Ask the server first: a bad GUN, an unreachable server or a collection that exists fails
+  // before any key is made.
+  await refuseExisting(remote, gun);
   const timestampKey = await getOnlineKey(remote, gun, 'timestamp');
   const serverSnapshotKey = options.localSnapshot ? undefined : await getOnlineKey(remote, gun, 'snapshot');
 
@@ -124,7 +153,11 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       );
     }
   }
-  const complete = rootSigners.length >= rootThreshold && targetsSigners.length >= targetsThreshold;
+  const unsigned = [
+    ...(rootSigners.length < rootThreshold ? ['root'] : []),
+    ...(targetsSigners.length < targetsThreshold ? ['targets'] : []),
+  ];
+  const complete = unsigned.length === 0;
   if (!complete && snapshotSigner !== undefined) {
     throw new TufaError(
       'INVALID_ARGUMENT',
@@ -157,27 +190,39 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     snapshot: { keyid: snapshotSigner?.keyid ?? null, serverManaged: snapshotSigner === undefined },
     keystore: ctx.keystore.dir,
   };
+  // This home made the root: it pins it (the signed root, or while root still needs signatures,
+  // its root keys and threshold), so that no later command here takes a root on first use.
+  const pin = async (): Promise<'root' | 'root-keys'> => {
+    if (unsigned.includes('root')) {
+      await pinRootKeys(ctx, gun, root.roles.root.keyids, rootThreshold);
+      return 'root-keys';
+    }
+    await pinRoot(ctx, gun, rootBytes);
+    return 'root';
+  };
   if (!complete) {
     // Threshold signing: root v1 and targets v1 wait on the server for the other signers.
     const pending = await proposeUpdate(remote, gun, documents, pendingExpiresIn);
+    const pinned = await pin();
     ctx.out.result(
       {
         ...summary,
+        pinned,
         published: pending.published,
         pending: { id: pending.id, needed: pending.status.needed, status: pending.status },
       },
       [
-        `${gun}: root v1 and targets v1 need more signatures; uploaded as pending update ${pending.id.slice(0, 12)}`,
+        `${gun}: ${unsigned.join(' and ')} v1 need${unsigned.length === 1 ? 's' : ''} more signatures; root v1 and targets v1 uploaded as pending update ${pending.id.slice(0, 12)}`,
         ...pendingLines(pending.status),
-        `co-signers review and sign with: tufa sign ${gun} root (and targets)`,
-        `clients can pin the root, once published, with: --root-key ${root.roles.root.keyids[0]}`,
+        `co-signers review and sign with: ${unsigned.map((role) => `tufa sign ${gun} ${role}`).join(', then ')}`,
+        `this home pins ${pinned === 'root' ? 'that root' : 'its root keys'}; clients can pin the root, once published, with: --root-key ${root.roles.root.keyids[0]}`,
       ],
     );
     return;
   }
   await publishRoles(remote, gun, documents);
-  await pinRoot(ctx, gun, rootBytes);
-  ctx.out.result(summary, [
+  const pinned = await pin();
+  ctx.out.result({ ...summary, pinned }, [
     `initialized ${gun}`,
     `root key ids: ${root.roles.root.keyids.join(', ')} (threshold ${rootThreshold})`,
     `targets key ids: ${root.roles.targets.keyids.join(', ')} (threshold ${targetsThreshold})`,

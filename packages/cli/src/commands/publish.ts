@@ -3,13 +3,16 @@ import {
   bumpVersion,
   DEFAULT_EXPIRY,
   expiresIn,
+  isTufaError,
   type Metadata,
   type Root,
   type Signed,
   serializeMetadata,
+  type TargetFile,
   TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
+import { EXIT } from '../output.js';
 import {
   type CollectionView,
   holdsSnapshotKey,
@@ -24,7 +27,7 @@ import {
 } from '../publishing.js';
 import { applyChanges, changedRoles } from '../staging.js';
 import { pendingLines } from './pending.js';
-import { staging } from './stage.js';
+import { staging, targetDigest } from './stage.js';
 
 /** Signs the next version of each role and, when the snapshot key is here, a snapshot too. */
 async function buildRoles(
@@ -168,52 +171,121 @@ async function renewRoot(ctx: Context, view: CollectionView, now: number): Promi
 
 const DAY = 24 * 3600 * 1000;
 
-export async function status(ctx: Context, gun: string): Promise<void> {
+/** How a role stands: `expiring` within the warning window, `unreadable` when it does not verify. */
+export type RoleState = 'ok' | 'expiring' | 'expired' | 'unreadable';
+
+interface RoleStatus {
+  role: string;
+  version: number;
+  expires: string;
+  state: RoleState;
+  message: string;
+  /** The server re-signs it (timestamp, and snapshot when the server holds its key). */
+  resignedByServer: boolean;
+}
+
+/**
+ * Staged changes with their digests (old → new), and how every role stands. Exits 1 (a cron job
+ * alerts on it) when a role has expired, expires within the window (default 30 days) or does not
+ * verify; roles the server re-signs count only once expired.
+ */
+export async function status(ctx: Context, gun: string, options: { within?: string } = {}): Promise<void> {
+  const window = options.within === undefined ? 30 * DAY : parseLifetime(options.within);
   const changes = await staging(ctx).list(gun);
   const view = await openCollection(ctx, gun, true);
   const now = Date.now();
-  const roles: { role: string; version: number; expires: string; state: string }[] = [];
-  // The server re-signs timestamp (and a snapshot it holds) before they expire: no warning for those.
-  const add = (role: string, md: Metadata | undefined, managedHere = true) => {
+  const roles: RoleStatus[] = [];
+  const add = (role: string, md: Metadata | undefined, resignedByServer = false) => {
     if (md === undefined) return;
     const left = md.signed.expiresAt - now;
-    const soon = left <= 0 ? 'EXPIRED' : left <= 30 * DAY ? `expires in ${Math.ceil(left / DAY)} days` : 'ok';
-    const state = managedHere || left <= 0 ? soon : 'ok (re-signed by the server)';
-    roles.push({ role, version: md.signed.version, expires: md.signed.expires, state });
+    const hours = Math.ceil(left / 3_600_000);
+    const days = Math.round(left / DAY);
+    const when =
+      left < DAY
+        ? `expires in ${hours} hour${hours === 1 ? '' : 's'}`
+        : `expires in ${days} day${days === 1 ? '' : 's'}`;
+    const [state, message]: [RoleState, string] =
+      left <= 0
+        ? ['expired', `expired at ${md.signed.expires}`]
+        : resignedByServer
+          ? ['ok', 're-signed by the server']
+          : [left <= window ? 'expiring' : 'ok', when];
+    roles.push({
+      role,
+      version: md.signed.version,
+      expires: md.signed.expires,
+      state,
+      message,
+      resignedByServer,
+    });
   };
   add('root', view.set.root);
   add('targets', view.set.targets);
-  add('snapshot', view.set.snapshot, await holdsSnapshotKey(ctx, view.root.signed));
-  add('timestamp', view.set.timestamp, false);
+  add('snapshot', view.set.snapshot, !(await holdsSnapshotKey(ctx, view.root.signed)));
+  add('timestamp', view.set.timestamp, true);
   for (const d of view.set.targets?.signed.delegations?.roles ?? []) {
     try {
       add(d.name, (await view.role(d.name)).current);
-    } catch {
-      roles.push({ role: d.name, version: 0, expires: '-', state: 'not readable' });
+    } catch (err) {
+      roles.push({
+        role: d.name,
+        version: 0,
+        expires: '-',
+        state: 'unreadable',
+        message: isTufaError(err) ? `${err.code}: ${err.message}` : 'does not verify',
+        resignedByServer: false,
+      });
     }
   }
-  const warnings = roles.filter((r) => !r.state.startsWith('ok'));
+  const staged = [];
+  for (const c of changes) {
+    if (c.op !== 'add' && c.op !== 'remove') {
+      staged.push({ op: c.op, role: c.role, name: c.name });
+      continue;
+    }
+    let published: TargetFile | undefined;
+    try {
+      const targets = (await view.role(c.role)).current?.signed.targets ?? {};
+      published = Object.hasOwn(targets, c.path) ? targets[c.path] : undefined;
+    } catch (err) {
+      // Delegated only by a staged change, or unreadable (reported with the roles below).
+      if (!isTufaError(err)) throw err;
+    }
+    staged.push({
+      op: c.op,
+      role: c.role,
+      path: c.path,
+      previous:
+        published === undefined ? null : { digest: targetDigest(published), length: published.length },
+      ...(c.op === 'add' ? { digest: targetDigest(c.target), length: c.target.length } : {}),
+    });
+  }
+  const warnings = roles.filter((r) => r.state !== 'ok');
   ctx.out.result(
     {
       gun,
-      staged: changes.map((c) => ({
-        op: c.op,
-        role: c.role,
-        ...('path' in c ? { path: c.path } : { name: c.name }),
-      })),
+      staged,
       roles,
-      warnings: warnings.map((w) => `${w.role}: ${w.state}`),
+      warnings: warnings.map((w) => `${w.role}: ${w.state === 'expired' ? 'EXPIRED' : w.message}`),
     },
     [
       `${gun}`,
       changes.length === 0 ? 'no staged changes' : `staged changes (${changes.length}):`,
-      ...changes.map((c) => `  ${c.op} ${'path' in c ? c.path : c.name} (${c.role})`),
+      ...staged.map((c) => {
+        if (!('path' in c)) return `  ${c.op} ${c.name} (${c.role})`;
+        const before = c.previous === null ? '(new)' : c.previous.digest;
+        const after = c.op === 'add' ? c.digest : '(removed)';
+        return `  ${c.op} ${c.path} (${c.role}): ${before} → ${after}`;
+      }),
       'roles:',
-      ...roles.map((r) => `  ${r.role.padEnd(12)} v${r.version}  expires ${r.expires}  ${r.state}`),
+      ...roles.map(
+        (r) => `  ${r.role.padEnd(12)} v${r.version}  expires ${r.expires}  ${r.state}: ${r.message}`,
+      ),
       ...warnings.map(
         (w) =>
-          `warning: ${w.role} ${w.state}${w.state === 'EXPIRED' ? ` — run tufa renew ${gun} --role ${w.role}` : ''}`,
+          `warning: ${w.role} ${w.message}${w.state === 'unreadable' ? '' : ` — run tufa renew ${gun} --role ${w.role}`}`,
       ),
     ],
   );
+  if (warnings.length > 0) process.exitCode = EXIT.REFUSED;
 }

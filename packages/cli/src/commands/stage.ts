@@ -4,7 +4,9 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createHash,
+  type DelegatedRole,
   fileUnreadable,
+  isDelegatedPath,
   isTufaError,
   type JsonValue,
   parseDigest,
@@ -14,7 +16,8 @@ import {
   toHex,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { Staging } from '../staging.js';
+import type { CollectionView } from '../publishing.js';
+import { type StagedChange, Staging, type TargetChange } from '../staging.js';
 
 export function staging(ctx: Context): Staging {
   return new Staging(join(ctx.home, 'staged'));
@@ -75,6 +78,93 @@ async function hashStream(
   return { length, hashes: { sha256: toHex(h256.digest()), sha512: toHex(h512.digest()) }, extra: {} };
 }
 
+/** `sha256:HEX` (or the first hash there is) of a target, as the CLI shows it. */
+export function targetDigest(target: TargetFile): string {
+  const sha256 = target.hashes.sha256;
+  if (sha256 !== undefined) return `sha256:${sha256}`;
+  const [algorithm, hex] = Object.entries(target.hashes)[0] ?? ['?', '?'];
+  return `${algorithm}:${hex}`;
+}
+
+function sameTarget(a: TargetFile, b: TargetFile): boolean {
+  const common = Object.keys(a.hashes).filter((alg) => Object.hasOwn(b.hashes, alg));
+  return a.length === b.length && common.length > 0 && common.every((alg) => a.hashes[alg] === b.hashes[alg]);
+}
+
+/**
+ * The trusted state to check a change against as it is staged, read through expired roles (a
+ * role that has expired is being fixed). Offline (the server cannot be reached) a change is staged
+ * unchecked, with a note: tufa publish checks every change against the state it fetches.
+ */
+async function trustedView(ctx: Context, gun: string): Promise<CollectionView | undefined> {
+  const { openCollection } = await import('../publishing.js');
+  try {
+    return await openCollection(ctx, gun, true);
+  } catch (err) {
+    if (isTufaError(err, 'NETWORK') || isTufaError(err, 'TIMEOUT')) {
+      ctx.out.note(
+        `tufa: note: cannot fetch the trusted state of ${gun} (${err.code}): staged without checking it; tufa publish checks it`,
+      );
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** A role's published targets and, for a delegated role, the delegation that trusts it (staged ones first). */
+async function roleState(
+  view: CollectionView,
+  staged: readonly StagedChange[],
+  gun: string,
+  role: string,
+): Promise<{ targets: Readonly<Record<string, TargetFile>>; delegation: DelegatedRole | undefined }> {
+  if (role === 'targets') return { targets: view.set.targets?.signed.targets ?? {}, delegation: undefined };
+  const change = staged.findLast(
+    (c) => (c.op === 'delegation-add' || c.op === 'delegation-remove') && c.name === role,
+  );
+  if (change?.op === 'delegation-remove') {
+    throw new TufaError('NOT_FOUND', `${role}: its delegation is staged for removal (tufa status ${gun})`, {
+      role,
+    });
+  }
+  let found: Awaited<ReturnType<CollectionView['role']>>;
+  try {
+    found = await view.role(role);
+  } catch (err) {
+    if (!isTufaError(err, 'NOT_FOUND')) throw err;
+    throw new TufaError(
+      'NOT_FOUND',
+      change === undefined
+        ? `${role}: no trusted role delegates it; delegate it first (tufa delegation add ${gun} ${role} …)`
+        : `${role}: only a staged change delegates it; publish the delegation first (tufa publish ${gun}), then stage into it`,
+      { role },
+    );
+  }
+  // A staged change of the delegation (its paths) is what the next publish signs.
+  const delegation: DelegatedRole | undefined =
+    change?.op === 'delegation-add'
+      ? {
+          name: role,
+          keyids: [],
+          threshold: change.threshold,
+          terminating: change.terminating,
+          paths: change.paths,
+          extra: {},
+        }
+      : found.delegation;
+  return { targets: found.current?.signed.targets ?? {}, delegation };
+}
+
+function checkDelegated(delegation: DelegatedRole | undefined, role: string, path: string): void {
+  if (delegation === undefined || isDelegatedPath(delegation, path)) return;
+  const paths = delegation.paths ?? delegation.pathHashPrefixes ?? [];
+  throw new TufaError(
+    'PATH_NOT_DELEGATED',
+    `${path} is outside the paths delegated to ${role} (${paths.join(', ')}): it could never be published there`,
+    { role, expected: paths, found: path },
+  );
+}
+
 export async function add(
   ctx: Context,
   gun: string,
@@ -84,6 +174,15 @@ export async function add(
 ): Promise<void> {
   checkTag(tag);
   const role = checkRoleName(options.role);
+  const stage = staging(ctx);
+  // Checked against the trusted state before any hashing: a refusal costs nothing.
+  const view = await trustedView(ctx, gun);
+  let published: TargetFile | undefined;
+  if (view !== undefined) {
+    const state = await roleState(view, await stage.list(gun), gun, role);
+    checkDelegated(state.delegation, role, tag);
+    published = Object.hasOwn(state.targets, tag) ? state.targets[tag] : undefined;
+  }
   let target: TargetFile;
   if (options.digest !== undefined) {
     if (file !== undefined)
@@ -125,11 +224,38 @@ export async function add(
     }
     target = { ...target, custom };
   }
-  await staging(ctx).add(gun, { op: 'add', role, path: tag, target });
-  const sha = target.hashes.sha256 ?? Object.values(target.hashes)[0];
+  const replaced = await stage.putTarget(gun, { role, path: tag }, { op: 'add', role, path: tag, target });
+  const digest = targetDigest(target);
+  const notes: string[] = [];
+  if (replaced !== undefined) {
+    notes.push(
+      `replaces the staged ${replaced.op} of ${tag}${replaced.op === 'add' ? ` (${targetDigest(replaced.target)})` : ''}`,
+    );
+  }
+  if (published !== undefined && !sameTarget(published, target)) {
+    notes.push(
+      `warning: ${tag} is published as ${targetDigest(published)} (${published.length} bytes): publishing re-points it to ${digest}`,
+    );
+  } else if (published !== undefined) {
+    notes.push(`${tag} is published with this digest already`);
+  }
+  for (const note of notes) ctx.out.note(`tufa: ${note}`);
   ctx.out.result(
-    { gun, tag, role, staged: 'add', length: target.length, hashes: target.hashes },
-    `staged: add ${tag} -> ${target.hashes.sha256 ? 'sha256:' : ''}${sha} (${target.length} bytes) to ${role}; run tufa publish ${gun}`,
+    {
+      gun,
+      tag,
+      role,
+      staged: 'add',
+      digest,
+      length: target.length,
+      hashes: target.hashes,
+      previous:
+        published === undefined ? null : { digest: targetDigest(published), length: published.length },
+      replaced: replaced === undefined ? null : replaced.op,
+      checked: view !== undefined,
+      notes,
+    },
+    `staged: add ${tag} -> ${digest} (${target.length} bytes) to ${role}; run tufa publish ${gun}`,
   );
 }
 
@@ -141,14 +267,76 @@ export async function remove(
 ): Promise<void> {
   checkTag(tag);
   const role = checkRoleName(options.role);
-  await staging(ctx).add(gun, { op: 'remove', role, path: tag });
+  const stage = staging(ctx);
+  const view = await trustedView(ctx, gun);
+  let published: TargetFile | undefined;
+  if (view !== undefined) {
+    const state = await roleState(view, await stage.list(gun), gun, role);
+    published = Object.hasOwn(state.targets, tag) ? state.targets[tag] : undefined;
+    if (published === undefined) {
+      const staged = (await stage.list(gun)).find(
+        (c): c is TargetChange => c.op === 'add' && c.role === role && c.path === tag,
+      );
+      if (staged === undefined) {
+        throw new TufaError('NOT_FOUND', `${tag} is not a published target of ${role}: nothing to remove`, {
+          role,
+          found: tag,
+        });
+      }
+      // Never published: removing it is dropping the staged add.
+      await stage.putTarget(gun, { role, path: tag }, undefined);
+      ctx.out.result(
+        { gun, tag, role, staged: null, dropped: 'add', checked: true },
+        `${tag} was only staged (never published): dropped its staged add from ${role}`,
+      );
+      return;
+    }
+  }
+  const replaced = await stage.putTarget(gun, { role, path: tag }, { op: 'remove', role, path: tag });
+  if (replaced !== undefined) ctx.out.note(`tufa: replaces the staged ${replaced.op} of ${tag}`);
   ctx.out.result(
-    { gun, tag, role, staged: 'remove' },
-    `staged: remove ${tag} from ${role}; run tufa publish ${gun}`,
+    {
+      gun,
+      tag,
+      role,
+      staged: 'remove',
+      previous:
+        published === undefined ? null : { digest: targetDigest(published), length: published.length },
+      replaced: replaced === undefined ? null : replaced.op,
+      checked: view !== undefined,
+    },
+    `staged: remove ${tag}${published === undefined ? '' : ` (${targetDigest(published)})`} from ${role}; run tufa publish ${gun}`,
   );
 }
 
-export async function reset(ctx: Context, gun: string): Promise<void> {
-  const dropped = await staging(ctx).reset(gun);
-  ctx.out.result({ gun, dropped }, `dropped ${dropped} staged change${dropped === 1 ? '' : 's'} for ${gun}`);
+/** Drops every staged change of a collection, or those of one tag. */
+export async function reset(
+  ctx: Context,
+  gun: string,
+  tag: string | undefined,
+  options: { role?: string } = {},
+): Promise<void> {
+  if (tag === undefined) {
+    if (options.role !== undefined) throw new TufaError('INVALID_ARGUMENT', '--role goes with a TAG');
+    const dropped = await staging(ctx).reset(gun);
+    ctx.out.result(
+      { gun, dropped },
+      `dropped ${dropped} staged change${dropped === 1 ? '' : 's'} for ${gun}`,
+    );
+    return;
+  }
+  checkTag(tag);
+  const role = options.role === undefined ? undefined : checkRoleName(options.role);
+  const dropped = await staging(ctx).dropTarget(gun, tag, role);
+  if (dropped.length === 0) {
+    throw new TufaError(
+      'NOT_FOUND',
+      `no staged change of ${tag}${role === undefined ? '' : ` in ${role}`} for ${gun} (tufa status ${gun})`,
+      { found: tag },
+    );
+  }
+  ctx.out.result(
+    { gun, tag, dropped: dropped.length, changes: dropped.map((c) => ({ op: c.op, role: c.role })) },
+    `dropped ${dropped.map((c) => `${c.op} ${tag} (${c.role})`).join(', ')} for ${gun}`,
+  );
 }
