@@ -24,12 +24,6 @@ describe('tufa errors that say what is wrong', () => {
     homes.push(h);
     return h;
   };
-  const keyFile = async (h: Home, role: string): Promise<{ keyid: string; file: string }> => {
-    const key = await h.json(['key', 'generate', '--role', role]);
-    const file = join(h.dir, `${key.keyid.slice(0, 12)}.pub`);
-    writeFileSync(file, await h.ok(['key', 'export', key.keyid]));
-    return { keyid: key.keyid, file };
-  };
   const pinFile = (h: Home, gun: string) => join(h.dir, 'trust', `${encodeURIComponent(gun)}.root.json`);
 
   beforeAll(async () => {
@@ -113,7 +107,7 @@ describe('tufa errors that say what is wrong', () => {
   it('init with a 2-of-2 targets pins the root it made; its output names only the roles that need signing', async () => {
     const gun = 'example.com/errors/pin-targets';
     const [alice, bob] = [home(), home()];
-    const bobKey = await keyFile(bob, 'targets');
+    const bobKey = await bob.newKeyFile('targets');
     const out = await alice.ok(['init', gun, '--targets-threshold', '2', '--targets-key', bobKey.file]);
     expect(out).toContain(`tufa sign ${gun} targets`);
     expect(out).not.toMatch(/tufa sign \S+ root/);
@@ -127,7 +121,7 @@ describe('tufa errors that say what is wrong', () => {
   it('init with a 2-of-2 root pins its root keys; --root-key (a key id everywhere else) is refused on init', async () => {
     const gun = 'example.com/errors/pin-root';
     const [alice, bob] = [home(), home()];
-    const bobKey = await keyFile(bob, 'root');
+    const bobKey = await bob.newKeyFile('root');
     const old = await alice.run(['init', gun, '--root-threshold', '2', '--root-key', bobKey.file]);
     expect(old.code).toBe(2);
     expect(old.stderr).toMatch(/^tufa: INVALID_ARGUMENT: .*--root-key-file/m);

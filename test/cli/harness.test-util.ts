@@ -1,8 +1,8 @@
 /** End-to-end support: the built `tufa` binary as a child process, fresh TUFA_HOMEs, a real server. */
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type ProcessResult, runProcess } from '../process.test-util.js';
 import {
   MASTER_KEY,
   type ServerProcess,
@@ -14,11 +14,7 @@ import {
 export const REPO = resolve(import.meta.dirname, '../..');
 const BIN = join(REPO, 'packages/cli/dist/bundle/tufa.js');
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = ProcessResult;
 
 export const PASSPHRASES = {
   TUFA_ROOT_PASSPHRASE: 'root pass',
@@ -50,20 +46,7 @@ export class Home {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    return new Promise((done, fail) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.on('error', fail);
-      child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(options.input ?? '');
-    });
+    return runProcess(process.execPath, [BIN, ...args], { env, input: options.input ?? '' });
   }
 
   /** Runs and insists on exit 0, returning stdout. */
@@ -81,6 +64,14 @@ export class Home {
     options: { input?: string; env?: Record<string, string | undefined> } = {},
   ): Promise<T> {
     return JSON.parse(await this.ok([...args, '--json'], options)) as T;
+  }
+
+  /** A key made here for `role`, exported as a public key file in this home; its key id and file. */
+  async newKeyFile(role: string): Promise<{ keyid: string; file: string }> {
+    const key = await this.json(['key', 'generate', '--role', role]);
+    const file = join(this.dir, `${key.keyid.slice(0, 12)}.pub`);
+    writeFileSync(file, await this.ok(['key', 'export', key.keyid]));
+    return { keyid: key.keyid, file };
   }
 
   remove(): void {
@@ -136,14 +127,12 @@ export async function startBackend(backend: Backend): Promise<Backend_> {
 }
 
 /** Runs `tufa-server ARGS` (from the sources) to completion; its stdout. */
-export function serverCommand(args: string[]): Promise<string> {
-  return new Promise((done, fail) => {
-    execFile(
-      process.execPath,
-      ['--conditions=tufa-source', '--import', 'tsx', join(REPO, 'packages/server/src/bin.ts'), ...args],
-      { cwd: REPO, env: { ...process.env, TUFA_MASTER_KEY: MASTER_KEY } },
-      (err, stdout, stderr) =>
-        err ? fail(new Error(`tufa-server ${args.join(' ')}: ${err.message}\n${stderr}`)) : done(stdout),
-    );
-  });
+export async function serverCommand(args: string[]): Promise<string> {
+  const r = await runProcess(
+    process.execPath,
+    ['--conditions=tufa-source', '--import', 'tsx', join(REPO, 'packages/server/src/bin.ts'), ...args],
+    { cwd: REPO, env: { ...(process.env as Record<string, string>), TUFA_MASTER_KEY: MASTER_KEY } },
+  );
+  if (r.code !== 0) throw new Error(`tufa-server ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  return r.stdout;
 }

@@ -1,11 +1,3 @@
-/**
- * Threshold signing end to end: the `tufa` binary in several TUFA_HOMEs (one per signer) against
- * a real tufa-server process on the embedded database. The three stories of issue 8: 2-of-3
- * targets, a root 2-of-3 → 3-of-5 rotation, a 2-of-2 delegated role with competing proposals and
- * expiry.
- */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   addSignatures,
   ed25519Signer,
@@ -33,13 +25,6 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     homes.push(h);
     return h;
   };
-  /** A key made in `h` for `role`, exported as a public key file; its key id. */
-  const keyFile = async (h: Home, role: string): Promise<{ keyid: string; file: string }> => {
-    const key = await h.json(['key', 'generate', '--role', role]);
-    const file = join(h.dir, `${key.keyid.slice(0, 12)}.pub`);
-    writeFileSync(file, await h.ok(['key', 'export', key.keyid]));
-    return { keyid: key.keyid, file };
-  };
   const pendingUrl = (gun: string, rest = '') => `${url}/v2/${gun}/_trust/pending/${rest}`;
 
   beforeAll(async () => {
@@ -55,9 +40,9 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
   it('2-of-3 targets: pending after one signer, published by the second; foreign and altered signatures refused', async () => {
     const gun = 'example.com/threshold/targets';
     const [alice, bob, carol, mallory] = [home(), home(), home(), home()];
-    const bobKey = await keyFile(bob, 'targets');
-    const carolKey = await keyFile(carol, 'targets');
-    await keyFile(mallory, 'targets');
+    const bobKey = await bob.newKeyFile('targets');
+    const carolKey = await carol.newKeyFile('targets');
+    await mallory.newKeyFile('targets');
 
     const init = await alice.json([
       'init',
@@ -149,10 +134,10 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
   it('root 2-of-3 → 3-of-5, collected over three signers; a client that trusted the old root follows', async () => {
     const gun = 'example.com/threshold/root';
     const [alice, bob, carol, keysmith] = [home(), home(), home(), home()];
-    const bobKey = await keyFile(bob, 'root');
-    const carolKey = await keyFile(carol, 'root');
-    const dave = await keyFile(keysmith, 'root');
-    const erin = await keyFile(keysmith, 'root');
+    const bobKey = await bob.newKeyFile('root');
+    const carolKey = await carol.newKeyFile('root');
+    const dave = await keysmith.newKeyFile('root');
+    const erin = await keysmith.newKeyFile('root');
 
     const init = await alice.json([
       'init',
@@ -216,8 +201,8 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     const gun = 'example.com/threshold/delegated';
     const [owner, dana, eve] = [home(), home(), home()];
     await owner.json(['init', gun]);
-    const danaKey = await keyFile(dana, 'delegation');
-    const eveKey = await keyFile(eve, 'delegation');
+    const danaKey = await dana.newKeyFile('delegation');
+    const eveKey = await eve.newKeyFile('delegation');
     await owner.ok([
       'delegation',
       'add',
@@ -297,7 +282,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
   it('threshold set and key remove make new roots that need the required signatures', async () => {
     const gun = 'example.com/threshold/settings';
     const [alice, bob] = [home(), home()];
-    const bobKey = await keyFile(bob, 'targets');
+    const bobKey = await bob.newKeyFile('targets');
     await alice.json(['init', gun]);
     // targets 1-of-1 (alice) → 1-of-2 (alice, bob): alice's root key alone signs it.
     const added = await alice.json(['key', 'add', gun, 'targets', bobKey.file]);

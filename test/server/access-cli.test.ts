@@ -4,12 +4,12 @@
  * that need a token), and the `tufa` CLI with --token/TUFA_TOKEN, --ca-file/TUFA_CA_FILE and
  * TUFA_CLIENT_CERT/TUFA_CLIENT_KEY. Then the whole run's logs are searched for secrets.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES } from '../cli/harness.test-util.js';
+import { runProcess } from '../process.test-util.js';
 import {
   MASTER_KEY,
   REPO,
@@ -34,32 +34,20 @@ function serverCommand(
   args: string[],
   database: string[] = ['--data-dir', dataDir],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=tufa-source',
-        '--import',
-        'tsx',
-        join(REPO, 'packages/server/src/bin.ts'),
-        ...args,
-        ...database,
-      ],
-      { cwd: REPO, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      adminOutput.push(stderr);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+  return runProcess(
+    process.execPath,
+    [
+      '--conditions=tufa-source',
+      '--import',
+      'tsx',
+      join(REPO, 'packages/server/src/bin.ts'),
+      ...args,
+      ...database,
+    ],
+    { cwd: REPO, env: { PATH: process.env.PATH ?? '' } },
+  ).then((r) => {
+    adminOutput.push(r.stderr);
+    return r;
   });
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { startPostgres } from '@tufa/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProcessResult, runProcess } from '../process.test-util.js';
 import {
   MASTER_KEY,
   REPO,
@@ -26,31 +27,11 @@ const VERSION = (
   JSON.parse(readFileSync(join(REPO, 'packages/server/package.json'), 'utf8')) as { version: string }
 ).version;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = ProcessResult;
 
 /** `node packages/server/dist/bin.js ARGS` with only PATH and `env` in its environment. */
 function run(args: string[], env: Record<string, string> = {}, cwd = REPO): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
 }
 
 interface Running {

@@ -1,0 +1,34 @@
+/** Runs a program to its end with a given environment and input: the one child-process helper of the tests. */
+import { spawn } from 'node:child_process';
+
+export interface ProcessResult {
+  /** The exit status; -1 when a signal ended it. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: { env: Record<string, string>; cwd?: string; input?: string | Buffer },
+): Promise<ProcessResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
