@@ -4,7 +4,7 @@
  * touched, one-line start-up errors with their exit status, admin commands that never create a
  * database, a data folder under a private folder when run as root, --help and --version, Ctrl-C.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -410,6 +410,55 @@ describe.runIf(process.getuid?.() === 0)('as root: the embedded PostgreSQL runs 
     expect((await fetch(`${server.url}/_health`)).status).toBe(200);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  });
+});
+
+/** uid/gid of `nobody` when we are root and it can read this checkout (then a test runs the server as it). */
+function nobody(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const ids = {
+    uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })),
+    gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })),
+  };
+  const probe = spawnSync(
+    '/bin/sh',
+    ['-c', 'test -r "$1" && test -r "$2"', 'sh', BIN, join(REPO, 'node_modules/pg/package.json')],
+    ids,
+  );
+  return probe.status === 0 ? ids : undefined;
+}
+
+describe.runIf(nobody() !== undefined)('as an ordinary user: PostgreSQL runs as that user', () => {
+  it('a data folder under its own 0700 folder works, and the data folder is 0700', async () => {
+    const ids = nobody()!;
+    const home = tempDir('tufa-operators-nobody-');
+    chownSync(home, ids.uid, ids.gid); // its private home, 0700 like any mkdtemp folder
+    const dataDir = join(home, 'srv', 'tufa-data');
+    const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, '--port', '0'], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '', HOME: home, TUFA_MASTER_KEY: MASTER_KEY },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...ids,
+    });
+    started.push(child);
+    let out = '';
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      const onData = (c: Buffer) => {
+        out += c.toString();
+        const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+        if (m !== null) resolve(m[1]!);
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
+    });
+    expect((await fetch(`${url}/_health`)).status).toBe(200);
+    expect(statSync(dataDir).uid).toBe(ids.uid);
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    expect((statSync(home).mode & 0o777).toString(8)).toBe('700'); // nothing above it was opened
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });
 
