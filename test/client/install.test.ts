@@ -5,7 +5,6 @@
  */
 import { execFile } from 'node:child_process';
 import {
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -222,11 +221,11 @@ describe("the client README's example", () => {
     ]) {
       expect(example).toContain(literal);
     }
-    // Where the client README says a user gets the root: the file `tufa init` pinned in the publisher's home.
-    copyFileSync(
-      join(publisher.dir, 'trust', `${encodeURIComponent(GUN)}.root.json`),
-      join(project, 'root.json'),
-    );
+    // Where the client README says a user gets the root: `tufa root export GUN` in the publisher's home.
+    const exported = await publisher.run(['root', 'export', GUN]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toMatch(/^tufa: root v1 of \S+ \(keys [0-9a-f]{12}, threshold 1\), expires /m);
+    writeFileSync(join(project, 'root.json'), exported.stdout);
     await ok(
       'npm',
       ['install', '--prefer-offline', '--no-audit', '--no-fund', '--save-dev', typesNode()],

@@ -187,6 +187,17 @@ program
   .addHelpText('after', '\nExample:\n  tufa list example.com/app --json')
   .action(action(async (ctx, gun: string) => (await import('./commands/read.js')).list(ctx, gun)));
 
+const root = program.command('root').description('the root of a collection, to pin elsewhere');
+root
+  .command('export')
+  .description('print the newest root.json this home has verified for a collection (after a refresh)')
+  .argument('<gun>', 'the collection')
+  .addHelpText(
+    'after',
+    '\nThe file is what a deploy script pins with --trust-root FILE --no-tofu, or a library with\nthe client\'s trustedRoot option. Check its key ids (printed on stderr) with the publisher.\n\nExample:\n  tufa root export example.com/app > example.com-app.root.json',
+  )
+  .action(action(async (ctx, gun: string) => (await import('./commands/read.js')).rootExport(ctx, gun)));
+
 program
   .command('publish')
   .description('sign the staged changes and publish them as the next versions')

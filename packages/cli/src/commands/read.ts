@@ -105,3 +105,17 @@ export async function list(ctx: Context, gun: string): Promise<void> {
         ),
   );
 }
+
+/**
+ * `tufa root export GUN`: the newest root this home has verified for GUN (after a refresh), as
+ * the root.json a deploy script or a library pins (`--trust-root FILE`, the client's trustedRoot).
+ */
+export async function rootExport(ctx: Context, gun: string): Promise<void> {
+  const client = await openClient(ctx, gun);
+  const set = await client.trustedMetadata();
+  const { serializeMetadata } = await import('@tufa/core');
+  process.stdout.write(serializeMetadata(set.root));
+  ctx.out.note(
+    `tufa: root v${set.root.signed.version} of ${gun} (keys ${set.root.signed.roles.root!.keyids.map((k) => k.slice(0, 12)).join(', ')}, threshold ${set.root.signed.roles.root!.threshold}), expires ${set.root.signed.expires}`,
+  );
+}
