@@ -108,7 +108,7 @@ export async function list(ctx: Context, gun: string): Promise<void> {
 
 /**
  * `tufa root export GUN`: the newest root this home has verified for GUN (after a refresh), as
- * the root.json a deploy script or a library pins (`--trust-root FILE`, the client's trustedRoot).
+ * the root.json a deploy script or a library pins (`--trust-root FILE`, the client's trust.rootFile).
  */
 export async function rootExport(ctx: Context, gun: string): Promise<void> {
   const client = await openClient(ctx, gun);
