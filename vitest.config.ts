@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['tufa-source', 'node'] } },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // The tests of built programs must see this commit's build (test/global-setup.ts).
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -194,7 +194,7 @@ root
   .argument('<gun>', 'the collection')
   .addHelpText(
     'after',
-    '\nThe file is what a deploy script pins with --trust-root FILE --no-tofu, or a library with\nthe client\'s trust.rootFile option. Check its key ids (printed on stderr) with the publisher.\n\nExample:\n  tufa root export example.com/app > example.com-app.root.json',
+    "\nThe file is what a deploy script pins with --trust-root FILE --no-tofu, or a library with\nthe client's trust.rootFile option. Check its key ids (printed on stderr) with the publisher.\n\nExample:\n  tufa root export example.com/app > example.com-app.root.json",
   )
   .action(action(async (ctx, gun: string) => (await import('./commands/read.js')).rootExport(ctx, gun)));
 
