@@ -7,6 +7,7 @@ import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeClockEnv } from '../server/support.test-util.js';
 import { type Backend, Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
 const SHA_A = `sha256:${'a'.repeat(64)}`;
@@ -193,19 +194,21 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
     await alice.ok(['reset', gun]);
   });
 
-  it('expiry: a targets role with a 1-second lifetime expires, verify says EXPIRED, renew brings it back', async () => {
+  it('expiry: a targets role with a 10-minute lifetime expires, verify says EXPIRED, renew brings it back', async () => {
     const pub = home();
     const gun = `example.com/${backend}/expiry`;
     await pub.json(['init', gun]);
     await pub.ok(['add', gun, 'v1', '--digest', SHA_A, '--length', '1']);
-    await pub.ok(['publish', gun, '--expires', '1s']);
+    await pub.ok(['publish', gun, '--expires', '10m']);
     const reader = home({});
-    await new Promise((r) => setTimeout(r, 2100));
-    const expired = await reader.run(['verify', gun, 'v1', '--digest', SHA_A]);
+    // Fresh now; 11 minutes later (the reader's and the publisher's clocks moved, no sleep) it has expired.
+    expect((await reader.run(['verify', gun, 'v1', '--digest', SHA_A])).code).toBe(0);
+    const later = { env: fakeClockEnv({ offsetMs: 11 * 60_000 }) };
+    const expired = await reader.run(['verify', gun, 'v1', '--digest', SHA_A], later);
     expect(expired.code).toBe(1);
-    expect(expired.stderr).toMatch(/EXPIRED/);
+    expect(expired.stderr).toMatch(/^tufa: EXPIRED: targets/m);
     // status exits 1 so that a cron job alerts; the document still comes.
-    const expiredStatus = await pub.run(['status', gun, '--json']);
+    const expiredStatus = await pub.run(['status', gun, '--json'], later);
     expect(expiredStatus.code).toBe(1);
     const status = JSON.parse(expiredStatus.stdout);
     expect(status.warnings).toContain('targets: EXPIRED');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type ProcessResult, runProcess } from '../process.test-util.js';
 import {
+  fakeClockEnv,
   MASTER_KEY,
   type ServerProcess,
   spawnServer,
@@ -94,7 +95,11 @@ export interface Backend_ {
  * Starts tufa-server with access control on (writes need a token, reads are anonymous) and makes a
  * token with `tufa-server token create`, as an operator would.
  */
-export async function startBackend(backend: Backend): Promise<Backend_> {
+export async function startBackend(
+  backend: Backend,
+  /** `clockStepMs`: the server runs on test/fake-clock.mjs; `server.advanceClock()` moves it that far. */
+  options: { clockStepMs?: number } = {},
+): Promise<Backend_> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tufa-srv-'));
   let pg: TestPostgres | undefined;
   const args = ['--data-dir', dataDir];
@@ -102,7 +107,8 @@ export async function startBackend(backend: Backend): Promise<Backend_> {
     pg = await startTestPostgres();
     args.push('--database-url', await pg.createDatabase());
   }
-  const server = await spawnServer(args, { TUFA_LOG_LEVEL: 'info' }, { accessControl: true });
+  const clock = options.clockStepMs === undefined ? {} : fakeClockEnv({ stepMs: options.clockStepMs });
+  const server = await spawnServer(args, { TUFA_LOG_LEVEL: 'info', ...clock }, { accessControl: true });
   const token = await serverCommand([
     'token',
     'create',

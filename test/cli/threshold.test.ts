@@ -28,7 +28,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
   const pendingUrl = (gun: string, rest = '') => `${url}/v2/${gun}/_trust/pending/${rest}`;
 
   beforeAll(async () => {
-    backend = await startBackend('embedded');
+    backend = await startBackend('embedded', { clockStepMs: 61_000 });
     url = backend.server.url;
   }, 120_000);
 
@@ -259,8 +259,9 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
 
     // A pending version expires.
     await dana.ok(['add', gun, 'releases/c', '--digest', SHA_A, '--length', '4', '--role', 'releases']);
-    expect((await dana.json(['publish', gun, '--pending-expires', '1s'])).published).toBe(false);
-    await new Promise((r) => setTimeout(r, 1500));
+    expect((await dana.json(['publish', gun, '--pending-expires', '1m'])).published).toBe(false);
+    expect((await owner.json(['pending', 'list', gun])).pending).toHaveLength(1);
+    await backend.server.advanceClock(); // 61 s later for the server, which decides expiry
     expect((await owner.json(['pending', 'list', gun])).pending).toEqual([]);
     const late = await eve.run(['sign', gun, 'releases', '--yes']);
     expect(late.code).toBe(4);

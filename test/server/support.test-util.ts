@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import {
   type Ed25519KeyPair,
   ed25519Signer,
@@ -141,6 +142,18 @@ export async function startTestServer(
   return startServer(testConfig(overrides), { logger: pino({ level: 'silent' }), ...options });
 }
 
+/**
+ * The environment that loads test/fake-clock.mjs into a child process: its clock runs `offsetMs`
+ * ahead, and each SIGUSR2 (ServerProcess.advanceClock) moves it `stepMs` further.
+ */
+export function fakeClockEnv(options: { offsetMs?: number; stepMs?: number }): Record<string, string> {
+  return {
+    NODE_OPTIONS: `--import=${pathToFileURL(join(REPO, 'test/fake-clock.mjs')).href}`,
+    TUFA_TEST_CLOCK_OFFSET_MS: String(options.offsetMs ?? 0),
+    TUFA_TEST_CLOCK_STEP_MS: String(options.stepMs ?? 0),
+  };
+}
+
 /** A server as a child process (`node --import tsx` on the sources), for kill -9 and multi-process tests. */
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -148,6 +161,8 @@ export interface ServerProcess {
   readonly output: () => string;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number | null>;
+  /** With fakeClockEnv: moves the server's clock one step and waits until it says so. */
+  advanceClock(): Promise<void>;
   kill9(): Promise<void>;
 }
 
@@ -205,6 +220,11 @@ export async function spawnServer(
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
+    },
+    async advanceClock() {
+      const seen = (out.match(/^test clock: /gm) ?? []).length;
+      child.kill('SIGUSR2');
+      await waitFor(() => (out.match(/^test clock: /gm) ?? []).length > seen);
     },
     async kill9() {
       child.kill('SIGKILL');
