@@ -40,6 +40,8 @@ export interface RunningServer {
   readonly store: Store;
   readonly metrics: Metrics;
   readonly tokens: TokenStore;
+  /** One pass of the re-signer now (what every --resign-interval does); the collections re-signed. */
+  resignOnce(): Promise<number>;
   /** Stops accepting, lets in-flight requests finish, stops the re-signer, closes the pool and the embedded database. */
   close(): Promise<void>;
 }
@@ -336,6 +338,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       store,
       metrics,
       tokens,
+      resignOnce: () => resigner.runOnce(),
       close() {
         closing ??= (async () => {
           logger.info('shutting down');
