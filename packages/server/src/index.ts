@@ -22,7 +22,7 @@ export { createPool, DEFAULT_MIGRATIONS_DIR, LOCKS, migrate, readMigrations } fr
 export { checkGun, parseRoute, parseUpdateBody } from './http.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { SERVER_NODE_OPTIONS } from './node-options.js';
-export { decryptSecret, encryptSecret, loadMasterKey, parseMasterKey } from './onlinekeys.js';
+export { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
 export {
   binariesIn,
   embeddedBinaries,
