@@ -5,7 +5,16 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { explainTransportError } from '@tufa/client';
-import { checkGun, type ErrorCode, isErrorCode, type Key, parseJson, TufaError } from '@tufa/core';
+import {
+  checkGun,
+  ERROR_TABLE,
+  type ErrorCode,
+  type ErrorKind,
+  isErrorCode,
+  type Key,
+  parseJson,
+  TufaError,
+} from '@tufa/core';
 
 export interface RemoteOptions {
   server: string;
@@ -112,6 +121,8 @@ function send(
   });
 }
 
+const LOCAL_KINDS: ReadonlySet<ErrorKind> = new Set(['local-file', 'internal']);
+
 /** Turns an error answer into a TufaError with the server's code when it is one of ours. */
 function failure(res: Response, what: string): TufaError {
   let code: ErrorCode = res.status === 404 ? 'NOT_FOUND' : res.status === 409 ? 'CONFLICT' : 'NETWORK';
@@ -121,7 +132,8 @@ function failure(res: Response, what: string): TufaError {
     const doc = parseJson(res.body, { source: 'server answer' }) as { error?: Record<string, unknown> };
     const e = doc?.error;
     if (e && typeof e.message === 'string') message = `${what}: ${e.message}`;
-    if (e && isErrorCode(e.code) && res.status < 500) code = e.code;
+    // A server's word is taken for refusals, never for this machine's own failures (a local file, a bug here).
+    if (e && isErrorCode(e.code) && res.status < 500 && !LOCAL_KINDS.has(ERROR_TABLE[e.code].kind)) code = e.code;
     if (e?.details && typeof e.details === 'object') details = { ...details, ...(e.details as object) };
   } catch {
     // Not our JSON error body: the status says enough.

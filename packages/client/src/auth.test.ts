@@ -200,5 +200,9 @@ describe('credentials in a repository URL', () => {
     expect(redactUrl('http:alice:s3cret@host')).toBe('http:***@host');
     expect(redactUrl('ftp://a:b@c@host/')).toBe('ftp://***@host/');
     expect(redactUrl('https://host/a@b')).toBe('https://host/a@b');
+    // What the URL parser accepts too: leading blanks, a password with a '/' or a '?'.
+    expect(redactUrl(' http://u:secret@127.0.0.1:1')).toBe('http://***@127.0.0.1:1');
+    expect(redactUrl('http://u:p/w@h')).toBe('http://***@h');
+    expect(redactUrl('http://u:p?w@h/x')).toBe('http://***@h/x');
   });
 });

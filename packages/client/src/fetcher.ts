@@ -150,7 +150,16 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
 
 /** A URL (or what was meant as one) with any user name and password replaced by `***`. */
 export function redactUrl(text: string): string {
-  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:[\\/]*)[^/?#\\]*@/, '$1***@');
+  // Trimmed first, as the URL parser does; up to the last @ is user info when no separator comes
+  // before it, or when a ':' comes before the first separator (a password that holds a '/').
+  const t = text.trim();
+  const at = t.lastIndexOf('@');
+  if (at < 0) return t;
+  const prefix = /^[A-Za-z][A-Za-z0-9+.-]*:[\\/]*/.exec(t)?.[0] ?? '';
+  const part = t.slice(prefix.length, at);
+  const separator = part.search(/[/?#\\]/);
+  if (separator === -1 || part.slice(0, separator).includes(':')) return `${prefix}***${t.slice(at)}`;
+  return t;
 }
 
 /**
