@@ -74,7 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (server?.pid !== undefined && server.exitCode === null) {
-    // npm, its shell, the server and its PostgreSQL: one process group, stopped as Ctrl-C would.
+    // npm, its shell and the server: one process group, stopped as Ctrl-C would (the server then stops its PostgreSQL, which has a group of its own).
     process.kill(-server.pid, 'SIGTERM');
     for (let i = 0; i < 600; i++) {
       try {

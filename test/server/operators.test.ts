@@ -19,6 +19,7 @@ import {
   type TestPostgres,
   tempDir,
   testPostgresBinaries,
+  waitFor,
 } from './support.test-util.js';
 import { makeCertificates } from './tls.test-util.js';
 
@@ -499,7 +500,11 @@ describe('the command line', () => {
 describe('shutdown', () => {
   it('Ctrl-C (SIGINT to the whole process group) stops quietly and in order, the embedded database last', async () => {
     const dataDir = tempDir('tufa-operators-ctrlc-');
-    const server = await serve(['--data-dir', dataDir], { TUFA_MASTER_KEY: MASTER_KEY }, { detached: true });
+    const server = await serve(
+      ['--data-dir', dataDir],
+      { TUFA_MASTER_KEY: MASTER_KEY, TUFA_LOG_LEVEL: 'debug' },
+      { detached: true },
+    );
     const pidFile = join(dataDir, 'pg', 'postmaster.pid');
     expect(existsSync(pidFile)).toBe(true);
     process.kill(-server.child.pid!, 'SIGINT'); // what a terminal's Ctrl-C does
@@ -508,12 +513,67 @@ describe('shutdown', () => {
       .output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string });
+      .map((l) => JSON.parse(l) as { level: number; msg: string; component?: string });
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
-    const msgs = lines.map((l) => l.msg);
-    expect(msgs.slice(-3)).toEqual(['signal received', 'shutting down', 'stopped']);
+    const msgs = lines.filter((l) => l.component === undefined).map((l) => l.msg);
+    expect(msgs.slice(msgs.indexOf('signal received'))).toEqual([
+      'signal received',
+      'shutting down',
+      'requests drained',
+      're-signer stopped',
+      'LISTEN connection closed',
+      'pool closed',
+      'embedded PostgreSQL stopped',
+      'stopped',
+    ]);
     // PostgreSQL removes its pid file when it shuts down cleanly.
     expect(existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe('signals while starting, and during the other commands', () => {
+  /** Starts `args` and sends `signals` SIGINTs when the embedded PostgreSQL is up; the exit status. */
+  async function interrupt(args: string[], signals: number): Promise<{ code: number | null; out: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', TUFA_MASTER_KEY: MASTER_KEY },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.push(child);
+    let out = '';
+    let sent = 0;
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      // The second once the first was taken (two at once may arrive as one).
+      if (sent === 0 && out.includes('"msg":"embedded PostgreSQL started"')) {
+        sent++;
+        child.kill('SIGINT');
+      } else if (sent === 1 && signals === 2 && out.includes('"msg":"signal received"')) {
+        sent++;
+        child.kill('SIGINT');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+    expect(sent, out).toBe(signals);
+    return { code, out };
+  }
+  const gone = (dataDir: string) => waitFor(() => !existsSync(join(dataDir, 'pg', 'postmaster.pid')), 20_000);
+
+  it('one signal while starting: the server stops once up (exit 0); two: it exits at once (130); PostgreSQL stops either way', async () => {
+    const dataDir = tempDir('tufa-operators-startsig-');
+    const once = await interrupt(['--data-dir', dataDir, '--port', '0'], 1);
+    expect(once.code, once.out).toBe(0);
+    expect(once.out).toMatch(/"msg":"stopped"/);
+    await gone(dataDir);
+    const twice = await interrupt(['--data-dir', dataDir, '--port', '0'], 2);
+    expect(twice.code, twice.out).toBe(130);
+    await gone(dataDir);
+    // migrate (an existing data folder): a signal exits at once, and its PostgreSQL stops too.
+    const migrate = await interrupt(['--data-dir', dataDir, 'migrate'], 1);
+    expect(migrate.code, migrate.out).toBe(130);
+    await gone(dataDir);
   });
 });
 

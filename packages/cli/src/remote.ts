@@ -133,7 +133,8 @@ function failure(res: Response, what: string): TufaError {
     const e = doc?.error;
     if (e && typeof e.message === 'string') message = `${what}: ${e.message}`;
     // A server's word is taken for refusals, never for this machine's own failures (a local file, a bug here).
-    if (e && isErrorCode(e.code) && res.status < 500 && !LOCAL_KINDS.has(ERROR_TABLE[e.code].kind)) code = e.code;
+    if (e && isErrorCode(e.code) && res.status < 500 && !LOCAL_KINDS.has(ERROR_TABLE[e.code].kind))
+      code = e.code;
     if (e?.details && typeof e.details === 'object') details = { ...details, ...(e.details as object) };
   } catch {
     // Not our JSON error body: the status says enough.

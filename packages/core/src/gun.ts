@@ -10,7 +10,10 @@
  *   domain-name    := label ('.' label)*,   label := [a-z0-9] | [a-z0-9][a-z0-9-]*[a-z0-9]
  *   path-component := [a-z0-9]+ ((. | _ | __ | -+) [a-z0-9]+)*
  *
- * Stricter than Docker, so that one collection has one spelling:
+ * Stricter than Docker, so that a name and a differently written copy of it are not two
+ * collections where that is cheap to rule out (case, leading zeros in a port); IP literals are
+ * taken as written (`[::1]` and `[0::1]`, or `127.0.0.1` and `127.0.0.01`, are different GUNs: the
+ * server acts on the exact string it was sent, never on another spelling):
  * - no tag (`:latest`) and no digest (`@sha256:…`): a GUN names a repository, not an image;
  * - the host is lowercase too (Docker allows `Example.com`; DNS would make it the same host);
  * - a port is 1 to 65535 without leading zeros; a DNS label is at most 63 characters;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { listAudit, parseSince } from './audit.js';
 import type { ParsedCommand } from './config.js';
 import { describePlan, openAdminDatabase, planDatabase } from './server.js';
-import { TokenStore } from './tokens.js';
+import { checkTokenName, parseScope, TokenStore } from './tokens.js';
 
 interface Writable {
   write(text: string): unknown;
@@ -33,6 +33,11 @@ export async function runAdminCommand(
   notes: Writable = process.stderr,
 ): Promise<number> {
   const { admin, config } = parsed;
+  // The arguments are checked before the database is touched.
+  if (admin.name !== undefined) checkTokenName(admin.name);
+  for (const scope of admin.scopes) parseScope(scope);
+  const gun = admin.gun === undefined ? undefined : checkGun(admin.gun);
+  const since = admin.since === undefined ? undefined : parseSince(admin.since, Date.now());
   const plan = planDatabase(config);
   // Said first, on stderr: a token made on the wrong database is refused by the server later.
   notes.write(`tufa-server: using ${describePlan(plan)}\n`);
@@ -72,8 +77,8 @@ export async function runAdminCommand(
       }
       case 'audit': {
         const records = await listAudit(db.pool, {
-          gun: admin.gun === undefined ? undefined : checkGun(admin.gun),
-          since: admin.since === undefined ? undefined : parseSince(admin.since, Date.now()),
+          gun,
+          since,
           limit: admin.limit ?? 1000,
         });
         if (admin.json) out.write(`${JSON.stringify({ count: records.length, records }, null, 2)}\n`);

@@ -10,7 +10,15 @@ import { type ParsedCommand, parseCommandLine } from './config.js';
 import { SERVER_EXIT, serverExitStatus } from './exit.js';
 import { createLogger, describePlan, openDatabase, planDatabase, startServer } from './server.js';
 
+/** A signal's exit status, as shells give it: 128 + its number. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
 async function main(parsed: ParsedCommand): Promise<number> {
+  if (parsed.command !== 'serve') {
+    // A command that is not the server stops at once; the exit stops an embedded PostgreSQL it started.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.on(signal, () => process.exit(SIGNAL_EXIT[signal]));
+  }
   if (parsed.command === 'help') {
     const { text, exitCode } = parsed.output!;
     (exitCode === 0 ? process.stdout : process.stderr).write(text);
@@ -43,7 +51,7 @@ async function main(parsed: ParsedCommand): Promise<number> {
   const stop = (signal: string) => {
     logger.info({ signal }, stopping ? 'signal received again: already shutting down' : 'signal received');
     if (stopping) {
-      if (server === undefined) process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+      if (server === undefined) process.exit(SIGNAL_EXIT[signal]); // the exit stops the embedded PostgreSQL
       return;
     }
     stopping = true;

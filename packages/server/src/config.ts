@@ -68,7 +68,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: 'database-url',
     env: 'DATABASE_URL',
-    help: 'PostgreSQL URL (postgres://user:pass@host:5432/db); unset: embedded PostgreSQL in --data-dir',
+    help: 'PostgreSQL URL (postgres://user@host:5432/db; the password in --database-password-file); unset: embedded PostgreSQL in --data-dir',
   },
   {
     flag: 'database-password-file',
@@ -78,7 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: 'database-ca-file',
     env: 'TUFA_DATABASE_CA_FILE',
-    help: 'PEM CA bundle of the database server (TLS: implies sslmode=verify-full unless the URL says otherwise)',
+    help: 'PEM CA bundle of the database server (TLS: verify-full, or verify-ca with sslmode=require or verify-ca)',
   },
   {
     flag: 'data-dir',
@@ -330,10 +330,11 @@ function program(pick: (p: Picked) => void, out: (text: string) => void): Comman
   // Subcommands inherit the Help class through createHelp: copy it to each.
   const sub = (parent: Command, name: string, description: string, isDefault = false): Command => {
     const c = parent.command(name, { isDefault }).description(description);
-    c.createHelp = root.createHelp;
+    c.createHelp = () => Object.assign(new ServerHelp(), c.configureHelp());
     return c;
   };
   sub(root, 'serve', 'run the server (the default command)', true)
+    .configureHelp({ showGlobalOptions: true })
     .addHelpText('after', EXAMPLES)
     .action(() => pick({ command: 'serve', values: {} }));
   sub(root, 'migrate', 'apply the database migrations and exit (the server also migrates at start)')
@@ -414,7 +415,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     ) {
       return {
         command: 'help',
-        config: configFrom({}, env),
+        config: configFrom({}, {}), // help and --version read no variable: a bad one must not stop them
         admin: { scopes: [], json: false },
         debug: false,
         output: { text, exitCode: err.code === 'commander.help' ? 2 : 0 },
@@ -513,6 +514,9 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
   };
+  for (const o of OPTIONS) {
+    if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);
+  }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(config.logLevel)) {
     throw new TufaError('INVALID_ARGUMENT', `log-level must be one of ${levels.join(', ')}`);

@@ -9,6 +9,7 @@ import {
   type DatabaseTarget,
   databaseTarget,
   explainConnectError,
+  unreadable,
 } from './database-config.js';
 
 /** Advisory lock keys: fixed 64-bit values, far above any collection id (those lock collections). */
@@ -61,7 +62,13 @@ const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 
 export function readMigrations(dir: string): Migration[] {
   const out: Migration[] = [];
-  for (const name of readdirSync(dir).sort()) {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (err) {
+    throw unreadable(dir, 'migrations folder', err);
+  }
+  for (const name of names) {
     const m = MIGRATION_FILE.exec(name);
     if (m === null) continue;
     out.push({ version: Number(m[1]), name, sql: readFileSync(join(dir, name), 'utf8') });
@@ -78,8 +85,11 @@ export function readMigrations(dir: string): Migration[] {
  * Applies the migrations not yet recorded, in order, each in its own transaction, under an
  * advisory lock: two servers starting together apply each migration once. Returns the names applied.
  */
-export async function migrate(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = readMigrations(dir);
+export async function migrate(
+  pool: pg.Pool,
+  from: string | readonly Migration[] = DEFAULT_MIGRATIONS_DIR,
+): Promise<string[]> {
+  const migrations = typeof from === 'string' ? readMigrations(from) : from;
   const client = await pool.connect();
   const applied: string[] = [];
   try {
@@ -126,8 +136,12 @@ export async function migrate(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Prom
 }
 
 /** Refuses a database whose migrations are not all applied (administration commands never migrate). */
-export async function checkMigrated(pool: pg.Pool, dir: string, where: string): Promise<void> {
-  const known = readMigrations(dir).length;
+export async function checkMigrated(
+  pool: pg.Pool,
+  migrations: readonly Migration[],
+  where: string,
+): Promise<void> {
+  const known = migrations.length;
   const table = await pool.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
   const newest =
     table.rows[0]?.present === true

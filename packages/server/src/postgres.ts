@@ -135,6 +135,25 @@ export function checkReachable(folder: string, ids: { uid: number; gid: number }
   );
 }
 
+/**
+ * The environment of initdb and postgres: no more than they need. As root they run as another
+ * user, who could read /proc/PID/environ: TUFA_MASTER_KEY, PGPASSWORD or a token must not be there.
+ */
+function postgresEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LC_ALL: 'C',
+    ...(process.env.TZ === undefined ? {} : { TZ: process.env.TZ }),
+  };
+}
+
+/** The clusters this process started and has not stopped: stopped (fast shutdown) when it exits. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  // Its own process group means no terminal signal reaches it: a process.exit must not orphan it.
+  for (const child of running) child.kill('SIGINT');
+});
+
 /** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
 export function isAlive(pid: number): boolean {
   try {
@@ -206,7 +225,7 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
           '--encoding=UTF8',
           '--locale=C',
         ],
-        { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+        { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: postgresEnv() },
       );
     } catch (cause) {
       const stderr = (cause as { stderr?: Buffer }).stderr?.toString() ?? '';
@@ -234,7 +253,7 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
     // database last, after the requests in flight and the LISTEN connection.
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_ALL: 'C' },
+    env: postgresEnv(),
   });
   let output = '';
   const ready = new Promise<void>((resolveReady, reject) => {
@@ -254,6 +273,8 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
     );
     child.once('error', reject);
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   await ready;
   const exited = new Promise<void>((done) => {
     if (child.exitCode !== null) done();

@@ -24,7 +24,8 @@ it("the README's exit-status table is the one tufa-server uses", async () => {
   const { SERVER_EXIT, serverExitStatus } = await import('./exit.js');
   const { ERROR_CODES } = await import('@tufa/core');
   const readme = readFileSync(here('../README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### Exit status'));
+  const from = readme.indexOf('### Exit status');
+  const section = readme.slice(from, readme.indexOf('\n#', from + 1));
   const rows = [...section.matchAll(/^\| (\d) \| (.+) \|$/gm)].map((m) => ({
     status: Number(m[1]),
     text: m[2]!,

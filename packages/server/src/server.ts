@@ -20,6 +20,7 @@ import {
   migrate,
   poolFor,
   probeConnection,
+  readMigrations,
 } from './db.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
@@ -120,7 +121,7 @@ export function planDatabase(config: ServerConfig): DatabasePlan {
 export function describePlan(plan: DatabasePlan): string {
   return plan.kind === 'embedded'
     ? `the embedded database in ${plan.dataDir}`
-    : `the database ${plan.target.display}`;
+    : `the database ${plan.target.display} (sslmode=${plan.target.sslmode})`;
 }
 
 export interface OpenOptions {
@@ -143,6 +144,8 @@ export async function openDatabase(
   applied: string[];
 }> {
   const plan = options.plan ?? planDatabase(config);
+  // Read before any database starts: a missing folder is a configuration error, said first.
+  const migrations = readMigrations(config.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
   let target: DatabaseTarget;
   let embedded: RunningPostgres | undefined;
   let unlock: (() => void) | undefined;
@@ -177,12 +180,11 @@ export async function openDatabase(
   try {
     await probeConnection(target);
     pool = poolFor(target, config.poolSize);
-    const dir = config.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
     if (options.migrate === false) {
-      await checkMigrated(pool, dir, describePlan(plan));
+      await checkMigrated(pool, migrations, describePlan(plan));
       return { pool, embedded, unlock, applied: [] };
     }
-    const applied = await migrate(pool, dir);
+    const applied = await migrate(pool, migrations);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     return { pool, embedded, unlock, applied };
   } catch (err) {
@@ -326,6 +328,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       {
         url,
         database: embedded === undefined ? 'external' : 'embedded',
+        ...(plan.kind === 'external' ? { sslmode: plan.target.sslmode } : {}),
         client_certificates: tls?.clientCa !== undefined,
         anonymous_pull: config.requireAuthForPull !== true,
       },
@@ -354,10 +357,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
             });
             server.closeIdleConnections();
           });
+          logger.debug('requests drained');
           await resigner.stop();
+          logger.debug('re-signer stopped');
           await cache?.stop();
+          logger.debug('LISTEN connection closed');
           await pool.end();
-          await embedded?.stop();
+          logger.debug('pool closed');
+          if (embedded !== undefined) {
+            await embedded.stop();
+            logger.debug('embedded PostgreSQL stopped');
+          }
           unlock?.();
           logger.info('stopped');
         })();
