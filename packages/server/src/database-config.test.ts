@@ -108,6 +108,8 @@ describe('databaseTarget', () => {
     expect(refusal(() => at('postgres://u@h/d', file('big', 'x'.repeat(70_000))))).toMatch(/larger than/);
     expect(refusal(() => at('postgres://u@h/d', dir))).toMatch(/is not a file/);
     expect(refusal(() => at('postgres://u@h/d?connect_timeout=soon'))).toMatch(/connect_timeout/);
+    expect(refusal(() => at('postgres://u@h/d?connect_timeout=0'))).toMatch(/would wait forever/);
+    expect(at('postgres://u@h/d?connect_timeout=3').config.connectionTimeoutMillis).toBe(3000);
     expect(refusal(() => at('postgres://u@h:99999/d'))).toMatch(/INVALID_ARGUMENT/);
     expect(at('postgres://u@h/d', file('shared', 'pw\n', 0o644)).warning).toMatch(
       /can be read by others \(mode 0644\)/,

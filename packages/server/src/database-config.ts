@@ -202,7 +202,11 @@ export function databaseTarget(source: DatabaseSource): DatabaseTarget {
   if (timeoutText !== undefined && !/^\d{1,6}$/.test(timeoutText)) {
     throw bad('DATABASE_URL: connect_timeout is a number of seconds');
   }
-  const connectSeconds = timeoutText === undefined || Number(timeoutText) === 0 ? 10 : Number(timeoutText);
+  // libpq takes 0 as "wait forever"; tufa never waits forever on a connection.
+  if (timeoutText !== undefined && Number(timeoutText) === 0) {
+    throw bad('DATABASE_URL: connect_timeout=0 would wait forever: give a number of seconds (default 10)');
+  }
+  const connectSeconds = timeoutText === undefined ? 10 : Number(timeoutText);
   const application = param('application_name') ?? 'tufa-server';
 
   const shown = new URL(u.toString());
