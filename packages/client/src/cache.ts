@@ -87,7 +87,7 @@ export class MetadataCache {
     await rm(this.path(role), { force: true });
   }
 
-  /** What the cached root was first trusted under (see trustAnchor in client.ts); undefined if unknown. */
+  /** What the cached root was first trusted under (see trustAnchor in trust-anchor.ts); undefined if unknown. */
   async readAnchor(): Promise<string | undefined> {
     try {
       const text = await readFile(join(this.dir, 'trust-anchor'), 'utf8');

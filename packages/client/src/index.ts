@@ -1,20 +1,8 @@
 export { cacheFolderName, defaultCacheRoot, type LockOptions, writeAtomic } from './cache.js';
-export {
-  type ClientOptions,
-  createClient,
-  DEFAULT_MAX_ROOT_ROTATIONS,
-  DEFAULT_MAX_SIZES,
-  type FileSource,
-  type FoundRole,
-  type MaxSizes,
-  type Notice,
-  type RefreshResult,
-  type RepositoryLocation,
-  type TargetInfo,
-  type TrustOptions,
-  TufaClient,
-  type VerifiedTarget,
-} from './client.js';
+export { type ClientOptions, createClient, type RepositoryLocation, TufaClient } from './client.js';
+export { DEFAULT_MAX_SIZES, type MaxSizes, type Notice } from './context.js';
+export type { FoundRole, TargetInfo } from './delegations.js';
+export type { FileSource, VerifiedTarget } from './downloads.js';
 export * from './errors.js';
 export {
   DEFAULT_TIMEOUTS,
@@ -23,3 +11,5 @@ export {
   redactUrl,
   type Timeouts,
 } from './fetcher.js';
+export type { TrustOptions } from './trust-anchor.js';
+export { DEFAULT_MAX_ROOT_ROTATIONS, type RefreshResult } from './updater.js';

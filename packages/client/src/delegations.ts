@@ -1,0 +1,193 @@
+/**
+ * Delegated targets (5.7): a target search through core's `searchTarget`, and one walk of the
+ * whole delegation tree (`walkDelegations`) that findRole, listDelegations and listTargets share.
+ * Both load delegated roles as they go through the trusted set (from the cache when they are
+ * still the version the snapshot names).
+ */
+import {
+  type DelegatedRole,
+  isTufaError,
+  type JsonValue,
+  type Metadata,
+  metaFileName,
+  searchTarget,
+  type Targets,
+  type TrustedMetadataSet,
+  TufaError,
+} from '@tufa/core';
+import { type ClientContext, fetchMetadata, loadCached } from './context.js';
+
+export interface TargetInfo {
+  /** The target path (the tag). */
+  name: string;
+  length: number;
+  hashes: Record<string, string>;
+  custom: JsonValue | undefined;
+  /** The role whose metadata states this target. */
+  role: string;
+}
+
+/** A delegated role as found through the trusted delegation tree. */
+export interface FoundRole {
+  name: string;
+  /** The role that delegates it (`targets` or a delegated role). */
+  delegator: string;
+  delegation: DelegatedRole;
+  /** Its trusted metadata, or undefined when nothing has been published for it yet. */
+  metadata: Metadata<Targets> | undefined;
+}
+
+/** 5.7: preorder search through the delegation tree, loading roles as the search needs them. */
+export async function findTarget(
+  ctx: ClientContext,
+  set: TrustedMetadataSet,
+  tag: string,
+): Promise<TargetInfo> {
+  const maxRoles = ctx.maxDelegations;
+  for (let step = 0; step <= maxRoles + 1; step++) {
+    const result = searchTarget({
+      path: tag,
+      targets: set.targets!.signed,
+      getRole: (name, delegator) => set.delegated(name, delegator)?.signed,
+      maxRoles,
+    });
+    if (result.kind === 'found') {
+      const t = result.target;
+      return {
+        name: tag,
+        length: t.length,
+        hashes: { ...t.hashes },
+        custom: t.custom,
+        role: result.role,
+      };
+    }
+    if (result.kind === 'not-found') {
+      throw new TufaError('NOT_FOUND', `${tag}: no trusted target of that name`, {
+        found: tag,
+        details: { rolesVisited: result.visited },
+      });
+    }
+    await loadDelegated(ctx, set, { role: result.role, delegator: result.delegator });
+  }
+  throw new TufaError('DELEGATION_LIMIT', `${tag}: delegation search did not settle`, {
+    expected: maxRoles,
+  });
+}
+
+/**
+ * Finds a delegated role by name through the delegation tree. `metadata` is undefined when the
+ * role is delegated but not listed in snapshot yet; NOT_FOUND when no role delegates it.
+ */
+export async function findRole(
+  ctx: ClientContext,
+  set: TrustedMetadataSet,
+  name: string,
+): Promise<FoundRole> {
+  for await (const found of walkDelegations(ctx, set, `looking for ${name}`)) {
+    if (found.delegation.name === name) return found;
+  }
+  throw new TufaError('NOT_FOUND', `${name}: no trusted role delegates it`, { role: name });
+}
+
+/** Every delegated role of the trusted tree, preorder from targets, each with its delegator. */
+export async function listDelegations(ctx: ClientContext, set: TrustedMetadataSet): Promise<FoundRole[]> {
+  const out: FoundRole[] = [];
+  for await (const found of walkDelegations(ctx, set, 'listing delegations')) out.push(found);
+  return out;
+}
+
+/** Every target a search would find, sorted by name. */
+export async function listTargets(ctx: ClientContext, set: TrustedMetadataSet): Promise<TargetInfo[]> {
+  const names = new Set<string>(Object.keys(set.targets!.signed.targets));
+  for await (const found of walkDelegations(ctx, set, 'listing targets')) {
+    for (const target of Object.keys(found.metadata?.signed.targets ?? {})) names.add(target);
+  }
+  const out: TargetInfo[] = [];
+  for (const name of [...names].sort()) {
+    try {
+      out.push(await findTarget(ctx, set, name));
+    } catch (err) {
+      if (!isTufaError(err, 'NOT_FOUND')) throw err; // stated by a role not trusted for that path
+    }
+  }
+  return out;
+}
+
+/**
+ * Every delegated role in the trusted tree, each once, preorder from targets (bounded like a
+ * search), loaded and verified through its delegator; `metadata` is undefined for a role that is
+ * delegated but not listed in snapshot (nothing published for it yet).
+ */
+async function* walkDelegations(
+  ctx: ClientContext,
+  set: TrustedMetadataSet,
+  purpose: string,
+): AsyncGenerator<FoundRole> {
+  const maxRoles = ctx.maxDelegations;
+  const visited = new Set<string>(['targets']);
+  const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
+  while (stack.length > 0) {
+    const parent = stack.pop()!;
+    const next: { name: string; signed: Targets }[] = [];
+    for (const child of parent.signed.delegations?.roles ?? []) {
+      if (visited.has(child.name)) continue;
+      if (visited.size >= maxRoles) {
+        throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited ${purpose}`, {
+          role: child.name,
+          expected: maxRoles,
+        });
+      }
+      visited.add(child.name);
+      const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(child.name));
+      const metadata = listed
+        ? await loadDelegated(ctx, set, { role: child, delegator: parent.name })
+        : undefined;
+      yield { name: child.name, delegator: parent.name, delegation: child, metadata };
+      if (metadata !== undefined) next.push({ name: child.name, signed: metadata.signed });
+    }
+    for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]!);
+  }
+}
+
+/**
+ * A delegated role as trusted through `delegator`: the one the set holds, else the cached copy
+ * when it is still the version the snapshot names, else downloaded (and cached, unless the set
+ * is a publisher's view).
+ */
+async function loadDelegated(
+  ctx: ClientContext,
+  set: TrustedMetadataSet,
+  wanted: { role: DelegatedRole; delegator: string },
+): Promise<Metadata<Targets>> {
+  const { role, delegator } = wanted;
+  const held = set.delegated(role.name, delegator);
+  if (held !== undefined) return held;
+  let result: Metadata<Targets> | undefined;
+  const fromCache = await loadCached(ctx, {
+    role: role.name,
+    maxBytes: ctx.maxSizes.targets,
+    load: (b) => {
+      result = set.updateDelegatedTargets(b, role.name, delegator, { cached: true });
+    },
+  });
+  if (fromCache && result !== undefined) return result;
+  const fileName = metaFileName(role.name);
+  const snapshot = set.snapshot!.signed;
+  const meta = Object.hasOwn(snapshot.meta, fileName) ? snapshot.meta[fileName] : undefined;
+  if (meta === undefined) {
+    throw new TufaError('NOT_FOUND', `${role.name}: not listed in snapshot`, {
+      role: role.name,
+      expected: fileName,
+    });
+  }
+  const encoded = encodeURIComponent(role.name);
+  const consistent = set.root.signed.consistentSnapshot === true;
+  const bytes = await fetchMetadata(ctx, {
+    role: role.name,
+    fileName: consistent ? `${meta.version}.${encoded}.json` : `${encoded}.json`,
+    maxBytes: meta.length ?? ctx.maxSizes.targets,
+  });
+  const loaded = set.updateDelegatedTargets(bytes, role.name, delegator);
+  if (!set.allowExpired) await ctx.cache.write(role.name, bytes); // a publisher's view leaves the cache alone
+  return loaded;
+}
