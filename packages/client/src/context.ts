@@ -4,7 +4,7 @@
  * through core's rules (refused and discarded when corrupted, dropped quietly when stale).
  */
 import { join } from 'node:path';
-import { ERROR_TABLE, type ErrorCode, isTufaError, TufaError } from '@tufa/core';
+import { ERROR_TABLE, type ErrorCode, isTufaError, type MetaFile, TufaError } from '@tufa/core';
 import { cacheFileName, type MetadataCache } from './cache.js';
 import { download, type FetchLike, type Timeouts } from './fetcher.js';
 
@@ -63,6 +63,24 @@ export function fetchMetadata(
     timeouts: ctx.timeouts,
     total: true,
     fetch: ctx.fetch,
+  });
+}
+
+/**
+ * A role at the version its referrer states (snapshot from timestamp, targets and delegated
+ * roles from snapshot): `VERSION.ROLE.json` with consistent snapshots, else `ROLE.json` (the
+ * name URL-encoded), bounded by the stated length when there is one.
+ */
+export function fetchListed(
+  ctx: ClientContext,
+  listed: { role: string; meta: MetaFile; consistentSnapshot: boolean; maxBytes: number },
+): Promise<Uint8Array> {
+  const { role, meta } = listed;
+  const encoded = encodeURIComponent(role);
+  return fetchMetadata(ctx, {
+    role,
+    fileName: listed.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`,
+    maxBytes: meta.length ?? listed.maxBytes,
   });
 }
 

@@ -15,7 +15,7 @@ import {
   type TrustedMetadataSet,
   TufaError,
 } from '@tufa/core';
-import { type ClientContext, fetchMetadata, loadCached } from './context.js';
+import { type ClientContext, fetchListed, loadCached } from './context.js';
 
 export interface TargetInfo {
   /** The target path (the tag). */
@@ -180,12 +180,11 @@ async function loadDelegated(
       expected: fileName,
     });
   }
-  const encoded = encodeURIComponent(role.name);
-  const consistent = set.root.signed.consistentSnapshot === true;
-  const bytes = await fetchMetadata(ctx, {
+  const bytes = await fetchListed(ctx, {
     role: role.name,
-    fileName: consistent ? `${meta.version}.${encoded}.json` : `${encoded}.json`,
-    maxBytes: meta.length ?? ctx.maxSizes.targets,
+    meta,
+    consistentSnapshot: set.root.signed.consistentSnapshot === true,
+    maxBytes: ctx.maxSizes.targets,
   });
   const loaded = set.updateDelegatedTargets(bytes, role.name, delegator);
   if (!set.allowExpired) await ctx.cache.write(role.name, bytes); // a publisher's view leaves the cache alone

@@ -4,7 +4,7 @@
  * what it accepted in the cache. It decides what to fetch and what to keep; the rules are core's.
  */
 import { isTufaError, type Root, type TrustedMetadataSet, TufaError } from '@tufa/core';
-import { type ClientContext, fetchMetadata, loadCached } from './context.js';
+import { type ClientContext, fetchListed, fetchMetadata, loadCached } from './context.js';
 import { loadTrustedRoot, type TofuNotice, type TrustedRootOptions } from './trust-anchor.js';
 
 /** python-tuf's bound on root rotations followed in one refresh. */
@@ -81,18 +81,18 @@ export async function refreshTrustedMetadata(
   if (timestamp !== held) await persist('timestamp', timestampBytes);
 
   // 5.5: snapshot; the cached one is enough when it is the version the timestamp states.
-  const consistent = set.root.signed.consistentSnapshot === true;
+  const consistentSnapshot = set.root.signed.consistentSnapshot === true;
   await loadCached(ctx, {
     role: 'snapshot',
     maxBytes: ctx.maxSizes.snapshot,
     load: (b) => set.updateSnapshot(b, { cached: true }),
   });
   if (!set.snapshotIsFinal()) {
-    const meta = timestamp.signed.snapshotMeta;
-    const bytes = await fetchMetadata(ctx, {
+    const bytes = await fetchListed(ctx, {
       role: 'snapshot',
-      fileName: consistent ? `${meta.version}.snapshot.json` : 'snapshot.json',
-      maxBytes: meta.length ?? ctx.maxSizes.snapshot,
+      meta: timestamp.signed.snapshotMeta,
+      consistentSnapshot,
+      maxBytes: ctx.maxSizes.snapshot,
     });
     set.updateSnapshot(bytes);
     await persist('snapshot', bytes);
@@ -105,11 +105,11 @@ export async function refreshTrustedMetadata(
     load: (b) => set.updateTargets(b, { cached: true }),
   });
   if (!cachedTargets) {
-    const meta = set.snapshot!.signed.meta['targets.json']!;
-    const bytes = await fetchMetadata(ctx, {
+    const bytes = await fetchListed(ctx, {
       role: 'targets',
-      fileName: consistent ? `${meta.version}.targets.json` : 'targets.json',
-      maxBytes: meta.length ?? ctx.maxSizes.targets,
+      meta: set.snapshot!.signed.meta['targets.json']!,
+      consistentSnapshot,
+      maxBytes: ctx.maxSizes.targets,
     });
     set.updateTargets(bytes);
     await persist('targets', bytes);
