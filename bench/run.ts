@@ -223,7 +223,6 @@ async function startTufaServer(name: string, databaseUrl: string | undefined): P
     dataDir,
     ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
   ];
-  const token = await createToken(dbArgs);
   const args = [
     ...SERVER_NODE_OPTIONS,
     ...SERVER_NODE_ARGS,
@@ -244,6 +243,8 @@ async function startTufaServer(name: string, databaseUrl: string | undefined): P
   });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/_health`, service, 90_000);
+  // After the start: administration commands never create (or migrate) a database themselves.
+  const token = await createToken(dbArgs);
   return { name, base, token, service, rss: () => rssOf(service.child.pid!) };
 }
 
