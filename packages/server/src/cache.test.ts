@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import fc from 'fast-check';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { type CachedFile, MetadataCache, NOTIFY_CHANNEL } from './cache.js';
@@ -25,6 +26,48 @@ const file = (version: number, size = 10): CachedFile => ({
   version,
   expiresAt: 0,
 });
+
+/**
+ * The cache as it was before its index by GUN (second-chance eviction over one map, and an
+ * invalidation that scans the whole map): the new bookkeeping must keep exactly what this kept.
+ */
+class ScanningModel {
+  readonly entries = new Map<string, { file: CachedFile; referenced: boolean }>();
+  size = 0;
+  constructor(private readonly maxBytes: number) {}
+  get(gun: string, role: string, version?: number): CachedFile | undefined {
+    const hit = this.entries.get(`${gun}\u0000${role}\u0000${version ?? 'latest'}`);
+    if (hit !== undefined) hit.referenced = true;
+    return hit?.file;
+  }
+  set(gun: string, role: string, version: number | undefined, file: CachedFile): void {
+    if (file.bytes.length > this.maxBytes / 4) return;
+    const key = `${gun}\u0000${role}\u0000${version ?? 'latest'}`;
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.size -= old.file.bytes.length;
+      this.entries.delete(key);
+    }
+    this.entries.set(key, { file, referenced: false });
+    this.size += file.bytes.length;
+    while (this.size > this.maxBytes) {
+      const [k, v] = this.entries.entries().next().value!;
+      this.entries.delete(k);
+      if (v.referenced) {
+        v.referenced = false;
+        this.entries.set(k, v);
+      } else this.size -= v.file.bytes.length;
+    }
+  }
+  invalidate(gun: string): void {
+    for (const [k, v] of this.entries) {
+      if (k.startsWith(`${gun}\u0000`)) {
+        this.entries.delete(k);
+        this.size -= v.file.bytes.length;
+      }
+    }
+  }
+}
 
 async function started(maxBytes?: number) {
   const listeners: FakeListener[] = [];
@@ -107,6 +150,72 @@ describe('MetadataCache', () => {
     expect(cache.get('x/app', 'targets', 1)).toBeDefined();
     cache.set('x/app', 'targets', 7, file(7, 60), cache.generation('x/app')); // over a quarter: not kept
     expect(cache.get('x/app', 'targets', 7)).toBeUndefined();
+    await cache.stop();
+  });
+
+  it("drops a GUN's files only, from its index, and forgets a GUN once its last file is evicted", async () => {
+    const { cache } = await started(100);
+    for (let v = 1; v <= 3; v++) cache.set('x/app', 'targets', v, file(v, 20), cache.generation('x/app'));
+    cache.set('x/other', 'targets', undefined, file(9, 20), cache.generation('x/other'));
+    cache.set('x/app-two', 'targets', undefined, file(8, 10), cache.generation('x/app-two'));
+    expect(cache.stats).toEqual({ files: 5, bytes: 90, guns: 3 });
+    cache.invalidate('x/app');
+    expect(cache.stats).toEqual({ files: 2, bytes: 30, guns: 2 });
+    expect(cache.get('x/other', 'targets')?.version).toBe(9);
+    expect(cache.get('x/app-two', 'targets')?.version).toBe(8); // a GUN that x/app is a prefix of
+    cache.invalidate('x/app'); // nothing held: nothing to do
+    expect(cache.stats).toEqual({ files: 2, bytes: 30, guns: 2 });
+    // A new GUN's files push the others out (read ones get a second chance first).
+    for (let v = 1; v <= 9; v++) cache.set('x/new', 'r', v, file(v, 20), cache.generation('x/new'));
+    expect(cache.stats).toEqual({ files: 5, bytes: 100, guns: 1 }); // the evicted GUNs left the index
+    expect(cache.get('x/other', 'targets')).toBeUndefined();
+    expect(cache.get('x/app-two', 'targets')).toBeUndefined();
+    cache.invalidate('x/new');
+    expect(cache.stats).toEqual({ files: 0, bytes: 0, guns: 0 });
+    await cache.stop();
+  });
+
+  it('keeps exactly what the scanning cache kept, over any sequence of reads, writes and drops', async () => {
+    // GUNs that are prefixes of each other, and enough of them that some are evicted whole.
+    const gun = fc.constantFrom('a', 'a/b', 'ab', 'c', 'd', 'e', 'f', 'g');
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('set' as const),
+        gun,
+        role: fc.constantFrom('targets', 'timestamp'),
+        version: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+        size: fc.integer({ min: 1, max: 30 }),
+      }),
+      fc.record({
+        kind: fc.constant('get' as const),
+        gun,
+        role: fc.constantFrom('targets', 'timestamp'),
+        version: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+      }),
+      fc.record({ kind: fc.constant('invalidate' as const), gun }),
+    );
+    const { cache } = await started(100);
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 50, maxLength: 300 }), (ops) => {
+        cache.clear();
+        const model = new ScanningModel(100);
+        let n = 0;
+        for (const o of ops) {
+          if (o.kind === 'set') {
+            const f = file(n++, o.size);
+            cache.set(o.gun, o.role, o.version, f, cache.generation(o.gun));
+            model.set(o.gun, o.role, o.version, f);
+          } else if (o.kind === 'get') {
+            expect(cache.get(o.gun, o.role, o.version)).toBe(model.get(o.gun, o.role, o.version));
+          } else {
+            cache.invalidate(o.gun);
+            model.invalidate(o.gun);
+          }
+          const guns = new Set([...model.entries.keys()].map((k) => k.split('\u0000')[0]));
+          expect(cache.stats).toEqual({ files: model.entries.size, bytes: model.size, guns: guns.size });
+        }
+      }),
+    );
     await cache.stop();
   });
 });

@@ -21,7 +21,9 @@ export interface CachedFile {
 }
 
 export class MetadataCache {
-  private readonly entries = new Map<string, { file: CachedFile; referenced: boolean }>();
+  private readonly entries = new Map<string, Entry>();
+  /** The keys of `entries` by GUN: dropping a GUN touches its own files only. */
+  private readonly byGun = new Map<string, Set<string>>();
   private readonly generations = new Map<string, number>();
   /** Bumped whenever the whole cache is dropped (connection lost): older reads must not store. */
   private epoch = 0;
@@ -114,7 +116,13 @@ export class MetadataCache {
       this.size -= old.file.bytes.length;
       this.entries.delete(key);
     }
-    this.entries.set(key, { file, referenced: false });
+    this.entries.set(key, { gun, file, referenced: false });
+    let keys = this.byGun.get(gun);
+    if (keys === undefined) {
+      keys = new Set();
+      this.byGun.set(gun, keys);
+    }
+    keys.add(key);
     this.size += file.bytes.length;
     this.evict();
   }
@@ -135,19 +143,20 @@ export class MetadataCache {
         this.entries.set(k, v);
       } else {
         this.size -= v.file.bytes.length;
+        this.unindex(v.gun, k);
       }
     }
   }
 
-  /** Drops everything cached for a GUN (its latest and its versioned files). */
+  /** Drops everything cached for a GUN (its latest and its versioned files): O(its files). */
   invalidate(gun: string): void {
     this.generations.set(gun, (this.generations.get(gun) ?? 0) + 1);
-    const prefix = `${gun}\u0000`;
-    for (const [k, v] of this.entries) {
-      if (k.startsWith(prefix)) {
-        this.entries.delete(k);
-        this.size -= v.file.bytes.length;
-      }
+    const keys = this.byGun.get(gun);
+    if (keys === undefined) return;
+    this.byGun.delete(gun);
+    for (const k of keys) {
+      this.size -= this.entries.get(k)!.file.bytes.length;
+      this.entries.delete(k);
     }
   }
 
@@ -155,12 +164,31 @@ export class MetadataCache {
     this.epoch++;
     this.generations.clear();
     this.entries.clear();
+    this.byGun.clear();
     this.size = 0;
+  }
+
+  /** What is held: files, their bytes and the GUNs they belong to. */
+  get stats(): { files: number; bytes: number; guns: number } {
+    return { files: this.entries.size, bytes: this.size, guns: this.byGun.size };
+  }
+
+  private unindex(gun: string, key: string): void {
+    const keys = this.byGun.get(gun)!;
+    keys.delete(key);
+    if (keys.size === 0) this.byGun.delete(gun);
   }
 
   get enabled(): boolean {
     return this.active;
   }
+}
+
+interface Entry {
+  readonly gun: string;
+  readonly file: CachedFile;
+  /** Read since the eviction hand last passed it. */
+  referenced: boolean;
 }
 
 function cacheKey(gun: string, role: string, version: number | undefined): string {

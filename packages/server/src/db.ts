@@ -18,6 +18,14 @@ export const LOCKS = Object.freeze({
   changefeed: 0x7475_6661_0002n.toString(),
 });
 
+/**
+ * A named statement: parsed and planned once per connection instead of at every call (the
+ * publish path's queries are planned in about as long as they run). One name, one text.
+ */
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `tufa_${name}`, text, values };
+}
+
 /** migrations/ at the repository root, from src/ or dist/ alike (and /app/migrations in the image). */
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
 

@@ -1,4 +1,4 @@
-import { isTufaError, utf8Encode } from '@tufa/core';
+import { ERROR_CODES, ERROR_TABLE, isTufaError, TufaError, utf8Encode } from '@tufa/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, parseDuration, parseSize } from './config.js';
@@ -182,6 +182,17 @@ describe('update bodies', () => {
       error: { code: 'INVALID_ARGUMENT', message: 'wrong type', details: { found: 'text/plain' } },
     });
     expect(JSON.stringify(body)).not.toContain('at ');
+  });
+
+  it("a storage refusal's status comes from its core code, decided here at the edge", () => {
+    // The store throws core's codes, never an HTTP status: the size limits are 413 …
+    expect(statusOf(new TufaError('TOO_LARGE', 'a document over the limit'))).toBe(413);
+    expect(statusOf(new TufaError('DELEGATION_LIMIT', 'too many delegated roles'))).toBe(413);
+    // … and every other code keeps core's table.
+    for (const code of ERROR_CODES.filter((c) => c !== 'DELEGATION_LIMIT')) {
+      expect(statusOf(new TufaError(code, 'x')), code).toBe(ERROR_TABLE[code].httpStatus);
+    }
+    expect(statusOf(new HttpStatusError(415, 'INVALID_ARGUMENT', 'wrong type'))).toBe(415);
   });
 });
 

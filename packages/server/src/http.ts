@@ -16,10 +16,16 @@ export class HttpStatusError extends TufaError {
   }
 }
 
+/**
+ * Where this server's answer differs from core's table: a collection declaring more delegated
+ * roles than the server stores is refused as too large, like a document over the size limit.
+ */
+const SERVER_STATUS: Partial<Record<ErrorCode, number>> = { DELEGATION_LIMIT: 413 };
+
 /** Every refusal of a client's input is a 4xx (core's ERROR_TABLE); only server failures are 5xx. */
 export function statusOf(err: TufaError): number {
   if (err instanceof HttpStatusError) return err.status;
-  return ERROR_TABLE[err.code]?.httpStatus ?? 500;
+  return SERVER_STATUS[err.code] ?? ERROR_TABLE[err.code]?.httpStatus ?? 500;
 }
 
 /** Core's GUN grammar, refused with 400 (INVALID_ARGUMENT): `%2e%2e`, `_trust` or `a//b` never name a collection. */

@@ -1,0 +1,303 @@
+/**
+ * A collection's state in PostgreSQL: its row and advisory lock, the exact stored bytes served to
+ * readers (through the memory cache), the parsed latest state that updates are validated against,
+ * the insert of new documents, and deletion.
+ */
+import {
+  type CollectionState,
+  type Metadata,
+  parseMetadata,
+  type Root,
+  type Snapshot,
+  type StoredRole,
+  type Targets,
+  type Timestamp,
+  TufaError,
+} from '@tufa/core';
+import type pg from 'pg';
+import type { AuditContext } from '../audit.js';
+import { type CachedFile, type MetadataCache, NOTIFY_CHANNEL } from '../cache.js';
+import { prepared, transaction } from '../db.js';
+import { recordChange } from './changefeed.js';
+import type { DocumentCache } from './documents.js';
+
+/** What every job of the store reads and writes collections with. */
+export interface CollectionContext {
+  readonly pool: pg.Pool;
+  readonly now: () => number;
+  /** How long a transaction waits for a collection's lock before CONFLICT, ms. */
+  readonly lockTimeout: number;
+  /** Stored documents parsed, and digests known. */
+  readonly documents: DocumentCache;
+  /** Served metadata in memory, invalidated by NOTIFY from every process (none: always the database). */
+  readonly cache: MetadataCache | undefined;
+}
+
+export interface StoredFile {
+  bytes: Buffer;
+  sha256: string;
+  version: number;
+}
+
+/** The parsed latest version of every role of a collection. */
+export interface LoadedState {
+  state: CollectionState;
+  timestamp: StoredRole<Timestamp> | undefined;
+  versions: Record<string, number>;
+}
+
+/** The latest row of a role: which version, and the digest of its bytes. */
+export interface LatestRow {
+  role: string;
+  version: number;
+  sha256: string;
+}
+
+/** A document to insert in a transaction's one INSERT. */
+export interface NewRow {
+  role: string;
+  bytes: Uint8Array;
+  metadata: Metadata;
+  serverSigned: boolean;
+}
+
+/**
+ * `latest`: the newest row (role, version, sha256) of each role of collection $1, found with
+ * one index descent per role (a loose index scan) rather than by reading every version the
+ * collection ever had, as DISTINCT ON would: a collection re-signed every hour for a year has
+ * thousands of timestamp rows.
+ */
+export const LATEST_ROLES_CTE = `WITH RECURSIVE roles (role) AS (
+    (SELECT role FROM metadata WHERE collection_id = $1 ORDER BY role LIMIT 1)
+    UNION ALL
+    SELECT (SELECT m.role FROM metadata m WHERE m.collection_id = $1 AND m.role > r.role ORDER BY m.role LIMIT 1)
+    FROM roles r WHERE r.role IS NOT NULL
+  ),
+  latest AS (
+    SELECT l.role, l.version, l.sha256 FROM roles r
+    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256 FROM metadata m
+                        WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
+  )`;
+
+export async function collectionId(db: pg.ClientBase | pg.Pool, gun: string): Promise<string | undefined> {
+  const r = await db.query<{ id: string }>('SELECT id FROM collections WHERE gun = $1', [gun]);
+  return r.rows[0]?.id;
+}
+
+/**
+ * Takes the collection's advisory lock for this transaction (creating its row if asked); its id,
+ * or undefined when there is no such collection. CONFLICT when the lock is not had in time.
+ */
+export async function lockCollection(
+  client: pg.ClientBase,
+  options: { gun: string; create: boolean; lockTimeout: number },
+): Promise<string | undefined> {
+  const { gun } = options;
+  if (options.create) {
+    await client.query('INSERT INTO collections (gun) VALUES ($1) ON CONFLICT (gun) DO NOTHING', [gun]);
+  }
+  // One round trip: the id, this transaction's lock_timeout and the lock. set_config in FROM has
+  // run before any row reaches the select list, which runs only for the matching row.
+  const timeout = String(Math.max(1, Math.floor(options.lockTimeout)));
+  try {
+    const r = await client.query<{ id: string }>(
+      prepared(
+        'lock_collection',
+        `SELECT c.id, pg_advisory_xact_lock(c.id) FROM collections c, set_config('lock_timeout', $2, true) t
+         WHERE c.gun = $1`,
+        [gun, timeout],
+      ),
+    );
+    return r.rows[0]?.id;
+  } catch (err) {
+    if ((err as { code?: string }).code === '55P03') {
+      throw new TufaError('CONFLICT', `${gun}: another update holds the collection`, { details: { gun } });
+    }
+    throw err;
+  }
+}
+
+/** The latest version of a role, or a given version (from memory when cached). */
+export async function readMetadata(
+  ctx: CollectionContext,
+  file: { gun: string; role: string; version?: number | undefined },
+): Promise<StoredFile | undefined> {
+  const { gun, role, version } = file;
+  const cache = ctx.cache;
+  const hit = cache?.get(gun, role, version);
+  if (hit !== undefined) return hit;
+  const generation = cache?.generation(gun);
+  type Row = { data: Buffer; sha256: string; version: number; expires_ms: string };
+  const columns = 'm.data, m.sha256, m.version, (extract(epoch FROM m.expires) * 1000)::text AS expires_ms';
+  const r =
+    version === undefined
+      ? await ctx.pool.query<Row>(
+          `SELECT ${columns} FROM metadata m JOIN collections c ON c.id = m.collection_id
+           WHERE c.gun = $1 AND m.role = $2 ORDER BY m.version DESC LIMIT 1`,
+          [gun, role],
+        )
+      : await ctx.pool.query<Row>(
+          `SELECT ${columns} FROM metadata m JOIN collections c ON c.id = m.collection_id
+           WHERE c.gun = $1 AND m.role = $2 AND m.version = $3`,
+          [gun, role, version],
+        );
+  const row = r.rows[0];
+  if (row === undefined) return undefined;
+  const found: CachedFile = {
+    bytes: row.data,
+    sha256: row.sha256,
+    version: row.version,
+    expiresAt: Number(row.expires_ms),
+  };
+  if (cache !== undefined && generation !== undefined) cache.set(gun, role, version, found, generation);
+  return found;
+}
+
+/** Whether the latest timestamp of a collection has expired (a GET refreshes it first). */
+export async function timestampExpired(ctx: CollectionContext, gun: string): Promise<boolean> {
+  const cached = ctx.cache?.get(gun, 'timestamp');
+  if (cached !== undefined) return cached.expiresAt <= ctx.now();
+  const r = await ctx.pool.query<{ expired: boolean }>(
+    `SELECT m.expires <= to_timestamp($2::double precision / 1000) AS expired FROM metadata m
+     JOIN collections c ON c.id = m.collection_id
+     WHERE c.gun = $1 AND m.role = 'timestamp' ORDER BY m.version DESC LIMIT 1`,
+    [gun, ctx.now()],
+  );
+  return r.rows[0]?.expired === true;
+}
+
+/** The latest version of every role of a collection. */
+export async function loadState(
+  client: pg.ClientBase,
+  options: { id: string; documents: DocumentCache },
+): Promise<LoadedState> {
+  // Which version of each role is latest, by digest; the bytes only for documents not held yet.
+  const latest = await client.query<LatestRow>(
+    `${LATEST_ROLES_CTE} SELECT role, version, sha256 FROM latest`,
+    [options.id],
+  );
+  return stateFrom(client, { ...options, latest: latest.rows });
+}
+
+/** The state from the latest row of each role: documents parsed before are reused by digest. */
+export async function stateFrom(
+  client: pg.ClientBase,
+  options: { id: string; latest: readonly LatestRow[]; documents: DocumentCache },
+): Promise<LoadedState> {
+  const { id, latest, documents } = options;
+  const found = new Map<string, StoredRole>();
+  const missing: LatestRow[] = [];
+  for (const row of latest) {
+    const hit = documents.get(id, row.role, row.sha256);
+    if (hit !== undefined) found.set(row.role, hit);
+    else missing.push(row);
+  }
+  if (missing.length > 0) {
+    const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
+      'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
+      [id, missing.map((row) => row.role), missing.map((row) => row.version)],
+    );
+    for (const row of fetched.rows) {
+      const bytes = new Uint8Array(row.data);
+      const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
+      // Parsing is a pure function of the bytes: a document parsed once (by its digest) is reused.
+      const stored: StoredRole = { bytes, metadata: parseMetadata(type, bytes, { role: row.role }) };
+      documents.remember(id, row.role, row.sha256, stored);
+      found.set(row.role, stored);
+    }
+  }
+  const delegated = new Map<string, StoredRole<Targets>>();
+  let root: StoredRole<Root> | undefined;
+  let targets: StoredRole<Targets> | undefined;
+  let snapshot: StoredRole<Snapshot> | undefined;
+  let timestamp: StoredRole<Timestamp> | undefined;
+  const versions: Record<string, number> = {};
+  for (const row of latest) {
+    versions[row.role] = row.version;
+    const stored = found.get(row.role)!;
+    switch (row.role) {
+      case 'root':
+        root = stored as StoredRole<Root>;
+        break;
+      case 'targets':
+        targets = stored as StoredRole<Targets>;
+        break;
+      case 'snapshot':
+        snapshot = stored as StoredRole<Snapshot>;
+        break;
+      case 'timestamp':
+        timestamp = stored as StoredRole<Timestamp>;
+        break;
+      default:
+        delegated.set(row.role, stored as StoredRole<Targets>);
+    }
+  }
+  return { state: { root, targets, snapshot, delegated }, timestamp, versions };
+}
+
+/**
+ * Inserts the documents of one transaction in one statement, and tells every process (NOTIFY,
+ * delivered at commit) to drop what it cached of this collection.
+ */
+export async function insertRoles(
+  client: pg.ClientBase,
+  options: { id: string; rows: readonly NewRow[]; now: number; documents: DocumentCache },
+): Promise<void> {
+  const { id, rows, documents } = options;
+  const values: unknown[] = [id, options.now];
+  const tuples = rows.map((row) => {
+    const sha256 = documents.digestOf(row.bytes);
+    // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
+    documents.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
+    const n = values.length;
+    values.push(
+      row.role,
+      row.metadata.signed.version,
+      Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.length),
+      sha256,
+      row.metadata.signed.expiresAt,
+      row.serverSigned,
+    );
+    return `($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, to_timestamp($${n + 5}::double precision / 1000),
+             to_timestamp($2::double precision / 1000), $${n + 6})`;
+  });
+  await client.query(
+    prepared(
+      `insert_roles_${rows.length}`,
+      `WITH inserted AS (
+         INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
+         VALUES ${tuples.join(', ')} RETURNING 1
+       )
+       SELECT pg_notify('${NOTIFY_CHANNEL}', gun), (SELECT count(*) FROM inserted) FROM collections WHERE id = $1`,
+      values,
+    ),
+  );
+}
+
+/** Deletes exactly this GUN (metadata and keys); false when it did not exist. */
+export async function deleteCollection(
+  ctx: CollectionContext,
+  request: { gun: string; audit?: AuditContext | undefined },
+): Promise<boolean> {
+  const { gun, audit } = request;
+  const result = await transaction(ctx.pool, async (client) => {
+    const id = await lockCollection(client, { gun, create: false, lockTimeout: ctx.lockTimeout });
+    if (id === undefined) return false;
+    await client.query(
+      `WITH gone AS (DELETE FROM collections WHERE id = $1 RETURNING gun)
+       SELECT pg_notify('${NOTIFY_CHANNEL}', gun) FROM gone`,
+      [id],
+    );
+    await recordChange(client, {
+      gun,
+      version: 0,
+      sha256: null,
+      category: 'deletion',
+      audit: audit === undefined ? undefined : { ...audit, action: 'delete', gun, outcome: 'accepted' },
+    });
+    return true;
+  });
+  // This process's own readers must not wait for the NOTIFY to come back.
+  ctx.cache?.invalidate(gun);
+  return result;
+}

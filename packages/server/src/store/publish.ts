@@ -1,0 +1,287 @@
+/**
+ * Publishing: one atomic update of a collection (core's validateUpdate against its state, the
+ * uploaded roles stored exactly as uploaded, snapshot and timestamp signed by the server, the
+ * changefeed row), all in one transaction under the collection's lock; and the server's signing
+ * of snapshot and timestamp, which re-signing reuses.
+ */
+import {
+  formatExpires,
+  type Metadata,
+  metaFileFor,
+  metaFileName,
+  newSnapshot,
+  newTimestamp,
+  type Root,
+  type Snapshot,
+  type StoredRole,
+  serializeMetadata,
+  signMetadata,
+  snapshotMetaForState,
+  type Targets,
+  type Timestamp,
+  TufaError,
+  validateUpdate,
+} from '@tufa/core';
+import type pg from 'pg';
+import type { AuditContext, AuditEntry } from '../audit.js';
+import { prepared, transaction } from '../db.js';
+import { recordChange } from './changefeed.js';
+import {
+  type CollectionContext,
+  insertRoles,
+  LATEST_ROLES_CTE,
+  type LatestRow,
+  type LoadedState,
+  lockCollection,
+  type NewRow,
+  stateFrom,
+} from './collection.js';
+import { sha256Hex } from './documents.js';
+import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, signerFor } from './keys.js';
+
+/** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
+export interface PublishContext extends CollectionContext {
+  readonly keys: OnlineKeys;
+  /** Lifetimes of server-signed metadata, ms. */
+  readonly timestampExpiry: number;
+  readonly snapshotExpiry: number;
+  /** Largest metadata document a collection may hold, bytes. */
+  readonly maxMetadataSize: number;
+  /** Most delegated roles a collection may declare. */
+  readonly maxDelegatedRoles: number;
+}
+
+export interface PublishResult {
+  versions: Record<string, number>;
+}
+
+/**
+ * One atomic update: validate the would-be state with core's rules, store the uploaded roles
+ * exactly as uploaded, sign snapshot and timestamp, record the change; all or nothing.
+ */
+export async function publish(
+  ctx: PublishContext,
+  request: { gun: string; uploads: ReadonlyMap<string, Uint8Array>; audit?: AuditContext | undefined },
+): Promise<PublishResult> {
+  const { gun, uploads, audit } = request;
+  const maxSize = ctx.maxMetadataSize;
+  for (const [role, bytes] of uploads) {
+    if (bytes.length > maxSize) {
+      throw new TufaError(
+        'TOO_LARGE',
+        `${role}: ${bytes.length} bytes, more than this server allows for one metadata document (${maxSize})`,
+        { details: { role: role.slice(0, 300), limit: maxSize } },
+      );
+    }
+  }
+  const result = await transaction(ctx.pool, async (client) => {
+    const id = await lockCollection(client, { gun, create: false, lockTimeout: ctx.lockTimeout });
+    if (id === undefined) {
+      throw new TufaError(
+        'NOT_FOUND',
+        `${gun}: no such collection; GET its timestamp.key before the first publish`,
+        {
+          details: { gun },
+        },
+      );
+    }
+    const now = ctx.now();
+    const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
+    const serverKeyids = {
+      timestamp: keyRows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
+      snapshot: keyRows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
+    };
+    let update: ReturnType<typeof validateUpdate>;
+    try {
+      update = validateUpdate({ current: state, uploads, now, serverKeyids });
+    } catch (err) {
+      if (err instanceof TufaError && err.code === 'ROLLBACK') {
+        // The usual loser of a race: someone published this version first.
+        throw new TufaError(err.code, err.message, {
+          role: err.role,
+          expected: err.expected,
+          found: err.found,
+          details: { ...err.details, current: versions },
+        });
+      }
+      throw err;
+    }
+    checkDelegationCount(update, ctx.maxDelegatedRoles);
+    const changed = update.changed.map(
+      (c): NewRow => ({
+        role: c.role,
+        bytes: c.bytes,
+        serverSigned: false,
+        metadata:
+          c.role === 'root'
+            ? update.root.metadata
+            : c.role === 'targets'
+              ? update.targets.metadata
+              : c.role === 'snapshot'
+                ? update.snapshot!.metadata
+                : update.delegated.get(c.role)!.metadata,
+      }),
+    );
+    const signed = await signOnline(ctx, {
+      client,
+      id,
+      root: update.root.metadata.signed,
+      snapshotOnline: update.snapshotOnline,
+      resignSnapshot: true,
+      state: update,
+      currentSnapshot: update.snapshot ?? state.snapshot,
+      currentTimestamp: timestamp,
+      now,
+      keyRows,
+      alsoInsert: changed,
+    });
+    const out: Record<string, number> = { ...versions };
+    for (const c of update.changed) out[c.role] = c.version;
+    out.snapshot = signed.snapshot;
+    out.timestamp = signed.timestamp.signed.version;
+    let entry: AuditEntry | undefined;
+    if (audit !== undefined) {
+      const roles: Record<string, number> = {};
+      for (const c of update.changed) roles[c.role] = c.version;
+      roles.snapshot = signed.snapshot;
+      roles.timestamp = signed.timestamp.signed.version;
+      entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
+    }
+    await recordChange(client, {
+      gun,
+      version: signed.timestamp.signed.version,
+      sha256: sha256Hex(signed.timestampBytes),
+      category: 'update',
+      audit: entry,
+    });
+    return { versions: out };
+  });
+  // This process's own readers must not wait for the NOTIFY to come back.
+  ctx.cache?.invalidate(gun);
+  return result;
+}
+
+/** The collection's state and its online keys (newest first), in one round trip. */
+async function loadStateAndKeys(
+  client: pg.ClientBase,
+  ctx: CollectionContext,
+  id: string,
+): Promise<LoadedState & { keyRows: OnlineKeyRow[] }> {
+  const r = await client.query<{
+    role: string;
+    version: number | null;
+    sha256: string | null;
+    seq: string | null;
+    keyid: string | null;
+    private_key: Buffer | null;
+  }>(
+    prepared(
+      'state_and_keys',
+      `${LATEST_ROLES_CTE}
+       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+       FROM latest
+       UNION ALL
+       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+      [id],
+    ),
+  );
+  const latest: LatestRow[] = [];
+  const keys: (OnlineKeyRow & { seq: bigint })[] = [];
+  for (const row of r.rows) {
+    if (row.keyid === null) latest.push({ role: row.role, version: row.version!, sha256: row.sha256! });
+    else {
+      keys.push({
+        role: row.role as OnlineRole,
+        keyid: row.keyid,
+        private_key: row.private_key!,
+        seq: BigInt(row.seq!),
+      });
+    }
+  }
+  keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
+  return { ...(await stateFrom(client, { id, latest, documents: ctx.documents })), keyRows: keys };
+}
+
+/** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
+function checkDelegationCount(update: ReturnType<typeof validateUpdate>, limit: number): void {
+  const names = new Set<string>();
+  const add = (t: Targets) => {
+    for (const r of t.delegations?.roles ?? []) names.add(r.name);
+  };
+  add(update.targets.metadata.signed);
+  for (const d of update.delegated.values()) add(d.metadata.signed);
+  if (names.size > limit) {
+    throw new TufaError(
+      'DELEGATION_LIMIT',
+      `the collection would declare ${names.size} delegated roles, more than this server allows (${limit})`,
+      { details: { limit, found: names.size } },
+    );
+  }
+}
+
+/** Signs and stores a new snapshot (when online and asked) and a new timestamp. */
+export async function signOnline(
+  ctx: PublishContext,
+  args: {
+    client: pg.ClientBase;
+    id: string;
+    root: Root;
+    snapshotOnline: boolean;
+    resignSnapshot: boolean;
+    state: { targets: StoredRole<Targets>; delegated: ReadonlyMap<string, StoredRole<Targets>> };
+    currentSnapshot: StoredRole<Snapshot> | undefined;
+    currentTimestamp: StoredRole<Timestamp> | undefined;
+    now: number;
+    /** The collection's online keys when the caller read them already (one query less). */
+    keyRows?: readonly OnlineKeyRow[];
+    /** The caller's documents of this transaction, inserted with snapshot and timestamp. */
+    alsoInsert?: readonly NewRow[];
+  },
+): Promise<{ snapshot: number; timestamp: Metadata<Timestamp>; timestampBytes: Uint8Array }> {
+  const { client, id } = args;
+  const documents = ctx.documents;
+  const signers = ctx.keys.signers(id, args.keyRows ?? (await ctx.keys.rows(client, id)));
+  const rows: NewRow[] = [...(args.alsoInsert ?? [])];
+  let snapshotBytes: Uint8Array;
+  let snapshotVersion: number;
+  if (args.snapshotOnline && args.resignSnapshot) {
+    snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
+    const meta = snapshotMetaForState(args.state, (bytes) => documents.knownDigest(bytes));
+    // The snapshot just hashed the new targets documents: their rows take those digests.
+    const listed: [string, StoredRole<Targets>][] = [
+      ['targets', args.state.targets],
+      ...args.state.delegated,
+    ];
+    for (const [name, role] of listed) {
+      const digest = meta[metaFileName(name)]?.hashes?.sha256;
+      if (digest !== undefined) documents.noteDigest(role.bytes, digest);
+    }
+    const md = signMetadata(
+      newSnapshot({
+        version: snapshotVersion,
+        expires: formatExpires(args.now + ctx.snapshotExpiry),
+        meta,
+      }),
+      [signerFor(signers, args.root, 'snapshot')],
+    );
+    snapshotBytes = serializeMetadata(md);
+    rows.push({ role: 'snapshot', bytes: snapshotBytes, metadata: md, serverSigned: true });
+  } else {
+    if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
+    snapshotBytes = args.currentSnapshot.bytes;
+    snapshotVersion = args.currentSnapshot.metadata.signed.version;
+  }
+  const timestamp = signMetadata(
+    newTimestamp({
+      version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
+      expires: formatExpires(args.now + ctx.timestampExpiry),
+      snapshotMeta: metaFileFor(snapshotBytes, snapshotVersion),
+    }),
+    [signerFor(signers, args.root, 'timestamp')],
+  );
+  const timestampBytes = serializeMetadata(timestamp);
+  rows.push({ role: 'timestamp', bytes: timestampBytes, metadata: timestamp, serverSigned: true });
+  // Every transaction that writes metadata ends here, with a new timestamp.
+  await insertRoles(client, { id, rows, now: args.now, documents });
+  return { snapshot: snapshotVersion, timestamp, timestampBytes };
+}
