@@ -114,7 +114,8 @@ describe('pending updates', () => {
     expect(proposed.json.status.needed).toBe(1);
     const id = proposed.json.id as string;
     expect((await latestTargets(gun)).signed.version).toBe(1);
-    expect((await fetch(gunUrl(base, gun, '2.targets.json'))).status).toBe(404);
+    const unpublished = await call('GET', gunUrl(base, gun, '2.targets.json'));
+    expect([unpublished.status, unpublished.json.error.code]).toEqual([404, 'NOT_FOUND']);
 
     const list = await call('GET', pendingUrl(gun));
     expect(list.status).toBe(200);
