@@ -92,6 +92,7 @@ describe.each<Backend>(['embedded', 'postgres'])('tufa CLI against tufa-server (
       ...pin,
     ]);
     expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(/HASH_MISMATCH/); // the same length as the artifact: only the hash differs
     expect((await deploy.run(['verify', gun, 'v3', '-', ...pin], { input: 'from stdin' })).code).toBe(0);
     const asJson = JSON.parse(
       (await deploy.run(['verify', gun, 'v1', '--digest', SHA_A, '--json', ...pin])).stdout,

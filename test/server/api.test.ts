@@ -70,6 +70,11 @@ let pgServer: TestPostgres;
 let offset = 0;
 const clock = () => Date.now() + offset;
 const bytesAt = async (url: string) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+/** `STATUS CODE` of a refusal (fetch's answer read as the API's error body). */
+const refusal = async (res: Response | Promise<Response>) => {
+  const r = await res;
+  return `${r.status} ${((await r.json()) as { error: { code: string } }).error.code}`;
+};
 
 beforeAll(async () => {
   pgServer = await startTestPostgres();
@@ -131,8 +136,8 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
       new Uint8Array(await (await fetch(gunUrl(base, gun, 'timestamp.json'))).arrayBuffer()),
     );
     expect(timestamp.signed.snapshotMeta.version).toBe(1);
-    expect((await fetch(gunUrl(base, gun, '1.timestamp.json'))).status).toBe(404);
-    expect((await fetch(gunUrl(base, gun, '7.targets.json'))).status).toBe(404);
+    expect(await refusal(fetch(gunUrl(base, gun, '1.timestamp.json')))).toBe('404 NOT_FOUND');
+    expect(await refusal(fetch(gunUrl(base, gun, '7.targets.json')))).toBe('404 NOT_FOUND');
   });
 
   it('accepts the next targets version and delegated roles; refuses every bad update with its code', async () => {
@@ -194,7 +199,10 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     );
     expect(Object.keys(snap.signed.meta).sort()).toEqual(['releases.json', 'targets.json']);
     const conflict = await post(base, gun, { targets: signed });
-    expect(conflict.status).toBe(409);
+    expect({ status: conflict.status, code: conflict.json.error.code }).toEqual({
+      status: 409,
+      code: 'ROLLBACK',
+    });
     expect(conflict.json.error.details.current).toMatchObject({ targets: 2, timestamp: 2 });
     // rollback of each role a client may upload: root, targets (above), a delegated role
     const rootAgain = await post(base, gun, { root: sign(await rootFor(base, gun), keys.root) });
@@ -271,8 +279,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     const unknown = await fetch(gunUrl(base, 'example.com/nothing', 'root.json'));
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
-    const noRoute = await fetch(`${base}/v3/whatever`);
-    expect(noRoute.status).toBe(404);
+    expect(await refusal(fetch(`${base}/v3/whatever`))).toBe('404 NOT_FOUND');
   });
 
   it('acts only on the GUN the client sent: a name that would normalise to another is refused and creates nothing', async () => {
@@ -315,7 +322,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
       }
     }
     expect(await counts()).toEqual(before);
-    expect((await fetch(gunUrl(base, target, 'root.json'))).status).toBe(404);
+    expect(await refusal(fetch(gunUrl(base, target, 'root.json')))).toBe('404 NOT_FOUND');
     // The same update under its own name is accepted: the refusals were about the names alone.
     const accepted = await rawGet(base, `/v2/${target}/_trust/tuf/`, 'POST', update);
     expect(accepted.status, accepted.body).toBe(200);
@@ -326,9 +333,8 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     await publishNew(base, gun);
     const res = await rawGet(base, `/v2/${gun}/_trust/tuf/targets.json`);
     expect(res.status).toBe(200);
-    expect(
-      (await rawGet(base, '/v2/registry.example.com%3A5000/team/app/_trust/tuf/targets.json')).status,
-    ).toBe(400);
+    const encoded = await rawGet(base, '/v2/registry.example.com%3A5000/team/app/_trust/tuf/targets.json');
+    expect(`${encoded.status} ${JSON.parse(encoded.body).error.code}`).toBe('400 INVALID_ARGUMENT');
   });
 
   it('metadata held in memory is answered as the app answers it: headers, HEAD, 304, a body is 413', async () => {
@@ -384,7 +390,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
       headers: { 'content-type': 'text/plain' },
       body: '{}',
     });
-    expect(wrongType.status).toBe(415);
+    expect(await refusal(wrongType)).toBe('415 INVALID_ARGUMENT');
     const big = await fetch(gunUrl(base, gun), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -393,7 +399,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     expect(big.status).toBe(413);
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe('TOO_LARGE');
     const put = await fetch(gunUrl(base, gun), { method: 'PUT', body: '{}' });
-    expect(put.status).toBe(405);
+    expect(await refusal(put)).toBe('405 INVALID_ARGUMENT');
     const empty = await post(base, gun, {});
     expect(empty.json.error.code).toBe('INVALID_ARGUMENT');
     const notObject = await fetch(gunUrl(base, gun), {
@@ -401,7 +407,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
       headers: { 'content-type': 'application/json' },
       body: '[]',
     });
-    expect(notObject.status).toBe(400);
+    expect(await refusal(notObject)).toBe('400 INVALID_ARGUMENT');
   });
 
   it('DELETE removes exactly that GUN; the changefeed lists publishes and deletes in order', async () => {
@@ -409,9 +415,9 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     await publishNew(base, 'x/app1');
     const del = await fetch(gunUrl(base, 'x/app'), { method: 'DELETE' });
     expect(del.status).toBe(200);
-    expect((await fetch(gunUrl(base, 'x/app', 'root.json'))).status).toBe(404);
+    expect(await refusal(fetch(gunUrl(base, 'x/app', 'root.json')))).toBe('404 NOT_FOUND');
     expect((await fetch(gunUrl(base, 'x/app1', 'root.json'))).status).toBe(200);
-    expect((await fetch(gunUrl(base, 'x/app'), { method: 'DELETE' })).status).toBe(404);
+    expect(await refusal(fetch(gunUrl(base, 'x/app'), { method: 'DELETE' }))).toBe('404 NOT_FOUND');
 
     const feed = (await (await fetch(`${base}/v2/_trust/changefeed?records=1000`)).json()) as {
       count: number;
@@ -433,8 +439,8 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     expect(paged.records.map((r) => Number(r.id))).toEqual([ids[1]]);
     const perGun = (await (await fetch(`${base}/v2/x/app1/_trust/changefeed`)).json()) as { count: number };
     expect(perGun.count).toBe(1);
-    expect((await fetch(`${base}/v2/_trust/changefeed?records=0`)).status).toBe(400);
-    expect((await fetch(`${base}/v2/_trust/changefeed?change_id=-1`)).status).toBe(400);
+    expect(await refusal(fetch(`${base}/v2/_trust/changefeed?records=0`))).toBe('400 INVALID_ARGUMENT');
+    expect(await refusal(fetch(`${base}/v2/_trust/changefeed?change_id=-1`))).toBe('400 INVALID_ARGUMENT');
   });
 
   it('a client-signed snapshot is accepted only when the snapshot key is offline', async () => {
@@ -535,11 +541,11 @@ describe('online keys and access', () => {
     );
     try {
       const res = await fetch(gunUrl(server.url, 'example.com/ro', 'timestamp.key'));
-      expect(res.status).toBe(403);
+      expect(await refusal(res)).toBe('403 FORBIDDEN');
       const rows = await server.store.pool.query('SELECT count(*)::int AS n FROM collections');
       expect(rows.rows[0].n).toBe(0);
       const post = await fetch(gunUrl(server.url, 'example.com/ro', 'timestamp.key'), { method: 'POST' });
-      expect(post.status).toBe(403);
+      expect(await refusal(post)).toBe('403 FORBIDDEN');
     } finally {
       await server.close();
     }

@@ -3,6 +3,7 @@
  * signatures merged until the thresholds are met and the update is published, competing
  * proposals, expiry, and every refusal with its error code.
  */
+import { request } from 'node:http';
 import {
   bumpVersion,
   expiresIn,
@@ -58,6 +59,22 @@ async function call(method: string, url: string, payload?: string, contentType =
   return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Record<string, any>) };
 }
 
+/** A request with the path exactly as given (fetch would normalise `..` away). */
+function rawCall(method: string, path: string): Promise<{ status: number; json: Record<string, any> }> {
+  const url = new URL(base);
+  return new Promise((done, fail) => {
+    const req = request({ host: url.hostname, port: url.port, path, method }, (res) => {
+      let text = '';
+      res.on('data', (c) => {
+        text += c;
+      });
+      res.on('end', () => done({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
 const propose = (gun: string, docs: Record<string, Metadata | Uint8Array | string>, query = '') =>
   call('POST', `${pendingUrl(gun)}${query}`, body(docs));
 
@@ -97,7 +114,8 @@ describe('pending updates', () => {
     expect(proposed.json.status.needed).toBe(1);
     const id = proposed.json.id as string;
     expect((await latestTargets(gun)).signed.version).toBe(1);
-    expect((await fetch(gunUrl(base, gun, '2.targets.json'))).status).toBe(404);
+    const unpublished = await call('GET', gunUrl(base, gun, '2.targets.json'));
+    expect([unpublished.status, unpublished.json.error.code]).toEqual([404, 'NOT_FOUND']);
 
     const list = await call('GET', pendingUrl(gun));
     expect(list.status).toBe(200);
@@ -222,7 +240,7 @@ describe('pending updates', () => {
     );
     expect(await code(propose(gun, { targets: sign(v1, t[0]!) }))).toBe('409 ROLLBACK');
     expect(await code(propose(gun, { snapshot: sign(v2, t[0]!) }))).toBe('400 UPDATE_REFUSED');
-    expect(await code(propose(gun, { targets: '{"signed": 1}' }))).toMatch(/^400 /);
+    expect(await code(propose(gun, { targets: '{"signed": 1}' }))).toBe('400 INVALID_METADATA');
     expect(await code(propose('example.com/pending/nothing', { targets: sign(v2, t[0]!) }))).toBe(
       '404 NOT_FOUND',
     );
@@ -231,7 +249,7 @@ describe('pending updates', () => {
     );
     expect(await code(call('GET', pendingUrl(gun, 'abc')))).toBe('404 NOT_FOUND');
     expect(await code(call('PUT', pendingUrl(gun)))).toBe('405 INVALID_ARGUMENT');
-    expect(await code(call('GET', `${base}/v2/a/../b/_trust/pending/`))).toMatch(/^(400|404) /);
+    expect(await code(rawCall('GET', '/v2/a/../b/_trust/pending/'))).toBe('400 INVALID_ARGUMENT');
     const id = (await propose(gun, { targets: sign(v2, t[0]!) })).json.id as string;
     const badBody = await call(
       'POST',

@@ -75,6 +75,8 @@ describe('publish race', () => {
         });
         if (res.status === 200) return version + 1;
         expect(res.status).toBe(409);
+        // Lost the race: the version was published first (ROLLBACK), or the lock was not had in time.
+        expect(['ROLLBACK', 'CONFLICT']).toContain(res.json.error.code);
         conflicts++;
       }
     };

@@ -704,8 +704,3 @@ export function serializeMetadata(m: Metadata): Uint8Array {
 export function metaFileName(role: string): string {
   return `${role}.json`;
 }
-
-/** True when the metadata has expired at `now` (ms): the spec's `expires <= now`. */
-export function isExpired(signed: Signed, now: number): boolean {
-  return signed.expiresAt <= now;
-}
