@@ -25,6 +25,9 @@ describe('matchPathPattern sets', () => {
     ['[^a]', '^', true],
     ['[^a]', 'a', true],
     ['[^a]', 'b', false],
+    // A set holds its own characters only.
+    ['[ab]', 'e', false],
+    ['[ab]', 'b', true],
     ['[\\]', '\\', true],
   ])('%s matches %s: %s', (pattern, path, expected) => {
     expect(matchPathPattern(pattern, path)).toBe(expected);
