@@ -18,7 +18,11 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/core/src/**/*.test.ts', 'test/server/pending*.test.ts'],
+    include: [
+      'packages/core/src/**/*.test.ts',
+      'packages/server/src/pending*.test.ts',
+      'test/server/pending*.test.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },
