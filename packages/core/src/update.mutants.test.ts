@@ -107,6 +107,12 @@ describe('isValidRoleName', () => {
     expect(isValidRoleName('aé')).toBe(false);
     expect(isValidRoleName('a b')).toBe(false);
   });
+
+  it('no segment is . or .., and no segment starts with a dot', () => {
+    for (const name of ['.', '..', 'a/..', './a', 'a/.hidden'])
+      expect(isValidRoleName(name), name).toBe(false);
+    expect(isValidRoleName('a/b.c')).toBe(true);
+  });
 });
 
 describe('parseUploaded', () => {
