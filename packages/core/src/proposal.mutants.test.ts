@@ -313,13 +313,13 @@ describe('parseSignatureList', () => {
     });
   });
 
-  it('each one exactly {keyid, sig} of strings, the sig at most 4096 hex digits', () => {
+  it('each one exactly {keyid, sig} of strings, the sig at most 4096 hex digits (an even number)', () => {
     expect(parseSignatureList([{ keyid: k.t1.keyid, sig: 'a'.repeat(4096) }], 'targets')).toHaveLength(1);
     for (const bad of [
       null,
       'ab',
       { keyid: k.t1.keyid, sig: ['ab'] },
-      { keyid: k.t1.keyid, sig: 'a'.repeat(4097) },
+      { keyid: k.t1.keyid, sig: 'a'.repeat(4098) },
     ]) {
       expect(refusal(() => parseSignatureList([bad] as never, 'targets'))).toEqual({
         code: 'INVALID_ARGUMENT',
@@ -456,6 +456,22 @@ describe('describeProposal', () => {
     const [gone] = describeProposal(state, uploads({ targets: sign(dropped, k.t1) }));
     expect(gone!.targets).toEqual({ added: ['other'], removed: ['app/v1'], changed: [] });
     expect(gone!.delegations).toEqual({ added: [], removed: ['alpha', 'releases', 'zeta'], changed: [] });
+  });
+
+  it('changed delegations come sorted too', () => {
+    const zetaAlpha = (suffix: string) =>
+      withDelegation(
+        withDelegation(targetsV1(), { name: 'zeta', keys: [k.d1.key], paths: [`z${suffix}/*`] }),
+        {
+          name: 'alpha',
+          keys: [k.d1.key],
+          paths: [`a${suffix}/*`],
+        },
+      );
+    const state = { ...published(), targets: stored(sign(zetaAlpha(''), k.t1, k.t2)) };
+    const changed = bumpVersion(zetaAlpha('2'), expiresIn(NOW, DAY));
+    const [t] = describeProposal(state, uploads({ targets: sign(changed, k.t1) }));
+    expect(t!.delegations).toEqual({ added: [], removed: [], changed: ['alpha', 'zeta'] });
   });
 
   it('a delegated role is compared with its own published version, not with targets', () => {

@@ -284,6 +284,15 @@ describe('validateUpdate: root', () => {
       expected: { keyids: [keys.timestamp.keyid], threshold: 1 },
       found: { keyids: [keys.other.keyid], threshold: 1 },
     });
+    const twoOfTwo = withRootRole(rootV1(), 'timestamp', {
+      keys: [keys.timestamp.key, keys.other.key],
+      threshold: 2,
+    });
+    expect(
+      refusal(() =>
+        update(empty, { root: sign(twoOfTwo, keys.root), targets: sign(targetsV1(), keys.targets) }),
+      ),
+    ).toMatchObject({ code: 'INVALID_METADATA', role: 'timestamp', found: { threshold: 2 } });
     // The server's key beside another, threshold 1: the server can sign timestamp alone.
     const withAnother = withRootRole(rootV1(), 'timestamp', { keys: [keys.other.key, keys.timestamp.key] });
     expect(
