@@ -366,7 +366,7 @@ export function checkExpiry(signed: Signed, role: string, now: number): void {
   }
 }
 
-function checkFinalSnapshot(snapshot: Snapshot, meta: MetaFile, now: number, allowExpired = false): void {
+function checkFinalSnapshot(snapshot: Snapshot, meta: MetaFile, now: number, allowExpired: boolean): void {
   if (snapshot.version !== meta.version) {
     throw new TufaError(
       snapshot.version < meta.version ? 'ROLLBACK' : 'VERSION_MISMATCH',

@@ -73,6 +73,7 @@ export interface ValidatedUpdate {
 /** Most roles one update may carry: bounds the work a single request can cause. */
 export const MAX_ROLES_PER_UPDATE = 1000;
 
+// A segment never starts with '.', so '.' and '..' are never segments.
 const ROLE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 /**
@@ -81,7 +82,7 @@ const ROLE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
  */
 export function isValidRoleName(name: string): boolean {
   if (name.length === 0 || name.length > 255 || /^\d+\./.test(name)) return false;
-  return name.split('/').every((s) => ROLE_SEGMENT.test(s) && s !== '.' && s !== '..');
+  return name.split('/').every((s) => ROLE_SEGMENT.test(s));
 }
 
 /** Parses uploaded bytes strictly and refuses anything but the canonical JSON of what they parse to. */

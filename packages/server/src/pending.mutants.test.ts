@@ -1,0 +1,54 @@
+/** The pending routes' paths, parsed strictly: the cases mutation testing found unchecked. */
+import { TufaError } from '@tufa/core';
+import { describe, expect, it } from 'vitest';
+import { HttpStatusError } from './http.js';
+import { parsePendingRoute } from './pending.js';
+
+const id = 'ab'.repeat(32);
+
+function refusal(path: string): { code: string; message: string; status?: number } {
+  try {
+    parsePendingRoute(path);
+  } catch (err) {
+    if (!(err instanceof TufaError)) throw err;
+    return err instanceof HttpStatusError
+      ? { code: err.code, message: err.message, status: err.status }
+      : { code: err.code, message: err.message };
+  }
+  throw new Error(`${path}: accepted`);
+}
+
+describe('parsePendingRoute', () => {
+  it('only under /v2/', () => {
+    expect(parsePendingRoute('/v1/example.com/app/_trust/pending/')).toBeUndefined();
+    expect(parsePendingRoute('/v2/example.com/app/_trust/tuf/')).toBeUndefined();
+  });
+
+  it('the list with or without its trailing slash', () => {
+    expect(parsePendingRoute('/v2/example.com/app/_trust/pending')).toEqual({ gun: 'example.com/app' });
+    expect(parsePendingRoute('/v2/example.com/app/_trust/pending/')).toEqual({ gun: 'example.com/app' });
+  });
+
+  it('an empty GUN is refused, not ignored', () => {
+    expect(refusal('/v2//_trust/pending/').code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('one proposal and its signatures, named by exactly 64 hex digits', () => {
+    expect(parsePendingRoute(`/v2/example.com/app/_trust/pending/${id}`)).toEqual({
+      gun: 'example.com/app',
+      id,
+    });
+    expect(parsePendingRoute(`/v2/example.com/app/_trust/pending/${id}/signatures`)).toEqual({
+      gun: 'example.com/app',
+      id,
+      signatures: true,
+    });
+    for (const tail of [`x${id}`, `${id}/other`, `${id}/signatures/x`, id.slice(1)]) {
+      expect(refusal(`/v2/example.com/app/_trust/pending/${tail}`)).toEqual({
+        code: 'NOT_FOUND',
+        message: 'a pending update is named by its 64-digit id',
+        status: 404,
+      });
+    }
+  });
+});
