@@ -29,6 +29,8 @@ export function runProcess(
     });
     child.on('error', fail);
     child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+    // A child that exits without reading its input closes the pipe (EPIPE): its exit status tells.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }
