@@ -37,5 +37,6 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   clearTextReporter: { allowColor: false, logTests: false },
-  thresholds: { high: 90, low: 80, break: null },
+  // The run fails below 90% overall; docs/mutation.md holds the per-file scores (Stryker breaks on the total only).
+  thresholds: { high: 90, low: 80, break: 90 },
 };

@@ -263,15 +263,25 @@ describe('refusals, with their messages and details', () => {
       await onlineKey(base, gun, 'snapshot'),
     ];
     const v1 = await rootFor(base, gun);
+    // Root 2-of-2, signed by one: the proposal stays pending, so the refusal is the pending check's own.
     const v2 = (change: 'timestamp' | 'snapshot', key: typeof timestampKey) =>
       withRootRole(
-        withRootRole(bumpVersion(v1, expiresIn(clock(), 365 * DAY)), 'targets', {
-          keys: t.map((k) => k.key),
-          threshold: 3,
-        }),
+        withRootRole(
+          withRootRole(bumpVersion(v1, expiresIn(clock(), 365 * DAY)), 'root', {
+            keys: [keys.root.key, keyPair(240).key],
+            threshold: 2,
+          }),
+          'targets',
+          {
+            keys: t.map((k) => k.key),
+            threshold: 3,
+          },
+        ),
         change,
         { keys: [key] },
       );
+    const control = await propose(gun, { root: sign(v2('timestamp', timestampKey), keys.root) });
+    expect([control.status, control.json.published]).toEqual([202, false]);
     const swappedTimestamp = await propose(gun, { root: sign(v2('timestamp', snapshotKey), keys.root) });
     expect(swappedTimestamp.json.error).toMatchObject({
       code: 'INVALID_METADATA',

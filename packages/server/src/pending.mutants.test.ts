@@ -25,7 +25,10 @@ describe('parsePendingRoute', () => {
   });
 
   it('the list with or without its trailing slash', () => {
-    expect(parsePendingRoute('/v2/example.com/app/_trust/pending')).toEqual({ gun: 'example.com/app' });
+    // A GUN of another length than '/_trust/pending'.
+    expect(parsePendingRoute('/v2/example.com/team/app/_trust/pending')).toEqual({
+      gun: 'example.com/team/app',
+    });
     expect(parsePendingRoute('/v2/example.com/app/_trust/pending/')).toEqual({ gun: 'example.com/app' });
   });
 
