@@ -202,22 +202,46 @@ export function createRequestListener(
   const pending = new PendingRoutes(pendingStore, options.bodyLimit);
   const authorize = options.authorize;
 
-  const counters = new Map<string, ReturnType<typeof metrics.requests.labels>>();
-  const latencies = new Map<string, ReturnType<typeof metrics.latency.labels>>();
+  /**
+   * Path → its route, parsed once: only paths of at most 512 characters that name a route, at
+   * most 10,000 of them (about 5 MB at worst). A refused path is parsed (and refused) every time.
+   */
+  const routes = new Map<string, Route>();
+  const routeOf = (path: string): Route | undefined => {
+    const known = routes.get(path);
+    if (known !== undefined) return known;
+    const route = parseRoute(path);
+    if (route !== undefined && path.length <= 512) {
+      if (routes.size >= 10_000) routes.clear();
+      routes.set(path, Object.freeze(route));
+    }
+    return route;
+  };
+
+  /** The labelled metrics of each route, method and status, made once (labels() costs more than a cached GET). */
+  type Labelled = {
+    latency: ReturnType<typeof metrics.latency.labels>;
+    requests: Map<string, Map<number, ReturnType<typeof metrics.requests.labels>>>;
+  };
+  const labelled = new Map<string, Labelled>();
   const count = (route: string, method: string, status: number, seconds: number) => {
-    const key = `${route} ${method} ${status}`;
-    let counter = counters.get(key);
+    let forRoute = labelled.get(route);
+    if (forRoute === undefined) {
+      forRoute = { latency: metrics.latency.labels({ route }), requests: new Map() };
+      labelled.set(route, forRoute);
+    }
+    let forMethod = forRoute.requests.get(method);
+    if (forMethod === undefined) {
+      forMethod = new Map();
+      forRoute.requests.set(method, forMethod);
+    }
+    let counter = forMethod.get(status);
     if (counter === undefined) {
       counter = metrics.requests.labels({ route, method, status: String(status) });
-      counters.set(key, counter);
+      forMethod.set(status, counter);
     }
     counter.inc();
-    let latency = latencies.get(route);
-    if (latency === undefined) {
-      latency = metrics.latency.labels({ route });
-      latencies.set(route, latency);
-    }
-    latency.observe(seconds);
+    forRoute.latency.observe(seconds);
   };
 
   const auditContext = async (call: Call): Promise<AuditContext> => {
@@ -606,8 +630,13 @@ export function createRequestListener(
     };
 
     try {
-      release = access.admit(request.remoteAddress);
-      route = parseRoute(request.path);
+      access.admit(request.remoteAddress);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    try {
+      route = routeOf(request.path);
       // The pending routes bound their bodies as they read them.
       if (!isPending(route)) refuseLargeBody(request, route);
       if (route === undefined) {
@@ -617,9 +646,12 @@ export function createRequestListener(
       const before = endpointOf(known).before;
       const reply =
         before === undefined ? answer(call, known) : before(call, known).then(() => answer(call, known));
-      if (reply instanceof Promise) reply.then(finish, fail);
-      else finish(reply);
+      if (reply instanceof Promise) {
+        release = access.hold(request.remoteAddress);
+        reply.then(finish, fail);
+      } else finish(reply);
     } catch (err) {
+      release = access.hold(request.remoteAddress);
       fail(err);
     }
   };

@@ -119,10 +119,9 @@ export class AccessControl {
     return (this.options.clientSubjects?.size ?? 0) > 0;
   }
 
-  /** Counts a request against its address's concurrency cap; the returned function ends it. */
-  admit(address: string): () => void {
-    const count = this.inFlight.get(address) ?? 0;
-    if (count >= this.options.maxConcurrentPerAddress) {
+  /** 429 while `address` has as many requests in flight as it may. */
+  admit(address: string): void {
+    if ((this.inFlight.get(address) ?? 0) >= this.options.maxConcurrentPerAddress) {
       throw new HttpStatusError(
         429,
         'RATE_LIMITED',
@@ -131,7 +130,14 @@ export class AccessControl {
         { 'Retry-After': '1' },
       );
     }
-    this.inFlight.set(address, count + 1);
+  }
+
+  /**
+   * Counts an admitted request that waits (for the database, its body) against its address's
+   * cap; the returned function ends it. One answered at once holds nothing.
+   */
+  hold(address: string): () => void {
+    this.inFlight.set(address, (this.inFlight.get(address) ?? 0) + 1);
     let done = false;
     return () => {
       if (done) return;
