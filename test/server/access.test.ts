@@ -329,6 +329,32 @@ describe('--require-auth-for-pull', () => {
       403,
     );
   });
+
+  it('metadata held in memory is served to a pull token as from the database, and refused once it is revoked', async () => {
+    const token = await makeToken('pull-short-lived', ['pull:acme/*']);
+    const get = (headers: Record<string, string> = {}) =>
+      fetch(`${closed.url}${trust('acme/app', 'targets.json')}`, {
+        headers: { authorization: `Bearer ${token}`, ...headers },
+      });
+    const first = await get();
+    const second = await get(); // held in memory now
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(await second.text()).toBe(await first.text());
+    for (const h of ['etag', 'cache-control', 'content-type', 'content-length']) {
+      expect(second.headers.get(h), h).toBe(first.headers.get(h));
+    }
+    const etag = first.headers.get('etag')!;
+    expect((await get({ 'if-none-match': etag })).status).toBe(304);
+    // No token check is cached: the revocation counts from the next request on.
+    expect(await server.tokens.revoke('pull-short-lived')).toBe(true);
+    for (const headers of [{}, { 'if-none-match': etag }]) {
+      const refused = await get(headers);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="tufa", error="invalid_token"');
+    }
+  });
 });
 
 describe('abuse limits', () => {

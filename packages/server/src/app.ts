@@ -1,23 +1,31 @@
-/** The Koa application: Notary's routes over the store, access control, audit, JSON errors, request ids, metrics. */
+/**
+ * The request listener: every route of routes.ts answered one way, with access control, audit,
+ * JSON errors, request ids, metrics and a log line. A metadata read held in memory that needs no
+ * database to authorize is answered before the listener returns: no promise, no context object.
+ */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ParsedUrlQuery, parse as parseQuery } from 'node:querystring';
 import { isTufaError, keyToJson, parseJson, TufaError } from '@tufa/core';
-import Koa from 'koa';
 import type { Logger } from 'pino';
 import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
-import { type AccessAction, type AccessControl, ANONYMOUS, type Principal, remoteAddress } from './auth.js';
+import type { AccessAction, AccessControl, Principal } from './auth.js';
 import {
   checkGun,
+  describeRequest,
   errorBody,
   HttpStatusError,
-  parseRoute,
+  mediaTypeOf,
   parseUpdateBody,
-  type Route,
+  type RequestInfo,
   readBody,
+  requireJson,
   statusOf,
 } from './http.js';
 import type { Metrics } from './metrics.js';
-import { handlePending, PendingStore, parsePendingRoute } from './pending.js';
+import { PendingRoutes, PendingStore } from './pending.js';
+import { metadataResponse } from './responder.js';
+import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
 import type { TokenStore } from './tokens.js';
 
@@ -31,7 +39,7 @@ export type Action = 'read' | 'write';
 export type Authorizer = (request: {
   gun: string;
   action: Action;
-  ctx: Koa.Context;
+  request: RequestInfo;
 }) => boolean | Promise<boolean>;
 
 export interface AppOptions {
@@ -53,17 +61,66 @@ export interface AppOptions {
 /** Bodies of the routes that take none (key rotation, delete, reads) and of the admin API. */
 const SMALL_BODY = 1024;
 const ADMIN_BODY = 16 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Statuses that carry no body (RFC 9110). */
+const EMPTY = new Set([204, 205, 304]);
+
+/** An answer before it is written: an object is sent as JSON; a HEAD keeps the Content-Length and drops the body. */
+interface Reply {
+  status?: number;
+  headers?: Readonly<Record<string, string>>;
+  body: Buffer | string | object | undefined;
+}
 
 interface PendingAudit {
   action: AuditAction;
   gun: string | undefined;
-  roles?: Record<string, number | string>;
   recorded: boolean;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
-const LATEST_CACHE = 'public, max-age=10, must-revalidate';
-const VERSIONED_CACHE = 'public, max-age=31536000, immutable';
+/** One request on its way: what it asked, who asks (authenticated once, when first needed), what is set so far. */
+class Call {
+  /** Response headers so far; a refusal keeps them (a pending route's Cache-Control, for one). */
+  readonly headers: Record<string, string | number>;
+  audit: PendingAudit | undefined;
+  /** Who is asking, for the audit rows of a pending route's publish. */
+  auditContext: AuditContext | undefined;
+  private who: Principal | Promise<Principal> | undefined;
+  private parsedQuery: ParsedUrlQuery | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly request: RequestInfo,
+    readonly requestId: string,
+    private readonly access: AccessControl,
+  ) {
+    this.headers = { 'X-Request-Id': requestId };
+  }
+
+  principal(): Principal | Promise<Principal> {
+    this.who ??= this.access.authenticate(this.request);
+    return this.who;
+  }
+
+  get query(): ParsedUrlQuery {
+    this.parsedQuery ??= parseQuery(this.request.query);
+    return this.parsedQuery;
+  }
+}
+
+type RouteOf<K extends RouteKind> = Extract<Route, { kind: K }>;
+type Handler<K extends RouteKind> = (call: Call, route: RouteOf<K>) => Reply | Promise<Reply>;
+
+/** What a route answers to each method; anything else is 405 with the methods it has. */
+interface Endpoint<K extends RouteKind> {
+  /** Runs before the method is looked at (the pending routes: push access comes first). */
+  before?: (call: Call, route: RouteOf<K>) => Promise<void>;
+  /** GET and HEAD. */
+  read?: Handler<K>;
+  post?: Handler<K>;
+  delete?: Handler<K>;
+}
 
 function routeName(route: Route | undefined): string {
   if (route === undefined) return 'unknown';
@@ -79,493 +136,21 @@ function decimalParam(value: unknown, name: string, min: number, max: number, fa
   return Number(value);
 }
 
-type MetadataRoute = Extract<Route, { kind: 'metadata' }>;
-
-/** Whether an If-None-Match header names this ETag (or `*`). */
-function etagMatches(header: string | undefined, etag: string): boolean {
-  if (header === undefined || header === '') return false;
-  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag || t.trim() === '*');
+/** Routes that read no body refuse one; the others are bounded when read. */
+function refuseLargeBody(request: RequestInfo, route: Route | undefined): void {
+  if (route?.kind === 'collection' && request.method === 'POST') return;
+  const limit = route?.kind === 'tokens' && request.method === 'POST' ? ADMIN_BODY : SMALL_BODY;
+  const declared = request.headers['content-length'];
+  const chunked = request.headers['transfer-encoding'] !== undefined;
+  if ((declared !== undefined && Number(declared) > limit) || (chunked && limit === SMALL_BODY)) {
+    throw new HttpStatusError(413, 'TOO_LARGE', `this route takes a body of at most ${limit} bytes`, {
+      limit,
+    });
+  }
 }
 
-/**
- * The request listener for node:http(s): the app, behind a fast path for the request a registry
- * serves most, an anonymous GET or HEAD of the latest (or a given version of) metadata held in
- * the memory cache. That path answers from node:http directly, with the same status, headers,
- * metrics and log line as the app, without Koa's per-request context (several times the
- * requests per second for timestamp.json). Anything else goes to the app: a cache miss, a
- * timestamp due for re-signing, an Authorization header, a query string, pull that needs a
- * token, an embedding application's authorizer, a path the router refuses.
- */
-export function createRequestListener(
-  options: AppOptions,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  const app = createApp(options);
-  const handle = app.callback();
-  const { store, metrics, access, logger } = options;
-  // Off when pull needs a token, when an embedding application decides, and when client
-  // certificates map to tokens (a certificate whose token is revoked gets 401 from the app).
-  const fastPathOn =
-    options.authorize === undefined && access.may(ANONYMOUS, 'pull', '') && !access.mapsCertificates;
-  const counters = new Map<string, ReturnType<typeof metrics.requests.labels>>();
-  const counter = (method: string, status: number) => {
-    const key = `${method} ${status}`;
-    let c = counters.get(key);
-    if (c === undefined) {
-      c = metrics.requests.labels({ route: 'metadata', method, status: String(status) });
-      counters.set(key, c);
-    }
-    return c;
-  };
-  const latency = metrics.latency.labels({ route: 'metadata' });
-
-  /**
-   * URL → its metadata route, parsed once. Only routes the fast path serves are kept, only for
-   * URLs of at most 512 characters, at most 10,000 of them: about 5 MB at worst.
-   */
-  const routes = new Map<string, MetadataRoute>();
-  const metadataRoute = (url: string): MetadataRoute | undefined => {
-    const known = routes.get(url);
-    if (known !== undefined) return known;
-    let parsed: Route | undefined;
-    try {
-      parsed = parseRoute(url);
-    } catch {
-      return undefined; // the app answers with the router's refusal
-    }
-    if (parsed?.kind !== 'metadata' || (parsed.role === 'timestamp' && parsed.version !== undefined)) {
-      return undefined;
-    }
-    if (url.length <= 512) {
-      if (routes.size >= 10_000) routes.clear();
-      routes.set(url, parsed);
-    }
-    return parsed;
-  };
-
-  const served = (req: IncomingMessage, res: ServerResponse): boolean => {
-    const started = process.hrtime.bigint();
-    const method = req.method;
-    if (method !== 'GET' && method !== 'HEAD') return false;
-    const url = req.url;
-    if (url === undefined || !url.startsWith('/v2/') || url.includes('?')) return false;
-    const h = req.headers;
-    // A token, or a body (the app answers 413 past 1 KiB): the app's business.
-    const length = h['content-length'];
-    if (
-      h.authorization !== undefined ||
-      (length !== undefined && length !== '0') ||
-      h['transfer-encoding'] !== undefined
-    ) {
-      return false;
-    }
-    const route = metadataRoute(url);
-    if (route === undefined) return false;
-    const file = store.cachedMetadata(route.gun, route.role, route.version);
-    if (file === undefined) return false;
-    // An expired timestamp is re-signed first, by the app.
-    if (route.role === 'timestamp' && file.expiresAt <= store.now()) return false;
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    const etag = `"${file.sha256}"`;
-    const cacheControl = route.version === undefined ? LATEST_CACHE : VERSIONED_CACHE;
-    // One writeHead with every header: node:http stores them once instead of per setHeader.
-    if (etagMatches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { 'X-Request-Id': requestId, ETag: etag, 'Cache-Control': cacheControl });
-      res.end();
-    } else {
-      res.writeHead(200, {
-        'X-Request-Id': requestId,
-        ETag: etag,
-        'Cache-Control': cacheControl,
-        'Content-Type': 'application/json',
-        'Content-Length': file.bytes.length,
-      });
-      if (method === 'HEAD') res.end();
-      else res.end(file.bytes);
-    }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    counter(method, res.statusCode).inc();
-    latency.observe(seconds);
-    if (logger.isLevelEnabled('info')) {
-      logger.info(
-        {
-          req_id: requestId,
-          method,
-          url: url.slice(0, 512),
-          status: res.statusCode,
-          ms: Math.round(seconds * 1000),
-        },
-        'request',
-      );
-    }
-    return true;
-  };
-
-  return (req, res) => {
-    if (!fastPathOn || !served(req, res)) void handle(req, res);
-  };
-}
-
-export function createApp(options: AppOptions): Koa {
-  const { store, metrics, access, tokens } = options;
-  const pendingUpdates = new PendingStore(
-    store,
-    options.pendingExpiry === undefined ? {} : { defaultExpiry: options.pendingExpiry },
-  );
-  const authorize = options.authorize;
-  const app = new Koa();
-  app.silent = true;
-  app.proxy = false;
-
-  /** The caller, authenticated once per request (and only by routes that need to know). */
-  const principal = (ctx: Koa.Context): Promise<Principal> => {
-    ctx.state.principal ??= access.authenticate(ctx);
-    return ctx.state.principal as Promise<Principal>;
-  };
-  const auditContext = async (ctx: Koa.Context): Promise<AuditContext> => ({
-    tokenName: (await principal(ctx).catch(() => undefined))?.tokenName,
-    remoteAddr: remoteAddress(ctx),
-    requestId: ctx.state.requestId as string,
-  });
-  /** Marks the request as a write to audit: refused, it gets a row with the refusal code. */
-  const auditing = (ctx: Koa.Context, action: AuditAction, gun: string | undefined): PendingAudit => {
-    const pending: PendingAudit = { action, gun, recorded: false };
-    ctx.state.audit = pending;
-    return pending;
-  };
-
-  const allowed = async (gun: string, action: AccessAction, ctx: Koa.Context) => {
-    if (authorize !== undefined && action !== 'admin') {
-      const legacy: Action = action === 'pull' ? 'read' : 'write';
-      if (!(await authorize({ gun, action: legacy, ctx }))) {
-        throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to ${action} ${gun}`);
-      }
-      return;
-    }
-    access.require(await principal(ctx), action, gun, remoteAddress(ctx));
-  };
-  const mayPush = async (gun: string, ctx: Koa.Context): Promise<boolean> => {
-    if (authorize !== undefined) return authorize({ gun, action: 'write', ctx });
-    return access.may(await principal(ctx), 'push', gun);
-  };
-
-  app.use(async (ctx) => {
-    const started = process.hrtime.bigint();
-    const given = ctx.get('x-request-id');
-    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
-    ctx.set('X-Request-Id', requestId);
-    ctx.state.requestId = requestId;
-    // A child logger costs more than a cached GET: made only when something is logged.
-    let child: Logger | undefined;
-    const log = () => (child ??= options.logger.child({ req_id: requestId }));
-    let route: Route | undefined;
-    let release: (() => void) | undefined;
-    try {
-      release = access.admit(ctx);
-      // Threshold signing (pending.ts): push access, bodies bounded there.
-      const pendingRoute = parsePendingRoute(ctx.path);
-      if (pendingRoute !== undefined) {
-        ctx.state.routeName =
-          pendingRoute.id === undefined
-            ? 'pending'
-            : pendingRoute.signatures
-              ? 'pending_signatures'
-              : 'pending_one';
-        // Proposing, signing and dropping are writes: audited, accepted or refused.
-        const action: AuditAction | undefined =
-          ctx.method === 'DELETE'
-            ? 'pending.drop'
-            : ctx.method !== 'POST'
-              ? undefined
-              : pendingRoute.signatures === true
-                ? 'pending.sign'
-                : 'pending.propose';
-        const audit = action === undefined ? undefined : auditing(ctx, action, pendingRoute.gun);
-        await handlePending(ctx, pendingRoute, {
-          pending: pendingUpdates,
-          bodyLimit: options.bodyLimit,
-          allowPush: (gun) => allowed(gun, 'push', ctx),
-          audit: () => auditContext(ctx),
-        });
-        if (audit !== undefined) {
-          audit.recorded = true;
-          await recordAudit(store.pool, {
-            ...(await auditContext(ctx)),
-            action: audit.action,
-            gun: audit.gun,
-            outcome: 'accepted',
-          });
-        }
-        return;
-      }
-      route = parseRoute(ctx.path);
-      refuseLargeBody(ctx, route);
-      await handle(ctx, route);
-    } catch (err) {
-      const tufa = isTufaError(err) ? err : undefined;
-      if (err instanceof HttpStatusError) for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
-      const pending = ctx.state.audit as PendingAudit | undefined;
-      // 429s are not recorded: they are what keeps a flood of refused writes out of the table.
-      if (pending !== undefined && !pending.recorded && tufa?.code !== 'RATE_LIMITED') {
-        pending.recorded = true;
-        await recordAudit(store.pool, {
-          ...(await auditContext(ctx)),
-          action: pending.action,
-          gun: pending.gun,
-          outcome: tufa?.code ?? 'INTERNAL',
-        }).catch((auditErr: unknown) => log().error({ err: auditErr }, 'audit row not written'));
-      }
-      if (tufa !== undefined && statusOf(tufa) < 500) {
-        ctx.status = statusOf(tufa);
-        ctx.body = errorBody(tufa);
-        metrics.refusals.inc({ code: tufa.code });
-        log().info({ code: tufa.code, msg_detail: tufa.message }, 'refused');
-      } else {
-        log().error({ err }, 'request failed');
-        const status = tufa !== undefined ? statusOf(tufa) : 500;
-        ctx.status = status;
-        ctx.body = {
-          error: {
-            code: tufa?.code ?? 'INTERNAL',
-            message: status === 500 ? `internal error (request id ${requestId})` : tufa!.message,
-            details: {},
-          },
-        };
-        metrics.refusals.inc({ code: tufa?.code ?? 'INTERNAL' });
-      }
-    } finally {
-      release?.();
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const name = (ctx.state.routeName as string | undefined) ?? routeName(route);
-      metrics.requests.inc({ route: name, method: ctx.method, status: String(ctx.status) });
-      metrics.latency.observe({ route: name }, seconds);
-      if (options.logger.isLevelEnabled('info')) {
-        log().info(
-          {
-            method: ctx.method,
-            url: ctx.url.slice(0, 512),
-            status: ctx.status,
-            ms: Math.round(seconds * 1000),
-          },
-          'request',
-        );
-      }
-    }
-  });
-
-  const methodNotAllowed = (ctx: Koa.Context, allow: string) => {
-    ctx.set('Allow', allow);
-    throw new HttpStatusError(
-      405,
-      'INVALID_ARGUMENT',
-      `${ctx.method} is not allowed here (allowed: ${allow})`,
-    );
-  };
-
-  async function handle(ctx: Koa.Context, route: Route | undefined): Promise<void> {
-    if (route === undefined) throw new TufaError('NOT_FOUND', `no such route: ${ctx.path.slice(0, 200)}`);
-    const read = ctx.method === 'GET' || ctx.method === 'HEAD';
-    switch (route.kind) {
-      case 'health': {
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        try {
-          await store.pool.query('SELECT 1');
-          ctx.body = { status: 'ok' };
-        } catch {
-          ctx.status = 503;
-          ctx.body = {
-            status: 'unavailable',
-            error: { code: 'NETWORK', message: 'the database does not answer' },
-          };
-        }
-        return;
-      }
-      case 'metrics': {
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        ctx.type = metrics.registry.contentType;
-        ctx.body = await metrics.registry.metrics();
-        return;
-      }
-      case 'changefeed': {
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        // The whole feed names every collection: it needs pull on all of them (pull:*).
-        await allowed(route.gun ?? '*', 'pull', ctx);
-        const after = decimalParam(ctx.query.change_id, 'change_id', 0, Number.MAX_SAFE_INTEGER, 0);
-        const limit = decimalParam(ctx.query.records, 'records', 1, 1000, 100);
-        const records = await store.changes({ gun: route.gun, after: String(after), limit });
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { count: records.length, records };
-        return;
-      }
-      case 'metadata': {
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        await allowed(route.gun, 'pull', ctx);
-        if (route.role === 'timestamp' && route.version !== undefined) {
-          throw new TufaError('NOT_FOUND', 'timestamp is only served as timestamp.json');
-        }
-        if (route.role === 'timestamp' && (await store.timestampExpired(route.gun))) {
-          const roles = await store.resign(route.gun, { fraction: options.resignFraction, wait: true });
-          for (const role of roles) metrics.resigns.inc({ role });
-        }
-        const file = await store.getMetadata(route.gun, route.role, route.version);
-        if (file === undefined) {
-          throw new TufaError(
-            'NOT_FOUND',
-            `${route.gun}: no ${route.version === undefined ? '' : `version ${route.version} of `}${route.role}`,
-            { role: route.role },
-          );
-        }
-        const etag = `"${file.sha256}"`;
-        ctx.set('ETag', etag);
-        ctx.set('Cache-Control', route.version === undefined ? LATEST_CACHE : VERSIONED_CACHE);
-        if (etagMatches(ctx.get('if-none-match'), etag)) {
-          ctx.status = 304;
-          return;
-        }
-        ctx.body = file.bytes;
-        ctx.set('Content-Type', 'application/json');
-        return;
-      }
-      case 'key': {
-        if (ctx.method === 'POST') {
-          const pending = auditing(ctx, 'key.rotate', route.gun);
-          await allowed(route.gun, 'push', ctx);
-          const key = await store.rotateOnlineKey(route.gun, route.role, await auditContext(ctx));
-          pending.recorded = true;
-          ctx.body = keyToJson(key);
-          return;
-        }
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD, POST');
-        await allowed(route.gun, 'pull', ctx);
-        const mayWrite = await mayPush(route.gun, ctx);
-        const key = await store.getOnlineKey(
-          route.gun,
-          route.role,
-          mayWrite,
-          mayWrite ? await auditContext(ctx) : undefined,
-        );
-        // Only a writer creates a collection's first key: say who may, as a write would (the
-        // collection's existence is no secret from a caller who may read it).
-        if (key === undefined && !mayWrite) {
-          if (authorize !== undefined)
-            throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to push ${route.gun}`);
-          access.require(await principal(ctx), 'push', route.gun);
-        }
-        if (key === undefined) throw new TufaError('NOT_FOUND', `${route.gun}: no ${route.role} key`);
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = keyToJson(key);
-        return;
-      }
-      case 'collection': {
-        if (ctx.method === 'POST') {
-          const pending = auditing(ctx, 'publish', route.gun);
-          await allowed(route.gun, 'push', ctx);
-          const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
-          if (type !== 'application/json') {
-            await readBody(ctx.req, options.bodyLimit).catch(() => undefined);
-            throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'an update is sent as application/json', {
-              found: type || 'nothing',
-            });
-          }
-          const body = await readBody(ctx.req, options.bodyLimit);
-          const uploads = parseUpdateBody(body);
-          const result = await store.publish(route.gun, uploads, await auditContext(ctx));
-          pending.recorded = true;
-          metrics.publishes.inc();
-          ctx.body = { gun: route.gun, versions: result.versions };
-          return;
-        }
-        if (ctx.method === 'DELETE') {
-          const pending = auditing(ctx, 'delete', route.gun);
-          await allowed(route.gun, 'delete', ctx);
-          if (!(await store.deleteCollection(route.gun, await auditContext(ctx)))) {
-            throw new TufaError('NOT_FOUND', `${route.gun}: no such collection`);
-          }
-          pending.recorded = true;
-          ctx.body = { deleted: route.gun };
-          return;
-        }
-        return methodNotAllowed(ctx, 'POST, DELETE');
-      }
-      case 'tokens': {
-        if (ctx.method === 'POST') {
-          const pending = auditing(ctx, 'token.create', undefined);
-          await allowed('*', 'admin', ctx);
-          const request = parseTokenRequest(await readJsonBody(ctx, ADMIN_BODY));
-          const created = await tokens.createAudited(request.name, request.scopes, await auditContext(ctx));
-          pending.recorded = true;
-          ctx.status = 201;
-          ctx.set('Cache-Control', 'no-store');
-          ctx.body = { ...created.info, token: created.token };
-          return;
-        }
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD, POST');
-        await allowed('*', 'admin', ctx);
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { tokens: await tokens.list() };
-        return;
-      }
-      case 'token': {
-        if (ctx.method !== 'DELETE') return methodNotAllowed(ctx, 'DELETE');
-        const pending = auditing(ctx, 'token.revoke', undefined);
-        await allowed('*', 'admin', ctx);
-        const name = route.name;
-        const revoked = await tokens.revokeAudited(name, await auditContext(ctx));
-        if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${name}`);
-        pending.recorded = true;
-        ctx.body = { revoked: name };
-        return;
-      }
-      case 'audit': {
-        if (!read) return methodNotAllowed(ctx, 'GET, HEAD');
-        await allowed('*', 'admin', ctx);
-        const gun = ctx.query.gun;
-        if (gun !== undefined && typeof gun !== 'string') {
-          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'gun is given once');
-        }
-        const since = ctx.query.since;
-        if (since !== undefined && typeof since !== 'string') {
-          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'since is given once');
-        }
-        const after = decimalParam(ctx.query.after, 'after', 0, Number.MAX_SAFE_INTEGER, 0);
-        const limit = decimalParam(ctx.query.limit, 'limit', 1, 1000, 100);
-        const rows = await listAudit(store.pool, {
-          gun: gun === undefined ? undefined : checkGun(gun),
-          since: since === undefined ? undefined : parseSince(since, store.now()),
-          after: String(after),
-          limit,
-        });
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { count: rows.length, records: rows };
-        return;
-      }
-    }
-  }
-
-  /** Routes that read no body refuse one; the others are bounded when read. */
-  function refuseLargeBody(ctx: Koa.Context, route: Route | undefined): void {
-    if (route?.kind === 'collection' && ctx.method === 'POST') return;
-    const limit = route?.kind === 'tokens' && ctx.method === 'POST' ? ADMIN_BODY : SMALL_BODY;
-    const declared = ctx.get('content-length');
-    const chunked = ctx.get('transfer-encoding') !== '';
-    if ((declared !== '' && Number(declared) > limit) || (chunked && limit === SMALL_BODY)) {
-      throw new HttpStatusError(413, 'TOO_LARGE', `this route takes a body of at most ${limit} bytes`, {
-        limit,
-      });
-    }
-  }
-
-  async function readJsonBody(ctx: Koa.Context, limit: number): Promise<unknown> {
-    const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') {
-      throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'send application/json', {
-        found: type || 'nothing',
-      });
-    }
-    return parseJson(await readBody(ctx.req, limit), { source: 'request body' });
-  }
-
-  return app;
+function isPending(route: Route | undefined): boolean {
+  return route?.kind === 'pending' || route?.kind === 'pending_one' || route?.kind === 'pending_signatures';
 }
 
 function parseTokenRequest(doc: unknown): { name: string; scopes: string[] } {
@@ -585,4 +170,489 @@ function parseTokenRequest(doc: unknown): { name: string; scopes: string[] } {
     );
   }
   return { name: o.name, scopes: o.scopes as string[] };
+}
+
+/** Writes a reply in one writeHead (node:http then stores the headers once). */
+function write(res: ServerResponse, method: string, status: number, reply: Reply, call: Call): void {
+  const headers = call.headers;
+  if (reply.headers !== undefined) Object.assign(headers, reply.headers);
+  let body: Buffer | string | undefined;
+  if (reply.body !== undefined && !EMPTY.has(status)) {
+    if (Buffer.isBuffer(reply.body)) body = reply.body;
+    else if (typeof reply.body === 'string') body = reply.body;
+    else {
+      body = JSON.stringify(reply.body);
+      headers['Content-Type'] = JSON_TYPE;
+    }
+    headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  }
+  res.writeHead(status, headers);
+  if (body === undefined || method === 'HEAD') res.end();
+  else res.end(body);
+}
+
+export function createRequestListener(
+  options: AppOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store, metrics, access, tokens, logger } = options;
+  const pendingStore = new PendingStore(
+    store,
+    options.pendingExpiry === undefined ? {} : { defaultExpiry: options.pendingExpiry },
+  );
+  const pending = new PendingRoutes(pendingStore, options.bodyLimit);
+  const authorize = options.authorize;
+
+  /**
+   * Path → its route, parsed once: only paths of at most 512 characters that name a route, at
+   * most 10,000 of them (about 5 MB at worst). A refused path is parsed (and refused) every time.
+   */
+  const routes = new Map<string, Route>();
+  const routeOf = (path: string): Route | undefined => {
+    const known = routes.get(path);
+    if (known !== undefined) return known;
+    const route = parseRoute(path);
+    if (route !== undefined && path.length <= 512) {
+      if (routes.size >= 10_000) routes.clear();
+      routes.set(path, Object.freeze(route));
+    }
+    return route;
+  };
+
+  /** The labelled metrics of each route, method and status, made once (labels() costs more than a cached GET). */
+  type Labelled = {
+    latency: ReturnType<typeof metrics.latency.labels>;
+    requests: Map<string, Map<number, ReturnType<typeof metrics.requests.labels>>>;
+  };
+  const labelled = new Map<string, Labelled>();
+  const count = (route: string, method: string, status: number, seconds: number) => {
+    let forRoute = labelled.get(route);
+    if (forRoute === undefined) {
+      forRoute = { latency: metrics.latency.labels({ route }), requests: new Map() };
+      labelled.set(route, forRoute);
+    }
+    let forMethod = forRoute.requests.get(method);
+    if (forMethod === undefined) {
+      forMethod = new Map();
+      forRoute.requests.set(method, forMethod);
+    }
+    let counter = forMethod.get(status);
+    if (counter === undefined) {
+      counter = metrics.requests.labels({ route, method, status: String(status) });
+      forMethod.set(status, counter);
+    }
+    counter.inc();
+    forRoute.latency.observe(seconds);
+  };
+
+  const auditContext = async (call: Call): Promise<AuditContext> => {
+    let who: Principal | undefined;
+    try {
+      who = await call.principal();
+    } catch {
+      who = undefined;
+    }
+    return { tokenName: who?.tokenName, remoteAddr: call.request.remoteAddress, requestId: call.requestId };
+  };
+  /** Marks the request as a write to audit: refused, it gets a row with the refusal code. */
+  const auditing = (call: Call, action: AuditAction, gun: string | undefined): PendingAudit => {
+    call.audit = { action, gun, recorded: false };
+    return call.audit;
+  };
+  const recordAccepted = async (call: Call): Promise<void> => {
+    const audit = call.audit;
+    if (audit === undefined) return;
+    audit.recorded = true;
+    await recordAudit(store.pool, {
+      ...(await auditContext(call)),
+      action: audit.action,
+      gun: audit.gun,
+      outcome: 'accepted',
+    });
+  };
+
+  /** Refuses unless the caller may; at once when the caller is known without the database. */
+  const allowed = (call: Call, gun: string, action: AccessAction): void | Promise<void> => {
+    if (authorize !== undefined && action !== 'admin') {
+      const legacy: Action = action === 'pull' ? 'read' : 'write';
+      return Promise.resolve(authorize({ gun, action: legacy, request: call.request })).then((ok) => {
+        if (!ok) throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to ${action} ${gun}`);
+      });
+    }
+    const who = call.principal();
+    const address = call.request.remoteAddress;
+    if (who instanceof Promise) return who.then((p) => access.require(p, action, gun, address));
+    access.require(who, action, gun, address);
+  };
+  const mayPush = async (call: Call, gun: string): Promise<boolean> => {
+    if (authorize !== undefined) return authorize({ gun, action: 'write', request: call.request });
+    return access.may(await call.principal(), 'push', gun);
+  };
+
+  const readJsonBody = async (call: Call, limit: number): Promise<unknown> => {
+    requireJson(call.request.headers);
+    return parseJson(await readBody(call.req, limit), { source: 'request body' });
+  };
+
+  /** A metadata file held in memory, when it may be served as it is (a timestamp not yet expired). */
+  const fromMemory = (route: RouteOf<'metadata'>, call: Call): Reply | undefined => {
+    if (route.role === 'timestamp' && route.version !== undefined) return undefined;
+    const file = store.cachedMetadata(route.gun, route.role, route.version);
+    if (file === undefined || (route.role === 'timestamp' && file.expiresAt <= store.now())) return undefined;
+    return metadataResponse(route, file, call.request.headers);
+  };
+
+  const readMetadata = async (call: Call, route: RouteOf<'metadata'>): Promise<Reply> => {
+    await allowed(call, route.gun, 'pull');
+    if (route.role === 'timestamp' && route.version !== undefined) {
+      throw new TufaError('NOT_FOUND', 'timestamp is only served as timestamp.json');
+    }
+    if (route.role === 'timestamp' && (await store.timestampExpired(route.gun))) {
+      const roles = await store.resign(route.gun, { fraction: options.resignFraction, wait: true });
+      for (const role of roles) metrics.resigns.inc({ role });
+    }
+    const file = await store.getMetadata(route.gun, route.role, route.version);
+    if (file === undefined) {
+      throw new TufaError(
+        'NOT_FOUND',
+        `${route.gun}: no ${route.version === undefined ? '' : `version ${route.version} of `}${route.role}`,
+        { role: route.role },
+      );
+    }
+    return metadataResponse(route, file, call.request.headers);
+  };
+
+  /** Push access, then the audit and cache rules every pending route shares. */
+  const pendingFirst = async (
+    call: Call,
+    route: RouteOf<'pending' | 'pending_one' | 'pending_signatures'>,
+  ) => {
+    // Proposing, signing and dropping are writes: audited, accepted or refused.
+    const method = call.request.method;
+    const action: AuditAction | undefined =
+      method === 'DELETE'
+        ? 'pending.drop'
+        : method !== 'POST'
+          ? undefined
+          : route.kind === 'pending_signatures'
+            ? 'pending.sign'
+            : 'pending.propose';
+    if (action !== undefined) auditing(call, action, route.gun);
+    await allowed(call, route.gun, 'push');
+    call.headers['Cache-Control'] = 'no-store';
+    call.auditContext = await auditContext(call);
+  };
+
+  const endpoints: { [K in RouteKind]: Endpoint<K> } = {
+    health: {
+      read: async () => {
+        try {
+          await store.pool.query('SELECT 1');
+          return { body: { status: 'ok' } };
+        } catch {
+          return {
+            status: 503,
+            body: {
+              status: 'unavailable',
+              error: { code: 'NETWORK', message: 'the database does not answer' },
+            },
+          };
+        }
+      },
+    },
+    metrics: {
+      read: async () => ({
+        headers: { 'Content-Type': metrics.registry.contentType },
+        body: await metrics.registry.metrics(),
+      }),
+    },
+    changefeed: {
+      read: async (call, route) => {
+        // The whole feed names every collection: it needs pull on all of them (pull:*).
+        await allowed(call, route.gun ?? '*', 'pull');
+        const after = decimalParam(call.query.change_id, 'change_id', 0, Number.MAX_SAFE_INTEGER, 0);
+        const limit = decimalParam(call.query.records, 'records', 1, 1000, 100);
+        const records = await store.changes({ gun: route.gun, after: String(after), limit });
+        return { headers: { 'Cache-Control': 'no-store' }, body: { count: records.length, records } };
+      },
+    },
+    metadata: {
+      read: (call, route) => {
+        // The request a registry serves most: answered before any await when nothing needs the database.
+        if (authorize === undefined && !(call.principal() instanceof Promise)) {
+          allowed(call, route.gun, 'pull');
+          const held = fromMemory(route, call);
+          if (held !== undefined) return held;
+        }
+        return readMetadata(call, route);
+      },
+    },
+    key: {
+      read: async (call, route) => {
+        await allowed(call, route.gun, 'pull');
+        const mayWrite = await mayPush(call, route.gun);
+        const key = await store.getOnlineKey(
+          route.gun,
+          route.role,
+          mayWrite,
+          mayWrite ? await auditContext(call) : undefined,
+        );
+        // Only a writer creates a collection's first key: say who may, as a write would (the
+        // collection's existence is no secret from a caller who may read it).
+        if (key === undefined && !mayWrite) {
+          if (authorize !== undefined)
+            throw new HttpStatusError(403, 'FORBIDDEN', `not allowed to push ${route.gun}`);
+          access.require(await call.principal(), 'push', route.gun);
+        }
+        if (key === undefined) throw new TufaError('NOT_FOUND', `${route.gun}: no ${route.role} key`);
+        return { headers: { 'Cache-Control': 'no-store' }, body: keyToJson(key) };
+      },
+      post: async (call, route) => {
+        const audit = auditing(call, 'key.rotate', route.gun);
+        await allowed(call, route.gun, 'push');
+        const key = await store.rotateOnlineKey(route.gun, route.role, await auditContext(call));
+        audit.recorded = true;
+        return { body: keyToJson(key) };
+      },
+    },
+    collection: {
+      post: async (call, route) => {
+        const audit = auditing(call, 'publish', route.gun);
+        await allowed(call, route.gun, 'push');
+        const type = mediaTypeOf(call.request.headers);
+        if (type !== 'application/json') {
+          await readBody(call.req, options.bodyLimit).catch(() => undefined);
+          throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'an update is sent as application/json', {
+            found: type || 'nothing',
+          });
+        }
+        const uploads = parseUpdateBody(await readBody(call.req, options.bodyLimit));
+        const result = await store.publish(route.gun, uploads, await auditContext(call));
+        audit.recorded = true;
+        metrics.publishes.inc();
+        return { body: { gun: route.gun, versions: result.versions } };
+      },
+      delete: async (call, route) => {
+        const audit = auditing(call, 'delete', route.gun);
+        await allowed(call, route.gun, 'delete');
+        if (!(await store.deleteCollection(route.gun, await auditContext(call)))) {
+          throw new TufaError('NOT_FOUND', `${route.gun}: no such collection`);
+        }
+        audit.recorded = true;
+        return { body: { deleted: route.gun } };
+      },
+    },
+    pending: {
+      before: pendingFirst,
+      read: (_, route) => pending.list(route.gun),
+      post: async (call, route) => {
+        const reply = await pending.propose(route.gun, call.req, call.query, call.auditContext);
+        await recordAccepted(call);
+        return reply;
+      },
+    },
+    pending_one: {
+      before: pendingFirst,
+      read: (_, route) => pending.get(route.gun, route.id),
+      delete: async (call, route) => {
+        const reply = await pending.drop(route.gun, route.id);
+        await recordAccepted(call);
+        return reply;
+      },
+    },
+    pending_signatures: {
+      before: pendingFirst,
+      post: async (call, route) => {
+        const reply = await pending.sign(route.gun, route.id, call.req, call.auditContext);
+        await recordAccepted(call);
+        return reply;
+      },
+    },
+    tokens: {
+      read: async (call) => {
+        await allowed(call, '*', 'admin');
+        return { headers: { 'Cache-Control': 'no-store' }, body: { tokens: await tokens.list() } };
+      },
+      post: async (call) => {
+        const audit = auditing(call, 'token.create', undefined);
+        await allowed(call, '*', 'admin');
+        const request = parseTokenRequest(await readJsonBody(call, ADMIN_BODY));
+        const created = await tokens.createAudited(request.name, request.scopes, await auditContext(call));
+        audit.recorded = true;
+        return {
+          status: 201,
+          headers: { 'Cache-Control': 'no-store' },
+          body: { ...created.info, token: created.token },
+        };
+      },
+    },
+    token: {
+      delete: async (call, route) => {
+        const audit = auditing(call, 'token.revoke', undefined);
+        await allowed(call, '*', 'admin');
+        const revoked = await tokens.revokeAudited(route.name, await auditContext(call));
+        if (!revoked) throw new TufaError('NOT_FOUND', `no live token named ${route.name}`);
+        audit.recorded = true;
+        return { body: { revoked: route.name } };
+      },
+    },
+    audit: {
+      read: async (call) => {
+        await allowed(call, '*', 'admin');
+        const { gun, since } = call.query;
+        if (gun !== undefined && typeof gun !== 'string') {
+          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'gun is given once');
+        }
+        if (since !== undefined && typeof since !== 'string') {
+          throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'since is given once');
+        }
+        const after = decimalParam(call.query.after, 'after', 0, Number.MAX_SAFE_INTEGER, 0);
+        const limit = decimalParam(call.query.limit, 'limit', 1, 1000, 100);
+        const rows = await listAudit(store.pool, {
+          gun: gun === undefined ? undefined : checkGun(gun),
+          since: since === undefined ? undefined : parseSince(since, store.now()),
+          after: String(after),
+          limit,
+        });
+        return { headers: { 'Cache-Control': 'no-store' }, body: { count: rows.length, records: rows } };
+      },
+    },
+  };
+
+  // Each endpoint takes its own route kind; looked up by that kind, it gets a route of that kind.
+  const endpointOf = (route: Route) => endpoints[route.kind] as unknown as Endpoint<RouteKind>;
+
+  const answer = (call: Call, route: Route): Reply | Promise<Reply> => {
+    const endpoint = endpointOf(route);
+    const method = call.request.method;
+    const handler =
+      method === 'GET' || method === 'HEAD'
+        ? endpoint.read
+        : method === 'POST'
+          ? endpoint.post
+          : method === 'DELETE'
+            ? endpoint.delete
+            : undefined;
+    if (handler === undefined) {
+      const allow = [
+        endpoint.read && 'GET, HEAD',
+        endpoint.post && 'POST',
+        endpoint.delete && 'DELETE',
+      ].filter(Boolean);
+      throw new HttpStatusError(
+        405,
+        'INVALID_ARGUMENT',
+        `${method} is not allowed here (allowed: ${allow.join(', ')})`,
+        undefined,
+        { Allow: allow.join(', ') },
+      );
+    }
+    return handler(call, route);
+  };
+
+  /** The refusal (or failure) as an answer, after its audit row when the request was an audited write. */
+  const refusal = async (call: Call, err: unknown): Promise<Reply> => {
+    const tufa = isTufaError(err) ? err : undefined;
+    if (err instanceof HttpStatusError) Object.assign(call.headers, err.headers);
+    const audit = call.audit;
+    // 429s are not recorded: they are what keeps a flood of refused writes out of the table.
+    if (audit !== undefined && !audit.recorded && tufa?.code !== 'RATE_LIMITED') {
+      audit.recorded = true;
+      await recordAudit(store.pool, {
+        ...(await auditContext(call)),
+        action: audit.action,
+        gun: audit.gun,
+        outcome: tufa?.code ?? 'INTERNAL',
+      }).catch((auditErr: unknown) =>
+        logger.error({ req_id: call.requestId, err: auditErr }, 'audit row not written'),
+      );
+    }
+    if (tufa !== undefined && statusOf(tufa) < 500) {
+      metrics.refusals.inc({ code: tufa.code });
+      logger.info({ req_id: call.requestId, code: tufa.code, msg_detail: tufa.message }, 'refused');
+      return { status: statusOf(tufa), body: errorBody(tufa) };
+    }
+    logger.error({ req_id: call.requestId, err }, 'request failed');
+    const status = tufa !== undefined ? statusOf(tufa) : 500;
+    metrics.refusals.inc({ code: tufa?.code ?? 'INTERNAL' });
+    return {
+      status,
+      body: {
+        error: {
+          code: tufa?.code ?? 'INTERNAL',
+          message: status === 500 ? `internal error (request id ${call.requestId})` : tufa!.message,
+          details: {},
+        },
+      },
+    };
+  };
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const request = describeRequest(req);
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const call = new Call(req, request, requestId, access);
+    let route: Route | undefined;
+    let release: (() => void) | undefined;
+
+    const finish = (reply: Reply): void => {
+      release?.();
+      const status = reply.status ?? 200;
+      try {
+        write(res, request.method, status, reply, call);
+      } catch (err) {
+        logger.error({ req_id: requestId, err }, 'response not written');
+        res.destroy();
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      count(routeName(route), request.method, status, seconds);
+      if (logger.isLevelEnabled('info')) {
+        logger.info(
+          {
+            req_id: requestId,
+            method: request.method,
+            url: (req.url ?? '').slice(0, 512),
+            status,
+            ms: Math.round(seconds * 1000),
+          },
+          'request',
+        );
+      }
+    };
+    const fail = (err: unknown): void => {
+      refusal(call, err).then(finish, (failed: unknown) => {
+        logger.error({ req_id: requestId, err: failed }, 'request failed');
+        finish({
+          status: 500,
+          body: { error: { code: 'INTERNAL', message: 'internal error', details: {} } },
+        });
+      });
+    };
+
+    try {
+      access.admit(request.remoteAddress);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    try {
+      route = routeOf(request.path);
+      // The pending routes bound their bodies as they read them.
+      if (!isPending(route)) refuseLargeBody(request, route);
+      if (route === undefined) {
+        throw new TufaError('NOT_FOUND', `no such route: ${request.path.slice(0, 200)}`);
+      }
+      const known = route;
+      const before = endpointOf(known).before;
+      const reply =
+        before === undefined ? answer(call, known) : before(call, known).then(() => answer(call, known));
+      if (reply instanceof Promise) {
+        release = access.hold(request.remoteAddress);
+        reply.then(finish, fail);
+      } else finish(reply);
+    } catch (err) {
+      release = access.hold(request.remoteAddress);
+      fail(err);
+    }
+  };
 }

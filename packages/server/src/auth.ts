@@ -3,9 +3,8 @@
  * they may do (scopes on GUN globs), and the abuse limits that come before any of it (failed
  * authentications and concurrent requests per address). Refusals say nothing about collections.
  */
-import type { TLSSocket } from 'node:tls';
-import type Koa from 'koa';
-import { HttpStatusError } from './http.js';
+import type { X509Certificate } from 'node:crypto';
+import { HttpStatusError, type RequestInfo } from './http.js';
 import { grants, isAdmin, type Scope, type TokenStore } from './tokens.js';
 
 export type AccessAction = 'pull' | 'push' | 'delete' | 'admin';
@@ -45,16 +44,9 @@ function unauthorized(message: string, error?: 'invalid_request' | 'invalid_toke
   });
 }
 
-/** The address a request came from (the socket's: a proxy's X-Forwarded-For is not trusted). */
-export function remoteAddress(ctx: Koa.Context): string {
-  return ctx.req.socket.remoteAddress ?? 'unknown';
-}
-
 /** Subject of a certificate as `CN=ci,O=Acme` (the attributes in certificate order). */
-export function subjectOf(socket: TLSSocket): string | undefined {
-  if (typeof socket.getPeerX509Certificate !== 'function' || !socket.authorized) return undefined;
-  const cert = socket.getPeerX509Certificate();
-  return cert?.subject.split('\n').join(',');
+export function subjectOf(certificate: X509Certificate): string {
+  return certificate.subject.split('\n').join(',');
 }
 
 /** Failed authentications per address in a sliding window; bounded memory. */
@@ -122,16 +114,14 @@ export class AccessControl {
     }
   }
 
-  /** Counts a request against its address's concurrency cap; the returned function ends it. */
   /** Whether client certificates map to tokens (their subjects stand for token names). */
   get mapsCertificates(): boolean {
     return (this.options.clientSubjects?.size ?? 0) > 0;
   }
 
-  admit(ctx: Koa.Context): () => void {
-    const address = remoteAddress(ctx);
-    const count = this.inFlight.get(address) ?? 0;
-    if (count >= this.options.maxConcurrentPerAddress) {
+  /** 429 while `address` has as many requests in flight as it may. */
+  admit(address: string): void {
+    if ((this.inFlight.get(address) ?? 0) >= this.options.maxConcurrentPerAddress) {
       throw new HttpStatusError(
         429,
         'RATE_LIMITED',
@@ -140,7 +130,14 @@ export class AccessControl {
         { 'Retry-After': '1' },
       );
     }
-    this.inFlight.set(address, count + 1);
+  }
+
+  /**
+   * Counts an admitted request that waits (for the database, its body) against its address's
+   * cap; the returned function ends it. One answered at once holds nothing.
+   */
+  hold(address: string): () => void {
+    this.inFlight.set(address, (this.inFlight.get(address) ?? 0) + 1);
     let done = false;
     return () => {
       if (done) return;
@@ -154,36 +151,40 @@ export class AccessControl {
   /**
    * The caller: from the Authorization header when there is one (any failure there counts
    * against the address, which gets 429 once over the limit), else from a client certificate
-   * mapped to a token name, else anonymous.
+   * mapped to a token name, else anonymous. Known at once (no database) for an anonymous caller.
    */
-  async authenticate(ctx: Koa.Context): Promise<Principal> {
-    const header = ctx.get('authorization');
-    if (header !== '') {
-      const address = remoteAddress(ctx);
-      this.checkFailures(address);
-      const m = BEARER.exec(header);
-      if (m === null) {
-        this.failures.fail(address);
-        throw unauthorized('the Authorization header must be "Bearer TOKEN"', 'invalid_request');
-      }
-      const holder = await this.options.tokens.check(m[1]!);
-      if (holder === undefined) {
-        this.failures.fail(address);
-        throw unauthorized('the token is unknown or revoked', 'invalid_token');
-      }
-      return { tokenName: holder.name, scopes: holder.scopes, via: 'token' };
-    }
+  authenticate(request: RequestInfo): Principal | Promise<Principal> {
+    const header = request.headers.authorization;
+    if (header !== undefined && header !== '') return this.byToken(header, request.remoteAddress);
     const subjects = this.options.clientSubjects;
-    if (subjects !== undefined && subjects.size > 0 && 'getPeerX509Certificate' in ctx.req.socket) {
-      const subject = subjectOf(ctx.req.socket as TLSSocket);
-      const name = subject === undefined ? undefined : subjects.get(subject);
-      if (name !== undefined) {
-        const holder = await this.options.tokens.byName(name);
-        if (holder === undefined) throw unauthorized('the token of this client certificate is revoked');
-        return { tokenName: holder.name, scopes: holder.scopes, via: 'certificate' };
-      }
+    if (subjects !== undefined && subjects.size > 0) {
+      const certificate = request.peerCertificate;
+      const name = certificate === undefined ? undefined : subjects.get(subjectOf(certificate));
+      if (name !== undefined) return this.byCertificate(name);
     }
     return ANONYMOUS;
+  }
+
+  /** Every token is looked up in the database, so a revocation counts from the next request on. */
+  private async byToken(header: string, address: string): Promise<Principal> {
+    this.checkFailures(address);
+    const m = BEARER.exec(header);
+    if (m === null) {
+      this.failures.fail(address);
+      throw unauthorized('the Authorization header must be "Bearer TOKEN"', 'invalid_request');
+    }
+    const holder = await this.options.tokens.check(m[1]!);
+    if (holder === undefined) {
+      this.failures.fail(address);
+      throw unauthorized('the token is unknown or revoked', 'invalid_token');
+    }
+    return { tokenName: holder.name, scopes: holder.scopes, via: 'token' };
+  }
+
+  private async byCertificate(name: string): Promise<Principal> {
+    const holder = await this.options.tokens.byName(name);
+    if (holder === undefined) throw unauthorized('the token of this client certificate is revoked');
+    return { tokenName: holder.name, scopes: holder.scopes, via: 'certificate' };
   }
 
   /** Whether `who` may `action` on `gun` (admin: server-wide administration; gun ignored). */

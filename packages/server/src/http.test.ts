@@ -2,8 +2,9 @@ import { ERROR_CODES, ERROR_TABLE, isTufaError, TufaError, utf8Encode } from '@t
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, parseDuration, parseSize } from './config.js';
-import { checkGun, errorBody, HttpStatusError, parseRoute, parseUpdateBody, statusOf } from './http.js';
+import { checkGun, errorBody, HttpStatusError, parseUpdateBody, statusOf } from './http.js';
 import { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
+import { parseRoute } from './routes.js';
 
 function codeOf(fn: () => unknown): string {
   try {

@@ -1,6 +1,8 @@
-/** HTTP helpers: GUN and path parsing, strict bounded bodies, TufaError → status and JSON body. */
-import type { IncomingMessage } from 'node:http';
-import { checkGun, ERROR_TABLE, type ErrorCode, isValidRoleName, parseJson, TufaError } from '@tufa/core';
+/** HTTP helpers: the request as access control and routes see it, strict bounded bodies, TufaError → status and JSON body. */
+import type { X509Certificate } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { ERROR_TABLE, type ErrorCode, parseJson, TufaError } from '@tufa/core';
 
 /** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
 export class HttpStatusError extends TufaError {
@@ -31,73 +33,81 @@ export function statusOf(err: TufaError): number {
 /** Core's GUN grammar, refused with 400 (INVALID_ARGUMENT): `%2e%2e`, `_trust` or `a//b` never name a collection. */
 export { checkGun, MAX_GUN_LENGTH } from '@tufa/core';
 
-export type Route =
-  | { kind: 'metadata'; gun: string; role: string; version?: number }
-  | { kind: 'key'; gun: string; role: 'timestamp' | 'snapshot' }
-  | { kind: 'collection'; gun: string }
-  | { kind: 'changefeed'; gun?: string }
-  | { kind: 'health' }
-  | { kind: 'metrics' }
-  | { kind: 'tokens' }
-  | { kind: 'token'; name: string }
-  | { kind: 'audit' };
+/** What access control, the routes and an embedding application's authorizer see of a request. */
+export interface RequestInfo {
+  readonly method: string;
+  /** The path as sent, still percent-encoded, without the query. */
+  readonly path: string;
+  /** The query string as sent, without its `?` ('' when none). */
+  readonly query: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The TCP peer's address ('unknown' once the socket is gone; X-Forwarded-For is not trusted). */
+  readonly remoteAddress: string;
+  /** The client certificate the TLS handshake verified; undefined over plain HTTP or without one. */
+  readonly peerCertificate: X509Certificate | undefined;
+}
 
-const TRUST = '/_trust/tuf/';
-const FILE = /^(?:([1-9]\d{0,9})\.)?(.+)\.(json|key)$/;
+/** A request target → its raw path and query: `?` starts the query, `#` ends both; an absolute-form target loses its scheme and host. */
+export function splitTarget(url: string): { path: string; query: string } {
+  let target = url;
+  if (target.charCodeAt(0) !== 0x2f) {
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+    if (m !== null) {
+      const rest = target.slice(m[0].length);
+      target = rest.startsWith('/') ? rest : `/${rest}`;
+    }
+  }
+  const hash = target.indexOf('#');
+  if (hash >= 0) target = target.slice(0, hash);
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
+}
 
-/** Parses a raw (still percent-encoded) path; a GUN is never decoded, so `%2e%2e` is refused. */
-export function parseRoute(rawPath: string): Route | undefined {
-  if (rawPath === '/_health') return { kind: 'health' };
-  if (rawPath === '/metrics') return { kind: 'metrics' };
-  if (rawPath === '/v2/_trust/changefeed') return { kind: 'changefeed' };
-  if (rawPath === '/v2/_admin/tokens') return { kind: 'tokens' };
-  if (rawPath === '/v2/_admin/audit') return { kind: 'audit' };
-  const tokenName = rawPath.startsWith('/v2/_admin/tokens/')
-    ? rawPath.slice('/v2/_admin/tokens/'.length)
-    : '';
-  // A name has no `/`: `/v2/_admin/tokens/_trust/tuf/…` is no token route (nor a GUN: no segment starts with _).
-  if (tokenName !== '' && !tokenName.includes('/')) {
-    const name = tokenName;
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-      throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid token name');
+class NodeRequest implements RequestInfo {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  private certificate: X509Certificate | undefined | null = null;
+
+  constructor(private readonly req: IncomingMessage) {
+    this.method = req.method ?? 'GET';
+    const { path, query } = splitTarget(req.url ?? '/');
+    this.path = path;
+    this.query = query;
+    this.headers = req.headers;
+    this.remoteAddress = req.socket.remoteAddress ?? 'unknown';
+  }
+
+  // Read on first use: most requests never need the certificate.
+  get peerCertificate(): X509Certificate | undefined {
+    if (this.certificate === null) {
+      const socket = this.req.socket as Partial<TLSSocket>;
+      this.certificate =
+        typeof socket.getPeerX509Certificate === 'function' && socket.authorized === true
+          ? socket.getPeerX509Certificate()
+          : undefined;
     }
-    return { kind: 'token', name };
+    return this.certificate;
   }
-  if (!rawPath.startsWith('/v2/')) return undefined;
-  const rest = rawPath.slice(4);
-  if (rest.endsWith('/_trust/changefeed')) {
-    return { kind: 'changefeed', gun: checkGun(rest.slice(0, -'/_trust/changefeed'.length)) };
+}
+
+export function describeRequest(req: IncomingMessage): RequestInfo {
+  return new NodeRequest(req);
+}
+
+/** The media type of a request's Content-Type, lowercase ('' when there is none). */
+export function mediaTypeOf(headers: IncomingHttpHeaders): string {
+  return (headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** 415 unless the request says its body is JSON. */
+export function requireJson(headers: IncomingHttpHeaders): void {
+  const type = mediaTypeOf(headers);
+  if (type !== 'application/json') {
+    throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'send application/json', { found: type || 'nothing' });
   }
-  const at = rest.indexOf(TRUST);
-  if (at < 0) {
-    if (rest.endsWith('/_trust/tuf'))
-      return { kind: 'collection', gun: checkGun(rest.slice(0, -'/_trust/tuf'.length)) };
-    return undefined;
-  }
-  const gun = checkGun(rest.slice(0, at));
-  const file = rest.slice(at + TRUST.length);
-  if (file === '') return { kind: 'collection', gun };
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(file);
-  } catch {
-    throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid percent-encoding in the role name');
-  }
-  const m = FILE.exec(decoded);
-  if (m === null) return undefined;
-  const role = m[2]!;
-  if (m[3] === 'key') {
-    if (m[1] !== undefined || (role !== 'timestamp' && role !== 'snapshot')) {
-      throw new HttpStatusError(404, 'NOT_FOUND', 'only timestamp.key and snapshot.key exist');
-    }
-    return { kind: 'key', gun, role };
-  }
-  if (!isValidRoleName(role) && !['root', 'targets', 'snapshot', 'timestamp'].includes(role)) {
-    throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'invalid role name', { role: role.slice(0, 300) });
-  }
-  return m[1] === undefined
-    ? { kind: 'metadata', gun, role }
-    : { kind: 'metadata', gun, role, version: Number(m[1]) };
 }
 
 /** Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger. */

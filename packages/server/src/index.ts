@@ -1,5 +1,5 @@
 export { runAdminCommand } from './admin.js';
-export { type Action, type AppOptions, type Authorizer, createApp, createRequestListener } from './app.js';
+export { type Action, type AppOptions, type Authorizer, createRequestListener } from './app.js';
 export {
   type AuditAction,
   type AuditContext,
@@ -19,7 +19,7 @@ export {
 } from './auth.js';
 export { helpText, OPTIONS, type ParsedCommand, parseCommandLine, type ServerConfig } from './config.js';
 export { createPool, DEFAULT_MIGRATIONS_DIR, LOCKS, migrate, readMigrations } from './db.js';
-export { checkGun, parseRoute, parseUpdateBody } from './http.js';
+export { checkGun, parseUpdateBody, type RequestInfo } from './http.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { SERVER_NODE_OPTIONS } from './node-options.js';
 export { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
@@ -31,6 +31,7 @@ export {
   type RunningPostgres,
   startPostgres,
 } from './postgres.js';
+export { parseRoute, type Route } from './routes.js';
 export {
   createLogger,
   openAdminDatabase,

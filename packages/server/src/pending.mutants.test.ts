@@ -1,14 +1,14 @@
-/** The pending routes' paths, parsed strictly: the cases mutation testing found unchecked. */
+/** The pending routes' paths, parsed strictly (by the one route table): the cases mutation testing found unchecked. */
 import { TufaError } from '@tufa/core';
 import { describe, expect, it } from 'vitest';
 import { HttpStatusError } from './http.js';
-import { parsePendingRoute } from './pending.js';
+import { parseRoute } from './routes.js';
 
 const id = 'ab'.repeat(32);
 
 function refusal(path: string): { code: string; message: string; status?: number } {
   try {
-    parsePendingRoute(path);
+    parseRoute(path);
   } catch (err) {
     if (!(err instanceof TufaError)) throw err;
     return err instanceof HttpStatusError
@@ -18,18 +18,25 @@ function refusal(path: string): { code: string; message: string; status?: number
   throw new Error(`${path}: accepted`);
 }
 
-describe('parsePendingRoute', () => {
+describe('the pending routes', () => {
   it('only under /v2/', () => {
-    expect(parsePendingRoute('/v1/example.com/app/_trust/pending/')).toBeUndefined();
-    expect(parsePendingRoute('/v2/example.com/app/_trust/tuf/')).toBeUndefined();
+    expect(parseRoute('/v1/example.com/app/_trust/pending/')).toBeUndefined();
+    expect(parseRoute('/v2/example.com/app/_trust/tuf/')).toEqual({
+      kind: 'collection',
+      gun: 'example.com/app',
+    });
   });
 
   it('the list with or without its trailing slash', () => {
     // A GUN of another length than '/_trust/pending'.
-    expect(parsePendingRoute('/v2/example.com/team/app/_trust/pending')).toEqual({
+    expect(parseRoute('/v2/example.com/team/app/_trust/pending')).toEqual({
+      kind: 'pending',
       gun: 'example.com/team/app',
     });
-    expect(parsePendingRoute('/v2/example.com/app/_trust/pending/')).toEqual({ gun: 'example.com/app' });
+    expect(parseRoute('/v2/example.com/app/_trust/pending/')).toEqual({
+      kind: 'pending',
+      gun: 'example.com/app',
+    });
   });
 
   it('an empty GUN is refused, not ignored', () => {
@@ -37,14 +44,15 @@ describe('parsePendingRoute', () => {
   });
 
   it('one proposal and its signatures, named by exactly 64 hex digits', () => {
-    expect(parsePendingRoute(`/v2/example.com/app/_trust/pending/${id}`)).toEqual({
+    expect(parseRoute(`/v2/example.com/app/_trust/pending/${id}`)).toEqual({
+      kind: 'pending_one',
       gun: 'example.com/app',
       id,
     });
-    expect(parsePendingRoute(`/v2/example.com/app/_trust/pending/${id}/signatures`)).toEqual({
+    expect(parseRoute(`/v2/example.com/app/_trust/pending/${id}/signatures`)).toEqual({
+      kind: 'pending_signatures',
       gun: 'example.com/app',
       id,
-      signatures: true,
     });
     for (const tail of [`x${id}`, `${id}/other`, `${id}/signatures/x`, id.slice(1)]) {
       expect(refusal(`/v2/example.com/app/_trust/pending/${tail}`)).toEqual({

@@ -11,6 +11,9 @@
  *   POST   /v2/{gun}/_trust/pending/{id}/signatures  add signatures: {"signatures": {"ROLE": [{keyid, sig}]}}
  *   DELETE /v2/{gun}/_trust/pending/{id}             drop
  */
+
+import type { IncomingMessage } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
 import {
   type CollectionState,
   checkProposal,
@@ -23,11 +26,10 @@ import {
   signaturesFromJson,
   TufaError,
 } from '@tufa/core';
-import type Koa from 'koa';
 import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import { transaction } from './db.js';
-import { checkGun, HttpStatusError, parseUpdateBody, readBody } from './http.js';
+import { HttpStatusError, parseUpdateBody, readBody, requireJson } from './http.js';
 import type { Store } from './store.js';
 
 /** How long a proposal waits for its signatures unless the proposer asks for less. */
@@ -53,34 +55,6 @@ export interface PendingSummary {
   /** Why it is invalid (a core error code and message). */
   error?: { code: string; message: string };
   changes: RoleChanges[];
-}
-
-export interface PendingRoute {
-  gun: string;
-  /** Absent: the collection's list (GET) or a new proposal (POST). */
-  id?: string;
-  signatures?: boolean;
-}
-
-const PENDING = '/_trust/pending/';
-
-/** `/v2/{gun}/_trust/pending/…`, or undefined for every other path. */
-export function parsePendingRoute(rawPath: string): PendingRoute | undefined {
-  if (!rawPath.startsWith('/v2/')) return undefined;
-  const rest = rawPath.slice(4);
-  const at = rest.indexOf(PENDING);
-  if (at < 0) {
-    if (rest.endsWith('/_trust/pending')) return { gun: checkGun(rest.slice(0, -'/_trust/pending'.length)) };
-    return undefined;
-  }
-  const gun = checkGun(rest.slice(0, at));
-  const tail = rest.slice(at + PENDING.length);
-  if (tail === '') return { gun };
-  const m = /^([0-9a-f]{64})(\/signatures)?$/.exec(tail);
-  if (m === null) {
-    throw new HttpStatusError(404, 'NOT_FOUND', 'a pending update is named by its 64-digit id');
-  }
-  return m[2] === undefined ? { gun, id: m[1]! } : { gun, id: m[1]!, signatures: true };
 }
 
 interface Row {
@@ -414,74 +388,56 @@ function expiresInParam(value: unknown): number | undefined {
   return Number(value) * 1000;
 }
 
-function requireJson(ctx: Koa.Context): void {
-  const type = ctx.get('content-type').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') {
-    throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'send application/json', { found: type || 'nothing' });
-  }
-}
+/** The pending routes' answers (push access is checked before, by the app). */
+export class PendingRoutes {
+  constructor(
+    private readonly pending: PendingStore,
+    private readonly bodyLimit: number,
+  ) {}
 
-export interface PendingHandlerOptions {
-  pending: PendingStore;
-  bodyLimit: number;
-  /** Refuses (throws) unless the caller may push to the collection. */
-  allowPush(gun: string): Promise<void>;
-  /** Who is asking, for the audit row of a publish. */
-  audit?(): Promise<AuditContext>;
-}
-
-/** Serves the pending routes. Every one needs push access: clients never see pending metadata. */
-export async function handlePending(
-  ctx: Koa.Context,
-  route: PendingRoute,
-  options: PendingHandlerOptions,
-): Promise<void> {
-  const { pending } = options;
-  const allow = (methods: string) => {
-    ctx.set('Allow', methods);
-    throw new HttpStatusError(
-      405,
-      'INVALID_ARGUMENT',
-      `${ctx.method} is not allowed here (allowed: ${methods})`,
-    );
-  };
-  await options.allowPush(route.gun);
-  ctx.set('Cache-Control', 'no-store');
-  const audit = options.audit === undefined ? undefined : await options.audit();
-  if (route.id === undefined) {
-    if (ctx.method === 'POST') {
-      requireJson(ctx);
-      const expiresIn = expiresInParam(ctx.query.expires_in);
-      const uploads = parseUpdateBody(await readBody(ctx.req, options.bodyLimit));
-      const result = await pending.propose(route.gun, uploads, {
-        ...(expiresIn === undefined ? {} : { expiresIn }),
-        ...(audit === undefined ? {} : { audit }),
-      });
-      ctx.status = result.published ? 200 : 202;
-      ctx.body = { gun: route.gun, ...result };
-      return;
-    }
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return allow('GET, HEAD, POST');
-    ctx.body = { gun: route.gun, pending: await pending.list(route.gun) };
-    return;
+  /** POST …/_trust/pending/: 202 while signatures are missing, 200 when it was published at once. */
+  async propose(
+    gun: string,
+    req: IncomingMessage,
+    query: ParsedUrlQuery,
+    audit: AuditContext | undefined,
+  ): Promise<{ status: number; body: object }> {
+    requireJson(req.headers);
+    const expiresIn = expiresInParam(query.expires_in);
+    const uploads = parseUpdateBody(await readBody(req, this.bodyLimit));
+    const result = await this.pending.propose(gun, uploads, {
+      ...(expiresIn === undefined ? {} : { expiresIn }),
+      ...(audit === undefined ? {} : { audit }),
+    });
+    return { status: result.published ? 200 : 202, body: { gun, ...result } };
   }
-  if (route.signatures === true) {
-    if (ctx.method !== 'POST') return allow('POST');
-    requireJson(ctx);
-    const result = await pending.addSignatures(
-      route.gun,
-      route.id,
-      await readBody(ctx.req, Math.min(options.bodyLimit, SIGNATURES_BODY)),
+
+  async list(gun: string): Promise<{ body: object }> {
+    return { body: { gun, pending: await this.pending.list(gun) } };
+  }
+
+  async sign(
+    gun: string,
+    id: string,
+    req: IncomingMessage,
+    audit: AuditContext | undefined,
+  ): Promise<{ body: object }> {
+    requireJson(req.headers);
+    const result = await this.pending.addSignatures(
+      gun,
+      id,
+      await readBody(req, Math.min(this.bodyLimit, SIGNATURES_BODY)),
       audit === undefined ? {} : { audit },
     );
-    ctx.body = { gun: route.gun, ...result };
-    return;
+    return { body: { gun, ...result } };
   }
-  if (ctx.method === 'DELETE') {
-    await pending.drop(route.gun, route.id);
-    ctx.body = { gun: route.gun, dropped: route.id };
-    return;
+
+  async drop(gun: string, id: string): Promise<{ body: object }> {
+    await this.pending.drop(gun, id);
+    return { body: { gun, dropped: id } };
   }
-  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return allow('GET, HEAD, DELETE');
-  ctx.body = { gun: route.gun, ...(await pending.get(route.gun, route.id)) };
+
+  async get(gun: string, id: string): Promise<{ body: object }> {
+    return { body: { gun, ...(await this.pending.get(gun, id)) } };
+  }
 }

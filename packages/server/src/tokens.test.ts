@@ -161,7 +161,7 @@ describe('configuration', () => {
 
 describe('admin routes', () => {
   it('parse strictly and never as a GUN', async () => {
-    const { parseRoute } = await import('./http.js');
+    const { parseRoute } = await import('./routes.js');
     expect(parseRoute('/v2/_admin/tokens')).toEqual({ kind: 'tokens' });
     expect(parseRoute('/v2/_admin/tokens/ci-1')).toEqual({ kind: 'token', name: 'ci-1' });
     expect(parseRoute('/v2/_admin/audit')).toEqual({ kind: 'audit' });
