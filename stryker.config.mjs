@@ -1,7 +1,7 @@
 // Mutation testing of the modules that hold the rules (`npm run mutation`; not part of `npm test`).
 // No TypeScript checker: @stryker-mutator/typescript-checker drives TypeScript's JavaScript compiler
-// API, which TypeScript 7 (the Go-native compiler) does not have; mutants that do not compile simply
-// fail at run time and count as killed, as vitest runs the sources without type-checking them.
+// API, which TypeScript 7 (the Go-native compiler) does not have. Without it, a mutant that would not
+// type-check runs like any other (vitest does not type-check); a survivor is judged in docs/mutation.md.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
