@@ -624,7 +624,9 @@ export function createRequestListener(
         logger.error({ req_id: requestId, err: failed }, 'request failed');
         finish({
           status: 500,
-          body: { error: { code: 'INTERNAL', message: 'internal error', details: {} } },
+          body: {
+            error: { code: 'INTERNAL', message: `internal error (request id ${requestId})`, details: {} },
+          },
         });
       });
     };
