@@ -1,18 +1,19 @@
 /** End-to-end support: the built `tufa` binary as a child process, fresh TUFA_HOMEs, a real server. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { type ProcessResult, runProcess } from '../process.test-util.js';
+import { join } from 'node:path';
 import {
   fakeClockEnv,
   MASTER_KEY,
+  type ProcessResult,
+  REPO,
+  runProcess,
   type ServerProcess,
   spawnServer,
   startTestPostgres,
   type TestPostgres,
-} from '../server/support.test-util.js';
+} from '@tufa/testing/server';
 
-export const REPO = resolve(import.meta.dirname, '../..');
 const BIN = join(REPO, 'packages/cli/dist/bundle/tufa.js');
 
 export type RunResult = ProcessResult;
@@ -97,7 +98,7 @@ export interface Backend_ {
  */
 export async function startBackend(
   backend: Backend,
-  /** `clockStepMs`: the server runs on test/fake-clock.mjs; `server.advanceClock()` moves it that far. */
+  /** `clockStepMs`: the server runs on @tufa/testing's fake clock; `server.advanceClock()` moves it that far. */
   options: { clockStepMs?: number } = {},
 ): Promise<Backend_> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tufa-srv-'));

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { targetFileFor } from '@tufa/core';
+import { GUN, RepoSim, text } from '@tufa/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUN, RepoSim, text } from './simulator.js';
 
 const script = fileURLToPath(new URL('../../examples/verify-before-pull.ts', import.meta.url));
 

@@ -8,19 +8,21 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptSecret, keyAad, parseMasterKey } from '@tufa/server';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Home, PASSPHRASES } from '../cli/harness.test-util.js';
-import { runProcess } from '../process.test-util.js';
 import {
   MASTER_KEY,
+  makeCertificates,
+  privateKeyTexts,
   REPO,
+  runProcess,
   type ServerProcess,
   spawnServer,
   startTestPostgres,
+  type TestCertificates,
   type TestPostgres,
-} from './support.test-util.js';
-import { makeCertificates, privateKeyTexts, type TestCertificates } from './tls.test-util.js';
+} from '@tufa/testing/server';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Home, PASSPHRASES } from '../cli/harness.test-util.js';
 
 const SHA = `sha256:${'c'.repeat(64)}`;
 let dir: string;

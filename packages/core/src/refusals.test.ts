@@ -3,9 +3,10 @@
  * would send it, straight into core: the exact code, and the trusted set (or the verifier)
  * unchanged afterwards.
  */
+
+import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
-import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { metaFileName, type TargetFile } from './metadata.js';
 import {

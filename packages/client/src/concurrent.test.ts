@@ -4,12 +4,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NOW } from '@tufa/testing';
+import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
 import { afterEach, expect, it } from 'vitest';
-import { type Setup, setup } from './helpers.js';
-import { cachedVersions, NOW } from './simulator.js';
 
 const run = promisify(execFile);
-const child = fileURLToPath(new URL('./refresh-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./refresh-child.test-util.ts', import.meta.url));
 
 let s: Setup | undefined;
 afterEach(async () => {

@@ -8,25 +8,21 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { bumpVersion, parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
 import { LOCKS } from '@tufa/server';
-import pg from 'pg';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '@tufa/testing';
+import { body, keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import {
-  body,
-  keys,
-  post,
-  publishNew,
   REPO,
   type ServerProcess,
-  sign,
   spawnServer,
   startTestPostgres,
   startTestServer,
   type TestPostgres,
-  targetsV,
   tempDir,
   waitFor,
-} from './support.test-util.js';
+} from '@tufa/testing/server';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let pgServer: TestPostgres;
 const running: ServerProcess[] = [];
