@@ -21,7 +21,7 @@ import {
   withDelegation,
   withTarget,
 } from '@tufa/core';
-import { sign, testKey } from '@tufa/testing';
+import { rolesOf, sign, testKey } from '@tufa/testing';
 import { body, gunUrl, rootFor } from '@tufa/testing/publisher';
 import { DAY } from './util.js';
 
@@ -134,12 +134,7 @@ export function writeStaticRepository(
   const root = sign(
     newRoot({
       expires,
-      roles: {
-        root: { keys: [KEYS.root.key] },
-        targets: { keys: [KEYS.targets.key] },
-        snapshot: { keys: [KEYS.snapshot.key] },
-        timestamp: { keys: [KEYS.timestamp.key] },
-      },
+      roles: rolesOf(KEYS),
     }),
     KEYS.root,
   );

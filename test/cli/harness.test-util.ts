@@ -9,6 +9,7 @@ import {
   REPO,
   runProcess,
   type ServerProcess,
+  serverArgs,
   spawnServer,
   startTestPostgres,
   type TestPostgres,
@@ -135,11 +136,10 @@ export async function startBackend(
 
 /** Runs `tufa-server ARGS` (from the sources) to completion; its stdout. */
 export async function serverCommand(args: string[]): Promise<string> {
-  const r = await runProcess(
-    process.execPath,
-    ['--conditions=tufa-source', '--import', 'tsx', join(REPO, 'packages/server/src/bin.ts'), ...args],
-    { cwd: REPO, env: { ...(process.env as Record<string, string>), TUFA_MASTER_KEY: MASTER_KEY } },
-  );
+  const r = await runProcess(process.execPath, serverArgs(...args), {
+    cwd: REPO,
+    env: { ...(process.env as Record<string, string>), TUFA_MASTER_KEY: MASTER_KEY },
+  });
   if (r.code !== 0) throw new Error(`tufa-server ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
   return r.stdout;
 }

@@ -15,6 +15,7 @@ import {
   REPO,
   runProcess,
   type ServerProcess,
+  serverArgs,
   spawnServer,
   startTestPostgres,
   type TestCertificates,
@@ -37,18 +38,10 @@ function serverCommand(
   args: string[],
   database: string[] = ['--data-dir', dataDir],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runProcess(
-    process.execPath,
-    [
-      '--conditions=tufa-source',
-      '--import',
-      'tsx',
-      join(REPO, 'packages/server/src/bin.ts'),
-      ...args,
-      ...database,
-    ],
-    { cwd: REPO, env: { PATH: process.env.PATH ?? '' } },
-  ).then((r) => {
+  return runProcess(process.execPath, serverArgs(...args, ...database), {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? '' },
+  }).then((r) => {
     adminOutput.push(r.stderr);
     return r;
   });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { NOW } from '@tufa/testing';
 import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
+import { sourceArgs } from '@tufa/testing/process';
 import { afterEach, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -25,16 +26,7 @@ it('keeps the cache consistent under two concurrent refreshing processes', async
     sim.bump('releases');
     sim.publish();
   }, 20);
-  const args = (rounds: number) => [
-    '--conditions=tufa-source',
-    '--import',
-    'tsx',
-    child,
-    sim.metadataUrl,
-    dir,
-    String(rounds),
-    String(NOW),
-  ];
+  const args = (rounds: number) => sourceArgs(child, sim.metadataUrl, dir, String(rounds), String(NOW));
   try {
     const [a, b] = await Promise.all([
       run(process.execPath, args(15), { cwd: process.cwd() }),

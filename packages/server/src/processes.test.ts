@@ -13,6 +13,7 @@ import { body, keys, post, publishNew, targetsV } from '@tufa/testing/publisher'
 import {
   REPO,
   type ServerProcess,
+  serverArgs,
   spawnServer,
   startTestPostgres,
   startTestServer,
@@ -190,19 +191,10 @@ describe('on PostgreSQL', () => {
     const url = await pgServer.createDatabase();
     const run = () =>
       new Promise<{ code: number | null; out: string }>((done) => {
-        const child = spawnChild(
-          process.execPath,
-          [
-            '--conditions=tufa-source',
-            '--import',
-            'tsx',
-            'packages/server/src/bin.ts',
-            'migrate',
-            '--database-url',
-            url,
-          ],
-          { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
+        const child = spawnChild(process.execPath, serverArgs('migrate', '--database-url', url), {
+          cwd: REPO,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         child.stdout!.on('data', (c) => {
           out += c;

@@ -1,6 +1,6 @@
 export { DAY, GUN, NOW, text } from './constants.js';
-export { bytesOf, sign, signedBytes, signRaw, type TestKey, testKey } from './keys.js';
-export { codeOf, refusal } from './refusals.js';
+export { bytesOf, rolesOf, sign, signedBytes, signRaw, type TestKey, testKey } from './keys.js';
+export { codeOf, refusal, refusedUpdate } from './refusals.js';
 export {
   buildRepo,
   type DelegatedState,

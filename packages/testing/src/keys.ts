@@ -5,7 +5,9 @@ import {
   ed25519Signer,
   generateEd25519Key,
   type JsonObject,
+  type Key,
   type Metadata,
+  type NewRootOptions,
   type Signed,
   type Signer,
   serializeMetadata,
@@ -49,4 +51,19 @@ export function signRaw(
   const bytes = canonicalBytes(signed);
   const signatures: JsonObject[] = keys.map((k) => ({ keyid: k.keyid, sig: toHex(k.signer.sign(bytes)) }));
   return canonicalBytes({ signed, signatures: [...signatures, ...extraSignatures] });
+}
+
+/** newRoot's `roles`: each top-level role with the public keys of the pairs given (threshold 1). */
+export function rolesOf(
+  keys: Record<'root' | 'targets' | 'snapshot' | 'timestamp', { key: Key } | readonly { key: Key }[]>,
+): NewRootOptions['roles'] {
+  const keysOf = (k: { key: Key } | readonly { key: Key }[]) => ({
+    keys: (Array.isArray(k) ? k : [k]).map((p: { key: Key }) => p.key),
+  });
+  return {
+    root: keysOf(keys.root),
+    targets: keysOf(keys.targets),
+    snapshot: keysOf(keys.snapshot),
+    timestamp: keysOf(keys.timestamp),
+  };
 }

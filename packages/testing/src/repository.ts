@@ -25,7 +25,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import { DAY, GUN, NOW, text } from './constants.js';
-import { bytesOf, sign, type TestKey, testKey } from './keys.js';
+import { bytesOf, rolesOf, sign, type TestKey, testKey } from './keys.js';
 
 export type TopLevelRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -94,12 +94,7 @@ export class RepoSim {
       newRoot({
         expires: expiresIn(this.now, 365 * DAY),
         ...(options.consistent === undefined ? {} : { consistentSnapshot: options.consistent }),
-        roles: {
-          root: { keys: this.keys.root.map((k) => k.key) },
-          targets: { keys: this.keys.targets.map((k) => k.key) },
-          snapshot: { keys: this.keys.snapshot.map((k) => k.key) },
-          timestamp: { keys: this.keys.timestamp.map((k) => k.key) },
-        },
+        roles: rolesOf(this.keys),
       }),
     );
     this.targets = newTargets({ expires: expiresIn(this.now, 90 * DAY) });

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { type RunningServer, type ServerConfig, type StartOptions, startServer } from '@tufa/server';
@@ -15,10 +15,10 @@ import { DAY } from './constants.js';
 
 export { makeCertificates, privateKeyTexts, type TestCertificates } from './certificates.js';
 export { startTestPostgres, type TestPostgres, testPostgresBinaries } from './postgres.js';
-export { type ProcessResult, runProcess } from './process.js';
 
-/** The checkout this package sits in. */
-export const REPO = resolve(import.meta.dirname, '../../..');
+import { REPO, serverArgs } from './process.js';
+
+export { type ProcessResult, REPO, runProcess, serverArgs, sourceArgs } from './process.js';
 export const MASTER_KEY = 'ab'.repeat(32);
 
 const tempDirs: string[] = [];
@@ -97,16 +97,12 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [
-      '--conditions=tufa-source',
-      '--import',
-      'tsx',
-      join(REPO, 'packages/server/src/bin.ts'),
+    serverArgs(
       '--port',
       '0',
       ...(options.accessControl === true ? [] : ['--allow-anonymous-writes']),
       ...args,
-    ],
+    ),
     {
       cwd: REPO,
       env: { ...process.env, TUFA_MASTER_KEY: MASTER_KEY, TUFA_LOG_LEVEL: 'info', ...env },
