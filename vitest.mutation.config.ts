@@ -15,14 +15,12 @@ export default defineConfig({
       { find: /^@tufa\/core\/errors$/, replacement: src('core/src/errors.ts') },
       { find: /^@tufa\/core\/noble$/, replacement: src('core/src/noble.ts') },
       { find: /^@tufa\/server$/, replacement: src('server/src/index.ts') },
+      { find: /^@tufa\/testing$/, replacement: src('testing/src/index.ts') },
+      { find: /^@tufa\/testing\/(\w+)$/, replacement: src('testing/src/$1.ts') },
     ],
   },
   test: {
-    include: [
-      'packages/core/src/**/*.test.ts',
-      'packages/server/src/pending*.test.ts',
-      'test/server/pending*.test.ts',
-    ],
+    include: ['packages/core/src/**/*.test.ts', 'packages/server/src/pending*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

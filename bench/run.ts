@@ -6,24 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  copyFileSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
-import {
-  binariesIn,
-  embeddedBinaries,
-  type RunningPostgres,
-  SERVER_NODE_OPTIONS,
-  startPostgres,
-} from '@tufa/server';
+import { type RunningPostgres, SERVER_NODE_OPTIONS, startPostgres } from '@tufa/server';
+import { testPostgresBinaries } from '@tufa/testing/postgres';
 import pg from 'pg';
 import { Updater } from 'tuf-js';
 import { type LoadResult, type LoadTool, measureGet, pickLoadTool } from './lib/load.js';
@@ -156,22 +143,11 @@ interface TufaServer extends Remote {
   rss(): number;
 }
 
-/** Debian's PostgreSQL binaries, newest first; undefined: the embedded package's. */
-function debianPostgresBin(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
-}
-
 /** A PostgreSQL for the server, started as the server tests start theirs (fsync off: a throwaway). */
 async function startBenchPostgres(): Promise<{ postgres: RunningPostgres; url: string }> {
   const dir = tempDir('pg');
-  const debian = debianPostgresBin();
   const postgres = await startPostgres({
-    binaries: debian === undefined ? await embeddedBinaries() : binariesIn(debian),
+    binaries: await testPostgresBinaries(),
     dataDir: join(dir, 'data'),
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
   });

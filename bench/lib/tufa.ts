@@ -8,41 +8,24 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import {
   dict,
-  type Ed25519KeyPair,
-  ed25519Signer,
   expiresIn,
-  generateEd25519Key,
-  type Key,
-  type Metadata,
   metaFileFor,
   newRoot,
   newSnapshot,
   newTargets,
   newTimestamp,
   type Root,
-  type Signed,
-  type Signer,
   serializeMetadata,
-  signMetadata,
   type TargetFile,
   type Targets,
   withDelegation,
   withTarget,
 } from '@tufa/core';
+import { rolesOf, sign, testKey } from '@tufa/testing';
+import { body, gunUrl, rootFor } from '@tufa/testing/publisher';
 import { DAY } from './util.js';
 
-export type KeyPair = Ed25519KeyPair & { signer: Signer };
-
-export function keyPair(n: number): KeyPair {
-  const seed = new Uint8Array(32);
-  seed[0] = n & 0xff;
-  seed[1] = (n >> 8) & 0xff;
-  seed[31] = 0x5b;
-  const pair = generateEd25519Key(seed);
-  return { ...pair, signer: ed25519Signer(pair.privateKey) };
-}
-
-export const KEYS = { root: keyPair(1), targets: keyPair(2), snapshot: keyPair(3), timestamp: keyPair(4) };
+export const KEYS = { root: testKey(1), targets: testKey(2), snapshot: testKey(3), timestamp: testKey(4) };
 
 /** A target entry like a container image's: sha256 and length only (about 100 bytes in targets.json). */
 export function targetEntry(i: number): { path: string; file: TargetFile; digest: string } {
@@ -68,14 +51,7 @@ export function targetsWith(n: number, version: number, extra: number[] = []): T
   return newTargets({ version, expires: expiresIn(Date.now(), 365 * DAY), targets });
 }
 
-export function sign<T extends Signed>(signed: T, ...pairs: KeyPair[]): Metadata<T> {
-  return signMetadata(
-    signed,
-    pairs.map((p) => p.signer),
-  );
-}
-
-export const gunUrl = (base: string, gun: string, file = '') => `${base}/v2/${gun}/_trust/tuf/${file}`;
+export { gunUrl };
 
 /** A tufa server and the access token to publish with (undefined: a server without access control). */
 export interface Remote {
@@ -86,25 +62,8 @@ export interface Remote {
 const auth = (remote: Remote): Record<string, string> =>
   remote.token === undefined ? {} : { authorization: `Bearer ${remote.token}` };
 
-async function onlineKey(remote: Remote, gun: string, role: 'timestamp' | 'snapshot'): Promise<Key> {
-  const res = await fetch(gunUrl(remote.base, gun, `${role}.key`), { headers: auth(remote) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`GET ${gun} ${role}.key: ${res.status} ${text}`);
-  const json = JSON.parse(text) as { keytype: string; scheme: string; keyval: { public: string } };
-  return { keytype: json.keytype, scheme: json.scheme, keyval: { public: json.keyval.public }, extra: {} };
-}
-
 /** The body of an update: `{"role": <exact bytes>, ...}`. */
-export function updateBody(docs: Record<string, Uint8Array>): Buffer {
-  const parts: Buffer[] = [Buffer.from('{')];
-  let first = true;
-  for (const [role, bytes] of Object.entries(docs)) {
-    parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(role)}:`), Buffer.from(bytes));
-    first = false;
-  }
-  parts.push(Buffer.from('}'));
-  return Buffer.concat(parts);
-}
+const updateBody = (docs: Record<string, Uint8Array>): Buffer => Buffer.from(body(docs));
 
 /**
  * POSTs an update on a new connection (node:http, no agent): a kept-alive socket that the server
@@ -140,20 +99,12 @@ export function postUpdate(remote: Remote, gun: string, body: Uint8Array): Promi
 
 /** Creates a collection with `n` targets on a tufa server (root v1, targets v1; the server signs the rest). */
 export async function createCollection(remote: Remote, gun: string, n: number): Promise<Root> {
-  const root = newRoot({
-    expires: expiresIn(Date.now(), 365 * DAY),
-    roles: {
-      root: { keys: [KEYS.root.key] },
-      targets: { keys: [KEYS.targets.key] },
-      snapshot: { keys: [await onlineKey(remote, gun, 'snapshot')] },
-      timestamp: { keys: [await onlineKey(remote, gun, 'timestamp')] },
-    },
-  });
-  const body = updateBody({
+  const root = await rootFor(remote.base, gun, { token: remote.token });
+  const update = updateBody({
     root: serializeMetadata(sign(root, KEYS.root)),
     targets: serializeMetadata(sign(targetsWith(n, 1), KEYS.targets)),
   });
-  await postUpdate(remote, gun, body);
+  await postUpdate(remote, gun, update);
   return root;
 }
 
@@ -183,12 +134,7 @@ export function writeStaticRepository(
   const root = sign(
     newRoot({
       expires,
-      roles: {
-        root: { keys: [KEYS.root.key] },
-        targets: { keys: [KEYS.targets.key] },
-        snapshot: { keys: [KEYS.snapshot.key] },
-        timestamp: { keys: [KEYS.timestamp.key] },
-      },
+      roles: rolesOf(KEYS),
     }),
     KEYS.root,
   );
@@ -198,7 +144,7 @@ export function writeStaticRepository(
   const delegations = options.delegations ?? 0;
   for (let d = 0; d < delegations; d++) {
     const name = `team${String(d).padStart(3, '0')}`;
-    const pair = keyPair(100 + d);
+    const pair = testKey(100 + d);
     targets = withDelegation(targets, { name, keys: [pair.key], paths: [`${name}/*`] });
     const own = dict<TargetFile>();
     for (let i = 0; i < 4; i++) own[`${name}/v${i}`] = targetEntry(d * 4 + i).file;

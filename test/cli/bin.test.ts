@@ -3,8 +3,9 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO } from '@tufa/testing/server';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Home, REPO, type RunResult } from './harness.test-util.js';
+import { Home, type RunResult } from './harness.test-util.js';
 
 const VERSION = JSON.parse(readFileSync(join(REPO, 'packages/cli/package.json'), 'utf8')).version as string;
 const home = new Home('http://127.0.0.1:9');

@@ -6,8 +6,8 @@
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { fakeClockEnv } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeClockEnv } from '../server/support.test-util.js';
 import { type Backend, Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
 const SHA_A = `sha256:${'a'.repeat(64)}`;

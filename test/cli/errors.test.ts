@@ -5,9 +5,8 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeCertificates, type ServerProcess, spawnServer } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, spawnServer } from '../server/support.test-util.js';
-import { makeCertificates } from '../server/tls.test-util.js';
 import { Home, PASSPHRASES, serverCommand, startBackend } from './harness.test-util.js';
 
 const SHA_A = `sha256:${'a'.repeat(64)}`;

@@ -1,18 +1,20 @@
 /** End-to-end support: the built `tufa` binary as a child process, fresh TUFA_HOMEs, a real server. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { type ProcessResult, runProcess } from '../process.test-util.js';
+import { join } from 'node:path';
 import {
   fakeClockEnv,
   MASTER_KEY,
+  type ProcessResult,
+  REPO,
+  runProcess,
   type ServerProcess,
+  serverArgs,
   spawnServer,
   startTestPostgres,
   type TestPostgres,
-} from '../server/support.test-util.js';
+} from '@tufa/testing/server';
 
-export const REPO = resolve(import.meta.dirname, '../..');
 const BIN = join(REPO, 'packages/cli/dist/bundle/tufa.js');
 
 export type RunResult = ProcessResult;
@@ -97,7 +99,7 @@ export interface Backend_ {
  */
 export async function startBackend(
   backend: Backend,
-  /** `clockStepMs`: the server runs on test/fake-clock.mjs; `server.advanceClock()` moves it that far. */
+  /** `clockStepMs`: the server runs on @tufa/testing's fake clock; `server.advanceClock()` moves it that far. */
   options: { clockStepMs?: number } = {},
 ): Promise<Backend_> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tufa-srv-'));
@@ -134,11 +136,10 @@ export async function startBackend(
 
 /** Runs `tufa-server ARGS` (from the sources) to completion; its stdout. */
 export async function serverCommand(args: string[]): Promise<string> {
-  const r = await runProcess(
-    process.execPath,
-    ['--conditions=tufa-source', '--import', 'tsx', join(REPO, 'packages/server/src/bin.ts'), ...args],
-    { cwd: REPO, env: { ...(process.env as Record<string, string>), TUFA_MASTER_KEY: MASTER_KEY } },
-  );
+  const r = await runProcess(process.execPath, serverArgs(...args), {
+    cwd: REPO,
+    env: { ...(process.env as Record<string, string>), TUFA_MASTER_KEY: MASTER_KEY },
+  });
   if (r.code !== 0) throw new Error(`tufa-server ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
   return r.stdout;
 }

@@ -8,8 +8,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO } from '@tufa/testing/server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { REPO } from './harness.test-util.js';
 
 interface Run {
   code: number;

@@ -5,17 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { targetFileFor } from '@tufa/core';
+import { GUN, RepoSim, text } from '@tufa/testing';
+import { sourceArgs } from '@tufa/testing/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GUN, RepoSim, text } from './simulator.js';
 
 const script = fileURLToPath(new URL('../../examples/verify-before-pull.ts', import.meta.url));
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--conditions=tufa-source', '--import', 'tsx', script, ...args],
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    execFile(process.execPath, sourceArgs(script, ...args), (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });
 }

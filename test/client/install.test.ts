@@ -15,8 +15,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { REPO } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Backend_, Home, PASSPHRASES, REPO, startBackend } from '../cli/harness.test-util.js';
+import { type Backend_, Home, PASSPHRASES, startBackend } from '../cli/harness.test-util.js';
 
 interface Run {
   code: number;

@@ -8,19 +8,22 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptSecret, keyAad, parseMasterKey } from '@tufa/server';
+import {
+  MASTER_KEY,
+  makeCertificates,
+  privateKeyTexts,
+  REPO,
+  runProcess,
+  type ServerProcess,
+  serverArgs,
+  spawnServer,
+  startTestPostgres,
+  type TestCertificates,
+  type TestPostgres,
+} from '@tufa/testing/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES } from '../cli/harness.test-util.js';
-import { runProcess } from '../process.test-util.js';
-import {
-  MASTER_KEY,
-  REPO,
-  type ServerProcess,
-  spawnServer,
-  startTestPostgres,
-  type TestPostgres,
-} from './support.test-util.js';
-import { makeCertificates, privateKeyTexts, type TestCertificates } from './tls.test-util.js';
 
 const SHA = `sha256:${'c'.repeat(64)}`;
 let dir: string;
@@ -35,18 +38,10 @@ function serverCommand(
   args: string[],
   database: string[] = ['--data-dir', dataDir],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runProcess(
-    process.execPath,
-    [
-      '--conditions=tufa-source',
-      '--import',
-      'tsx',
-      join(REPO, 'packages/server/src/bin.ts'),
-      ...args,
-      ...database,
-    ],
-    { cwd: REPO, env: { PATH: process.env.PATH ?? '' } },
-  ).then((r) => {
+  return runProcess(process.execPath, serverArgs(...args, ...database), {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? '' },
+  }).then((r) => {
     adminOutput.push(r.stderr);
     return r;
   });

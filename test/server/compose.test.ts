@@ -7,10 +7,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MASTER_KEY, REPO, startTestPostgres, type TestPostgres, tempDir } from '@tufa/testing/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { MASTER_KEY, REPO, startTestPostgres, type TestPostgres, tempDir } from './support.test-util.js';
 
 interface Compose {
   services: Record<

@@ -28,30 +28,16 @@ import {
   withTarget,
 } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
+import { DAY, sign, testKey } from '@tufa/testing';
+import { body, gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
+import { MASTER_KEY, REPO, serverArgs, spawnServer, startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  body,
-  DAY,
-  gunUrl,
-  keyPair,
-  keys,
-  MASTER_KEY,
-  post,
-  publishNew,
-  REPO,
-  rootFor,
-  sign,
-  spawnServer,
-  startTestServer,
-  targetsV,
-  tempDir,
-} from './support.test-util.js';
 
 /** Targets is 2-of-2 (t1, t2), and so is the delegated role "releases" (r1, r2). */
-const t1 = keyPair(401);
-const t2 = keyPair(402);
-const r1 = keyPair(403);
-const r2 = keyPair(404);
+const t1 = testKey(401);
+const t2 = testKey(402);
+const r1 = testKey(403);
+const r2 = testKey(404);
 /** A key id that no key table lists. */
 const UNLISTED = 'ee'.repeat(32);
 
@@ -366,23 +352,11 @@ describe('the client against a real server', () => {
  * stopped at once and reported as `started`, so that a missing refusal fails the test, not hangs it.
  */
 function startOrExit(args: string[]): Promise<{ code: number | 'started'; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=tufa-source',
-      '--import',
-      'tsx',
-      join(REPO, 'packages/server/src/bin.ts'),
-      '--port',
-      '0',
-      ...args,
-    ],
-    {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', TUFA_MASTER_KEY: MASTER_KEY },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, serverArgs('--port', '0', ...args), {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? '', TUFA_MASTER_KEY: MASTER_KEY },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let started = false;

@@ -10,19 +10,18 @@ import { join } from 'node:path';
 import { createClient } from '@tufa/client';
 import { expiresIn, type Key, newRoot } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY, sign } from '@tufa/testing';
+import { body, keys, targetsV } from '@tufa/testing/publisher';
 import {
-  body,
-  DAY,
-  keys,
-  sign,
+  makeCertificates,
+  privateKeyTexts,
   startTestPostgres,
   startTestServer,
+  type TestCertificates,
   type TestPostgres,
-  targetsV,
-} from './support.test-util.js';
-import { makeCertificates, privateKeyTexts, type TestCertificates } from './tls.test-util.js';
+} from '@tufa/testing/server';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let dir: string;
 let certs: TestCertificates;

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expiresIn, newTargets, TufaError, targetFileFor, utf8Encode } from '@tufa/core';
+import { expiresIn, newTargets, type TufaError, targetFileFor, utf8Encode } from '@tufa/core';
+import { codeOf as code } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
@@ -10,16 +11,6 @@ import { applyChanges, Staging } from './staging.js';
 
 // Cheap scrypt parameters keep the tests fast; the format and the checks are the same.
 const FAST = { N: 1024, r: 8, p: 1 };
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof TufaError) return err.code;
-    throw err;
-  }
-}
 
 describe('Keystore', () => {
   const dir = () => join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private');

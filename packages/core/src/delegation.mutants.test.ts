@@ -1,10 +1,10 @@
 /** Delegation search: path patterns, the visit bound and terminating delegations, as mutation testing asked. */
+
+import { DAY, NOW, refusal, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { isDelegatedPath, matchPathPattern, searchTarget } from './delegation.js';
-import { DAY, NOW, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { DelegatedRole, Targets } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import { expiresIn, newTargets, targetFileFor, withDelegation, withTarget } from './repository.js';
 
 describe('matchPathPattern sets', () => {

@@ -1,9 +1,9 @@
+import { DAY, NOW, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { hashBytes } from './crypto.js';
 import { DEFAULT_MAX_DELEGATIONS, isDelegatedPath, matchPathPattern, searchTarget } from './delegation.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
-import { DAY, NOW, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { DelegatedRole, Targets } from './metadata.js';
 import {

@@ -7,6 +7,7 @@
  */
 import * as nodeCryptoModule from 'node:crypto';
 import { Readable } from 'node:stream';
+import { DAY, NOW } from '@tufa/testing';
 import { canonicalize } from '@tufjs/canonical-json';
 import {
   MetadataKind,
@@ -62,8 +63,6 @@ import {
 import { TrustedMetadataSet } from './trusted.js';
 import { verifyMetadataSignatures, verifyRoleSignatures } from './verify.js';
 
-const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
-const DAY = 24 * 3600 * 1000;
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array): string => utf8Decode(bytes);
 

@@ -1,8 +1,8 @@
+import { codeOf } from '@tufa/testing';
 import { canonicalize as tufjsCanonicalize } from '@tufjs/canonical-json';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TufaError } from './errors.js';
-import { errorCode as codeOf } from './fixtures.test-util.js';
 import {
   canonicalBytes,
   canonicalJson,

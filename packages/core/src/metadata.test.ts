@@ -1,6 +1,6 @@
+import { buildRepo, bytesOf, sign } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
-import { buildRepo, bytesOf, sign } from './fixtures.test-util.js';
 import { canonicalBytes, type JsonObject, parseJson } from './json.js';
 import {
   formatExpires,

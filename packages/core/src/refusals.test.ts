@@ -3,9 +3,10 @@
  * would send it, straight into core: the exact code, and the trusted set (or the verifier)
  * unchanged afterwards.
  */
+
+import { bytesOf, DAY, NOW, RepoSim, refusedUpdate, rolesOf, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
-import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { metaFileName, type TargetFile } from './metadata.js';
 import {
@@ -24,36 +25,6 @@ import { TrustedMetadataSet } from './trusted.js';
 
 const HOUR = 3600 * 1000;
 
-/** What the set holds, by identity, to show that a refused update changed nothing. */
-function held(set: TrustedMetadataSet) {
-  return {
-    root: set.root,
-    timestamp: set.timestamp,
-    snapshot: set.snapshot,
-    targets: set.targets,
-    delegated: set.delegatedRoles().map((d) => [d.role, d.delegators.join(','), d.metadata] as const),
-  };
-}
-
-/** The error an update throws, after checking that it is a TufaError and that the set did not change. */
-function refusal(set: TrustedMetadataSet, update: () => unknown): TufaError {
-  const before = held(set);
-  let error: unknown;
-  try {
-    update();
-  } catch (err) {
-    error = err;
-  }
-  expect(error, 'the update was accepted').toBeInstanceOf(TufaError);
-  const after = held(set);
-  expect(after.root).toBe(before.root);
-  expect(after.timestamp).toBe(before.timestamp);
-  expect(after.snapshot).toBe(before.snapshot);
-  expect(after.targets).toBe(before.targets);
-  expect(after.delegated).toEqual(before.delegated);
-  return error as TufaError;
-}
-
 type Role = 'root' | 'timestamp' | 'snapshot' | 'targets' | 'releases';
 
 /** A whole repository (root, timestamp, snapshot, targets, releases) in which `role` expires at `at` and the rest in 30 days. */
@@ -64,12 +35,7 @@ function repositoryWhere(role: Role, at: number) {
   const root = sign(
     newRoot({
       expires: expires('root'),
-      roles: {
-        root: { keys: [k.root.key] },
-        timestamp: { keys: [k.timestamp.key] },
-        snapshot: { keys: [k.snapshot.key] },
-        targets: { keys: [k.targets.key] },
-      },
+      roles: rolesOf(k),
     }),
     k.root,
   );
@@ -132,7 +98,7 @@ describe('expires == now is expired, through the trusted-metadata set', () => {
       const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { now: at });
       const all = steps(set, repo);
       for (const step of all.slice(0, STEP_OF[role])) step();
-      const err = refusal(set, all[STEP_OF[role]]!);
+      const err = refusedUpdate(set, all[STEP_OF[role]]!);
       expect(err.code).toBe('EXPIRED');
       expect(err.role).toBe(role);
       expect(err.found).toBe(new Date(at).toISOString().replace('.000Z', 'Z'));
@@ -147,7 +113,7 @@ describe('expires == now is expired, through the trusted-metadata set', () => {
   it('root: the first update after the trusted root refuses an expired root at the boundary', () => {
     const repo = repositoryWhere('root', at);
     const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { now: at });
-    const err = refusal(set, () => set.updateTimestamp(repo.timestamp));
+    const err = refusedUpdate(set, () => set.updateTimestamp(repo.timestamp));
     expect([err.code, err.role]).toEqual(['EXPIRED', 'root']);
     expect(set.timestamp).toBeUndefined();
   });
@@ -164,7 +130,7 @@ describe('snapshot', () => {
     set.updateTimestamp(timestampV1);
     set.updateSnapshot(sim.bytes('snapshot'), { cached: true });
     expect(set.snapshot?.signed.version).toBe(2);
-    const err = refusal(set, () => set.updateSnapshot(snapshotV1));
+    const err = refusedUpdate(set, () => set.updateSnapshot(snapshotV1));
     expect(err).toMatchObject({ code: 'ROLLBACK', role: 'snapshot', expected: '>= 2', found: 1 });
     expect(set.snapshot?.signed.version).toBe(2);
   });
@@ -178,7 +144,7 @@ describe('snapshot', () => {
     set.updateTargets(sim.bytes('targets'));
     sim.publishSnapshot();
     for (const bytes of [first, sim.bytes('snapshot')]) {
-      const err = refusal(set, () => set.updateSnapshot(bytes));
+      const err = refusedUpdate(set, () => set.updateSnapshot(bytes));
       expect([err.code, err.role]).toEqual(['ORDER', 'snapshot']);
       expect(err.message).toMatch(/after targets/);
     }

@@ -1,5 +1,5 @@
+import { codeOf as code, DAY, NOW, RepoSim, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { errorCode as code, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { parseMetadata, serializeMetadata } from './metadata.js';
 import {

@@ -2,10 +2,11 @@
  * Target-file checks, refusal by refusal: the code, the message a user reads, and what was
  * expected and found (mutation testing showed these were unchecked).
  */
+
+import { refusal } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import type { TargetFile } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import { targetFileFor } from './repository.js';
 import { checkDigest, parseDigest, preferredDigest, TargetVerifier } from './targetfile.js';
 

@@ -1,6 +1,6 @@
+import { codeOf as code } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import type { TufaError } from './errors.js';
-import { errorCode as code } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { TargetFile } from './metadata.js';
 import { targetFileFor } from './repository.js';

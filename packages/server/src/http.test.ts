@@ -1,20 +1,11 @@
-import { ERROR_CODES, ERROR_TABLE, isTufaError, TufaError, utf8Encode } from '@tufa/core';
+import { ERROR_CODES, ERROR_TABLE, TufaError, utf8Encode } from '@tufa/core';
+import { codeOf } from '@tufa/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, parseDuration, parseSize } from './config.js';
 import { checkGun, errorBody, HttpStatusError, parseUpdateBody, statusOf } from './http.js';
 import { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
 import { parseRoute } from './routes.js';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isTufaError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a TufaError');
-}
 
 describe('GUNs and routes', () => {
   it('accepts registry-style GUNs and refuses the rest with 400', () => {

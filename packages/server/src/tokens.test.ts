@@ -1,18 +1,9 @@
-import { isTufaError, type TufaError } from '@tufa/core';
+import type { TufaError } from '@tufa/core';
+import { codeOf as code } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { FailureLimiter } from './auth.js';
 import { parseCommandLine } from './config.js';
 import { checkTokenName, globMatches, grants, isAdmin, newToken, parseScope, splitToken } from './tokens.js';
-
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (err) {
-    if (isTufaError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('did not throw');
-};
 
 describe('scopes', () => {
   it('parses ACTION:GLOB strictly', () => {

@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { bumpVersion, expiresIn } from '@tufa/core';
+import { codeOf, DAY, NOW, testKey } from '@tufa/testing';
+import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from './helpers.js';
-import { cachedVersions, DAY, NOW, testKey } from './simulator.js';
 
 let s: Setup | undefined;
 afterEach(async () => {

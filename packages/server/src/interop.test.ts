@@ -6,20 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expiresIn, newTargets, targetFileFor, utf8Encode, withTarget } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
+import { DAY, sign } from '@tufa/testing';
+import { keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
+import { startTestPostgres, startTestServer, type TestPostgres, tempDir } from '@tufa/testing/server';
 import { Updater } from 'tuf-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DAY,
-  keys,
-  post,
-  publishNew,
-  sign,
-  startTestPostgres,
-  startTestServer,
-  type TestPostgres,
-  targetsV,
-  tempDir,
-} from './support.test-util.js';
 
 const contents: Record<string, string> = {
   'app/v1': 'the first release of app',

@@ -16,22 +16,11 @@ import {
   withTarget,
 } from '@tufa/core';
 import { listAudit, type RunningServer } from '@tufa/server';
+import { DAY, testKey as keyPair, sign } from '@tufa/testing';
+import { body, gunUrl, keys, onlineKey, post, rootFor, targetsV } from '@tufa/testing/publisher';
+import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PENDING_EXPIRY, PendingStore } from '../../packages/server/src/pending.js';
-import {
-  body,
-  DAY,
-  gunUrl,
-  keyPair,
-  keys,
-  onlineKey,
-  post,
-  rootFor,
-  sign,
-  startTestServer,
-  targetsV,
-  tempDir,
-} from './support.test-util.js';
+import { DEFAULT_PENDING_EXPIRY, PendingStore } from './pending.js';
 
 const t = [keyPair(221), keyPair(222), keyPair(223)];
 const d = [keyPair(231), keyPair(232)];

@@ -24,24 +24,11 @@ import {
   type RunningServer,
   readMigrations,
 } from '@tufa/server';
+import { DAY, sign } from '@tufa/testing';
+import { body, gunUrl, keys, onlineKey, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
+import { startTestPostgres, startTestServer, type TestPostgres, tempDir } from '@tufa/testing/server';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  body,
-  DAY,
-  gunUrl,
-  keys,
-  onlineKey,
-  post,
-  publishNew,
-  rootFor,
-  sign,
-  startTestPostgres,
-  startTestServer,
-  type TestPostgres,
-  targetsV,
-  tempDir,
-} from './support.test-util.js';
 
 /** A request with the path exactly as given (fetch would normalise `..` away). */
 function rawGet(

@@ -8,25 +8,22 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { bumpVersion, parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
 import { LOCKS } from '@tufa/server';
-import pg from 'pg';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sign } from '@tufa/testing';
+import { body, keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import {
-  body,
-  keys,
-  post,
-  publishNew,
   REPO,
   type ServerProcess,
-  sign,
+  serverArgs,
   spawnServer,
   startTestPostgres,
   startTestServer,
   type TestPostgres,
-  targetsV,
   tempDir,
   waitFor,
-} from './support.test-util.js';
+} from '@tufa/testing/server';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let pgServer: TestPostgres;
 const running: ServerProcess[] = [];
@@ -194,19 +191,10 @@ describe('on PostgreSQL', () => {
     const url = await pgServer.createDatabase();
     const run = () =>
       new Promise<{ code: number | null; out: string }>((done) => {
-        const child = spawnChild(
-          process.execPath,
-          [
-            '--conditions=tufa-source',
-            '--import',
-            'tsx',
-            'packages/server/src/bin.ts',
-            'migrate',
-            '--database-url',
-            url,
-          ],
-          { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
+        const child = spawnChild(process.execPath, serverArgs('migrate', '--database-url', url), {
+          cwd: REPO,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         child.stdout!.on('data', (c) => {
           out += c;

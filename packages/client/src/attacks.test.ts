@@ -19,6 +19,7 @@ import {
   newTargets,
   newTimestamp,
   type Root,
+  signedToJson,
   targetFileFor,
   toHex,
   utf8Encode,
@@ -26,23 +27,22 @@ import {
   withRootRole,
   withTarget,
 } from '@tufa/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from './helpers.js';
 import {
-  cachedVersions,
+  codeOf,
   DAY,
   endless,
   hang,
   NOW,
   type RepoSim,
-  sign,
-  signedToJson,
+  signedBytes,
   signRaw,
   type TestKey,
   testKey,
   text,
   trickle,
-} from './simulator.js';
+} from '@tufa/testing';
+import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
+import { afterEach, describe, expect, it } from 'vitest';
 
 let s: Setup | undefined;
 afterEach(async () => {
@@ -140,7 +140,7 @@ describe('rollback', () => {
     sim.publish();
     await client.refresh();
     const before = await cacheNow();
-    sim.publishTimestamp(metaFileFor(oldSnapshot, 1));
+    sim.publishTimestamp({ snapshotMeta: metaFileFor(oldSnapshot, 1) });
     const err = await client.refresh().catch((e) => e);
     expect(err.code).toBe('ROLLBACK');
     expect(err.role).toBe('snapshot');
@@ -260,7 +260,7 @@ describe('mix-and-match', () => {
     sim.publish();
     // Another, validly signed, version 2 of targets: not the one snapshot names.
     const other = withTarget(sim.targets, 'app/v1', targetFileFor(text('app v9'))); // same length
-    sim.files.set('metadata/2.targets.json', sign(other, sim.keys.targets));
+    sim.files.set('metadata/2.targets.json', signedBytes(other, sim.keys.targets));
     const err = await client.refresh().catch((e) => e);
     expect([err.code, err.role]).toEqual(['HASH_MISMATCH', 'targets']);
     await expectLastGood(before, ['targets']);
@@ -554,7 +554,7 @@ describe('root rotation', () => {
   it('refuses a root that skips a version', async () => {
     const { sim, client, before } = await good();
     const skipping = bumpVersion(sim.root, ROOT_EXPIRES, 3);
-    sim.files.set('metadata/2.root.json', sign(skipping, sim.keys.root));
+    sim.files.set('metadata/2.root.json', signedBytes(skipping, sim.keys.root));
     const err = await client.refresh().catch((e) => e);
     expect([err.code, err.role, err.expected, err.found]).toEqual(['VERSION_MISMATCH', 'root', 2, 3]);
     await expectLastGood(before);
@@ -733,7 +733,7 @@ describe('unknown fields', () => {
         const snapshot = signExtra(snapshotJson, sim.keys.snapshot);
         sim.serveRole('snapshot', 2, snapshot);
         sim.snapshotVersion = 2;
-        sim.publishTimestamp(metaFileFor(snapshot, 2));
+        sim.publishTimestamp({ snapshotMeta: metaFileFor(snapshot, 2) });
         const ts = JSON.parse(new TextDecoder().decode(sim.files.get('metadata/timestamp.json')!));
         sim.files.set('metadata/timestamp.json', signExtra(withExtras(ts.signed), sim.keys.timestamp));
       },

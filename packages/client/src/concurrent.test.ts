@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NOW } from '@tufa/testing';
+import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
+import { sourceArgs } from '@tufa/testing/process';
 import { afterEach, expect, it } from 'vitest';
-import { type Setup, setup } from './helpers.js';
-import { cachedVersions, NOW } from './simulator.js';
 
 const run = promisify(execFile);
-const child = fileURLToPath(new URL('./refresh-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./refresh-child.test-util.ts', import.meta.url));
 
 let s: Setup | undefined;
 afterEach(async () => {
@@ -25,16 +26,7 @@ it('keeps the cache consistent under two concurrent refreshing processes', async
     sim.bump('releases');
     sim.publish();
   }, 20);
-  const args = (rounds: number) => [
-    '--conditions=tufa-source',
-    '--import',
-    'tsx',
-    child,
-    sim.metadataUrl,
-    dir,
-    String(rounds),
-    String(NOW),
-  ];
+  const args = (rounds: number) => sourceArgs(child, sim.metadataUrl, dir, String(rounds), String(NOW));
   try {
     const [a, b] = await Promise.all([
       run(process.execPath, args(15), { cwd: process.cwd() }),

@@ -17,21 +17,11 @@ import {
   withTarget,
 } from '@tufa/core';
 import { listAudit, type RunningServer } from '@tufa/server';
+import { DAY, testKey as keyPair, sign } from '@tufa/testing';
+import { body, gunUrl, keys, post, rootFor, targetsV } from '@tufa/testing/publisher';
+import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PENDING_EXPIRY, PendingStore } from '../../packages/server/src/pending.js';
-import {
-  body,
-  DAY,
-  gunUrl,
-  keyPair,
-  keys,
-  post,
-  rootFor,
-  sign,
-  startTestServer,
-  targetsV,
-  tempDir,
-} from './support.test-util.js';
+import { MAX_PENDING_EXPIRY, PendingStore } from './pending.js';
 
 const t = [keyPair(201), keyPair(202), keyPair(203)];
 const outsider = keyPair(299);

@@ -9,19 +9,20 @@ import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startPostgres } from '@tufa/server';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProcessResult, runProcess } from '../process.test-util.js';
 import {
   MASTER_KEY,
+  makeCertificates,
+  type ProcessResult,
   REPO,
+  runProcess,
   startTestPostgres,
   type TestPostgres,
   tempDir,
   testPostgresBinaries,
   waitFor,
-} from './support.test-util.js';
-import { makeCertificates } from './tls.test-util.js';
+} from '@tufa/testing/server';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = join(REPO, 'packages/server/dist/bin.js');
 const VERSION = (
@@ -94,7 +95,7 @@ async function database(): Promise<string> {
 }
 
 beforeAll(async () => {
-  // initdb --auth=scram-sha-256: every login on this cluster needs the password (support.test-util.ts).
+  // initdb --auth=scram-sha-256: every login on this cluster needs the password (@tufa/testing/postgres).
   pgServer = await startTestPostgres();
   password = decodeURIComponent(new URL(pgServer.postgres.url).password);
   dir = tempDir('tufa-operators-');

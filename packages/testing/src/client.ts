@@ -1,9 +1,10 @@
-/** Shared set-up for the client tests: a simulator, a temp cache folder, a client on both. */
-import { mkdtemp, rm } from 'node:fs/promises';
+/** The client tests' set-up: a simulated repository over HTTP, a temp cache folder, a client on both. */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClientOptions, createClient, type TufaClient } from '@tufa/client';
-import { NOW, RepoSim } from './simulator.js';
+import { NOW } from './constants.js';
+import { RepoSim } from './repository.js';
 
 export interface Setup {
   sim: RepoSim;
@@ -49,14 +50,26 @@ export async function setup(
   };
 }
 
-/** The TufaError code a promise rejects with (fails the test when it resolves). */
-export async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    throw err;
-  }
-  throw new Error('expected a refusal, but the call succeeded');
+/** Versions of the metadata held in a client's cache folder, by file. */
+export async function cachedVersions(dir: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const visit = async (sub: string) => {
+    let names: string[];
+    try {
+      names = await readdir(join(dir, sub));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name === 'delegated') {
+        await visit('delegated');
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      const doc = JSON.parse(await readFile(join(dir, sub, name), 'utf8'));
+      out[join(sub, name.slice(0, -5))] = doc.signed.version;
+    }
+  };
+  await visit('');
+  return out;
 }

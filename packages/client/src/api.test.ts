@@ -10,9 +10,9 @@ import { Readable } from 'node:stream';
 import { createClient, type Notice } from '@tufa/client';
 import { isTufaError } from '@tufa/client/errors';
 import { bumpVersion, expiresIn, newTargets, targetFileFor, withDelegation, withRootRole } from '@tufa/core';
+import { codeOf, DAY, GUN, NOW, testKey, text } from '@tufa/testing';
+import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from './helpers.js';
-import { cachedVersions, DAY, GUN, NOW, testKey, text } from './simulator.js';
 
 let s: Setup | undefined;
 afterEach(async () => {

@@ -1,5 +1,18 @@
 /** Runs a program to its end with a given environment and input: the one child-process helper of the tests. */
 import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+/** The checkout this package sits in. */
+export const REPO = resolve(import.meta.dirname, '../../..');
+
+/** Node's arguments to run a TypeScript file from the sources (workspace packages resolve to their src/). */
+export function sourceArgs(script: string, ...args: string[]): string[] {
+  return ['--conditions=tufa-source', '--import', 'tsx', script, ...args];
+}
+
+/** Node's arguments to run `tufa-server ARGS` from the sources. */
+export const serverArgs = (...args: string[]): string[] =>
+  sourceArgs(join(REPO, 'packages/server/src/bin.ts'), ...args);
 
 export interface ProcessResult {
   /** The exit status; -1 when a signal ended it. */

@@ -6,21 +6,17 @@
 import { request } from 'node:http';
 import { expiresIn, newTargets, targetFileFor, utf8Encode, withDelegation, withTarget } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
-import { pino } from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DAY, sign } from '@tufa/testing';
+import { body, keys, rootFor, targetsV } from '@tufa/testing/publisher';
 import {
-  body,
-  DAY,
-  keys,
   MASTER_KEY,
-  rootFor,
-  sign,
   startTestPostgres,
   startTestServer,
   type TestPostgres,
-  targetsV,
   waitFor,
-} from './support.test-util.js';
+} from '@tufa/testing/server';
+import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const logs: string[] = [];
 const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(line) });

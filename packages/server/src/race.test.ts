@@ -1,18 +1,10 @@
 /** Concurrent writers on one collection: one winner per version, no gaps, nothing partial. */
 import { utf8Encode } from '@tufa/core';
 import { type RunningServer, Store } from '@tufa/server';
+import { DAY, sign } from '@tufa/testing';
+import { keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
+import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DAY,
-  keys,
-  post,
-  publishNew,
-  sign,
-  startTestPostgres,
-  startTestServer,
-  type TestPostgres,
-  targetsV,
-} from './support.test-util.js';
 
 let pgServer: TestPostgres;
 let server: RunningServer;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
 import { bumpVersion, expiresIn, withRootRole } from '@tufa/core';
+import { codeOf, DAY, RepoSim, testKey, text } from '@tufa/testing';
 import { canonicalize } from '@tufjs/canonical-json';
 import {
   Key,
@@ -24,8 +25,6 @@ import {
 } from '@tufjs/models';
 import { Updater } from 'tuf-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf } from './helpers.js';
-import { DAY, RepoSim, testKey, text } from './simulator.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,0 +1,15 @@
+export { DAY, GUN, NOW, text } from './constants.js';
+export { bytesOf, rolesOf, sign, signedBytes, signRaw, type TestKey, testKey } from './keys.js';
+export { codeOf, refusal, refusedUpdate } from './refusals.js';
+export {
+  buildRepo,
+  type DelegatedState,
+  endless,
+  type Handler,
+  hang,
+  RepoSim,
+  type RepoSimOptions,
+  status,
+  type TopLevelRole,
+  trickle,
+} from './repository.js';
