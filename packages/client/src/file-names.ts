@@ -20,7 +20,7 @@ const MAX_ESCAPED = 180;
 const LOCAL_SAFE = /[a-z0-9._-]/;
 const REPOSITORY_SAFE = /[A-Za-z0-9._~-]/;
 
-function escape(name: string, safe: RegExp): string {
+function percentEncode(name: string, safe: RegExp): string {
   if (typeof name !== 'string' || name.length === 0 || !name.isWellFormed()) {
     throw new TufaError('INVALID_ARGUMENT', 'a name to store must be a non-empty, well-formed string', {
       found: name,
@@ -39,7 +39,7 @@ function escape(name: string, safe: RegExp): string {
  * follows), so `.`, `..` and hidden names are escaped as well.
  */
 export function localFileName(name: string, options: { standalone?: boolean } = {}): string {
-  let escaped = escape(name, LOCAL_SAFE);
+  let escaped = percentEncode(name, LOCAL_SAFE);
   if (escaped.length > MAX_ESCAPED) return `sha256-${toHex(hashBytes('sha256', utf8Encode(name)))}`;
   if (escaped.startsWith('sha256-')) escaped = `%73${escaped.slice(1)}`;
   if (options.standalone === true && escaped.startsWith('.')) escaped = `%2E${escaped.slice(1)}`;
@@ -53,5 +53,5 @@ export function targetFileName(path: string): string {
 
 /** `ROLE.json`'s ROLE in an exported repository: python-tuf's `quote(role, safe="")`. */
 export function repositoryFileName(role: string): string {
-  return escape(role, REPOSITORY_SAFE);
+  return percentEncode(role, REPOSITORY_SAFE);
 }
