@@ -137,7 +137,10 @@ export async function findCachedTarget(options: {
   try {
     verified = await verifyFile({ tag, source: path, findTarget: options.findTarget });
   } catch (err) {
-    if (isTufaError(err, 'FILE_UNREADABLE') && err.details?.reason === 'ENOENT') return undefined;
+    if (isTufaError(err, 'FILE_UNREADABLE') && err.details?.reason === 'ENOENT') {
+      await options.findTarget(); // no file, but a tag that does not exist is still NOT_FOUND
+      return undefined;
+    }
     if (isTufaError(err, 'HASH_MISMATCH') || isTufaError(err, 'LENGTH_MISMATCH')) return undefined;
     throw err;
   }
