@@ -4,9 +4,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expiresIn, newTargets, withDelegation } from '@tufa/core';
+import { Updater } from 'tuf-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeOf, type Setup, setup } from '../../../test/client/helpers.js';
-import { DAY, NOW, type RepoSim, testKey, text } from '../../../test/client/simulator.js';
+import { DAY, NOW, RepoSim, testKey, text } from '../../../test/client/simulator.js';
 import { createClient } from './client.js';
 
 let s: Setup | undefined;
@@ -22,10 +23,10 @@ afterEach(async () => {
 });
 
 /** A second delegation whose name needs escaping in a file name. */
-function addTeamRole(sim: RepoSim): void {
+function addTeamRole(sim: RepoSim, now = NOW): void {
   const key = testKey(7);
   sim.targets = withDelegation(sim.targets, { name: 'team/a b', keys: [key.key], paths: ['team/*'] });
-  sim.delegated.set('team/a b', { signed: newTargets({ expires: expiresIn(NOW, 90 * DAY) }), keys: [key] });
+  sim.delegated.set('team/a b', { signed: newTargets({ expires: expiresIn(now, 90 * DAY) }), keys: [key] });
   sim.addTarget('team/a b', 'team/x', text('team x'));
   sim.bump('targets');
   sim.publish();
@@ -112,6 +113,43 @@ describe('exportMetadata', () => {
       server!.closeAllConnections();
       await new Promise((resolve) => server!.close(resolve));
       server = undefined;
+    }
+  });
+
+  it("is read back by tuf-js's Updater from a plain static server", async () => {
+    // tuf-js reads the real clock: a repository made now.
+    const now = Date.now();
+    const sim = await RepoSim.start({ now });
+    addTeamRole(sim, now);
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const work = await mkdtemp(join(tmpdir(), 'tufa-export-'));
+    try {
+      const client = createClient(
+        { metadataUrl: sim.metadataUrl },
+        {
+          repositoryCacheDir: join(work, 'cache'),
+          trust: { rootFile: sim.files.get('metadata/1.root.json')! },
+        },
+      );
+      const dir = join(work, 'export');
+      await client.exportMetadata(dir);
+      await sim.close();
+      const url = await serveFolder(dir);
+      await mkdir(join(work, 'tuf-js'));
+      await writeFile(join(work, 'tuf-js', 'root.json'), await readFile(join(dir, 'root.json')));
+      const updater = new Updater({
+        metadataDir: join(work, 'tuf-js'),
+        metadataBaseUrl: url,
+        targetBaseUrl: url,
+        config: { fetchRetries: 0 },
+      });
+      await updater.refresh();
+      expect((await updater.getTargetInfo('team/x'))?.length).toBe(text('team x').length);
+      expect((await updater.getTargetInfo('releases/r1'))?.length).toBe(text('release 1').length);
+    } finally {
+      await sim.close();
+      await rm(work, { recursive: true, force: true });
     }
   });
 
