@@ -60,6 +60,8 @@ describe('tufa --offline against tufa-server', () => {
     expect(verified).toMatchObject({ trusted: true, digest, offline: true });
     expect(Date.parse(verified.refreshedAt)).not.toBeNaN();
     expect((await deploy.ok(['lookup', gun, 'v1', '--offline', ...pin])).trim()).toBe(digest);
+    const listed = await deploy.json(['list', gun, '--offline', ...pin]);
+    expect(listed.map((t: { tag: string }) => t.tag)).toEqual(['v1']);
     const human = await deploy.run(['verify', gun, 'v1', '--digest', digest, '--offline', ...pin]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/\(offline, from the trusted cache\)/);
