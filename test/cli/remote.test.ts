@@ -24,7 +24,7 @@ afterAll(() => {
 it("a server's FILE_UNREADABLE or INTERNAL is not taken as this machine's; its refusals are", async () => {
   const home = new Home(url, PASSPHRASES);
   try {
-    for (const code of ['FILE_UNREADABLE', 'INTERNAL']) {
+    for (const code of ['FILE_UNREADABLE', 'FILE_UNWRITABLE', 'CACHE_MISSING', 'CACHE_STALE', 'INTERNAL']) {
       answer = {
         status: 400,
         body: { error: { code, message: 'claimed', details: { path: '/etc/shadow' } } },

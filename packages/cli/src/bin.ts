@@ -33,6 +33,10 @@ const program = new Command('tufa')
     },
   });
 
+const OFFLINE_HELP =
+  'answer from the trusted cache alone, with every check and no request (exit 6 when the cache cannot answer)';
+const MAX_AGE_HELP = 'with --offline: refuse a cache whose last successful refresh is older, e.g. 1h';
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -149,10 +153,12 @@ program
   .description('print the trusted digest of a tag (sha256:HEX), e.g. for docker pull img@DIGEST')
   .argument('<gun>', 'the collection')
   .argument('<tag>', 'the tag')
+  .option('--offline', OFFLINE_HELP)
+  .option('--max-age <lifetime>', MAX_AGE_HELP)
   .addHelpText('after', '\nExample:\n  docker pull example.com/app@$(tufa lookup example.com/app v1.0)')
   .action(
-    action(async (ctx, gun: string, tag: string) =>
-      (await import('./commands/read.js')).lookup(ctx, gun, tag),
+    action(async (ctx, gun: string, tag: string, opts: { offline?: boolean; maxAge?: string }) =>
+      (await import('./commands/read.js')).lookup(ctx, gun, tag, opts),
     ),
   );
 
@@ -164,9 +170,11 @@ program
   .argument('[source]', '- to read the artifact from stdin')
   .option('--digest <digest>', 'the digest to check, e.g. sha256:HEX')
   .option('--file <path>', 'the artifact to check')
+  .option('--offline', OFFLINE_HELP)
+  .option('--max-age <lifetime>', MAX_AGE_HELP)
   .addHelpText(
     'after',
-    '\nExamples:\n  tufa verify example.com/app v1.0 --digest sha256:…\n  tufa verify example.com/app v1.0 --file ./app.tar\n  cat app.tar | tufa verify example.com/app v1.0 -',
+    '\nExamples:\n  tufa verify example.com/app v1.0 --digest sha256:…\n  tufa verify example.com/app v1.0 --file ./app.tar\n  cat app.tar | tufa verify example.com/app v1.0 -\n  tufa verify example.com/app v1.0 --file ./app.tar --offline --max-age 1h',
   )
   .action(
     action(
@@ -175,7 +183,7 @@ program
         gun: string,
         tag: string,
         source: string | undefined,
-        opts: { digest?: string; file?: string },
+        opts: { digest?: string; file?: string; offline?: boolean; maxAge?: string },
       ) => (await import('./commands/read.js')).verify(ctx, gun, tag, source, opts),
     ),
   );
@@ -184,8 +192,31 @@ program
   .command('list')
   .description('list every trusted tag with digest and length, through delegations')
   .argument('<gun>', 'the collection')
+  .option('--offline', OFFLINE_HELP)
+  .option('--max-age <lifetime>', MAX_AGE_HELP)
   .addHelpText('after', '\nExample:\n  tufa list example.com/app --json')
-  .action(action(async (ctx, gun: string) => (await import('./commands/read.js')).list(ctx, gun)));
+  .action(
+    action(async (ctx, gun: string, opts: { offline?: boolean; maxAge?: string }) =>
+      (await import('./commands/read.js')).list(ctx, gun, opts),
+    ),
+  );
+
+program
+  .command('export')
+  .description('write the trusted metadata in the standard TUF repository layout into a new folder')
+  .argument('<gun>', 'the collection')
+  .argument('<dir>', 'a folder that does not exist yet (or is empty)')
+  .option('--offline', OFFLINE_HELP)
+  .option('--max-age <lifetime>', MAX_AGE_HELP)
+  .addHelpText(
+    'after',
+    '\nEvery delegated role is loaded first. Files: root.json, timestamp.json, snapshot.json,\ntargets.json, ROLE.json per delegated role (escaped as python-tuf does), and VERSION.ROLE.json\ncopies; each holds the bytes that were verified.\n\nExample:\n  tufa export example.com/app ./app-metadata',
+  )
+  .action(
+    action(async (ctx, gun: string, dir: string, opts: { offline?: boolean; maxAge?: string }) =>
+      (await import('./commands/read.js')).exportMetadata(ctx, gun, dir, opts),
+    ),
+  );
 
 const root = program.command('root').description('the root of a collection, to pin elsewhere');
 root

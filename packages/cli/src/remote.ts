@@ -121,7 +121,7 @@ function send(
   });
 }
 
-const LOCAL_KINDS: ReadonlySet<ErrorKind> = new Set(['local-file', 'internal']);
+const LOCAL_KINDS: ReadonlySet<ErrorKind> = new Set(['local-file', 'cache', 'internal']);
 
 /** Turns an error answer into a TufaError with the server's code when it is one of ours. */
 function failure(res: Response, what: string): TufaError {
@@ -132,7 +132,7 @@ function failure(res: Response, what: string): TufaError {
     const doc = parseJson(res.body, { source: 'server answer' }) as { error?: Record<string, unknown> };
     const e = doc?.error;
     if (e && typeof e.message === 'string') message = `${what}: ${e.message}`;
-    // A server's word is taken for refusals, never for this machine's own failures (a local file, a bug here).
+    // A server's word is taken for refusals, never for this machine's own failures (a local file, its cache, a bug here).
     if (e && isErrorCode(e.code) && res.status < 500 && !LOCAL_KINDS.has(ERROR_TABLE[e.code].kind))
       code = e.code;
     if (e?.details && typeof e.details === 'object') details = { ...details, ...(e.details as object) };

@@ -168,11 +168,28 @@ export async function trustOptions(ctx: Context, gun: string): Promise<TrustOpti
   return trust;
 }
 
-export async function openClient(ctx: Context, gun: string): Promise<TufaClient> {
+/** `--offline` and `--max-age` of the reading commands. */
+export interface ReadOptions {
+  offline?: boolean;
+  maxAge?: string;
+}
+
+/**
+ * The client for a collection. With `offline`, the server URL only names the cache: no request is
+ * made, and no token or TLS file is read.
+ */
+export async function openClient(ctx: Context, gun: string, read: ReadOptions = {}): Promise<TufaClient> {
   const { createClient } = await import('@tufa/client');
   const server = await serverUrl(ctx);
+  const offline = read.offline === true;
+  let maxAge: number | undefined;
+  if (read.maxAge !== undefined) {
+    if (!offline) throw new TufaError('INVALID_ARGUMENT', '--max-age applies to --offline answers');
+    const { parseLifetime } = await import('./lifetime.js');
+    maxAge = parseLifetime(read.maxAge);
+  }
   const options: ClientOptions = {
-    ...(await accessOptions(ctx)),
+    ...(offline ? { offline, ...(maxAge === undefined ? {} : { maxAge }) } : await accessOptions(ctx)),
     cacheDir: join(ctx.home, 'cache'),
     trust: await trustOptions(ctx, gun),
     // Trust on first use is always worth a line; a stale cache file replaced is routine.

@@ -9,6 +9,7 @@ import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promise
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { hashBytes, TufaError, toHex, utf8Encode } from '@tufa/core';
+import { localFileName } from './file-names.js';
 
 /** The default parent of every cache folder: ~/.tufa/cache. */
 export function defaultCacheRoot(): string {
@@ -26,16 +27,21 @@ export function cacheFolderName(identity: string): string {
   return `${readable || 'repo'}-${digest}`;
 }
 
-/** The cache file name of a role's metadata; delegated role names are URL-encoded. */
+/** The cache file name of a role's metadata; delegated role names are escaped (file-names.ts). */
 export function cacheFileName(role: string): string {
   if (role === 'root' || role === 'timestamp' || role === 'snapshot' || role === 'targets') {
     return `${role}.json`;
   }
-  const encoded = encodeURIComponent(role);
-  // Very long role names would exceed file name limits: name them by their hash instead.
-  const base = encoded.length > 180 ? `sha256-${toHex(hashBytes('sha256', utf8Encode(role)))}` : encoded;
-  return join('delegated', `${base}.json`);
+  return join('delegated', `${localFileName(role)}.json`);
 }
+
+/** The record of the last successful refresh (`last-refresh` in the cache folder). */
+export interface LastRefresh {
+  /** The refresh's reference time, ms since the epoch. */
+  at: number;
+}
+
+const LAST_REFRESH = 'last-refresh';
 
 export interface LockOptions {
   /** Give up waiting for another process's lock after this long (TIMEOUT). Default 60 s. */
@@ -102,8 +108,48 @@ export class MetadataCache {
     await writeAtomic(join(this.dir, 'trust-anchor'), utf8Encode(anchor));
   }
 
+  /**
+   * When the last refresh that succeeded started; undefined when there is no record or it is
+   * damaged (a caller that bounds the cache's age then refuses it).
+   */
+  async readLastRefresh(): Promise<LastRefresh | undefined> {
+    const file = join(this.dir, LAST_REFRESH);
+    let text: string;
+    try {
+      // Bounded: the record is one short line, anything longer is not one.
+      const handle = await open(file, 'r');
+      try {
+        const { bytesRead, buffer } = await handle.read(Buffer.alloc(128), 0, 128, 0);
+        text = buffer.subarray(0, bytesRead).toString('utf8');
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      throw cacheIoError(file, err);
+    }
+    const m = /^\{"refreshed_at":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"\}\n$/.exec(text);
+    const at = m === null ? Number.NaN : Date.parse(m[1]!);
+    return Number.isFinite(at) ? { at } : undefined;
+  }
+
+  /** Records a successful refresh, atomically, after every file it accepted is written. */
+  async writeLastRefresh(record: LastRefresh): Promise<void> {
+    const text = `${JSON.stringify({ refreshed_at: new Date(record.at).toISOString() })}\n`;
+    await writeAtomic(join(this.dir, LAST_REFRESH), text);
+  }
+
+  /** True when the folder holds a cached root: the least an offline answer needs. */
+  async exists(): Promise<boolean> {
+    return stat(this.path('root')).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** Drops every cached document (not the lock): the next refresh starts from the trust anchor. */
   async clear(): Promise<void> {
+    await rm(join(this.dir, LAST_REFRESH), { force: true });
     for (const role of ['root', 'timestamp', 'snapshot', 'targets']) await this.remove(role);
     await rm(join(this.dir, 'delegated'), { recursive: true, force: true });
     await rm(join(this.dir, 'trust-anchor'), { force: true });
@@ -141,7 +187,8 @@ export async function writeAtomic(file: string, bytes: Uint8Array | string, mode
   await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a folder after a rename, so the new name survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r');
     try {

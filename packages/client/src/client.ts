@@ -17,15 +17,25 @@ import {
   type TargetInfo,
 } from './delegations.js';
 import {
+  type DownloadDestination,
+  type DownloadedTarget,
+  destinationPath,
   downloadTarget,
   type FileSource,
+  findCachedTarget,
   type VerifiedTarget,
   verifyDigest,
   verifyFile,
 } from './downloads.js';
+import { type ExportedMetadata, exportMetadata } from './export.js';
 import { DEFAULT_TIMEOUTS, type FetchLike, nodeFetch, redactUrl, type Timeouts } from './fetcher.js';
-import { checkTrustOptions, type TrustOptions } from './trust-anchor.js';
-import { DEFAULT_MAX_ROOT_ROTATIONS, type RefreshResult, refreshTrustedMetadata } from './updater.js';
+import { checkTrustOptions, loadTrustedRoot, type TrustOptions } from './trust-anchor.js';
+import {
+  checkCacheExists,
+  DEFAULT_MAX_ROOT_ROTATIONS,
+  type RefreshResult,
+  refreshTrustedMetadata,
+} from './updater.js';
 
 /** Where the repository is: a tufa (Notary-layout) server and GUN, or any TUF 1.0 repository. */
 export type RepositoryLocation =
@@ -57,6 +67,14 @@ export interface ClientOptions {
   /** Called for trust-on-first-use and for cache files discarded as stale. Never stdout. */
   onNotice?: (notice: Notice) => void;
   lock?: LockOptions;
+  /**
+   * Answer from the trusted cache alone: no request is made and the cache is not written. Every
+   * rule still applies to the cached files (signatures, hashes, versions, expiry now);
+   * CACHE_MISSING when the cache lacks a file the answer needs.
+   */
+  offline?: boolean;
+  /** With `offline`: CACHE_STALE when the last successful refresh started longer ago (ms). */
+  maxAge?: number;
 }
 
 /** Creates a client for a tufa server and GUN or for any TUF 1.0 repository over HTTP. */
@@ -104,6 +122,19 @@ export class TufaClient {
     // loading Node's fetch (undici) on every start.
     const fetch = options.fetch ?? nodeFetch({ ...auth, tokenOrigin: new URL(this.metadataUrl).origin });
     checkTrustOptions(options.trust ?? {});
+    const offline = options.offline === true;
+    if (options.offline !== undefined && typeof options.offline !== 'boolean') {
+      throw new TufaError('INVALID_ARGUMENT', 'offline must be true or false', { found: options.offline });
+    }
+    if (options.maxAge !== undefined) {
+      if (!offline)
+        throw new TufaError('INVALID_ARGUMENT', 'maxAge applies to offline answers: give offline: true');
+      if (!Number.isSafeInteger(options.maxAge) || options.maxAge <= 0) {
+        throw new TufaError('INVALID_ARGUMENT', 'maxAge must be a positive whole number of milliseconds', {
+          found: options.maxAge,
+        });
+      }
+    }
     this.context = {
       metadataUrl: this.metadataUrl,
       targetsUrl: this.targetsUrl,
@@ -115,6 +146,8 @@ export class TufaClient {
       fetch,
       clock: () => (options.clock ?? Date.now)(),
       onNotice: (notice) => options.onNotice?.(notice),
+      offline,
+      maxAgeMs: options.maxAge,
     };
   }
 
@@ -125,12 +158,15 @@ export class TufaClient {
    */
   refresh(): Promise<RefreshResult> {
     if (this.refreshing === undefined) {
-      this.refreshing = this.cache
-        .withLock(async () => {
-          const { set, result } = await this.runRefresh(false);
-          this.trusted = set;
-          return result;
-        }, this.options.lock)
+      // Offline, a missing cache is refused before the lock, which would create its folder.
+      this.refreshing = (this.context.offline ? checkCacheExists(this.context) : Promise.resolve())
+        .then(() =>
+          this.cache.withLock(async () => {
+            const { set, result } = await this.runRefresh(false);
+            this.trusted = set;
+            return result;
+          }, this.options.lock),
+        )
         .finally(() => {
           this.refreshing = undefined;
         });
@@ -179,6 +215,9 @@ export class TufaClient {
    * answers lookups and never writes the cache.
    */
   async publisherView(): Promise<{ set: TrustedMetadataSet; findRole(name: string): Promise<FoundRole> }> {
+    if (this.context.offline) {
+      throw new TufaError('INVALID_ARGUMENT', "offline: a publisher's view needs the network");
+    }
     while (this.refreshing !== undefined) await this.refreshing.catch(() => undefined);
     const run = this.cache.withLock(() => this.runRefresh(true), this.options.lock);
     this.refreshing = run
@@ -202,10 +241,13 @@ export class TufaClient {
   }
 
   /**
-   * Downloads a target from the targets base URL into `destPath`: length-bounded, every hash
-   * checked while streaming, written to a temp file that is renamed only after verification.
+   * Downloads a target from the targets base URL into `destination` (a file path, or `{ dir }`:
+   * a file in that folder named by `targetFileName`): length-bounded, every hash checked while
+   * streaming, written to a temp file that is renamed only after verification. Returns the path.
    */
-  downloadTarget(tag: string, destPath: string): Promise<VerifiedTarget> {
+  downloadTarget(tag: string, destination: DownloadDestination): Promise<DownloadedTarget> {
+    checkTag(tag);
+    const destPath = destinationPath(tag, destination);
     return downloadTarget(this.context, {
       tag,
       destPath,
@@ -215,6 +257,58 @@ export class TufaClient {
         return { target, consistentSnapshot: set.root.signed.consistentSnapshot === true };
       },
     });
+  }
+
+  /**
+   * The local file of a target (`destination` as for downloadTarget) when it already matches the
+   * trusted entry, else undefined (no such file, or other bytes). Nothing is downloaded.
+   */
+  findCachedTarget(tag: string, destination: DownloadDestination): Promise<DownloadedTarget | undefined> {
+    checkTag(tag);
+    const path = destinationPath(tag, destination);
+    return findCachedTarget({ tag, path, findTarget: () => this.getTarget(tag) });
+  }
+
+  /**
+   * Writes the trusted metadata (every delegated role of the tree included, loaded first) into
+   * `dir` in the standard repository layout; see export.ts. `dir` must not exist or be empty.
+   */
+  async exportMetadata(dir: string): Promise<ExportedMetadata> {
+    const set = await this.trustedSet();
+    await listDelegations(this.context, set);
+    return exportMetadata(set, dir);
+  }
+
+  /**
+   * Puts the pinned root (`trust.rootFile`, checked against its own signatures and any pinned key
+   * ids) into the cache without a network call, so that a later refresh, or offline answers once
+   * filled, start from it. A cache already holding a newer root under the same pins keeps it.
+   */
+  async seed(): Promise<{ root: number }> {
+    const trust = this.options.trust ?? {};
+    if (trust.rootFile === undefined) {
+      throw new TufaError('INVALID_ARGUMENT', 'seeding the cache needs a pinned root: give trust.rootFile');
+    }
+    // The pinned root path never downloads; a context that cannot is the proof.
+    const ctx: ClientContext = { ...this.context, offline: false, fetch: noNetwork };
+    return this.cache.withLock(async () => {
+      const { set } = await loadTrustedRoot(ctx, {
+        trust,
+        now: ctx.clock(),
+        allowExpired: false,
+        heldRoot: undefined,
+        onPinsChanged: () => {
+          this.trusted = undefined;
+        },
+      });
+      return { root: set.root.signed.version };
+    }, this.options.lock);
+  }
+
+  /** When the last successful refresh started (ISO 8601), as recorded in the cache; undefined if never. */
+  async lastRefresh(): Promise<string | undefined> {
+    const last = await this.cache.readLastRefresh();
+    return last === undefined ? undefined : new Date(last.at).toISOString();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -236,6 +330,9 @@ export class TufaClient {
     });
   }
 }
+
+const noNetwork: FetchLike = () =>
+  Promise.reject(new TufaError('INTERNAL', 'seeding the cache made a request'));
 
 function withSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;

@@ -4,7 +4,14 @@
  * through core's rules (refused and discarded when corrupted, dropped quietly when stale).
  */
 import { join } from 'node:path';
-import { ERROR_TABLE, type ErrorCode, isTufaError, type MetaFile, TufaError } from '@tufa/core';
+import {
+  ERROR_TABLE,
+  type ErrorCode,
+  isTufaError,
+  type Metadata,
+  type MetaFile,
+  TufaError,
+} from '@tufa/core';
 import { cacheFileName, type MetadataCache } from './cache.js';
 import { download, type FetchLike, type Timeouts } from './fetcher.js';
 
@@ -50,6 +57,24 @@ export interface ClientContext {
   /** The clock (ms since the epoch), read once at the start of each refresh. */
   readonly clock: () => number;
   readonly onNotice: (notice: Notice) => void;
+  /** Answer from the trusted cache alone: no request is made, and the cache is never written. */
+  readonly offline: boolean;
+  /** Offline only: refuse a cache whose last successful refresh is older than this (ms). */
+  readonly maxAgeMs: number | undefined;
+}
+
+/** The exact bytes each accepted metadata object was parsed from: what an export writes. */
+const ACCEPTED_BYTES = new WeakMap<Metadata, Uint8Array>();
+
+/** Records the bytes `metadata` was parsed from, once core's rules accepted it; returns it. */
+export function accepted<M extends Metadata>(metadata: M, bytes: Uint8Array): M {
+  if (!ACCEPTED_BYTES.has(metadata)) ACCEPTED_BYTES.set(metadata, bytes);
+  return metadata;
+}
+
+/** The bytes an accepted metadata object was parsed from (see `accepted`). */
+export function acceptedBytes(metadata: Metadata): Uint8Array | undefined {
+  return ACCEPTED_BYTES.get(metadata);
 }
 
 /** Downloads a metadata file from the metadata base URL, bounded in bytes and in time. */
@@ -57,6 +82,12 @@ export function fetchMetadata(
   ctx: ClientContext,
   file: { role: string; fileName: string; maxBytes: number },
 ): Promise<Uint8Array> {
+  if (ctx.offline) {
+    // Every offline path reads the cache instead; reaching here is a bug, never a request.
+    return Promise.reject(
+      new TufaError('INTERNAL', `offline: ${file.fileName} would have been downloaded`, { role: file.role }),
+    );
+  }
   return download(ctx.metadataUrl + file.fileName, {
     role: file.role,
     maxBytes: file.maxBytes,
@@ -133,6 +164,61 @@ export async function loadCached(
     });
     return false;
   }
+}
+
+/**
+ * Offline: loads a cached role as if it had just been downloaded (`load` applies every rule:
+ * signatures, hashes and versions against the referring metadata, expiry now). Nothing is
+ * removed or written. A role not cached is CACHE_MISSING; a refusal keeps core's code.
+ */
+export async function loadCachedOffline(
+  ctx: ClientContext,
+  cached: { role: string; maxBytes: number; load: (bytes: Uint8Array) => unknown },
+): Promise<void> {
+  const { role } = cached;
+  const file = cachePath(ctx, role);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await ctx.cache.read(role, cached.maxBytes);
+  } catch (err) {
+    throw offlineRefusal(err, role, file);
+  }
+  if (bytes === undefined) {
+    throw cacheMissing(ctx, `${role} is not in the trusted cache (${file})`, { role, file });
+  }
+  try {
+    cached.load(bytes);
+  } catch (err) {
+    throw offlineRefusal(err, role, file);
+  }
+}
+
+/** CACHE_MISSING: what an offline answer needs is not cached; refresh online once. */
+export function cacheMissing(
+  ctx: ClientContext,
+  what: string,
+  where: { role?: string; file?: string } = {},
+): TufaError<'CACHE_MISSING'> {
+  return new TufaError('CACHE_MISSING', `offline: ${what}; refresh online once to fill the cache`, {
+    role: where.role,
+    details: {
+      source: 'cache',
+      cacheDir: ctx.cache.dir,
+      ...(where.file === undefined ? {} : { file: where.file }),
+    },
+  });
+}
+
+/** An offline refusal of a cache file: core's code, `details.source = 'cache'`, the file left as it is. */
+export function offlineRefusal(err: unknown, role: string, file: string): TufaError {
+  if (!isTufaError(err)) return cacheCorrupted(err, role, file);
+  return new TufaError(err.code, `offline: trusted cache ${file}: ${err.message}`, {
+    role: err.role ?? role,
+    expected: err.expected,
+    found: err.found,
+    details: { ...(err.details ?? {}), source: 'cache', file },
+    cause: err,
+  });
 }
 
 /** The refusal for a cache file that cannot be used: core's code, `details.source = 'cache'`. */

@@ -15,7 +15,7 @@ import {
   type TrustedMetadataSet,
   TufaError,
 } from '@tufa/core';
-import { type ClientContext, fetchListed, loadCached } from './context.js';
+import { accepted, type ClientContext, fetchListed, loadCached, loadCachedOffline } from './context.js';
 
 export interface TargetInfo {
   /** The target path (the tag). */
@@ -163,11 +163,29 @@ async function loadDelegated(
   const held = set.delegated(role.name, delegator);
   if (held !== undefined) return held;
   let result: Metadata<Targets> | undefined;
+  if (ctx.offline) {
+    const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(role.name));
+    if (!listed) {
+      throw new TufaError('NOT_FOUND', `${role.name}: not listed in snapshot`, {
+        role: role.name,
+        expected: metaFileName(role.name),
+      });
+    }
+    // As if just downloaded: hashes, length and version as the snapshot states, expiry now.
+    await loadCachedOffline(ctx, {
+      role: role.name,
+      maxBytes: ctx.maxSizes.targets,
+      load: (b) => {
+        result = accepted(set.updateDelegatedTargets(b, role.name, delegator), b);
+      },
+    });
+    return result!;
+  }
   const fromCache = await loadCached(ctx, {
     role: role.name,
     maxBytes: ctx.maxSizes.targets,
     load: (b) => {
-      result = set.updateDelegatedTargets(b, role.name, delegator, { cached: true });
+      result = accepted(set.updateDelegatedTargets(b, role.name, delegator, { cached: true }), b);
     },
   });
   if (fromCache && result !== undefined) return result;
@@ -186,7 +204,7 @@ async function loadDelegated(
     consistentSnapshot: set.root.signed.consistentSnapshot === true,
     maxBytes: ctx.maxSizes.targets,
   });
-  const loaded = set.updateDelegatedTargets(bytes, role.name, delegator);
+  const loaded = accepted(set.updateDelegatedTargets(bytes, role.name, delegator), bytes);
   if (!set.allowExpired) await ctx.cache.write(role.name, bytes); // a publisher's view leaves the cache alone
   return loaded;
 }

@@ -2,8 +2,9 @@ export { cacheFolderName, defaultCacheRoot, type LockOptions, writeAtomic } from
 export { type ClientOptions, createClient, type RepositoryLocation, TufaClient } from './client.js';
 export { DEFAULT_MAX_SIZES, type MaxSizes, type Notice } from './context.js';
 export type { FoundRole, TargetInfo } from './delegations.js';
-export type { FileSource, VerifiedTarget } from './downloads.js';
+export type { DownloadDestination, DownloadedTarget, FileSource, VerifiedTarget } from './downloads.js';
 export * from './errors.js';
+export type { ExportedMetadata } from './export.js';
 export {
   DEFAULT_TIMEOUTS,
   explainTransportError,
@@ -11,5 +12,6 @@ export {
   redactUrl,
   type Timeouts,
 } from './fetcher.js';
+export { repositoryFileName, targetFileName } from './file-names.js';
 export type { TrustOptions } from './trust-anchor.js';
 export { DEFAULT_MAX_ROOT_ROTATIONS, type RefreshResult } from './updater.js';

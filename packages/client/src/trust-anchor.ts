@@ -17,12 +17,16 @@ import {
   toHex,
 } from '@tufa/core';
 import {
+  accepted,
+  acceptedBytes,
   type ClientContext,
   cacheCorrupted,
+  cacheMissing,
   cachePath,
   describeError,
   fetchMetadata,
   type Notice,
+  offlineRefusal,
 } from './context.js';
 
 export interface TrustOptions {
@@ -74,39 +78,57 @@ export async function loadTrustedRoot(
   // A cache first trusted under other pins (or on first use) is not evidence for these pins:
   // start again from what is pinned now, so that pinning after a bad first use still protects.
   if (anchor !== undefined && (await ctx.cache.readAnchor()) !== anchor) {
+    if (ctx.offline) {
+      throw cacheMissing(
+        ctx,
+        (await ctx.cache.exists())
+          ? 'the trusted cache was filled under other pins (or on first use) than the ones given now'
+          : 'nothing is cached for this repository',
+        { role: 'root' },
+      );
+    }
     await ctx.cache.clear();
     options.onPinsChanged();
     heldRoot = undefined;
   }
   let fromCache: TrustedMetadataSet | undefined;
   let cached: Uint8Array | undefined;
+  // Offline, a cache file that cannot be used is refused and left as it is.
+  const refuseCachedRoot = async (err: unknown) => {
+    if (ctx.offline) return offlineRefusal(err, 'root', cachePath(ctx, 'root'));
+    await ctx.cache.remove('root');
+    return cacheCorrupted(err, 'root', cachePath(ctx, 'root'));
+  };
   try {
     cached = await ctx.cache.read('root', ctx.maxSizes.root);
   } catch (err) {
-    await ctx.cache.remove('root');
-    throw cacheCorrupted(err, 'root', cachePath(ctx, 'root'));
+    throw await refuseCachedRoot(err);
   }
   if (cached !== undefined) {
     try {
       fromCache = TrustedMetadataSet.fromTrustedRoot(cached, setOptions);
+      accepted(fromCache.root, cached);
     } catch (err) {
-      await ctx.cache.remove('root');
-      throw cacheCorrupted(err, 'root', cachePath(ctx, 'root'));
+      throw await refuseCachedRoot(err);
     }
   } else if (heldRoot !== undefined) {
     // The cache was discarded since the last refresh: start again from the root held in memory.
-    const bytes = serializeMetadata(heldRoot);
+    const bytes = acceptedBytes(heldRoot) ?? serializeMetadata(heldRoot);
     fromCache = TrustedMetadataSet.fromTrustedRoot(bytes, setOptions);
-    await ctx.cache.write('root', bytes);
+    accepted(fromCache.root, bytes);
+    if (!ctx.offline) await ctx.cache.write('root', bytes);
   }
   if (pinned !== undefined) {
     if (fromCache === undefined || fromCache.root.signed.version < pinned.set.root.signed.version) {
-      await ctx.cache.write('root', pinned.bytes);
-      await ctx.cache.writeAnchor(anchor!);
+      if (!ctx.offline) {
+        await ctx.cache.write('root', pinned.bytes);
+        await ctx.cache.writeAnchor(anchor!);
+      }
       return { set: pinned.set };
     }
   }
   if (fromCache !== undefined) return { set: fromCache };
+  if (ctx.offline) throw cacheMissing(ctx, 'nothing is cached for this repository', { role: 'root' });
 
   if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
     const pins = { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 };
@@ -115,6 +137,7 @@ export async function loadTrustedRoot(
     try {
       first = await fetchRoot(ctx, '1.root.json');
       const set = TrustedMetadataSet.fromTrustedRoot(first, setOptions);
+      accepted(set.root, first);
       checkRootPins(set.root, pins);
       await ctx.cache.write('root', first);
       await ctx.cache.writeAnchor(anchor!);
@@ -126,6 +149,7 @@ export async function loadTrustedRoot(
     }
     const current = await fetchRoot(ctx, 'root.json');
     const set = TrustedMetadataSet.fromTrustedRoot(current, setOptions);
+    accepted(set.root, current);
     try {
       checkRootPins(set.root, pins);
     } catch (err) {
@@ -158,6 +182,7 @@ export async function loadTrustedRoot(
     bytes = await fetchRoot(ctx, 'root.json');
   }
   const set = TrustedMetadataSet.fromTrustedRoot(bytes, setOptions);
+  accepted(set.root, bytes);
   await ctx.cache.write('root', bytes);
   const roleKeys = set.root.signed.roles.root;
   const tofu: TofuNotice = {
@@ -220,6 +245,7 @@ async function readPinnedRoot(
   if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
     checkRootPins(set.root, { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 });
   }
+  accepted(set.root, bytes);
   return { set, bytes };
 }
 

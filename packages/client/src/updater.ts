@@ -4,7 +4,15 @@
  * what it accepted in the cache. It decides what to fetch and what to keep; the rules are core's.
  */
 import { isTufaError, type Root, type TrustedMetadataSet, TufaError } from '@tufa/core';
-import { type ClientContext, fetchListed, fetchMetadata, loadCached } from './context.js';
+import {
+  accepted,
+  type ClientContext,
+  cacheMissing,
+  fetchListed,
+  fetchMetadata,
+  loadCached,
+  loadCachedOffline,
+} from './context.js';
 import { loadTrustedRoot, type TofuNotice, type TrustedRootOptions } from './trust-anchor.js';
 
 /** python-tuf's bound on root rotations followed in one refresh. */
@@ -31,6 +39,7 @@ export async function refreshTrustedMetadata(
 ): Promise<{ set: TrustedMetadataSet; result: RefreshResult }> {
   const now = ctx.clock();
   if (!Number.isFinite(now)) throw new TufaError('INVALID_ARGUMENT', 'the clock must return a finite time');
+  if (ctx.offline) return loadOffline(ctx, { ...options, now });
   const { set, tofu } = await loadTrustedRoot(ctx, { ...options, now });
   // A publisher's view (a set that allows expired metadata) leaves the cache alone.
   const persist = async (role: string, bytes: Uint8Array) => {
@@ -55,7 +64,7 @@ export async function refreshTrustedMetadata(
       throw err;
     }
     const previous = set.root.signed;
-    set.updateRoot(bytes);
+    accepted(set.updateRoot(bytes), bytes);
     // 5.3.11: rotated timestamp or snapshot keys invalidate the cached copies (fast-forward recovery).
     if (keysRotated(previous, set.root.signed)) {
       await unpersist('timestamp');
@@ -69,7 +78,7 @@ export async function refreshTrustedMetadata(
   await loadCached(ctx, {
     role: 'timestamp',
     maxBytes: ctx.maxSizes.timestamp,
-    load: (b) => set.updateTimestamp(b, { cached: true }),
+    load: (b) => accepted(set.updateTimestamp(b, { cached: true }), b),
   });
   const held = set.timestamp;
   const timestampBytes = await fetchMetadata(ctx, {
@@ -77,7 +86,7 @@ export async function refreshTrustedMetadata(
     fileName: 'timestamp.json',
     maxBytes: ctx.maxSizes.timestamp,
   });
-  const timestamp = set.updateTimestamp(timestampBytes);
+  const timestamp = accepted(set.updateTimestamp(timestampBytes), timestampBytes);
   if (timestamp !== held) await persist('timestamp', timestampBytes);
 
   // 5.5: snapshot; the cached one is enough when it is the version the timestamp states.
@@ -85,7 +94,7 @@ export async function refreshTrustedMetadata(
   await loadCached(ctx, {
     role: 'snapshot',
     maxBytes: ctx.maxSizes.snapshot,
-    load: (b) => set.updateSnapshot(b, { cached: true }),
+    load: (b) => accepted(set.updateSnapshot(b, { cached: true }), b),
   });
   if (!set.snapshotIsFinal()) {
     const bytes = await fetchListed(ctx, {
@@ -94,7 +103,7 @@ export async function refreshTrustedMetadata(
       consistentSnapshot,
       maxBytes: ctx.maxSizes.snapshot,
     });
-    set.updateSnapshot(bytes);
+    accepted(set.updateSnapshot(bytes), bytes);
     await persist('snapshot', bytes);
   }
 
@@ -102,7 +111,7 @@ export async function refreshTrustedMetadata(
   const cachedTargets = await loadCached(ctx, {
     role: 'targets',
     maxBytes: ctx.maxSizes.targets,
-    load: (b) => set.updateTargets(b, { cached: true }),
+    load: (b) => accepted(set.updateTargets(b, { cached: true }), b),
   });
   if (!cachedTargets) {
     const bytes = await fetchListed(ctx, {
@@ -111,10 +120,78 @@ export async function refreshTrustedMetadata(
       consistentSnapshot,
       maxBytes: ctx.maxSizes.targets,
     });
-    set.updateTargets(bytes);
+    accepted(set.updateTargets(bytes), bytes);
     await persist('targets', bytes);
   }
+  // Last, once every file this refresh accepted is in the cache: what `maxAge` measures.
+  if (!set.allowExpired) await ctx.cache.writeLastRefresh({ at: now });
 
+  return { set, result: resultOf(set, tofu) };
+}
+
+/**
+ * Offline: the trusted state from the cache alone, each file loaded as if it had just been
+ * downloaded, so every rule applies (signatures against the cached root, hashes, lengths and
+ * versions against the referring metadata, expiry at `now`). No request, no write.
+ */
+async function loadOffline(
+  ctx: ClientContext,
+  options: TrustedRootOptions,
+): Promise<{ set: TrustedMetadataSet; result: RefreshResult }> {
+  await checkCacheExists(ctx);
+  if (ctx.maxAgeMs !== undefined) await checkCacheAge(ctx, options.now, ctx.maxAgeMs);
+  const { set } = await loadTrustedRoot(ctx, options);
+  set.checkRootNotExpired(); // 5.3.10, at the current time
+  await loadCachedOffline(ctx, {
+    role: 'timestamp',
+    maxBytes: ctx.maxSizes.timestamp,
+    load: (b) => accepted(set.updateTimestamp(b), b),
+  });
+  await loadCachedOffline(ctx, {
+    role: 'snapshot',
+    maxBytes: ctx.maxSizes.snapshot,
+    load: (b) => accepted(set.updateSnapshot(b), b),
+  });
+  await loadCachedOffline(ctx, {
+    role: 'targets',
+    maxBytes: ctx.maxSizes.targets,
+    load: (b) => accepted(set.updateTargets(b), b),
+  });
+  return { set, result: resultOf(set, undefined) };
+}
+
+/** CACHE_MISSING unless the cache holds a root: an offline answer has nothing to start from. */
+export async function checkCacheExists(ctx: ClientContext): Promise<void> {
+  if (!(await ctx.cache.exists())) {
+    throw cacheMissing(ctx, `nothing is cached for this repository in ${ctx.cache.dir}`, { role: 'root' });
+  }
+}
+
+/** CACHE_STALE unless the last successful refresh started at most `maxAgeMs` before `now`. */
+async function checkCacheAge(ctx: ClientContext, now: number, maxAgeMs: number): Promise<void> {
+  const last = await ctx.cache.readLastRefresh();
+  const ageMs = last === undefined ? null : now - last.at;
+  // A record from the future (the clock moved back) says nothing about the cache's age.
+  if (ageMs !== null && ageMs >= 0 && ageMs <= maxAgeMs) return;
+  const refreshedAt = last === undefined ? null : new Date(last.at).toISOString();
+  const why =
+    ageMs === null
+      ? 'there is no record of a successful refresh'
+      : ageMs < 0
+        ? `its last refresh (${refreshedAt}) is later than the clock now`
+        : `its last successful refresh was at ${refreshedAt}, ${Math.floor(ageMs / 1000)} s ago`;
+  throw new TufaError(
+    'CACHE_STALE',
+    `offline: the trusted cache is older than allowed (${Math.floor(maxAgeMs / 1000)} s): ${why}; refresh online`,
+    {
+      expected: `a refresh within ${maxAgeMs} ms`,
+      found: refreshedAt,
+      details: { source: 'cache', cacheDir: ctx.cache.dir, refreshedAt, maxAgeMs, ageMs },
+    },
+  );
+}
+
+function resultOf(set: TrustedMetadataSet, tofu: TofuNotice | undefined): RefreshResult {
   const result: RefreshResult = {
     root: set.root.signed.version,
     timestamp: set.timestamp!.signed.version,
@@ -122,7 +199,7 @@ export async function refreshTrustedMetadata(
     targets: set.targets!.signed.version,
   };
   if (tofu !== undefined) result.tofu = tofu;
-  return { set, result };
+  return result;
 }
 
 function keysRotated(previous: Root, next: Root): boolean {

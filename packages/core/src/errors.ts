@@ -19,8 +19,10 @@ export const EXIT_STATUS = Object.freeze({
   SERVER: 3,
   /** No such tag, collection, key or role. */
   NOT_FOUND: 4,
-  /** A local file named on the command line (or in the configuration) cannot be read. */
+  /** A local file named on the command line (or in the configuration) cannot be read or written. */
   LOCAL_FILE: 5,
+  /** Offline: the trusted cache cannot answer (nothing cached, incomplete, or older than --max-age). */
+  CACHE: 6,
 } as const);
 
 export type ExitStatus = (typeof EXIT_STATUS)[keyof typeof EXIT_STATUS];
@@ -35,8 +37,10 @@ export type ErrorKind =
   | 'update-rule'
   /** The caller asked for something that cannot be done as asked (arguments, keys, passphrases). */
   | 'usage'
-  /** A local file cannot be read. */
+  /** A local file cannot be read or written. */
   | 'local-file'
+  /** Offline: the trusted cache lacks what the answer needs, or is older than the caller allows. */
+  | 'cache'
   | 'not-found'
   /** The network, a timeout, or a size bound of a transfer. */
   | 'transport'
@@ -65,7 +69,7 @@ function spec(
   return Object.freeze({ kind, httpStatus, exitStatus, cacheCorruption });
 }
 
-const { REFUSED, USAGE, SERVER, NOT_FOUND, LOCAL_FILE } = EXIT_STATUS;
+const { REFUSED, USAGE, SERVER, NOT_FOUND, LOCAL_FILE, CACHE } = EXIT_STATUS;
 
 /**
  * The one table of error codes: each code's kind, HTTP status and exit status, and whether it
@@ -110,6 +114,10 @@ export const ERROR_TABLE = Object.freeze({
   WRONG_PASSPHRASE: spec('usage', 400, USAGE),
   PASSPHRASE_REQUIRED: spec('usage', 400, USAGE),
   INTERNAL: spec('internal', 500, SERVER, true),
+  // local files written, and answering offline from the trusted cache
+  FILE_UNWRITABLE: spec('local-file', 500, LOCAL_FILE),
+  CACHE_MISSING: spec('cache', 500, CACHE),
+  CACHE_STALE: spec('cache', 500, CACHE),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
@@ -124,6 +132,18 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export interface ErrorDetailsByCode {
   /** `path` as given; `reason` the system's error code (ENOENT, EACCES, EISDIR, …) or what failed. */
   FILE_UNREADABLE: { path: string; reason: string };
+  /** `path` that could not be written; `reason` the system's error code (EACCES, EEXIST, …) or what failed. */
+  FILE_UNWRITABLE: { path: string; reason: string };
+  /** `file`: the cache file the offline answer needed (`role` names its role); `cacheDir`. */
+  CACHE_MISSING: { source: 'cache'; cacheDir: string; file?: string };
+  /** `refreshedAt`: the last successful refresh (ISO 8601, null when unknown); `maxAgeMs`, `ageMs`. */
+  CACHE_STALE: {
+    source: 'cache';
+    cacheDir: string;
+    refreshedAt: string | null;
+    maxAgeMs: number;
+    ageMs: number | null;
+  };
   /** `current`: the collection's versions now (a lost race); `serverCode`: the server's own code. */
   CONFLICT: { gun?: string; current?: Record<string, number>; serverCode?: ErrorCode; status?: number };
   /** `retryAfter`: the server's Retry-After in seconds (null when it sent none). */
@@ -197,6 +217,28 @@ export function fileUnreadable(path: string, what: string, cause: unknown): Tufa
           ? 'a directory, not a file'
           : reason;
   return new TufaError('FILE_UNREADABLE', `${what}: cannot read ${path}: ${why}`, {
+    details: { path, reason },
+    cause,
+  });
+}
+
+/** FILE_UNWRITABLE for a local file or folder that cannot be written; `what` says what it is for. */
+export function fileUnwritable(path: string, what: string, cause: unknown): TufaError<'FILE_UNWRITABLE'> {
+  const errno = (cause as { code?: unknown } | null)?.code;
+  const reason = typeof errno === 'string' ? errno : cause instanceof Error ? cause.message : String(cause);
+  const why =
+    errno === 'EACCES' || errno === 'EPERM'
+      ? 'permission denied'
+      : errno === 'EEXIST'
+        ? 'it exists already'
+        : errno === 'ENOTDIR'
+          ? 'a file stands where a folder is needed'
+          : errno === 'ENAMETOOLONG'
+            ? 'the name is too long for this file system'
+            : errno === 'EROFS'
+              ? 'a read-only file system'
+              : reason;
+  return new TufaError('FILE_UNWRITABLE', `${what}: cannot write ${path}: ${why}`, {
     details: { path, reason },
     cause,
   });

@@ -1,11 +1,18 @@
 /** `tufa lookup | verify | list`: what deploy scripts call, so they load only the client. */
 import { createReadStream } from 'node:fs';
+import type { TufaClient } from '@tufa/client';
 import { fileUnreadable, TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
-import { openClient } from '../repo.js';
+import { openClient, type ReadOptions } from '../repo.js';
 
-export async function lookup(ctx: Context, gun: string, tag: string): Promise<void> {
-  const client = await openClient(ctx, gun);
+/** What JSON output adds offline: that the answer came from the cache, and how old it is. */
+async function offlineFields(client: TufaClient, read: ReadOptions): Promise<Record<string, unknown>> {
+  if (read.offline !== true) return {};
+  return { offline: true, refreshedAt: (await client.lastRefresh()) ?? null };
+}
+
+export async function lookup(ctx: Context, gun: string, tag: string, read: ReadOptions = {}): Promise<void> {
+  const client = await openClient(ctx, gun, read);
   const target = await client.getTarget(tag);
   const sha256 = target.hashes.sha256;
   const digest = sha256 !== undefined ? `sha256:${sha256}` : `sha512:${target.hashes.sha512 ?? ''}`;
@@ -18,6 +25,7 @@ export async function lookup(ctx: Context, gun: string, tag: string): Promise<vo
       hashes: target.hashes,
       role: target.role,
       custom: target.custom ?? null,
+      ...(await offlineFields(client, read)),
     },
     digest,
   );
@@ -28,7 +36,7 @@ export async function verify(
   gun: string,
   tag: string,
   source: string | undefined,
-  options: { digest?: string; file?: string },
+  options: { digest?: string; file?: string } & ReadOptions,
 ): Promise<void> {
   const given = [options.digest !== undefined, options.file !== undefined, source === '-'].filter(
     Boolean,
@@ -39,15 +47,23 @@ export async function verify(
       'give exactly one of --digest ALGORITHM:HEX, --file PATH, or - (stdin)',
     );
   }
-  const client = await openClient(ctx, gun);
+  const client = await openClient(ctx, gun, options);
   let result: Awaited<ReturnType<typeof client.verifyDigest>>;
   if (options.digest !== undefined) result = await client.verifyDigest(tag, options.digest);
   else if (options.file !== undefined)
     result = await client.verifyFile(tag, await withProgress(ctx, options.file));
   else result = await client.verifyFile(tag, process.stdin);
   ctx.out.result(
-    { gun, tag, trusted: true, digest: result.digest, length: result.length, role: result.role },
-    `trusted: ${gun} ${tag} -> ${result.digest} (${result.length} bytes, signed by ${result.role})`,
+    {
+      gun,
+      tag,
+      trusted: true,
+      digest: result.digest,
+      length: result.length,
+      role: result.role,
+      ...(await offlineFields(client, options)),
+    },
+    `trusted: ${gun} ${tag} -> ${result.digest} (${result.length} bytes, signed by ${result.role})${options.offline === true ? ' (offline, from the trusted cache)' : ''}`,
   );
 }
 
@@ -86,8 +102,8 @@ async function* progressStream(path: string, size: number): AsyncIterable<Uint8A
   }
 }
 
-export async function list(ctx: Context, gun: string): Promise<void> {
-  const client = await openClient(ctx, gun);
+export async function list(ctx: Context, gun: string, read: ReadOptions = {}): Promise<void> {
+  const client = await openClient(ctx, gun, read);
   const targets = await client.listTargets();
   ctx.out.result(
     targets.map((t) => ({
@@ -103,6 +119,30 @@ export async function list(ctx: Context, gun: string): Promise<void> {
           (t) =>
             `${t.name}\t${t.hashes.sha256 !== undefined ? `sha256:${t.hashes.sha256}` : '-'}\t${t.length}\t${t.role}`,
         ),
+  );
+}
+
+/**
+ * `tufa export GUN DIR`: the trusted metadata (every delegated role loaded first) in the standard
+ * repository layout, for another TUF client or an archive.
+ */
+export async function exportMetadata(
+  ctx: Context,
+  gun: string,
+  dir: string,
+  read: ReadOptions,
+): Promise<void> {
+  const client = await openClient(ctx, gun, read);
+  const result = await client.exportMetadata(dir);
+  ctx.out.result(
+    {
+      gun,
+      dir: result.dir,
+      files: result.files,
+      roles: result.roles,
+      ...(await offlineFields(client, read)),
+    },
+    [`${gun}: ${result.roles.length} roles exported to ${result.dir}`, ...result.files.map((f) => `  ${f}`)],
   );
 }
 
