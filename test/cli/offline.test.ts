@@ -8,8 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeClockEnv } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
 const HOUR = 3600_000;

@@ -4,10 +4,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expiresIn, newTargets, withDelegation } from '@tufa/core';
+import { codeOf, DAY, NOW, RepoSim, testKey, text } from '@tufa/testing';
+import { type Setup, setup } from '@tufa/testing/client';
 import { Updater } from 'tuf-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from '../../../test/client/helpers.js';
-import { DAY, NOW, RepoSim, testKey, text } from '../../../test/client/simulator.js';
 import { createClient } from './client.js';
 
 let s: Setup | undefined;

@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { targetFileFor } from '@tufa/core';
+import { codeOf, text } from '@tufa/testing';
+import { type Setup, setup } from '@tufa/testing/client';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from '../../../test/client/helpers.js';
-import { text } from '../../../test/client/simulator.js';
 import { cacheFileName } from './cache.js';
 import { localFileName, repositoryFileName, targetFileName } from './file-names.js';
 

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { codeOf, DAY, NOW, testKey } from '@tufa/testing';
+import { type Setup, setup } from '@tufa/testing/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf, type Setup, setup } from '../../../test/client/helpers.js';
-import { DAY, NOW, testKey } from '../../../test/client/simulator.js';
 import type { FetchLike } from './fetcher.js';
 
 let s: Setup;
