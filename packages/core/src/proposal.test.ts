@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { validateUpdate } from './collection-update.js';
 import { bytesOf, DAY, errorCode, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { type Metadata, parseMetadata, type Root, type Targets } from './metadata.js';
@@ -22,7 +23,7 @@ import {
   withRootRole,
   withTarget,
 } from './repository.js';
-import { type CollectionState, type StoredRole, validateUpdate } from './update.js';
+import type { CollectionState, StoredRole } from './update.js';
 
 const k = {
   r1: testKey(31),
