@@ -143,13 +143,9 @@ export async function pendingDrop(
 /** This home's trusted state of the collection, as core's proposal rules take it. */
 async function trustedState(ctx: Context, gun: string, roles: readonly string[]): Promise<CollectionState> {
   const view = await openCollection(ctx, gun);
-  for (const role of roles) {
-    if ((TOP_LEVEL_ROLES as readonly string[]).includes(role)) continue;
-    try {
-      await view.role(role); // loads the role and its delegators, verified
-    } catch (err) {
-      if (!isTufaError(err, 'NOT_FOUND')) throw err; // delegated by the proposal itself
-    }
+  // A delegated role may have several delegators, any of which can trust it: load the whole tree, verified.
+  if (roles.some((role) => !(TOP_LEVEL_ROLES as readonly string[]).includes(role))) {
+    await view.client.listDelegations();
   }
   return collectionState(view);
 }

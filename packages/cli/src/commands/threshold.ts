@@ -62,9 +62,10 @@ async function build(
   partial: PartialSigning,
 ): Promise<{ documents: Map<string, Uint8Array>; root?: Uint8Array }> {
   const documents = new Map<string, Uint8Array>();
-  const plan = new CollectionUpdate({ current: collectionState(view), now });
+  let plan: CollectionUpdate;
   let rootBytes: Uint8Array | undefined;
   if (role === 'root' || role === 'targets') {
+    plan = new CollectionUpdate({ current: collectionState(view), now });
     const current = view.root.signed;
     const roleKeys = current.roles[role];
     const next = change.keys({ keyids: roleKeys.keyids, keys: current.keys, threshold: roleKeys.threshold });
@@ -109,6 +110,8 @@ async function build(
     );
     const bytes = serializeMetadata(await signRole(ctx, delegator, updated, parentView, partial));
     documents.set(delegator, bytes);
+    // The state as loaded now: the role, its delegator and theirs.
+    plan = new CollectionUpdate({ current: collectionState(view), now });
     plan.updateDelegatedTargets(bytes, delegator);
   }
   for (const [kept, bytes] of await signKeptRoles(ctx, view, plan, now, partial)) documents.set(kept, bytes);
