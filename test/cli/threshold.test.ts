@@ -26,6 +26,9 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     return h;
   };
   const pendingUrl = (gun: string, rest = '') => `${url}/v2/${gun}/_trust/pending/${rest}`;
+  /** Each role of a pending answer, and whether its thresholds are met. */
+  const completeness = (answer: any) =>
+    answer.pending.status.roles.map((r: { role: string; complete: boolean }) => [r.role, r.complete]);
 
   beforeAll(async () => {
     backend = await startBackend('embedded', { clockStepMs: 61_000 });
@@ -149,9 +152,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
       '--root-key-file',
       carolKey.file,
     ]);
-    expect(
-      init.pending.status.roles.map((r: { role: string; complete: boolean }) => [r.role, r.complete]),
-    ).toEqual([
+    expect(completeness(init)).toEqual([
       ['root', false],
       ['targets', true],
     ]);
@@ -293,9 +294,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     // releases 1-of-1 → 2-of-2: the published releases v1 (one signature) would be trusted no more.
     const added = await owner.json(['key', 'add', gun, 'releases', eveKey.file, '--threshold', '2']);
     expect(added.published).toBe(false);
-    expect(
-      added.pending.status.roles.map((r: { role: string; complete: boolean }) => [r.role, r.complete]),
-    ).toEqual([
+    expect(completeness(added)).toEqual([
       ['targets', true],
       ['releases', false],
     ]);

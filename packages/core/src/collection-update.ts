@@ -259,10 +259,7 @@ export class CollectionUpdate {
     checkExpiry(signed, 'root', this.now);
     checkRootRoles(signed, this.serverKeyids?.timestamp ?? signed.roles.timestamp.keyids);
     this.root = next;
-    this.changed.push({ role: 'root', version: signed.version, bytes });
-    const status = this.record('root', next.metadata, counted, false);
-    this.advance(TARGETS);
-    return status;
+    return this.accepted(next, bytes, counted, TARGETS);
   }
 
   /** Top-level targets: the delegated-targets step, with root as the delegator. */
@@ -303,10 +300,7 @@ export class CollectionUpdate {
     checkExpiry(s, 'snapshot', this.now);
     checkSnapshotMatches(s, this.targets!, this.delegated);
     this.snapshot = snapshot;
-    this.changed.push({ role: 'snapshot', version: s.version, bytes });
-    const status = this.record('snapshot', snapshot.metadata, counted, false);
-    this.advance(DONE);
-    return status;
+    return this.accepted(snapshot, bytes, counted, DONE);
   }
 
   /** The document an accepted step of the update carries for `role`. */
@@ -495,6 +489,15 @@ export class CollectionUpdate {
     }
     if (counted.length === 0) throw outside!;
     return this.record(role, metadata, counted, kept);
+  }
+
+  /** A top-level document accepted: it goes into the update, and the step after it is next. */
+  private accepted(stored: StoredRole<Root | Snapshot>, bytes: Uint8Array, counted: Counted[], next: number) {
+    const role = stored.metadata.signed.type;
+    this.changed.push({ role, version: stored.metadata.signed.version, bytes });
+    const status = this.record(role, stored.metadata, counted, false);
+    this.advance(next);
+    return status;
   }
 
   private record(role: string, metadata: Metadata, counted: readonly Counted[], kept: boolean): RoleStatus {
