@@ -215,10 +215,16 @@ export class CollectionUpdate {
   }
 
   /**
-   * Every document of an update, in the rules' order. Delegated roles are all read before any is
-   * checked, since one may delegate to another of the same update.
+   * Every document of an update, in the rules' order (never a timestamp: the server signs it).
+   * Delegated roles are all read before any is checked, since one may delegate to another of the
+   * same update.
    */
   apply(uploads: ReadonlyMap<string, Uint8Array>): readonly RoleStatus[] {
+    if (uploads.has('timestamp')) {
+      throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
+        role: 'timestamp',
+      });
+    }
     const root = uploads.get('root');
     if (root !== undefined) this.updateRoot(root);
     const targets = uploads.get('targets');
@@ -682,11 +688,6 @@ function checkSnapshotMatches(
  */
 export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate {
   checkRoleCount(options.uploads, 'an update');
-  if (options.uploads.has('timestamp')) {
-    throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
-      role: 'timestamp',
-    });
-  }
   const update = new CollectionUpdate(options);
   update.apply(options.uploads);
   return update.commit();
