@@ -14,6 +14,7 @@ export default {
   disableTypeChecks: false,
   mutate: [
     'packages/core/src/trusted.ts',
+    'packages/core/src/collection-update.ts',
     'packages/core/src/update.ts',
     'packages/core/src/proposal.ts',
     'packages/core/src/verify.ts',

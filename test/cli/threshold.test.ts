@@ -26,6 +26,9 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     return h;
   };
   const pendingUrl = (gun: string, rest = '') => `${url}/v2/${gun}/_trust/pending/${rest}`;
+  /** Each role of a pending answer, and whether its thresholds are met. */
+  const completeness = (answer: any) =>
+    answer.pending.status.roles.map((r: { role: string; complete: boolean }) => [r.role, r.complete]);
 
   beforeAll(async () => {
     backend = await startBackend('embedded', { clockStepMs: 61_000 });
@@ -149,9 +152,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
       '--root-key-file',
       carolKey.file,
     ]);
-    expect(
-      init.pending.status.roles.map((r: { role: string; complete: boolean }) => [r.role, r.complete]),
-    ).toEqual([
+    expect(completeness(init)).toEqual([
       ['root', false],
       ['targets', true],
     ]);
@@ -278,6 +279,79 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     await dana.ok(['add', gun, 'releases/c', '--digest', SHA_A, '--length', '4', '--role', 'releases']);
     expect((await dana.json(['publish', gun])).published).toBe(true);
     expect((await reader.ok(['lookup', gun, 'releases/c'])).trim()).toBe(SHA_A);
+  });
+
+  it('a key added to a published delegated role at a higher threshold: the role is re-signed and co-signed with its delegator', async () => {
+    const gun = 'example.com/threshold/kept';
+    const [owner, eve] = [home(), home()];
+    await owner.json(['init', gun]);
+    const ownKey = await owner.newKeyFile('delegation');
+    const eveKey = await eve.newKeyFile('delegation');
+    await owner.ok(['delegation', 'add', gun, 'releases', '--key', ownKey.file, '--paths', 'releases/*']);
+    await owner.ok(['publish', gun]);
+    await owner.ok(['add', gun, 'releases/1', '--digest', SHA_A, '--length', '1', '--role', 'releases']);
+    await owner.ok(['publish', gun]);
+    // releases 1-of-1 → 2-of-2: the published releases v1 (one signature) would be trusted no more.
+    const added = await owner.json(['key', 'add', gun, 'releases', eveKey.file, '--threshold', '2']);
+    expect(added.published).toBe(false);
+    expect(completeness(added)).toEqual([
+      ['targets', true],
+      ['releases', false],
+    ]);
+    expect((await eve.json(['sign', gun, 'releases', '--yes'])).published).toBe(true);
+    const reader = home({});
+    expect((await reader.ok(['lookup', gun, 'releases/1'])).trim()).toBe(SHA_A);
+    expect((await owner.json(['delegation', 'list', gun]))[0]).toMatchObject({
+      role: 'releases',
+      threshold: 2,
+    });
+  });
+
+  it('a role that two delegators name: proposed through one, its status and co-signing through it as the server has it', async () => {
+    const gun = 'example.com/threshold/two-delegators';
+    const [owner, dana, eve] = [home(), home(), home()];
+    await owner.json(['init', gun]);
+    const [b, a, x] = [
+      await owner.newKeyFile('delegation'),
+      await owner.newKeyFile('delegation'),
+      await owner.newKeyFile('delegation'),
+    ];
+    const danaKey = await dana.newKeyFile('delegation');
+    const eveKey = await eve.newKeyFile('delegation');
+    // targets delegates b, then a; b gives `shared` to dana and eve (2 of 2), a to x alone.
+    await owner.ok(['delegation', 'add', gun, 'b', '--key', b.file, '--paths', 'shared/*']);
+    await owner.ok(['delegation', 'add', gun, 'a', '--key', a.file, '--paths', 'shared/*']);
+    await owner.ok(['publish', gun]);
+    const shared = (parent: string, keys: string[], threshold: string) => [
+      'delegation',
+      'add',
+      gun,
+      'shared',
+      '--parent',
+      parent,
+      ...keys.flatMap((k) => ['--key', k]),
+      '--threshold',
+      threshold,
+      '--paths',
+      'shared/*',
+    ];
+    await owner.ok(shared('b', [danaKey.file, eveKey.file], '2'));
+    await owner.ok(shared('a', [x.file], '1'));
+    await owner.ok(['publish', gun]);
+
+    await dana.ok(['add', gun, 'shared/1', '--digest', SHA_A, '--length', '1', '--role', 'shared']);
+    const proposed = await dana.json(['publish', gun]);
+    expect(proposed.published).toBe(false);
+    expect(proposed.pending.status.roles[0]).toMatchObject({ role: 'shared', complete: false, oneOf: true });
+    const human = await eve.ok(['pending', 'list', gun]);
+    expect(human).toMatch(/shared v1: one of these thresholds is enough/);
+    expect(human).toMatch(/shared v1: 1 of 2 signatures by keys of b/);
+    expect(human).toMatch(/shared v1: 0 of 1 signatures by keys of a/);
+    // eve's CLI checks the proposal against its own trusted state, both delegators loaded.
+    const signed = await eve.json(['sign', gun, 'shared', '--yes']);
+    expect(signed.published).toBe(true);
+    expect(signed.status.complete).toBe(true);
+    expect((await home({}).ok(['lookup', gun, 'shared/1'])).trim()).toBe(SHA_A);
   });
 
   it('threshold set and key remove make new roots that need the required signatures', async () => {

@@ -5,6 +5,8 @@
 import type { FoundRole, TufaClient } from '@tufa/client';
 import {
   bumpVersion,
+  type CollectionState,
+  type CollectionUpdate,
   DEFAULT_EXPIRY,
   type DelegatedRole,
   expiresIn,
@@ -18,6 +20,7 @@ import {
   type Signed,
   type Signer,
   type Snapshot,
+  type StoredRole,
   serializeMetadata,
   signMetadata,
   type Targets,
@@ -84,6 +87,42 @@ export async function openCollection(ctx: Context, gun: string, expiredOk = fals
       };
     },
   };
+}
+
+/** The trusted state of a collection as core's repository-side rules (CollectionUpdate) take it. */
+export function collectionState(view: CollectionView): CollectionState {
+  const stored = <T extends Metadata>(md: T) => ({ bytes: serializeMetadata(md), metadata: md });
+  const delegated = new Map<string, StoredRole<Targets>>();
+  for (const d of view.set.delegatedRoles()) delegated.set(d.role, stored(d.metadata));
+  return {
+    root: stored(view.set.root),
+    targets: view.set.targets === undefined ? undefined : stored(view.set.targets),
+    snapshot: view.set.snapshot === undefined ? undefined : stored(view.set.snapshot),
+    delegated,
+  };
+}
+
+/**
+ * The stored roles that a planned update leaves untrusted (its root or a delegator changes who
+ * signs them), as the collection update reports them: their next version, signed by this home's
+ * keys among the new ones, to go up in the same update.
+ */
+export async function signKeptRoles(
+  ctx: Context,
+  view: CollectionView,
+  plan: CollectionUpdate,
+  now: number,
+  partial?: PartialSigning,
+): Promise<Map<string, Uint8Array>> {
+  const documents = new Map<string, Uint8Array>();
+  for (const status of plan.status()) {
+    if (!status.kept || status.complete) continue;
+    const by = status.thresholds[0]!;
+    const keys = { keyids: [...by.signed, ...by.missing], threshold: by.threshold };
+    const next = nextTargets(await view.role(status.role), (t) => t, now);
+    documents.set(status.role, serializeMetadata(await signRole(ctx, status.role, next, keys, partial)));
+  }
+  return documents;
 }
 
 /**

@@ -248,7 +248,7 @@ export interface PendingStatus {
   id: string;
   complete: boolean;
   needed: number;
-  roles: { role: string; version: number; complete: boolean; thresholds: ThresholdStatus[] }[];
+  roles: { role: string; version: number; complete: boolean; oneOf?: true; thresholds: ThresholdStatus[] }[];
 }
 
 export interface PendingSummary {

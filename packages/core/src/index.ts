@@ -1,3 +1,4 @@
+export * from './collection-update.js';
 export * from './crypto.js';
 export * from './delegation.js';
 export * from './encoding.js';

@@ -291,6 +291,7 @@ describe('checkProposal: targets and delegated roles', () => {
       code: 'INVALID_ARGUMENT',
       message: `${JSON.stringify(long.slice(0, 300))} is not a valid role name`,
       role: long.slice(0, 300),
+      expected: 'segments of [A-Za-z0-9._-] separated by /, not VERSION.NAME, at most 255 characters',
     });
     expect(refusal(() => check(published(), { nobody: sign(releases(), k.d1) }))).toEqual({
       code: 'UPDATE_REFUSED',

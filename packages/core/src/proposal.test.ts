@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { validateUpdate } from './collection-update.js';
 import { bytesOf, DAY, errorCode, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { type Metadata, parseMetadata, type Root, type Targets } from './metadata.js';
@@ -22,7 +23,7 @@ import {
   withRootRole,
   withTarget,
 } from './repository.js';
-import { type CollectionState, type StoredRole, validateUpdate } from './update.js';
+import type { CollectionState, StoredRole } from './update.js';
 
 const k = {
   r1: testKey(31),
@@ -289,6 +290,111 @@ describe('checkProposal: a 2-of-2 delegated role', () => {
     const a = check(published(), { releases: sign(releases('releases/a'), k.d1) });
     const b = check(published(), { releases: sign(releases('releases/b'), k.d2) });
     expect(a.id).not.toBe(b.id);
+  });
+});
+
+describe('checkProposal: a role that two delegators name (the same rule as validateUpdate)', () => {
+  const x = testKey(81);
+  const role = (...tags: string[]) => {
+    let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
+    for (const tag of tags) t = withTarget(t, tag, targetFileFor(utf8Encode(tag)));
+    return t;
+  };
+  // targets delegates a and b; a gives `shared` to x alone, for releases/a/*; b to d1 and d2 (2 of 2), for more.
+  function twoDelegators(): CollectionState {
+    const top = withDelegation(
+      withDelegation(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), {
+        name: 'a',
+        keys: [k.d1.key],
+        paths: ['*'],
+      }),
+      { name: 'b', keys: [k.d2.key], paths: ['*'] },
+    );
+    const a = withDelegation(role(), { name: 'shared', keys: [x.key], paths: ['releases/a/*'] });
+    const b = withDelegation(role(), {
+      name: 'shared',
+      keys: [k.d1.key, k.d2.key],
+      threshold: 2,
+      paths: ['releases/a/*', 'elsewhere/*'],
+    });
+    return {
+      ...published(),
+      targets: stored(sign(top, k.t1, k.t2)),
+      delegated: new Map([
+        ['a', stored(sign(a, k.d1))],
+        ['b', stored(sign(b, k.d2))],
+      ]),
+    };
+  }
+
+  it('signed by keys of the second delegator: pending through it, complete when its threshold is met', () => {
+    const state = twoDelegators();
+    const one = check(state, { shared: sign(role('releases/a/1'), k.d1) });
+    expect(one.roles).toEqual([
+      {
+        role: 'shared',
+        version: 1,
+        complete: false,
+        oneOf: true,
+        thresholds: [
+          { by: 'a', threshold: 1, signed: [], missing: [x.keyid], needed: 1, verified: false },
+          { by: 'b', threshold: 2, signed: [k.d1.keyid], missing: [k.d2.keyid], needed: 1, verified: false },
+        ],
+      },
+    ]);
+    expect(one.needed).toBe(1);
+    const both = sign(role('releases/a/1'), k.d1, k.d2);
+    expect(check(state, { shared: both }).complete).toBe(true);
+    expect(
+      validateUpdate({ current: state, uploads: uploads({ shared: both }), now: NOW, serverKeyids }).changed,
+    ).toHaveLength(1);
+    // Either delegator is enough: x alone meets a's threshold.
+    expect(check(state, { shared: sign(role('releases/a/1'), x) }).complete).toBe(true);
+  });
+
+  it("outside the first delegator's paths but inside the second's: through the second only", () => {
+    const state = twoDelegators();
+    const status = check(state, { shared: sign(role('elsewhere/1'), k.d1) });
+    expect(status.roles[0]!.thresholds.map((t) => t.by)).toEqual(['b']);
+    expect(status.roles[0]!.oneOf).toBeUndefined();
+    // x signs for a, whose paths do not hold elsewhere/1: its signature counts for no threshold.
+    expect(errorCode(() => check(state, { shared: sign(role('elsewhere/1'), x) }))).toBe('BAD_SIGNATURE');
+    // An update refuses it too: only b can trust it, and none of b's keys signed.
+    expect(() =>
+      validateUpdate({
+        current: state,
+        uploads: uploads({ shared: sign(role('elsewhere/1'), x) }),
+        now: NOW,
+        serverKeyids,
+      }),
+    ).toThrow('shared: 0 of the 2 required signatures by keys of b');
+  });
+
+  it('a stored role that a proposed delegator no longer trusts must be proposed with it, as an update must', () => {
+    const r1 = sign(role('releases/r1'), k.d1, k.d2);
+    const state = { ...published(), delegated: new Map([['releases', stored(r1)]]) };
+    // targets v2 gives releases to the outsider: the stored releases v1 is trusted no more.
+    const moved = withDelegation(targetsV2(), {
+      name: 'releases',
+      keys: [k.outsider.key],
+      paths: ['releases/*'],
+    });
+    expect(errorCode(() => check(state, { targets: sign(moved, k.t1) }))).toBe('UPDATE_REFUSED');
+    expect(
+      errorCode(() =>
+        validateUpdate({
+          current: state,
+          uploads: uploads({ targets: sign(moved, k.t1, k.t2) }),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
+    ).toBe('THRESHOLD_NOT_MET');
+    const r2 = sign(bumpVersion(role('releases/r1'), expiresIn(NOW, DAY)), k.outsider);
+    expect(check(state, { targets: sign(moved, k.t1), releases: r2 }).roles.map((r) => r.complete)).toEqual([
+      false,
+      true,
+    ]);
   });
 });
 

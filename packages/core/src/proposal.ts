@@ -6,9 +6,17 @@
  * at least one of them. The status says, per role and per threshold (for root: the trusted root's
  * and the new root's own), which keys signed and how many more are needed. Once every threshold
  * is met the update is published through validateUpdate, which checks everything once more.
+ * Both run the same rules: CollectionUpdate's (collection-update.ts).
  *
- * Pure like update.ts: the current state, the documents and the reference time are given.
+ * Pure: the current state, the documents and the reference time are given.
  */
+import {
+  CollectionUpdate,
+  checkRoleCount,
+  MAX_ROLES_PER_UPDATE,
+  type RoleStatus,
+  signaturesNeeded,
+} from './collection-update.js';
 import { hashBytes } from './crypto.js';
 import { isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
@@ -16,51 +24,16 @@ import { canonicalBytes, type JsonValue } from './json.js';
 import {
   type Metadata,
   parseMetadata,
-  type Root,
   type Signature,
   serializeMetadata,
   type Targets,
   TOP_LEVEL_ROLES,
   targetFileToJson,
 } from './metadata.js';
-import { checkExpiry } from './trusted.js';
-import {
-  type CollectionState,
-  checkDelegatedPaths,
-  checkDelegationsWellFormed,
-  checkNextVersion,
-  checkNotCreatedAgain,
-  checkRootRoles,
-  delegatorsOf,
-  isSnapshotOnline,
-  isValidRoleName,
-  MAX_ROLES_PER_UPDATE,
-  parseUploaded,
-  type StoredRole,
-} from './update.js';
-import { type VerificationResult, verifyMetadataSignatures } from './verify.js';
+import type { CollectionState } from './update.js';
 
-/** One threshold a role of a proposal must meet. */
-export interface ThresholdStatus {
-  /** Whose keys: `root v3` (the trusted root), `root v4` (the new root itself), or a delegator (`targets`, …). */
-  readonly by: string;
-  readonly threshold: number;
-  /** Key ids of the role with a valid signature. */
-  readonly signed: readonly string[];
-  /** Key ids of the role that have not signed. */
-  readonly missing: readonly string[];
-  /** Signatures still needed to meet the threshold. */
-  readonly needed: number;
-  readonly verified: boolean;
-}
-
-export interface ProposalRoleStatus {
-  readonly role: string;
-  readonly version: number;
-  /** Every one must be met (root: the trusted root's and its own). */
-  readonly thresholds: readonly ThresholdStatus[];
-  readonly complete: boolean;
-}
+/** One role of a proposal: its status per threshold (CollectionUpdate's). */
+export type ProposalRoleStatus = RoleStatus;
 
 export interface ProposalStatus {
   /** The proposal's identity: the sha256 of what is being signed (the signed parts, not the signatures). */
@@ -68,7 +41,7 @@ export interface ProposalStatus {
   readonly roles: readonly ProposalRoleStatus[];
   /** True when every threshold of every role is met: the update can be published. */
   readonly complete: boolean;
-  /** Signatures still needed, summed over every threshold. */
+  /** Signatures still needed, summed over every role. */
   readonly needed: number;
 }
 
@@ -85,52 +58,6 @@ export interface CheckProposalOptions {
   readonly serverKeyids?: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
 }
 
-function thresholdStatus(by: string, result: VerificationResult): ThresholdStatus {
-  return {
-    by,
-    threshold: result.threshold,
-    signed: result.signed,
-    missing: result.missing,
-    needed: Math.max(0, result.threshold - result.signed.length),
-    verified: result.verified,
-  };
-}
-
-/**
- * Every signature of a proposal must count for something: valid, and by a key of the role for
- * at least one of its thresholds. One more signature is never harmless noise here: a co-signer
- * who sees it must be able to trust that it is what it says.
- */
-function checkSignatures(role: string, md: Metadata, results: readonly VerificationResult[]): void {
-  for (const s of md.signatures) {
-    if (results.some((r) => r.invalid.includes(s.keyid))) {
-      throw new TufaError('BAD_SIGNATURE', `${role}: the signature by ${s.keyid} does not verify`, {
-        role,
-        found: s.keyid,
-        details: { reason: 'does-not-verify' },
-      });
-    }
-    if (results.every((r) => r.ignored.includes(s.keyid))) {
-      throw new TufaError('BAD_SIGNATURE', `${role}: ${s.keyid} is not a key of the role`, {
-        role,
-        found: s.keyid,
-        details: { reason: 'not-a-role-key' },
-      });
-    }
-  }
-  if (results.every((r) => r.signed.length === 0)) {
-    throw new TufaError(
-      'THRESHOLD_NOT_MET',
-      `${role}: a proposal must be signed by at least one key of the role`,
-      {
-        role,
-        expected: '>= 1',
-        found: 0,
-      },
-    );
-  }
-}
-
 /** The identity of a proposal: sha256 of the canonical JSON of role → sha256 of its signed part. */
 export function proposalId(documents: ReadonlyMap<string, Metadata>): string {
   const parts: Record<string, string> = {};
@@ -139,20 +66,15 @@ export function proposalId(documents: ReadonlyMap<string, Metadata>): string {
 }
 
 /**
- * Checks a proposal against the current state and reports its signature status. Throws (a
- * TufaError with the rule's code) when it could never be published as it is: malformed,
- * not the next version, expired, outside the delegated paths, a bad or foreign signature, or
- * no signature by a key of the role at all.
+ * Checks a proposal against the current state and reports its signature status: CollectionUpdate's
+ * rules, with at least one valid signature per role instead of every threshold. Throws (a
+ * TufaError with the rule's code) when it could never be published as it is: malformed, not the
+ * next version, expired, outside the delegated paths, a bad or foreign signature, no signature by
+ * a key of the role at all, or a collection whose snapshot the server does not sign.
  */
 export function checkProposal(options: CheckProposalOptions): ProposalStatus {
-  const { current, uploads, now } = options;
-  if (uploads.size === 0) throw new TufaError('INVALID_ARGUMENT', 'a proposal must carry at least one role');
-  if (uploads.size > MAX_ROLES_PER_UPDATE) {
-    throw new TufaError('TOO_LARGE', `a proposal carries at most ${MAX_ROLES_PER_UPDATE} roles`, {
-      expected: MAX_ROLES_PER_UPDATE,
-      found: uploads.size,
-    });
-  }
+  const { uploads } = options;
+  checkRoleCount(uploads, 'a proposal');
   for (const role of ['timestamp', 'snapshot']) {
     if (uploads.has(role)) {
       throw new TufaError(
@@ -162,151 +84,21 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
       );
     }
   }
-  const documents = new Map<string, Metadata>();
-  const statuses: ProposalRoleStatus[] = [];
-  const addStatus = (role: string, md: Metadata, checks: [string, VerificationResult][]) => {
-    checkSignatures(
-      role,
-      md,
-      checks.map(([, r]) => r),
-    );
-    const thresholds = checks.map(([by, r]) => thresholdStatus(by, r));
-    statuses.push({
-      role,
-      version: md.signed.version,
-      thresholds,
-      complete: thresholds.every((t) => t.verified),
-    });
-  };
-
-  // Root: the next version, signed by the trusted root's threshold and by its own (5.3.4-5.3.9).
-  let root: Root;
-  const rootBytes = uploads.get('root');
-  if (rootBytes !== undefined) {
-    const proposed = parseUploaded('root', rootBytes, 'root').metadata;
-    root = proposed.signed;
-    checkNotCreatedAgain(proposed, current.root?.metadata);
-    checkNextVersion('root', root.version, current.root?.metadata.signed.version);
-    checkExpiry(root, 'root', now);
-    checkRootRoles(root, options.serverKeyids?.timestamp ?? root.roles.timestamp.keyids);
-    const checks: [string, VerificationResult][] = [];
-    const trusted = current.root?.metadata.signed;
-    if (trusted !== undefined) {
-      checks.push([
-        `root v${trusted.version}`,
-        verifyMetadataSignatures(proposed, { role: 'root', ...trusted.roles.root, keys: trusted.keys }),
-      ]);
-    }
-    checks.push([
-      `root v${root.version}`,
-      verifyMetadataSignatures(proposed, { role: 'root', ...root.roles.root, keys: root.keys }),
-    ]);
-    addStatus('root', proposed, checks);
-    documents.set('root', proposed);
-  } else if (current.root === undefined) {
-    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry root', {
-      role: 'root',
-    });
-  } else {
-    root = current.root.metadata.signed;
-    checkExpiry(root, 'root', now);
-  }
-  if (options.serverKeyids !== undefined && !isSnapshotOnline(root, options.serverKeyids.snapshot)) {
+  const update = new CollectionUpdate(options);
+  update.apply(uploads);
+  if (update.snapshotOnline === false) {
     throw new TufaError(
       'UPDATE_REFUSED',
       'the collection keeps its snapshot key offline: threshold signing needs the server to sign snapshot',
       { role: 'snapshot' },
     );
   }
-
-  // Targets: the (new) root's targets keys and threshold.
-  let targets: Targets;
-  const targetsBytes = uploads.get('targets');
-  if (targetsBytes !== undefined) {
-    const proposed = parseUploaded('targets', targetsBytes, 'targets').metadata;
-    targets = proposed.signed;
-    checkNextVersion('targets', targets.version, current.targets?.metadata.signed.version);
-    checkExpiry(targets, 'targets', now);
-    checkDelegationsWellFormed(targets, 'targets');
-    addStatus('targets', proposed, [
-      [
-        'root',
-        verifyMetadataSignatures(proposed, { role: 'targets', ...root.roles.targets, keys: root.keys }),
-      ],
-    ]);
-    documents.set('targets', proposed);
-  } else if (current.targets === undefined) {
-    throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
-      role: 'targets',
-    });
-  } else {
-    targets = current.targets.metadata.signed;
-    if (rootBytes !== undefined) {
-      const kept = verifyMetadataSignatures(current.targets.metadata, {
-        role: 'targets',
-        ...root.roles.targets,
-        keys: root.keys,
-      });
-      if (!kept.verified) {
-        throw new TufaError(
-          'UPDATE_REFUSED',
-          'the proposed root changes who signs targets: propose targets, signed by the new keys, with it',
-          { role: 'targets' },
-        );
-      }
-    }
-  }
-
-  // Delegated roles: parsed first, since one may delegate to another in the same proposal.
-  const delegated = new Map<string, StoredRole<Targets>>(current.delegated);
-  const proposedDelegated: string[] = [];
-  for (const [name, bytes] of uploads) {
-    if ((TOP_LEVEL_ROLES as readonly string[]).includes(name)) continue;
-    if (!isValidRoleName(name)) {
-      throw new TufaError(
-        'INVALID_ARGUMENT',
-        `${JSON.stringify(name.slice(0, 300))} is not a valid role name`,
-        {
-          role: name.slice(0, 300),
-        },
-      );
-    }
-    const stored = parseUploaded('targets', bytes, name);
-    const signed = stored.metadata.signed;
-    checkNextVersion(name, signed.version, current.delegated.get(name)?.metadata.signed.version);
-    checkExpiry(signed, name, now);
-    checkDelegationsWellFormed(signed, name);
-    delegated.set(name, stored);
-    proposedDelegated.push(name);
-  }
-  for (const name of proposedDelegated) {
-    const md = delegated.get(name)!.metadata;
-    const delegators = delegatorsOf(name, targets, delegated);
-    const first = delegators[0];
-    if (first === undefined) {
-      throw new TufaError('UPDATE_REFUSED', `${name}: no role of the collection delegates to it`, {
-        role: name,
-      });
-    }
-    checkDelegatedPaths(name, md.signed, first.delegation, first.delegator);
-    addStatus(name, md, [
-      [
-        first.delegator,
-        verifyMetadataSignatures(md, {
-          role: name,
-          keyids: first.delegation.keyids,
-          threshold: first.delegation.threshold,
-          keys: first.parent.delegations!.keys,
-        }),
-      ],
-    ]);
-    documents.set(name, md);
-  }
+  const roles = update.partial();
   return {
-    id: proposalId(documents),
-    roles: statuses,
-    complete: statuses.every((s) => s.complete),
-    needed: statuses.reduce((sum, s) => sum + s.thresholds.reduce((n, t) => n + t.needed, 0), 0),
+    id: proposalId(new Map(roles.map((r) => [r.role, update.document(r.role)]))),
+    roles,
+    complete: roles.every((s) => s.complete),
+    needed: roles.reduce((sum, s) => sum + signaturesNeeded(s), 0),
   };
 }
 

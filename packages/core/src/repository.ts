@@ -81,7 +81,7 @@ function roleKeys(
   if (keyids.length < threshold) {
     throw new TufaError(
       'INVALID_ARGUMENT',
-      `${role}: threshold ${threshold} needs at least ${threshold} keys`,
+      `${role}: threshold ${threshold} with ${keyids.length} key(s) could never be met`,
       {
         role,
         expected: threshold,

@@ -19,7 +19,12 @@ import {
   type Targets,
   type Timestamp,
 } from './metadata.js';
-import { assertVerified, type VerificationResult, verifyMetadataSignatures } from './verify.js';
+import {
+  assertVerified,
+  type VerificationResult,
+  verifyDelegate,
+  verifyMetadataSignatures,
+} from './verify.js';
 
 export interface UpdateOptions {
   /**
@@ -303,13 +308,7 @@ export class TrustedMetadataSet {
     }
     if (!options.cached) checkLengthAndHashes(bytes, meta, role);
     const next = parseMetadata('targets', bytes, { role });
-    const result = verifyMetadataSignatures(next, {
-      role,
-      keyids: delegation.keyids,
-      threshold: delegation.threshold,
-      keys: parent.signed.delegations!.keys,
-    });
-    assertVerified(result, delegator);
+    assertVerified(verifyDelegate(parent.signed, role, next), delegator);
     checkMetaVersion(next.signed, meta, role);
     this.checkExpiry(next.signed, role);
     const held = this._delegated.get(role);
@@ -323,13 +322,7 @@ export class TrustedMetadataSet {
 
   /** The signature status of top-level metadata against the trusted root (for messages and tools). */
   verifyTopLevel(metadata: Metadata, role: 'timestamp' | 'snapshot' | 'targets'): VerificationResult {
-    const roleKeys = this._root.signed.roles[role];
-    return verifyMetadataSignatures(metadata, {
-      role,
-      keyids: roleKeys.keyids,
-      threshold: roleKeys.threshold,
-      keys: this._root.signed.keys,
-    });
+    return verifyDelegate(this._root.signed, role, metadata);
   }
 
   private finalSnapshot(role: string): Snapshot {
@@ -347,12 +340,7 @@ export class TrustedMetadataSet {
 }
 
 function rootVerification(metadata: Metadata, by: Root): VerificationResult {
-  return verifyMetadataSignatures(metadata, {
-    role: 'root',
-    keyids: by.roles.root.keyids,
-    threshold: by.roles.root.threshold,
-    keys: by.keys,
-  });
+  return verifyDelegate(by, 'root', metadata);
 }
 
 /** EXPIRED unless `signed` expires after `now` (the spec's rule: expires <= now is expired). */

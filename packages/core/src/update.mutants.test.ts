@@ -4,6 +4,7 @@
  * about snapshot and stored roles: the cases mutation testing found unchecked.
  */
 import { describe, expect, it } from 'vitest';
+import { validateUpdate } from './collection-update.js';
 import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Signed, Targets } from './metadata.js';
@@ -25,7 +26,6 @@ import {
   parseUploaded,
   snapshotMetaForState,
   type ValidatedUpdate,
-  validateUpdate,
 } from './update.js';
 
 const keys = {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
 import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
@@ -22,7 +23,6 @@ import {
   type StoredRole,
   snapshotMetaForState,
   type ValidatedUpdate,
-  validateUpdate,
 } from './update.js';
 
 const keys = {

@@ -4,7 +4,7 @@
  */
 import { TufaError } from './errors.js';
 import { type Key, keyMaterialId, verifySignature } from './keys.js';
-import type { Metadata, Signature } from './metadata.js';
+import type { Metadata, Root, Signature, Targets } from './metadata.js';
 
 export interface VerificationResult {
   readonly role: string;
@@ -80,6 +80,42 @@ export function verifyRoleSignatures(
 
 export function verifyMetadataSignatures(metadata: Metadata, options: RoleVerifyOptions): VerificationResult {
   return verifyRoleSignatures(metadata.signedBytes, metadata.signatures, options);
+}
+
+/**
+ * The delegator answers for its delegate: who signed `metadata` as `role`, counted against the keys
+ * and threshold that `delegator` gives the role (root for the top-level roles, a targets role for
+ * the roles it delegates). Never throws for signatures; NOT_FOUND when the delegator names no such role.
+ */
+export function verifyDelegate(
+  delegator: Root | Targets,
+  role: string,
+  metadata: Metadata,
+): VerificationResult {
+  if (delegator.type === 'root') {
+    const roleKeys = Object.hasOwn(delegator.roles, role)
+      ? delegator.roles[role as keyof Root['roles']]
+      : undefined;
+    if (roleKeys !== undefined) {
+      return verifyMetadataSignatures(metadata, {
+        role,
+        keyids: roleKeys.keyids,
+        threshold: roleKeys.threshold,
+        keys: delegator.keys,
+      });
+    }
+  } else {
+    const delegation = delegator.delegations?.roles.find((d) => d.name === role);
+    if (delegation !== undefined) {
+      return verifyMetadataSignatures(metadata, {
+        role,
+        keyids: delegation.keyids,
+        threshold: delegation.threshold,
+        keys: delegator.delegations!.keys,
+      });
+    }
+  }
+  throw new TufaError('NOT_FOUND', `${role}: its delegator does not name it`, { role });
 }
 
 /** Throws THRESHOLD_NOT_MET (or BAD_SIGNATURE when signatures were present but wrong). */

@@ -8,11 +8,13 @@ import {
   bumpVersion,
   expiresIn,
   type Metadata,
+  newTargets,
   parseMetadata,
   serializeMetadata,
   type Targets,
   targetFileFor,
   utf8Encode,
+  withDelegation,
   withRootRole,
   withTarget,
 } from '@tufa/core';
@@ -272,6 +274,46 @@ describe('pending updates', () => {
     expect(new PendingStore(server.store, { defaultExpiry: 10 ** 12 }).defaultExpiry).toBe(
       MAX_PENDING_EXPIRY,
     );
+  });
+
+  it('a role that two delegators name: pending through the second one, published when its threshold is met', async () => {
+    const gun = 'example.com/pending/two-delegators';
+    const [a, b, x] = [keyPair(220), keyPair(221), keyPair(222)];
+    const empty = () => newTargets({ expires: expiresIn(Date.now(), 90 * DAY) });
+    const top = withDelegation(withDelegation(targetsV(1), { name: 'a', keys: [a.key], paths: ['*'] }), {
+      name: 'b',
+      keys: [b.key],
+      paths: ['*'],
+    });
+    // a gives `shared` to x alone; b gives it to t0 and t1, 2 of 2.
+    const byA = withDelegation(empty(), { name: 'shared', keys: [x.key], paths: ['s/*'] });
+    const byB = withDelegation(empty(), {
+      name: 'shared',
+      keys: [t[0]!.key, t[1]!.key],
+      threshold: 2,
+      paths: ['s/*'],
+    });
+    const first = await post(base, gun, {
+      root: sign(await rootFor(base, gun), keys.root),
+      targets: sign(top, keys.targets),
+      a: sign(byA, a),
+      b: sign(byB, b),
+    });
+    expect(first.status).toBe(200);
+    const shared = withTarget(empty(), 's/1', targetFileFor(utf8Encode('s1')));
+    const proposed = await propose(gun, { shared: sign(shared, t[0]!) });
+    expect([proposed.status, proposed.json.error?.code]).toEqual([202, undefined]);
+    expect(proposed.json.status.roles[0]).toMatchObject({ role: 'shared', complete: false, oneOf: true });
+    expect(
+      proposed.json.status.roles[0].thresholds.map((x: { by: string; needed: number }) => [x.by, x.needed]),
+    ).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    expect(proposed.json.status.needed).toBe(1);
+    const done = await addSignatures(gun, proposed.json.id, 'shared', sign(shared, t[1]!));
+    expect(done.json.published).toBe(true);
+    expect(done.json.versions.shared).toBe(1);
   });
 
   it('root rotation 1-of-1 to 2-of-2: both thresholds reported until met', async () => {

@@ -9,19 +9,15 @@ import {
   checkProposal,
   describeProposal,
   isTufaError,
-  type Metadata,
   mergeSignatures,
   type ProposalStatus,
   proposalDocuments,
   type RoleChanges,
-  type StoredRole,
-  serializeMetadata,
-  type Targets,
   TOP_LEVEL_ROLES,
   TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { localSigners, openCollection } from '../publishing.js';
+import { collectionState, localSigners, openCollection } from '../publishing.js';
 import {
   addPendingSignatures,
   dropPending,
@@ -38,6 +34,8 @@ const short = (id: string) => `${id.slice(0, 12)}…`;
 export function pendingLines(status: PendingStatus | ProposalStatus): string[] {
   const lines: string[] = [];
   for (const role of status.roles) {
+    // A role that several delegators name is trusted through any one of them.
+    if (role.oneOf) lines.push(`  ${role.role} v${role.version}: one of these thresholds is enough`);
     for (const t of role.thresholds) {
       const who = t.signed.length === 0 ? 'nobody' : t.signed.map(short).join(', ');
       lines.push(
@@ -145,23 +143,11 @@ export async function pendingDrop(
 /** This home's trusted state of the collection, as core's proposal rules take it. */
 async function trustedState(ctx: Context, gun: string, roles: readonly string[]): Promise<CollectionState> {
   const view = await openCollection(ctx, gun);
-  const stored = <T extends Metadata>(md: T) => ({ bytes: serializeMetadata(md), metadata: md });
-  for (const role of roles) {
-    if ((TOP_LEVEL_ROLES as readonly string[]).includes(role)) continue;
-    try {
-      await view.role(role); // loads the role and its delegators, verified
-    } catch (err) {
-      if (!isTufaError(err, 'NOT_FOUND')) throw err; // delegated by the proposal itself
-    }
+  // A delegated role may have several delegators, any of which can trust it: load the whole tree, verified.
+  if (roles.some((role) => !(TOP_LEVEL_ROLES as readonly string[]).includes(role))) {
+    await view.client.listDelegations();
   }
-  const delegated = new Map<string, StoredRole<Targets>>();
-  for (const d of view.set.delegatedRoles()) delegated.set(d.role, stored(d.metadata));
-  return {
-    root: stored(view.set.root),
-    targets: view.set.targets === undefined ? undefined : stored(view.set.targets),
-    snapshot: view.set.snapshot === undefined ? undefined : stored(view.set.snapshot),
-    delegated,
-  };
+  return collectionState(view);
 }
 
 /** A root v1 is only signed for a collection that has none yet: a server cannot pass off a second first root. */

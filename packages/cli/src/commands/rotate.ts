@@ -4,6 +4,7 @@
  */
 import {
   bumpVersion,
+  CollectionUpdate,
   DEFAULT_EXPIRY,
   expiresIn,
   type Key,
@@ -18,11 +19,11 @@ import type { Context } from '../context.js';
 import type { KeyRole } from '../keystore.js';
 import {
   type CollectionView,
+  collectionState,
   localSigners,
   localSnapshot,
-  nextTargets,
   publishWithRetry,
-  signRole,
+  signKeptRoles,
 } from '../publishing.js';
 import { getOnlineKey, rotateOnlineKey } from '../remote.js';
 import { pinRoot, remoteOptions } from '../repo.js';
@@ -52,10 +53,14 @@ async function newLocalKey(ctx: Context, gun: string, role: KeyRole): Promise<Si
   return ctx.keystore.unlock(info.keyid, passphrase);
 }
 
-/** Root N+1 with `role` given to `keys`, signed by the current root keys here (and `extra`). */
+/**
+ * Root N+1 with `role` given to `keys`, signed by the current root keys here (and `extra`), with
+ * what the collection update says of it: refused unless both root thresholds (N's, N+1's) are met.
+ */
 async function rotatedRoot(
   ctx: Context,
   view: CollectionView,
+  plan: CollectionUpdate,
   role: RotatableRole,
   keys: Key[],
   now: number,
@@ -67,15 +72,16 @@ async function rotatedRoot(
     threshold: role === 'root' ? Math.min(current.roles.root.threshold, keys.length) : 1,
   });
   const oldSigners = await localSigners(ctx, current.roles.root.keyids);
-  if (oldSigners.length < current.roles.root.threshold) {
+  const bytes = serializeMetadata(signMetadata(root, [...oldSigners, ...extraSigners]));
+  const unmet = plan.updateRoot(bytes).thresholds.find((t) => !t.verified);
+  if (unmet !== undefined) {
     throw new TufaError(
       'THRESHOLD_NOT_MET',
-      `root: this home holds ${oldSigners.length} of the ${current.roles.root.threshold} root keys needed`,
-      { role: 'root', expected: current.roles.root.threshold, found: oldSigners.length },
+      `root: this home holds ${unmet.signed.length} of the ${unmet.threshold} keys of ${unmet.by} needed`,
+      { role: 'root', expected: unmet.threshold, found: unmet.signed.length },
     );
   }
-  const signed = signMetadata(root, [...oldSigners, ...extraSigners]);
-  return { root, bytes: serializeMetadata(signed) };
+  return { root, bytes };
 }
 
 export async function keyRotate(
@@ -111,9 +117,11 @@ export async function keyRotate(
     ) {
       throw new TufaError('INVALID_ARGUMENT', 'the snapshot key is already held by the server');
     }
+    const plan = new CollectionUpdate({ current: collectionState(view), now });
     const { root, bytes } = await rotatedRoot(
       ctx,
       view,
+      plan,
       role as RotatableRole,
       [newKey],
       now,
@@ -121,12 +129,8 @@ export async function keyRotate(
     );
     documents.set('root', bytes);
     pinned = bytes;
-    if (role === 'targets') {
-      // Every tag stays valid: targets re-signed by the new key in the same update.
-      const targets = await view.role('targets');
-      const next = nextTargets(targets, (t) => t, now);
-      documents.set('targets', serializeMetadata(await signRole(ctx, 'targets', next, root.roles.targets)));
-    }
+    // Every tag stays valid: targets, when its key changes, re-signed by the new key in the same update.
+    for (const [kept, keptBytes] of await signKeptRoles(ctx, view, plan, now)) documents.set(kept, keptBytes);
     if (role === 'snapshot' && !options.serverManaged) {
       const rotated: CollectionView = { ...view, root: { ...view.root, signed: root } };
       documents.set('snapshot', await localSnapshot(ctx, rotated, new Map(), new Map(), now));

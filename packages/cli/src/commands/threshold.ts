@@ -1,5 +1,6 @@
 import {
   bumpVersion,
+  CollectionUpdate,
   computeKeyId,
   DEFAULT_EXPIRY,
   expiresIn,
@@ -10,7 +11,6 @@ import {
   signMetadata,
   type Targets,
   TufaError,
-  verifyMetadataSignatures,
   withDelegation,
   withRootRole,
 } from '@tufa/core';
@@ -18,11 +18,13 @@ import type { Context } from '../context.js';
 import { readPublicKey } from '../keystore.js';
 import {
   type CollectionView,
+  collectionState,
   localSigners,
   nextTargets,
   type PartialSigning,
   parseLifetime,
   publishWithRetry,
+  signKeptRoles,
   signRole,
 } from '../publishing.js';
 import { pinRoot } from '../repo.js';
@@ -37,7 +39,7 @@ function parseThreshold(value: string | undefined): number | undefined {
   return Number(value);
 }
 
-/** The keys of a role and its threshold after the change, checked. */
+/** The keys of a role and its threshold after the change (core's builders refuse an unreachable threshold). */
 interface RoleChange {
   keys: (current: { keyids: readonly string[]; keys: Readonly<Record<string, Key>>; threshold: number }) => {
     keys: Key[];
@@ -46,25 +48,11 @@ interface RoleChange {
   describe: string;
 }
 
-function applyChange(
-  role: string,
-  current: { keyids: readonly string[]; keys: Readonly<Record<string, Key>>; threshold: number },
-  change: RoleChange,
-): { keys: Key[]; threshold: number } {
-  const next = change.keys(current);
-  if (next.keys.length === 0)
-    throw new TufaError('INVALID_ARGUMENT', `${role} would have no keys left`, { role });
-  if (next.threshold > next.keys.length) {
-    throw new TufaError(
-      'INVALID_ARGUMENT',
-      `${role}: threshold ${next.threshold} with ${next.keys.length} key(s) could never be met; lower it first`,
-      { role, expected: `<= ${next.keys.length}`, found: next.threshold },
-    );
-  }
-  return next;
-}
-
-/** Root N+1 (and targets N+1 when the targets keys change), or the delegator's next version. */
+/**
+ * Root N+1, or the delegator's next version, with the role's keys changed; then whatever the
+ * collection update reports: root's own thresholds (5.3.4: root N's and N+1's) and the stored
+ * roles the change leaves untrusted, signed again by the new keys in the same update.
+ */
 async function build(
   ctx: Context,
   view: CollectionView,
@@ -74,16 +62,15 @@ async function build(
   partial: PartialSigning,
 ): Promise<{ documents: Map<string, Uint8Array>; root?: Uint8Array }> {
   const documents = new Map<string, Uint8Array>();
+  let plan: CollectionUpdate;
+  let rootBytes: Uint8Array | undefined;
   if (role === 'root' || role === 'targets') {
+    plan = new CollectionUpdate({ current: collectionState(view), now });
     const current = view.root.signed;
     const roleKeys = current.roles[role];
-    const next = applyChange(
-      role,
-      { keyids: roleKeys.keyids, keys: current.keys, threshold: roleKeys.threshold },
-      change,
-    );
+    const next = change.keys({ keyids: roleKeys.keyids, keys: current.keys, threshold: roleKeys.threshold });
     const root: Root = withRootRole(bumpVersion(current, expiresIn(now, DEFAULT_EXPIRY.root)), role, next);
-    // 5.3.4: root N+1 needs the threshold of root N's keys and of its own: every root key here signs.
+    // Every root key here signs: of root N's and of its own.
     const keyids = [...new Set([...current.roles.root.keyids, ...root.roles.root.keyids])];
     const signers: Signer[] = await localSigners(ctx, keyids);
     if (signers.length === 0) {
@@ -92,58 +79,43 @@ async function build(
         expected: keyids,
       });
     }
-    const md = signMetadata(root, signers);
-    const enough = [current, root].every(
-      (by) => verifyMetadataSignatures(md, { role: 'root', ...by.roles.root, keys: by.keys }).verified,
-    );
-    if (!enough) partial.incomplete.push('root');
-    const rootBytes = serializeMetadata(md);
+    rootBytes = serializeMetadata(signMetadata(root, signers));
     documents.set('root', rootBytes);
-    if (role === 'targets') {
-      // The current targets must stay trusted under the new keys: re-signed by them, in the same update.
-      const kept = view.set.targets!;
-      const stillValid = verifyMetadataSignatures(kept, {
-        role: 'targets',
-        ...root.roles.targets,
-        keys: root.keys,
-      });
-      if (!stillValid.verified) {
-        const targets = nextTargets(await view.role('targets'), (t) => t, now);
-        documents.set(
-          'targets',
-          serializeMetadata(await signRole(ctx, 'targets', targets, root.roles.targets, partial)),
-        );
-      }
-    }
-    return { documents, root: rootBytes };
+    if (!plan.updateRoot(rootBytes).complete) partial.incomplete.push('root');
+  } else {
+    // A delegated role: its delegator's next version with the delegation changed.
+    const found = await view.client.findRole(role);
+    const delegator = found.delegator;
+    const parentView = await view.role(delegator);
+    const parent = parentView.current;
+    if (parent === undefined)
+      throw new TufaError('NOT_FOUND', `${delegator}: nothing published`, { role: delegator });
+    const d = found.delegation;
+    const next = change.keys({
+      keyids: d.keyids,
+      keys: parent.signed.delegations!.keys,
+      threshold: d.threshold,
+    });
+    const updated: Targets = nextTargets(
+      parentView,
+      (t) =>
+        withDelegation(t, {
+          name: role,
+          keys: next.keys,
+          threshold: next.threshold,
+          terminating: d.terminating,
+          ...(d.paths !== undefined ? { paths: d.paths } : { pathHashPrefixes: d.pathHashPrefixes! }),
+        }),
+      now,
+    );
+    const bytes = serializeMetadata(await signRole(ctx, delegator, updated, parentView, partial));
+    documents.set(delegator, bytes);
+    // The state as loaded now: the role, its delegator and theirs.
+    plan = new CollectionUpdate({ current: collectionState(view), now });
+    plan.updateDelegatedTargets(bytes, delegator);
   }
-  // A delegated role: its delegator's next version with the delegation changed.
-  const found = await view.client.findRole(role);
-  const delegator = found.delegator;
-  const parentView = await view.role(delegator);
-  const parent = parentView.current;
-  if (parent === undefined)
-    throw new TufaError('NOT_FOUND', `${delegator}: nothing published`, { role: delegator });
-  const d = found.delegation;
-  const next = applyChange(
-    role,
-    { keyids: d.keyids, keys: parent.signed.delegations!.keys, threshold: d.threshold },
-    change,
-  );
-  const updated: Targets = nextTargets(
-    parentView,
-    (t) =>
-      withDelegation(t, {
-        name: role,
-        keys: next.keys,
-        threshold: next.threshold,
-        terminating: d.terminating,
-        ...(d.paths !== undefined ? { paths: d.paths } : { pathHashPrefixes: d.pathHashPrefixes! }),
-      }),
-    now,
-  );
-  documents.set(delegator, serializeMetadata(await signRole(ctx, delegator, updated, parentView, partial)));
-  return { documents };
+  for (const [kept, bytes] of await signKeptRoles(ctx, view, plan, now, partial)) documents.set(kept, bytes);
+  return rootBytes === undefined ? { documents } : { documents, root: rootBytes };
 }
 
 async function run(

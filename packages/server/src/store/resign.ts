@@ -68,7 +68,7 @@ export async function resign(
       "SELECT keyid FROM online_keys WHERE collection_id = $1 AND role = 'snapshot'",
       [id],
     );
-    // Core's rule, the one validateUpdate applies: the server signs snapshot for this root.
+    // Core's rule, the one CollectionUpdate applies to every upload: the server signs snapshot for this root.
     const snapshotOnline = isSnapshotOnline(
       root,
       serverSnapshotKeys.rows.map((row) => row.keyid),

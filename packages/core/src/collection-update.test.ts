@@ -1,0 +1,213 @@
+/**
+ * CollectionUpdate step by step: the order of the steps, the status each returns without
+ * throwing (both thresholds of a rotation, stored roles checked again), and the two ways to end
+ * it (commit: every threshold; partial: threshold signing).
+ */
+import { describe, expect, it } from 'vitest';
+import { CollectionUpdate } from './collection-update.js';
+import { bytesOf, DAY, errorCode, NOW, sign, testKey } from './fixtures.test-util.js';
+import { utf8Encode } from './json.js';
+import type { Metadata, Root, Targets } from './metadata.js';
+import { refusal } from './mutants.test-util.js';
+import {
+  bumpVersion,
+  expiresIn,
+  newRoot,
+  newTargets,
+  targetFileFor,
+  withDelegation,
+  withRootRole,
+  withTarget,
+} from './repository.js';
+import type { CollectionState, StoredRole } from './update.js';
+
+const k = {
+  r1: testKey(91),
+  r2: testKey(92),
+  t1: testKey(93),
+  t2: testKey(94),
+  d1: testKey(95),
+  timestamp: testKey(96),
+  snapshot: testKey(97),
+};
+const serverKeyids = { timestamp: [k.timestamp.keyid], snapshot: [k.snapshot.keyid] };
+
+const rootV1 = (): Root =>
+  newRoot({
+    expires: expiresIn(NOW, 365 * DAY),
+    roles: {
+      root: { keys: [k.r1.key] },
+      targets: { keys: [k.t1.key] },
+      snapshot: { keys: [k.snapshot.key] },
+      timestamp: { keys: [k.timestamp.key] },
+    },
+  });
+const targetsV1 = (): Targets =>
+  withDelegation(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), {
+    name: 'releases',
+    keys: [k.d1.key],
+    paths: ['releases/*'],
+  });
+const stored = <T extends Root | Targets>(md: Metadata<T>): StoredRole<T> => ({
+  bytes: bytesOf(md),
+  metadata: md,
+});
+const published = (): CollectionState => ({
+  root: stored(sign(rootV1(), k.r1)),
+  targets: stored(sign(targetsV1(), k.t1)),
+  delegated: new Map(),
+});
+const start = (current = published(), keyids: typeof serverKeyids | null = serverKeyids) =>
+  new CollectionUpdate({ current, now: NOW, ...(keyids === null ? {} : { serverKeyids: keyids }) });
+const releases = (...tags: string[]) => {
+  let t = newTargets({ expires: expiresIn(NOW, 30 * DAY) });
+  for (const tag of tags) t = withTarget(t, tag, targetFileFor(utf8Encode(tag)));
+  return t;
+};
+
+describe('CollectionUpdate: steps in order', () => {
+  it('root, targets, delegated roles, snapshot: a step after a later one is refused with ORDER', () => {
+    const update = start();
+    update.updateTargets(bytesOf(sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), k.t1)));
+    expect(
+      refusal(() => update.updateRoot(bytesOf(sign(bumpVersion(rootV1(), expiresIn(NOW, DAY)), k.r1)))),
+    ).toEqual({
+      code: 'ORDER',
+      message: 'root cannot be accepted after targets',
+      role: 'root',
+    });
+    expect(errorCode(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t1))))).toBe('ORDER');
+    const r = bytesOf(sign(releases('releases/a'), k.d1));
+    update.updateDelegatedTargets(r, 'releases');
+    expect(refusal(() => update.updateDelegatedTargets(r, 'releases'))).toEqual({
+      code: 'ORDER',
+      message: 'releases has already been accepted in this update',
+      role: 'releases',
+    });
+  });
+
+  it('top-level targets is the delegated-targets step with root as its delegator', () => {
+    const status = start().updateTargets(bytesOf(sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), k.t2)));
+    expect(status).toEqual({
+      role: 'targets',
+      version: 2,
+      complete: false,
+      thresholds: [
+        { by: 'root', threshold: 1, signed: [], missing: [k.t1.keyid], needed: 1, verified: false },
+      ],
+    });
+  });
+
+  it('a delegated role is trusted through a delegator accepted earlier in the same update', () => {
+    const update = start();
+    const moved = withDelegation(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), {
+      name: 'releases',
+      keys: [k.t2.key],
+      paths: ['releases/*'],
+    });
+    update.updateTargets(bytesOf(sign(moved, k.t1)));
+    const status = update.updateDelegatedTargets(bytesOf(sign(releases('releases/a'), k.t2)), 'releases');
+    expect(status.thresholds.map((t) => [t.by, t.verified])).toEqual([['targets', true]]);
+    expect(update.commit().changed.map((c) => c.role)).toEqual(['targets', 'releases']);
+  });
+});
+
+describe('CollectionUpdate: root', () => {
+  const v2 = () =>
+    withRootRole(bumpVersion(rootV1(), expiresIn(NOW, 365 * DAY)), 'root', {
+      keys: [k.r1.key, k.r2.key],
+      threshold: 2,
+    });
+
+  it('a rotation reports the trusted root and the new root; commit names the one not met', () => {
+    const update = start();
+    const status = update.updateRoot(bytesOf(sign(v2(), k.r1)));
+    expect(status.thresholds.map((t) => [t.by, t.signed.length, t.needed, t.verified])).toEqual([
+      ['root v1', 1, 0, true],
+      ['root v2', 1, 1, false],
+    ]);
+    expect(status.complete).toBe(false);
+    expect(refusal(() => update.commit())).toMatchObject({
+      code: 'THRESHOLD_NOT_MET',
+      message: `root: 1 of the 2 required signatures by keys of root v2 itself`,
+      role: 'root',
+    });
+    const both = start();
+    expect(both.updateRoot(bytesOf(sign(v2(), k.r1, k.r2))).complete).toBe(true);
+    expect(both.commit().root.metadata.signed.version).toBe(2);
+  });
+
+  it('a first root: only its own threshold', () => {
+    const update = start({ delegated: new Map() });
+    expect(update.updateRoot(bytesOf(sign(rootV1()))).thresholds.map((t) => t.by)).toEqual(['root v1']);
+  });
+
+  it('the snapshot decision is known once root is, and only with the server key ids', () => {
+    const online = start();
+    expect(online.snapshotOnline).toBeUndefined();
+    online.updateTargets(bytesOf(sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), k.t1)));
+    expect(online.snapshotOnline).toBe(true);
+    const offline = start(published(), { timestamp: serverKeyids.timestamp, snapshot: [] });
+    offline.updateRoot(bytesOf(sign(bumpVersion(rootV1(), expiresIn(NOW, DAY)), k.r1)));
+    expect(offline.snapshotOnline).toBe(false);
+    const unknown = start(published(), null);
+    unknown.updateRoot(bytesOf(sign(bumpVersion(rootV1(), expiresIn(NOW, DAY)), k.r1)));
+    expect(unknown.snapshotOnline).toBeUndefined();
+    expect(refusal(() => unknown.commit())).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: "an update is committed against the server's online key ids",
+    });
+  });
+});
+
+describe('CollectionUpdate: stored roles checked again', () => {
+  it('a root that changes the targets keys: the stored targets is reported kept and not trusted', () => {
+    const update = start();
+    const v2 = withRootRole(bumpVersion(rootV1(), expiresIn(NOW, 365 * DAY)), 'targets', {
+      keys: [k.t2.key],
+    });
+    update.updateRoot(bytesOf(sign(v2, k.r1)));
+    expect(update.status().map((s) => [s.role, s.complete, s.kept ?? false])).toEqual([
+      ['root', true, false],
+      ['targets', false, true],
+    ]);
+    expect(refusal(() => update.commit()).message).toBe(
+      'targets: 0 of the 1 required signatures by keys of root',
+    );
+    expect(refusal(() => update.partial())).toEqual({
+      code: 'UPDATE_REFUSED',
+      message:
+        'the proposed root changes who signs targets: propose targets, signed by the new keys, with it',
+      role: 'targets',
+    });
+    // No targets can be added once the kept roles are decided.
+    expect(errorCode(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t2))))).toBe('ORDER');
+  });
+
+  it('a delegator that narrows the paths of a stored role: PATH_NOT_DELEGATED for the stored role', () => {
+    const current = {
+      ...published(),
+      delegated: new Map([['releases', stored(sign(releases('releases/a'), k.d1))]]),
+    };
+    const narrowed = withDelegation(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), {
+      name: 'releases',
+      keys: [k.d1.key],
+      paths: ['releases/b*'],
+    });
+    const update = start(current);
+    update.updateTargets(bytesOf(sign(narrowed, k.t1)));
+    expect(refusal(() => update.status())).toMatchObject({
+      code: 'PATH_NOT_DELEGATED',
+      role: 'releases',
+      details: { delegator: 'targets' },
+    });
+  });
+
+  it('the document of a step, and NOT_FOUND for a role the update does not carry', () => {
+    const update = start();
+    const md = sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), k.t1);
+    update.updateTargets(bytesOf(md));
+    expect(update.document('targets').signedBytes).toEqual(md.signedBytes);
+    expect(errorCode(() => update.document('releases'))).toBe('NOT_FOUND');
+  });
+});

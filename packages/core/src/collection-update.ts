@@ -1,0 +1,694 @@
+/**
+ * The repository side of the rules, in one place: a collection update, the counterpart of the
+ * client's TrustedMetadataSet. It starts from a collection's current trusted state and accepts a
+ * writer's documents in order (root, targets, delegated roles, snapshot). Each step throws a
+ * TufaError for whatever is wrong regardless of signatures (malformed, not the next version,
+ * expired, a bad delegation, targets outside the delegated paths) and otherwise returns the role's
+ * signature status per threshold, without throwing: who signed, who is missing. `commit()` is the
+ * server's upload check (every threshold met); `partial()` is threshold signing's (at least one
+ * valid signature per role, none that counts for nothing); planners read `status()`.
+ *
+ * The delegator answers for its delegate (verifyDelegate): root for targets and snapshot, a targets
+ * role for the roles it delegates; top-level targets is the delegated-targets step with root as its
+ * delegator. Pure: the state, the documents, the reference time and the server's key ids are given.
+ */
+
+import { isDelegatedPath } from './delegation.js';
+import { TufaError } from './errors.js';
+import type { Key } from './keys.js';
+import {
+  type DelegatedRole,
+  type Metadata,
+  metaFileName,
+  type Root,
+  type Snapshot,
+  type Targets,
+} from './metadata.js';
+import { checkExpiry, checkLengthAndHashes } from './trusted.js';
+import {
+  type CollectionState,
+  isValidRoleName,
+  parseUploaded,
+  type StoredRole,
+  type ValidatedUpdate,
+  type ValidateUpdateOptions,
+} from './update.js';
+import { assertVerified, type VerificationResult, verifyDelegate } from './verify.js';
+
+/** One threshold a role must meet. */
+export interface ThresholdStatus {
+  /** Whose keys: `root v3` (the trusted root), `root v4` (the new root itself), or a delegator (`root`, `targets`, …). */
+  readonly by: string;
+  readonly threshold: number;
+  /** Key ids of the role with a valid signature. */
+  readonly signed: readonly string[];
+  /** Key ids of the role that have not signed. */
+  readonly missing: readonly string[];
+  /** Signatures still needed to meet the threshold. */
+  readonly needed: number;
+  readonly verified: boolean;
+}
+
+/** The signature status of one role of an update. */
+export interface RoleStatus {
+  readonly role: string;
+  readonly version: number;
+  /** Every one must be met (root on a rotation: the trusted root's and its own), unless `oneOf`. */
+  readonly thresholds: readonly ThresholdStatus[];
+  readonly complete: boolean;
+  /** Present when one of the thresholds is enough: a delegated role that several delegators name. */
+  readonly oneOf?: true;
+  /** Present for a stored role the update does not carry, checked again because a role trusting it changed. */
+  readonly kept?: true;
+}
+
+export interface CollectionUpdateOptions {
+  readonly current: CollectionState;
+  /** Reference time, ms since the epoch. */
+  readonly now: number;
+  /**
+   * Key ids of the online keys the server holds for this collection. A planner or co-signer that
+   * does not know them leaves them out: root's timestamp role is then checked against its own keys,
+   * the snapshot decision is left to the server, and the update cannot be committed.
+   */
+  readonly serverKeyids?: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+}
+
+/** Most roles one update may carry: bounds the work a single request can cause. */
+export const MAX_ROLES_PER_UPDATE = 1000;
+
+/** `what` ('an update', 'a proposal') carries 1 to MAX_ROLES_PER_UPDATE roles. */
+export function checkRoleCount(uploads: ReadonlyMap<string, Uint8Array>, what: string): void {
+  if (uploads.size === 0) throw new TufaError('INVALID_ARGUMENT', `${what} must carry at least one role`);
+  if (uploads.size > MAX_ROLES_PER_UPDATE) {
+    throw new TufaError('TOO_LARGE', `${what} carries at most ${MAX_ROLES_PER_UPDATE} roles`, {
+      expected: MAX_ROLES_PER_UPDATE,
+      found: uploads.size,
+    });
+  }
+}
+
+/** Versions move by exactly one: lower or equal is a rollback (or a lost race), higher a gap. */
+export function checkNextVersion(role: string, found: number, current: number | undefined): void {
+  const expected = (current ?? 0) + 1;
+  if (found === expected) return;
+  throw new TufaError(
+    found < expected ? 'ROLLBACK' : 'VERSION_MISMATCH',
+    `${role}: version ${found} is not the next version ${expected}`,
+    { role, expected, found, details: { current: current ?? null } },
+  );
+}
+
+/** Keys named by a role must be in the key table, and the threshold must be reachable. */
+export function checkRoleKeys(
+  role: string,
+  keyids: readonly string[],
+  threshold: number,
+  keys: Readonly<Record<string, Key>>,
+  where: string,
+): void {
+  const unknown = keyids.filter((id) => !Object.hasOwn(keys, id));
+  if (unknown.length > 0) {
+    throw new TufaError('INVALID_METADATA', `${where}: ${role} names keys that are not listed`, {
+      role,
+      found: unknown,
+    });
+  }
+  if (threshold > keyids.length) {
+    throw new TufaError('INVALID_METADATA', `${where}: ${role} threshold ${threshold} cannot be met`, {
+      role,
+      expected: `<= ${keyids.length}`,
+      found: threshold,
+    });
+  }
+}
+
+const ROLE_NAME_RULE = 'segments of [A-Za-z0-9._-] separated by /, not VERSION.NAME';
+
+export function checkDelegationsWellFormed(targets: Targets, role: string): void {
+  const d = targets.delegations;
+  if (d === undefined) return;
+  for (const child of d.roles) {
+    if (!isValidRoleName(child.name)) {
+      throw new TufaError('INVALID_METADATA', `${role}: delegated role name ${JSON.stringify(child.name)}`, {
+        role,
+        found: child.name,
+        expected: ROLE_NAME_RULE,
+      });
+    }
+    checkRoleKeys(child.name, child.keyids, child.threshold, d.keys, role);
+  }
+}
+
+/** A new root's roles name listed keys at reachable thresholds; timestamp is the server's key. */
+export function checkRootRoles(r: Root, serverTimestampKeyids: readonly string[]): void {
+  for (const name of ['root', 'timestamp', 'snapshot', 'targets'] as const) {
+    checkRoleKeys(name, r.roles[name].keyids, r.roles[name].threshold, r.keys, 'root');
+  }
+  const ts = r.roles.timestamp;
+  if (ts.threshold !== 1 || !ts.keyids.some((id) => serverTimestampKeyids.includes(id))) {
+    throw new TufaError('INVALID_METADATA', "root: the timestamp role must be the server's timestamp key", {
+      role: 'timestamp',
+      expected: { keyids: serverTimestampKeyids, threshold: 1 },
+      found: { keyids: ts.keyids, threshold: ts.threshold },
+    });
+  }
+}
+
+/** True when the server signs snapshot for this root: its snapshot role is one of the server's keys, threshold 1. */
+export function isSnapshotOnline(root: Root, serverSnapshotKeyids: readonly string[]): boolean {
+  const snap = root.roles.snapshot;
+  return snap.threshold === 1 && snap.keyids.some((id) => serverSnapshotKeyids.includes(id));
+}
+
+/** Signatures still needed for a role: the sum over its thresholds, or the fewest of them with `oneOf`. */
+export function signaturesNeeded(status: RoleStatus): number {
+  const needed = status.thresholds.map((t) => t.needed);
+  return status.oneOf ? Math.min(...needed) : needed.reduce((n, x) => n + x, 0);
+}
+
+/** One threshold as counted: `signer` names the keys in a refusal (`root v2 itself`, `targets`). */
+interface Counted {
+  readonly by: string;
+  readonly signer: string;
+  readonly result: VerificationResult;
+}
+
+interface RoleCheck {
+  readonly status: RoleStatus;
+  readonly metadata: Metadata;
+  readonly counted: readonly Counted[];
+}
+
+/** A role that delegates `name`: root (for targets) or a targets role with its delegation's paths. */
+interface Delegator {
+  readonly name: string;
+  readonly signed: Root | Targets;
+}
+
+const ROOT = 0;
+const TARGETS = 1;
+const DELEGATED = 2;
+const SNAPSHOT = 3;
+const DONE = 4;
+const STEP_NAMES = ['root', 'targets', 'delegated roles', 'snapshot', 'the commit'];
+
+export class CollectionUpdate {
+  private readonly current: CollectionState;
+  private readonly now: number;
+  private readonly serverKeyids: CollectionUpdateOptions['serverKeyids'];
+  private step = ROOT;
+  private root: StoredRole<Root> | undefined;
+  private targets: StoredRole<Targets> | undefined;
+  private readonly delegated: Map<string, StoredRole<Targets>>;
+  private snapshot: StoredRole<Snapshot> | undefined;
+  private _snapshotOnline: boolean | undefined;
+  /** Every role checked, uploaded or kept, in the order checked. */
+  private readonly checks = new Map<string, RoleCheck>();
+  private readonly changed: { role: string; version: number; bytes: Uint8Array }[] = [];
+
+  constructor(options: CollectionUpdateOptions) {
+    this.current = options.current;
+    this.now = options.now;
+    this.serverKeyids = options.serverKeyids;
+    this.delegated = new Map(options.current.delegated);
+  }
+
+  /**
+   * Every document of an update, in the rules' order (never a timestamp: the server signs it).
+   * Delegated roles are all read before any is checked, since one may delegate to another of the
+   * same update.
+   */
+  apply(uploads: ReadonlyMap<string, Uint8Array>): readonly RoleStatus[] {
+    if (uploads.has('timestamp')) {
+      throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
+        role: 'timestamp',
+      });
+    }
+    const root = uploads.get('root');
+    if (root !== undefined) this.updateRoot(root);
+    const targets = uploads.get('targets');
+    if (targets !== undefined) this.updateTargets(targets);
+    const names: string[] = [];
+    for (const [name, bytes] of uploads) {
+      if (name === 'root' || name === 'targets' || name === 'snapshot' || name === 'timestamp') continue;
+      this.readDelegated(bytes, name);
+      names.push(name);
+    }
+    for (const name of names) this.checkDelegate(name, false);
+    const snapshot = uploads.get('snapshot');
+    if (snapshot !== undefined) this.updateSnapshot(snapshot);
+    return this.uploadedStatus();
+  }
+
+  /**
+   * Root: v1 signed by itself, or the next version signed by the trusted root's threshold and by
+   * its own (5.3.4-5.3.9), not expired (5.3.10), its roles naming listed keys, timestamp the server's.
+   */
+  updateRoot(bytes: Uint8Array): RoleStatus {
+    this.enter(ROOT, 'root');
+    const next = parseUploaded('root', bytes, 'root');
+    const signed = next.metadata.signed;
+    const trusted = this.current.root?.metadata.signed;
+    const counted: Counted[] = [];
+    if (trusted !== undefined) {
+      const byTrusted = this.verify(trusted, 'root', next.metadata);
+      this.checkNotCreatedAgain(signed, trusted, byTrusted);
+      counted.push({ by: `root v${trusted.version}`, signer: `root v${trusted.version}`, result: byTrusted });
+    }
+    checkNextVersion('root', signed.version, trusted?.version);
+    counted.push({
+      by: `root v${signed.version}`,
+      signer: `root v${signed.version} itself`,
+      result: this.verify(signed, 'root', next.metadata),
+    });
+    checkExpiry(signed, 'root', this.now);
+    checkRootRoles(signed, this.serverKeyids?.timestamp ?? signed.roles.timestamp.keyids);
+    this.root = next;
+    return this.accepted(next, bytes, counted, TARGETS);
+  }
+
+  /** Top-level targets: the delegated-targets step, with root as the delegator. */
+  updateTargets(bytes: Uint8Array): RoleStatus {
+    return this.updateDelegatedTargets(bytes, 'targets');
+  }
+
+  /**
+   * A targets role: the next version, not expired, its delegations well formed, signed by the keys
+   * its delegator gives it; a delegated role must be inside the paths of a delegator that names it.
+   */
+  updateDelegatedTargets(bytes: Uint8Array, role: string): RoleStatus {
+    this.readDelegated(bytes, role);
+    return this.checkDelegate(role, false);
+  }
+
+  /**
+   * A client-signed snapshot (the collection keeps its snapshot key offline): signed by root's
+   * snapshot keys, the next version, not expired, listing exactly the targets roles as stored.
+   */
+  updateSnapshot(bytes: Uint8Array): RoleStatus {
+    this.enter(SNAPSHOT, 'snapshot');
+    if (this._snapshotOnline === true) {
+      throw new TufaError('UPDATE_REFUSED', 'the server holds the snapshot key: do not upload snapshot', {
+        role: 'snapshot',
+      });
+    }
+    const snapshot = parseUploaded('snapshot', bytes, 'snapshot');
+    const s = snapshot.metadata.signed;
+    const counted = [
+      {
+        by: 'root',
+        signer: 'root',
+        result: this.verify(this.root!.metadata.signed, 'snapshot', snapshot.metadata),
+      },
+    ];
+    checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
+    checkExpiry(s, 'snapshot', this.now);
+    checkSnapshotMatches(s, this.targets!, this.delegated);
+    this.snapshot = snapshot;
+    return this.accepted(snapshot, bytes, counted, DONE);
+  }
+
+  /** The document an accepted step of the update carries for `role`. */
+  document(role: string): Metadata {
+    const check = this.checks.get(role);
+    if (check === undefined) throw new TufaError('NOT_FOUND', `${role} is not part of this update`, { role });
+    return check.metadata;
+  }
+
+  /** True when the server signs snapshot (undefined without the server's key ids); known once root is. */
+  get snapshotOnline(): boolean | undefined {
+    return this._snapshotOnline;
+  }
+
+  /**
+   * The status of every role checked, the stored ones checked again included. No targets or
+   * delegated role can be added after it: the roles kept from the current state are decided.
+   */
+  status(): readonly RoleStatus[] {
+    this.advance(SNAPSHOT);
+    return [...this.checks.values()].map((c) => c.status);
+  }
+
+  /**
+   * Threshold signing: every uploaded role signed by at least one key of the role, and every
+   * signature valid and by a key of the role for at least one of its thresholds (a co-signer who
+   * sees a signature must be able to trust that it is what it says); a stored role the update
+   * leaves untrusted cannot be signed into trust, so it is refused. Returns the uploaded roles' status.
+   */
+  partial(): readonly RoleStatus[] {
+    this.advance(SNAPSHOT);
+    for (const check of this.checks.values()) {
+      const role = check.status.role;
+      if (check.status.kept) {
+        if (check.status.complete) continue;
+        throw new TufaError(
+          'UPDATE_REFUSED',
+          `the proposed ${check.counted[0]!.by} changes who signs ${role}: propose ${role}, signed by the new keys, with it`,
+          { role },
+        );
+      }
+      checkSignaturesCount(
+        role,
+        check.metadata,
+        check.counted.map((c) => c.result),
+      );
+    }
+    return this.uploadedStatus();
+  }
+
+  /**
+   * The server's upload check: every threshold of every role met (the stored ones checked again
+   * included), and a snapshot uploaded whenever the collection keeps its snapshot key offline and
+   * the stored one no longer describes the collection. Returns the would-be new state.
+   */
+  commit(): ValidatedUpdate {
+    if (this.serverKeyids === undefined) {
+      throw new TufaError('INVALID_ARGUMENT', "an update is committed against the server's online key ids");
+    }
+    this.advance(DONE);
+    for (const check of this.checks.values()) {
+      if (check.status.complete) continue;
+      const unmet = check.counted.find((c) => !c.result.verified)!;
+      assertVerified(unmet.result, unmet.signer);
+    }
+    const root = this.root!;
+    const snapshotOnline = this._snapshotOnline === true;
+    if (this.snapshot === undefined && !snapshotOnline) {
+      const targetsChanged = this.changed.some((c) => c.role !== 'root');
+      const stale =
+        targetsChanged ||
+        this.current.snapshot === undefined ||
+        !this.verify(root.metadata.signed, 'snapshot', this.current.snapshot.metadata).verified;
+      if (stale) {
+        throw new TufaError(
+          'UPDATE_REFUSED',
+          'the collection keeps its snapshot key offline: upload a snapshot signed by it with this update',
+          { role: 'snapshot' },
+        );
+      }
+    }
+    return {
+      root,
+      targets: this.targets!,
+      delegated: this.delegated,
+      snapshot: this.snapshot,
+      snapshotOnline,
+      changed: this.changed,
+    };
+  }
+
+  /** The one place where this update counts signatures: the delegator answers for its delegate. */
+  private verify(delegator: Root | Targets, role: string, metadata: Metadata): VerificationResult {
+    return verifyDelegate(delegator, role, metadata);
+  }
+
+  /**
+   * Root v1 creates a collection: one signed by none of the current root keys, uploaded where a
+   * root exists, is someone creating the collection again (a conflict with its state), not a
+   * rollback. A v1 that current root keys signed (the collection's own, sent again) is a rollback.
+   */
+  private checkNotCreatedAgain(next: Root, trusted: Root, byTrusted: VerificationResult): void {
+    if (next.version !== 1 || byTrusted.signed.length > 0) return;
+    throw new TufaError(
+      'CONFLICT',
+      `root: v1 creates a collection, and this one exists already (root v${trusted.version} is published)`,
+      {
+        role: 'root',
+        expected: trusted.version + 1,
+        found: 1,
+        details: { exists: true, current: { root: trusted.version } },
+      },
+    );
+  }
+
+  /** Reads a targets role of the update: everything but who signed it and its delegated paths. */
+  private readDelegated(bytes: Uint8Array, role: string): void {
+    if (role === 'targets') this.enter(TARGETS, role);
+    else {
+      this.enter(DELEGATED, role);
+      if (!isValidRoleName(role)) {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          `${JSON.stringify(role.slice(0, 300))} is not a valid role name`,
+          {
+            role: role.slice(0, 300),
+            expected: `${ROLE_NAME_RULE}, at most 255 characters`,
+          },
+        );
+      }
+      if (this.changed.some((c) => c.role === role)) {
+        throw new TufaError('ORDER', `${role} has already been accepted in this update`, { role });
+      }
+    }
+    const next = parseUploaded('targets', bytes, role);
+    const signed = next.metadata.signed;
+    const current = role === 'targets' ? this.current.targets : this.current.delegated.get(role);
+    checkNextVersion(role, signed.version, current?.metadata.signed.version);
+    checkExpiry(signed, role, this.now);
+    checkDelegationsWellFormed(signed, role);
+    if (role === 'targets') this.targets = next;
+    else this.delegated.set(role, next);
+    this.changed.push({ role, version: signed.version, bytes });
+    if (role === 'targets') this.advance(DELEGATED);
+  }
+
+  /** Every role that delegates `name` in the would-be state: root for targets, else the targets roles. */
+  private delegatorsOf(name: string): Delegator[] {
+    if (name === 'targets') return [{ name: 'root', signed: this.root!.metadata.signed }];
+    const out: Delegator[] = [];
+    const consider = (delegator: string, parent: Targets) => {
+      if (parent.delegations?.roles.some((r) => r.name === name))
+        out.push({ name: delegator, signed: parent });
+    };
+    consider('targets', this.targets!.metadata.signed);
+    for (const [other, stored] of this.delegated) if (other !== name) consider(other, stored.metadata.signed);
+    return out;
+  }
+
+  /**
+   * Who signed a targets role, per delegator that names it and whose paths hold all its targets:
+   * trusted through one of them (5.6; a role is never trusted through itself).
+   */
+  private checkDelegate(role: string, kept: boolean): RoleStatus {
+    const metadata = role === 'targets' ? this.targets!.metadata : this.delegated.get(role)!.metadata;
+    const delegators = this.delegatorsOf(role);
+    if (delegators.length === 0) {
+      throw new TufaError('UPDATE_REFUSED', `${role}: no role of the collection delegates to it`, { role });
+    }
+    const counted: Counted[] = [];
+    let outside: TufaError | undefined;
+    for (const delegator of delegators) {
+      if (delegator.signed.type === 'targets') {
+        const delegation = delegator.signed.delegations!.roles.find((r) => r.name === role)!;
+        const error = pathsError(role, metadata.signed as Targets, delegation, delegator.name);
+        if (error !== undefined) {
+          outside ??= error;
+          continue;
+        }
+      }
+      counted.push({
+        by: delegator.name,
+        signer: delegator.name,
+        result: this.verify(delegator.signed, role, metadata),
+      });
+    }
+    if (counted.length === 0) throw outside!;
+    return this.record(role, metadata, counted, kept);
+  }
+
+  /** A top-level document accepted: it goes into the update, and the step after it is next. */
+  private accepted(stored: StoredRole<Root | Snapshot>, bytes: Uint8Array, counted: Counted[], next: number) {
+    const role = stored.metadata.signed.type;
+    this.changed.push({ role, version: stored.metadata.signed.version, bytes });
+    const status = this.record(role, stored.metadata, counted, false);
+    this.advance(next);
+    return status;
+  }
+
+  private record(role: string, metadata: Metadata, counted: readonly Counted[], kept: boolean): RoleStatus {
+    const oneOf = counted.length > 1 && role !== 'root';
+    const thresholds = counted.map(({ by, result }) => thresholdStatus(by, result));
+    const status: RoleStatus = {
+      role,
+      version: metadata.signed.version,
+      thresholds,
+      complete: oneOf ? thresholds.some((t) => t.verified) : thresholds.every((t) => t.verified),
+      ...(oneOf ? { oneOf: true as const } : {}),
+      ...(kept ? { kept: true as const } : {}),
+    };
+    this.checks.set(kept ? `${role} (kept)` : role, { status, metadata, counted });
+    return status;
+  }
+
+  private uploadedStatus(): RoleStatus[] {
+    return [...this.checks.values()].filter((c) => !c.status.kept).map((c) => c.status);
+  }
+
+  /** A step of `role` is taken at `step`: the steps before it are closed, the ones after refused. */
+  private enter(step: number, role: string): void {
+    if (this.step > step) {
+      throw new TufaError('ORDER', `${role} cannot be accepted after ${STEP_NAMES[this.step - 1]}`, { role });
+    }
+    this.advance(step);
+  }
+
+  /** Closes each step up to `step`, taking from the current state what the update does not carry. */
+  private advance(step: number): void {
+    for (; this.step < step; this.step++) {
+      if (this.step === ROOT) this.closeRoot();
+      else if (this.step === TARGETS) this.closeTargets();
+      else if (this.step === DELEGATED) this.closeDelegated();
+    }
+  }
+
+  private closeRoot(): void {
+    if (this.root === undefined) {
+      if (this.current.root === undefined) {
+        throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry root', {
+          role: 'root',
+        });
+      }
+      this.root = this.current.root;
+      // An expired targets role must stay replaceable, but only while root itself is valid.
+      checkExpiry(this.root.metadata.signed, 'root', this.now);
+    }
+    if (this.serverKeyids !== undefined) {
+      this._snapshotOnline = isSnapshotOnline(this.root.metadata.signed, this.serverKeyids.snapshot);
+    }
+  }
+
+  private closeTargets(): void {
+    if (this.targets !== undefined) return;
+    if (this.current.targets === undefined) {
+      throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
+        role: 'targets',
+      });
+    }
+    this.targets = this.current.targets;
+    // A root that changes the targets keys must come with targets signed by the new keys.
+    if (this.root !== this.current.root) this.checkDelegate('targets', true);
+  }
+
+  /** Stored roles whose delegator changed must still be trusted through one (or be uploaded again). */
+  private closeDelegated(): void {
+    const uploaded = new Set(this.changed.map((c) => c.role));
+    uploaded.delete('root');
+    if (uploaded.size === 0) return;
+    for (const name of this.delegated.keys()) {
+      if (uploaded.has(name)) continue;
+      if (!this.delegatorsOf(name).some((d) => uploaded.has(d.name))) continue;
+      this.checkDelegate(name, true);
+    }
+  }
+}
+
+function thresholdStatus(by: string, result: VerificationResult): ThresholdStatus {
+  return {
+    by,
+    threshold: result.threshold,
+    signed: result.signed,
+    missing: result.missing,
+    needed: Math.max(0, result.threshold - result.signed.length),
+    verified: result.verified,
+  };
+}
+
+/** Every target a delegated role lists must be inside the paths its delegator gives it. */
+function pathsError(
+  name: string,
+  targets: Targets,
+  delegation: DelegatedRole,
+  delegator: string,
+): TufaError | undefined {
+  const outside = Object.keys(targets.targets).filter((p) => !isDelegatedPath(delegation, p));
+  if (outside.length === 0) return undefined;
+  return new TufaError(
+    'PATH_NOT_DELEGATED',
+    `${name}: ${outside.length} target(s) outside the paths ${delegator} delegates, such as ${JSON.stringify(outside[0])}`,
+    {
+      role: name,
+      expected: delegation.paths ?? delegation.pathHashPrefixes,
+      found: outside.slice(0, 10),
+      details: { delegator },
+    },
+  );
+}
+
+/** Threshold signing's rule for one role's signatures (see CollectionUpdate.partial). */
+function checkSignaturesCount(role: string, md: Metadata, results: readonly VerificationResult[]): void {
+  for (const s of md.signatures) {
+    if (results.some((r) => r.invalid.includes(s.keyid))) {
+      throw new TufaError('BAD_SIGNATURE', `${role}: the signature by ${s.keyid} does not verify`, {
+        role,
+        found: s.keyid,
+        details: { reason: 'does-not-verify' },
+      });
+    }
+    if (results.every((r) => r.ignored.includes(s.keyid))) {
+      throw new TufaError('BAD_SIGNATURE', `${role}: ${s.keyid} is not a key of the role`, {
+        role,
+        found: s.keyid,
+        details: { reason: 'not-a-role-key' },
+      });
+    }
+  }
+  if (results.every((r) => r.signed.length === 0)) {
+    throw new TufaError(
+      'THRESHOLD_NOT_MET',
+      `${role}: a proposal must be signed by at least one key of the role`,
+      {
+        role,
+        expected: '>= 1',
+        found: 0,
+      },
+    );
+  }
+}
+
+/** A client-signed snapshot must list exactly the collection's targets roles, as they will be stored. */
+function checkSnapshotMatches(
+  snapshot: Snapshot,
+  targets: StoredRole<Targets>,
+  delegated: ReadonlyMap<string, StoredRole<Targets>>,
+): void {
+  const expected = new Map<string, StoredRole<Targets>>([['targets', targets], ...delegated]);
+  for (const [role, stored] of expected) {
+    const name = metaFileName(role);
+    const meta = Object.hasOwn(snapshot.meta, name) ? snapshot.meta[name] : undefined;
+    if (meta === undefined) {
+      throw new TufaError('INVALID_METADATA', `snapshot: ${name} is missing`, { role, expected: name });
+    }
+    if (meta.version !== stored.metadata.signed.version) {
+      throw new TufaError(
+        'VERSION_MISMATCH',
+        `snapshot: ${name} version ${meta.version} is not ${stored.metadata.signed.version}`,
+        { role, expected: stored.metadata.signed.version, found: meta.version },
+      );
+    }
+    checkLengthAndHashes(stored.bytes, meta, role);
+  }
+  for (const name of Object.keys(snapshot.meta)) {
+    const role = name.slice(0, -'.json'.length);
+    if (!expected.has(role)) {
+      throw new TufaError('INVALID_METADATA', `snapshot: lists ${name}, which the collection does not have`, {
+        role: 'snapshot',
+        found: name,
+      });
+    }
+  }
+}
+
+/**
+ * Validates an update of one collection as a whole (Notary's atomic update, with TUF's rules):
+ * root v1 signed by itself, or root N+1 signed by N's and its own thresholds; targets and
+ * delegated roles signed at threshold by the keys their delegator assigns, version exactly the
+ * next, not expired, targets inside delegated paths; canonical bytes; no timestamp; a snapshot
+ * only when the server does not hold the snapshot key, matching the new state exactly.
+ */
+export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate {
+  checkRoleCount(options.uploads, 'an update');
+  const update = new CollectionUpdate(options);
+  update.apply(options.uploads);
+  return update.commit();
+}
