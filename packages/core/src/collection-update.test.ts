@@ -3,12 +3,11 @@
  * throwing (both thresholds of a rotation, stored roles checked again), and the two ways to end
  * it (commit: every threshold; partial: threshold signing).
  */
+import { bytesOf, codeOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { CollectionUpdate } from './collection-update.js';
-import { bytesOf, DAY, errorCode, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Targets } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import {
   bumpVersion,
   expiresIn,
@@ -76,7 +75,7 @@ describe('CollectionUpdate: steps in order', () => {
       message: 'root cannot be accepted after targets',
       role: 'root',
     });
-    expect(errorCode(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t1))))).toBe('ORDER');
+    expect(codeOf(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t1))))).toBe('ORDER');
     const r = bytesOf(sign(releases('releases/a'), k.d1));
     update.updateDelegatedTargets(r, 'releases');
     expect(refusal(() => update.updateDelegatedTargets(r, 'releases'))).toEqual({
@@ -181,7 +180,7 @@ describe('CollectionUpdate: stored roles checked again', () => {
       role: 'targets',
     });
     // No targets can be added once the kept roles are decided.
-    expect(errorCode(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t2))))).toBe('ORDER');
+    expect(codeOf(() => update.updateTargets(bytesOf(sign(targetsV1(), k.t2))))).toBe('ORDER');
   });
 
   it('a delegator that narrows the paths of a stored role: PATH_NOT_DELEGATED for the stored role', () => {
@@ -208,6 +207,6 @@ describe('CollectionUpdate: stored roles checked again', () => {
     const md = sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), k.t1);
     update.updateTargets(bytesOf(md));
     expect(update.document('targets').signedBytes).toEqual(md.signedBytes);
-    expect(errorCode(() => update.document('releases'))).toBe('NOT_FOUND');
+    expect(codeOf(() => update.document('releases'))).toBe('NOT_FOUND');
   });
 });

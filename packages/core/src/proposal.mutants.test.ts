@@ -3,11 +3,10 @@
  * signature lists and merges, and the change summary co-signers read: the cases mutation testing
  * found unchecked.
  */
+import { bytesOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { type Metadata, parseMetadata, type Root, type Targets } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import {
   checkProposal,
   describeProposal,

@@ -1,6 +1,6 @@
+import { bytesOf, codeOf, DAY, NOW, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
-import { bytesOf, DAY, errorCode, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { type Metadata, parseMetadata, type Root, type Targets } from './metadata.js';
 import {
@@ -136,11 +136,11 @@ describe('checkProposal: 2-of-3 targets', () => {
 
   it('refuses a signature by a key outside the role, a signature that does not verify, and no signature at all', () => {
     const outsider = sign(targetsV2(), k.t1, k.outsider);
-    expect(errorCode(() => check(published(), { targets: outsider }))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => check(published(), { targets: outsider }))).toBe('BAD_SIGNATURE');
     const bad = sign(targetsV2(), k.t1);
     const forged = { ...bad, signatures: [{ ...bad.signatures[0]!, sig: 'ab'.repeat(64) }] };
-    expect(errorCode(() => check(published(), { targets: forged }))).toBe('BAD_SIGNATURE');
-    expect(errorCode(() => check(published(), { targets: sign(targetsV2()) }))).toBe('THRESHOLD_NOT_MET');
+    expect(codeOf(() => check(published(), { targets: forged }))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => check(published(), { targets: sign(targetsV2()) }))).toBe('THRESHOLD_NOT_MET');
   });
 
   it('refuses a pending version altered after the first signature', () => {
@@ -148,34 +148,34 @@ describe('checkProposal: 2-of-3 targets', () => {
     // The same signature over a document whose signed part was changed afterwards.
     const altered = withTarget(targetsV2(), 'app/evil', targetFileFor(utf8Encode('evil')));
     const tampered = { ...sign(altered), signatures: signedByOne.signatures };
-    expect(errorCode(() => check(published(), { targets: tampered }))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => check(published(), { targets: tampered }))).toBe('BAD_SIGNATURE');
     // A co-signer's signature over the altered bytes merged into the original is refused as well.
     const coSig = sign(altered, k.t2).signatures;
     const merged = mergeSignatures(bytesOf(signedByOne), 'targets', coSig);
-    expect(errorCode(() => check(published(), { targets: merged }))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => check(published(), { targets: merged }))).toBe('BAD_SIGNATURE');
   });
 
   it('refuses what could never be published: not the next version, expired, timestamp or snapshot, bad name', () => {
     const v3 = bumpVersion(targetsV2(), expiresIn(NOW, DAY));
-    expect(errorCode(() => check(published(), { targets: sign(v3, k.t1) }))).toBe('VERSION_MISMATCH');
-    expect(errorCode(() => check(published(), { targets: sign(targetsV1(), k.t1) }))).toBe('ROLLBACK');
+    expect(codeOf(() => check(published(), { targets: sign(v3, k.t1) }))).toBe('VERSION_MISMATCH');
+    expect(codeOf(() => check(published(), { targets: sign(targetsV1(), k.t1) }))).toBe('ROLLBACK');
     const expired = bumpVersion(targetsV1(), expiresIn(NOW, -DAY));
-    expect(errorCode(() => check(published(), { targets: sign(expired, k.t1) }))).toBe('EXPIRED');
-    expect(errorCode(() => check(published(), { snapshot: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
-    expect(errorCode(() => check(published(), { timestamp: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
-    expect(errorCode(() => check(published(), {}))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => check(published(), { '1.x': sign(targetsV2(), k.t1) }))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => check(published(), { targets: utf8Encode('{"signed": 1}') }))).toBe(
+    expect(codeOf(() => check(published(), { targets: sign(expired, k.t1) }))).toBe('EXPIRED');
+    expect(codeOf(() => check(published(), { snapshot: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
+    expect(codeOf(() => check(published(), { timestamp: utf8Encode('{}') }))).toBe('UPDATE_REFUSED');
+    expect(codeOf(() => check(published(), {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => check(published(), { '1.x': sign(targetsV2(), k.t1) }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => check(published(), { targets: utf8Encode('{"signed": 1}') }))).toBe(
       'INVALID_METADATA',
     );
     const spaced = utf8Encode(`${new TextDecoder().decode(bytesOf(sign(targetsV2(), k.t1)))} `);
-    expect(errorCode(() => check(published(), { targets: spaced }))).toBe('NON_CANONICAL');
+    expect(codeOf(() => check(published(), { targets: spaced }))).toBe('NON_CANONICAL');
   });
 
   it('refuses a collection that keeps its snapshot key offline (the server must sign snapshot)', () => {
     const offline = { timestamp: serverKeyids.timestamp, snapshot: [k.outsider.keyid] };
     expect(
-      errorCode(() =>
+      codeOf(() =>
         checkProposal({
           current: published(),
           uploads: uploads({ targets: sign(targetsV2(), k.t1) }),
@@ -229,7 +229,7 @@ describe('checkProposal: root', () => {
   it('a new key signing alone counts for the new threshold only; a key in neither root is refused', () => {
     const status = check(published(), { root: sign(rotated(), k.r4) });
     expect(status.roles[0]!.thresholds.map((t) => t.signed.length)).toEqual([0, 1]);
-    expect(errorCode(() => check(published(), { root: sign(rotated(), k.r4, k.outsider) }))).toBe(
+    expect(codeOf(() => check(published(), { root: sign(rotated(), k.r4, k.outsider) }))).toBe(
       'BAD_SIGNATURE',
     );
   });
@@ -241,15 +241,15 @@ describe('checkProposal: root', () => {
       ['root', 1, false],
       ['targets', 1, false],
     ]);
-    expect(errorCode(() => check(empty, { root: sign(rootV1(), k.r1) }))).toBe('UPDATE_REFUSED');
+    expect(codeOf(() => check(empty, { root: sign(rootV1(), k.r1) }))).toBe('UPDATE_REFUSED');
   });
 
   it('root v1 by other keys where the collection exists: CONFLICT (created again), not ROLLBACK', () => {
     const other = withRootRole(rootV1(), 'root', { keys: [k.outsider.key] });
     const again = () =>
       check(published(), { root: sign(other, k.outsider), targets: sign(targetsV1(), k.t1) });
-    expect(errorCode(again)).toBe('CONFLICT');
-    expect(errorCode(() => check(published(), { root: sign(rootV1(), k.r1) }))).toBe('ROLLBACK');
+    expect(codeOf(again)).toBe('CONFLICT');
+    expect(codeOf(() => check(published(), { root: sign(rootV1(), k.r1) }))).toBe('ROLLBACK');
   });
 
   it('a root that changes who signs targets must come with targets signed by the new keys', () => {
@@ -257,7 +257,7 @@ describe('checkProposal: root', () => {
       keys: [k.t1.key, k.t2.key, k.t3.key],
       threshold: 3,
     });
-    expect(errorCode(() => check(published(), { root: sign(newTargetsKeys, k.r1) }))).toBe('UPDATE_REFUSED');
+    expect(codeOf(() => check(published(), { root: sign(newTargetsKeys, k.r1) }))).toBe('UPDATE_REFUSED');
     const status = check(published(), { root: sign(newTargetsKeys, k.r1), targets: sign(targetsV2(), k.t1) });
     expect(status.roles.find((r) => r.role === 'targets')!.thresholds[0]!.threshold).toBe(3);
   });
@@ -266,7 +266,7 @@ describe('checkProposal: root', () => {
     const wrong = withRootRole(bumpVersion(rootV1(), expiresIn(NOW, 365 * DAY)), 'timestamp', {
       keys: [k.outsider.key],
     });
-    expect(errorCode(() => check(published(), { root: sign(wrong, k.r1) }))).toBe('INVALID_METADATA');
+    expect(codeOf(() => check(published(), { root: sign(wrong, k.r1) }))).toBe('INVALID_METADATA');
   });
 });
 
@@ -278,10 +278,10 @@ describe('checkProposal: a 2-of-2 delegated role', () => {
     const one = check(published(), { releases: sign(releases('releases/r1'), k.d1) });
     expect(one.roles[0]!.thresholds[0]!).toMatchObject({ by: 'targets', threshold: 2, needed: 1 });
     expect(check(published(), { releases: sign(releases('releases/r1'), k.d1, k.d2) }).complete).toBe(true);
-    expect(errorCode(() => check(published(), { releases: sign(releases('app/evil'), k.d1) }))).toBe(
+    expect(codeOf(() => check(published(), { releases: sign(releases('app/evil'), k.d1) }))).toBe(
       'PATH_NOT_DELEGATED',
     );
-    expect(errorCode(() => check(published(), { other: sign(releases('releases/r1'), k.d1) }))).toBe(
+    expect(codeOf(() => check(published(), { other: sign(releases('releases/r1'), k.d1) }))).toBe(
       'UPDATE_REFUSED',
     );
   });
@@ -358,7 +358,7 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
     expect(status.roles[0]!.thresholds.map((t) => t.by)).toEqual(['b']);
     expect(status.roles[0]!.oneOf).toBeUndefined();
     // x signs for a, whose paths do not hold elsewhere/1: its signature counts for no threshold.
-    expect(errorCode(() => check(state, { shared: sign(role('elsewhere/1'), x) }))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => check(state, { shared: sign(role('elsewhere/1'), x) }))).toBe('BAD_SIGNATURE');
     // An update refuses it too: only b can trust it, and none of b's keys signed.
     expect(() =>
       validateUpdate({
@@ -379,9 +379,9 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
       keys: [k.outsider.key],
       paths: ['releases/*'],
     });
-    expect(errorCode(() => check(state, { targets: sign(moved, k.t1) }))).toBe('UPDATE_REFUSED');
+    expect(codeOf(() => check(state, { targets: sign(moved, k.t1) }))).toBe('UPDATE_REFUSED');
     expect(
-      errorCode(() =>
+      codeOf(() =>
         validateUpdate({
           current: state,
           uploads: uploads({ targets: sign(moved, k.t1, k.t2) }),
@@ -436,11 +436,11 @@ describe('signature lists and ids', () => {
       [{ keyid: k.t1.keyid, sig: 'XY' }],
       {},
     ]) {
-      expect(errorCode(() => parseSignatureList(bad as never, 'targets'))).toBe('INVALID_ARGUMENT');
+      expect(codeOf(() => parseSignatureList(bad as never, 'targets'))).toBe('INVALID_ARGUMENT');
     }
     expect(signaturesFromJson({ signatures: { targets: [sig] } }).get('targets')).toHaveLength(1);
-    expect(errorCode(() => signaturesFromJson({ signatures: {} }))).toBe('INVALID_ARGUMENT');
-    expect(errorCode(() => signaturesFromJson([]))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => signaturesFromJson({ signatures: {} }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => signaturesFromJson([]))).toBe('INVALID_ARGUMENT');
   });
 
   it('the id depends on the signed parts only, and documents read back', () => {

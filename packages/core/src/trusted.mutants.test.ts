@@ -3,11 +3,10 @@
  * role, expected, found), and the answers it gives about what it holds: the cases mutation
  * testing found unchecked.
  */
+import { bytesOf, DAY, NOW, RepoSim, refusal, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { MetaFile, Targets } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import {
   expiresIn,
   metaFileFor,

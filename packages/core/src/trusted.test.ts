@@ -1,6 +1,6 @@
+import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
-import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from './fixtures.test-util.js';
 import { canonicalBytes, utf8Encode } from './json.js';
 import { metadataToJson, type Root } from './metadata.js';
 import {

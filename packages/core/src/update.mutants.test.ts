@@ -3,12 +3,11 @@
  * writer reads back (code, message, role, expected, found, details), and the choices it makes
  * about snapshot and stored roles: the cases mutation testing found unchecked.
  */
+import { bytesOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
-import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Signed, Targets } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import {
   bumpVersion,
   expiresIn,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
+import { bytesOf, codeOf, DAY, NOW, sign, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
-import { bytesOf, DAY, NOW, sign, testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import { type Metadata, metaFileName, parseMetadata, type Root, type Targets } from './metadata.js';
 import {
@@ -81,16 +81,6 @@ function firstPublish(): CollectionState {
     serverKeyids,
   });
   return apply(update);
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isTufaError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a TufaError');
 }
 
 describe('validateUpdate: first publish', () => {

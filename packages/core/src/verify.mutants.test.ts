@@ -1,10 +1,9 @@
 /** Signature counting and its refusal: the cases mutation testing found unchecked. */
+import { refusal, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { Key } from './keys.js';
 import type { Signature } from './metadata.js';
-import { refusal } from './mutants.test-util.js';
 import { assertVerified, verifyRoleSignatures } from './verify.js';
 
 const message = utf8Encode('{"_type":"targets"}');

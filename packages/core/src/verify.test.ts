@@ -1,6 +1,6 @@
+import { testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import type { TufaError } from './errors.js';
-import { testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
 import type { Key } from './keys.js';
 import type { Signature } from './metadata.js';
