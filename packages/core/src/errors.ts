@@ -110,6 +110,8 @@ export const ERROR_TABLE = Object.freeze({
   WRONG_PASSPHRASE: spec('usage', 400, USAGE),
   PASSPHRASE_REQUIRED: spec('usage', 400, USAGE),
   INTERNAL: spec('internal', 500, SERVER, true),
+  // container engines run by `tufa pull`
+  ENGINE_FAILED: spec('transport', 502, SERVER),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
