@@ -134,8 +134,11 @@ async function fromHelper(
           string
         >,
         stdio: ['pipe', 'pipe', 'ignore'],
-        timeout: HELPER_TIMEOUT_MS,
       });
+      // Not spawn's own timeout option: its timer outlives a helper that never started (ENOENT).
+      const timer = setTimeout(() => child.kill(), HELPER_TIMEOUT_MS);
+      child.once('exit', () => clearTimeout(timer));
+      child.once('error', () => clearTimeout(timer));
       let stdout = '';
       child.stdout.on('data', (c: Buffer) => {
         stdout += c.toString('utf8');
