@@ -163,6 +163,37 @@ describe('container images against a real registry', () => {
     });
   }, 180_000);
 
+  it("the README's Container images block works as written, with its deploy line against the fake docker", async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const block = /## Container images[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toContain('docker pull "$(tufa image resolve registry.example.com/team/app:v1.2)"');
+    const gun = `${registry.host}/readme/app`;
+    const image = writeLayout({ tag: 'v1.2', content: 'from the README' });
+    await pushLayout(image, `${gun}:v1.2`);
+    const home = publisher();
+    const before = engines.calls().length;
+    const script = `set -e\n${block!.replaceAll('registry.example.com/team/app', gun)}`;
+    const r = await runProcess('bash', ['-c', script], {
+      env: {
+        ...withEngines(),
+        ...PASSPHRASES,
+        HOME: home.dir,
+        TUFA_HOME: home.dir,
+        TUFA_SERVER: backend.server.url,
+        TUFA_TOKEN: backend.token,
+        TUFA_INSECURE_REGISTRIES: registry.host,
+      },
+    });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const pinned = `${gun}@${image.top.digest}`;
+    expect(engines.calls().slice(before)).toEqual([
+      ['docker', 'pull', pinned],
+      ['docker', 'pull', pinned],
+    ]);
+    expect(r.stdout).toContain(`trusted: ${gun}:v1.2 -> ${pinned}`);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  }, 180_000);
+
   it('a registry that serves other bytes for the signed digest is refused, by image verify and image add', async () => {
     const gun = `${registry.host}/team/tampered`;
     const image = writeLayout({ tag: 'v1', content: 'the real one' });

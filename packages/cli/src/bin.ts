@@ -192,7 +192,12 @@ const REGISTRY_HELP =
 
 function registryOptions(command: Command): Command {
   return command
-    .option('--insecure-registry <host>', 'HOST[:PORT] spoken to over plain http (repeatable)', collect, [])
+    .option(
+      '--insecure-registry <host>',
+      'HOST[:PORT] spoken to over plain http (repeatable; also TUFA_INSECURE_REGISTRIES=H1,H2)',
+      collect,
+      [],
+    )
     .option('--registry-user <user>', 'the registry user; the password comes from TUFA_REGISTRY_PASSWORD');
 }
 

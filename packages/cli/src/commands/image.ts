@@ -29,15 +29,17 @@ async function registryOptions(ctx: Context, flags: RegistryFlags): Promise<Regi
   } else {
     credentials = dockerCredentials({ env: ctx.env });
   }
-  for (const host of flags.insecureRegistry ?? []) {
+  const fromEnv = (ctx.env.TUFA_INSECURE_REGISTRIES ?? '').split(/[\s,]+/).filter((h) => h !== '');
+  const insecure = [...(flags.insecureRegistry ?? []), ...fromEnv];
+  for (const host of insecure) {
     if (!/^[a-z0-9.-]+(:[1-9][0-9]{0,4})?$|^\[[0-9a-f:]+\](:[1-9][0-9]{0,4})?$/.test(host)) {
       throw new TufaError(
         'INVALID_ARGUMENT',
-        `--insecure-registry takes HOST[:PORT], not ${host.slice(0, 80)}`,
+        `--insecure-registry and TUFA_INSECURE_REGISTRIES take HOST[:PORT], not ${host.slice(0, 80)}`,
       );
     }
   }
-  return { insecureRegistries: flags.insecureRegistry ?? [], credentials };
+  return { insecureRegistries: insecure, credentials };
 }
 
 function trustSource(ctx: Context): TrustSource {
