@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { resolveImage } from '@tufa/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Credentials,
@@ -144,6 +145,27 @@ describe('container images against a real registry', () => {
     expect([resolved.code, resolved.stdout, resolved.stderr]).toEqual([0, `${gun}@${v1.top.digest}\n`, '']);
     const verified = await deploy.json(['image', 'verify', `${gun}:v1`, ...insecure, ...pin]);
     expect(verified).toMatchObject({ trusted: true, digest: v1.top.digest, tagMatches: true });
+    // The library call, as packages/oci/README.md shows it.
+    const library = await resolveImage(`${gun}:v1`, {
+      server: backend.server.url,
+      clientOptions: {
+        trust: { rootKeyIds: [pin[1]!], allowTofu: false },
+        cacheDir: join(deploy.dir, 'lib-cache'),
+      },
+    });
+    expect(library).toMatchObject({
+      pinned: `${gun}@${v1.top.digest}`,
+      mediaType: MEDIA.manifest,
+      length: v1.top.size,
+    });
+    const unsigned = await resolveImage(`${gun}:v0`, {
+      server: backend.server.url,
+      clientOptions: {
+        trust: { rootKeyIds: [pin[1]!], allowTofu: false },
+        cacheDir: join(deploy.dir, 'lib-cache'),
+      },
+    }).catch((err: unknown) => err);
+    expect(unsigned).toMatchObject({ code: 'NOT_FOUND' });
 
     // Someone pushes another image under v1 and does not sign it.
     const other = writeLayout({ tag: 'v1', content: 'not what was signed' });
