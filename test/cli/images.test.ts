@@ -28,6 +28,7 @@ import {
   writeLayout,
 } from '../oci/registry.test-util.js';
 import { runProcess } from '../process.test-util.js';
+import { makeCertificates } from '../server/tls.test-util.js';
 import { Home, PASSPHRASES, REPO, startBackend } from './harness.test-util.js';
 
 const SECRET = 'hunter2-registry-secret';
@@ -43,6 +44,12 @@ function fakeEngines(): { bin: string; log: string; calls(): string[][] } {
     `#!/bin/sh\nexec '${process.execPath}' '${join(REPO, 'packages/cli/dist/bundle/tufa.js')}' "$@"\n`,
   );
   chmodSync(join(bin, 'tufa'), 0o755);
+  // An engine whose pull fails, as docker does when its daemon is down.
+  writeFileSync(
+    join(bin, 'broken-engine'),
+    `#!/bin/sh\necho "Cannot connect to the Docker daemon" >&2\nexit 7\n`,
+  );
+  chmodSync(join(bin, 'broken-engine'), 0o755);
   for (const engine of ['docker', 'podman']) {
     const file = join(bin, engine);
     writeFileSync(
@@ -340,6 +347,12 @@ describe('container images against a real registry', () => {
     expect(untrusted.stderr).toMatch(/^tufa: UNTRUSTED_ROOT: /);
     expect(engines.calls().length).toBe(afterLine);
 
+    const broken = await deploy.run(['pull', `${gun}:v3`, '--engine', 'broken-engine', ...pin, '--json'], {
+      env: withEngines(),
+    });
+    expect(broken.code).toBe(3);
+    expect(JSON.parse(broken.stdout).error).toMatchObject({ code: 'ENGINE_FAILED', details: { status: 7 } });
+    expect(broken.stderr).toContain('Cannot connect to the Docker daemon');
     const missing = await deploy.run(['pull', `${gun}:v3`, '--engine', 'no-such-engine', ...pin]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(
@@ -426,6 +439,62 @@ describe('container images against a real registry', () => {
     ]);
     const withDigest = await pub.run(['image', 'resolve', `${gun}@${image.top.digest}`]);
     expect(withDigest.code).toBe(2);
+  }, 180_000);
+
+  it('https by default: a registry with a private CA is read with NODE_EXTRA_CA_CERTS, refused without it', async () => {
+    const certs = makeCertificates(mkdtempSync(join(tmpdir(), 'tufa-registry-tls-')));
+    const secure = await startRegistry({ kind: 'none' }, { cert: certs.serverCert, key: certs.serverKey });
+    try {
+      const gun = `${secure.host}/team/tls`;
+      const image = writeLayout({ tag: 'v1', content: 'over TLS' });
+      await pushLayout(image, `${gun}:v1`);
+      const pub = publisher();
+      await initCollection(pub, gun);
+      const untrusted = await pub.run(['image', 'add', `${gun}:v1`]);
+      expect(untrusted.code).toBe(3);
+      expect(untrusted.stderr).toMatch(
+        /^tufa: NETWORK: the manifest of .*: cannot reach https:\/\/127\.0\.0\.1:\d+: .*certificate/,
+      );
+      const added = await pub.json(['image', 'add', `${gun}:v1`, '--publish'], {
+        env: { NODE_EXTRA_CA_CERTS: certs.ca },
+      });
+      expect(added).toMatchObject({ digest: image.top.digest, published: { published: true } });
+      const verified = await deployer().json(['image', 'verify', `${gun}:v1`], {
+        env: { NODE_EXTRA_CA_CERTS: certs.ca },
+      });
+      expect(verified).toMatchObject({ tagMatches: true, digest: image.top.digest });
+    } finally {
+      await secure.stop();
+      rmSync(certs.dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("Docker Content Trust's signers are delegations: a signer's key, delegated '*', signs an image in its own home", async () => {
+    const gun = `${registry.host}/team/signed-by-ci`;
+    const image = writeLayout({ tag: 'v7', content: 'built by ci' });
+    await pushLayout(image, `${gun}:v7`);
+    const owner = publisher();
+    const pin = await initCollection(owner, gun);
+    const ci = publisher();
+    const key = await ci.newKeyFile('delegation');
+    await owner.ok(['delegation', 'add', gun, 'ci', '--key', key.file, '--paths', '*']);
+    await owner.ok(['publish', gun]);
+    const signed = await ci.json([
+      'image',
+      'add',
+      `${gun}:v7`,
+      '--role',
+      'ci',
+      '--publish',
+      '--insecure-registry',
+      registry.host,
+      ...pin,
+    ]);
+    expect(signed).toMatchObject({ digest: image.top.digest, published: { published: true } });
+    const resolved = await deployer().json(['image', 'resolve', `${gun}:v7`, ...pin]);
+    expect(resolved).toMatchObject({ role: 'ci', pinned: `${gun}@${image.top.digest}` });
+    const pulled = await deployer().json(['pull', `${gun}:v7`, ...pin], { env: withEngines() });
+    expect(pulled).toMatchObject({ engine: 'docker', pulled: `${gun}@${image.top.digest}`, tagged: null });
   }, 180_000);
 
   describe('registry authentication', () => {

@@ -53,7 +53,11 @@ type Auth =
   | { kind: 'token'; issuer: TokenIssuer };
 
 /** Starts docker-registry with filesystem storage in a temp folder; resolves once /v2/ answers. */
-export async function startRegistry(auth: Auth = { kind: 'none' }): Promise<TestRegistry> {
+export async function startRegistry(
+  auth: Auth = { kind: 'none' },
+  /** Serve https with this certificate (for 127.0.0.1) and key. */
+  tls?: { cert: string; key: string },
+): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'tufa-registry-'));
   const port = await freePort();
   const lines = [
@@ -72,6 +76,7 @@ export async function startRegistry(auth: Auth = { kind: 'none' }): Promise<Test
     // A fixed secret spares the registry's warning about a random one.
     '  secret: tufa-test-secret',
   ];
+  if (tls !== undefined) lines.push('  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`);
   if (auth.kind === 'htpasswd') {
     const file = join(dir, 'htpasswd');
     writeFileSync(file, auth.users.map((u) => `${u.username}:${bcrypt(u.password)}\n`).join(''));
@@ -102,6 +107,7 @@ export async function startRegistry(auth: Auth = { kind: 'none' }): Promise<Test
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited ${child.exitCode}:\n${output}`);
     try {
+      // Any answer will do: an https registry answers plain http with a 400.
       const res = await fetch(`http://${host}/v2/`);
       await res.arrayBuffer();
       break;
