@@ -19,6 +19,7 @@ import { resolveImage } from '@tufa/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Credentials,
+  freePort,
   MEDIA,
   pushLayout,
   startRegistry,
@@ -432,6 +433,24 @@ describe('container images against a real registry', () => {
       mediaType: MEDIA.manifest,
       registryChecked: false,
     });
+    // A registry that cannot be reached: staged from the build's numbers, with a note; without them refused.
+    const down = `127.0.0.1:${await freePort()}`;
+    const args = ['image', 'add', `${down}/team/digest:v3`, '--digest', unknown, '--insecure-registry', down];
+    const unreachable = await pub.run([...args, '--server', backend.server.url]);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/^tufa: NETWORK: /m);
+    await pub.ok(['init', `${down}/team/digest`]);
+    const staged = await pub.run([...args, '--length', '99', '--media-type', MEDIA.index, '--json']);
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(JSON.parse(staged.stdout)).toMatchObject({
+      registryChecked: false,
+      length: 99,
+      mediaType: MEDIA.index,
+    });
+    const noted = await pub.run([...args, '--length', '99', '--media-type', MEDIA.index]);
+    expect(noted.stderr).toMatch(
+      /^tufa: note: cannot reach the registry of .* \(NETWORK\): staged without checking/m,
+    );
     const incomplete = await pub.run(['image', 'add', `${gun}:v2`, '--digest', unknown, '--no-registry']);
     expect([incomplete.code, incomplete.stderr]).toEqual([
       2,

@@ -31,7 +31,8 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on (until something does). */
+export async function freePort(): Promise<number> {
   const server = createNetServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const port = (server.address() as { port: number }).port;
