@@ -299,6 +299,31 @@ describe('container images against a real registry', () => {
     expect(verified).toMatchObject({ tagMatches: true, mediaType: MEDIA.index });
   }, 180_000);
 
+  it('a Docker v2 manifest (as docker push writes) is signed with its media type', async () => {
+    const gun = `${registry.host}/team/docker-v2`;
+    await pushLayout(writeLayout({ tag: 'v1', content: 'docker format' }), `${gun}:v1`, undefined, 'v2s2');
+    const pub = publisher();
+    const pin = await initCollection(pub, gun);
+    const added = await pub.json([
+      'image',
+      'add',
+      `${gun}:v1`,
+      '--publish',
+      '--insecure-registry',
+      registry.host,
+    ]);
+    expect(added.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const verified = await deployer().json([
+      'image',
+      'verify',
+      `${gun}:v1`,
+      '--insecure-registry',
+      registry.host,
+      ...pin,
+    ]);
+    expect(verified).toMatchObject({ digest: added.digest, mediaType: added.mediaType, tagMatches: true });
+  }, 180_000);
+
   it('tufa pull runs the engine with exactly pull REGISTRY/REPO@sha256:…, and never when verification fails', async () => {
     const gun = `${registry.host}/team/pulled`;
     const image = writeLayout({ tag: 'v3', content: 'pull me' });

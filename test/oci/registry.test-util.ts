@@ -359,13 +359,15 @@ export async function pushLayout(
   image: LayoutImage,
   destination: string,
   credentials?: Credentials,
+  /** `v2s2`: converted to a Docker v2 manifest on the way (its digest is then the registry's). */
+  format?: 'v2s2',
 ): Promise<void> {
   const args = [
     '--insecure-policy',
     'copy',
     '--quiet',
     '--all',
-    '--preserve-digests',
+    ...(format === undefined ? ['--preserve-digests'] : ['--format', format]),
     '--dest-tls-verify=false',
     ...(credentials === undefined ? [] : ['--dest-creds', `${credentials.username}:${credentials.password}`]),
     `oci:${image.dir}:${image.tag}`,
