@@ -129,10 +129,7 @@ async function fromHelper(
   const result = await new Promise<{ code: number | null; stdout: string; error?: NodeJS.ErrnoException }>(
     (done) => {
       const child = spawn(program, ['get'], {
-        env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<
-          string,
-          string
-        >,
+        env: withoutTufaSecrets(env),
         stdio: ['pipe', 'pipe', 'ignore'],
       });
       // Not spawn's own timeout option: its timer outlives a helper that never started (ENOENT).
@@ -182,6 +179,15 @@ async function fromHelper(
   if (answer.Username === '<token>') throw identityToken(program);
   if (answer.Username === '' && answer.Secret === '') return undefined;
   return { username: answer.Username, password: answer.Secret, source: program };
+}
+
+/** The environment for a program tufa runs (a credential helper, a container engine): tufa's own secrets left out. */
+export function withoutTufaSecrets(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && !/^TUFA_.*(PASSPHRASE|PASSWORD|TOKEN)$/.test(k)) out[k] = v;
+  }
+  return out;
 }
 
 /** Fixed credentials (`--registry-user` with TUFA_REGISTRY_PASSWORD) for every registry. */

@@ -5,6 +5,7 @@ export {
   dockerCredentials,
   type RegistryCredentials,
   staticCredentials,
+  withoutTufaSecrets,
 } from './credentials.js';
 export {
   imageCustom,

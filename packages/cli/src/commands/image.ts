@@ -233,11 +233,12 @@ export async function imageVerify(ctx: Context, image: string, options: Registry
 }
 
 /** Runs the engine with stdin and stderr shared; stdout too, unless --json keeps it for the document. */
-function runEngine(ctx: Context, engine: string, args: string[]): Promise<void> {
+async function runEngine(ctx: Context, engine: string, args: string[]): Promise<void> {
+  const { withoutTufaSecrets } = await import('@tufa/oci');
   return new Promise((done, fail) => {
     const child = spawn(engine, args, {
       stdio: ['inherit', ctx.out.json ? 'pipe' : 'inherit', 'inherit'],
-      env: ctx.env,
+      env: withoutTufaSecrets(ctx.env),
     });
     child.stdout?.on('data', (c: Buffer) => process.stderr.write(c));
     child.on('error', (err: NodeJS.ErrnoException) =>
