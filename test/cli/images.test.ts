@@ -55,8 +55,8 @@ function fakeEngines(): { bin: string; log: string; calls(): string[][] } {
     const file = join(bin, engine);
     writeFileSync(
       file,
-      // It fails when tufa's own secrets reach it: an engine has no use for them.
-      `#!/bin/sh\nenv | grep -q '^TUFA_[A-Z_]*\\(PASSPHRASE\\|PASSWORD\\|TOKEN\\)=' && exit 9\n{ printf '%s' '${engine}'; for a in "$@"; do printf '\\t%s' "$a"; done; printf '\\n'; } >> '${log}'\n`,
+      // With ENGINE_REFUSES_SECRETS set, it fails when tufa's own secrets reach it: an engine has no use for them.
+      `#!/bin/sh\n[ -n "$ENGINE_REFUSES_SECRETS" ] && env | grep -q '^TUFA_[A-Z_]*\\(PASSPHRASE\\|PASSWORD\\|TOKEN\\)=' && exit 9\n{ printf '%s' '${engine}'; for a in "$@"; do printf '\\t%s' "$a"; done; printf '\\n'; } >> '${log}'\n`,
     );
     chmodSync(file, 0o755);
   }
@@ -337,7 +337,12 @@ describe('container images against a real registry', () => {
     const before = engines.calls().length;
 
     const pulled = await deploy.run(['pull', `${gun}:v3`, ...pin], {
-      env: { ...withEngines(), TUFA_TOKEN: backend.token, TUFA_REGISTRY_PASSWORD: SECRET },
+      env: {
+        ...withEngines(),
+        TUFA_TOKEN: backend.token,
+        TUFA_REGISTRY_PASSWORD: SECRET,
+        ENGINE_REFUSES_SECRETS: '1',
+      },
     });
     expect(pulled.code, pulled.stderr).toBe(0);
     expect(engines.calls().slice(before)).toEqual([['docker', 'pull', pinned]]);
@@ -483,6 +488,11 @@ describe('container images against a real registry', () => {
     expect([incomplete.code, incomplete.stderr]).toEqual([
       2,
       expect.stringMatching(/^tufa: INVALID_ARGUMENT: --digest without the registry needs --length/),
+    ]);
+    const expiresAlone = await pub.run(['image', 'add', `${gun}:v1`, '--expires', '30d']);
+    expect([expiresAlone.code, expiresAlone.stderr]).toEqual([
+      2,
+      'tufa: INVALID_ARGUMENT: --expires goes with --publish (or give it to tufa publish)\n',
     ]);
     const withDigest = await pub.run(['image', 'resolve', `${gun}@${image.top.digest}`]);
     expect(withDigest.code).toBe(2);

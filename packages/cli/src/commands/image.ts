@@ -78,6 +78,9 @@ export async function imageAdd(
     expires?: string;
   },
 ): Promise<void> {
+  if (options.expires !== undefined && options.publish !== true) {
+    throw new TufaError('INVALID_ARGUMENT', '--expires goes with --publish (or give it to tufa publish)');
+  }
   const oci = await import('@tufa/oci');
   const ref = oci.parseImageReference(image);
   const registry = await registryOptions(ctx, options);
