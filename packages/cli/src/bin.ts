@@ -218,6 +218,96 @@ program
     ),
   );
 
+const REGISTRY_HELP =
+  '\nThe collection of REGISTRY/REPOSITORY:TAG is REGISTRY/REPOSITORY (tufa init it first); docker.io\nand library/ are the defaults, as in docker. Registry credentials: --registry-user with\nTUFA_REGISTRY_PASSWORD, else ~/.docker/config.json (auths, credsStore, credHelpers), else anonymous.';
+
+function registryOptions(command: Command): Command {
+  return command
+    .option(
+      '--insecure-registry <host>',
+      'HOST[:PORT] spoken to over plain http (repeatable; also TUFA_INSECURE_REGISTRIES=H1,H2)',
+      collect,
+      [],
+    )
+    .option('--registry-user <user>', 'the registry user; the password comes from TUFA_REGISTRY_PASSWORD');
+}
+
+const image = program
+  .command('image')
+  .description('container images: sign the manifest a tag names, resolve a tag to its signed digest');
+registryOptions(
+  image
+    .command('add')
+    .description(
+      'stage the manifest (or multi-platform index) the registry serves for TAG as the target TAG of REGISTRY/REPOSITORY',
+    )
+    .argument('<image>', 'REGISTRY/REPOSITORY:TAG')
+    .option('--digest <digest>', 'sign this manifest digest (from the build), checked against the registry')
+    .option('--length <n>', 'with --digest: the manifest size in bytes')
+    .option('--media-type <type>', 'with --digest: the manifest media type')
+    .option('--no-registry', 'with --digest, --length and --media-type: do not ask the registry')
+    .option('--role <role>', 'stage into a delegated role instead of targets')
+    .option('--publish', 'publish at once (tufa publish)')
+    .option('--expires <lifetime>', 'with --publish: lifetime of the new versions'),
+)
+  .addHelpText(
+    'after',
+    `${REGISTRY_HELP}\n\nExamples:\n  tufa image add registry.example.com/team/app:v1.2 --publish\n  tufa image add registry.example.com/team/app:v1.2 --digest sha256:…\n  tufa image add 127.0.0.1:5000/team/app:v1 --insecure-registry 127.0.0.1:5000`,
+  )
+  .action(
+    action(async (ctx, ref: string, opts: Record<string, never>) =>
+      (await import('./commands/image.js')).imageAdd(ctx, ref, opts),
+    ),
+  );
+image
+  .command('resolve')
+  .description('print REGISTRY/REPOSITORY@sha256:… for a tag, after full verification (exit codes as verify)')
+  .argument('<image>', 'REGISTRY/REPOSITORY:TAG')
+  .addHelpText(
+    'after',
+    '\nThe registry is not asked: the digest is the one the publisher signed.\n\nExamples:\n  docker pull "$(tufa image resolve registry.example.com/team/app:v1.2)"\n  kubectl set image deployment/app app="$(tufa image resolve registry.example.com/team/app:v1.2)"',
+  )
+  .action(action(async (ctx, ref: string) => (await import('./commands/image.js')).imageResolve(ctx, ref)));
+registryOptions(
+  image
+    .command('verify')
+    .description(
+      'resolve, then check that the registry serves the signed manifest bytes; report where its tag points now',
+    )
+    .argument('<image>', 'REGISTRY/REPOSITORY:TAG'),
+)
+  .addHelpText(
+    'after',
+    `${REGISTRY_HELP}\n\nExit 0 when the registry serves the signed bytes; a tag moved on the registry (pushed, not\nsigned) is a warning on stderr and "tagMatches": false with --json.\n\nExample:\n  tufa image verify registry.example.com/team/app:v1.2`,
+  )
+  .action(
+    action(async (ctx, ref: string, opts: Record<string, never>) =>
+      (await import('./commands/image.js')).imageVerify(ctx, ref, opts),
+    ),
+  );
+
+program
+  .command('pull')
+  .description(
+    'resolve a tag to its signed digest, then docker pull (or podman pull) that digest; nothing is pulled unless verified',
+  )
+  .argument('<image>', 'REGISTRY/REPOSITORY:TAG')
+  .argument(
+    '[engine-args...]',
+    "after --: more arguments for the engine's pull, e.g. -- --platform linux/arm64",
+  )
+  .option('--engine <program>', 'the container engine (default: TUFA_ENGINE, else docker)')
+  .option('--tag-local', 'then tag the pulled image locally as REGISTRY/REPOSITORY:TAG')
+  .addHelpText(
+    'after',
+    '\nRuns ENGINE pull [ENGINE-ARGS] REGISTRY/REPOSITORY@sha256:…; replaces DOCKER_CONTENT_TRUST=1 docker pull.\n\nExamples:\n  tufa pull registry.example.com/team/app:v1.2\n  tufa pull registry.example.com/team/app:v1.2 --engine podman --tag-local -- --quiet',
+  )
+  .action(
+    action(async (ctx, ref: string, extra: string[], opts: { engine?: string; tagLocal?: boolean }) =>
+      (await import('./commands/image.js')).pull(ctx, ref, extra, opts),
+    ),
+  );
+
 const root = program.command('root').description('the root of a collection, to pin elsewhere');
 root
   .command('export')

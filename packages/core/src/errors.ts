@@ -118,6 +118,8 @@ export const ERROR_TABLE = Object.freeze({
   FILE_UNWRITABLE: spec('local-file', 500, LOCAL_FILE),
   CACHE_MISSING: spec('cache', 500, CACHE),
   CACHE_STALE: spec('cache', 500, CACHE),
+  // container engines run by `tufa pull`
+  ENGINE_FAILED: spec('transport', 502, SERVER),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
