@@ -16,7 +16,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveImage } from '@tufa/oci';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Credentials,
   freePort,
@@ -27,10 +26,10 @@ import {
   type TestRegistry,
   type TokenIssuer,
   writeLayout,
-} from '../oci/registry.test-util.js';
-import { runProcess } from '../process.test-util.js';
-import { makeCertificates } from '../server/tls.test-util.js';
-import { Home, PASSPHRASES, REPO, startBackend } from './harness.test-util.js';
+} from '@tufa/testing/registry';
+import { makeCertificates, REPO, runProcess } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
 const SECRET = 'hunter2-registry-secret';
 const ALICE: Credentials = { username: 'alice', password: SECRET };

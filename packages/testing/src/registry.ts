@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { runProcess } from '../process.test-util.js';
+import { runProcess } from './process.js';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 
