@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
+import { createNodeCrypto } from '@tufa/core/node';
 import { type RunningPostgres, SERVER_NODE_OPTIONS, startPostgres } from '@tufa/server';
 import { testPostgresBinaries } from '@tufa/testing/postgres';
 import pg from 'pg';
@@ -442,6 +443,7 @@ async function tufaRefresh(metadataUrl: string, root: Uint8Array, tag: string): 
         { metadataUrl },
         {
           repositoryCacheDir: cacheDir,
+          crypto: createNodeCrypto(),
           trust: { rootFile: root },
           maxSizes: { targets: 64 * MiB, snapshot: 16 * MiB },
         },

@@ -1,4 +1,5 @@
 /** Signature counting and its refusal: the cases mutation testing found unchecked. */
+import { testCrypto } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { testKey } from './fixtures.test-util.js';
 import { utf8Encode } from './json.js';
@@ -17,6 +18,7 @@ const sig = (k: typeof a): Signature => ({
 });
 const bad = (k: typeof a): Signature => ({ keyid: k.keyid, sig: '00'.repeat(64), extra: {} });
 const role = (threshold: number) => ({
+  crypto: testCrypto,
   role: 'targets',
   keyids: [a.keyid, b.keyid, c.keyid],
   threshold,
