@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ed from '@noble/ed25519';
+import { bytesOf, DAY, NOW, rolesOf, sign, testKey } from '@tufa/testing';
 import { build } from 'esbuild';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -23,6 +24,9 @@ import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
 import { createNobleCrypto } from './noble.js';
 import { createNodeCrypto } from './node-crypto.js';
+import { expiresIn, newRoot, targetFileFor } from './repository.js';
+import { TargetVerifier } from './targetfile.js';
+import { TrustedMetadataSet } from './trusted.js';
 
 const nobleCrypto = createNobleCrypto();
 const nodeCrypto = createNodeCrypto();
@@ -511,6 +515,43 @@ describe('providers are instances: chosen by the caller, nothing shared', () => 
         fromB!.verify(signature, new Uint8Array(0)),
       ]).toEqual([true, true]);
     }
+  });
+
+  it('the rules hash and verify with the provider they are given', () => {
+    const calls: string[] = [];
+    const inner = createNodeCrypto();
+    const counting: CryptoProvider = {
+      ...inner,
+      name: 'counting',
+      hash(algorithm, data) {
+        calls.push(`hash:${algorithm}`);
+        return inner.hash(algorithm, data);
+      },
+      createHash(algorithm) {
+        calls.push(`createHash:${algorithm}`);
+        return inner.createHash(algorithm);
+      },
+      verifier(key) {
+        calls.push('verifier');
+        return inner.verifier(key);
+      },
+    };
+    const key = testKey(7);
+    const root = sign(
+      newRoot({
+        expires: expiresIn(NOW, DAY),
+        roles: rolesOf({ root: key, targets: key, snapshot: key, timestamp: key }),
+      }),
+      key,
+    );
+    TrustedMetadataSet.fromTrustedRoot(bytesOf(root), { crypto: counting, now: NOW });
+    expect(calls).toEqual(['verifier', 'verifier']); // the signature, then its key's material
+    calls.length = 0;
+    const content = ascii('abc');
+    const verifier = new TargetVerifier(counting, targetFileFor(counting, content));
+    verifier.update(content);
+    verifier.finish();
+    expect(calls).toEqual(['hash:sha256', 'hash:sha512', 'createHash:sha256', 'createHash:sha512']);
   });
 
   it('no crypto module keeps mutable state at module level (no let, no Map, WeakMap or Set)', () => {
