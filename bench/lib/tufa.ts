@@ -21,7 +21,7 @@ import {
   withDelegation,
   withTarget,
 } from '@tufa/core';
-import { rolesOf, sign, testKey } from '@tufa/testing';
+import { rolesOf, sign, testCrypto, testKey } from '@tufa/testing';
 import { body, gunUrl, rootFor } from '@tufa/testing/publisher';
 import { DAY } from './util.js';
 
@@ -154,12 +154,16 @@ export function writeStaticRepository(
   }
   const targetsBytes = serializeMetadata(sign(targets, KEYS.targets));
   const meta: Record<string, ReturnType<typeof metaFileFor>> = {
-    'targets.json': metaFileFor(targetsBytes, 1, { hashes: [], length: false }),
+    'targets.json': metaFileFor(testCrypto, targetsBytes, 1, { hashes: [], length: false }),
   };
-  for (const r of roles) meta[`${r.name}.json`] = metaFileFor(r.bytes, 1, { hashes: [], length: false });
+  for (const r of roles)
+    meta[`${r.name}.json`] = metaFileFor(testCrypto, r.bytes, 1, { hashes: [], length: false });
   const snapshotBytes = serializeMetadata(sign(newSnapshot({ version: 1, expires, meta }), KEYS.snapshot));
   const timestampBytes = serializeMetadata(
-    sign(newTimestamp({ version: 1, expires, snapshotMeta: metaFileFor(snapshotBytes, 1) }), KEYS.timestamp),
+    sign(
+      newTimestamp({ version: 1, expires, snapshotMeta: metaFileFor(testCrypto, snapshotBytes, 1) }),
+      KEYS.timestamp,
+    ),
   );
   const rootBytes = serializeMetadata(root);
   writeFileSync(join(metadata, '1.root.json'), rootBytes);

@@ -81,3 +81,23 @@ describe('the bin files npm links', () => {
     );
   });
 });
+
+describe('what the tufa bundle loads', () => {
+  it("takes node:crypto from @tufa/core/node and never the pure provider's @noble/curves (start time)", async () => {
+    const { build } = await import('esbuild');
+    const result = await build({
+      entryPoints: [join(REPO, 'packages/cli/dist/bin.js')],
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      outdir: join(unbuilt, 'bundle-check'),
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((p) => p.endsWith('core/dist/node-crypto.js'))).toBe(true);
+    expect(inputs.filter((p) => p.includes('@noble/curves') || p.endsWith('core/dist/noble.js'))).toEqual([]);
+  });
+});

@@ -9,6 +9,7 @@ import {
   utf8Decode,
   withTarget,
 } from '@tufa/core';
+import { testCrypto } from '@tufa/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
@@ -99,8 +100,10 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     };
     const bytes = new Uint8Array(Buffer.from(doc.documents.targets, 'base64'));
     const pendingTargets = parseMetadata('targets', bytes);
-    const foreignKey = generateEd25519Key();
-    const foreign = addSignatures(pendingTargets, [ed25519Signer(foreignKey.privateKey)]).signatures.at(-1)!;
+    const foreignKey = generateEd25519Key(testCrypto);
+    const foreign = addSignatures(pendingTargets, [
+      ed25519Signer(testCrypto, foreignKey.privateKey),
+    ]).signatures.at(-1)!;
     const refused = await fetch(pendingUrl(gun, `${id}/signatures`), {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { targetFileFor } from '@tufa/core';
-import { GUN, RepoSim, text } from '@tufa/testing';
+import { GUN, RepoSim, testCrypto, text } from '@tufa/testing';
 import { sourceArgs } from '@tufa/testing/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -22,7 +22,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 let sim: RepoSim;
 let dir: string;
 let common: string[];
-const digest = `sha256:${targetFileFor(text('app v1')).hashes.sha256}`;
+const digest = `sha256:${targetFileFor(testCrypto, text('app v1')).hashes.sha256}`;
 
 beforeAll(async () => {
   sim = await RepoSim.start({ now: Date.now() });

@@ -28,7 +28,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
-import { DAY, sign, testKey } from '@tufa/testing';
+import { DAY, sign, testCrypto, testKey } from '@tufa/testing';
 import { body, gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { MASTER_KEY, REPO, serverArgs, spawnServer, startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,12 +132,12 @@ async function collection(gun: string): Promise<{ root: Root; targets: Targets }
 }
 
 const releasesV1 = (expires: string) =>
-  withTarget(newTargets({ expires }), 'releases/r1', targetFileFor(utf8Encode('r1')));
+  withTarget(newTargets({ expires }), 'releases/r1', targetFileFor(testCrypto, utf8Encode('r1')));
 
 /** One expiry for every document made here, so that the same content signed twice is the same proposal. */
 const EXPIRES = expiresIn(Date.now(), 90 * DAY);
 const nextTargets = (from: Targets, tag = 'app/v2') =>
-  withTarget(bumpVersion(from, EXPIRES), tag, targetFileFor(utf8Encode(tag)));
+  withTarget(bumpVersion(from, EXPIRES), tag, targetFileFor(testCrypto, utf8Encode(tag)));
 
 /** Targets v2 whose delegation to "releases" is changed by `edit` (keys stay as they are). */
 function withReleasesDelegation(from: Targets, edit: (role: DelegatedRole) => DelegatedRole): Targets {
@@ -234,7 +234,7 @@ describe('a client-signed snapshot', () => {
         newSnapshot({
           version,
           expires: expiresIn(Date.now(), DAY),
-          meta: snapshotMetaForState({ targets: stored(targets), delegated }),
+          meta: snapshotMetaForState(testCrypto, { targets: stored(targets), delegated }),
         }),
         keys.other,
       );

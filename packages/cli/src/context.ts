@@ -1,5 +1,7 @@
 /** What every command gets: TUFA_HOME, output, passphrases, and the global options. */
 import { join } from 'node:path';
+import type { CryptoProvider } from '@tufa/core';
+import { createNodeCrypto } from '@tufa/core/node';
 import { tufaHome } from './home.js';
 import { Keystore } from './keystore.js';
 import { makeOutput, type Output } from './output.js';
@@ -20,6 +22,8 @@ export interface GlobalOptions {
 
 export interface Context {
   readonly home: string;
+  /** The command's crypto provider (node:crypto): every signature, hash and key of this run. */
+  readonly crypto: CryptoProvider;
   readonly keystore: Keystore;
   readonly out: Output;
   readonly passphrases: PassphraseSource;
@@ -29,9 +33,11 @@ export interface Context {
 
 export function makeContext(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Context {
   const home = tufaHome(env);
+  const crypto = createNodeCrypto();
   return {
     home,
-    keystore: new Keystore(join(home, 'private')),
+    crypto,
+    keystore: new Keystore(join(home, 'private'), crypto),
     out: makeOutput(options.json === true),
     passphrases: passphraseSource(env, {
       isTTY: process.stdin.isTTY === true,

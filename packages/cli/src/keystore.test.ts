@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expiresIn, newTargets, type TufaError, targetFileFor, utf8Encode } from '@tufa/core';
-import { codeOf as code } from '@tufa/testing';
+import { codeOf as code, testCrypto } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
@@ -16,7 +16,7 @@ describe('Keystore', () => {
   const dir = () => join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private');
 
   it('stores keys encrypted, 0600 in a 0700 folder, and unlocks them with the passphrase', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'targets', gun: 'x/app', passphrase: 'pw', scryptParams: FAST });
     const file = join(ks.dir, `${info.keyid}.key`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -32,7 +32,7 @@ describe('Keystore', () => {
   });
 
   it('refuses a wrong passphrase with WRONG_PASSPHRASE naming the key', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'root', passphrase: 'right', scryptParams: FAST });
     try {
       await ks.unlock(info.keyid, 'wrong');
@@ -45,7 +45,7 @@ describe('Keystore', () => {
   });
 
   it('shares a decryption under way or done with the same passphrase; a failed one is tried again', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'targets', passphrase: 'right', scryptParams: FAST });
     const first = ks.unlock(info.keyid, 'right');
     expect(ks.unlock(info.keyid, 'right')).toBe(first);
@@ -61,7 +61,7 @@ describe('Keystore', () => {
   });
 
   it('a key file written again is read again; hasDefaultCost tells cheap key files from costly ones', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'targets', passphrase: 'old', scryptParams: FAST });
     const opened = await ks.unlock(info.keyid, 'old');
     await ks.store({ role: 'targets', passphrase: 'new', privateKey: opened.privateKey, scryptParams: FAST });
@@ -73,7 +73,7 @@ describe('Keystore', () => {
   });
 
   it('refuses tampered or hostile key files', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'targets', passphrase: 'pw', scryptParams: FAST });
     const file = join(ks.dir, `${info.keyid}.key`);
     const good = JSON.parse(readFileSync(file, 'utf8'));
@@ -128,8 +128,8 @@ describe('Keystore', () => {
   });
 
   it('exports and imports an encrypted key between homes; the passphrase must open it', async () => {
-    const a = new Keystore(dir());
-    const b = new Keystore(dir());
+    const a = new Keystore(dir(), testCrypto);
+    const b = new Keystore(dir(), testCrypto);
     const info = await a.generate({ role: 'delegation', passphrase: 'pw', scryptParams: FAST });
     const exported = utf8Encode(await a.exportEncrypted(info.keyid));
     expect(await code(b.importEncrypted(exported, 'nope', 'file'))).toBe('WRONG_PASSPHRASE');
@@ -139,7 +139,7 @@ describe('Keystore', () => {
   });
 
   it('round-trips public key files and refuses what is not one', async () => {
-    const ks = new Keystore(dir());
+    const ks = new Keystore(dir(), testCrypto);
     const info = await ks.generate({ role: 'delegation', passphrase: 'pw', scryptParams: FAST });
     expect(parsePublicKeyFile(utf8Encode(publicKeyFile(info.key)), 'alice.pub')).toEqual(info.key);
     expect(() => parsePublicKeyFile(utf8Encode('{"keytype":"ed25519"}'), 'x.pub')).toThrow(
@@ -207,7 +207,7 @@ describe('staging', () => {
   it('keeps changes in order until reset, and refuses a corrupt file', async () => {
     const dirPath = mkdtempSync(join(tmpdir(), 'tufa-stage-'));
     const stage = new Staging(dirPath);
-    const file = targetFileFor(utf8Encode('x'), { custom: { a: 1 } });
+    const file = targetFileFor(testCrypto, utf8Encode('x'), { custom: { a: 1 } });
     await stage.add('x/app', { op: 'add', role: 'targets', path: 'v1', target: file });
     await stage.add('x/app', { op: 'remove', role: 'targets', path: 'v0' });
     expect((await stage.list('x/app')).map((c) => c.op)).toEqual(['add', 'remove']);

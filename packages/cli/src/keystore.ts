@@ -6,6 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:cryp
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type CryptoProvider,
   computeKeyId,
   ed25519Signer,
   generateEd25519Key,
@@ -70,7 +71,11 @@ export class Keystore {
   /** Decryptions started in this process, by key id (a publish starts them early: prefetch). */
   private readonly unlocking = new Map<string, { passphrase: string; signer: Promise<UnlockedKey> }>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Derives, signs and checks the keys (the command's provider). */
+    private readonly crypto: CryptoProvider,
+  ) {}
 
   private path(keyid: string): string {
     if (!/^[0-9a-f]{64}$/.test(keyid)) {
@@ -89,7 +94,7 @@ export class Keystore {
     now?: number;
     scryptParams?: { N: number; r: number; p: number };
   }): Promise<StoredKeyInfo> {
-    const pair = generateEd25519Key();
+    const pair = generateEd25519Key(this.crypto);
     return this.store({ ...options, privateKey: pair.privateKey });
   }
 
@@ -104,7 +109,7 @@ export class Keystore {
   }): Promise<StoredKeyInfo> {
     if (options.passphrase.length === 0)
       throw new TufaError('INVALID_ARGUMENT', 'an empty passphrase protects nothing');
-    const signer = ed25519Signer(options.privateKey);
+    const signer = ed25519Signer(this.crypto, options.privateKey);
     const params = options.scryptParams ?? DEFAULT_SCRYPT;
     const salt = randomBytes(16);
     const nonce = randomBytes(12);
@@ -172,7 +177,7 @@ export class Keystore {
   unlock(keyid: string, passphrase: string): Promise<UnlockedKey> {
     const started = this.unlocking.get(keyid);
     if (started !== undefined && started.passphrase === passphrase) return started.signer;
-    const signer = this.read(keyid).then((file) => decrypt(file, passphrase));
+    const signer = this.read(keyid).then((file) => decrypt(this.crypto, file, passphrase));
     const entry = { passphrase, signer };
     this.unlocking.set(keyid, entry);
     signer.catch(() => {
@@ -196,7 +201,7 @@ export class Keystore {
   async importEncrypted(bytes: Uint8Array, passphrase: string, source: string): Promise<StoredKeyInfo> {
     const file = parsePrivateKeyFile(bytes, source);
     const keyid = file.keyid;
-    await decrypt(file, passphrase);
+    await decrypt(this.crypto, file, passphrase);
     await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
     this.unlocking.delete(keyid);
     return this.info(keyid);
@@ -214,7 +219,11 @@ export class Keystore {
   }
 }
 
-async function decrypt(file: KeyFile, passphrase: string): Promise<Signer & { privateKey: Uint8Array }> {
+async function decrypt(
+  crypto: CryptoProvider,
+  file: KeyFile,
+  passphrase: string,
+): Promise<Signer & { privateKey: Uint8Array }> {
   const key = await deriveKey(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf);
   const blob = Buffer.from(file.ciphertext, 'base64');
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.nonce, 'base64'));
@@ -236,7 +245,7 @@ async function decrypt(file: KeyFile, passphrase: string): Promise<Signer & { pr
       },
     );
   }
-  const signer = ed25519Signer(seed);
+  const signer = ed25519Signer(crypto, seed);
   if (signer.keyid !== file.keyid) {
     throw new TufaError('INVALID_KEY', `key file ${file.keyid.slice(0, 12)}… holds another key`, {
       found: signer.keyid,

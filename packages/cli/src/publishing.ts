@@ -225,7 +225,7 @@ export async function localSnapshot(
   const meta = { ...current.meta };
   for (const [role, bytes] of changed) {
     if (role === 'root' || role === 'snapshot') continue;
-    meta[metaFileName(role)] = metaFileFor(bytes, versions.get(role)!);
+    meta[metaFileName(role)] = metaFileFor(ctx.crypto, bytes, versions.get(role)!);
   }
   const next: Snapshot = { ...bumpVersion(current, expiresIn(now, DEFAULT_EXPIRY.snapshot)), meta };
   const keys: RoleKeys = view.root.signed.roles.snapshot;

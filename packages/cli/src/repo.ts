@@ -191,6 +191,7 @@ export async function openClient(ctx: Context, gun: string, read: ReadOptions = 
   const options: ClientOptions = {
     ...(offline ? { offline, ...(maxAge === undefined ? {} : { maxAge }) } : await accessOptions(ctx)),
     cacheDir: join(ctx.home, 'cache'),
+    crypto: ctx.crypto,
     trust: await trustOptions(ctx, gun),
     // Trust on first use is always worth a line; a stale cache file replaced is routine.
     onNotice: (notice) => {

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { createClient, type Notice } from '@tufa/client';
 import { isTufaError } from '@tufa/client/errors';
 import { bumpVersion, expiresIn, newTargets, targetFileFor, withDelegation, withRootRole } from '@tufa/core';
-import { codeOf, DAY, GUN, NOW, testKey, text } from '@tufa/testing';
+import { codeOf, DAY, GUN, NOW, testCrypto, testKey, text } from '@tufa/testing';
 import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 const cacheDir = () => join(s!.dir, 'cache');
-const appDigest = `sha256:${targetFileFor(text('app v1')).hashes.sha256}`;
+const appDigest = `sha256:${targetFileFor(testCrypto, text('app v1')).hashes.sha256}`;
 
 describe('trust bootstrap', () => {
   it('trusts on first use with a notice naming the root key ids', async () => {
@@ -222,7 +222,7 @@ describe('lookups', () => {
     expect(t).toEqual({
       name: 'app/v1',
       length: 6,
-      hashes: targetFileFor(text('app v1')).hashes,
+      hashes: targetFileFor(testCrypto, text('app v1')).hashes,
       custom: undefined,
       role: 'targets',
     });
@@ -321,7 +321,7 @@ describe('lookups', () => {
     const result = await s.client.downloadTarget('releases/r1', dest);
     expect(await readFile(dest, 'utf8')).toBe('release 1');
     expect(result.role).toBe('releases');
-    const hash = targetFileFor(text('release 1')).hashes.sha256;
+    const hash = targetFileFor(testCrypto, text('release 1')).hashes.sha256;
     expect(s.sim.requests).toContain(`targets/releases/${hash}.r1`);
   });
 

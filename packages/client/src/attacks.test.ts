@@ -11,7 +11,6 @@ import {
   canonicalBytes,
   computeKeyId,
   expiresIn,
-  hashBytes,
   type JsonObject,
   type Key,
   metaFileFor,
@@ -37,6 +36,7 @@ import {
   signedBytes,
   signRaw,
   type TestKey,
+  testCrypto,
   testKey,
   text,
   trickle,
@@ -89,7 +89,7 @@ function rotate(
 }
 
 describe('arbitrary software', () => {
-  const original = targetFileFor(text('app v1'));
+  const original = targetFileFor(testCrypto, text('app v1'));
 
   it('refuses a target with the wrong hash', async () => {
     const { sim, client, before } = await good();
@@ -140,7 +140,7 @@ describe('rollback', () => {
     sim.publish();
     await client.refresh();
     const before = await cacheNow();
-    sim.publishTimestamp({ snapshotMeta: metaFileFor(oldSnapshot, 1) });
+    sim.publishTimestamp({ snapshotMeta: metaFileFor(testCrypto, oldSnapshot, 1) });
     const err = await client.refresh().catch((e) => e);
     expect(err.code).toBe('ROLLBACK');
     expect(err.role).toBe('snapshot');
@@ -259,12 +259,14 @@ describe('mix-and-match', () => {
     sim.bump('targets');
     sim.publish();
     // Another, validly signed, version 2 of targets: not the one snapshot names.
-    const other = withTarget(sim.targets, 'app/v1', targetFileFor(text('app v9'))); // same length
+    const other = withTarget(sim.targets, 'app/v1', targetFileFor(testCrypto, text('app v9'))); // same length
     sim.files.set('metadata/2.targets.json', signedBytes(other, sim.keys.targets));
     const err = await client.refresh().catch((e) => e);
     expect([err.code, err.role]).toEqual(['HASH_MISMATCH', 'targets']);
     await expectLastGood(before, ['targets']);
-    expect((await client.getTarget('app/v1')).hashes).toEqual(targetFileFor(text('app v1')).hashes);
+    expect((await client.getTarget('app/v1')).hashes).toEqual(
+      targetFileFor(testCrypto, text('app v1')).hashes,
+    );
   });
 });
 
@@ -388,7 +390,7 @@ describe('signatures', () => {
       newTimestamp({
         version: sim.timestampVersion,
         expires: sim.timestampExpires,
-        snapshotMeta: metaFileFor(sim.published.get('snapshot')!, sim.snapshotVersion),
+        snapshotMeta: metaFileFor(testCrypto, sim.published.get('snapshot')!, sim.snapshotVersion),
       }),
     );
   }
@@ -629,7 +631,7 @@ describe('delegations', () => {
   });
 
   it('follows path_hash_prefixes', async () => {
-    const prefixOf = (path: string) => toHex(hashBytes('sha256', utf8Encode(path))).slice(0, 2);
+    const prefixOf = (path: string) => toHex(testCrypto.hash('sha256', utf8Encode(path))).slice(0, 2);
     let other = 'bin/two';
     for (let i = 0; prefixOf(other) === prefixOf('bin/one'); i++) other = `bin/two${i}`;
     s = await setup({
@@ -733,7 +735,7 @@ describe('unknown fields', () => {
         const snapshot = signExtra(snapshotJson, sim.keys.snapshot);
         sim.serveRole('snapshot', 2, snapshot);
         sim.snapshotVersion = 2;
-        sim.publishTimestamp({ snapshotMeta: metaFileFor(snapshot, 2) });
+        sim.publishTimestamp({ snapshotMeta: metaFileFor(testCrypto, snapshot, 2) });
         const ts = JSON.parse(new TextDecoder().decode(sim.files.get('metadata/timestamp.json')!));
         sim.files.set('metadata/timestamp.json', signExtra(withExtras(ts.signed), sim.keys.timestamp));
       },
@@ -751,6 +753,9 @@ describe('unknown fields', () => {
 function snapshotOf(sim: RepoSim, targets: Uint8Array, releases: Uint8Array) {
   return newSnapshot({
     expires: sim.snapshotExpires,
-    meta: { 'targets.json': metaFileFor(targets, 1), 'releases.json': metaFileFor(releases, 1) },
+    meta: {
+      'targets.json': metaFileFor(testCrypto, targets, 1),
+      'releases.json': metaFileFor(testCrypto, releases, 1),
+    },
   });
 }

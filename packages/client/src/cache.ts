@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { hashBytes, TufaError, toHex, utf8Encode } from '@tufa/core';
+import { sha256Id, TufaError, utf8Encode } from '@tufa/core';
 import { localFileName } from './file-names.js';
 
 /** The default parent of every cache folder: ~/.tufa/cache. */
@@ -23,7 +23,7 @@ export function cacheFolderName(identity: string): string {
     .replace(/[^A-Za-z0-9.-]+/g, '_')
     .replace(/^[._-]+/, '')
     .slice(0, 80);
-  const digest = toHex(hashBytes('sha256', utf8Encode(identity))).slice(0, 16);
+  const digest = sha256Id(utf8Encode(identity)).slice(0, 16);
   return `${readable || 'repo'}-${digest}`;
 }
 

@@ -5,7 +5,14 @@
  * files (downloads.ts). Every trust decision is core's.
  */
 import { join } from 'node:path';
-import { checkGun, DEFAULT_MAX_DELEGATIONS, type TrustedMetadataSet, TufaError } from '@tufa/core';
+import {
+  type CryptoProvider,
+  checkGun,
+  DEFAULT_MAX_DELEGATIONS,
+  type TrustedMetadataSet,
+  TufaError,
+} from '@tufa/core';
+import { createNodeCrypto } from '@tufa/core/node';
 import { cacheFolderName, defaultCacheRoot, type LockOptions, MetadataCache } from './cache.js';
 import { type ClientContext, DEFAULT_MAX_SIZES, type MaxSizes, type Notice } from './context.js';
 import {
@@ -61,6 +68,12 @@ export interface ClientOptions {
   key?: string | Uint8Array | undefined;
   /** The clock (ms since the epoch), read once at the start of each refresh. */
   clock?: () => number;
+  /**
+   * The crypto provider that checks every signature and hash (default: a new
+   * `createNodeCrypto()` from `@tufa/core/node` for this client; `createNobleCrypto()` from
+   * `@tufa/core/noble` is the pure-JavaScript one, without RSA).
+   */
+  crypto?: CryptoProvider;
   maxRootRotations?: number;
   /** At most this many roles are visited in one target search or listing (default 32). */
   maxDelegations?: number;
@@ -144,6 +157,7 @@ export class TufaClient {
       maxDelegations: options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS,
       timeouts,
       fetch,
+      crypto: options.crypto ?? createNodeCrypto(),
       clock: () => (options.clock ?? Date.now)(),
       onNotice: (notice) => options.onNotice?.(notice),
       offline,
@@ -188,7 +202,7 @@ export class TufaClient {
 
   /** Streams a file (a path or any async iterable of bytes) through the trusted length and hashes. */
   verifyFile(tag: string, source: FileSource): Promise<VerifiedTarget> {
-    return verifyFile({ tag, source, findTarget: () => this.getTarget(tag) });
+    return verifyFile({ tag, source, crypto: this.context.crypto, findTarget: () => this.getTarget(tag) });
   }
 
   /**
@@ -266,7 +280,12 @@ export class TufaClient {
   findCachedTarget(tag: string, destination: DownloadDestination): Promise<DownloadedTarget | undefined> {
     checkTag(tag);
     const path = destinationPath(tag, destination);
-    return findCachedTarget({ tag, path, findTarget: () => this.getTarget(tag) });
+    return findCachedTarget({
+      tag,
+      path,
+      crypto: this.context.crypto,
+      findTarget: () => this.getTarget(tag),
+    });
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import {
+  type CryptoProvider,
   ERROR_TABLE,
   type ErrorCode,
   isTufaError,
@@ -54,6 +55,8 @@ export interface ClientContext {
   readonly maxDelegations: number;
   readonly timeouts: Readonly<Required<Timeouts>>;
   readonly fetch: FetchLike;
+  /** Verifies every signature and hash of this client. */
+  readonly crypto: CryptoProvider;
   /** The clock (ms since the epoch), read once at the start of each refresh. */
   readonly clock: () => number;
   readonly onNotice: (notice: Notice) => void;

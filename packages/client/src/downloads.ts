@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
+  type CryptoProvider,
   checkDigest,
   fileUnreadable,
   fileUnwritable,
@@ -48,6 +49,7 @@ export async function verifyDigest(options: {
 export async function verifyFile(options: {
   tag: string;
   source: FileSource;
+  crypto: CryptoProvider;
   /** The trusted entry, looked up once the file is open. */
   findTarget: () => Promise<TargetInfo>;
 }): Promise<VerifiedTarget> {
@@ -66,7 +68,10 @@ export async function verifyFile(options: {
         throw unreadable(err);
       });
       const target = await options.findTarget();
-      const verifier = new TargetVerifier(asTargetFile(target), { path: tag, role: target.role });
+      const verifier = new TargetVerifier(options.crypto, asTargetFile(target), {
+        path: tag,
+        role: target.role,
+      });
       while (next.done !== true) {
         verifier.update(toBytes(next.value));
         next = await chunks.next().catch((err: unknown) => {
@@ -130,12 +135,18 @@ export function destinationPath(tag: string, destination: DownloadDestination): 
 export async function findCachedTarget(options: {
   tag: string;
   path: string;
+  crypto: CryptoProvider;
   findTarget: () => Promise<TargetInfo>;
 }): Promise<DownloadedTarget | undefined> {
   const { tag, path } = options;
   let verified: VerifiedTarget;
   try {
-    verified = await verifyFile({ tag, source: path, findTarget: options.findTarget });
+    verified = await verifyFile({
+      tag,
+      source: path,
+      crypto: options.crypto,
+      findTarget: options.findTarget,
+    });
   } catch (err) {
     if (isTufaError(err, 'FILE_UNREADABLE') && err.details?.reason === 'ENOENT') {
       await options.findTarget(); // no file, but a tag that does not exist is still NOT_FOUND
@@ -172,7 +183,7 @@ export async function downloadTarget(
   }
   const { target, consistentSnapshot } = await options.findTarget();
   const file = asTargetFile(target);
-  const verifier = new TargetVerifier(file, { path: tag, role: target.role });
+  const verifier = new TargetVerifier(ctx.crypto, file, { path: tag, role: target.role });
   const url = ctx.targetsUrl + targetPath(tag, file, consistentSnapshot);
   const folder = dirname(destPath);
   const unwritable = (err: unknown) => fileUnwritable(destPath, `${tag}: the download`, err);

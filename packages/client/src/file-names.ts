@@ -12,7 +12,7 @@
  *   TUF clients put in their request URLs and python-tuf uses in its metadata folder; a plain name
  *   (`A-Z a-z 0-9 . _ - ~`) is unchanged, as the standard layout wants.
  */
-import { hashBytes, TufaError, toHex, utf8Encode } from '@tufa/core';
+import { sha256Id, TufaError, utf8Encode } from '@tufa/core';
 
 /** Longest escaped name kept as it is (a file name may hold 255 bytes; room for `.json`, temp suffixes). */
 const MAX_ESCAPED = 180;
@@ -40,7 +40,7 @@ function percentEncode(name: string, safe: RegExp): string {
  */
 export function localFileName(name: string, options: { standalone?: boolean } = {}): string {
   let escaped = percentEncode(name, LOCAL_SAFE);
-  if (escaped.length > MAX_ESCAPED) return `sha256-${toHex(hashBytes('sha256', utf8Encode(name)))}`;
+  if (escaped.length > MAX_ESCAPED) return `sha256-${sha256Id(utf8Encode(name))}`;
   if (escaped.startsWith('sha256-')) escaped = `%73${escaped.slice(1)}`;
   if (options.standalone === true && escaped.startsWith('.')) escaped = `%2E${escaped.slice(1)}`;
   return escaped;

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { targetFileFor } from '@tufa/core';
-import { codeOf, text } from '@tufa/testing';
+import { codeOf, testCrypto, text } from '@tufa/testing';
 import { type Setup, setup } from '@tufa/testing/client';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -74,7 +74,7 @@ describe('downloadTarget(tag, { dir })', () => {
         // A top-level target whose name holds the escape of the delegated target's path.
         const content = text('not release 1');
         sim.addTarget('targets', 'releases%2Fr1', content);
-        for (const hash of Object.values(targetFileFor(content).hashes)) {
+        for (const hash of Object.values(targetFileFor(testCrypto, content).hashes)) {
           sim.files.set(`targets/${hash}.releases%252Fr1`, content);
         }
         sim.bump('targets');

@@ -7,14 +7,13 @@ import { open, stat } from 'node:fs/promises';
 import {
   checkRootPins,
   fileUnreadable,
-  hashBytes,
   isTufaError,
   type Metadata,
   type Root,
   serializeMetadata,
+  sha256Id,
   TrustedMetadataSet,
   TufaError,
-  toHex,
 } from '@tufa/core';
 import {
   accepted,
@@ -71,7 +70,7 @@ export async function loadTrustedRoot(
   options: TrustedRootOptions,
 ): Promise<{ set: TrustedMetadataSet; tofu?: TofuNotice }> {
   const { trust, now, allowExpired } = options;
-  const setOptions = { now, allowExpired };
+  const setOptions = { now, allowExpired, crypto: ctx.crypto };
   const pinned = trust.rootFile === undefined ? undefined : await readPinnedRoot(ctx, options);
   const anchor = trustAnchor(trust, pinned?.bytes);
   let heldRoot = options.heldRoot;
@@ -138,7 +137,7 @@ export async function loadTrustedRoot(
       first = await fetchRoot(ctx, '1.root.json');
       const set = TrustedMetadataSet.fromTrustedRoot(first, setOptions);
       accepted(set.root, first);
-      checkRootPins(set.root, pins);
+      checkRootPins(ctx.crypto, set.root, pins);
       await ctx.cache.write('root', first);
       await ctx.cache.writeAnchor(anchor!);
       return { set };
@@ -151,7 +150,7 @@ export async function loadTrustedRoot(
     const set = TrustedMetadataSet.fromTrustedRoot(current, setOptions);
     accepted(set.root, current);
     try {
-      checkRootPins(set.root, pins);
+      checkRootPins(ctx.crypto, set.root, pins);
     } catch (err) {
       if (!isTufaError(err)) throw err;
       throw new TufaError(err.code, `${err.message} (1.root.json: ${describeError(firstError)})`, {
@@ -239,11 +238,12 @@ async function readPinnedRoot(
     bytes = rootFile;
   }
   const set = TrustedMetadataSet.fromTrustedRoot(bytes, {
+    crypto: ctx.crypto,
     now: options.now,
     allowExpired: options.allowExpired,
   });
   if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
-    checkRootPins(set.root, { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 });
+    checkRootPins(ctx.crypto, set.root, { keyids: trust.rootKeyIds, threshold: trust.threshold ?? 1 });
   }
   accepted(set.root, bytes);
   return { set, bytes };
@@ -254,7 +254,7 @@ async function readPinnedRoot(
  * hash; undefined for trust on first use (which any pin outranks).
  */
 function trustAnchor(trust: TrustOptions, rootFileBytes: Uint8Array | undefined): string | undefined {
-  if (rootFileBytes !== undefined) return `root-file sha256:${toHex(hashBytes('sha256', rootFileBytes))}`;
+  if (rootFileBytes !== undefined) return `root-file sha256:${sha256Id(rootFileBytes)}`;
   if (trust.rootKeyIds !== undefined && trust.rootKeyIds.length > 0) {
     return `root-keys ${[...trust.rootKeyIds].sort().join(',')} threshold ${trust.threshold ?? 1}`;
   }

@@ -18,9 +18,12 @@ import {
   targetFileFor,
   withTarget,
 } from '@tufa/core';
+// The caller picks the crypto provider: node:crypto here; `createNobleCrypto` from `@tufa/core/noble` needs no Node.
+import { createNodeCrypto } from '@tufa/core/node';
 
+const crypto = createNodeCrypto();
 const now = Date.now();
-const [rootKey, targetsKey, snapshotKey, timestampKey] = [1, 2, 3, 4].map(() => generateEd25519Key());
+const [rootKey, targetsKey, snapshotKey, timestampKey] = [1, 2, 3, 4].map(() => generateEd25519Key(crypto));
 
 // The repository side: root names the keys of every role; targets maps a tag to a digest.
 const root = newRoot({
@@ -36,32 +39,34 @@ const artifact = new TextEncoder().encode('release 1.0 bytes');
 const targets = withTarget(
   newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) }),
   'app/1.0',
-  targetFileFor(artifact),
+  targetFileFor(crypto, artifact),
 );
 
-const rootBytes = serializeMetadata(signMetadata(root, [ed25519Signer(rootKey!.privateKey)]));
-const targetsBytes = serializeMetadata(signMetadata(targets, [ed25519Signer(targetsKey!.privateKey)]));
+const rootBytes = serializeMetadata(signMetadata(root, [ed25519Signer(crypto, rootKey!.privateKey)]));
+const targetsBytes = serializeMetadata(
+  signMetadata(targets, [ed25519Signer(crypto, targetsKey!.privateKey)]),
+);
 const snapshotBytes = serializeMetadata(
   signMetadata(
     newSnapshot({
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
-      meta: { 'targets.json': metaFileFor(targetsBytes, 1) },
+      meta: { 'targets.json': metaFileFor(crypto, targetsBytes, 1) },
     }),
-    [ed25519Signer(snapshotKey!.privateKey)],
+    [ed25519Signer(crypto, snapshotKey!.privateKey)],
   ),
 );
 const timestampBytes = serializeMetadata(
   signMetadata(
     newTimestamp({
       expires: expiresIn(now, DEFAULT_EXPIRY.timestamp),
-      snapshotMeta: metaFileFor(snapshotBytes, 1),
+      snapshotMeta: metaFileFor(crypto, snapshotBytes, 1),
     }),
-    [ed25519Signer(timestampKey!.privateKey)],
+    [ed25519Signer(crypto, timestampKey!.privateKey)],
   ),
 );
 
 // The client side: every rule of the TUF workflow, in order; any refusal throws a TufaError.
-const trusted = TrustedMetadataSet.fromTrustedRoot(rootBytes, { now });
+const trusted = TrustedMetadataSet.fromTrustedRoot(rootBytes, { crypto, now });
 trusted.updateTimestamp(timestampBytes);
 trusted.updateSnapshot(snapshotBytes);
 const verified = trusted.updateTargets(targetsBytes);
@@ -72,7 +77,7 @@ console.log(`app/1.0 -> sha256:${entry.hashes.sha256} (${entry.length} bytes), t
 // A tampered targets file is refused with a code a caller can branch on.
 const tampered = Uint8Array.from(targetsBytes);
 tampered[tampered.length - 10] ^= 1;
-const again = TrustedMetadataSet.fromTrustedRoot(rootBytes, { now });
+const again = TrustedMetadataSet.fromTrustedRoot(rootBytes, { crypto, now });
 again.updateTimestamp(timestampBytes);
 again.updateSnapshot(snapshotBytes);
 try {

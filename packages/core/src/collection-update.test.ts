@@ -3,7 +3,7 @@
  * throwing (both thresholds of a rotation, stored roles checked again), and the two ways to end
  * it (commit: every threshold; partial: threshold signing).
  */
-import { bytesOf, codeOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
+import { bytesOf, codeOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { CollectionUpdate } from './collection-update.js';
 import { utf8Encode } from './json.js';
@@ -57,10 +57,15 @@ const published = (): CollectionState => ({
   delegated: new Map(),
 });
 const start = (current = published(), keyids: typeof serverKeyids | null = serverKeyids) =>
-  new CollectionUpdate({ current, now: NOW, ...(keyids === null ? {} : { serverKeyids: keyids }) });
+  new CollectionUpdate({
+    crypto: testCrypto,
+    current,
+    now: NOW,
+    ...(keyids === null ? {} : { serverKeyids: keyids }),
+  });
 const releases = (...tags: string[]) => {
   let t = newTargets({ expires: expiresIn(NOW, 30 * DAY) });
-  for (const tag of tags) t = withTarget(t, tag, targetFileFor(utf8Encode(tag)));
+  for (const tag of tags) t = withTarget(t, tag, targetFileFor(testCrypto, utf8Encode(tag)));
   return t;
 };
 

@@ -13,6 +13,7 @@
  * delegator. Pure: the state, the documents, the reference time and the server's key ids are given.
  */
 
+import type { CryptoProvider } from './crypto.js';
 import { isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
 import type { Key } from './keys.js';
@@ -64,6 +65,8 @@ export interface RoleStatus {
 
 export interface CollectionUpdateOptions {
   readonly current: CollectionState;
+  /** Checks every signature and hash of the update. */
+  readonly crypto: CryptoProvider;
   /** Reference time, ms since the epoch. */
   readonly now: number;
   /**
@@ -196,6 +199,7 @@ const STEP_NAMES = ['root', 'targets', 'delegated roles', 'snapshot', 'the commi
 export class CollectionUpdate {
   private readonly current: CollectionState;
   private readonly now: number;
+  private readonly crypto: CryptoProvider;
   private readonly serverKeyids: CollectionUpdateOptions['serverKeyids'];
   private step = ROOT;
   private root: StoredRole<Root> | undefined;
@@ -210,6 +214,7 @@ export class CollectionUpdate {
   constructor(options: CollectionUpdateOptions) {
     this.current = options.current;
     this.now = options.now;
+    this.crypto = options.crypto;
     this.serverKeyids = options.serverKeyids;
     this.delegated = new Map(options.current.delegated);
   }
@@ -304,7 +309,7 @@ export class CollectionUpdate {
     ];
     checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
     checkExpiry(s, 'snapshot', this.now);
-    checkSnapshotMatches(s, this.targets!, this.delegated);
+    checkSnapshotMatches(this.crypto, s, this.targets!, this.delegated);
     this.snapshot = snapshot;
     return this.accepted(snapshot, bytes, counted, DONE);
   }
@@ -400,7 +405,7 @@ export class CollectionUpdate {
 
   /** The one place where this update counts signatures: the delegator answers for its delegate. */
   private verify(delegator: Root | Targets, role: string, metadata: Metadata): VerificationResult {
-    return verifyDelegate(delegator, role, metadata);
+    return verifyDelegate(this.crypto, delegator, role, metadata);
   }
 
   /**
@@ -648,6 +653,7 @@ function checkSignaturesCount(role: string, md: Metadata, results: readonly Veri
 
 /** A client-signed snapshot must list exactly the collection's targets roles, as they will be stored. */
 function checkSnapshotMatches(
+  crypto: CryptoProvider,
   snapshot: Snapshot,
   targets: StoredRole<Targets>,
   delegated: ReadonlyMap<string, StoredRole<Targets>>,
@@ -666,7 +672,7 @@ function checkSnapshotMatches(
         { role, expected: stored.metadata.signed.version, found: meta.version },
       );
     }
-    checkLengthAndHashes(stored.bytes, meta, role);
+    checkLengthAndHashes(crypto, stored.bytes, meta, role);
   }
   for (const name of Object.keys(snapshot.meta)) {
     const role = name.slice(0, -'.json'.length);

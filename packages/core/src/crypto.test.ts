@@ -4,25 +4,32 @@
  * `false` rather than an exception.
  */
 import * as nodeCryptoModule from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ed from '@noble/ed25519';
+import { bytesOf, DAY, NOW, rolesOf, sign, testKey } from '@tufa/testing';
+import { build } from 'esbuild';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type CryptoProvider,
-  createHash,
-  currentCrypto,
   HASH_ALGORITHMS,
   HASH_HEX_LENGTH,
   type HashAlgorithm,
-  hashBytes,
   isHashAlgorithm,
-  nodeCrypto,
-  useCrypto,
+  sha256Id,
 } from './crypto.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
-import { nobleCrypto } from './noble.js';
+import { createNobleCrypto } from './noble.js';
+import { createNodeCrypto } from './node-crypto.js';
+import { expiresIn, newRoot, targetFileFor } from './repository.js';
+import { TargetVerifier } from './targetfile.js';
+import { TrustedMetadataSet } from './trusted.js';
 
+const nobleCrypto = createNobleCrypto();
+const nodeCrypto = createNodeCrypto();
 const PROVIDERS: readonly CryptoProvider[] = [nobleCrypto, nodeCrypto];
 const hex = (text: string): Uint8Array => fromHex(text.replace(/\s+/g, ''));
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -128,32 +135,9 @@ describe('hashes', () => {
     }
   });
 
-  it('hashBytes and createHash use the provider selected with useCrypto', () => {
-    const calls: string[] = [];
-    const counting: CryptoProvider = {
-      ...nodeCrypto,
-      name: 'counting',
-      hash(algorithm, data) {
-        calls.push(`hash:${algorithm}`);
-        return nodeCrypto.hash(algorithm, data);
-      },
-      createHash(algorithm) {
-        calls.push(`createHash:${algorithm}`);
-        return nodeCrypto.createHash(algorithm);
-      },
-    };
-    const previous = useCrypto(counting);
-    try {
-      expect(currentCrypto()).toBe(counting);
-      expect(toHex(hashBytes('sha256', ascii('abc')))).toBe(KNOWN.sha256.abc);
-      const h = createHash('sha384');
-      h.update(ascii('abc'));
-      expect(toHex(h.digest())).toBe(KNOWN.sha384.abc);
-    } finally {
-      expect(useCrypto(previous)).toBe(counting);
-    }
-    expect(currentCrypto()).toBe(previous);
-    expect(calls).toEqual(['hash:sha256', 'createHash:sha384']);
+  it('sha256Id, for identifiers, is SHA-256 whatever the provider', () => {
+    expect(sha256Id(ascii('abc'))).toBe(KNOWN.sha256.abc);
+    expect(sha256Id(new Uint8Array(0))).toBe(KNOWN.sha256.empty);
   });
 });
 
@@ -430,5 +414,187 @@ describe('ed25519: edge cases where the providers must agree', () => {
     const signature = Uint8Array.from([...R, ...toLittleEndian((r + k * a) % L)]);
     const answers = PROVIDERS.map((p) => p.ed25519Verify(signature, message, publicKey));
     expect(answers[0]).toBe(answers[1]);
+  });
+});
+
+describe('P-256 keys as metadata writes them: both providers decode and verify alike', () => {
+  const MESSAGE = ascii('{"_type":"root"}');
+  const keyOf = (keytype: string, pub: string) => ({
+    keytype,
+    scheme: 'ecdsa-sha2-nistp256',
+    keyval: { public: pub },
+    extra: {},
+  });
+  const pairs = [0, 1, 2].map(() => nodeCryptoModule.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
+
+  it('PEM, uncompressed and compressed hex give one material, and the same answers, from both', () => {
+    for (const { privateKey, publicKey } of pairs) {
+      const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const jwk = publicKey.export({ format: 'jwk' });
+      const x = Buffer.from(jwk.x!, 'base64url');
+      const y = Buffer.from(jwk.y!, 'base64url');
+      const uncompressed = `04${x.toString('hex')}${y.toString('hex')}`;
+      const compressed = `${(y[31]! & 1) === 1 ? '03' : '02'}${x.toString('hex')}`;
+      const der = toHex(nodeCryptoModule.sign('sha256', MESSAGE, privateKey));
+      const raw = toHex(
+        nodeCryptoModule.sign('sha256', MESSAGE, { key: privateKey, dsaEncoding: 'ieee-p1363' }),
+      );
+      for (const pub of [pem, pem.trim(), uncompressed, compressed]) {
+        const materials = PROVIDERS.map((p) => p.verifier(keyOf('ecdsa', pub))?.material);
+        expect(materials[0]).toBe(`p256:${uncompressed}`);
+        expect(materials[1]).toBe(materials[0]);
+        for (const sig of [der, raw]) {
+          const answers = PROVIDERS.map((p) =>
+            p.verifier(keyOf('ecdsa', pub))!.verify(fromHex(sig), MESSAGE),
+          );
+          expect(answers).toEqual([true, true]);
+          const other = PROVIDERS.map((p) =>
+            p.verifier(keyOf('ecdsa', pub))!.verify(fromHex(sig), ascii('other')),
+          );
+          expect(other).toEqual([false, false]);
+        }
+      }
+    }
+  });
+
+  it('keys that are not P-256 public keys are refused by both (no verifier)', () => {
+    const pem = pairs[0]!.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const pemOf = (k: nodeCryptoModule.KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
+    const bad = [
+      pem.replace(/\n[A-Za-z0-9+/]{8}/, '\n!!!!????'),
+      pem.slice(0, pem.length / 2),
+      '-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n',
+      pemOf(nodeCryptoModule.generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey),
+      pemOf(nodeCryptoModule.generateKeyPairSync('ed25519').publicKey),
+      pemOf(nodeCryptoModule.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey),
+      pairs[0]!.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      '00',
+      `05${'11'.repeat(64)}`,
+      `02${'ff'.repeat(32)}`,
+    ];
+    for (const pub of bad) {
+      expect(PROVIDERS.map((p) => p.verifier(keyOf('ecdsa', pub)))).toEqual([null, null]);
+    }
+  });
+
+  it('RSA-PSS keys: node:crypto verifies them, the pure provider has no RSA (unsupported, never an exception)', () => {
+    const { publicKey } = nodeCryptoModule.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const key = {
+      keytype: 'rsa',
+      scheme: 'rsassa-pss-sha256',
+      keyval: { public: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+      extra: {},
+    };
+    expect(nodeCrypto.verifier(key)?.material).toMatch(/^rsa:30/);
+    expect(nobleCrypto.verifier(key)).toBeNull();
+  });
+});
+
+describe('providers are instances: chosen by the caller, nothing shared', () => {
+  const key = {
+    keytype: 'ed25519',
+    scheme: 'ed25519',
+    keyval: { public: RFC8032_VECTORS[0].public },
+    extra: {},
+  };
+
+  it('each instance remembers verifiers in its own cache; two instances share none', () => {
+    for (const create of [createNodeCrypto, createNobleCrypto]) {
+      const a = create();
+      const b = create();
+      const fromA = a.verifier(key);
+      expect(fromA).not.toBeNull();
+      expect(a.verifier(key)).toBe(fromA); // remembered by a
+      const fromB = b.verifier(key);
+      expect(fromB).not.toBe(fromA); // b built its own
+      expect(b.verifier(key)).toBe(fromB);
+      expect(fromB!.material).toBe(fromA!.material);
+      const signature = hex(RFC8032_VECTORS[0].signature);
+      expect([
+        fromA!.verify(signature, new Uint8Array(0)),
+        fromB!.verify(signature, new Uint8Array(0)),
+      ]).toEqual([true, true]);
+    }
+  });
+
+  it('the rules hash and verify with the provider they are given', () => {
+    const calls: string[] = [];
+    const inner = createNodeCrypto();
+    const counting: CryptoProvider = {
+      ...inner,
+      name: 'counting',
+      hash(algorithm, data) {
+        calls.push(`hash:${algorithm}`);
+        return inner.hash(algorithm, data);
+      },
+      createHash(algorithm) {
+        calls.push(`createHash:${algorithm}`);
+        return inner.createHash(algorithm);
+      },
+      verifier(key) {
+        calls.push('verifier');
+        return inner.verifier(key);
+      },
+    };
+    const key = testKey(7);
+    const root = sign(
+      newRoot({
+        expires: expiresIn(NOW, DAY),
+        roles: rolesOf({ root: key, targets: key, snapshot: key, timestamp: key }),
+      }),
+      key,
+    );
+    TrustedMetadataSet.fromTrustedRoot(bytesOf(root), { crypto: counting, now: NOW });
+    expect(calls).toEqual(['verifier', 'verifier']); // the signature, then its key's material
+    calls.length = 0;
+    const content = ascii('abc');
+    const verifier = new TargetVerifier(counting, targetFileFor(counting, content));
+    verifier.update(content);
+    verifier.finish();
+    expect(calls).toEqual(['hash:sha256', 'hash:sha512', 'createHash:sha256', 'createHash:sha512']);
+  });
+
+  it('no crypto module keeps mutable state at module level (no let, no Map, WeakMap or Set)', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const modules = [
+      'crypto.ts',
+      'keys.ts',
+      'key-verifier.ts',
+      'ed25519-points.ts',
+      'node-crypto.ts',
+      'noble.ts',
+      'verify.ts',
+    ];
+    const found: string[] = [];
+    for (const name of modules) {
+      readFileSync(join(here, name), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (
+            /^(export )?(let|var) /.test(line) ||
+            /^(export )?const \w+(: [^=]+)? = new (Weak)?(Map|Set)\b/.test(line)
+          ) {
+            found.push(`${name}:${i + 1}: ${line}`);
+          }
+        });
+    }
+    expect(found).toEqual([]);
+  });
+
+  it("core's main entry imports no node: module and neither @noble/ed25519 nor @noble/curves (a browser build is possible)", async () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    // platform 'neutral' knows no Node built-in: a node: import anywhere in the graph fails the build.
+    const result = await build({
+      entryPoints: [join(here, 'index.ts')],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'neutral',
+      format: 'esm',
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((p) => p.endsWith('core/src/index.ts'))).toBe(true);
+    expect(inputs.filter((p) => /node:|@noble\/(curves|ed25519)|node-crypto|noble\.ts/.test(p))).toEqual([]);
   });
 });

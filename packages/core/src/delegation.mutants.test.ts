@@ -1,6 +1,6 @@
 /** Delegation search: path patterns, the visit bound and terminating delegations, as mutation testing asked. */
 
-import { DAY, NOW, refusal, testKey } from '@tufa/testing';
+import { DAY, NOW, refusal, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { isDelegatedPath, matchPathPattern, searchTarget } from './delegation.js';
 import { utf8Encode } from './json.js';
@@ -68,7 +68,7 @@ describe('searchTarget', () => {
 
   it('a matching delegation that is not terminating lets the search go on to the next one', () => {
     const targets = delegate(delegate(empty(), 'a'), 'b');
-    const b = withTarget(empty(), 'x', targetFileFor(utf8Encode('b:x')));
+    const b = withTarget(empty(), 'x', targetFileFor(testCrypto, utf8Encode('b:x')));
     const roles = new Map([
       ['a', empty()],
       ['b', b],

@@ -1,6 +1,5 @@
-import { DAY, NOW, testKey } from '@tufa/testing';
+import { DAY, NOW, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { hashBytes } from './crypto.js';
 import { DEFAULT_MAX_DELEGATIONS, isDelegatedPath, matchPathPattern, searchTarget } from './delegation.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
@@ -54,7 +53,7 @@ describe('isDelegatedPath', () => {
   });
 
   it('uses path hash prefixes of sha256(path)', () => {
-    const digest = toHex(hashBytes('sha256', utf8Encode('some/target')));
+    const digest = toHex(testCrypto.hash('sha256', utf8Encode('some/target')));
     expect(isDelegatedPath(role({ pathHashPrefixes: [digest.slice(0, 2)] }), 'some/target')).toBe(true);
     expect(
       isDelegatedPath(role({ pathHashPrefixes: [digest.slice(0, 2) === '00' ? '01' : '00'] }), 'some/target'),
@@ -89,7 +88,10 @@ function tree(
       if (!roles.has(spec.name)) roles.set(spec.name, newTargets({ expires: expiresIn(NOW, DAY) }));
     },
     (role, path) => {
-      roles.set(role, withTarget(roles.get(role)!, path, targetFileFor(utf8Encode(`${role}:${path}`))));
+      roles.set(
+        role,
+        withTarget(roles.get(role)!, path, targetFileFor(testCrypto, utf8Encode(`${role}:${path}`))),
+      );
     },
   );
   const loads: string[] = [];
@@ -177,7 +179,7 @@ describe('searchTarget', () => {
   });
 
   it('uses path hash prefixes', () => {
-    const digest = toHex(hashBytes('sha256', utf8Encode('bin/tool')));
+    const digest = toHex(testCrypto.hash('sha256', utf8Encode('bin/tool')));
     const t = tree((add, put) => {
       add('targets', { name: 'other-bin', pathHashPrefixes: [digest[0] === '0' ? '1' : '0'] });
       add('targets', { name: 'bin', pathHashPrefixes: [digest.slice(0, 1)] });

@@ -3,8 +3,7 @@
  * Pure and synchronous: when the search needs a role that is not loaded yet it says so, the
  * caller loads it through the trusted-metadata set and asks again.
  */
-import { hashBytes } from './crypto.js';
-import { toHex } from './encoding.js';
+import { sha256Id } from './crypto.js';
 import { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
 import type { DelegatedRole, TargetFile, Targets } from './metadata.js';
@@ -57,7 +56,7 @@ export function matchPathPattern(pattern: string, path: string): boolean {
 export function isDelegatedPath(role: DelegatedRole, targetPath: string): boolean {
   if (role.paths !== undefined) return role.paths.some((p) => matchPathPattern(p, targetPath));
   if (role.pathHashPrefixes !== undefined) {
-    const digest = toHex(hashBytes('sha256', utf8Encode(targetPath)));
+    const digest = sha256Id(utf8Encode(targetPath));
     return role.pathHashPrefixes.some((prefix) => digest.startsWith(prefix));
   }
   return false;

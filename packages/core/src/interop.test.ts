@@ -7,7 +7,7 @@
  */
 import * as nodeCryptoModule from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DAY, NOW } from '@tufa/testing';
+import { DAY, NOW, testCrypto } from '@tufa/testing';
 import { canonicalize } from '@tufjs/canonical-json';
 import {
   MetadataKind,
@@ -25,7 +25,6 @@ import { Delegations } from '@tufjs/models/dist/delegations.js';
 import { DelegatedRole, Role } from '@tufjs/models/dist/role.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nodeCrypto, useCrypto } from './crypto.js';
 import { isDelegatedPath, searchTarget } from './delegation.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
@@ -47,7 +46,7 @@ import {
   serializeMetadata,
   type Targets,
 } from './metadata.js';
-import { nobleCrypto } from './noble.js';
+import { createNobleCrypto } from './noble.js';
 import {
   expiresIn,
   metaFileFor,
@@ -70,7 +69,7 @@ const text = (bytes: Uint8Array): string => utf8Decode(bytes);
 function seededKey(n: number) {
   const seed = new Uint8Array(32).fill(0x33);
   seed[0] = n;
-  const pair = generateEd25519Key(seed);
+  const pair = generateEd25519Key(testCrypto, seed);
   const privateKey = nodeCryptoModule.createPrivateKey({
     key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
     format: 'der',
@@ -200,9 +199,11 @@ function buildTufaRepository(controlCharacters: boolean) {
   targets = withTarget(
     targets,
     'app/v1',
-    targetFileFor(utf8('app v1'), { custom: { mediaType: 'application/vnd.oci.image.manifest.v1+json' } }),
+    targetFileFor(testCrypto, utf8('app v1'), {
+      custom: { mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+    }),
   );
-  const unicodeFile = targetFileFor(utf8('unicode'));
+  const unicodeFile = targetFileFor(testCrypto, utf8('unicode'));
   targets = withTarget(targets, unicodePath, {
     ...unicodeFile,
     extra: { x_target_note: 'kept' },
@@ -234,8 +235,16 @@ function buildTufaRepository(controlCharacters: boolean) {
   );
 
   let releases = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
-  releases = withTarget(releases, 'releases/r1', targetFileFor(utf8('release 1'), { hashes: ['sha256'] }));
-  const bins = withTarget(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), 'x', targetFileFor(utf8('x')));
+  releases = withTarget(
+    releases,
+    'releases/r1',
+    targetFileFor(testCrypto, utf8('release 1'), { hashes: ['sha256'] }),
+  );
+  const bins = withTarget(
+    newTargets({ expires: expiresIn(NOW, 90 * DAY) }),
+    'x',
+    targetFileFor(testCrypto, utf8('x')),
+  );
 
   const rootMd = signMetadata(root, [signer(keys.root1), signer(keys.root3)]);
   const targetsMd = signMetadata(targets, [signer(keys.targets), ecdsa]);
@@ -245,9 +254,14 @@ function buildTufaRepository(controlCharacters: boolean) {
     newSnapshot({
       expires: expiresIn(NOW, 30 * DAY),
       meta: {
-        'targets.json': metaFileFor(serializeMetadata(targetsMd), 1, { hashes: ['sha256', 'sha512'] }),
-        'releases.json': { ...metaFileFor(serializeMetadata(releasesMd), 1), extra: { x_meta_note: 'kept' } },
-        'bins.json': metaFileFor(serializeMetadata(binsMd), 1, { hashes: [], length: false }),
+        'targets.json': metaFileFor(testCrypto, serializeMetadata(targetsMd), 1, {
+          hashes: ['sha256', 'sha512'],
+        }),
+        'releases.json': {
+          ...metaFileFor(testCrypto, serializeMetadata(releasesMd), 1),
+          extra: { x_meta_note: 'kept' },
+        },
+        'bins.json': metaFileFor(testCrypto, serializeMetadata(binsMd), 1, { hashes: [], length: false }),
       },
     }),
     { x_snapshot_note: 1 },
@@ -255,7 +269,9 @@ function buildTufaRepository(controlCharacters: boolean) {
   const snapshotMd = signMetadata(snapshot, [snapshotSigner]);
   const timestamp = newTimestamp({
     expires: expiresIn(NOW, DAY),
-    snapshotMeta: metaFileFor(serializeMetadata(snapshotMd), 1, { hashes: ['sha256', 'sha384', 'sha512'] }),
+    snapshotMeta: metaFileFor(testCrypto, serializeMetadata(snapshotMd), 1, {
+      hashes: ['sha256', 'sha384', 'sha512'],
+    }),
   });
   const timestampMd = signMetadata(timestamp, [signer(keys.timestamp)]);
   return {
@@ -728,7 +744,7 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
     expect(root2.signed.extra).toEqual({ x_from_tufjs: [1, 'two'] });
     expect(root2.signed.roles.root.threshold).toBe(2);
     for (const [keyid, key] of Object.entries(root2.signed.keys)) {
-      expect(isSupportedKey(key)).toBe(true);
+      expect(isSupportedKey(testCrypto, key)).toBe(true);
       expect(keyid).toBe(computeKeyId(key));
     }
     const targets = parseMetadata('targets', bytes.targets);
@@ -775,40 +791,49 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
     }
   });
 
-  for (const provider of [nobleCrypto, nodeCrypto]) {
-    it(`the whole chain verifies through TrustedMetadataSet (${provider.name}): root v1 → v2 → timestamp → snapshot → targets → delegated`, () => {
-      const previous = useCrypto(provider);
-      try {
-        const set = TrustedMetadataSet.fromTrustedRoot(bytes.root1, { now: NOW });
-        expect(set.updateRoot(bytes.root2).signed.version).toBe(2);
-        set.checkRootNotExpired();
-        expect(set.updateTimestamp(bytes.timestamp).signed.snapshotMeta.version).toBe(1); // ECDSA (hex key, DER)
-        expect(set.updateSnapshot(bytes.snapshot).signed.version).toBe(1); // ed25519
-        expect(set.updateTargets(bytes.targets).signed.delegations!.roles).toHaveLength(2); // RSA-PSS
-        const releases = set.updateDelegatedTargets(bytes.releases, 'releases', 'targets'); // 2 of 2 ed25519
-        expect(Object.keys(releases.signed.targets)).toEqual(['releases/r1']);
-        expect(set.delegated('releases', 'targets')).toBe(releases);
+  it('the whole chain verifies through TrustedMetadataSet (node): root v1 → v2 → timestamp → snapshot → targets → delegated', () => {
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root1, { crypto: testCrypto, now: NOW });
+    expect(set.updateRoot(bytes.root2).signed.version).toBe(2);
+    set.checkRootNotExpired();
+    expect(set.updateTimestamp(bytes.timestamp).signed.snapshotMeta.version).toBe(1); // ECDSA (hex key, DER)
+    expect(set.updateSnapshot(bytes.snapshot).signed.version).toBe(1); // ed25519
+    expect(set.updateTargets(bytes.targets).signed.delegations!.roles).toHaveLength(2); // RSA-PSS
+    const releases = set.updateDelegatedTargets(bytes.releases, 'releases', 'targets'); // 2 of 2 ed25519
+    expect(Object.keys(releases.signed.targets)).toEqual(['releases/r1']);
+    expect(set.delegated('releases', 'targets')).toBe(releases);
 
-        const found = searchTarget({
-          path: 'releases/r1',
-          targets: set.targets!.signed,
-          getRole: (name, delegator) => set.delegated(name, delegator)?.signed,
-        });
-        expect(found).toMatchObject({ kind: 'found', role: 'releases', chain: ['targets', 'releases'] });
-        if (found.kind !== 'found') throw new Error('not found');
-        expect(found.target.length).toBe(repo.content.length);
-        expect(found.target.hashes.sha256).toBe(
-          nodeCryptoModule.createHash('sha256').update(repo.content).digest('hex'),
-        );
-      } finally {
-        useCrypto(previous);
-      }
+    const found = searchTarget({
+      path: 'releases/r1',
+      targets: set.targets!.signed,
+      getRole: (name, delegator) => set.delegated(name, delegator)?.signed,
     });
-  }
+    expect(found).toMatchObject({ kind: 'found', role: 'releases', chain: ['targets', 'releases'] });
+    if (found.kind !== 'found') throw new Error('not found');
+    expect(found.target.length).toBe(repo.content.length);
+    expect(found.target.hashes.sha256).toBe(
+      nodeCryptoModule.createHash('sha256').update(repo.content).digest('hex'),
+    );
+  });
+
+  // The pure provider has no RSA (ADR 0012): the same chain, up to the RSA-PSS-signed targets.
+  it('the chain verifies through TrustedMetadataSet (noble) up to targets, whose RSA-PSS key it cannot verify', () => {
+    const noble = createNobleCrypto();
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root1, { crypto: noble, now: NOW });
+    expect(set.updateRoot(bytes.root2).signed.version).toBe(2);
+    set.checkRootNotExpired();
+    expect(set.updateTimestamp(bytes.timestamp).signed.snapshotMeta.version).toBe(1); // ECDSA (hex key, DER)
+    expect(set.updateSnapshot(bytes.snapshot).signed.version).toBe(1); // ed25519
+    const targetsKeyid = set.root.signed.roles.targets.keyids[0]!;
+    expect(isSupportedKey(noble, set.root.signed.keys[targetsKeyid]!)).toBe(false);
+    expect(() => set.updateTargets(bytes.targets)).toThrow(
+      expect.objectContaining({ code: 'BAD_SIGNATURE', role: 'targets' }),
+    );
+  });
 
   it('verifyRoleSignatures reports which keys signed: root v2 by its own keys, v1 key ignored', () => {
     const root2 = parseMetadata('root', bytes.root2);
     const own = verifyRoleSignatures(root2.signedBytes, root2.signatures, {
+      crypto: testCrypto,
       role: 'root',
       keyids: root2.signed.roles.root.keyids,
       threshold: root2.signed.roles.root.threshold,
@@ -822,6 +847,7 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
 
     const root1 = parseMetadata('root', bytes.root1);
     const byOld = verifyMetadataSignatures(root2, {
+      crypto: testCrypto,
       role: 'root',
       keyids: root1.signed.roles.root.keyids,
       threshold: 1,
@@ -833,6 +859,7 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
     const role = targets.signed.delegations!.roles[0]!;
     const releases = parseMetadata('targets', bytes.releases, { role: 'releases' });
     const result = verifyMetadataSignatures(releases, {
+      crypto: testCrypto,
       role: 'releases',
       keyids: role.keyids,
       threshold: role.threshold,
@@ -855,13 +882,13 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
       repo.keys.root3,
     );
     expect(() => md.root1.verifyDelegate('root', unsigned)).toThrow(/signed by 0\/1/);
-    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root1, { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root1, { crypto: testCrypto, now: NOW });
     expectCode(() => set.updateRoot(prettyBytes(unsigned)), 'THRESHOLD_NOT_MET');
     expect(set.root.signed.version).toBe(1);
   });
 
   it('a tuf-js document changed after signing is BAD_SIGNATURE for tufa too', () => {
-    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root2, { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(bytes.root2, { crypto: testCrypto, now: NOW });
     const json = JSON.parse(text(bytes.timestamp));
     json.signed.expires = expiresIn(NOW, 365 * DAY);
     expectCode(() => set.updateTimestamp(utf8(JSON.stringify(json))), 'BAD_SIGNATURE');
@@ -871,6 +898,7 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
     const role = parseMetadata('targets', bytes.targets).signed.delegations!.roles[0]!;
     const parsed = parseMetadata('targets', prettyBytes(half), { role: 'releases' });
     const result = verifyMetadataSignatures(parsed, {
+      crypto: testCrypto,
       role: 'releases',
       keyids: role.keyids,
       threshold: role.threshold,
@@ -965,7 +993,7 @@ describe('(c) canonical JSON agrees with @tufjs/canonical-json', () => {
             targets = withTarget(
               targets,
               path,
-              targetFileFor(utf8(path), { hashes: ['sha256'], custom: value }),
+              targetFileFor(testCrypto, utf8(path), { hashes: ['sha256'], custom: value }),
             );
           }
           const md = signMetadata(targets, []);

@@ -3,10 +3,11 @@
  * ECDSA P-256 (PEM and hex keys; DER and raw, low-S and high-S signatures) and RSA-PSS, with keys
  * generated here by node:crypto. Whatever the input, verifySignature answers true or false.
  */
+
 import * as nodeCryptoModule from 'node:crypto';
+import { testCrypto } from '@tufa/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nodeCrypto, useCrypto } from './crypto.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
 import { canonicalJson } from './json.js';
@@ -21,7 +22,7 @@ import {
   keyToJson,
   verifySignature,
 } from './keys.js';
-import { nobleCrypto } from './noble.js';
+import { createNobleCrypto } from './noble.js';
 import { verifyRoleSignatures } from './verify.js';
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -105,7 +106,7 @@ describe('key ids', () => {
   });
 
   it('generateEd25519Key derives the RFC 8032 public key from its seed and names it by its key id', () => {
-    const pair = generateEd25519Key(RFC_SEED);
+    const pair = generateEd25519Key(testCrypto, RFC_SEED);
     expect(pair.key).toEqual({
       keytype: 'ed25519',
       scheme: 'ed25519',
@@ -117,26 +118,28 @@ describe('key ids', () => {
   });
 
   it('generateEd25519Key without a seed makes a fresh key each time', () => {
-    const a = generateEd25519Key();
-    const b = generateEd25519Key();
+    const a = generateEd25519Key(testCrypto);
+    const b = generateEd25519Key(testCrypto);
     expect(a.privateKey).toHaveLength(32);
     expect(a.keyid).not.toBe(b.keyid);
     expect(a.keyid).toBe(computeKeyId(a.key));
   });
 
   it('ed25519Signer uses the computed key id unless given one (real repositories have others)', () => {
-    const signer = ed25519Signer(RFC_SEED);
+    const signer = ed25519Signer(testCrypto, RFC_SEED);
     expect(signer.keyid).toBe(computeKeyId(makeKey('ed25519', 'ed25519', RFC_PUBLIC)));
     expect(signer.key.keyval.public).toBe(RFC_PUBLIC);
-    expect(ed25519Signer(RFC_SEED, 'legacy-key-id').keyid).toBe('legacy-key-id');
+    expect(ed25519Signer(testCrypto, RFC_SEED, 'legacy-key-id').keyid).toBe('legacy-key-id');
   });
 
   it('a wrong-length ed25519 key or seed is INVALID_KEY', () => {
     for (const bad of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(33)]) {
       expect(() => ed25519PublicKey(bad)).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
-      expect(() => generateEd25519Key(bad)).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+      expect(() => generateEd25519Key(testCrypto, bad)).toThrow(
+        expect.objectContaining({ code: 'INVALID_KEY' }),
+      );
       try {
-        ed25519Signer(bad);
+        ed25519Signer(testCrypto, bad);
         expect.unreachable('a bad seed was accepted');
       } catch (err) {
         expect(isTufaError(err, 'INVALID_KEY')).toBe(true);
@@ -146,46 +149,41 @@ describe('key ids', () => {
 });
 
 describe('ed25519 signatures', () => {
-  const signer = ed25519Signer(RFC_SEED);
+  const signer = ed25519Signer(testCrypto, RFC_SEED);
   const key = makeKey('ed25519', 'ed25519', RFC_PUBLIC);
   const sig = toHex(signer.sign(MESSAGE));
 
   it('verify over the signed bytes', () => {
-    expect(isSupportedKey(key)).toBe(true);
-    expect(verifySignature(key, sig, MESSAGE)).toBe(true);
-    expect(verifySignature(signer.key, sig, MESSAGE)).toBe(true);
+    expect(isSupportedKey(testCrypto, key)).toBe(true);
+    expect(verifySignature(testCrypto, key, sig, MESSAGE)).toBe(true);
+    expect(verifySignature(testCrypto, signer.key, sig, MESSAGE)).toBe(true);
     // The RFC's own TEST 1 signature over the empty message.
     const rfcSig =
       'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155' +
       '5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b';
-    expect(verifySignature(key, rfcSig, new Uint8Array(0))).toBe(true);
+    expect(verifySignature(testCrypto, key, rfcSig, new Uint8Array(0))).toBe(true);
   });
 
   it('keys, key ids and signatures are the same under both crypto providers', () => {
-    for (const provider of [nobleCrypto, nodeCrypto]) {
-      const previous = useCrypto(provider);
-      try {
-        const pair = generateEd25519Key(RFC_SEED);
-        expect(pair.key.keyval.public).toBe(RFC_PUBLIC);
-        expect(pair.keyid).toBe(computeKeyId(key));
-        expect(toHex(ed25519Signer(RFC_SEED).sign(MESSAGE))).toBe(sig);
-        expect(verifySignature(key, sig, MESSAGE)).toBe(true);
-        expect(verifySignature(key, sig, OTHER_MESSAGE)).toBe(false);
-      } finally {
-        useCrypto(previous);
-      }
+    for (const provider of [createNobleCrypto(), testCrypto]) {
+      const pair = generateEd25519Key(provider, RFC_SEED);
+      expect(pair.key.keyval.public).toBe(RFC_PUBLIC);
+      expect(pair.keyid).toBe(computeKeyId(key));
+      expect(toHex(ed25519Signer(provider, RFC_SEED).sign(MESSAGE))).toBe(sig);
+      expect(verifySignature(provider, key, sig, MESSAGE)).toBe(true);
+      expect(verifySignature(provider, key, sig, OTHER_MESSAGE)).toBe(false);
     }
   });
 
   it('a signature for a different message or by a different key is false', () => {
-    expect(verifySignature(key, sig, OTHER_MESSAGE)).toBe(false);
-    const other = generateEd25519Key();
-    expect(verifySignature(other.key, sig, MESSAGE)).toBe(false);
+    expect(verifySignature(testCrypto, key, sig, OTHER_MESSAGE)).toBe(false);
+    const other = generateEd25519Key(testCrypto);
+    expect(verifySignature(testCrypto, other.key, sig, MESSAGE)).toBe(false);
   });
 
   for (const [what, bad] of spoiled(sig)) {
     it(`a signature that is ${what} is false`, () => {
-      expect(verifySignature(key, bad, MESSAGE)).toBe(false);
+      expect(verifySignature(testCrypto, key, bad, MESSAGE)).toBe(false);
     });
   }
 
@@ -200,8 +198,8 @@ describe('ed25519 signatures', () => {
       makeKey('ecdsa', 'ed25519', RFC_PUBLIC),
     ];
     for (const k of bad) {
-      expect(isSupportedKey(k)).toBe(false);
-      expect(verifySignature(k, sig, MESSAGE)).toBe(false);
+      expect(isSupportedKey(testCrypto, k)).toBe(false);
+      expect(verifySignature(testCrypto, k, sig, MESSAGE)).toBe(false);
     }
   });
 });
@@ -334,19 +332,19 @@ describe('ECDSA P-256 (verify only)', () => {
       it(`${keytype} key as ${encoding}: DER and raw, low-S and high-S signatures all verify`, () => {
         for (const key of keys) {
           const k = makeKey(keytype, 'ecdsa-sha2-nistp256', key[encoding]);
-          expect(isSupportedKey(k)).toBe(true);
+          expect(isSupportedKey(testCrypto, k)).toBe(true);
           const sigs = p256Signatures(key, MESSAGE);
-          expect(verifySignature(k, toHex(sigs.der), MESSAGE)).toBe(true);
+          expect(verifySignature(testCrypto, k, toHex(sigs.der), MESSAGE)).toBe(true);
           for (const sig of [sigs.derLow, sigs.derHigh, sigs.rawLow, sigs.rawHigh]) {
-            expect(verifySignature(k, toHex(sig), MESSAGE)).toBe(true);
-            expect(verifySignature(k, toHex(sig), OTHER_MESSAGE)).toBe(false);
+            expect(verifySignature(testCrypto, k, toHex(sig), MESSAGE)).toBe(true);
+            expect(verifySignature(testCrypto, k, toHex(sig), OTHER_MESSAGE)).toBe(false);
           }
           // node's own raw (IEEE P1363) encoding.
           const p1363 = nodeCryptoModule.sign('sha256', MESSAGE, {
             key: key.privateKey,
             dsaEncoding: 'ieee-p1363',
           });
-          expect(verifySignature(k, p1363.toString('hex'), MESSAGE)).toBe(true);
+          expect(verifySignature(testCrypto, k, p1363.toString('hex'), MESSAGE)).toBe(true);
         }
       });
     }
@@ -356,7 +354,7 @@ describe('ECDSA P-256 (verify only)', () => {
     const sigs = p256Signatures(keys[0]!, MESSAGE);
     const other = makeKey('ecdsa', 'ecdsa-sha2-nistp256', keys[1]!.pem);
     for (const sig of [sigs.derLow, sigs.derHigh, sigs.rawLow, sigs.rawHigh]) {
-      expect(verifySignature(other, toHex(sig), MESSAGE)).toBe(false);
+      expect(verifySignature(testCrypto, other, toHex(sig), MESSAGE)).toBe(false);
     }
   });
 
@@ -364,10 +362,15 @@ describe('ECDSA P-256 (verify only)', () => {
     const key = keys[0]!;
     const sigs = p256Signatures(key, MESSAGE);
     expect(
-      verifySignature(makeKey('ecdsa', 'ecdsa-sha2-nistp256', key.pem.trim()), toHex(sigs.der), MESSAGE),
+      verifySignature(
+        testCrypto,
+        makeKey('ecdsa', 'ecdsa-sha2-nistp256', key.pem.trim()),
+        toHex(sigs.der),
+        MESSAGE,
+      ),
     ).toBe(true);
     const k = makeKey('ecdsa', 'ecdsa-sha2-nistp256', key.uncompressed);
-    expect(verifySignature(k, toHex(sigs.rawHigh).toUpperCase(), MESSAGE)).toBe(true);
+    expect(verifySignature(testCrypto, k, toHex(sigs.rawHigh).toUpperCase(), MESSAGE)).toBe(true);
   });
 
   describe('spoiled signatures are false', () => {
@@ -380,7 +383,7 @@ describe('ECDSA P-256 (verify only)', () => {
     ] as const) {
       for (const [what, bad] of spoiled(toHex(sig))) {
         it(`${name} signature ${what}`, () => {
-          expect(verifySignature(k, bad, MESSAGE)).toBe(false);
+          expect(verifySignature(testCrypto, k, bad, MESSAGE)).toBe(false);
         });
       }
     }
@@ -400,7 +403,7 @@ describe('ECDSA P-256 (verify only)', () => {
         rawSignature(r, P256_N),
         derSignature(r, P256_N + s),
       ];
-      for (const sig of bad) expect(verifySignature(k, toHex(sig), MESSAGE)).toBe(false);
+      for (const sig of bad) expect(verifySignature(testCrypto, k, toHex(sig), MESSAGE)).toBe(false);
     });
 
     it('DER with trailing bytes, a wrong tag or a wrong length is false', () => {
@@ -411,15 +414,20 @@ describe('ECDSA P-256 (verify only)', () => {
       const wrongLength = Uint8Array.from(der);
       wrongLength[1]! += 1;
       for (const sig of [trailing, wrongTag, wrongLength]) {
-        expect(verifySignature(k, toHex(sig), MESSAGE)).toBe(false);
+        expect(verifySignature(testCrypto, k, toHex(sig), MESSAGE)).toBe(false);
       }
     });
 
     it('an ed25519 or RSA-sized signature on a P-256 key is false', () => {
-      expect(verifySignature(k, toHex(ed25519Signer(RFC_SEED).sign(MESSAGE)).slice(0, 126), MESSAGE)).toBe(
-        false,
-      );
-      expect(verifySignature(k, 'ab'.repeat(256), MESSAGE)).toBe(false);
+      expect(
+        verifySignature(
+          testCrypto,
+          k,
+          toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE)).slice(0, 126),
+          MESSAGE,
+        ),
+      ).toBe(false);
+      expect(verifySignature(testCrypto, k, 'ab'.repeat(256), MESSAGE)).toBe(false);
     });
   });
 
@@ -486,8 +494,8 @@ describe('ECDSA P-256 (verify only)', () => {
     ];
     for (const [what, k] of cases) {
       it(what, () => {
-        expect(isSupportedKey(k)).toBe(false);
-        expect(verifySignature(k, sig, MESSAGE)).toBe(false);
+        expect(isSupportedKey(testCrypto, k)).toBe(false);
+        expect(verifySignature(testCrypto, k, sig, MESSAGE)).toBe(false);
       });
     }
 
@@ -518,30 +526,35 @@ describe('RSA-PSS (rsa / rsassa-pss-sha256, PEM; verify only)', () => {
   const sig = pss(MESSAGE, 32);
 
   it('verifies PSS signatures with a digest-length salt and with the longest salt', () => {
-    expect(isSupportedKey(key)).toBe(true);
-    expect(verifySignature(key, sig, MESSAGE)).toBe(true);
+    expect(isSupportedKey(testCrypto, key)).toBe(true);
+    expect(verifySignature(testCrypto, key, sig, MESSAGE)).toBe(true);
     expect(
-      verifySignature(key, pss(MESSAGE, nodeCryptoModule.constants.RSA_PSS_SALTLEN_MAX_SIGN), MESSAGE),
+      verifySignature(
+        testCrypto,
+        key,
+        pss(MESSAGE, nodeCryptoModule.constants.RSA_PSS_SALTLEN_MAX_SIGN),
+        MESSAGE,
+      ),
     ).toBe(true);
-    expect(verifySignature(key, pss(MESSAGE, 0), MESSAGE)).toBe(true);
+    expect(verifySignature(testCrypto, key, pss(MESSAGE, 0), MESSAGE)).toBe(true);
   });
 
   it('accepts a PKCS#1 ("BEGIN RSA PUBLIC KEY") PEM as well as SPKI', () => {
     const pkcs1 = rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    expect(verifySignature(makeKey('rsa', 'rsassa-pss-sha256', pkcs1), sig, MESSAGE)).toBe(true);
+    expect(verifySignature(testCrypto, makeKey('rsa', 'rsassa-pss-sha256', pkcs1), sig, MESSAGE)).toBe(true);
   });
 
   it('a signature for another message, by another key, or with PKCS#1 v1.5 padding is false', () => {
-    expect(verifySignature(key, sig, OTHER_MESSAGE)).toBe(false);
+    expect(verifySignature(testCrypto, key, sig, OTHER_MESSAGE)).toBe(false);
     const other = nodeCryptoModule.generateKeyPairSync('rsa', { modulusLength: 1024 });
     const otherKey = makeKey(
       'rsa',
       'rsassa-pss-sha256',
       other.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     );
-    expect(verifySignature(otherKey, sig, MESSAGE)).toBe(false);
+    expect(verifySignature(testCrypto, otherKey, sig, MESSAGE)).toBe(false);
     const pkcs1v15 = nodeCryptoModule.sign('sha256', MESSAGE, rsa.privateKey).toString('hex');
-    expect(verifySignature(key, pkcs1v15, MESSAGE)).toBe(false);
+    expect(verifySignature(testCrypto, key, pkcs1v15, MESSAGE)).toBe(false);
     // PSS over SHA-384 is another scheme.
     const sha384 = nodeCryptoModule
       .sign('sha384', MESSAGE, {
@@ -549,12 +562,12 @@ describe('RSA-PSS (rsa / rsassa-pss-sha256, PEM; verify only)', () => {
         padding: nodeCryptoModule.constants.RSA_PKCS1_PSS_PADDING,
       })
       .toString('hex');
-    expect(verifySignature(key, sha384, MESSAGE)).toBe(false);
+    expect(verifySignature(testCrypto, key, sha384, MESSAGE)).toBe(false);
   });
 
   for (const [what, bad] of spoiled(sig)) {
     it(`a signature that is ${what} is false`, () => {
-      expect(verifySignature(key, bad, MESSAGE)).toBe(false);
+      expect(verifySignature(testCrypto, key, bad, MESSAGE)).toBe(false);
     });
   }
 
@@ -578,8 +591,8 @@ describe('RSA-PSS (rsa / rsassa-pss-sha256, PEM; verify only)', () => {
       makeKey('rsa', 'rsassa-pss-sha256', 'not a key'),
     ];
     for (const k of bad) {
-      expect(isSupportedKey(k)).toBe(false);
-      expect(verifySignature(k, sig, MESSAGE)).toBe(false);
+      expect(isSupportedKey(testCrypto, k)).toBe(false);
+      expect(verifySignature(testCrypto, k, sig, MESSAGE)).toBe(false);
     }
   });
 });
@@ -589,16 +602,24 @@ describe('RSA-PSS (rsa / rsassa-pss-sha256, PEM; verify only)', () => {
 
 describe('one key in several spellings is one key (threshold counting)', () => {
   it('the same spelling under two key ids counts once', () => {
-    const pair = generateEd25519Key(RFC_SEED);
-    const sig = toHex(ed25519Signer(RFC_SEED).sign(MESSAGE));
-    expect(keyMaterialId(pair.key)).toBe(keyMaterialId({ ...pair.key, extra: { note: 'x' } }));
+    const pair = generateEd25519Key(testCrypto, RFC_SEED);
+    const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
+    expect(keyMaterialId(testCrypto, pair.key)).toBe(
+      keyMaterialId(testCrypto, { ...pair.key, extra: { note: 'x' } }),
+    );
     const result = verifyRoleSignatures(
       MESSAGE,
       [
         { keyid: 'a', sig, extra: {} },
         { keyid: 'b', sig, extra: {} },
       ],
-      { role: 'targets', keyids: ['a', 'b'], threshold: 2, keys: { a: pair.key, b: pair.key } },
+      {
+        crypto: testCrypto,
+        role: 'targets',
+        keyids: ['a', 'b'],
+        threshold: 2,
+        keys: { a: pair.key, b: pair.key },
+      },
     );
     expect(result.verified).toBe(false);
     expect(result.signed).toEqual(['a']);
@@ -619,18 +640,20 @@ describe('one key in several spellings is one key (threshold counting)', () => {
       makeKey('ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp256', p.uncompressed),
     ];
     const failures: string[] = [];
-    if (keyMaterialId(ed) !== keyMaterialId(edUpper)) failures.push('ed25519 hex case');
+    if (keyMaterialId(testCrypto, ed) !== keyMaterialId(testCrypto, edUpper))
+      failures.push('ed25519 hex case');
     spellings.forEach((k, i) => {
-      if (keyMaterialId(k) !== keyMaterialId(spellings[0]!)) failures.push(`P-256 spelling ${i}`);
+      if (keyMaterialId(testCrypto, k) !== keyMaterialId(testCrypto, spellings[0]!))
+        failures.push(`P-256 spelling ${i}`);
     });
-    const sig = toHex(ed25519Signer(RFC_SEED).sign(MESSAGE));
+    const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
     const result = verifyRoleSignatures(
       MESSAGE,
       [
         { keyid: 'a', sig, extra: {} },
         { keyid: 'b', sig, extra: {} },
       ],
-      { role: 'targets', keyids: ['a', 'b'], threshold: 2, keys: { a: ed, b: edUpper } },
+      { crypto: testCrypto, role: 'targets', keyids: ['a', 'b'], threshold: 2, keys: { a: ed, b: edUpper } },
     );
     if (result.verified) failures.push('one ed25519 signature met a threshold of 2');
     expect(failures).toEqual([]);
@@ -638,7 +661,7 @@ describe('one key in several spellings is one key (threshold counting)', () => {
 });
 
 describe('unknown and hostile keys: isSupportedKey false, verifySignature false, never a throw', () => {
-  const sig = toHex(ed25519Signer(RFC_SEED).sign(MESSAGE));
+  const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
   const hostile: [string, Key][] = [
     ['an unknown key type', makeKey('dsa', 'dsa-sha256', RFC_PUBLIC)],
     ['ed448', makeKey('ed448', 'ed448', 'ab'.repeat(57))],
@@ -661,8 +684,8 @@ describe('unknown and hostile keys: isSupportedKey false, verifySignature false,
   ];
   for (const [what, key] of hostile) {
     it(what, () => {
-      expect(isSupportedKey(key)).toBe(false);
-      expect(verifySignature(key, sig, MESSAGE)).toBe(false);
+      expect(isSupportedKey(testCrypto, key)).toBe(false);
+      expect(verifySignature(testCrypto, key, sig, MESSAGE)).toBe(false);
     });
   }
 
@@ -687,8 +710,8 @@ describe('unknown and hostile keys: isSupportedKey false, verifySignature false,
         fc.uint8Array({ maxLength: 64 }),
         (keytype, scheme, pub, signature, message) => {
           const key = makeKey(keytype, scheme, pub);
-          expect(typeof isSupportedKey(key)).toBe('boolean');
-          expect(verifySignature(key, signature, message)).toBe(false);
+          expect(typeof isSupportedKey(testCrypto, key)).toBe('boolean');
+          expect(verifySignature(testCrypto, key, signature, message)).toBe(false);
         },
       ),
       { numRuns: 300 },

@@ -1,4 +1,4 @@
-import { buildRepo, bytesOf, sign } from '@tufa/testing';
+import { buildRepo, bytesOf, sign, testCrypto } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, type JsonObject, parseJson } from './json.js';
@@ -127,6 +127,7 @@ describe('parseMetadata accepts and round-trips', () => {
     expect(parsed.signed.delegations!.keys[keyid]!.extra).toEqual({ x_key: 'k' });
     expect(Buffer.from(serializeMetadata(parsed)).equals(Buffer.from(bytes))).toBe(true);
     const result = verifyMetadataSignatures(parsed, {
+      crypto: testCrypto,
       role: 'targets',
       keyids: [repo.keys.targets.keyid],
       threshold: 1,

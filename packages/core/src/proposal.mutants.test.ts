@@ -3,7 +3,7 @@
  * signature lists and merges, and the change summary co-signers read: the cases mutation testing
  * found unchecked.
  */
-import { bytesOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
+import { bytesOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import { type Metadata, parseMetadata, type Root, type Targets } from './metadata.js';
@@ -58,7 +58,11 @@ function rootV1(snapshot = k.snapshot): Root {
 
 const targetsV1 = (): Targets =>
   withDelegation(
-    withTarget(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), 'app/v1', targetFileFor(utf8Encode('v1'))),
+    withTarget(
+      newTargets({ expires: expiresIn(NOW, 90 * DAY) }),
+      'app/v1',
+      targetFileFor(testCrypto, utf8Encode('v1')),
+    ),
     {
       name: 'releases',
       keys: [k.d1.key, k.d2.key],
@@ -70,7 +74,7 @@ const targetsV1 = (): Targets =>
 const targetsV2 = (): Targets => bumpVersion(targetsV1(), expiresIn(NOW, 90 * DAY));
 const releases = (...paths: string[]): Targets => {
   let t = newTargets({ expires: expiresIn(NOW, 30 * DAY) });
-  for (const p of paths) t = withTarget(t, p, targetFileFor(utf8Encode(p)));
+  for (const p of paths) t = withTarget(t, p, targetFileFor(testCrypto, utf8Encode(p)));
   return t;
 };
 
@@ -88,21 +92,31 @@ const empty: CollectionState = { delegated: new Map() };
 const uploads = (entries: Record<string, Metadata | Uint8Array>) =>
   new Map(Object.entries(entries).map(([name, v]) => [name, v instanceof Uint8Array ? v : bytesOf(v)]));
 const check = (current: CollectionState, entries: Record<string, Metadata | Uint8Array>, now = NOW) =>
-  checkProposal({ current, uploads: uploads(entries), now, serverKeyids });
+  checkProposal({ crypto: testCrypto, current, uploads: uploads(entries), now, serverKeyids });
 
 const rootV2 = () => bumpVersion(rootV1(), expiresIn(NOW, 365 * DAY));
 
 describe('checkProposal: what a proposal may carry', () => {
   it('at least one role, at most 1000, never timestamp or snapshot', () => {
     expect(
-      refusal(() => checkProposal({ current: published(), uploads: new Map(), now: NOW, serverKeyids })),
+      refusal(() =>
+        checkProposal({
+          crypto: testCrypto,
+          current: published(),
+          uploads: new Map(),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
     ).toEqual({
       code: 'INVALID_ARGUMENT',
       message: 'a proposal must carry at least one role',
     });
     const many = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`r${i}`, utf8Encode('{}')]));
     expect(
-      refusal(() => checkProposal({ current: empty, uploads: many(1001), now: NOW, serverKeyids })),
+      refusal(() =>
+        checkProposal({ crypto: testCrypto, current: empty, uploads: many(1001), now: NOW, serverKeyids }),
+      ),
     ).toEqual({
       code: 'TOO_LARGE',
       message: 'a proposal carries at most 1000 roles',
@@ -110,7 +124,9 @@ describe('checkProposal: what a proposal may carry', () => {
       found: 1001,
     });
     expect(
-      refusal(() => checkProposal({ current: empty, uploads: many(1000), now: NOW, serverKeyids })).code,
+      refusal(() =>
+        checkProposal({ crypto: testCrypto, current: empty, uploads: many(1000), now: NOW, serverKeyids }),
+      ).code,
     ).toBe('UPDATE_REFUSED');
     for (const role of ['timestamp', 'snapshot']) {
       expect(refusal(() => check(published(), { [role]: utf8Encode('{}') }))).toEqual({
@@ -198,6 +214,7 @@ describe('checkProposal: root', () => {
     const targets = sign(targetsV2(), k.t1);
     expect(check(published(), { root, targets }).id).toBe(
       proposalId(
+        testCrypto,
         new Map<string, Metadata>([
           ['root', root],
           ['targets', targets],
@@ -208,6 +225,7 @@ describe('checkProposal: root', () => {
 
   it('without the server key ids (a co-signer), root is checked against its own timestamp keys', () => {
     const status = checkProposal({
+      crypto: testCrypto,
       current: published(),
       uploads: uploads({ root: sign(rootV2(), k.r1) }),
       now: NOW,
@@ -433,7 +451,7 @@ describe('describeProposal', () => {
   });
 
   it('a target whose hash changes at the same length is changed; names come sorted', () => {
-    let next = withTarget(targetsV2(), 'app/v1', targetFileFor(utf8Encode('v9')));
+    let next = withTarget(targetsV2(), 'app/v1', targetFileFor(testCrypto, utf8Encode('v9')));
     next = withDelegation(next, { name: 'zeta', keys: [k.d1.key], paths: ['z/*'] });
     next = withDelegation(next, { name: 'alpha', keys: [k.d1.key], paths: ['a/*'] });
     const [t] = describeProposal(published(), uploads({ targets: sign(next, k.t1) }));
@@ -450,7 +468,11 @@ describe('describeProposal', () => {
     );
     const state = { ...current, targets: stored(sign(before, k.t1, k.t2)) };
     const dropped = bumpVersion(
-      withTarget(newTargets({ expires: expiresIn(NOW, DAY) }), 'other', targetFileFor(utf8Encode('o'))),
+      withTarget(
+        newTargets({ expires: expiresIn(NOW, DAY) }),
+        'other',
+        targetFileFor(testCrypto, utf8Encode('o')),
+      ),
       expiresIn(NOW, DAY),
     );
     const [gone] = describeProposal(state, uploads({ targets: sign(dropped, k.t1) }));

@@ -1,4 +1,4 @@
-import { bytesOf, codeOf, DAY, NOW, sign, testKey } from '@tufa/testing';
+import { bytesOf, codeOf, DAY, NOW, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { utf8Encode } from './json.js';
@@ -56,7 +56,7 @@ function rootV1(): Root {
 
 function targetsV1(): Targets {
   let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
-  t = withTarget(t, 'app/v1', targetFileFor(utf8Encode('v1')));
+  t = withTarget(t, 'app/v1', targetFileFor(testCrypto, utf8Encode('v1')));
   return withDelegation(t, {
     name: 'releases',
     keys: [k.d1.key, k.d2.key],
@@ -82,13 +82,13 @@ const uploads = (entries: Record<string, Metadata | Uint8Array>) =>
   new Map(Object.entries(entries).map(([name, v]) => [name, v instanceof Uint8Array ? v : bytesOf(v)]));
 
 const check = (current: CollectionState, entries: Record<string, Metadata | Uint8Array>) =>
-  checkProposal({ current, uploads: uploads(entries), now: NOW, serverKeyids });
+  checkProposal({ crypto: testCrypto, current, uploads: uploads(entries), now: NOW, serverKeyids });
 
 function targetsV2(): Targets {
   return withTarget(
     bumpVersion(targetsV1(), expiresIn(NOW, 90 * DAY)),
     'app/v2',
-    targetFileFor(utf8Encode('v2')),
+    targetFileFor(testCrypto, utf8Encode('v2')),
   );
 }
 
@@ -126,6 +126,7 @@ describe('checkProposal: 2-of-3 targets', () => {
     expect(status.needed).toBe(0);
     expect(status.id).toBe(check(published(), { targets: first }).id); // the same proposal: the signed part did not change
     const update = validateUpdate({
+      crypto: testCrypto,
       current: published(),
       uploads: uploads({ targets: merged }),
       now: NOW,
@@ -146,7 +147,7 @@ describe('checkProposal: 2-of-3 targets', () => {
   it('refuses a pending version altered after the first signature', () => {
     const signedByOne = sign(targetsV2(), k.t1);
     // The same signature over a document whose signed part was changed afterwards.
-    const altered = withTarget(targetsV2(), 'app/evil', targetFileFor(utf8Encode('evil')));
+    const altered = withTarget(targetsV2(), 'app/evil', targetFileFor(testCrypto, utf8Encode('evil')));
     const tampered = { ...sign(altered), signatures: signedByOne.signatures };
     expect(codeOf(() => check(published(), { targets: tampered }))).toBe('BAD_SIGNATURE');
     // A co-signer's signature over the altered bytes merged into the original is refused as well.
@@ -177,6 +178,7 @@ describe('checkProposal: 2-of-3 targets', () => {
     expect(
       codeOf(() =>
         checkProposal({
+          crypto: testCrypto,
           current: published(),
           uploads: uploads({ targets: sign(targetsV2(), k.t1) }),
           now: NOW,
@@ -187,6 +189,7 @@ describe('checkProposal: 2-of-3 targets', () => {
     // A co-signer who does not know the server's keys can still check everything else.
     expect(
       checkProposal({
+        crypto: testCrypto,
         current: published(),
         uploads: uploads({ targets: sign(targetsV2(), k.t1) }),
         now: NOW,
@@ -218,6 +221,7 @@ describe('checkProposal: root', () => {
     status = check(published(), { root: md });
     expect(status.complete).toBe(true);
     const update = validateUpdate({
+      crypto: testCrypto,
       current: published(),
       uploads: uploads({ root: md }),
       now: NOW,
@@ -272,7 +276,11 @@ describe('checkProposal: root', () => {
 
 describe('checkProposal: a 2-of-2 delegated role', () => {
   const releases = (tag: string) =>
-    withTarget(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), tag, targetFileFor(utf8Encode(tag)));
+    withTarget(
+      newTargets({ expires: expiresIn(NOW, 90 * DAY) }),
+      tag,
+      targetFileFor(testCrypto, utf8Encode(tag)),
+    );
 
   it('pending with one signature, complete with two; outside the delegated paths is refused', () => {
     const one = check(published(), { releases: sign(releases('releases/r1'), k.d1) });
@@ -297,7 +305,7 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
   const x = testKey(81);
   const role = (...tags: string[]) => {
     let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
-    for (const tag of tags) t = withTarget(t, tag, targetFileFor(utf8Encode(tag)));
+    for (const tag of tags) t = withTarget(t, tag, targetFileFor(testCrypto, utf8Encode(tag)));
     return t;
   };
   // targets delegates a and b; a gives `shared` to x alone, for releases/a/*; b to d1 and d2 (2 of 2), for more.
@@ -346,7 +354,13 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
     const both = sign(role('releases/a/1'), k.d1, k.d2);
     expect(check(state, { shared: both }).complete).toBe(true);
     expect(
-      validateUpdate({ current: state, uploads: uploads({ shared: both }), now: NOW, serverKeyids }).changed,
+      validateUpdate({
+        crypto: testCrypto,
+        current: state,
+        uploads: uploads({ shared: both }),
+        now: NOW,
+        serverKeyids,
+      }).changed,
     ).toHaveLength(1);
     // Either delegator is enough: x alone meets a's threshold.
     expect(check(state, { shared: sign(role('releases/a/1'), x) }).complete).toBe(true);
@@ -362,6 +376,7 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
     // An update refuses it too: only b can trust it, and none of b's keys signed.
     expect(() =>
       validateUpdate({
+        crypto: testCrypto,
         current: state,
         uploads: uploads({ shared: sign(role('elsewhere/1'), x) }),
         now: NOW,
@@ -383,6 +398,7 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
     expect(
       codeOf(() =>
         validateUpdate({
+          crypto: testCrypto,
           current: state,
           uploads: uploads({ targets: sign(moved, k.t1, k.t2) }),
           now: NOW,
@@ -400,8 +416,8 @@ describe('checkProposal: a role that two delegators name (the same rule as valid
 
 describe('describeProposal', () => {
   it('targets added, removed and changed; delegations; root keys and thresholds', () => {
-    let next = withTarget(targetsV2(), 'app/v1', targetFileFor(utf8Encode('v1 rebuilt')));
-    next = withTarget(next, 'app/v3', targetFileFor(utf8Encode('v3')));
+    let next = withTarget(targetsV2(), 'app/v1', targetFileFor(testCrypto, utf8Encode('v1 rebuilt')));
+    next = withTarget(next, 'app/v3', targetFileFor(testCrypto, utf8Encode('v3')));
     next = withDelegation(next, { name: 'nightly', keys: [k.d1.key], paths: ['nightly/*'] });
     const changes = describeProposal(published(), uploads({ targets: sign(next, k.t1) }));
     expect(changes).toEqual([
@@ -446,7 +462,9 @@ describe('signature lists and ids', () => {
   it('the id depends on the signed parts only, and documents read back', () => {
     const a = sign(targetsV2(), k.t1);
     const b = sign(targetsV2(), k.t2);
-    expect(proposalId(new Map([['targets', a]]))).toBe(proposalId(new Map([['targets', b]])));
+    expect(proposalId(testCrypto, new Map([['targets', a]]))).toBe(
+      proposalId(testCrypto, new Map([['targets', b]])),
+    );
     const docs = proposalDocuments(uploads({ targets: a }));
     expect(docs.get('targets')!.signed.version).toBe(2);
     expect(

@@ -17,7 +17,7 @@ import {
   type RoleStatus,
   signaturesNeeded,
 } from './collection-update.js';
-import { hashBytes } from './crypto.js';
+import type { CryptoProvider } from './crypto.js';
 import { isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonValue } from './json.js';
@@ -47,6 +47,8 @@ export interface ProposalStatus {
 
 export interface CheckProposalOptions {
   readonly current: CollectionState;
+  /** Checks every signature and hash of the proposal. */
+  readonly crypto: CryptoProvider;
   /** Role name → exact document bytes. */
   readonly uploads: ReadonlyMap<string, Uint8Array>;
   /** Reference time, ms since the epoch. */
@@ -59,10 +61,10 @@ export interface CheckProposalOptions {
 }
 
 /** The identity of a proposal: sha256 of the canonical JSON of role → sha256 of its signed part. */
-export function proposalId(documents: ReadonlyMap<string, Metadata>): string {
+export function proposalId(crypto: CryptoProvider, documents: ReadonlyMap<string, Metadata>): string {
   const parts: Record<string, string> = {};
-  for (const [role, md] of documents) parts[role] = toHex(hashBytes('sha256', md.signedBytes));
-  return toHex(hashBytes('sha256', canonicalBytes(parts)));
+  for (const [role, md] of documents) parts[role] = toHex(crypto.hash('sha256', md.signedBytes));
+  return toHex(crypto.hash('sha256', canonicalBytes(parts)));
 }
 
 /**
@@ -95,7 +97,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
   }
   const roles = update.partial();
   return {
-    id: proposalId(new Map(roles.map((r) => [r.role, update.document(r.role)]))),
+    id: proposalId(options.crypto, new Map(roles.map((r) => [r.role, update.document(r.role)]))),
     roles,
     complete: roles.every((s) => s.complete),
     needed: roles.reduce((sum, s) => sum + signaturesNeeded(s), 0),

@@ -4,7 +4,7 @@
  * unchanged afterwards.
  */
 
-import { bytesOf, DAY, NOW, RepoSim, refusedUpdate, rolesOf, sign, testKey } from '@tufa/testing';
+import { bytesOf, DAY, NOW, RepoSim, refusedUpdate, rolesOf, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
@@ -48,21 +48,28 @@ function repositoryWhere(role: Role, at: number) {
     k.targets,
   );
   const releases = sign(
-    withTarget(newTargets({ expires: expires('releases') }), 'releases/r1', targetFileFor(utf8Encode('r1'))),
+    withTarget(
+      newTargets({ expires: expires('releases') }),
+      'releases/r1',
+      targetFileFor(testCrypto, utf8Encode('r1')),
+    ),
     releasesKey,
   );
   const snapshot = sign(
     newSnapshot({
       expires: expires('snapshot'),
       meta: {
-        [metaFileName('targets')]: metaFileFor(bytesOf(targets), 1),
-        [metaFileName('releases')]: metaFileFor(bytesOf(releases), 1),
+        [metaFileName('targets')]: metaFileFor(testCrypto, bytesOf(targets), 1),
+        [metaFileName('releases')]: metaFileFor(testCrypto, bytesOf(releases), 1),
       },
     }),
     k.snapshot,
   );
   const timestamp = sign(
-    newTimestamp({ expires: expires('timestamp'), snapshotMeta: metaFileFor(bytesOf(snapshot), 1) }),
+    newTimestamp({
+      expires: expires('timestamp'),
+      snapshotMeta: metaFileFor(testCrypto, bytesOf(snapshot), 1),
+    }),
     k.timestamp,
   );
   return {
@@ -91,11 +98,11 @@ describe('expires == now is expired, through the trusted-metadata set', () => {
     '%s: valid one second before its expiry, EXPIRED at it, and the set keeps what it had',
     (role) => {
       const repo = repositoryWhere(role, at);
-      const early = TrustedMetadataSet.fromTrustedRoot(repo.root, { now: at - 1000 });
+      const early = TrustedMetadataSet.fromTrustedRoot(repo.root, { crypto: testCrypto, now: at - 1000 });
       for (const step of steps(early, repo)) step();
       expect(early.delegated('releases', 'targets')?.signed.version).toBe(1);
 
-      const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { now: at });
+      const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { crypto: testCrypto, now: at });
       const all = steps(set, repo);
       for (const step of all.slice(0, STEP_OF[role])) step();
       const err = refusedUpdate(set, all[STEP_OF[role]]!);
@@ -112,7 +119,7 @@ describe('expires == now is expired, through the trusted-metadata set', () => {
 
   it('root: the first update after the trusted root refuses an expired root at the boundary', () => {
     const repo = repositoryWhere('root', at);
-    const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { now: at });
+    const set = TrustedMetadataSet.fromTrustedRoot(repo.root, { crypto: testCrypto, now: at });
     const err = refusedUpdate(set, () => set.updateTimestamp(repo.timestamp));
     expect([err.code, err.role]).toEqual(['EXPIRED', 'root']);
     expect(set.timestamp).toBeUndefined();
@@ -126,7 +133,7 @@ describe('snapshot', () => {
     const timestampV1 = sim.bytes('timestamp');
     const snapshotV1 = sim.bytes('snapshot');
     sim.publishSnapshot(); // v2, listing the same targets v1
-    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { crypto: testCrypto, now: NOW });
     set.updateTimestamp(timestampV1);
     set.updateSnapshot(sim.bytes('snapshot'), { cached: true });
     expect(set.snapshot?.signed.version).toBe(2);
@@ -137,7 +144,7 @@ describe('snapshot', () => {
 
   it('a snapshot after targets has been loaded is ORDER, also the same snapshot again', () => {
     const sim = new RepoSim();
-    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { crypto: testCrypto, now: NOW });
     set.updateTimestamp(sim.bytes('timestamp'));
     const first = sim.bytes('snapshot');
     set.updateSnapshot(first);
@@ -156,7 +163,7 @@ describe('target files', () => {
   const content = utf8Encode('the artifact, 30 bytes long..');
   const sameLength = Uint8Array.from(content);
   sameLength[sameLength.length - 1] = sameLength[sameLength.length - 1]! ^ 1;
-  const both = targetFileFor(content, { hashes: ['sha256', 'sha512'] });
+  const both = targetFileFor(testCrypto, content, { hashes: ['sha256', 'sha512'] });
   const only = (algorithm: 'sha256' | 'sha512'): TargetFile => ({
     ...both,
     hashes: { [algorithm]: both.hashes[algorithm]! },
@@ -168,7 +175,7 @@ describe('target files', () => {
     ['sha256 and sha512', both],
   ] as const)('a file of the trusted length with other content is HASH_MISMATCH (%s stated)', (_, target) => {
     for (const chunk of [sameLength.length, 1]) {
-      const v = new TargetVerifier(target, { path: 'app/v1', role: 'targets' });
+      const v = new TargetVerifier(testCrypto, target, { path: 'app/v1', role: 'targets' });
       for (let i = 0; i < sameLength.length; i += chunk) v.update(sameLength.subarray(i, i + chunk));
       expect(v.bytesReceived).toBe(target.length);
       let error: unknown;
@@ -185,14 +192,14 @@ describe('target files', () => {
         expected: `${algorithm}:${target.hashes[algorithm]}`,
       });
     }
-    const right = new TargetVerifier(target);
+    const right = new TargetVerifier(testCrypto, target);
     right.update(content);
     right.finish();
   });
 
   it('stops an endless stream at the trusted length: the first byte too many is LENGTH_MISMATCH', () => {
     const target = only('sha256');
-    const v = new TargetVerifier(target, { path: 'app/v1' });
+    const v = new TargetVerifier(testCrypto, target, { path: 'app/v1' });
     v.update(content); // exactly the trusted length is accepted
     let fed = 0;
     let error: unknown;

@@ -1,4 +1,4 @@
-import { codeOf as code, DAY, NOW, RepoSim, sign, testKey } from '@tufa/testing';
+import { codeOf as code, DAY, NOW, RepoSim, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import { parseMetadata, serializeMetadata } from './metadata.js';
@@ -76,17 +76,23 @@ describe('targets and delegations', () => {
 
   it('adds, replaces and removes targets without touching the original', () => {
     const t0 = base();
-    const t1 = withTarget(t0, 'a', targetFileFor(utf8Encode('a')));
-    const t2 = withTarget(t1, 'a', targetFileFor(utf8Encode('a2'), { custom: { mediaType: 'x' } }));
+    const t1 = withTarget(t0, 'a', targetFileFor(testCrypto, utf8Encode('a')));
+    const t2 = withTarget(
+      t1,
+      'a',
+      targetFileFor(testCrypto, utf8Encode('a2'), { custom: { mediaType: 'x' } }),
+    );
     expect(Object.keys(t0.targets)).toEqual([]);
     expect(t2.targets.a).toMatchObject({ length: 2, custom: { mediaType: 'x' } });
     expect(Object.keys(withoutTarget(t2, 'a').targets)).toEqual([]);
     expect(code(() => withoutTarget(t0, 'a'))).toBe('NOT_FOUND');
-    expect(code(() => withTarget(t0, '', targetFileFor(utf8Encode(''))))).toBe('INVALID_ARGUMENT');
+    expect(code(() => withTarget(t0, '', targetFileFor(testCrypto, utf8Encode(''))))).toBe(
+      'INVALID_ARGUMENT',
+    );
   });
 
   it('a target named __proto__ is an ordinary target', () => {
-    const t = withTarget(base(), '__proto__', targetFileFor(utf8Encode('p')));
+    const t = withTarget(base(), '__proto__', targetFileFor(testCrypto, utf8Encode('p')));
     const md = sign(t, testKey(1));
     const parsed = parseMetadata('targets', serializeMetadata(md));
     expect(Object.keys(parsed.signed.targets)).toEqual(['__proto__']);
@@ -123,12 +129,15 @@ describe('meta and signatures', () => {
   it('states length and hashes of the exact bytes served', () => {
     const sim = new RepoSim();
     const bytes = sim.bytes('targets');
-    const meta = metaFileFor(bytes, 1, { hashes: ['sha256', 'sha512'] });
+    const meta = metaFileFor(testCrypto, bytes, 1, { hashes: ['sha256', 'sha512'] });
     expect(meta.length).toBe(bytes.length);
     expect(Object.keys(meta.hashes!)).toEqual(['sha256', 'sha512']);
-    expect(() => checkLengthAndHashes(bytes, meta, 'targets')).not.toThrow();
-    expect(metaFileFor(bytes, 3, { hashes: [], length: false })).toEqual({ version: 3, extra: {} });
-    const snapshotMeta = snapshotMetaFor([{ role: 'targets', bytes, version: 4 }]);
+    expect(() => checkLengthAndHashes(testCrypto, bytes, meta, 'targets')).not.toThrow();
+    expect(metaFileFor(testCrypto, bytes, 3, { hashes: [], length: false })).toEqual({
+      version: 3,
+      extra: {},
+    });
+    const snapshotMeta = snapshotMetaFor(testCrypto, [{ role: 'targets', bytes, version: 4 }]);
     expect(snapshotMeta['targets.json']).toEqual({ version: 4, extra: {} });
   });
 
@@ -139,6 +148,7 @@ describe('meta and signatures', () => {
     md = addSignatures(md, [b.signer, a.signer]);
     expect(md.signatures.map((s) => s.keyid).sort()).toEqual([a.keyid, b.keyid].sort());
     const r = verifyMetadataSignatures(md, {
+      crypto: testCrypto,
       role: 'targets',
       keyids: [a.keyid, b.keyid],
       threshold: 2,
@@ -149,7 +159,7 @@ describe('meta and signatures', () => {
 
   it('a repository built with these helpers passes the client rules end to end', () => {
     const sim = new RepoSim();
-    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { crypto: testCrypto, now: NOW });
     set.updateTimestamp(sim.bytes('timestamp'));
     set.updateSnapshot(sim.bytes('snapshot'));
     expect(set.updateTargets(sim.bytes('targets')).signed.targets['app/v1']).toBeDefined();

@@ -3,7 +3,7 @@
  * expiry, compute snapshot and timestamp meta from the exact bytes that will be served, sign.
  * Used by the CLI and the server; everything returns new objects.
  */
-import { createHash, type HashAlgorithm } from './crypto.js';
+import type { CryptoProvider, HashAlgorithm } from './crypto.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonValue } from './json.js';
@@ -182,15 +182,21 @@ export interface MetaFileOptions {
 }
 
 /** Snapshot/timestamp meta for a role, from the exact bytes that will be served. */
-export function metaFileFor(bytes: Uint8Array, version: number, options: MetaFileOptions = {}): MetaFile {
+export function metaFileFor(
+  crypto: CryptoProvider,
+  bytes: Uint8Array,
+  version: number,
+  options: MetaFileOptions = {},
+): MetaFile {
   const algorithms = options.hashes ?? ['sha256'];
   const meta: { -readonly [K in keyof MetaFile]: MetaFile[K] } = { version, extra: {} };
   if (options.length ?? true) meta.length = bytes.length;
-  if (algorithms.length > 0) meta.hashes = digests(bytes, algorithms, options.known);
+  if (algorithms.length > 0) meta.hashes = digests(crypto, bytes, algorithms, options.known);
   return meta;
 }
 
 function digests(
+  crypto: CryptoProvider,
   bytes: Uint8Array,
   algorithms: readonly HashAlgorithm[],
   known: MetaFileOptions['known'],
@@ -202,21 +208,20 @@ function digests(
       out[algorithm] = given;
       continue;
     }
-    const h = createHash(algorithm);
-    h.update(bytes);
-    out[algorithm] = toHex(h.digest());
+    out[algorithm] = toHex(crypto.hash(algorithm, bytes));
   }
   return out;
 }
 
 /** A target file entry for content held in memory. */
 export function targetFileFor(
+  crypto: CryptoProvider,
   content: Uint8Array,
   options: { hashes?: readonly HashAlgorithm[]; custom?: JsonValue } = {},
 ): TargetFile {
   const file: { -readonly [K in keyof TargetFile]: TargetFile[K] } = {
     length: content.length,
-    hashes: digests(content, options.hashes ?? ['sha256', 'sha512'], undefined),
+    hashes: digests(crypto, content, options.hashes ?? ['sha256', 'sha512'], undefined),
     extra: {},
   };
   if (options.custom !== undefined) file.custom = options.custom;
@@ -225,11 +230,12 @@ export function targetFileFor(
 
 /** Snapshot meta for a set of targets roles: name → serialized bytes and version. */
 export function snapshotMetaFor(
+  crypto: CryptoProvider,
   roles: Iterable<{ role: string; bytes: Uint8Array; version: number }>,
   options: MetaFileOptions = { hashes: [], length: false },
 ): Record<string, MetaFile> {
   const meta = dict<MetaFile>();
-  for (const r of roles) meta[metaFileName(r.role)] = metaFileFor(r.bytes, r.version, options);
+  for (const r of roles) meta[metaFileName(r.role)] = metaFileFor(crypto, r.bytes, r.version, options);
   return meta;
 }
 

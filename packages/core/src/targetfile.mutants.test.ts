@@ -3,7 +3,7 @@
  * expected and found (mutation testing showed these were unchecked).
  */
 
-import { refusal } from '@tufa/testing';
+import { refusal, testCrypto } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import type { TargetFile } from './metadata.js';
@@ -11,7 +11,7 @@ import { targetFileFor } from './repository.js';
 import { checkDigest, parseDigest, preferredDigest, TargetVerifier } from './targetfile.js';
 
 const content = utf8Encode('the artifact');
-const target = targetFileFor(content);
+const target = targetFileFor(testCrypto, content);
 const sha256 = target.hashes.sha256!;
 const sha512 = target.hashes.sha512!;
 const ALGORITHM_MESSAGE = 'digest must be ALGORITHM:HEX with one of sha256, sha384, sha512';
@@ -71,7 +71,7 @@ describe('preferredDigest', () => {
       found: 'blake3, md5',
     };
     expect(refusal(() => preferredDigest(unknown, 'releases'))).toEqual(expected);
-    expect(refusal(() => new TargetVerifier(unknown, { role: 'releases' }))).toEqual(expected);
+    expect(refusal(() => new TargetVerifier(testCrypto, unknown, { role: 'releases' }))).toEqual(expected);
   });
 });
 
@@ -108,7 +108,7 @@ describe('checkDigest refusals', () => {
 
 describe('TargetVerifier refusals', () => {
   it('more bytes than trusted', () => {
-    const named = new TargetVerifier(target, { path: 'app/v1', role: 'targets' });
+    const named = new TargetVerifier(testCrypto, target, { path: 'app/v1', role: 'targets' });
     named.update(content);
     expect(refusal(() => named.update(utf8Encode('x')))).toEqual({
       code: 'LENGTH_MISMATCH',
@@ -117,14 +117,14 @@ describe('TargetVerifier refusals', () => {
       expected: content.length,
       found: `> ${content.length}`,
     });
-    const unnamed = new TargetVerifier(target);
+    const unnamed = new TargetVerifier(testCrypto, target);
     expect(refusal(() => unnamed.update(utf8Encode(`${'x'.repeat(content.length)}!`))).message).toBe(
       `target: more than the trusted ${content.length} bytes`,
     );
   });
 
   it('fewer bytes than trusted', () => {
-    const named = new TargetVerifier(target, { path: 'app/v1', role: 'targets' });
+    const named = new TargetVerifier(testCrypto, target, { path: 'app/v1', role: 'targets' });
     named.update(content.subarray(2));
     expect(refusal(() => named.finish())).toEqual({
       code: 'LENGTH_MISMATCH',
@@ -133,7 +133,7 @@ describe('TargetVerifier refusals', () => {
       expected: content.length,
       found: content.length - 2,
     });
-    expect(refusal(() => new TargetVerifier(target).finish()).message).toBe(
+    expect(refusal(() => new TargetVerifier(testCrypto, target).finish()).message).toBe(
       `target: 0 bytes where ${content.length} are trusted`,
     );
   });
@@ -142,9 +142,9 @@ describe('TargetVerifier refusals', () => {
     const changed = Uint8Array.from(content);
     changed[0] = changed[0]! ^ 1;
     const only512: TargetFile = { length: content.length, hashes: { sha512 }, extra: {} };
-    const v = new TargetVerifier(only512, { path: 'app/v1', role: 'targets' });
+    const v = new TargetVerifier(testCrypto, only512, { path: 'app/v1', role: 'targets' });
     v.update(changed);
-    const found = targetFileFor(changed).hashes.sha512!;
+    const found = targetFileFor(testCrypto, changed).hashes.sha512!;
     expect(refusal(() => v.finish())).toEqual({
       code: 'HASH_MISMATCH',
       message: 'app/v1: sha512 differs from the trusted one',
@@ -152,7 +152,7 @@ describe('TargetVerifier refusals', () => {
       expected: `sha512:${sha512}`,
       found: `sha512:${found}`,
     });
-    const unnamed = new TargetVerifier(only512);
+    const unnamed = new TargetVerifier(testCrypto, only512);
     unnamed.update(changed);
     expect(refusal(() => unnamed.finish()).message).toBe('target: sha512 differs from the trusted one');
   });

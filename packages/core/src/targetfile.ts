@@ -3,7 +3,7 @@
  * streamed through every supported hash the entry states, with the length bounded as it goes.
  */
 import {
-  createHash,
+  type CryptoProvider,
   HASH_HEX_LENGTH,
   type HashAlgorithm,
   type IncrementalHash,
@@ -98,12 +98,13 @@ export class TargetVerifier {
   private received = 0;
 
   constructor(
+    crypto: CryptoProvider,
     private readonly target: TargetFile,
     private readonly options: { path?: string; role?: string } = {},
   ) {
     const algorithms = Object.keys(target.hashes).filter(isHashAlgorithm);
     if (algorithms.length === 0) preferredDigest(target, options.role); // throws the clear error
-    this.hashers = algorithms.map((a) => [a, createHash(a)]);
+    this.hashers = algorithms.map((a) => [a, crypto.createHash(a)]);
   }
 
   get bytesReceived(): number {

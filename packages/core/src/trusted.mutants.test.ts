@@ -3,7 +3,7 @@
  * role, expected, found), and the answers it gives about what it holds: the cases mutation
  * testing found unchecked.
  */
-import { bytesOf, DAY, NOW, RepoSim, refusal, sign, testKey } from '@tufa/testing';
+import { bytesOf, DAY, NOW, RepoSim, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import type { MetaFile, Targets } from './metadata.js';
@@ -21,7 +21,7 @@ import { checkLengthAndHashes, checkRootPins, TrustedMetadataSet } from './trust
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function start(sim: RepoSim, options: { now?: number; allowExpired?: boolean } = {}): TrustedMetadataSet {
-  return TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW, ...options });
+  return TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { crypto: testCrypto, now: NOW, ...options });
 }
 
 function loadAll(sim: RepoSim, options: { now?: number; allowExpired?: boolean } = {}): TrustedMetadataSet {
@@ -46,7 +46,9 @@ describe('the trusted root', () => {
   it('a root its own keys did not sign: says so, for role root', () => {
     const sim = new RepoSim();
     const forged = sign(sim.rootMd.signed, testKey(99));
-    expect(refusal(() => TrustedMetadataSet.fromTrustedRoot(bytesOf(forged), { now: NOW }))).toMatchObject({
+    expect(
+      refusal(() => TrustedMetadataSet.fromTrustedRoot(bytesOf(forged), { crypto: testCrypto, now: NOW })),
+    ).toMatchObject({
       code: 'THRESHOLD_NOT_MET',
       message: 'root: 0 of the 1 required signatures by keys of root v1 itself',
       role: 'root',
@@ -430,7 +432,9 @@ describe('delegated targets', () => {
     const toShared = (t: Targets) => withDelegation(t, { name: 'shared', keys: [shared.key], paths: ['*'] });
     sim.publishDelegated('a', toShared, [a]);
     sim.publishDelegated('b', toShared, [b]);
-    sim.publishDelegated('shared', (t) => withTarget(t, 'x', targetFileFor(utf8Encode('x'))), [shared]);
+    sim.publishDelegated('shared', (t) => withTarget(t, 'x', targetFileFor(testCrypto, utf8Encode('x'))), [
+      shared,
+    ]);
     return sim;
   }
 
@@ -504,10 +508,10 @@ describe('delegated targets', () => {
 
 describe('checkLengthAndHashes', () => {
   const bytes = utf8Encode('the bytes');
-  const sha256 = metaFileFor(bytes, 1).hashes!.sha256!;
+  const sha256 = metaFileFor(testCrypto, bytes, 1).hashes!.sha256!;
 
   it('another length: both lengths', () => {
-    expect(refusal(() => checkLengthAndHashes(bytes, { length: 3 }, 'snapshot'))).toEqual({
+    expect(refusal(() => checkLengthAndHashes(testCrypto, bytes, { length: 3 }, 'snapshot'))).toEqual({
       code: 'LENGTH_MISMATCH',
       message: `snapshot: ${bytes.length} bytes where 3 were stated`,
       role: 'snapshot',
@@ -517,21 +521,29 @@ describe('checkLengthAndHashes', () => {
   });
 
   it('hashes it cannot compute are skipped when one it can is stated', () => {
-    expect(refusal(() => checkLengthAndHashes(bytes, { hashes: { blake3: 'ab' } }, 'targets'))).toEqual({
+    expect(
+      refusal(() => checkLengthAndHashes(testCrypto, bytes, { hashes: { blake3: 'ab' } }, 'targets')),
+    ).toEqual({
       code: 'HASH_MISMATCH',
       message: 'targets: none of the stated hash algorithms is supported',
       role: 'targets',
       expected: 'blake3',
     });
     expect(
-      refusal(() => checkLengthAndHashes(bytes, { hashes: { blake3: 'ab', md5: 'cd' } }, 'targets')).expected,
+      refusal(() =>
+        checkLengthAndHashes(testCrypto, bytes, { hashes: { blake3: 'ab', md5: 'cd' } }, 'targets'),
+      ).expected,
     ).toBe('blake3, md5');
-    expect(() => checkLengthAndHashes(bytes, { hashes: { blake3: 'ab', sha256 } }, 'targets')).not.toThrow();
+    expect(() =>
+      checkLengthAndHashes(testCrypto, bytes, { hashes: { blake3: 'ab', sha256 } }, 'targets'),
+    ).not.toThrow();
   });
 
   it('another hash: the algorithm and both digests', () => {
     expect(
-      refusal(() => checkLengthAndHashes(bytes, { hashes: { sha256: '0'.repeat(64) } }, 'targets')),
+      refusal(() =>
+        checkLengthAndHashes(testCrypto, bytes, { hashes: { sha256: '0'.repeat(64) } }, 'targets'),
+      ),
     ).toEqual({
       code: 'HASH_MISMATCH',
       message: 'targets: sha256 does not match',
@@ -546,7 +558,7 @@ describe('checkRootPins', () => {
   it('says how many pinned keys signed, which were pinned, which are missing', () => {
     const sim = new RepoSim();
     const pinned = [sim.keys.root[0]!.keyid, testKey(5).keyid];
-    expect(refusal(() => checkRootPins(sim.rootMd, { keyids: pinned, threshold: 2 }))).toEqual({
+    expect(refusal(() => checkRootPins(testCrypto, sim.rootMd, { keyids: pinned, threshold: 2 }))).toEqual({
       code: 'UNTRUSTED_ROOT',
       message: 'root v1: signed by 1 of the 2 pinned keys required',
       role: 'root',

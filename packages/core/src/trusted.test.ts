@@ -1,4 +1,4 @@
-import { bytesOf, DAY, NOW, RepoSim, sign, testKey } from '@tufa/testing';
+import { bytesOf, DAY, NOW, RepoSim, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, utf8Encode } from './json.js';
@@ -44,7 +44,7 @@ function refused(set: TrustedMetadataSet, update: () => unknown, code: ErrorCode
 }
 
 function start(sim: RepoSim, now = NOW): TrustedMetadataSet {
-  return TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now });
+  return TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { crypto: testCrypto, now });
 }
 
 function loadAll(sim: RepoSim, now = NOW): TrustedMetadataSet {
@@ -73,7 +73,7 @@ describe('the trusted root', () => {
     const forged = sign(sim.rootMd.signed, testKey(99));
     const err = (() => {
       try {
-        TrustedMetadataSet.fromTrustedRoot(bytesOf(forged), { now: NOW });
+        TrustedMetadataSet.fromTrustedRoot(bytesOf(forged), { crypto: testCrypto, now: NOW });
       } catch (e) {
         return e as TufaError;
       }
@@ -85,16 +85,16 @@ describe('the trusted root', () => {
   it('refuses a tampered root with BAD_SIGNATURE', () => {
     const sim = new RepoSim();
     const bytes = tampered(sim.bytes('root'), (d) => (d.signed.expires = '2099-01-01T00:00:00Z'));
-    expect(() => TrustedMetadataSet.fromTrustedRoot(bytes, { now: NOW })).toThrow(
+    expect(() => TrustedMetadataSet.fromTrustedRoot(bytes, { crypto: testCrypto, now: NOW })).toThrow(
       expect.objectContaining({ code: 'BAD_SIGNATURE' }),
     );
   });
 
   it('refuses a non-root document', () => {
     const sim = new RepoSim();
-    expect(() => TrustedMetadataSet.fromTrustedRoot(sim.bytes('targets'), { now: NOW })).toThrow(
-      expect.objectContaining({ code: 'WRONG_TYPE' }),
-    );
+    expect(() =>
+      TrustedMetadataSet.fromTrustedRoot(sim.bytes('targets'), { crypto: testCrypto, now: NOW }),
+    ).toThrow(expect.objectContaining({ code: 'WRONG_TYPE' }));
   });
 });
 
@@ -362,7 +362,7 @@ describe('5.6 targets', () => {
   it('refuses targets whose bytes do not match snapshot meta (mix-and-match)', () => {
     const sim = new RepoSim();
     const old = sim.bytes('targets');
-    sim.publishTargets((t) => withTarget(t, 'app/v2', targetFileFor(utf8Encode('v2'))));
+    sim.publishTargets((t) => withTarget(t, 'app/v2', targetFileFor(testCrypto, utf8Encode('v2'))));
     const set = start(sim);
     set.updateTimestamp(sim.bytes('timestamp'));
     set.updateSnapshot(sim.bytes('snapshot'));
@@ -414,7 +414,7 @@ describe('5.6 delegated targets', () => {
         paths: ['b/*'],
       }),
     );
-    sim.publishDelegated('a', (t) => withTarget(t, 'a/x', targetFileFor(utf8Encode('ax'))), [a]);
+    sim.publishDelegated('a', (t) => withTarget(t, 'a/x', targetFileFor(testCrypto, utf8Encode('ax'))), [a]);
     sim.publishDelegated('b', (t) => t, [b]);
     return { sim, a, b };
   }
@@ -454,7 +454,7 @@ describe('5.6 delegated targets', () => {
   it('refuses a delegated role with a hash mismatch, a wrong version, or expired', () => {
     const { sim, a } = delegatedRepo();
     const old = sim.bytes('a');
-    sim.publishDelegated('a', (t) => withTarget(t, 'a/y', targetFileFor(utf8Encode('ay'))), [a]);
+    sim.publishDelegated('a', (t) => withTarget(t, 'a/y', targetFileFor(testCrypto, utf8Encode('ay'))), [a]);
     let set = loadAll(sim);
     refused(set, () => set.updateDelegatedTargets(old, 'a', 'targets'), 'LENGTH_MISMATCH');
     refused(set, () => set.updateDelegatedTargets(old, 'a', 'targets', { cached: true }), 'ROLLBACK');
@@ -486,7 +486,9 @@ describe('5.6 delegated targets', () => {
       (t) => withDelegation(t, { name: 'shared', keys: [wrong.key], paths: ['*'] }),
       [p2],
     );
-    sim.publishDelegated('shared', (t) => withTarget(t, 'x', targetFileFor(utf8Encode('x'))), [shared]);
+    sim.publishDelegated('shared', (t) => withTarget(t, 'x', targetFileFor(testCrypto, utf8Encode('x'))), [
+      shared,
+    ]);
     const set = loadAll(sim);
     set.updateDelegatedTargets(sim.bytes('p1'), 'p1', 'targets');
     set.updateDelegatedTargets(sim.bytes('p2'), 'p2', 'targets');
@@ -511,7 +513,7 @@ describe('5.3.11 fast-forward recovery', () => {
     sim.keys.timestamp = [newKey];
     sim.publishTimestamp({ version: 3 });
 
-    const next = TrustedMetadataSet.fromTrustedRoot(rootV1, { now: NOW }); // next refresh: cached v1, then v2
+    const next = TrustedMetadataSet.fromTrustedRoot(rootV1, { crypto: testCrypto, now: NOW }); // next refresh: cached v1, then v2
     next.updateRoot(sim.bytes('root'));
     refused(next, () => next.updateTimestamp(attacked, { cached: true }), 'THRESHOLD_NOT_MET');
     expect(next.updateTimestamp(sim.bytes('timestamp')).signed.version).toBe(3);
@@ -534,7 +536,7 @@ describe('5.3.11 fast-forward recovery', () => {
     sim.keys.snapshot = [newKey];
     sim.keys.timestamp = [testKey(92)];
     sim.publishSnapshot(1);
-    const set = TrustedMetadataSet.fromTrustedRoot(rootV1, { now: NOW });
+    const set = TrustedMetadataSet.fromTrustedRoot(rootV1, { crypto: testCrypto, now: NOW });
     set.updateRoot(sim.bytes('root'));
     refused(set, () => set.updateTimestamp(attackedTimestamp, { cached: true }), 'THRESHOLD_NOT_MET');
     set.updateTimestamp(sim.bytes('timestamp'));
@@ -546,20 +548,20 @@ describe('5.3.11 fast-forward recovery', () => {
 describe('checkRootPins and checkLengthAndHashes', () => {
   it('trusts a root signed by the pinned keys only', () => {
     const sim = new RepoSim();
-    expect(checkRootPins(sim.rootMd, { keyids: [sim.keys.root[0]!.keyid] }).verified).toBe(true);
-    expect(() => checkRootPins(sim.rootMd, { keyids: [testKey(5).keyid] })).toThrow(
+    expect(checkRootPins(testCrypto, sim.rootMd, { keyids: [sim.keys.root[0]!.keyid] }).verified).toBe(true);
+    expect(() => checkRootPins(testCrypto, sim.rootMd, { keyids: [testKey(5).keyid] })).toThrow(
       expect.objectContaining({ code: 'UNTRUSTED_ROOT' }),
     );
-    expect(() => checkRootPins(sim.rootMd, { keyids: [sim.keys.root[0]!.keyid], threshold: 2 })).toThrow(
-      expect.objectContaining({ code: 'UNTRUSTED_ROOT' }),
-    );
+    expect(() =>
+      checkRootPins(testCrypto, sim.rootMd, { keyids: [sim.keys.root[0]!.keyid], threshold: 2 }),
+    ).toThrow(expect.objectContaining({ code: 'UNTRUSTED_ROOT' }));
   });
 
   it('refuses stated hashes that tufa cannot compute', () => {
-    expect(() => checkLengthAndHashes(utf8Encode('x'), { hashes: { md5: 'ab' } }, 'snapshot')).toThrow(
-      expect.objectContaining({ code: 'HASH_MISMATCH' }),
-    );
-    expect(() => checkLengthAndHashes(utf8Encode('x'), {}, 'snapshot')).not.toThrow();
+    expect(() =>
+      checkLengthAndHashes(testCrypto, utf8Encode('x'), { hashes: { md5: 'ab' } }, 'snapshot'),
+    ).toThrow(expect.objectContaining({ code: 'HASH_MISMATCH' }));
+    expect(() => checkLengthAndHashes(testCrypto, utf8Encode('x'), {}, 'snapshot')).not.toThrow();
   });
 
   it('serialises what it holds unchanged', () => {
@@ -578,13 +580,21 @@ describe("a publisher's view (allowExpired)", () => {
     client.updateSnapshot(sim.bytes('snapshot'));
     refused(client, () => client.updateTargets(sim.bytes('targets')), 'EXPIRED');
 
-    const publisher = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW, allowExpired: true });
+    const publisher = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), {
+      crypto: testCrypto,
+      now: NOW,
+      allowExpired: true,
+    });
     publisher.updateTimestamp(sim.bytes('timestamp'));
     publisher.updateSnapshot(sim.bytes('snapshot'));
     expect(publisher.updateTargets(sim.bytes('targets')).signed.expiresAt).toBe(NOW - DAY);
 
     // Signatures, versions and hashes still hold.
-    const forged = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), { now: NOW, allowExpired: true });
+    const forged = TrustedMetadataSet.fromTrustedRoot(sim.bytes('root'), {
+      crypto: testCrypto,
+      now: NOW,
+      allowExpired: true,
+    });
     forged.updateTimestamp(sim.bytes('timestamp'));
     forged.updateSnapshot(sim.bytes('snapshot'));
     const tamperedTargets = tampered(sim.bytes('targets'), (d) => (d.signed.version = 99));

@@ -5,7 +5,7 @@
  * set exactly as it was. No I/O and no clock of its own: the reference time is given.
  */
 
-import { createHash, type HashAlgorithm, isHashAlgorithm } from './crypto.js';
+import { type CryptoProvider, isHashAlgorithm } from './crypto.js';
 import { bytesEqual, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import {
@@ -55,10 +55,14 @@ export class TrustedMetadataSet {
   /** A publisher's view: expiry is not enforced (see fromTrustedRoot). */
   readonly allowExpired: boolean;
 
-  private constructor(root: Metadata<Root>, now: number, allowExpired: boolean) {
+  /** Checks every signature and hash of this set. */
+  private readonly crypto: CryptoProvider;
+
+  private constructor(root: Metadata<Root>, now: number, allowExpired: boolean, crypto: CryptoProvider) {
     this._root = root;
     this.now = now;
     this.allowExpired = allowExpired;
+    this.crypto = crypto;
   }
 
   /**
@@ -72,13 +76,16 @@ export class TrustedMetadataSet {
    */
   static fromTrustedRoot(
     bytes: Uint8Array,
-    options: { now: number; allowExpired?: boolean },
+    options: { now: number; allowExpired?: boolean; crypto: CryptoProvider },
   ): TrustedMetadataSet {
     if (!Number.isFinite(options.now))
       throw new TufaError('INVALID_ARGUMENT', 'reference time must be finite');
     const root = parseMetadata('root', bytes);
-    assertVerified(rootVerification(root, root.signed), `root v${root.signed.version} itself`);
-    return new TrustedMetadataSet(root, options.now, options.allowExpired === true);
+    assertVerified(
+      rootVerification(options.crypto, root, root.signed),
+      `root v${root.signed.version} itself`,
+    );
+    return new TrustedMetadataSet(root, options.now, options.allowExpired === true, options.crypto);
   }
 
   get root(): Metadata<Root> {
@@ -123,7 +130,7 @@ export class TrustedMetadataSet {
     }
     const trusted = this._root.signed;
     const next = parseMetadata('root', bytes);
-    assertVerified(rootVerification(next, trusted), `root v${trusted.version}`);
+    assertVerified(rootVerification(this.crypto, next, trusted), `root v${trusted.version}`);
     const expected = trusted.version + 1;
     if (next.signed.version !== expected) {
       throw new TufaError(
@@ -132,7 +139,7 @@ export class TrustedMetadataSet {
         { role: 'root', expected, found: next.signed.version },
       );
     }
-    assertVerified(rootVerification(next, next.signed), `root v${next.signed.version} itself`);
+    assertVerified(rootVerification(this.crypto, next, next.signed), `root v${next.signed.version} itself`);
     this._root = next;
     return next;
   }
@@ -204,7 +211,7 @@ export class TrustedMetadataSet {
     }
     this.checkExpiry(this._timestamp.signed, 'timestamp');
     const expectedMeta = this._timestamp.signed.snapshotMeta;
-    if (!options.cached) checkLengthAndHashes(bytes, expectedMeta, 'snapshot');
+    if (!options.cached) checkLengthAndHashes(this.crypto, bytes, expectedMeta, 'snapshot');
     const next = parseMetadata('snapshot', bytes);
     assertVerified(this.verifyTopLevel(next, 'snapshot'), 'root');
     const trusted = this._snapshot?.signed;
@@ -272,7 +279,7 @@ export class TrustedMetadataSet {
     }
     const snapshot = this.finalSnapshot('targets');
     const meta = snapshot.meta['targets.json']!;
-    if (!options.cached) checkLengthAndHashes(bytes, meta, 'targets');
+    if (!options.cached) checkLengthAndHashes(this.crypto, bytes, meta, 'targets');
     const next = parseMetadata('targets', bytes);
     assertVerified(this.verifyTopLevel(next, 'targets'), 'root');
     checkMetaVersion(next.signed, meta, 'targets');
@@ -306,9 +313,9 @@ export class TrustedMetadataSet {
     if (meta === undefined) {
       throw new TufaError('NOT_FOUND', `${role}: not listed in snapshot`, { role, expected: fileName });
     }
-    if (!options.cached) checkLengthAndHashes(bytes, meta, role);
+    if (!options.cached) checkLengthAndHashes(this.crypto, bytes, meta, role);
     const next = parseMetadata('targets', bytes, { role });
-    assertVerified(verifyDelegate(parent.signed, role, next), delegator);
+    assertVerified(verifyDelegate(this.crypto, parent.signed, role, next), delegator);
     checkMetaVersion(next.signed, meta, role);
     this.checkExpiry(next.signed, role);
     const held = this._delegated.get(role);
@@ -322,7 +329,7 @@ export class TrustedMetadataSet {
 
   /** The signature status of top-level metadata against the trusted root (for messages and tools). */
   verifyTopLevel(metadata: Metadata, role: 'timestamp' | 'snapshot' | 'targets'): VerificationResult {
-    return verifyDelegate(this._root.signed, role, metadata);
+    return verifyDelegate(this.crypto, this._root.signed, role, metadata);
   }
 
   private finalSnapshot(role: string): Snapshot {
@@ -339,8 +346,8 @@ export class TrustedMetadataSet {
   }
 }
 
-function rootVerification(metadata: Metadata, by: Root): VerificationResult {
-  return verifyDelegate(by, 'root', metadata);
+function rootVerification(crypto: CryptoProvider, metadata: Metadata, by: Root): VerificationResult {
+  return verifyDelegate(crypto, by, 'root', metadata);
 }
 
 /** EXPIRED unless `signed` expires after `now` (the spec's rule: expires <= now is expired). */
@@ -377,6 +384,7 @@ function checkMetaVersion(signed: Targets, meta: MetaFile, role: string): void {
 
 /** Length and every hash the referring metadata states for these bytes (5.5.2, 5.6.2). */
 export function checkLengthAndHashes(
+  crypto: CryptoProvider,
   bytes: Uint8Array,
   meta: { length?: number | undefined; hashes?: Readonly<Record<string, string>> | undefined },
   role: string,
@@ -401,9 +409,7 @@ export function checkLengthAndHashes(
     });
   }
   for (const algorithm of known) {
-    const h = createHash(algorithm as HashAlgorithm);
-    h.update(bytes);
-    const found = toHex(h.digest());
+    const found = toHex(crypto.hash(algorithm, bytes));
     const expected = meta.hashes[algorithm]!;
     if (found !== expected) {
       throw new TufaError('HASH_MISMATCH', `${role}: ${algorithm} does not match`, { role, expected, found });
@@ -421,9 +427,14 @@ export interface RootPins {
  * Checks a root against pinned key ids (the first root a client trusts): `threshold` (default 1)
  * of the pinned keys, as the root itself lists them, must have signed it. UNTRUSTED_ROOT if not.
  */
-export function checkRootPins(root: Metadata<Root>, pins: RootPins): VerificationResult {
+export function checkRootPins(
+  crypto: CryptoProvider,
+  root: Metadata<Root>,
+  pins: RootPins,
+): VerificationResult {
   const threshold = pins.threshold ?? 1;
   const result = verifyMetadataSignatures(root, {
+    crypto,
     role: 'root',
     keyids: pins.keyids,
     threshold,

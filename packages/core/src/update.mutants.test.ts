@@ -3,7 +3,7 @@
  * writer reads back (code, message, role, expected, found, details), and the choices it makes
  * about snapshot and stored roles: the cases mutation testing found unchecked.
  */
-import { bytesOf, DAY, NOW, refusal, sign, testKey } from '@tufa/testing';
+import { bytesOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { utf8Encode } from './json.js';
@@ -61,7 +61,7 @@ const targetsV1 = (): Targets =>
 
 const role = (paths: string[], version = 1): Targets => {
   let t = newTargets({ expires: expiresIn(NOW, 30 * DAY), version });
-  for (const p of paths) t = withTarget(t, p, targetFileFor(utf8Encode(p)));
+  for (const p of paths) t = withTarget(t, p, targetFileFor(testCrypto, utf8Encode(p)));
   return t;
 };
 
@@ -78,7 +78,7 @@ const apply = (u: ValidatedUpdate): CollectionState => ({
 const empty: CollectionState = { delegated: new Map() };
 
 const update = (current: CollectionState, entries: Record<string, Metadata | Uint8Array>, now = NOW) =>
-  validateUpdate({ current, uploads: uploads(entries), now, serverKeyids });
+  validateUpdate({ crypto: testCrypto, current, uploads: uploads(entries), now, serverKeyids });
 
 const first = (root = rootV1(), targets = targetsV1()) =>
   apply(update(empty, { root: sign(root, keys.root), targets: sign(targets, keys.targets) }));
@@ -152,16 +152,18 @@ describe('snapshotMetaForState', () => {
   it('takes the sha256 the caller knows, and hashes what it does not', () => {
     const state = first();
     const known = 'cd'.repeat(32);
-    const meta = snapshotMetaForState(state as never, () => known);
+    const meta = snapshotMetaForState(testCrypto, state as never, () => known);
     expect(meta['targets.json']).toMatchObject({
       version: 1,
       length: state.targets!.bytes.length,
       hashes: { sha256: known },
     });
-    const computed = snapshotMetaForState(state as never)['targets.json']!.hashes!.sha256;
-    expect(snapshotMetaForState(state as never, () => undefined)['targets.json']!.hashes).toEqual({
-      sha256: computed,
-    });
+    const computed = snapshotMetaForState(testCrypto, state as never)['targets.json']!.hashes!.sha256;
+    expect(snapshotMetaForState(testCrypto, state as never, () => undefined)['targets.json']!.hashes).toEqual(
+      {
+        sha256: computed,
+      },
+    );
     expect(computed).not.toBe(known);
   });
 });
@@ -169,14 +171,18 @@ describe('snapshotMetaForState', () => {
 describe('validateUpdate: what an update must carry', () => {
   it('at least one role, and at most 1000', () => {
     expect(
-      refusal(() => validateUpdate({ current: empty, uploads: new Map(), now: NOW, serverKeyids })),
+      refusal(() =>
+        validateUpdate({ crypto: testCrypto, current: empty, uploads: new Map(), now: NOW, serverKeyids }),
+      ),
     ).toEqual({
       code: 'INVALID_ARGUMENT',
       message: 'an update must carry at least one role',
     });
     const many = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`r${i}`, utf8Encode('{}')]));
     expect(
-      refusal(() => validateUpdate({ current: empty, uploads: many(1001), now: NOW, serverKeyids })),
+      refusal(() =>
+        validateUpdate({ crypto: testCrypto, current: empty, uploads: many(1001), now: NOW, serverKeyids }),
+      ),
     ).toEqual({
       code: 'TOO_LARGE',
       message: 'an update carries at most 1000 roles',
@@ -185,7 +191,9 @@ describe('validateUpdate: what an update must carry', () => {
     });
     // 1000 is within the bound: the next rule (a first update needs root) answers.
     expect(
-      refusal(() => validateUpdate({ current: empty, uploads: many(1000), now: NOW, serverKeyids })).code,
+      refusal(() =>
+        validateUpdate({ crypto: testCrypto, current: empty, uploads: many(1000), now: NOW, serverKeyids }),
+      ).code,
     ).toBe('UPDATE_REFUSED');
   });
 
@@ -428,7 +436,7 @@ describe('validateUpdate: delegated roles', () => {
       }),
     );
     const missed = ['x', 'y', 'z'].find(
-      (p) => !targetFileFor(utf8Encode(p)).hashes.sha256!.startsWith('00'),
+      (p) => !targetFileFor(testCrypto, utf8Encode(p)).hashes.sha256!.startsWith('00'),
     )!;
     expect(refusal(() => update(hashed, { a: sign(role([missed]), keys.a) })).expected).toEqual(['00']);
   });
@@ -509,7 +517,7 @@ describe('validateUpdate: delegated roles', () => {
 describe('validateUpdate: snapshot', () => {
   it('online: the server signs it, so an uploaded one is refused', () => {
     const state = first();
-    const meta = snapshotMetaForState(state as never);
+    const meta = snapshotMetaForState(testCrypto, state as never);
     const snap = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta }), keys.snapshot);
     expect(refusal(() => update(state, { snapshot: snap }))).toEqual({
       code: 'UPDATE_REFUSED',
@@ -536,7 +544,7 @@ describe('validateUpdate: snapshot', () => {
   function offline() {
     const root = sign(rootV1([keys.offline]), keys.root);
     const targets = sign(targetsV1(), keys.targets);
-    const meta = snapshotMetaForState({
+    const meta = snapshotMetaForState(testCrypto, {
       targets: { bytes: bytesOf(targets), metadata: targets },
       delegated: new Map(),
     });
@@ -550,7 +558,7 @@ describe('validateUpdate: snapshot', () => {
     signer = keys.offline,
     change?: (m: any) => void,
   ) => {
-    const meta = snapshotMetaForState(u as never);
+    const meta = snapshotMetaForState(testCrypto, u as never);
     change?.(meta);
     return sign(newSnapshot({ expires: expiresIn(NOW, DAY), version, meta }), signer);
   };
@@ -591,7 +599,11 @@ describe('validateUpdate: snapshot', () => {
     );
     expect(refusal(next(snapshotOf(after, 3)))).toMatchObject({ code: 'VERSION_MISMATCH', role: 'snapshot' });
     const expired = sign(
-      newSnapshot({ expires: expiresIn(NOW, -DAY), version: 2, meta: snapshotMetaForState(after as never) }),
+      newSnapshot({
+        expires: expiresIn(NOW, -DAY),
+        version: 2,
+        meta: snapshotMetaForState(testCrypto, after as never),
+      }),
       keys.offline,
     );
     expect(refusal(next(expired))).toMatchObject({ code: 'EXPIRED', role: 'snapshot' });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { bytesOf, codeOf, DAY, NOW, sign, testKey } from '@tufa/testing';
+import { bytesOf, codeOf, DAY, NOW, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
@@ -51,7 +51,7 @@ function rootV1(snapshotKey = keys.snapshot): Root {
 
 function targetsV1(): Targets {
   let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
-  t = withTarget(t, 'app/v1', targetFileFor(utf8Encode('app v1')));
+  t = withTarget(t, 'app/v1', targetFileFor(testCrypto, utf8Encode('app v1')));
   return withDelegation(t, { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] });
 }
 
@@ -75,6 +75,7 @@ const empty: CollectionState = { delegated: new Map() };
 
 function firstPublish(): CollectionState {
   const update = validateUpdate({
+    crypto: testCrypto,
     current: empty,
     uploads: uploads({ root: sign(rootV1(), keys.root), targets: sign(targetsV1(), keys.targets) }),
     now: NOW,
@@ -86,6 +87,7 @@ function firstPublish(): CollectionState {
 describe('validateUpdate: first publish', () => {
   it('accepts root v1 signed by itself with targets v1, and says the server signs snapshot', () => {
     const update = validateUpdate({
+      crypto: testCrypto,
       current: empty,
       uploads: uploads({ root: sign(rootV1(), keys.root), targets: sign(targetsV1(), keys.targets) }),
       now: NOW,
@@ -96,7 +98,7 @@ describe('validateUpdate: first publish', () => {
       ['root', 1],
       ['targets', 1],
     ]);
-    const meta = snapshotMetaForState(update);
+    const meta = snapshotMetaForState(testCrypto, update);
     expect(Object.keys(meta)).toEqual(['targets.json']);
     expect(meta['targets.json']!.length).toBe(update.targets.bytes.length);
   });
@@ -105,6 +107,7 @@ describe('validateUpdate: first publish', () => {
     expect(
       codeOf(() =>
         validateUpdate({
+          crypto: testCrypto,
           current: empty,
           uploads: uploads({ targets: sign(targetsV1(), keys.targets) }),
           now: NOW,
@@ -115,6 +118,7 @@ describe('validateUpdate: first publish', () => {
     expect(
       codeOf(() =>
         validateUpdate({
+          crypto: testCrypto,
           current: empty,
           uploads: uploads({ root: sign(rootV1(), keys.root) }),
           now: NOW,
@@ -127,7 +131,13 @@ describe('validateUpdate: first publish', () => {
   it('refuses a root not signed by its own keys, a root v2 as first root, an expired root', () => {
     const tg = sign(targetsV1(), keys.targets);
     const run = (root: Metadata<Root>) => () =>
-      validateUpdate({ current: empty, uploads: uploads({ root, targets: tg }), now: NOW, serverKeyids });
+      validateUpdate({
+        crypto: testCrypto,
+        current: empty,
+        uploads: uploads({ root, targets: tg }),
+        now: NOW,
+        serverKeyids,
+      });
     expect(codeOf(run(sign(rootV1(), keys.other)))).toBe('THRESHOLD_NOT_MET');
     expect(codeOf(run(sign(bumpVersion(rootV1(), expiresIn(NOW, DAY)), keys.root)))).toBe('VERSION_MISMATCH');
     expect(codeOf(run(sign(bumpVersion(rootV1(), expiresIn(NOW, -DAY), 1), keys.root)))).toBe('EXPIRED');
@@ -138,6 +148,7 @@ describe('validateUpdate: first publish', () => {
     expect(
       codeOf(() =>
         validateUpdate({
+          crypto: testCrypto,
           current: empty,
           uploads: uploads({ root: sign(root, keys.root), targets: sign(targetsV1(), keys.targets) }),
           now: NOW,
@@ -151,7 +162,7 @@ describe('validateUpdate: first publish', () => {
     const root = sign(rootV1(), keys.root);
     const tg = sign(targetsV1(), keys.targets);
     const run = (u: Map<string, Uint8Array>) => () =>
-      validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
+      validateUpdate({ crypto: testCrypto, current: empty, uploads: u, now: NOW, serverKeyids });
     expect(codeOf(run(uploads({ root, targets: tg, timestamp: tg })))).toBe('UPDATE_REFUSED');
     const spaced = utf8Encode(JSON.stringify(JSON.parse(new TextDecoder().decode(bytesOf(tg))), null, 1));
     expect(codeOf(run(uploads({ root, targets: spaced })))).toBe('NON_CANONICAL');
@@ -165,6 +176,7 @@ describe('validateUpdate: later updates', () => {
     const state = firstPublish();
     const v2 = bumpVersion(targetsV1(), expiresIn(NOW, 90 * DAY));
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ targets: sign(v2, keys.targets) }),
       now: NOW,
@@ -172,7 +184,13 @@ describe('validateUpdate: later updates', () => {
     });
     expect(ok.targets.metadata.signed.version).toBe(2);
     const run = (md: Metadata<Targets>) => () =>
-      validateUpdate({ current: state, uploads: uploads({ targets: md }), now: NOW, serverKeyids });
+      validateUpdate({
+        crypto: testCrypto,
+        current: state,
+        uploads: uploads({ targets: md }),
+        now: NOW,
+        serverKeyids,
+      });
     expect(codeOf(run(sign(targetsV1(), keys.targets)))).toBe('ROLLBACK');
     expect(codeOf(run(sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), 3), keys.targets)))).toBe(
       'VERSION_MISMATCH',
@@ -189,6 +207,7 @@ describe('validateUpdate: later updates', () => {
     const later = NOW + 100 * DAY; // targets v1 expired at NOW + 90 days
     const v2 = sign(bumpVersion(targetsV1(), expiresIn(later, 90 * DAY)), keys.targets);
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ targets: v2 }),
       now: later,
@@ -199,7 +218,13 @@ describe('validateUpdate: later updates', () => {
     const v2b = sign(bumpVersion(targetsV1(), expiresIn(afterRoot, 90 * DAY)), keys.targets);
     expect(
       codeOf(() =>
-        validateUpdate({ current: state, uploads: uploads({ targets: v2b }), now: afterRoot, serverKeyids }),
+        validateUpdate({
+          crypto: testCrypto,
+          current: state,
+          uploads: uploads({ targets: v2b }),
+          now: afterRoot,
+          serverKeyids,
+        }),
       ),
     ).toBe('EXPIRED');
   });
@@ -211,6 +236,7 @@ describe('validateUpdate: later updates', () => {
       expiresIn(NOW, 365 * DAY),
     );
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ root: sign(v2, keys.root, keys.root2) }),
       now: NOW,
@@ -218,7 +244,13 @@ describe('validateUpdate: later updates', () => {
     });
     expect(ok.root.metadata.signed.version).toBe(2);
     const run = (md: Metadata<Root>) => () =>
-      validateUpdate({ current: state, uploads: uploads({ root: md }), now: NOW, serverKeyids });
+      validateUpdate({
+        crypto: testCrypto,
+        current: state,
+        uploads: uploads({ root: md }),
+        now: NOW,
+        serverKeyids,
+      });
     expect(codeOf(run(sign(v2, keys.root2)))).toBe('THRESHOLD_NOT_MET'); // old threshold missing
     expect(codeOf(run(sign(v2, keys.root)))).toBe('THRESHOLD_NOT_MET'); // new threshold missing
     const v3 = bumpVersion(v2, expiresIn(NOW, DAY), 3);
@@ -232,6 +264,7 @@ describe('validateUpdate: later updates', () => {
     let error: unknown;
     try {
       validateUpdate({
+        crypto: testCrypto,
         current: state,
         uploads: uploads({ root: sign(other, keys.other), targets: sign(targetsV1(), keys.targets) }),
         now: NOW,
@@ -253,11 +286,18 @@ describe('validateUpdate: later updates', () => {
     const rootMd = sign(v2, keys.root);
     expect(
       codeOf(() =>
-        validateUpdate({ current: state, uploads: uploads({ root: rootMd }), now: NOW, serverKeyids }),
+        validateUpdate({
+          crypto: testCrypto,
+          current: state,
+          uploads: uploads({ root: rootMd }),
+          now: NOW,
+          serverKeyids,
+        }),
       ),
     ).toBe('THRESHOLD_NOT_MET');
     const t2 = sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.other);
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ root: rootMd, targets: t2 }),
       now: NOW,
@@ -270,26 +310,30 @@ describe('validateUpdate: later updates', () => {
 describe('validateUpdate: delegated roles', () => {
   const releases = (paths: string[], version = 1) => {
     let r = newTargets({ expires: expiresIn(NOW, 30 * DAY), version });
-    for (const p of paths) r = withTarget(r, p, targetFileFor(utf8Encode(p)));
+    for (const p of paths) r = withTarget(r, p, targetFileFor(testCrypto, utf8Encode(p)));
     return r;
   };
 
   it('accepts a delegated role signed by its delegation key with targets inside its paths', () => {
     const state = firstPublish();
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ releases: sign(releases(['releases/r1']), keys.releases) }),
       now: NOW,
       serverKeyids,
     });
     expect(ok.delegated.get('releases')!.metadata.signed.version).toBe(1);
-    expect(Object.keys(snapshotMetaForState(ok)).sort()).toEqual(['releases.json', 'targets.json']);
+    expect(Object.keys(snapshotMetaForState(testCrypto, ok)).sort()).toEqual([
+      'releases.json',
+      'targets.json',
+    ]);
   });
 
   it('refuses targets outside the delegated paths, the wrong signer, an undelegated role, a bad name', () => {
     const state = firstPublish();
     const run = (u: Map<string, Uint8Array>) => () =>
-      validateUpdate({ current: state, uploads: u, now: NOW, serverKeyids });
+      validateUpdate({ crypto: testCrypto, current: state, uploads: u, now: NOW, serverKeyids });
     expect(codeOf(run(uploads({ releases: sign(releases(['releases/r1', 'app/v2']), keys.releases) })))).toBe(
       'PATH_NOT_DELEGATED',
     );
@@ -306,6 +350,7 @@ describe('validateUpdate: delegated roles', () => {
     let state = firstPublish();
     state = apply(
       validateUpdate({
+        crypto: testCrypto,
         current: state,
         uploads: uploads({ releases: sign(releases(['releases/r1']), keys.releases) }),
         now: NOW,
@@ -317,10 +362,17 @@ describe('validateUpdate: delegated roles', () => {
     const t2md = sign(t2, keys.targets);
     expect(
       codeOf(() =>
-        validateUpdate({ current: state, uploads: uploads({ targets: t2md }), now: NOW, serverKeyids }),
+        validateUpdate({
+          crypto: testCrypto,
+          current: state,
+          uploads: uploads({ targets: t2md }),
+          now: NOW,
+          serverKeyids,
+        }),
       ),
     ).toBe('THRESHOLD_NOT_MET');
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: state,
       uploads: uploads({ targets: t2md, releases: sign(releases(['releases/r2'], 2), keys.other) }),
       now: NOW,
@@ -334,12 +386,18 @@ describe('validateUpdate: snapshot', () => {
   it('refuses a snapshot when the server holds the snapshot key', () => {
     const state = firstPublish();
     const snap = sign(
-      newSnapshot({ expires: expiresIn(NOW, DAY), meta: snapshotMetaForState(state as never) }),
+      newSnapshot({ expires: expiresIn(NOW, DAY), meta: snapshotMetaForState(testCrypto, state as never) }),
       keys.snapshot,
     );
     expect(
       codeOf(() =>
-        validateUpdate({ current: state, uploads: uploads({ snapshot: snap }), now: NOW, serverKeyids }),
+        validateUpdate({
+          crypto: testCrypto,
+          current: state,
+          uploads: uploads({ snapshot: snap }),
+          now: NOW,
+          serverKeyids,
+        }),
       ),
     ).toBe('UPDATE_REFUSED');
   });
@@ -348,12 +406,13 @@ describe('validateUpdate: snapshot', () => {
     const root = sign(rootV1(keys.offlineSnapshot), keys.root);
     const targets = sign(targetsV1(), keys.targets);
     const targetsStored = stored(targets);
-    const meta = snapshotMetaForState({ targets: targetsStored, delegated: new Map() });
+    const meta = snapshotMetaForState(testCrypto, { targets: targetsStored, delegated: new Map() });
     const snap = sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta }), keys.offlineSnapshot);
     const run = (u: Map<string, Uint8Array>) => () =>
-      validateUpdate({ current: empty, uploads: u, now: NOW, serverKeyids });
+      validateUpdate({ crypto: testCrypto, current: empty, uploads: u, now: NOW, serverKeyids });
     expect(codeOf(run(uploads({ root, targets })))).toBe('UPDATE_REFUSED');
     const ok = validateUpdate({
+      crypto: testCrypto,
       current: empty,
       uploads: uploads({ root, targets, snapshot: snap }),
       now: NOW,
@@ -401,7 +460,7 @@ describe('parseUploaded: the exact served form, checked without encoding the doc
     }
   };
   const md = sign(
-    withTarget(targetsV1(), 'a', targetFileFor(utf8Encode('a'), { custom: { note: 'x' } })),
+    withTarget(targetsV1(), 'a', targetFileFor(testCrypto, utf8Encode('a'), { custom: { note: 'x' } })),
     keys.targets,
   );
   const good = text(bytesOf(md));
@@ -427,7 +486,11 @@ describe('parseUploaded: the exact served form, checked without encoding the doc
 
   it('wants control characters escaped, and checks extra envelope fields too', () => {
     const withNewline = sign(
-      withTarget(targetsV1(), 'b', targetFileFor(utf8Encode('b'), { custom: { note: 'line\nbreak' } })),
+      withTarget(
+        targetsV1(),
+        'b',
+        targetFileFor(testCrypto, utf8Encode('b'), { custom: { note: 'line\nbreak' } }),
+      ),
       keys.targets,
     );
     const served = text(bytesOf(withNewline));
@@ -446,17 +509,17 @@ describe('snapshotMetaForState', () => {
   it('hashes each targets role, or takes the digest the caller already has', () => {
     const targets = stored(sign(targetsV1(), keys.targets));
     const state = { targets, delegated: new Map<string, StoredRole<Targets>>() };
-    const computed = snapshotMetaForState(state)[metaFileName('targets')]!;
+    const computed = snapshotMetaForState(testCrypto, state)[metaFileName('targets')]!;
     const real = createHash('sha256').update(targets.bytes).digest('hex');
     expect(computed).toMatchObject({ version: 1, length: targets.bytes.length, hashes: { sha256: real } });
     const asked: Uint8Array[] = [];
-    const given = snapshotMetaForState(state, (bytes) => {
+    const given = snapshotMetaForState(testCrypto, state, (bytes) => {
       asked.push(bytes);
       return real;
     })[metaFileName('targets')]!;
     expect(asked).toEqual([targets.bytes]);
     expect(given).toEqual(computed);
-    const unknown = snapshotMetaForState(state, () => undefined)[metaFileName('targets')]!;
+    const unknown = snapshotMetaForState(testCrypto, state, () => undefined)[metaFileName('targets')]!;
     expect(unknown).toEqual(computed);
   });
 });

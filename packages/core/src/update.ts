@@ -5,6 +5,7 @@
  * (collection-update.ts), where validateUpdate runs them.
  */
 
+import type { CryptoProvider } from './crypto.js';
 import { TufaError } from './errors.js';
 import { isCanonical, jsonObject, parseJson, serializeJson } from './json.js';
 import {
@@ -37,6 +38,8 @@ export interface CollectionState {
 
 export interface ValidateUpdateOptions {
   readonly current: CollectionState;
+  /** Checks every signature and hash of the update. */
+  readonly crypto: CryptoProvider;
   /** Role name → exact uploaded bytes. */
   readonly uploads: ReadonlyMap<string, Uint8Array>;
   /** Reference time, ms since the epoch. */
@@ -116,6 +119,7 @@ function isServedForm(bytes: Uint8Array, metadata: Metadata, signedVerbatim: boo
 
 /** Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes. */
 export function snapshotMetaForState(
+  crypto: CryptoProvider,
   state: {
     targets: StoredRole<Targets>;
     delegated: ReadonlyMap<string, StoredRole<Targets>>;
@@ -126,6 +130,7 @@ export function snapshotMetaForState(
   const metaFor = (role: StoredRole<Targets>) => {
     const sha256 = knownSha256?.(role.bytes);
     return metaFileFor(
+      crypto,
       role.bytes,
       role.metadata.signed.version,
       sha256 === undefined ? {} : { known: { sha256 } },

@@ -1,5 +1,5 @@
 /** Signature counting and its refusal: the cases mutation testing found unchecked. */
-import { refusal, testKey } from '@tufa/testing';
+import { refusal, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import type { Key } from './keys.js';
@@ -16,6 +16,7 @@ const sig = (k: typeof a): Signature => ({
 });
 const bad = (k: typeof a): Signature => ({ keyid: k.keyid, sig: '00'.repeat(64), extra: {} });
 const role = (threshold: number) => ({
+  crypto: testCrypto,
   role: 'targets',
   keyids: [a.keyid, b.keyid, c.keyid],
   threshold,

@@ -1,4 +1,4 @@
-import { testKey } from '@tufa/testing';
+import { testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import type { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
@@ -20,6 +20,7 @@ const sig = (k: typeof a, msg = message): Signature => ({
   extra: {},
 });
 const role = (threshold: number) => ({
+  crypto: testCrypto,
   role: 'targets',
   keyids: [a.keyid, b.keyid, c.keyid],
   threshold,
@@ -52,6 +53,7 @@ describe('verifyRoleSignatures', () => {
   it('counts the same key material under two key ids once', () => {
     const alias = 'f'.repeat(64);
     const r = verifyRoleSignatures(message, [sig(a), { ...sig(a), keyid: alias }], {
+      crypto: testCrypto,
       role: 'targets',
       keyids: [a.keyid, alias],
       threshold: 2,
@@ -84,6 +86,7 @@ describe('verifyRoleSignatures', () => {
       extra: {},
     };
     const r = verifyRoleSignatures(message, [sig(a), sig(b)], {
+      crypto: testCrypto,
       role: 'targets',
       keyids: [a.keyid, b.keyid],
       threshold: 1,
@@ -94,6 +97,7 @@ describe('verifyRoleSignatures', () => {
 
   it('does not read key ids from the prototype', () => {
     const r = verifyRoleSignatures(message, [{ keyid: 'constructor', sig: 'ab', extra: {} }], {
+      crypto: testCrypto,
       role: 'targets',
       keyids: ['constructor'],
       threshold: 1,

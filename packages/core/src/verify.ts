@@ -2,6 +2,7 @@
  * Threshold signature checks. One result type serves error messages and threshold-signing
  * status: which keys of the role signed, which are missing, which signatures were bad.
  */
+import type { CryptoProvider } from './crypto.js';
 import { TufaError } from './errors.js';
 import { type Key, keyMaterialId, verifySignature } from './keys.js';
 import type { Metadata, Root, Signature, Targets } from './metadata.js';
@@ -22,6 +23,8 @@ export interface VerificationResult {
 }
 
 export interface RoleVerifyOptions {
+  /** Decodes the keys and checks the signatures. */
+  crypto: CryptoProvider;
   /** The role being verified, for messages. */
   role: string;
   /** Key ids and threshold the delegator assigns to the role. */
@@ -55,13 +58,13 @@ export function verifyRoleSignatures(
     }
     if (valid.has(keyid)) continue;
     const key = Object.hasOwn(options.keys, keyid) ? options.keys[keyid] : undefined;
-    if (key === undefined || !verifySignature(key, signature.sig, signedBytes)) {
+    if (key === undefined || !verifySignature(options.crypto, key, signature.sig, signedBytes)) {
       invalid.add(keyid);
       continue;
     }
     valid.add(keyid);
     invalid.delete(keyid);
-    const material = keyMaterialId(key);
+    const material = keyMaterialId(options.crypto, key);
     if (materials.has(material)) continue;
     materials.add(material);
     signed.push(keyid);
@@ -88,6 +91,7 @@ export function verifyMetadataSignatures(metadata: Metadata, options: RoleVerify
  * the roles it delegates). Never throws for signatures; NOT_FOUND when the delegator names no such role.
  */
 export function verifyDelegate(
+  crypto: CryptoProvider,
   delegator: Root | Targets,
   role: string,
   metadata: Metadata,
@@ -98,6 +102,7 @@ export function verifyDelegate(
       : undefined;
     if (roleKeys !== undefined) {
       return verifyMetadataSignatures(metadata, {
+        crypto,
         role,
         keyids: roleKeys.keyids,
         threshold: roleKeys.threshold,
@@ -108,6 +113,7 @@ export function verifyDelegate(
     const delegation = delegator.delegations?.roles.find((d) => d.name === role);
     if (delegation !== undefined) {
       return verifyMetadataSignatures(metadata, {
+        crypto,
         role,
         keyids: delegation.keyids,
         threshold: delegation.threshold,

@@ -16,6 +16,7 @@ import {
   utf8Encode,
   withTarget,
 } from '@tufa/core';
+import { createNodeCrypto } from '@tufa/core/node';
 import { parseCommandLine, startServer } from '@tufa/server';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tufa-example-'));
@@ -32,8 +33,9 @@ try {
     ...(await (await fetch(`${base}/${role}.key`, { headers: { authorization } })).json()),
     extra: {},
   });
-  const rootKey = generateEd25519Key();
-  const targetsKey = generateEd25519Key();
+  const crypto = createNodeCrypto();
+  const rootKey = generateEd25519Key(crypto);
+  const targetsKey = generateEd25519Key(crypto);
   const day = 24 * 3600 * 1000;
   const root = newRoot({
     expires: expiresIn(Date.now(), 365 * day),
@@ -47,11 +49,11 @@ try {
   const targets = withTarget(
     newTargets({ expires: expiresIn(Date.now(), 90 * day) }),
     'v1.0.0',
-    targetFileFor(utf8Encode('the image manifest')),
+    targetFileFor(crypto, utf8Encode('the image manifest')),
   );
   const body = {
-    root: signMetadata(root, [ed25519Signer(rootKey.privateKey)]),
-    targets: signMetadata(targets, [ed25519Signer(targetsKey.privateKey)]),
+    root: signMetadata(root, [ed25519Signer(crypto, rootKey.privateKey)]),
+    targets: signMetadata(targets, [ed25519Signer(crypto, targetsKey.privateKey)]),
   };
   const text = `{${Object.entries(body)
     .map(([role, md]) => `"${role}":${new TextDecoder().decode(serializeMetadata(md))}`)

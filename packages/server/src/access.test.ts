@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { expiresIn, newTargets, targetFileFor, utf8Encode, withDelegation, withTarget } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
-import { DAY, sign } from '@tufa/testing';
+import { DAY, sign, testCrypto } from '@tufa/testing';
 import { body, keys, rootFor, targetsV } from '@tufa/testing/publisher';
 import {
   MASTER_KEY,
@@ -453,7 +453,7 @@ describe('abuse limits', () => {
     let many = withTarget(
       newTargets({ version: 2, expires: expiresIn(Date.now(), 90 * DAY) }),
       'app/v2',
-      targetFileFor(utf8Encode('v2')),
+      targetFileFor(testCrypto, utf8Encode('v2')),
     );
     for (const name of ['a', 'b', 'c']) {
       many = withDelegation(many, { name, keys: [keys.releases.key], paths: [`${name}/*`] });

@@ -24,7 +24,7 @@ import {
   type RunningServer,
   readMigrations,
 } from '@tufa/server';
-import { DAY, sign } from '@tufa/testing';
+import { DAY, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, onlineKey, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres, tempDir } from '@tufa/testing/server';
 import { pino } from 'pino';
@@ -162,7 +162,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     await expectRefusal({ snapshot: signed }, 400, 'UPDATE_REFUSED');
     // a delegated role outside its paths, or not delegated at all
     let rel = newTargets({ expires: expiresIn(Date.now(), 30 * DAY) });
-    rel = withTarget(rel, 'app/v9', targetFileFor(utf8Encode('x')));
+    rel = withTarget(rel, 'app/v9', targetFileFor(testCrypto, utf8Encode('x')));
     await expectRefusal({ releases: sign(rel, keys.releases) }, 400, 'PATH_NOT_DELEGATED');
     await expectRefusal({ stranger: sign(rel, keys.releases) }, 400, 'UPDATE_REFUSED');
     await expectRefusal({ '1.x': sign(rel, keys.releases) }, 400, 'INVALID_ARGUMENT');
@@ -176,7 +176,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
 
     // and the valid next update goes through, with a delegated role
     let releases = newTargets({ expires: expiresIn(Date.now(), 30 * DAY) });
-    releases = withTarget(releases, 'releases/r1', targetFileFor(utf8Encode('r1')));
+    releases = withTarget(releases, 'releases/r1', targetFileFor(testCrypto, utf8Encode('r1')));
     const ok = await post(base, gun, { targets: signed, releases: sign(releases, keys.releases) });
     expect(ok.status).toBe(200);
     expect(ok.json.versions).toMatchObject({ root: 1, targets: 2, releases: 1, snapshot: 2, timestamp: 2 });
@@ -437,7 +437,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     const missing = await post(base, gun, { root: sign(root, keys.root), targets });
     expect(missing.json.error.code).toBe('UPDATE_REFUSED');
     const { newSnapshot, snapshotMetaForState } = await import('@tufa/core');
-    const meta = snapshotMetaForState({
+    const meta = snapshotMetaForState(testCrypto, {
       targets: { bytes: serializeMetadata(targets), metadata: targets },
       delegated: new Map(),
     });
@@ -460,7 +460,7 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     }
     // a snapshot of the same version again is a rollback, even with a new targets
     const targets2 = sign(targetsV(2, { 'a/b': 'd' }), keys.targets);
-    const meta2 = snapshotMetaForState({
+    const meta2 = snapshotMetaForState(testCrypto, {
       targets: { bytes: serializeMetadata(targets2), metadata: targets2 },
       delegated: new Map(),
     });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expiresIn, newTargets, targetFileFor, utf8Encode, withTarget } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
-import { DAY, sign } from '@tufa/testing';
+import { DAY, sign, testCrypto } from '@tufa/testing';
 import { keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres, tempDir } from '@tufa/testing/server';
 import { Updater } from 'tuf-js';
@@ -51,7 +51,11 @@ describe('tuf-js interop', () => {
     const gun = 'registry.example.com/interop';
     const { root } = await publishNew(server.url, gun, { 'app/v1': contents['app/v1']! });
     let releases = newTargets({ expires: expiresIn(Date.now(), 30 * DAY) });
-    releases = withTarget(releases, 'releases/r1', targetFileFor(utf8Encode(contents['releases/r1']!)));
+    releases = withTarget(
+      releases,
+      'releases/r1',
+      targetFileFor(testCrypto, utf8Encode(contents['releases/r1']!)),
+    );
     const res = await post(server.url, gun, {
       targets: sign(targetsV(2, { 'app/v1': contents['app/v1']! }), keys.targets),
       releases: sign(releases, keys.releases),

@@ -16,7 +16,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import { listAudit, type RunningServer } from '@tufa/server';
-import { DAY, testKey as keyPair, sign } from '@tufa/testing';
+import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, onlineKey, post, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,10 +82,14 @@ async function collection(gun: string, threshold = 3): Promise<Targets> {
 }
 
 const next = (from: Targets, tag: string, days = 90): Targets =>
-  withTarget(bumpVersion(from, expiresIn(clock(), days * DAY)), tag, targetFileFor(utf8Encode(tag)));
+  withTarget(
+    bumpVersion(from, expiresIn(clock(), days * DAY)),
+    tag,
+    targetFileFor(testCrypto, utf8Encode(tag)),
+  );
 
 const releasesV1 = (): Targets =>
-  withTarget(targetsV(1, {}, false), 'releases/r1', targetFileFor(utf8Encode('r1')));
+  withTarget(targetsV(1, {}, false), 'releases/r1', targetFileFor(testCrypto, utf8Encode('r1')));
 
 describe('proposals that stay pending', () => {
   it('the same content proposed again with another signature: merged, still pending, kept', async () => {

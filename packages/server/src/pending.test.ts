@@ -19,7 +19,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import { listAudit, type RunningServer } from '@tufa/server';
-import { DAY, testKey as keyPair, sign } from '@tufa/testing';
+import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, post, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,7 +87,11 @@ async function twoOfThree(gun: string): Promise<Targets> {
 }
 
 const next = (from: Targets, tag: string): Targets =>
-  withTarget(bumpVersion(from, expiresIn(Date.now(), 90 * DAY)), tag, targetFileFor(utf8Encode(tag)));
+  withTarget(
+    bumpVersion(from, expiresIn(Date.now(), 90 * DAY)),
+    tag,
+    targetFileFor(testCrypto, utf8Encode(tag)),
+  );
 
 const latestTargets = async (gun: string) =>
   parseMetadata(
@@ -300,7 +304,7 @@ describe('pending updates', () => {
       b: sign(byB, b),
     });
     expect(first.status).toBe(200);
-    const shared = withTarget(empty(), 's/1', targetFileFor(utf8Encode('s1')));
+    const shared = withTarget(empty(), 's/1', targetFileFor(testCrypto, utf8Encode('s1')));
     const proposed = await propose(gun, { shared: sign(shared, t[0]!) });
     expect([proposed.status, proposed.json.error?.code]).toEqual([202, undefined]);
     expect(proposed.json.status.roles[0]).toMatchObject({ role: 'shared', complete: false, oneOf: true });

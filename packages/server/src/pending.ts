@@ -158,7 +158,7 @@ export class PendingStore {
       await this.purgeExpired(client, id, now);
       const { state, serverKeyids } = await this.context(client, id);
       let documents = uploads;
-      let status = checkProposal({ current: state, uploads, now, serverKeyids });
+      let status = checkProposal({ current: state, crypto: this.store.crypto, uploads, now, serverKeyids });
       const existing = await client.query<Row>(
         'SELECT * FROM pending_updates WHERE collection_id = $1 AND id = $2 FOR UPDATE',
         [id, status.id],
@@ -171,7 +171,13 @@ export class PendingStore {
           merged.set(role, mergeSignatures(held.get(role)!, role, md.signatures));
         }
         documents = merged;
-        status = checkProposal({ current: state, uploads: documents, now, serverKeyids });
+        status = checkProposal({
+          current: state,
+          crypto: this.store.crypto,
+          uploads: documents,
+          now,
+          serverKeyids,
+        });
       }
       if (status.complete) {
         const versions = await this.publish(gun, documents, options.audit);
@@ -237,7 +243,13 @@ export class PendingStore {
       return {
         ...base,
         state: 'pending',
-        status: checkProposal({ current: state, uploads: documents, now, serverKeyids }),
+        status: checkProposal({
+          current: state,
+          crypto: this.store.crypto,
+          uploads: documents,
+          now,
+          serverKeyids,
+        }),
       };
     } catch (err) {
       if (!(err instanceof TufaError)) throw err;
@@ -336,7 +348,13 @@ export class PendingStore {
         }
         documents.set(role, mergeSignatures(held, role, list));
       }
-      const status = checkProposal({ current: state, uploads: documents, now, serverKeyids });
+      const status = checkProposal({
+        current: state,
+        crypto: this.store.crypto,
+        uploads: documents,
+        now,
+        serverKeyids,
+      });
       if (status.id !== proposal) throw new TufaError('INTERNAL', 'a pending update changed its identity');
       if (status.complete) {
         const published = await this.publish(gun, documents, options.audit);

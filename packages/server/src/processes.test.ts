@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { bumpVersion, parseMetadata, serializeMetadata, TrustedMetadataSet } from '@tufa/core';
 import { LOCKS } from '@tufa/server';
-import { sign } from '@tufa/testing';
+import { sign, testCrypto } from '@tufa/testing';
 import { body, keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import {
   REPO,
@@ -54,7 +54,10 @@ function parseTargetsVersion(bytes: Uint8Array): number {
 /** The whole served chain verifies with core's client rules; returns the served versions. */
 async function verifyServed(base: string, gun: string) {
   const url = (f: string) => `${base}/v2/${gun}/_trust/tuf/${f}`;
-  const set = TrustedMetadataSet.fromTrustedRoot(await fetchBytes(url('1.root.json')), { now: Date.now() });
+  const set = TrustedMetadataSet.fromTrustedRoot(await fetchBytes(url('1.root.json')), {
+    crypto: testCrypto,
+    now: Date.now(),
+  });
   const timestamp = set.updateTimestamp(await fetchBytes(url('timestamp.json')));
   const snapshot = set.updateSnapshot(
     await fetchBytes(url(`${timestamp.signed.snapshotMeta.version}.snapshot.json`)),

@@ -1,7 +1,7 @@
 /** Concurrent writers on one collection: one winner per version, no gaps, nothing partial. */
 import { utf8Encode } from '@tufa/core';
 import { type RunningServer, Store } from '@tufa/server';
-import { DAY, sign } from '@tufa/testing';
+import { DAY, sign, testCrypto } from '@tufa/testing';
 import { keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,7 @@ describe('the collection lock', () => {
     const before = await versionsOf(gun);
     // A store like the server's, with a short lock_timeout (set per transaction by the lock query).
     const store = new Store({
+      crypto: testCrypto,
       pool: server.store.pool,
       masterKey: Buffer.alloc(32),
       timestampExpiry: DAY,

@@ -1,4 +1,5 @@
 import { TufaError } from '@tufa/core';
+import { testCrypto } from '@tufa/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HttpStatusError } from './http.js';
@@ -11,6 +12,7 @@ afterAll(() => pool.end());
 describe('Store', () => {
   it('refuses a document over the size limit with core code TOO_LARGE, no HTTP status, before the database', async () => {
     const store = new Store({
+      crypto: testCrypto,
       pool,
       masterKey: Buffer.alloc(32),
       timestampExpiry: 1000,

@@ -5,7 +5,7 @@
  * inserts, deletion; store/documents.ts keeps the state parsed), store/publish.ts (atomic
  * updates), store/resign.ts (freshness) and store/changefeed.ts.
  */
-import type { Key } from '@tufa/core';
+import type { CryptoProvider, Key } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import type { CachedFile, MetadataCache } from './cache.js';
@@ -30,6 +30,8 @@ export type { PublishResult } from './store/publish.js';
 
 export interface StoreOptions {
   pool: pg.Pool;
+  /** Signs, verifies and hashes for this store: one provider per server process (`createNodeCrypto()`). */
+  crypto: CryptoProvider;
   masterKey: Buffer;
   /** Lifetimes of server-signed metadata, ms. */
   timestampExpiry: number;
@@ -48,14 +50,21 @@ export interface StoreOptions {
 export class Store {
   readonly pool: pg.Pool;
   readonly now: () => number;
+  readonly crypto: CryptoProvider;
   private readonly ctx: PublishContext;
   private readonly keys: OnlineKeys;
 
   constructor(options: StoreOptions) {
     this.pool = options.pool;
     this.now = options.clock ?? Date.now;
+    this.crypto = options.crypto;
     const lockTimeout = options.lockTimeout ?? 10_000;
-    this.keys = new OnlineKeys({ pool: options.pool, masterKey: options.masterKey, lockTimeout });
+    this.keys = new OnlineKeys({
+      pool: options.pool,
+      masterKey: options.masterKey,
+      lockTimeout,
+      crypto: options.crypto,
+    });
     this.ctx = {
       pool: options.pool,
       now: this.now,
@@ -63,6 +72,7 @@ export class Store {
       documents: new DocumentCache(),
       cache: options.cache,
       keys: this.keys,
+      crypto: options.crypto,
       timestampExpiry: options.timestampExpiry,
       snapshotExpiry: options.snapshotExpiry,
       maxMetadataSize: options.maxMetadataSize ?? Number.POSITIVE_INFINITY,

@@ -1,5 +1,5 @@
 export { DAY, GUN, NOW, text } from './constants.js';
-export { bytesOf, rolesOf, sign, signedBytes, signRaw, type TestKey, testKey } from './keys.js';
+export { bytesOf, rolesOf, sign, signedBytes, signRaw, type TestKey, testCrypto, testKey } from './keys.js';
 export { codeOf, refusal, refusedUpdate } from './refusals.js';
 export {
   buildRepo,

@@ -1,5 +1,6 @@
 /** Deterministic ed25519 keys and signing, so that every test run signs the same bytes. */
 import {
+  type CryptoProvider,
   canonicalBytes,
   type Ed25519KeyPair,
   ed25519Signer,
@@ -14,6 +15,10 @@ import {
   signMetadata,
   toHex,
 } from '@tufa/core';
+import { createNodeCrypto } from '@tufa/core/node';
+
+/** The provider every test signs, verifies and hashes with (node:crypto, as the Node packages use). */
+export const testCrypto: CryptoProvider = createNodeCrypto();
 
 export type TestKey = Ed25519KeyPair & { signer: Signer };
 
@@ -23,8 +28,8 @@ export function testKey(n: number): TestKey {
   seed[0] = n & 0xff;
   seed[1] = (n >> 8) & 0xff;
   seed[31] = 0x5a;
-  const pair = generateEd25519Key(seed);
-  return { ...pair, signer: ed25519Signer(pair.privateKey) };
+  const pair = generateEd25519Key(testCrypto, seed);
+  return { ...pair, signer: ed25519Signer(testCrypto, pair.privateKey) };
 }
 
 /** `signed` signed by each of `keys`, in that order. */

@@ -17,7 +17,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import { DAY } from './constants.js';
-import { sign, testKey } from './keys.js';
+import { sign, testCrypto, testKey } from './keys.js';
 
 /** The publisher's keys: root and targets sign the collections, `releases` is delegated to. */
 export const keys = { root: testKey(1), targets: testKey(2), releases: testKey(3), other: testKey(4) };
@@ -66,7 +66,7 @@ export async function rootFor(
 export function targetsV(version: number, tags: Record<string, string> = {}, delegate = true): Targets {
   let t = newTargets({ version, expires: expiresIn(Date.now(), 90 * DAY) });
   for (const [tag, content] of Object.entries(tags))
-    t = withTarget(t, tag, targetFileFor(utf8Encode(content)));
+    t = withTarget(t, tag, targetFileFor(testCrypto, utf8Encode(content)));
   if (delegate) t = withDelegation(t, { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] });
   return t;
 }

@@ -25,7 +25,7 @@ import {
   withTarget,
 } from '@tufa/core';
 import { DAY, GUN, NOW, text } from './constants.js';
-import { bytesOf, rolesOf, sign, type TestKey, testKey } from './keys.js';
+import { bytesOf, rolesOf, sign, type TestKey, testCrypto, testKey } from './keys.js';
 
 export type TopLevelRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -155,7 +155,7 @@ export class RepoSim {
 
   /** Adds a target to a role's metadata and serves its content (no version bump). */
   addTarget(role: string, path: string, content: Uint8Array): void {
-    const file = targetFileFor(content);
+    const file = targetFileFor(testCrypto, content);
     if (role === 'targets') this.targets = withTarget(this.targets, path, file);
     else {
       const d = this.delegated.get(role)!;
@@ -225,6 +225,7 @@ export class RepoSim {
     const metaOptions = this.metaHashes ? {} : { hashes: [], length: false };
     const meta: Record<string, MetaFile> = {
       [metaFileName('targets')]: metaFileFor(
+        testCrypto,
         bytesOf(this.targetsMd),
         this.targetsMd.signed.version,
         metaOptions,
@@ -232,7 +233,7 @@ export class RepoSim {
     };
     for (const [name, d] of this.delegated) {
       const md = d.md ?? this.signDelegated(name, d, d.keys);
-      meta[metaFileName(name)] = metaFileFor(bytesOf(md), md.signed.version, metaOptions);
+      meta[metaFileName(name)] = metaFileFor(testCrypto, bytesOf(md), md.signed.version, metaOptions);
     }
     this.snapshotVersion = version ?? this.snapshotVersion + 1;
     this.snapshotMd = sign(
@@ -241,7 +242,9 @@ export class RepoSim {
     );
     const bytes = bytesOf(this.snapshotMd);
     this.serveRole('snapshot', this.snapshotVersion, bytes);
-    this.publishTimestamp({ snapshotMeta: metaFileFor(bytes, this.snapshotVersion, metaOptions) });
+    this.publishTimestamp({
+      snapshotMeta: metaFileFor(testCrypto, bytes, this.snapshotVersion, metaOptions),
+    });
   }
 
   /** A new timestamp (the next version, or as given) for `snapshotMeta`, by default the current snapshot's. */
@@ -259,7 +262,8 @@ export class RepoSim {
         expires: options.expires ?? this.timestampExpires,
         version: this.timestampVersion,
         snapshotMeta:
-          options.snapshotMeta ?? metaFileFor(bytesOf(this.snapshotMd), this.snapshotMd.signed.version),
+          options.snapshotMeta ??
+          metaFileFor(testCrypto, bytesOf(this.snapshotMd), this.snapshotMd.signed.version),
       }),
       ...(options.signers ?? this.keys.timestamp),
     );

@@ -175,7 +175,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   if (snapshotSigner !== undefined) {
     const snapshot = newSnapshot({
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
-      meta: { 'targets.json': metaFileFor(targetsBytes, 1) },
+      meta: { 'targets.json': metaFileFor(ctx.crypto, targetsBytes, 1) },
     });
     documents.set('snapshot', serializeMetadata(sign(snapshot, [snapshotSigner])));
   }

@@ -195,7 +195,7 @@ export async function sign(
   const current: CollectionState = rootV1
     ? await nothingPublished(ctx, gun)
     : await trustedState(ctx, gun, [...documents.keys()]);
-  const status = checkProposal({ current, uploads: pending.documents, now: Date.now() });
+  const status = checkProposal({ current, crypto: ctx.crypto, uploads: pending.documents, now: Date.now() });
   if (status.id !== chosen.id) {
     throw new TufaError(
       'BAD_SIGNATURE',

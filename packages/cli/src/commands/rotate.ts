@@ -117,7 +117,7 @@ export async function keyRotate(
     ) {
       throw new TufaError('INVALID_ARGUMENT', 'the snapshot key is already held by the server');
     }
-    const plan = new CollectionUpdate({ current: collectionState(view), now });
+    const plan = new CollectionUpdate({ current: collectionState(view), crypto: ctx.crypto, now });
     const { root, bytes } = await rotatedRoot(
       ctx,
       view,

@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  createHash,
   type DelegatedRole,
   fileUnreadable,
   isDelegatedPath,
@@ -55,8 +54,8 @@ async function hashStream(
   input: AsyncIterable<Uint8Array>,
   size: number | undefined,
 ): Promise<TargetFile> {
-  const h256 = createHash('sha256');
-  const h512 = createHash('sha512');
+  const h256 = ctx.crypto.createHash('sha256');
+  const h512 = ctx.crypto.createHash('sha512');
   let length = 0;
   const progress = !ctx.out.json && process.stderr.isTTY && size !== undefined && size >= 64 * 1024 * 1024;
   let shown = -1;

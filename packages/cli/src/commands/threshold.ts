@@ -65,7 +65,7 @@ async function build(
   let plan: CollectionUpdate;
   let rootBytes: Uint8Array | undefined;
   if (role === 'root' || role === 'targets') {
-    plan = new CollectionUpdate({ current: collectionState(view), now });
+    plan = new CollectionUpdate({ current: collectionState(view), crypto: ctx.crypto, now });
     const current = view.root.signed;
     const roleKeys = current.roles[role];
     const next = change.keys({ keyids: roleKeys.keyids, keys: current.keys, threshold: roleKeys.threshold });
@@ -111,7 +111,7 @@ async function build(
     const bytes = serializeMetadata(await signRole(ctx, delegator, updated, parentView, partial));
     documents.set(delegator, bytes);
     // The state as loaded now: the role, its delegator and theirs.
-    plan = new CollectionUpdate({ current: collectionState(view), now });
+    plan = new CollectionUpdate({ current: collectionState(view), crypto: ctx.crypto, now });
     plan.updateDelegatedTargets(bytes, delegator);
   }
   for (const [kept, bytes] of await signKeptRoles(ctx, view, plan, now, partial)) documents.set(kept, bytes);

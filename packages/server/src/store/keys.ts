@@ -4,6 +4,7 @@
  * decrypted into signers once per process.
  */
 import {
+  type CryptoProvider,
   canonicalJson,
   ed25519Signer,
   generateEd25519Key,
@@ -45,11 +46,13 @@ export class OnlineKeys {
   private readonly pool: pg.Pool;
   private readonly masterKey: Buffer;
   private readonly lockTimeout: number;
+  private readonly crypto: CryptoProvider;
   /** Signers for online keys, by key id (decrypted once; key rows are immutable). */
   private readonly signerCache = new Map<string, Signer>();
 
-  constructor(options: { pool: pg.Pool; masterKey: Buffer; lockTimeout: number }) {
+  constructor(options: { pool: pg.Pool; masterKey: Buffer; lockTimeout: number; crypto: CryptoProvider }) {
     this.pool = options.pool;
+    this.crypto = options.crypto;
     this.masterKey = options.masterKey;
     this.lockTimeout = options.lockTimeout;
   }
@@ -146,7 +149,7 @@ export class OnlineKeys {
       let signer = this.signerCache.get(row.keyid);
       if (signer === undefined) {
         const seed = decryptSecret(this.masterKey, row.private_key, keyAad(id, row.role, row.keyid));
-        signer = ed25519Signer(new Uint8Array(seed), row.keyid);
+        signer = ed25519Signer(this.crypto, new Uint8Array(seed), row.keyid);
         if (this.signerCache.size >= MAX_SIGNERS) this.signerCache.clear();
         this.signerCache.set(row.keyid, signer);
       }
@@ -156,7 +159,7 @@ export class OnlineKeys {
   }
 
   private async insert(client: pg.ClientBase, id: string, role: OnlineRole): Promise<Key> {
-    const pair = generateEd25519Key();
+    const pair = generateEd25519Key(this.crypto);
     const sealed = encryptSecret(this.masterKey, pair.privateKey, keyAad(id, role, pair.keyid));
     await client.query(
       'INSERT INTO online_keys (collection_id, role, keyid, public_key, private_key) VALUES ($1, $2, $3, $4, $5)',

@@ -5,6 +5,7 @@
  * of snapshot and timestamp, which re-signing reuses.
  */
 import {
+  type CryptoProvider,
   formatExpires,
   type Metadata,
   metaFileFor,
@@ -42,6 +43,8 @@ import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, signerFor } from '
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
   readonly keys: OnlineKeys;
+  /** The server process's crypto provider: checks uploads, hashes what snapshot and timestamp list. */
+  readonly crypto: CryptoProvider;
   /** Lifetimes of server-signed metadata, ms. */
   readonly timestampExpiry: number;
   readonly snapshotExpiry: number;
@@ -93,7 +96,7 @@ export async function publish(
     };
     let update: ReturnType<typeof validateUpdate>;
     try {
-      update = validateUpdate({ current: state, uploads, now, serverKeyids });
+      update = validateUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
     } catch (err) {
       if (err instanceof TufaError && err.code === 'ROLLBACK') {
         // The usual loser of a race: someone published this version first.
@@ -246,7 +249,7 @@ export async function signOnline(
   let snapshotVersion: number;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-    const meta = snapshotMetaForState(args.state, (bytes) => documents.knownDigest(bytes));
+    const meta = snapshotMetaForState(ctx.crypto, args.state, (bytes) => documents.knownDigest(bytes));
     // The snapshot just hashed the new targets documents: their rows take those digests.
     const listed: [string, StoredRole<Targets>][] = [
       ['targets', args.state.targets],
@@ -275,7 +278,7 @@ export async function signOnline(
     newTimestamp({
       version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
-      snapshotMeta: metaFileFor(snapshotBytes, snapshotVersion),
+      snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion),
     }),
     [signerFor(signers, args.root, 'timestamp')],
   );
