@@ -249,7 +249,8 @@ export async function insertRoles(
   const { id, rows, documents } = options;
   const values: unknown[] = [id, options.now];
   const tuples = rows.map((row) => {
-    const stored = row.stored ?? { bytes: row.bytes, metadata: row.metadata };
+    // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
+    const stored = row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
     const sha256 = sha256Of(stored);
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
     documents.remember(id, row.role, sha256, stored);
