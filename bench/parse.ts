@@ -1,14 +1,16 @@
 /**
- * The parser on its own, in one process (`npm run bench:parse`): what a client does with a
+ * The parser on its own, in one process
+ * (`node --conditions=tufa-source --import tsx bench/parse.ts`): what a client does with a
  * downloaded targets.json (parseMetadata) and what the server does with an uploaded one
  * (parseUploaded: the strict parse and the served-form check), at 1,000 / 10,000 / 100,000
- * targets; a pretty-printed document (no canonical span to reuse); a snapshot of 1,000 roles.
+ * targets; a pretty-printed document (no canonical span to reuse); serializeMetadata of 100,000.
  * Medians of several runs after a warm-up, with the spread (min-max). ADR 0009 quotes it.
  */
 import { parseMetadata, parseUploaded, serializeMetadata, type Targets } from '@tufa/core';
 import { KEYS, sign, targetsWith } from './lib/tufa.js';
 import { median } from './lib/util.js';
 
+/** TUFA_BENCH_PARSE_ROUNDS=N: the whole set N times over (before/after comparisons in one period). */
 const ROUNDS = Number(process.env.TUFA_BENCH_PARSE_ROUNDS ?? 1);
 
 function time(runs: number, work: () => unknown): number[] {
