@@ -3,20 +3,21 @@
  * serialisation back. Fields this version does not know are kept in `extra` at every level
  * and written back, so signatures over metadata with extra fields still verify.
  */
-import { HASH_HEX_LENGTH, isHashAlgorithm } from './crypto.js';
-import { isLowerHex } from './encoding.js';
+import { type CryptoProvider, HASH_HEX_LENGTH, isHashAlgorithm } from './crypto.js';
+import { isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import {
   canonicalBytes,
+  isCanonical,
   type JsonObject,
   type JsonValue,
   jsonObject,
-  parseSignedDocument,
   serializeJson,
+  utf8Decode,
   utf8Encode,
 } from './json.js';
+import { scanSignedDocument } from './json-parser.js';
 import { type Key, keyToJson } from './keys.js';
-import { ownKeys } from './parsed-keys.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -130,10 +131,13 @@ export function dict<T>(): Record<string, T> {
 // Field readers. Every failure names the role and the path of the field.
 
 class Reader {
-  /** `owned`: the parsed document is the reader's own (its objects may be kept, not copied). */
+  /**
+   * `keysAsParsed`: set only by parseSignedEnvelope, for the document its scan just made and that
+   * nothing else holds: its objects may become the result's, and its key lists are read as parsed.
+   */
   constructor(
     readonly role: string,
-    readonly owned = false,
+    readonly keysAsParsed?: (obj: object) => readonly string[],
   ) {}
 
   fail(path: string, what: string, found?: unknown): never {
@@ -409,9 +413,9 @@ function readTargetFile(r: Reader, value: JsonValue | undefined, path: string): 
 /**
  * The usual target entry, `{"hashes": {...}, "length": N}` (and `custom`) with nothing wrong and
  * no extra field, read without building field paths for messages; undefined sends anything
- * else through readTargetFile, which reads it the same way and names any problem. Only for a
- * document parsed by parseJson for this read (Reader.owned): its objects are kept, and `for…in`
- * is safe on them (their prototype is empty and frozen).
+ * else through readTargetFile, which reads it the same way and names any problem. Only for the
+ * document of parseSignedEnvelope's own scan (Reader.keysAsParsed): its objects are kept, and
+ * `for…in` is safe on them (their prototype is empty and frozen).
  */
 function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
@@ -482,16 +486,16 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
 function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   const common = readCommon(r, signed, 'targets');
   const targetsObj = r.object(signed.targets, 'signed.targets');
-  // An owned document's `targets` object becomes the result's, its values replaced in place:
-  // refilling a record of 100,000 entries costs several times more than the parse itself.
-  const targets = (r.owned ? targetsObj : dict()) as Record<string, TargetFile>;
-  // Values are replaced below, never keys: the parser's key list stays right. A caller's document
-  // (not owned) may have changed since it was parsed: its keys are asked for.
-  for (const name of r.owned ? ownKeys(targetsObj) : Object.keys(targetsObj)) {
+  // The scan's own `targets` object becomes the result's, its values replaced in place: refilling
+  // a record of 100,000 entries costs more than the parse itself (ADR 0011). Values are replaced
+  // below, never keys, so the key list as parsed stays this object's.
+  const own = r.keysAsParsed;
+  const targets = (own !== undefined ? targetsObj : dict()) as Record<string, TargetFile>;
+  for (const name of own !== undefined ? own(targetsObj) : Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
     const value = targetsObj[name];
     // The usual entry becomes the target file in place (no store into the record).
-    if (r.owned && quickTargetFile(value) !== undefined) continue;
+    if (own !== undefined && quickTargetFile(value) !== undefined) continue;
     targets[name] = readTargetFile(r, value, `signed.targets.${name}`);
   }
   const out: { -readonly [K in keyof Targets]: Targets[K] } = {
@@ -516,61 +520,121 @@ export interface ParseMetadataOptions {
   role?: string;
 }
 
+export interface ParseSignedEnvelopeOptions extends ParseMetadataOptions {
+  /** The sha256 (hex) of the bytes when the caller has it already (a store's row): not hashed again. */
+  sha256?: string;
+}
+
 /**
- * Parses a signed metadata document of the expected type from bytes, strictly.
- * Signatures are not checked here: that is the trusted-metadata set's job. The result's
- * `signedBytes` may be a view into `bytes` (no copy): the input must not be changed afterwards.
+ * A signed document parsed from bytes: the typed metadata, and what is true of the bytes
+ * themselves. Everything here is fixed when the bytes are parsed: changing `metadata` afterwards
+ * (it is read-only by type, not frozen) changes neither `servedForm` nor `metadata.signedBytes`.
+ * It has the shape of a stored role (`bytes`, `metadata`).
+ */
+export class SignedEnvelope<T extends Signed = Signed> {
+  #sha256: string | undefined;
+  constructor(
+    /** The input, not copied: it must not be changed afterwards. */
+    readonly bytes: Uint8Array,
+    readonly metadata: Metadata<T>,
+    /**
+     * True when the bytes are exactly tufa's serialisation of the document (serializeJson): what
+     * the server stores and serves, byte for byte.
+     */
+    readonly servedForm: boolean,
+    sha256?: string,
+  ) {
+    this.#sha256 = sha256;
+  }
+
+  /** The sha256 (hex) of the bytes: the one given at parse, else hashed with `crypto` on first use, once. */
+  sha256(crypto: CryptoProvider): string {
+    this.#sha256 ??= toHex(crypto.hash('sha256', this.bytes));
+    return this.#sha256;
+  }
+}
+
+/**
+ * The sha256 (hex) of a document's bytes: a parsed envelope's own (hashed at most once), else
+ * hashed now.
+ */
+export function sha256Of(crypto: CryptoProvider, document: { readonly bytes: Uint8Array }): string {
+  if (document instanceof SignedEnvelope) return document.sha256(crypto);
+  return toHex(crypto.hash('sha256', document.bytes));
+}
+
+/**
+ * Parses a signed metadata document of the expected type from bytes, strictly, in one pass.
+ * Signatures are not checked here: that is the trusted-metadata set's job. Every speed-up of the
+ * parse lives behind this function (ADR 0011): the canonical bytes of `signed` are a view of the
+ * input when the input holds them already, whether the input is the served form is read off the
+ * same pass, and the parsed objects become the result's without a copy.
+ */
+export function parseSignedEnvelope<T extends MetadataType>(
+  type: T,
+  input: Uint8Array | string,
+  options: ParseSignedEnvelopeOptions = {},
+): SignedEnvelope<SignedOf<T>> {
+  const role = options.role ?? type;
+  const text = typeof input === 'string' ? input : utf8Decode(input, role);
+  const bytes = typeof input === 'string' ? utf8Encode(input) : input;
+  const scan = scanSignedDocument(text, 64, role);
+  const doc = scan.document;
+  // Both answers come from the source now, before the reading below takes the parsed objects as
+  // parts of the result (a value replaced in place would change a later encoding).
+  const signed = isObject(doc) && isObject(doc.signed) ? doc.signed : undefined;
+  let signedBytes: Uint8Array | undefined;
+  if (scan.signedSpan !== undefined) {
+    const { start, end } = scan.signedSpan;
+    // ASCII input (one byte per character): the canonical bytes are a slice of the input, no copy.
+    signedBytes =
+      typeof input !== 'string' && text.length === input.length
+        ? input.subarray(start, end)
+        : utf8Encode(text.slice(start, end));
+  } else if (signed !== undefined) {
+    signedBytes = canonicalBytes(signed);
+  }
+  const servedForm = scan.servedForm ?? isCanonical(bytes, doc);
+  const metadata = readMetadata(type, doc, new Reader(role, scan.keysAsParsed), signedBytes);
+  return new SignedEnvelope(bytes, metadata, servedForm, options.sha256);
+}
+
+function isObject(value: JsonValue | undefined): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Parses a signed metadata document of the expected type from bytes, strictly (parseSignedEnvelope's
+ * metadata). The result's `signedBytes` may be a view into `bytes` (no copy): the input must not
+ * be changed afterwards.
  */
 export function parseMetadata<T extends MetadataType>(
   type: T,
   bytes: Uint8Array | string,
   options: ParseMetadataOptions = {},
 ): Metadata<SignedOf<T>> {
-  return parseMetadataSource(type, bytes, options).metadata;
+  return parseSignedEnvelope(type, bytes, options).metadata;
 }
 
-/**
- * As parseMetadata, and what the parse saw of the source: `signedVerbatim` is true when the
- * bytes of `signed` in the source are exactly its canonical bytes and hold no raw control
- * character (so tufa's wire form of `signed` is those bytes too).
- */
-export function parseMetadataSource<T extends MetadataType>(
-  type: T,
-  bytes: Uint8Array | string,
-  options: ParseMetadataOptions = {},
-): { metadata: Metadata<SignedOf<T>>; signedVerbatim: boolean } {
-  const role = options.role ?? type;
-  const { doc, signedText, signedBytes, signedRawControl } = parseSignedDocument(bytes, { source: role });
-  const canonical = signedBytes ?? (signedText === undefined ? undefined : utf8Encode(signedText));
-  return {
-    // The parsed document is this call's own: readMetadata may keep its objects instead of copying.
-    metadata: readMetadata(type, doc, options, true, canonical),
-    signedVerbatim: signedText !== undefined && !signedRawControl,
-  };
-}
-
-/** As parseMetadata, from an already parsed JSON value. */
+/** As parseMetadata, from an already parsed JSON value (the caller's: read, never changed). */
 export function metadataFromJson<T extends MetadataType>(
   type: T,
   doc: JsonValue,
   options: ParseMetadataOptions = {},
 ): Metadata<SignedOf<T>> {
-  return readMetadata(type, doc, options, false, undefined);
+  return readMetadata(type, doc, new Reader(options.role ?? type), undefined);
 }
 
 /**
- * `owned`: the document was parsed for this call alone, so its objects may become parts of the
- * result (a caller's document is copied). `signedBytes`: the canonical bytes of `signed` when the
- * parser found its source canonical already (no re-encoding).
+ * `signedBytes`: the canonical bytes of `signed` as parseSignedEnvelope fixed them; encoded here
+ * for a caller's document (whose objects the reader copies, never changes).
  */
 function readMetadata<T extends MetadataType>(
   type: T,
   doc: JsonValue,
-  options: ParseMetadataOptions,
-  owned: boolean,
+  r: Reader,
   signedBytes: Uint8Array | undefined,
 ): Metadata<SignedOf<T>> {
-  const r: Reader = new Reader(options.role ?? type, owned);
   const envelope = r.object(doc, 'document');
   const signedObj = r.object(envelope.signed, 'signed');
   if (!Array.isArray(envelope.signatures)) r.fail('signatures', 'must be an array', envelope.signatures);
@@ -582,7 +646,6 @@ function readMetadata<T extends MetadataType>(
       extra: extraFields(s, ['keyid', 'sig']),
     };
   });
-  // Encoded before reading `signed`: reading an owned document replaces parts of it in place.
   const bytes = signedBytes ?? canonicalBytes(signedObj);
   const signed = SIGNED_PARSERS[type](r, signedObj) as SignedOf<T>;
   return {

@@ -7,7 +7,7 @@ import { bytesOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/tes
 import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { utf8Encode } from './json.js';
-import type { Metadata, Root, Signed, Targets } from './metadata.js';
+import { type Metadata, parseSignedEnvelope, type Root, type Signed, type Targets } from './metadata.js';
 import {
   bumpVersion,
   expiresIn,
@@ -152,18 +152,22 @@ describe('snapshotMetaForState', () => {
   it('takes the sha256 the caller knows, and hashes what it does not', () => {
     const state = first();
     const known = 'cd'.repeat(32);
-    const meta = snapshotMetaForState(testCrypto, state as never, () => known);
+    const bytes = state.targets!.bytes;
+    // What a store knows: the digest of its row, given to the parse of those bytes.
+    const rowOf = (sha256?: string) => ({
+      ...state,
+      targets: parseSignedEnvelope('targets', bytes, sha256 === undefined ? {} : { sha256 }),
+    });
+    const meta = snapshotMetaForState(testCrypto, rowOf(known) as never);
     expect(meta['targets.json']).toMatchObject({
       version: 1,
-      length: state.targets!.bytes.length,
+      length: bytes.length,
       hashes: { sha256: known },
     });
     const computed = snapshotMetaForState(testCrypto, state as never)['targets.json']!.hashes!.sha256;
-    expect(snapshotMetaForState(testCrypto, state as never, () => undefined)['targets.json']!.hashes).toEqual(
-      {
-        sha256: computed,
-      },
-    );
+    expect(snapshotMetaForState(testCrypto, rowOf() as never)['targets.json']!.hashes).toEqual({
+      sha256: computed,
+    });
     expect(computed).not.toBe(known);
   });
 });

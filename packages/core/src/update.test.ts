@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
 import { utf8Encode } from './json.js';
-import { type Metadata, metaFileName, parseMetadata, type Root, type Targets } from './metadata.js';
+import {
+  type Metadata,
+  metaFileName,
+  parseMetadata,
+  parseSignedEnvelope,
+  type Root,
+  type Targets,
+} from './metadata.js';
 import {
   bumpVersion,
   expiresIn,
@@ -512,14 +519,15 @@ describe('snapshotMetaForState', () => {
     const computed = snapshotMetaForState(testCrypto, state)[metaFileName('targets')]!;
     const real = createHash('sha256').update(targets.bytes).digest('hex');
     expect(computed).toMatchObject({ version: 1, length: targets.bytes.length, hashes: { sha256: real } });
-    const asked: Uint8Array[] = [];
-    const given = snapshotMetaForState(testCrypto, state, (bytes) => {
-      asked.push(bytes);
-      return real;
-    })[metaFileName('targets')]!;
-    expect(asked).toEqual([targets.bytes]);
-    expect(given).toEqual(computed);
-    const unknown = snapshotMetaForState(testCrypto, state, () => undefined)[metaFileName('targets')]!;
-    expect(unknown).toEqual(computed);
+    // A document parsed with the digest its store already has: taken as given, not hashed again.
+    const known = parseSignedEnvelope('targets', targets.bytes, { sha256: 'ab'.repeat(32) });
+    const given = snapshotMetaForState(testCrypto, { ...state, targets: known })[metaFileName('targets')]!;
+    expect(given).toEqual({ ...computed, hashes: { sha256: 'ab'.repeat(32) } });
+    // Without one, the envelope hashes its bytes once, on first use, and keeps the digest.
+    const unknown = parseSignedEnvelope('targets', targets.bytes);
+    expect(
+      snapshotMetaForState(testCrypto, { ...state, targets: unknown })[metaFileName('targets')]!,
+    ).toEqual(computed);
+    expect(unknown.sha256(testCrypto)).toBe(real);
   });
 });

@@ -7,15 +7,16 @@
 
 import type { CryptoProvider } from './crypto.js';
 import { TufaError } from './errors.js';
-import { isCanonical, jsonObject, parseJson, serializeJson } from './json.js';
+import { jsonObject } from './json.js';
 import {
   type Metadata,
   type MetaFile,
   metaFileName,
-  parseMetadataSource,
+  parseSignedEnvelope,
   type Root,
   type Signed,
   type Snapshot,
+  sha256Of,
   type Targets,
 } from './metadata.js';
 import { metaFileFor } from './repository.js';
@@ -82,60 +83,32 @@ export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
   bytes: Uint8Array,
   role: string,
 ): StoredRole<Extract<Signed, { type: T }>> {
-  // One strict parse; the canonical check reuses its canonical `signed` bytes rather than
-  // encoding the (possibly many-megabyte) document again.
-  const { metadata, signedVerbatim } = parseMetadataSource(type, bytes, { role });
-  if (!isServedForm(bytes, metadata, signedVerbatim)) {
+  const envelope = parseSignedEnvelope(type, bytes, { role });
+  if (!envelope.servedForm) {
     throw new TufaError('NON_CANONICAL', `${role}: the uploaded bytes are not canonical JSON`, {
       role,
       expected: 'OLPC canonical JSON of the document',
     });
   }
-  return { bytes, metadata: metadata as Metadata<Extract<Signed, { type: T }>> };
+  // The envelope itself: a stored role that hashes its bytes at most once (snapshotMetaForState).
+  return envelope as StoredRole<Extract<Signed, { type: T }>>;
 }
 
 /**
- * Whether the bytes are exactly tufa's serialisation of the document (isCanonical), checked
- * piecewise: `{"signatures":…,"signed":…}` with `signed` as the canonical bytes the signatures
- * cover, when the parse found `signed` verbatim (canonical, no raw control character: the wire
- * form escapes those); otherwise by encoding the whole document again.
+ * Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes
+ * (a parsed envelope's own digest: each document is hashed at most once, sha256Of).
  */
-function isServedForm(bytes: Uint8Array, metadata: Metadata, signedVerbatim: boolean): boolean {
-  if (Object.keys(metadata.extra).length > 0 || !signedVerbatim) {
-    return isCanonical(bytes, parseJson(bytes));
-  }
-  const signatures = metadata.signatures.map((sig) => ({ ...sig.extra, keyid: sig.keyid, sig: sig.sig }));
-  const head = serializeJson({ signatures });
-  // `{"signatures":[…]}` without its closing brace, then `,"signed":`, the signed bytes and `}`.
-  const prefix = Buffer.concat([head.subarray(0, head.length - 1), Buffer.from(',"signed":')]);
-  const signed = metadata.signedBytes;
-  if (bytes.length !== prefix.length + signed.length + 1 || bytes[bytes.length - 1] !== 0x7d) return false;
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  return (
-    view.subarray(0, prefix.length).equals(prefix) &&
-    view.subarray(prefix.length, prefix.length + signed.length).equals(signed)
-  );
-}
-
-/** Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes. */
 export function snapshotMetaForState(
   crypto: CryptoProvider,
   state: {
     targets: StoredRole<Targets>;
     delegated: ReadonlyMap<string, StoredRole<Targets>>;
   },
-  /** The sha256 (hex) of bytes the caller has already hashed (a store knows its rows'). */
-  knownSha256?: (bytes: Uint8Array) => string | undefined,
 ): Record<string, MetaFile> {
-  const metaFor = (role: StoredRole<Targets>) => {
-    const sha256 = knownSha256?.(role.bytes);
-    return metaFileFor(
-      crypto,
-      role.bytes,
-      role.metadata.signed.version,
-      sha256 === undefined ? {} : { known: { sha256 } },
-    );
-  };
+  const metaFor = (role: StoredRole<Targets>) =>
+    metaFileFor(crypto, role.bytes, role.metadata.signed.version, {
+      known: { sha256: sha256Of(crypto, role) },
+    });
   const meta: Record<string, MetaFile> = jsonObject();
   meta[metaFileName('targets')] = metaFor(state.targets);
   for (const [name, role] of state.delegated) meta[metaFileName(name)] = metaFor(role);

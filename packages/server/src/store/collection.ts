@@ -5,11 +5,13 @@
  */
 import {
   type CollectionState,
+  type CryptoProvider,
   type Metadata,
-  parseMetadata,
+  parseSignedEnvelope,
   type Root,
   type Snapshot,
   type StoredRole,
+  sha256Of,
   type Targets,
   type Timestamp,
   TufaError,
@@ -59,6 +61,8 @@ export interface NewRow {
   bytes: Uint8Array;
   metadata: Metadata;
   serverSigned: boolean;
+  /** The uploaded document as parsed (its envelope knows its digest), when there is one. */
+  stored?: StoredRole;
 }
 
 /**
@@ -201,7 +205,7 @@ export async function stateFrom(
       const bytes = new Uint8Array(row.data);
       const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
       // Parsing is a pure function of the bytes: a document parsed once (by its digest) is reused.
-      const stored: StoredRole = { bytes, metadata: parseMetadata(type, bytes, { role: row.role }) };
+      const stored = parseSignedEnvelope(type, bytes, { role: row.role, sha256: row.sha256 });
       documents.remember(id, row.role, row.sha256, stored);
       found.set(row.role, stored);
     }
@@ -241,14 +245,23 @@ export async function stateFrom(
  */
 export async function insertRoles(
   client: pg.ClientBase,
-  options: { id: string; rows: readonly NewRow[]; now: number; documents: DocumentCache },
+  options: {
+    id: string;
+    rows: readonly NewRow[];
+    now: number;
+    documents: DocumentCache;
+    crypto: CryptoProvider;
+  },
 ): Promise<void> {
   const { id, rows, documents } = options;
   const values: unknown[] = [id, options.now];
   const tuples = rows.map((row) => {
-    const sha256 = documents.digestOf(row.bytes);
+    // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
+    const stored =
+      row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
+    const sha256 = sha256Of(options.crypto, stored);
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
-    documents.remember(id, row.role, sha256, { bytes: row.bytes, metadata: row.metadata });
+    documents.remember(id, row.role, sha256, stored);
     const n = values.length;
     values.push(
       row.role,

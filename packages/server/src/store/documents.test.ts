@@ -1,4 +1,12 @@
-import type { StoredRole } from '@tufa/core';
+import {
+  newTargets,
+  parseSignedEnvelope,
+  type StoredRole,
+  serializeMetadata,
+  sha256Of,
+  signMetadata,
+} from '@tufa/core';
+import { testCrypto } from '@tufa/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DocumentCache, sha256Hex } from './documents.js';
@@ -103,16 +111,15 @@ describe('DocumentCache', () => {
     );
   });
 
-  it('hashes bytes once: a remembered or noted digest is reused', () => {
+  it('keeps a parsed envelope as it is: its digest is the one it was given, never hashed again', () => {
     const cache = new DocumentCache();
-    const stored = doc(8, 7);
-    expect(cache.knownDigest(stored.bytes)).toBeUndefined();
-    expect(cache.digestOf(stored.bytes)).toBe(sha256Hex(stored.bytes));
-    cache.remember('1', 'targets', 'not-the-real-digest', stored);
-    // Known now: the remembered digest is returned, not a new hash of the bytes.
-    expect(cache.digestOf(stored.bytes)).toBe('not-the-real-digest');
-    const other = new Uint8Array(3);
-    cache.noteDigest(other, 'noted');
-    expect(cache.knownDigest(other)).toBe('noted');
+    const md = signMetadata(newTargets({ expires: '2030-01-01T00:00:00Z', targets: {} }), []);
+    const stored = parseSignedEnvelope('targets', serializeMetadata(md), { sha256: 'from-the-row' });
+    cache.remember('1', 'targets', stored.sha256(testCrypto), stored);
+    const held = cache.get('1', 'targets', 'from-the-row');
+    expect(held).toBe(stored);
+    // The digest a store read from its row: sha256Of takes it, as the next snapshot will.
+    expect(sha256Of(testCrypto, held!)).toBe('from-the-row');
+    expect(sha256Of(testCrypto, { bytes: stored.bytes })).toBe(sha256Hex(stored.bytes));
   });
 });

@@ -1,7 +1,7 @@
 /**
- * Stored documents kept parsed in memory for validating updates, and the sha256 of bytes already
- * hashed. Parsing and hashing are pure functions of the bytes: a document read or written once is
- * never parsed or hashed again while it is held.
+ * Stored documents kept parsed in memory for validating updates. Parsing and hashing are pure
+ * functions of the bytes: a document read or written once is never parsed again while it is held,
+ * and a parsed one knows its own digest (core's SignedEnvelope: hashed at most once).
  */
 import { createHash } from 'node:crypto';
 import type { StoredRole } from '@tufa/core';
@@ -30,8 +30,6 @@ export class DocumentCache {
   private readonly order = new Map<string, Entry>();
   /** The same entries by collection, then role: no scan to find a role's older version. */
   private readonly byCollection = new Map<string, Map<string, Entry>>();
-  /** sha256 (hex) of documents' bytes already known (stored rows, a new snapshot's entries). */
-  private readonly digests = new WeakMap<Uint8Array, string>();
   private size = 0;
 
   constructor(private readonly maxBytes = STORED_DOCUMENTS_BYTES) {}
@@ -44,7 +42,6 @@ export class DocumentCache {
 
   /** Holds a stored document (and its digest); an older version of that role goes. */
   remember(collectionId: string, role: string, sha256: string, stored: StoredRole): void {
-    this.digests.set(stored.bytes, sha256);
     const old = this.byCollection.get(collectionId)?.get(role);
     if (old?.sha256 === sha256) return;
     if (old !== undefined) this.drop(old);
@@ -61,21 +58,6 @@ export class DocumentCache {
       if (this.size <= this.maxBytes) break;
       if (other.collectionId !== collectionId) this.drop(other);
     }
-  }
-
-  /** The sha256 of bytes, from memory when they were hashed before. */
-  digestOf(bytes: Uint8Array): string {
-    return this.digests.get(bytes) ?? sha256Hex(bytes);
-  }
-
-  /** The sha256 of bytes when known, without hashing. */
-  knownDigest(bytes: Uint8Array): string | undefined {
-    return this.digests.get(bytes);
-  }
-
-  /** Records the sha256 of bytes that were just hashed elsewhere (a new snapshot's entries). */
-  noteDigest(bytes: Uint8Array, sha256: string): void {
-    this.digests.set(bytes, sha256);
   }
 
   /** What is held: documents, their bytes and the collections they belong to. */

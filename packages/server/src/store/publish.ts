@@ -9,7 +9,6 @@ import {
   formatExpires,
   type Metadata,
   metaFileFor,
-  metaFileName,
   newSnapshot,
   newTimestamp,
   type Root,
@@ -110,21 +109,18 @@ export async function publish(
       throw err;
     }
     checkDelegationCount(update, ctx.maxDelegatedRoles);
-    const changed = update.changed.map(
-      (c): NewRow => ({
-        role: c.role,
-        bytes: c.bytes,
-        serverSigned: false,
-        metadata:
-          c.role === 'root'
-            ? update.root.metadata
-            : c.role === 'targets'
-              ? update.targets.metadata
-              : c.role === 'snapshot'
-                ? update.snapshot!.metadata
-                : update.delegated.get(c.role)!.metadata,
-      }),
-    );
+    const changed = update.changed.map((c): NewRow => {
+      const stored =
+        c.role === 'root'
+          ? update.root
+          : c.role === 'targets'
+            ? update.targets
+            : c.role === 'snapshot'
+              ? update.snapshot!
+              : update.delegated.get(c.role)!;
+      // The upload as parsed: its digest is the one the new snapshot took (hashed once).
+      return { role: c.role, bytes: c.bytes, serverSigned: false, metadata: stored.metadata, stored };
+    });
     const signed = await signOnline(ctx, {
       client,
       id,
@@ -249,16 +245,7 @@ export async function signOnline(
   let snapshotVersion: number;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-    const meta = snapshotMetaForState(ctx.crypto, args.state, (bytes) => documents.knownDigest(bytes));
-    // The snapshot just hashed the new targets documents: their rows take those digests.
-    const listed: [string, StoredRole<Targets>][] = [
-      ['targets', args.state.targets],
-      ...args.state.delegated,
-    ];
-    for (const [name, role] of listed) {
-      const digest = meta[metaFileName(name)]?.hashes?.sha256;
-      if (digest !== undefined) documents.noteDigest(role.bytes, digest);
-    }
+    const meta = snapshotMetaForState(ctx.crypto, args.state);
     const md = signMetadata(
       newSnapshot({
         version: snapshotVersion,
@@ -285,6 +272,6 @@ export async function signOnline(
   const timestampBytes = serializeMetadata(timestamp);
   rows.push({ role: 'timestamp', bytes: timestampBytes, metadata: timestamp, serverSigned: true });
   // Every transaction that writes metadata ends here, with a new timestamp.
-  await insertRoles(client, { id, rows, now: args.now, documents });
+  await insertRoles(client, { id, rows, now: args.now, documents, crypto: ctx.crypto });
   return { snapshot: snapshotVersion, timestamp, timestampBytes };
 }
