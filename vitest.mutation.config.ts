@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^@tufa\/core$/, replacement: src('core/src/index.ts') },
       { find: /^@tufa\/core\/errors$/, replacement: src('core/src/errors.ts') },
       { find: /^@tufa\/core\/noble$/, replacement: src('core/src/noble.ts') },
+      { find: /^@tufa\/core\/node$/, replacement: src('core/src/node-crypto.ts') },
       { find: /^@tufa\/server$/, replacement: src('server/src/index.ts') },
       { find: /^@tufa\/testing$/, replacement: src('testing/src/index.ts') },
       { find: /^@tufa\/testing\/(\w+)$/, replacement: src('testing/src/$1.ts') },
