@@ -96,8 +96,7 @@ export class PendingStore {
   }
 
   private async collection(client: pg.ClientBase, gun: string): Promise<string> {
-    const r = await client.query<{ id: string }>('SELECT id FROM collections WHERE gun = $1', [gun]);
-    const id = r.rows[0]?.id;
+    const id = await this.store.collectionId(client, gun);
     if (id === undefined)
       throw new TufaError('NOT_FOUND', `${gun}: no such collection`, { details: { gun } });
     return id;
@@ -112,18 +111,7 @@ export class PendingStore {
     serverKeyids: { timestamp: string[]; snapshot: string[] };
   }> {
     const { state, versions } = await this.store.loadState(client, id);
-    const keys = await client.query<{ role: string; keyid: string }>(
-      'SELECT role, keyid FROM online_keys WHERE collection_id = $1',
-      [id],
-    );
-    return {
-      state,
-      versions,
-      serverKeyids: {
-        timestamp: keys.rows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
-        snapshot: keys.rows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
-      },
-    };
+    return { state, versions, serverKeyids: await this.store.serverKeyids(client, id) };
   }
 
   private async purgeExpired(client: pg.ClientBase, id: string, now: number): Promise<void> {

@@ -11,6 +11,7 @@ import type { AuditContext } from './audit.js';
 import type { CachedFile, MetadataCache } from './cache.js';
 import { type ChangeRecord, listChanges } from './store/changefeed.js';
 import {
+  collectionId,
   deleteCollection,
   type LoadedState,
   loadState,
@@ -19,7 +20,7 @@ import {
   timestampExpired,
 } from './store/collection.js';
 import { DocumentCache } from './store/documents.js';
-import { OnlineKeys, type OnlineRole } from './store/keys.js';
+import { OnlineKeys, type OnlineRole, serverKeyidsOf } from './store/keys.js';
 import { type PublishContext, type PublishResult, publish } from './store/publish.js';
 import { dueForResign, resign } from './store/resign.js';
 
@@ -116,6 +117,19 @@ export class Store {
   }
 
   /** The latest version of every role of a collection (pending updates check against it). */
+  /** The id of the collection named `gun`, or undefined. */
+  collectionId(client: pg.ClientBase, gun: string): Promise<string | undefined> {
+    return collectionId(client, gun);
+  }
+
+  /** The key ids the server holds for timestamp and snapshot in collection `id`. */
+  async serverKeyids(
+    client: pg.ClientBase,
+    id: string,
+  ): Promise<{ timestamp: string[]; snapshot: string[] }> {
+    return serverKeyidsOf(await this.keys.rows(client, id));
+  }
+
   loadState(client: pg.ClientBase, id: string): Promise<LoadedState> {
     return loadState(client, { id, documents: this.ctx.documents });
   }

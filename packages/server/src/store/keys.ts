@@ -169,6 +169,17 @@ export class OnlineKeys {
   }
 }
 
+/** The key ids the server holds for timestamp and snapshot, from a collection's key rows. */
+export function serverKeyidsOf(rows: readonly { role: string; keyid: string }[]): {
+  timestamp: string[];
+  snapshot: string[];
+} {
+  return {
+    timestamp: rows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
+    snapshot: rows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
+  };
+}
+
 /** The server's signer for an online role among the keys root names for it. */
 export function signerFor(signers: OnlineSigners, root: Root, role: OnlineRole): Signer {
   for (const keyid of root.roles[role].keyids) {

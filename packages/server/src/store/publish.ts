@@ -37,7 +37,7 @@ import {
   stateFrom,
 } from './collection.js';
 import { sha256Hex } from './documents.js';
-import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, signerFor } from './keys.js';
+import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -89,10 +89,7 @@ export async function publish(
     }
     const now = ctx.now();
     const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
-    const serverKeyids = {
-      timestamp: keyRows.filter((k) => k.role === 'timestamp').map((k) => k.keyid),
-      snapshot: keyRows.filter((k) => k.role === 'snapshot').map((k) => k.keyid),
-    };
+    const serverKeyids = serverKeyidsOf(keyRows);
     let update: ReturnType<typeof validateUpdate>;
     try {
       update = validateUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
