@@ -163,6 +163,17 @@ describe.each(['update', 'proposal'] as const)('the %s route', (route) => {
     expect(fresh.status, JSON.stringify(fresh.json)).toBe(ACCEPTED[route]);
   });
 
+  it('a document naming one key id twice in its signatures is DUPLICATE_SIGNATURE, kept nowhere', async () => {
+    const gun = `example.com/refusals/${route}/duplicate-signature`;
+    const { targets } = await collection(gun);
+    const md = sign(nextTargets(targets), t1, t2);
+    const twice = serializeMetadata({ ...md, signatures: [...md.signatures, md.signatures[0]!] });
+    const sendTwice = () =>
+      route === 'update' ? post(base, gun, { targets: twice }) : propose(gun, { targets: twice });
+    const err = await refused(gun, sendTwice, 400, 'DUPLICATE_SIGNATURE');
+    expect(err.details).toMatchObject({ role: 'targets', found: t1.keyid });
+  });
+
   it('a delegation naming a key the delegations do not list is INVALID_METADATA', async () => {
     const gun = `example.com/refusals/${route}/unlisted-delegation-key`;
     const { targets } = await collection(gun);

@@ -4,6 +4,7 @@ import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, utf8Encode } from './json.js';
 import { metadataToJson, type Root } from './metadata.js';
 import {
+  bumpVersion,
   expiresIn,
   newTimestamp,
   targetFileFor,
@@ -599,5 +600,40 @@ describe("a publisher's view (allowExpired)", () => {
     forged.updateSnapshot(sim.bytes('snapshot'));
     const tamperedTargets = tampered(sim.bytes('targets'), (d) => (d.signed.version = 99));
     refused(forged, () => forged.updateTargets(tamperedTargets), 'LENGTH_MISMATCH');
+  });
+});
+
+describe('root expiries as real repositories wrote them', () => {
+  it("walks a chain whose early roots expire as Sigstore's roots 1-3 did, to the one current root", () => {
+    const sim = new RepoSim();
+    const set = start(sim);
+    // v2-v4 carry an offset with a fraction, nanoseconds, and an offset: all long past at NOW.
+    for (const expires of [
+      '2021-12-18T13:28:12.99008-06:00',
+      '2022-05-11T19:09:02.663975009Z',
+      '2023-01-12T11:53:17+01:00',
+    ]) {
+      // bumpVersion writes tufa's own format only: the foreign expiry is set on its result.
+      sim.publishRoot({ ...bumpVersion(sim.root, expiresIn(NOW, DAY)), expires }, sim.keys.root);
+      set.updateRoot(sim.bytes('root'));
+    }
+    expect(set.root.signed.expires).toBe('2023-01-12T11:53:17+01:00');
+    expect(() => set.checkRootNotExpired()).toThrow(expect.objectContaining({ code: 'EXPIRED' }));
+    sim.publishRoot(bumpVersion(sim.root, expiresIn(NOW, 365 * DAY)), sim.keys.root);
+    set.updateRoot(sim.bytes('root'));
+    set.updateTimestamp(sim.bytes('timestamp'));
+    expect(set.root.signed.version).toBe(5);
+  });
+
+  it('a root that expires a nanosecond after now is current, and expired a millisecond later', () => {
+    const sim = new RepoSim();
+    const current = start(sim);
+    const later = start(sim, NOW + 1);
+    const at = new Date(NOW).toISOString().replace('.000Z', '.000000001Z');
+    sim.rotateRoot((r) => ({ ...r, expires: at }));
+    current.updateRoot(sim.bytes('root'));
+    expect(() => current.checkRootNotExpired()).not.toThrow();
+    later.updateRoot(sim.bytes('root'));
+    refused(later, () => later.updateTimestamp(sim.bytes('timestamp')), 'EXPIRED');
   });
 });
