@@ -5,6 +5,7 @@
  * still the version the snapshot names).
  */
 import {
+  allDelegatedRoles,
   type DelegatedRole,
   isTufaError,
   type JsonValue,
@@ -129,7 +130,7 @@ async function* walkDelegations(
   while (stack.length > 0) {
     const parent = stack.pop()!;
     const next: { name: string; signed: Targets }[] = [];
-    for (const child of parent.signed.delegations?.roles ?? []) {
+    for (const child of allDelegatedRoles(parent.signed.delegations)) {
       if (visited.has(child.name)) continue;
       if (visited.size >= maxRoles) {
         throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited ${purpose}`, {

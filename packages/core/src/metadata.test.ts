@@ -600,6 +600,52 @@ describe('expires as other repositories write it (RFC 3339)', () => {
   });
 });
 
+describe('delegations.succinct_roles (TAP 15)', () => {
+  const succinct = (edit: (d: any) => void = () => {}) =>
+    edited('targets', (d) => {
+      d.signed.delegations = {
+        keys: {},
+        succinct_roles: { bit_length: 8, keyids: [], name_prefix: 'bins', threshold: 1, x_extra: [1] },
+      };
+      edit(d.signed.delegations);
+    });
+
+  it('reads succinct roles, keeps their unknown fields, and writes them back byte for byte', () => {
+    const bytes = succinct();
+    const md = parseMetadata('targets', bytes);
+    expect(md.signed.delegations).toMatchObject({
+      roles: [],
+      succinctRoles: { bitLength: 8, namePrefix: 'bins', threshold: 1, keyids: [], extra: { x_extra: [1] } },
+    });
+    expect(Buffer.from(serializeMetadata(md)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it.each([
+    ['both roles and succinct_roles', (d: any) => (d.roles = []), /exactly one of roles and succinct_roles/],
+    ['neither', (d: any) => delete d.succinct_roles, /exactly one of roles and succinct_roles/],
+    ['bit_length 0', (d: any) => (d.succinct_roles.bit_length = 0), /bit_length/],
+    ['bit_length 33', (d: any) => (d.succinct_roles.bit_length = 33), /bit_length must be 1 to 32/],
+    ['bit_length as a string', (d: any) => (d.succinct_roles.bit_length = '8'), /bit_length/],
+    ['no name_prefix', (d: any) => delete d.succinct_roles.name_prefix, /name_prefix must be a string/],
+    ['no threshold', (d: any) => delete d.succinct_roles.threshold, /threshold/],
+    ['a key id twice', (d: any) => (d.succinct_roles.keyids = ['a', 'a']), /keyids lists "a" more than once/],
+  ])('refuses %s: INVALID_METADATA', (_, edit, message) => {
+    const err = refusal('targets', succinct(edit));
+    expect(err.code).toBe('INVALID_METADATA');
+    expect(err.message).toMatch(message);
+  });
+
+  it('reads bit lengths 1 and 32', () => {
+    for (const bits of [1, 32]) {
+      const md = parseMetadata(
+        'targets',
+        succinct((d) => (d.succinct_roles.bit_length = bits)),
+      );
+      expect(md.signed.delegations?.succinctRoles?.bitLength).toBe(bits);
+    }
+  });
+});
+
 describe('signatures', () => {
   it('refuses a key id that appears twice, even with the same signature', () => {
     const doc = JSON.parse(JSON.stringify(docs.timestamp));

@@ -101,9 +101,25 @@ export interface DelegatedRole {
   readonly extra: Readonly<JsonObject>;
 }
 
+/**
+ * TAP 15 succinct hash bins: 2^bitLength delegated roles named `namePrefix-HEX`, one key set and
+ * threshold for all, each trusted for the target paths whose sha256 starts with its bits.
+ */
+export interface SuccinctRoles {
+  readonly keyids: readonly string[];
+  readonly threshold: number;
+  /** 1..32: the number of leading bits of sha256(path) that name a path's bin. */
+  readonly bitLength: number;
+  readonly namePrefix: string;
+  readonly extra: Readonly<JsonObject>;
+}
+
 export interface Delegations {
   readonly keys: Readonly<Record<string, Key>>;
+  /** The delegations listed by name; empty (and absent in the document) with `succinctRoles`. */
   readonly roles: readonly DelegatedRole[];
+  /** TAP 15: set instead of `roles` (a document carries exactly one of the two). */
+  readonly succinctRoles?: SuccinctRoles | undefined;
   readonly extra: Readonly<JsonObject>;
 }
 
@@ -519,6 +535,13 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
   const path = 'signed.delegations';
   const obj = r.object(value, path);
   const keys = readKeys(r, obj.keys, `${path}.keys`);
+  const extra = extraFields(obj, ['keys', 'roles', 'succinct_roles']);
+  if ((obj.roles === undefined) === (obj.succinct_roles === undefined)) {
+    r.fail(path, 'must have exactly one of roles and succinct_roles');
+  }
+  if (obj.succinct_roles !== undefined) {
+    return { keys, roles: [], succinctRoles: readSuccinctRoles(r, obj.succinct_roles), extra };
+  }
   if (!Array.isArray(obj.roles)) r.fail(`${path}.roles`, 'must be an array', obj.roles);
   const seen = new Set<string>();
   const roles = obj.roles.map((item, i): DelegatedRole => {
@@ -550,7 +573,26 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
     }
     return out;
   });
-  return { keys, roles, extra: extraFields(obj, ['keys', 'roles']) };
+  return { keys, roles, extra };
+}
+
+/** TAP 15: the most leading bits of sha256(path) a bin name may take (8 hex digits). */
+export const MAX_SUCCINCT_BIT_LENGTH = 32;
+
+function readSuccinctRoles(r: Reader, value: JsonValue | undefined): SuccinctRoles {
+  const path = 'signed.delegations.succinct_roles';
+  const obj = r.object(value, path);
+  const bitLength = r.positiveInteger(obj.bit_length, `${path}.bit_length`);
+  if (bitLength > MAX_SUCCINCT_BIT_LENGTH) {
+    r.fail(`${path}.bit_length`, `must be 1 to ${MAX_SUCCINCT_BIT_LENGTH}`, bitLength);
+  }
+  return {
+    keyids: r.stringArray(obj.keyids, `${path}.keyids`, true),
+    threshold: r.positiveInteger(obj.threshold, `${path}.threshold`),
+    bitLength,
+    namePrefix: r.string(obj.name_prefix, `${path}.name_prefix`),
+    extra: extraFields(obj, ['keyids', 'threshold', 'bit_length', 'name_prefix']),
+  };
 }
 
 function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
@@ -807,11 +849,25 @@ export function signedToJson(s: Signed): JsonObject {
       const targets: JsonObject = dict();
       for (const name of orderedKeys(s.targets)) targets[name] = targetFileToJson(s.targets[name]!);
       if (s.delegations !== undefined) {
-        out.delegations = {
-          ...s.delegations.extra,
-          keys: keysToJson(s.delegations.keys),
-          roles: s.delegations.roles.map(delegatedRoleToJson),
-        };
+        const d = s.delegations;
+        const succinct = d.succinctRoles;
+        if (succinct !== undefined && d.roles.length > 0) {
+          throw new TufaError('INVALID_ARGUMENT', 'delegations hold exactly one of roles and succinct roles');
+        }
+        out.delegations =
+          succinct === undefined
+            ? { ...d.extra, keys: keysToJson(d.keys), roles: d.roles.map(delegatedRoleToJson) }
+            : {
+                ...d.extra,
+                keys: keysToJson(d.keys),
+                succinct_roles: {
+                  ...succinct.extra,
+                  bit_length: succinct.bitLength,
+                  keyids: [...succinct.keyids],
+                  name_prefix: succinct.namePrefix,
+                  threshold: succinct.threshold,
+                },
+              };
       }
       out.expires = s.expires;
       out.spec_version = s.specVersion;
