@@ -7,6 +7,7 @@
 import {
   allDelegatedRoles,
   type DelegatedRole,
+  delegatedRoleNamed,
   isTufaError,
   type JsonValue,
   type Metadata,
@@ -84,6 +85,13 @@ export async function findRole(
   set: TrustedMetadataSet,
   name: string,
 ): Promise<FoundRole> {
+  // A bin of top-level targets (TAP 15) is known by its name: no walk through 2^bit_length bins.
+  const bin = delegatedRoleNamed(set.targets!.signed.delegations, name);
+  if (bin !== undefined && set.targets!.signed.delegations?.succinctRoles !== undefined) {
+    const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(name));
+    const metadata = listed ? await loadDelegated(ctx, set, { role: bin, delegator: 'targets' }) : undefined;
+    return { name, delegator: 'targets', delegation: bin, metadata };
+  }
   for await (const found of walkDelegations(ctx, set, `looking for ${name}`)) {
     if (found.delegation.name === name) return found;
   }
