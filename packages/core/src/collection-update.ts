@@ -14,7 +14,7 @@
  */
 
 import type { CryptoProvider } from './crypto.js';
-import { delegatedRoleNamed, isDelegatedPath } from './delegation.js';
+import { allDelegatedRoles, delegatedRoleNamed, isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
 import type { Key } from './keys.js';
 import {
@@ -597,10 +597,18 @@ export class CollectionUpdate {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
+    // The stored roles an uploaded role delegates to, found from the uploaded side: a bin upload
+    // (TAP 15) costs nothing here however many bins the collection has.
+    const delegatedByUploaded = new Set<string>();
+    for (const name of uploaded) {
+      const signed =
+        name === 'targets' ? this.targets!.metadata.signed : this.delegated.get(name)?.metadata.signed;
+      for (const child of allDelegatedRoles(signed?.delegations)) {
+        if (!uploaded.has(child.name) && this.delegated.has(child.name)) delegatedByUploaded.add(child.name);
+      }
+    }
     for (const name of this.delegated.keys()) {
-      if (uploaded.has(name)) continue;
-      if (!this.delegatorsOf(name).some((d) => uploaded.has(d.name))) continue;
-      this.checkDelegate(name, true);
+      if (delegatedByUploaded.has(name)) this.checkDelegate(name, true);
     }
   }
 }
