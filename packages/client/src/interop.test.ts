@@ -326,6 +326,40 @@ describe('TAP 15 succinct hash bins, both ways', () => {
     expect(await codeOf(fresh.getTarget('images/stray'))).toBe('NOT_FOUND');
   });
 
+  it('64 bins are listed under the default bound of 32 roles: bins count once, as one delegation', async () => {
+    const now = Date.now();
+    const sim = await RepoSim.start({ now });
+    cleanups.push(() => sim.close());
+    const binKey = testKey(72);
+    sim.delegated.clear();
+    sim.publishTargets((t) =>
+      withSuccinctDelegation(
+        { ...t, delegations: undefined },
+        { keys: [binKey.key], bitLength: 6, namePrefix: 'b' },
+      ),
+    );
+    const succinct = sim.targets.delegations!.succinctRoles!;
+    for (let i = 0; i < 64; i++) {
+      sim.delegated.set(`b-${i.toString(16).padStart(2, '0')}`, {
+        signed: newTargets({ expires: expiresIn(now, 30 * DAY) }),
+        keys: [binKey],
+      });
+    }
+    const paths = Array.from({ length: 100 }, (_, i) => `t/${i}`);
+    for (const path of paths) sim.addTarget(succinctBinNameFor(succinct, path), path, text(path));
+    sim.publish();
+    const dir = await tempDir();
+    const client = createClient(
+      { metadataUrl: sim.metadataUrl, targetsUrl: sim.targetsUrl },
+      {
+        repositoryCacheDir: join(dir, 'cache'),
+        trust: { rootFile: sim.files.get('metadata/1.root.json')!, allowTofu: false },
+      },
+    );
+    expect((await client.listTargets()).map((t) => t.name)).toEqual([...paths, 'app/v1'].sort());
+    expect(await client.listDelegations()).toHaveLength(64);
+  });
+
   it("a repository with succinct bins written by tufa's core: tuf-js's Updater finds each target in its bin", async () => {
     const now = Date.now();
     const sim = await RepoSim.start({ now });
