@@ -1,5 +1,6 @@
 import { bytesOf, DAY, NOW, RepoSim, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
+import { succinctBinNameFor } from './delegation.js';
 import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, utf8Encode } from './json.js';
 import { metadataToJson, type Root } from './metadata.js';
@@ -10,6 +11,7 @@ import {
   targetFileFor,
   withDelegation,
   withRootRole,
+  withSuccinctDelegation,
   withTarget,
 } from './repository.js';
 import { checkLengthAndHashes, checkRootPins, TrustedMetadataSet } from './trusted.js';
@@ -635,5 +637,31 @@ describe('root expiries as real repositories wrote them', () => {
     expect(() => current.checkRootNotExpired()).not.toThrow();
     later.updateRoot(sim.bytes('root'));
     refused(later, () => later.updateTimestamp(sim.bytes('timestamp')), 'EXPIRED');
+  });
+});
+
+describe('5.6 delegated roles in succinct hash bins (TAP 15)', () => {
+  it("loads a bin signed by the bins' keys; refuses another bin's name, a name past the last bin, and a foreign key", () => {
+    const sim = new RepoSim();
+    const binKey = testKey(73);
+    sim.publishTargets((t) =>
+      withSuccinctDelegation(t, { keys: [binKey.key], bitLength: 2, namePrefix: 'bins' }),
+    );
+    const succinct = sim.targets.delegations!.succinctRoles!;
+    const name = succinctBinNameFor(succinct, 'tag');
+    sim.publishDelegated(name, (t) => withTarget(t, 'tag', targetFileFor(testCrypto, utf8Encode('tag'))), [
+      binKey,
+    ]);
+    const set = loadAll(sim);
+    expect(set.updateDelegatedTargets(sim.bytes(name), name, 'targets').signed.targets.tag).toBeDefined();
+    refused(set, () => set.updateDelegatedTargets(sim.bytes(name), 'bins-4', 'targets'), 'NOT_FOUND');
+    sim.publishDelegated(name, (t) => t, [binKey], [testKey(74)]);
+    const other = loadAll(sim);
+    const err = refused(
+      other,
+      () => other.updateDelegatedTargets(sim.bytes(name), name, 'targets'),
+      'THRESHOLD_NOT_MET',
+    );
+    expect(err.role).toBe(name);
   });
 });
