@@ -15,10 +15,14 @@ import {
   newTargets,
   newTimestamp,
   type Root,
+  type SuccinctRoles,
   serializeMetadata,
+  succinctBinIndex,
+  succinctBinName,
   type TargetFile,
   type Targets,
   withDelegation,
+  withSuccinctDelegation,
   withTarget,
 } from '@tufa/core';
 import { rolesOf, sign, testCrypto, testKey } from '@tufa/testing';
@@ -173,4 +177,85 @@ export function writeStaticRepository(
   writeFileSync(join(metadata, '1.targets.json'), targetsBytes);
   for (const r of roles) writeFileSync(join(metadata, `1.${r.name}.json`), r.bytes);
   return { tag, root: rootBytes };
+}
+
+/** The key every bench bin is signed with. */
+export const BIN_KEY = testKey(5);
+
+/** A collection in succinct hash bins as the bench builds it: targets, each bin's targets, and the timings. */
+export interface BinnedCollection {
+  root: Root;
+  succinct: SuccinctRoles;
+  /** Each bin's signed content as last uploaded, by bin number. */
+  bins: Targets[];
+  /** ms: generating and signing every document; then uploading them (all the updates). */
+  buildMs: number;
+  uploadMs: number;
+  updates: number;
+  /** The path of a target of the collection (for a lookup). */
+  tag: string;
+}
+
+/**
+ * Creates a collection of `targets` targets in 2^bits succinct bins on a tufa server: root, targets
+ * and the first bins in one update, the other bins in updates of at most `perUpdate` roles.
+ */
+export async function createBinnedCollection(
+  remote: Remote,
+  gun: string,
+  options: { targets: number; bits: number; perUpdate: number },
+): Promise<BinnedCollection> {
+  const started = performance.now();
+  const expires = expiresIn(Date.now(), 365 * DAY);
+  const root = await rootFor(remote.base, gun, { token: remote.token });
+  const targets = withSuccinctDelegation(newTargets({ version: 1, expires }), {
+    keys: [BIN_KEY.key],
+    bitLength: options.bits,
+    namePrefix: 'bins',
+  });
+  const succinct = targets.delegations!.succinctRoles!;
+  const count = 2 ** options.bits;
+  const content = Array.from({ length: count }, () => dict<TargetFile>());
+  for (let i = 0; i < options.targets; i++) {
+    const t = targetEntry(i);
+    content[succinctBinIndex(succinct, t.path)]![t.path] = t.file;
+  }
+  const bins = content.map((own) => newTargets({ version: 1, expires, targets: own }));
+  const documents: [string, Uint8Array][] = [
+    ['root', serializeMetadata(sign(root, KEYS.root))],
+    ['targets', serializeMetadata(sign(targets, KEYS.targets))],
+  ];
+  for (let b = 0; b < count; b++) {
+    documents.push([succinctBinName(succinct, b), serializeMetadata(sign(bins[b]!, BIN_KEY))]);
+  }
+  const built = performance.now();
+  let updates = 0;
+  while (documents.length > 0) {
+    await postUpdate(remote, gun, updateBody(Object.fromEntries(documents.splice(0, options.perUpdate))));
+    updates++;
+  }
+  return {
+    root,
+    succinct,
+    bins,
+    buildMs: built - started,
+    uploadMs: performance.now() - built,
+    updates,
+    tag: targetEntry(options.targets - 1).path,
+  };
+}
+
+/** Bodies of `count` successive updates of a binned collection, each adding one target to its bin. */
+export function successiveBinUpdates(c: BinnedCollection, first: number, count: number): Buffer[] {
+  const bodies: Buffer[] = [];
+  for (let k = 0; k < count; k++) {
+    const t = targetEntry(first + k);
+    const b = succinctBinIndex(c.succinct, t.path);
+    const bin = c.bins[b]!;
+    c.bins[b] = { ...withTarget(bin, t.path, t.file), version: bin.version + 1 };
+    bodies.push(
+      updateBody({ [succinctBinName(c.succinct, b)]: serializeMetadata(sign(c.bins[b]!, BIN_KEY)) }),
+    );
+  }
+  return bodies;
 }

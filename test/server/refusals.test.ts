@@ -19,12 +19,14 @@ import {
   type Root,
   serializeMetadata,
   snapshotMetaForState,
+  succinctBinNameFor,
   type Targets,
   type TopLevelRole,
   targetFileFor,
   utf8Encode,
   withDelegation,
   withRootRole,
+  withSuccinctDelegation,
   withTarget,
 } from '@tufa/core';
 import type { RunningServer } from '@tufa/server';
@@ -163,6 +165,17 @@ describe.each(['update', 'proposal'] as const)('the %s route', (route) => {
     expect(fresh.status, JSON.stringify(fresh.json)).toBe(ACCEPTED[route]);
   });
 
+  it('a document naming one key id twice in its signatures is DUPLICATE_SIGNATURE, kept nowhere', async () => {
+    const gun = `example.com/refusals/${route}/duplicate-signature`;
+    const { targets } = await collection(gun);
+    const md = sign(nextTargets(targets), t1, t2);
+    const twice = serializeMetadata({ ...md, signatures: [...md.signatures, md.signatures[0]!] });
+    const sendTwice = () =>
+      route === 'update' ? post(base, gun, { targets: twice }) : propose(gun, { targets: twice });
+    const err = await refused(gun, sendTwice, 400, 'DUPLICATE_SIGNATURE');
+    expect(err.details).toMatchObject({ role: 'targets', found: t1.keyid });
+  });
+
   it('a delegation naming a key the delegations do not list is INVALID_METADATA', async () => {
     const gun = `example.com/refusals/${route}/unlisted-delegation-key`;
     const { targets } = await collection(gun);
@@ -202,6 +215,40 @@ describe.each(['update', 'proposal'] as const)('the %s route', (route) => {
     // At the bound the count is fine, and the first document is what is refused.
     const atBound = await refused(gun, () => call('POST', url, many(1000)), 400, 'INVALID_METADATA');
     expect(atBound.details.role).toBe('r0');
+  });
+});
+
+describe('succinct hash bins (TAP 15), through the atomic update', () => {
+  it('a bin is validated like any delegated role: a path outside its bin is PATH_NOT_DELEGATED, kept nowhere', async () => {
+    const gun = 'example.com/refusals/bins';
+    const root = withRootRole(await rootFor(base, gun), 'targets', { keys: [t1.key, t2.key], threshold: 2 });
+    // Bins 0-7 are delegated; none is published yet, which the client sees only when it needs one.
+    const targets = withSuccinctDelegation(targetsV(1, {}, false), {
+      keys: [r1.key],
+      bitLength: 3,
+      namePrefix: 'bins',
+    });
+    const created = await post(base, gun, { root: sign(root, keys.root), targets: sign(targets, t1, t2) });
+    expect(created.status, JSON.stringify(created.json)).toBe(200);
+    const succinct = targets.delegations!.succinctRoles!;
+    const tag = 'app/v1';
+    const right = succinctBinNameFor(succinct, tag);
+    const wrong = right === 'bins-0' ? 'bins-1' : 'bins-0';
+    const bin = sign(
+      withTarget(newTargets({ expires: EXPIRES }), tag, targetFileFor(testCrypto, utf8Encode(tag))),
+      r1,
+    );
+    const err = await refused(gun, () => post(base, gun, { [wrong]: bin }), 400, 'PATH_NOT_DELEGATED');
+    expect(err.details).toMatchObject({ role: wrong });
+    const ok = await post(base, gun, { [right]: bin });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    const served = await fetch(gunUrl(base, gun, `${right}.json`));
+    expect(served.status).toBe(200);
+    const client = createClient(
+      { server: base, gun },
+      { cacheDir: tempDir(), trust: { rootFile: serializeMetadata(sign(root, keys.root)) } },
+    );
+    expect((await client.getTarget(tag)).role).toBe(right);
   });
 });
 

@@ -92,9 +92,13 @@ program
   )
   .option('--no-local-key', 'make no new key here (keys of the roles already in this keystore still sign)')
   .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
+  .option(
+    '--hash-bins <n>',
+    'TAP 15: targets delegates every tag to N succinct hash bins (a power of two, 2 to 65536), signed by the targets keys',
+  )
   .addHelpText(
     'after',
-    '\nExamples:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443\n  tufa init example.com/app --root-threshold 2 --root-key-file bob.pub --root-key-file carol.pub',
+    '\nExamples:\n  TUFA_ROOT_PASSPHRASE=… TUFA_TARGETS_PASSPHRASE=… tufa init example.com/app -s http://127.0.0.1:4443\n  tufa init example.com/app --root-threshold 2 --root-key-file bob.pub --root-key-file carol.pub\n  tufa init example.com/big --hash-bins 1024',
   )
   .action(
     action(async (ctx, gun: string, opts: Record<string, never>) =>

@@ -413,11 +413,11 @@ describe('signatures', () => {
     await expectLastGood(before);
   });
 
-  it('counts duplicate signatures from one key once', async () => {
+  it('refuses one key id twice in the signatures, which would otherwise count once', async () => {
     const { sim, client, before } = await twoKeyTimestamp();
     sim.files.set('metadata/timestamp.json', signRaw(timestampJson(sim), [k4, k4]));
     const err = await client.refresh().catch((e) => e);
-    expect([err.code, err.found]).toEqual(['THRESHOLD_NOT_MET', 1]);
+    expect([err.code, err.role, err.found]).toEqual(['DUPLICATE_SIGNATURE', 'timestamp', k4.keyid]);
     await expectLastGood(before);
   });
 

@@ -5,7 +5,10 @@
  * still the version the snapshot names).
  */
 import {
+  allDelegatedRoles,
   type DelegatedRole,
+  delegatedRoleCount,
+  delegatedRoleNamed,
   isTufaError,
   type JsonValue,
   type Metadata,
@@ -83,6 +86,13 @@ export async function findRole(
   set: TrustedMetadataSet,
   name: string,
 ): Promise<FoundRole> {
+  // A bin of top-level targets (TAP 15) is known by its name: no walk through 2^bit_length bins.
+  const bin = delegatedRoleNamed(set.targets!.signed.delegations, name);
+  if (bin !== undefined && set.targets!.signed.delegations?.succinctRoles !== undefined) {
+    const listed = Object.hasOwn(set.snapshot!.signed.meta, metaFileName(name));
+    const metadata = listed ? await loadDelegated(ctx, set, { role: bin, delegator: 'targets' }) : undefined;
+    return { name, delegator: 'targets', delegation: bin, metadata };
+  }
   for await (const found of walkDelegations(ctx, set, `looking for ${name}`)) {
     if (found.delegation.name === name) return found;
   }
@@ -113,6 +123,9 @@ export async function listTargets(ctx: ClientContext, set: TrustedMetadataSet): 
   return out;
 }
 
+/** The most succinct hash bins a listing loads (one request each): 2^16, as many as `tufa init --hash-bins` makes. */
+export const MAX_LISTED_BINS = 65536;
+
 /**
  * Every delegated role in the trusted tree, each once, preorder from targets (bounded like a
  * search), loaded and verified through its delegator; `metadata` is undefined for a role that is
@@ -125,13 +138,31 @@ async function* walkDelegations(
 ): AsyncGenerator<FoundRole> {
   const maxRoles = ctx.maxDelegations;
   const visited = new Set<string>(['targets']);
+  // TAP 15 bins are one delegation of a known size, not a chain: they count once against the bound.
+  let bins = 0;
   const stack: { name: string; signed: Targets }[] = [{ name: 'targets', signed: set.targets!.signed }];
   while (stack.length > 0) {
     const parent = stack.pop()!;
     const next: { name: string; signed: Targets }[] = [];
-    for (const child of parent.signed.delegations?.roles ?? []) {
+    const delegations = parent.signed.delegations;
+    if (delegations?.succinctRoles !== undefined) {
+      const count = delegatedRoleCount(delegations);
+      if (count > MAX_LISTED_BINS) {
+        throw new TufaError(
+          'DELEGATION_LIMIT',
+          `${parent.name} delegates to ${count} hash bins: too many to load ${purpose}`,
+          {
+            role: parent.name,
+            expected: MAX_LISTED_BINS,
+            found: count,
+          },
+        );
+      }
+      bins += count - 1;
+    }
+    for (const child of allDelegatedRoles(delegations)) {
       if (visited.has(child.name)) continue;
-      if (visited.size >= maxRoles) {
+      if (visited.size - bins >= maxRoles) {
         throw new TufaError('DELEGATION_LIMIT', `more than ${maxRoles} roles visited ${purpose}`, {
           role: child.name,
           expected: maxRoles,

@@ -9,7 +9,14 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
-import { bumpVersion, expiresIn, withRootRole } from '@tufa/core';
+import {
+  bumpVersion,
+  expiresIn,
+  newTargets,
+  succinctBinNameFor,
+  withRootRole,
+  withSuccinctDelegation,
+} from '@tufa/core';
 import { codeOf, DAY, RepoSim, testKey, text } from '@tufa/testing';
 import { canonicalize } from '@tufjs/canonical-json';
 import {
@@ -23,6 +30,7 @@ import {
   Targets,
   Timestamp,
 } from '@tufjs/models';
+import type { SuccinctRoles } from '@tufjs/models/dist/role.js';
 import { Updater } from 'tuf-js';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -214,5 +222,185 @@ describe("a repository written by tufa's core, read by tuf-js's Updater", () => 
     expect(await updater.getTargetInfo('nothing/here')).toBeUndefined();
     const trustedRoot = JSON.parse(await readFile(join(dir, 'metadata', 'root.json'), 'utf8'));
     expect(trustedRoot.signed.version).toBe(2);
+  });
+});
+
+describe('TAP 15 succinct hash bins, both ways', () => {
+  it('a repository with succinct bins written by @tufjs/models: tufa looks up, verifies and lists through its bins', async () => {
+    const now = Date.now();
+    const expires = new Date(now + 30 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const common = { specVersion: '1.0.31', expires };
+    const keys = {
+      root: nodeKey(),
+      targets: nodeKey(),
+      snapshot: nodeKey(),
+      timestamp: nodeKey(),
+      bins: nodeKey(),
+    };
+    const root = new Root({ ...common, version: 1, consistentSnapshot: true });
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const)
+      root.addKey(keys[role].key, role);
+    const root1 = serialize(root, [keys.root]);
+    const targets = Targets.fromJSON({
+      _type: 'targets',
+      spec_version: '1.0.31',
+      version: 1,
+      expires,
+      targets: {},
+      delegations: {
+        keys: { [keys.bins.id]: keys.bins.key.toJSON() },
+        succinct_roles: { keyids: [keys.bins.id], threshold: 1, bit_length: 3, name_prefix: 'bin' },
+      },
+    });
+    const succinct = targets.delegations!.succinctRoles as SuccinctRoles;
+    const contents = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [`images/app-${i}`, text(`content ${i} from tuf-js`)] as const),
+    );
+    const bins = new Map<string, Targets>();
+    for (const name of succinct.getRoles()) bins.set(name, new Targets({ ...common, version: 1 }));
+    for (const [path, bytes] of Object.entries(contents)) {
+      bins
+        .get(succinct.getRoleForTarget(path))!
+        .addTarget(new TargetFile({ path, length: bytes.length, hashes: { sha256: sha256(bytes) } }));
+    }
+    const server = new RepoSim();
+    await server.listen();
+    cleanups.push(() => server.close());
+    const f = server.files;
+    const targetsBytes = serialize(targets, [keys.targets]);
+    const meta: Record<string, MetaFile> = {
+      'targets.json': new MetaFile({
+        version: 1,
+        length: targetsBytes.length,
+        hashes: { sha256: sha256(targetsBytes) },
+      }),
+    };
+    for (const [name, bin] of bins) {
+      const bytes = serialize(bin, [keys.bins]);
+      f.set(`metadata/1.${name}.json`, bytes);
+      meta[`${name}.json`] = new MetaFile({ version: 1 });
+    }
+    const snapshotBytes = serialize(new Snapshot({ ...common, version: 1, meta }), [keys.snapshot]);
+    const timestamp = new Timestamp({
+      ...common,
+      version: 1,
+      snapshotMeta: new MetaFile({
+        version: 1,
+        length: snapshotBytes.length,
+        hashes: { sha256: sha256(snapshotBytes) },
+      }),
+    });
+    f.set('metadata/1.root.json', root1);
+    f.set('metadata/timestamp.json', serialize(timestamp, [keys.timestamp]));
+    f.set('metadata/1.snapshot.json', snapshotBytes);
+    f.set('metadata/1.targets.json', targetsBytes);
+
+    const dir = await tempDir();
+    const client = createClient(
+      { metadataUrl: server.metadataUrl, targetsUrl: server.targetsUrl },
+      { repositoryCacheDir: join(dir, 'cache'), trust: { rootFile: root1, allowTofu: false } },
+    );
+    await client.refresh();
+    const before = server.requests.length;
+    const found = await client.verifyDigest('images/app-7', `sha256:${sha256(contents['images/app-7']!)}`);
+    // tufa names the bin as tuf-js does, and fetches that one bin only.
+    expect(found.role).toBe(succinct.getRoleForTarget('images/app-7'));
+    expect(server.requests.slice(before).filter((r) => r.includes('.bin-'))).toEqual([
+      `metadata/1.${found.role}.json`,
+    ]);
+    expect((await client.listTargets()).map((t) => t.name)).toEqual(Object.keys(contents).sort());
+    expect(await codeOf(client.getTarget('images/absent'))).toBe('NOT_FOUND');
+    // A target placed in the wrong bin is not trusted from there.
+    const wrong = [...bins.keys()].find((n) => n !== succinct.getRoleForTarget('images/stray'))!;
+    const stray = text('stray');
+    bins
+      .get(wrong)!
+      .addTarget(
+        new TargetFile({ path: 'images/stray', length: stray.length, hashes: { sha256: sha256(stray) } }),
+      );
+    f.set(`metadata/1.${wrong}.json`, serialize(bins.get(wrong)!, [keys.bins]));
+    const fresh = createClient(
+      { metadataUrl: server.metadataUrl, targetsUrl: server.targetsUrl },
+      { repositoryCacheDir: join(dir, 'cache2'), trust: { rootFile: root1, allowTofu: false } },
+    );
+    expect(await codeOf(fresh.getTarget('images/stray'))).toBe('NOT_FOUND');
+  });
+
+  it('64 bins are listed under the default bound of 32 roles: bins count once, as one delegation', async () => {
+    const now = Date.now();
+    const sim = await RepoSim.start({ now });
+    cleanups.push(() => sim.close());
+    const binKey = testKey(72);
+    sim.delegated.clear();
+    sim.publishTargets((t) =>
+      withSuccinctDelegation(
+        { ...t, delegations: undefined },
+        { keys: [binKey.key], bitLength: 6, namePrefix: 'b' },
+      ),
+    );
+    const succinct = sim.targets.delegations!.succinctRoles!;
+    for (let i = 0; i < 64; i++) {
+      sim.delegated.set(`b-${i.toString(16).padStart(2, '0')}`, {
+        signed: newTargets({ expires: expiresIn(now, 30 * DAY) }),
+        keys: [binKey],
+      });
+    }
+    const paths = Array.from({ length: 100 }, (_, i) => `t/${i}`);
+    for (const path of paths) sim.addTarget(succinctBinNameFor(succinct, path), path, text(path));
+    sim.publish();
+    const dir = await tempDir();
+    const client = createClient(
+      { metadataUrl: sim.metadataUrl, targetsUrl: sim.targetsUrl },
+      {
+        repositoryCacheDir: join(dir, 'cache'),
+        trust: { rootFile: sim.files.get('metadata/1.root.json')!, allowTofu: false },
+      },
+    );
+    expect((await client.listTargets()).map((t) => t.name)).toEqual([...paths, 'app/v1'].sort());
+    expect(await client.listDelegations()).toHaveLength(64);
+  });
+
+  it("a repository with succinct bins written by tufa's core: tuf-js's Updater finds each target in its bin", async () => {
+    const now = Date.now();
+    const sim = await RepoSim.start({ now });
+    cleanups.push(() => sim.close());
+    const binKey = testKey(71);
+    sim.delegated.clear();
+    sim.publishTargets((t) =>
+      withSuccinctDelegation(
+        { ...t, delegations: undefined },
+        { keys: [binKey.key], bitLength: 4, namePrefix: 'bins' },
+      ),
+    );
+    const succinct = sim.targets.delegations!.succinctRoles!;
+    for (let i = 0; i < 16; i++) {
+      const name = `bins-${i.toString(16)}`;
+      sim.delegated.set(name, { signed: newTargets({ expires: expiresIn(now, 30 * DAY) }), keys: [binKey] });
+    }
+    const paths = Array.from({ length: 20 }, (_, i) => `tags/v${i}`);
+    for (const path of paths)
+      sim.addTarget(succinctBinNameFor(succinct, path), path, text(`${path} by tufa`));
+    sim.publish();
+
+    const dir = await tempDir();
+    await mkdir(join(dir, 'metadata'));
+    await mkdir(join(dir, 'targets'));
+    await writeFile(join(dir, 'metadata', 'root.json'), sim.files.get('metadata/1.root.json')!);
+    const updater = new Updater({
+      metadataDir: join(dir, 'metadata'),
+      metadataBaseUrl: sim.metadataUrl,
+      targetDir: join(dir, 'targets'),
+      targetBaseUrl: sim.targetsUrl,
+      config: { fetchRetries: 0 },
+    });
+    await updater.refresh();
+    for (const path of paths) {
+      const info = await updater.getTargetInfo(path);
+      expect(info?.length, path).toBe(text(`${path} by tufa`).length);
+    }
+    const info = await updater.getTargetInfo('tags/v3');
+    const file = await updater.downloadTarget(info!, join(dir, 'targets', 'v3'));
+    expect(await readFile(file, 'utf8')).toBe('tags/v3 by tufa');
+    expect(await updater.getTargetInfo('tags/absent')).toBeUndefined();
   });
 });

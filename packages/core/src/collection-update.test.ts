@@ -6,6 +6,7 @@
 import { bytesOf, codeOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { CollectionUpdate } from './collection-update.js';
+import { succinctBinNameFor } from './delegation.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Targets } from './metadata.js';
 import {
@@ -16,6 +17,7 @@ import {
   targetFileFor,
   withDelegation,
   withRootRole,
+  withSuccinctDelegation,
   withTarget,
 } from './repository.js';
 import type { CollectionState, StoredRole } from './update.js';
@@ -213,5 +215,76 @@ describe('CollectionUpdate: stored roles checked again', () => {
     update.updateTargets(bytesOf(md));
     expect(update.document('targets').signedBytes).toEqual(md.signedBytes);
     expect(codeOf(() => update.document('releases'))).toBe('NOT_FOUND');
+  });
+});
+
+describe('CollectionUpdate: succinct hash bins (TAP 15)', () => {
+  /** Targets v2 delegating to 2^4 bins `bins-0`..`bins-f`, key d1, accepted in the same update. */
+  const binned = () => {
+    const update = start();
+    const targets = withSuccinctDelegation(
+      bumpVersion(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), expiresIn(NOW, DAY)),
+      {
+        keys: [k.d1.key],
+        bitLength: 4,
+        namePrefix: 'bins',
+      },
+    );
+    update.updateTargets(bytesOf(sign(targets, k.t1)));
+    return { update, succinct: targets.delegations!.succinctRoles! };
+  };
+
+  it('a bin holding only paths that hash into it is accepted like any delegated role', () => {
+    const { update, succinct } = binned();
+    const tag = 'app/v1';
+    const name = succinctBinNameFor(succinct, tag);
+    const status = update.updateDelegatedTargets(bytesOf(sign(releases(tag), k.d1)), name);
+    expect(status.thresholds.map((t) => [t.by, t.verified])).toEqual([['targets', true]]);
+    expect(update.commit().changed.map((c) => c.role)).toEqual(['targets', name]);
+  });
+
+  it('a path in a bin it does not hash into is PATH_NOT_DELEGATED', () => {
+    const { update, succinct } = binned();
+    const tag = 'app/v1';
+    const right = succinctBinNameFor(succinct, tag);
+    const wrong = right === 'bins-0' ? 'bins-1' : 'bins-0';
+    expect(
+      refusal(() => update.updateDelegatedTargets(bytesOf(sign(releases(tag), k.d1)), wrong)),
+    ).toMatchObject({
+      code: 'PATH_NOT_DELEGATED',
+      role: wrong,
+    });
+  });
+
+  it('a bin past the last, or named other than the bins are, is delegated by no role: UPDATE_REFUSED', () => {
+    for (const name of ['bins-10', 'bins-00', 'bins-A', 'bin-1']) {
+      const { update } = binned();
+      expect(
+        codeOf(() => update.updateDelegatedTargets(bytesOf(sign(releases(), k.d1)), name)),
+        name,
+      ).toBe('UPDATE_REFUSED');
+    }
+  });
+
+  it("a bin signed by a key other than the bins' is below its threshold", () => {
+    const { update, succinct } = binned();
+    const name = succinctBinNameFor(succinct, 'x');
+    const status = update.updateDelegatedTargets(bytesOf(sign(releases('x'), k.t2)), name);
+    expect(status.thresholds[0]).toMatchObject({ by: 'targets', verified: false, missing: [k.d1.keyid] });
+    expect(codeOf(() => update.commit())).toBe('THRESHOLD_NOT_MET');
+  });
+
+  it('bins whose keys the delegations do not list are INVALID_METADATA', () => {
+    const update = start();
+    const targets = withSuccinctDelegation(
+      bumpVersion(newTargets({ expires: expiresIn(NOW, DAY) }), expiresIn(NOW, DAY)),
+      {
+        keys: [k.d1.key],
+        bitLength: 2,
+        namePrefix: 'bins',
+      },
+    );
+    const broken = { ...targets, delegations: { ...targets.delegations!, keys: {} } };
+    expect(codeOf(() => update.updateTargets(bytesOf(sign(broken, k.t1))))).toBe('INVALID_METADATA');
   });
 });

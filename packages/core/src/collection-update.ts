@@ -14,7 +14,7 @@
  */
 
 import type { CryptoProvider } from './crypto.js';
-import { isDelegatedPath } from './delegation.js';
+import { allDelegatedRoles, delegatedRoleNamed, isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
 import type { Key } from './keys.js';
 import {
@@ -131,6 +131,23 @@ const ROLE_NAME_RULE = 'segments of [A-Za-z0-9._-] separated by /, not VERSION.N
 export function checkDelegationsWellFormed(targets: Targets, role: string): void {
   const d = targets.delegations;
   if (d === undefined) return;
+  const succinct = d.succinctRoles;
+  if (succinct !== undefined) {
+    // Every bin's name must be a valid role name: checking the first checks them all (same shape).
+    const first = `${succinct.namePrefix}-${'0'.repeat(Math.ceil(succinct.bitLength / 4))}`;
+    if (!isValidRoleName(first)) {
+      throw new TufaError(
+        'INVALID_METADATA',
+        `${role}: succinct bin names such as ${JSON.stringify(first)}`,
+        {
+          role,
+          found: succinct.namePrefix,
+          expected: ROLE_NAME_RULE,
+        },
+      );
+    }
+    checkRoleKeys(`${succinct.namePrefix}-*`, succinct.keyids, succinct.threshold, d.keys, role);
+  }
   for (const child of d.roles) {
     if (!isValidRoleName(child.name)) {
       throw new TufaError('INVALID_METADATA', `${role}: delegated role name ${JSON.stringify(child.name)}`, {
@@ -463,7 +480,7 @@ export class CollectionUpdate {
     if (name === 'targets') return [{ name: 'root', signed: this.root!.metadata.signed }];
     const out: Delegator[] = [];
     const consider = (delegator: string, parent: Targets) => {
-      if (parent.delegations?.roles.some((r) => r.name === name))
+      if (delegatedRoleNamed(parent.delegations, name) !== undefined)
         out.push({ name: delegator, signed: parent });
     };
     consider('targets', this.targets!.metadata.signed);
@@ -485,7 +502,7 @@ export class CollectionUpdate {
     let outside: TufaError | undefined;
     for (const delegator of delegators) {
       if (delegator.signed.type === 'targets') {
-        const delegation = delegator.signed.delegations!.roles.find((r) => r.name === role)!;
+        const delegation = delegatedRoleNamed(delegator.signed.delegations, role)!;
         const error = pathsError(role, metadata.signed as Targets, delegation, delegator.name);
         if (error !== undefined) {
           outside ??= error;
@@ -580,10 +597,18 @@ export class CollectionUpdate {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
+    // The stored roles an uploaded role delegates to, found from the uploaded side: a bin upload
+    // (TAP 15) costs nothing here however many bins the collection has.
+    const delegatedByUploaded = new Set<string>();
+    for (const name of uploaded) {
+      const signed =
+        name === 'targets' ? this.targets!.metadata.signed : this.delegated.get(name)?.metadata.signed;
+      for (const child of allDelegatedRoles(signed?.delegations)) {
+        if (!uploaded.has(child.name) && this.delegated.has(child.name)) delegatedByUploaded.add(child.name);
+      }
+    }
     for (const name of this.delegated.keys()) {
-      if (uploaded.has(name)) continue;
-      if (!this.delegatorsOf(name).some((d) => uploaded.has(d.name))) continue;
-      this.checkDelegate(name, true);
+      if (delegatedByUploaded.has(name)) this.checkDelegate(name, true);
     }
   }
 }

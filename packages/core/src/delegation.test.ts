@@ -1,16 +1,28 @@
 import { DAY, NOW, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_DELEGATIONS, isDelegatedPath, matchPathPattern, searchTarget } from './delegation.js';
+import {
+  allDelegatedRoles,
+  DEFAULT_MAX_DELEGATIONS,
+  delegatedRoleCount,
+  delegatedRoleNamed,
+  delegationsFor,
+  isDelegatedPath,
+  matchPathPattern,
+  searchTarget,
+  succinctBinNameFor,
+  succinctBinRole,
+} from './delegation.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
-import type { DelegatedRole, Targets } from './metadata.js';
+import type { DelegatedRole, SuccinctRoles, Targets } from './metadata.js';
 import {
   type DelegationSpec,
   expiresIn,
   newTargets,
   targetFileFor,
   withDelegation,
+  withSuccinctDelegation,
   withTarget,
 } from './repository.js';
 
@@ -211,5 +223,117 @@ describe('searchTarget', () => {
       expect((err as TufaError).expected).toBe(DEFAULT_MAX_DELEGATIONS);
     }
     expect(t.search('x', 64).kind).toBe('not-found');
+  });
+});
+
+describe('TAP 15 succinct hash bins', () => {
+  const bins = (bitLength: number, namePrefix = 'bins'): SuccinctRoles => ({
+    keyids: ['ab'.repeat(32)],
+    threshold: 1,
+    bitLength,
+    namePrefix,
+    extra: {},
+  });
+
+  it('names the bin of a path from the first bit_length bits of sha256(path), padded to ceil(bits / 4) digits', () => {
+    // sha256("") starts e3b0c442 = 1110 0011 1011 0000 1100 0100 0100 0010.
+    expect(succinctBinNameFor(bins(1), '')).toBe('bins-1');
+    expect(succinctBinNameFor(bins(4), '')).toBe('bins-e');
+    expect(succinctBinNameFor(bins(8), '')).toBe('bins-e3');
+    expect(succinctBinNameFor(bins(10), '')).toBe('bins-38e');
+    expect(succinctBinNameFor(bins(13), '')).toBe('bins-1c76');
+    expect(succinctBinNameFor(bins(32), '')).toBe('bins-e3b0c442');
+    // sha256("abc") starts ba7816bf; bin 0 of 2^14 is padded to 4 digits.
+    expect(succinctBinNameFor(bins(14, 'x'), 'abc')).toBe(
+      `x-${(0xba7816bf >>> 18).toString(16).padStart(4, '0')}`,
+    );
+    expect(succinctBinRole(bins(14), 0).name).toBe('bins-0000');
+    expect(succinctBinRole(bins(5), 31).name).toBe('bins-1f');
+  });
+
+  it('a bin stands for the delegated role of its hash prefixes: each path is in its own bin only', () => {
+    for (const bitLength of [1, 2, 3, 4, 5, 7, 8, 9, 12, 14]) {
+      const s = bins(bitLength);
+      for (let i = 0; i < 40; i++) {
+        const path = `app/v${i}/${bitLength}`;
+        const name = succinctBinNameFor(s, path);
+        const role = delegatedRoleNamed({ keys: {}, roles: [], succinctRoles: s, extra: {} }, name)!;
+        expect(role.terminating).toBe(true);
+        expect(isDelegatedPath(role, path), `${path} in ${name}`).toBe(true);
+        const other = succinctBinRole(s, (Number.parseInt(name.slice(5), 16) + 1) % 2 ** bitLength);
+        expect(isDelegatedPath(other, path), `${path} not in ${other.name}`).toBe(false);
+      }
+    }
+  });
+
+  it('knows its bins by name, and no other name', () => {
+    const d = { keys: {}, roles: [], succinctRoles: bins(6), extra: {} };
+    expect(delegatedRoleNamed(d, 'bins-3f')?.pathHashPrefixes).toEqual(['fc', 'fd', 'fe', 'ff']);
+    expect(delegatedRoleNamed(d, 'bins-00')?.keyids).toEqual(['ab'.repeat(32)]);
+    for (const name of [
+      'bins-40',
+      'bins-3F',
+      'bins-f',
+      'bins-03f',
+      'bins3f',
+      'other-3f',
+      'bins-+f',
+      'bins- f',
+    ]) {
+      expect(delegatedRoleNamed(d, name), name).toBeUndefined();
+    }
+    expect(delegatedRoleCount(d)).toBe(64);
+    expect([...allDelegatedRoles(d)].map((r) => r.name).slice(0, 3)).toEqual([
+      'bins-00',
+      'bins-01',
+      'bins-02',
+    ]);
+    expect(delegationsFor(d, 'a/b').map((r) => r.name)).toEqual([succinctBinNameFor(bins(6), 'a/b')]);
+  });
+
+  it('a search goes straight to the one bin of the path', () => {
+    const key = testKey(3);
+    const targets = withSuccinctDelegation(newTargets({ expires: expiresIn(NOW, DAY) }), {
+      keys: [key.key],
+      bitLength: 8,
+      namePrefix: 'bins',
+    });
+    const s = targets.delegations!.succinctRoles!;
+    const path = 'releases/v1';
+    const binName = succinctBinNameFor(s, path);
+    const bin = withTarget(
+      newTargets({ expires: expiresIn(NOW, DAY) }),
+      path,
+      targetFileFor(testCrypto, utf8Encode('v1')),
+    );
+    const asked: string[] = [];
+    const getRole = (name: string) => {
+      asked.push(name);
+      return name === binName ? bin : newTargets({ expires: expiresIn(NOW, DAY) });
+    };
+    const found = searchTarget({ path, targets, getRole });
+    expect(found).toMatchObject({ kind: 'found', role: binName, chain: ['targets', binName] });
+    expect(asked).toEqual([binName]);
+    const missing = searchTarget({ path: 'nothing', targets, getRole });
+    expect(missing).toEqual({ kind: 'not-found', visited: 2 });
+    expect(asked.at(-1)).toBe(succinctBinNameFor(s, 'nothing'));
+  });
+
+  it('withSuccinctDelegation refuses bounds outside 1..32 and named delegations beside it', () => {
+    const base = newTargets({ expires: expiresIn(NOW, DAY) });
+    const key = testKey(3).key;
+    for (const bitLength of [0, 33, 1.5]) {
+      expect(() => withSuccinctDelegation(base, { keys: [key], bitLength, namePrefix: 'b' })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+    }
+    const named = withDelegation(base, { name: 'r', keys: [key], paths: ['*'] });
+    expect(() => withSuccinctDelegation(named, { keys: [key], bitLength: 2, namePrefix: 'b' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    const binned = withSuccinctDelegation(base, { keys: [key], bitLength: 2, namePrefix: 'b' });
+    expect(() => withDelegation(binned, { name: 'r', keys: [key], paths: ['*'] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });

@@ -6,7 +6,7 @@
 import { sha256Id } from './crypto.js';
 import { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
-import type { DelegatedRole, TargetFile, Targets } from './metadata.js';
+import type { DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets } from './metadata.js';
 
 /** python-tuf's and tuf-js's default bound on roles visited in one search. */
 export const DEFAULT_MAX_DELEGATIONS = 32;
@@ -60,6 +60,108 @@ export function isDelegatedPath(role: DelegatedRole, targetPath: string): boolea
     return role.pathHashPrefixes.some((prefix) => digest.startsWith(prefix));
   }
   return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TAP 15 succinct hash bins. A bin is presented as the delegated role it stands for: its name, the
+// one key set, terminating, and the path_hash_prefixes (hex digits of sha256(path)) its bits
+// cover, so that every rule about delegated roles applies to a bin unchanged.
+
+/** The hex digits of a bin name's suffix: ceil(bit_length / 4), as TAP 15 pads it. */
+export function succinctSuffixLength(bitLength: number): number {
+  return Math.ceil(bitLength / 4);
+}
+
+/** The number of bins: 2^bit_length. */
+export function succinctBinCount(succinct: SuccinctRoles): number {
+  return 2 ** succinct.bitLength;
+}
+
+/** The name of bin number `index`: name_prefix, `-`, the index in zero-padded lowercase hex. */
+export function succinctBinName(succinct: SuccinctRoles, index: number): string {
+  const suffix = index.toString(16).padStart(succinctSuffixLength(succinct.bitLength), '0');
+  return `${succinct.namePrefix}-${suffix}`;
+}
+
+/** The bin number of a target path: the first bit_length bits of sha256(path), big-endian. */
+export function succinctBinIndex(succinct: SuccinctRoles, targetPath: string): number {
+  const first32 = Number.parseInt(sha256Id(utf8Encode(targetPath)).slice(0, 8), 16);
+  return Math.floor(first32 / 2 ** (32 - succinct.bitLength));
+}
+
+/** The name of the bin a target path belongs to (TAP 15). */
+export function succinctBinNameFor(succinct: SuccinctRoles, targetPath: string): string {
+  return succinctBinName(succinct, succinctBinIndex(succinct, targetPath));
+}
+
+/** The bin number a role name stands for, or undefined when it names no bin of these. */
+export function succinctBinIndexOf(succinct: SuccinctRoles, name: string): number | undefined {
+  const head = `${succinct.namePrefix}-`;
+  if (!name.startsWith(head)) return undefined;
+  const suffix = name.slice(head.length);
+  if (suffix.length !== succinctSuffixLength(succinct.bitLength) || !/^[0-9a-f]+$/.test(suffix))
+    return undefined;
+  const index = Number.parseInt(suffix, 16);
+  return index < succinctBinCount(succinct) ? index : undefined;
+}
+
+/** Bin number `index` as a delegated role: terminating, trusted for the hash prefixes of its bits. */
+export function succinctBinRole(succinct: SuccinctRoles, index: number): DelegatedRole {
+  const digits = succinctSuffixLength(succinct.bitLength);
+  const spare = digits * 4 - succinct.bitLength; // bits of the last hex digit below the bin's bits
+  const prefixes: string[] = [];
+  for (let low = 0; low < 2 ** spare; low++) {
+    prefixes.push((index * 2 ** spare + low).toString(16).padStart(digits, '0'));
+  }
+  return {
+    name: succinctBinName(succinct, index),
+    keyids: succinct.keyids,
+    threshold: succinct.threshold,
+    // TAP 15: a path has exactly one bin, and a search that reaches it looks no further.
+    terminating: true,
+    pathHashPrefixes: prefixes,
+    extra: {},
+  };
+}
+
+/** The delegated role of that name in `delegations` (listed, or a succinct bin), if any. */
+export function delegatedRoleNamed(
+  delegations: Delegations | undefined,
+  name: string,
+): DelegatedRole | undefined {
+  if (delegations === undefined) return undefined;
+  const succinct = delegations.succinctRoles;
+  if (succinct !== undefined) {
+    const index = succinctBinIndexOf(succinct, name);
+    return index === undefined ? undefined : succinctBinRole(succinct, index);
+  }
+  return delegations.roles.find((d) => d.name === name);
+}
+
+/** The delegations a search for `targetPath` follows, in order: the listed ones whose paths match, or its one bin. */
+export function delegationsFor(delegations: Delegations | undefined, targetPath: string): DelegatedRole[] {
+  if (delegations === undefined) return [];
+  const succinct = delegations.succinctRoles;
+  if (succinct !== undefined) return [succinctBinRole(succinct, succinctBinIndex(succinct, targetPath))];
+  return delegations.roles.filter((d) => isDelegatedPath(d, targetPath));
+}
+
+/** Every delegated role `delegations` declares, in order (all 2^bit_length bins of a succinct one). */
+export function* allDelegatedRoles(delegations: Delegations | undefined): Generator<DelegatedRole> {
+  if (delegations === undefined) return;
+  const succinct = delegations.succinctRoles;
+  if (succinct === undefined) {
+    yield* delegations.roles;
+    return;
+  }
+  for (let i = 0; i < succinctBinCount(succinct); i++) yield succinctBinRole(succinct, i);
+}
+
+/** How many delegated roles `delegations` declares (2^bit_length for succinct bins). */
+export function delegatedRoleCount(delegations: Delegations | undefined): number {
+  if (delegations === undefined) return 0;
+  const succinct = delegations.succinctRoles;
+  return succinct === undefined ? delegations.roles.length : succinctBinCount(succinct);
 }
 
 export type TargetSearchResult =
@@ -120,8 +222,7 @@ export function searchTarget(options: TargetSearchOptions): TargetSearchResult {
     const target = Object.hasOwn(role.targets, options.path) ? role.targets[options.path] : undefined;
     if (target !== undefined) return { kind: 'found', role: entry.name, target, chain: entry.chain };
     const children: typeof stack = [];
-    for (const child of role.delegations?.roles ?? []) {
-      if (!isDelegatedPath(child, options.path)) continue;
+    for (const child of delegationsFor(role.delegations, options.path)) {
       children.push({
         name: child.name,
         signed: child,

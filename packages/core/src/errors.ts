@@ -120,6 +120,8 @@ export const ERROR_TABLE = Object.freeze({
   CACHE_STALE: spec('cache', 500, CACHE),
   // container engines run by `tufa pull`
   ENGINE_FAILED: spec('transport', 502, SERVER),
+  // a signatures array that names one key id twice (the spec: key ids MUST be unique there)
+  DUPLICATE_SIGNATURE: spec('malformed', 400, REFUSED, true),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -22,10 +22,10 @@ import {
   Timestamp as TufjsTimestamp,
 } from '@tufjs/models';
 import { Delegations } from '@tufjs/models/dist/delegations.js';
-import { DelegatedRole, Role } from '@tufjs/models/dist/role.js';
+import { DelegatedRole, Role, SuccinctRoles as TufjsSuccinctRoles } from '@tufjs/models/dist/role.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isDelegatedPath, searchTarget } from './delegation.js';
+import { delegatedRoleNamed, isDelegatedPath, searchTarget, succinctBinNameFor } from './delegation.js';
 import { fromHex, toHex } from './encoding.js';
 import { isTufaError } from './errors.js';
 import {
@@ -917,6 +917,49 @@ describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('TAP 15: tufa and tuf-js agree on succinct hash bins', () => {
+  it('the same bin for any path at every bit length 1..32, and the same set of bin names', () => {
+    for (let bitLength = 1; bitLength <= 32; bitLength++) {
+      const theirs = new TufjsSuccinctRoles({ keyIDs: [], threshold: 1, bitLength, namePrefix: 'bin' });
+      const ours = { keyids: [], threshold: 1, bitLength, namePrefix: 'bin', extra: {} };
+      const d = { keys: {}, roles: [], succinctRoles: ours, extra: {} };
+      fc.assert(
+        fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (path) => {
+          const name = succinctBinNameFor(ours, path);
+          expect(name).toBe(theirs.getRoleForTarget(path));
+          expect(theirs.isDelegatedRole(name)).toBe(true);
+          expect(isDelegatedPath(delegatedRoleNamed(d, name)!, path)).toBe(true);
+        }),
+        { numRuns: 40 },
+      );
+      if (bitLength <= 8) {
+        const names = [...theirs.getRoles()];
+        expect(names.every((n) => delegatedRoleNamed(d, n) !== undefined)).toBe(true);
+        expect(names).toHaveLength(2 ** bitLength);
+      }
+    }
+  });
+
+  it('a succinct delegation written by tuf-js parses in tufa and serialises to the same canonical bytes', () => {
+    const json = {
+      _type: 'targets',
+      spec_version: '1.0.31',
+      version: 1,
+      expires: EXPIRES,
+      targets: {},
+      delegations: {
+        keys: {},
+        succinct_roles: { keyids: [], threshold: 1, bit_length: 10, name_prefix: 'x', custom: 1 },
+      },
+    };
+    const theirs = TufjsTargets.fromJSON(json);
+    const doc = { signatures: [], signed: theirs.toJSON() };
+    const ours = parseMetadata('targets', canonicalBytes(doc as JsonObject));
+    expect(ours.signed.delegations?.succinctRoles).toMatchObject({ bitLength: 10, namePrefix: 'x' });
+    expect(text(serializeMetadata(ours))).toBe(canonicalize(doc));
   });
 });
 

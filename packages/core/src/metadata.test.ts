@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, type JsonObject, parseJson } from './json.js';
 import {
+  compareInstants,
   formatExpires,
+  instantCeilingMs,
   type MetadataType,
   metadataFromJson,
   metadataToJson,
   parseExpires,
   parseMetadata,
+  parseRfc3339,
   serializeMetadata,
 } from './metadata.js';
 import { verifyMetadataSignatures } from './verify.js';
@@ -198,16 +201,44 @@ describe('parseMetadata refuses, naming the field', () => {
     ['version string', 'targets', (d) => (d.signed.version = '2'), 'INVALID_METADATA', /signed\.version/],
     ['version negative', 'snapshot', (d) => (d.signed.version = -3), 'INVALID_METADATA', /signed\.version/],
     [
-      'expires fraction',
+      'expires offset without minutes',
       'root',
-      (d) => (d.signed.expires = '2030-01-01T00:00:00.5Z'),
+      (d) => (d.signed.expires = '2030-01-01T00:00:00+01'),
       'INVALID_METADATA',
       /expires/,
     ],
     [
-      'expires offset',
+      'expires without an offset',
       'root',
-      (d) => (d.signed.expires = '2030-01-01T00:00:00+01:00'),
+      (d) => (d.signed.expires = '2030-01-01T00:00:00'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires with an empty fraction',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01T00:00:00.Z'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires with a space for T',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01 00:00:00Z'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires offset hour 24',
+      'root',
+      (d) => (d.signed.expires = '2030-01-01T00:00:00+24:00'),
+      'INVALID_METADATA',
+      /expires/,
+    ],
+    [
+      'expires leap second',
+      'root',
+      (d) => (d.signed.expires = '2016-12-31T23:59:60Z'),
       'INVALID_METADATA',
       /expires/,
     ],
@@ -478,6 +509,162 @@ describe('expires', () => {
     expect(parseExpires('2030-1-02T03:04:05Z')).toBeUndefined();
     expect(parseExpires('2024-02-29T00:00:00Z')).toBe(Date.UTC(2024, 1, 29));
     expect(parseExpires('2023-02-29T00:00:00Z')).toBeUndefined();
+  });
+});
+
+describe('expires as other repositories write it (RFC 3339)', () => {
+  const instant = (v: string) => {
+    const i = parseRfc3339(v);
+    if (i === undefined) throw new Error(`not RFC 3339: ${v}`);
+    return i;
+  };
+
+  it("reads Sigstore's early root expiries: an offset with a fraction, and nanoseconds", () => {
+    // 13:28:12.99008 at -06:00 is 19:28:12.99008 UTC.
+    expect(instant('2021-12-18T13:28:12.99008-06:00')).toEqual({
+      epochSeconds: Date.UTC(2021, 11, 18, 19, 28, 12) / 1000,
+      fraction: '99008',
+    });
+    expect(instantCeilingMs(instant('2021-12-18T13:28:12.99008-06:00'))).toBe(
+      Date.UTC(2021, 11, 18, 19, 28, 12, 991),
+    );
+    expect(instant('2022-05-11T19:09:02.663975009Z')).toEqual({
+      epochSeconds: Date.UTC(2022, 4, 11, 19, 9, 2) / 1000,
+      fraction: '663975009',
+    });
+    const root = parseMetadata(
+      'root',
+      edited('root', (d) => (d.signed.expires = '2021-12-18T13:28:12.99008-06:00')),
+    );
+    expect(root.signed.expires).toBe('2021-12-18T13:28:12.99008-06:00');
+  });
+
+  it('compares instants exactly, past the millisecond', () => {
+    const a = instant('2030-01-01T00:00:00.000000001Z');
+    const b = instant('2030-01-01T00:00:00.000000002Z');
+    expect(compareInstants(a, b)).toBe(-1);
+    expect(compareInstants(b, a)).toBe(1);
+    expect(compareInstants(instant('2030-01-01T01:00:00.50+01:00'), instant('2030-01-01T00:00:00.5z'))).toBe(
+      0,
+    );
+    expect(
+      compareInstants(instant('2029-12-31T23:59:59.9999999999-00:00'), instant('2030-01-01T00:00:00Z')),
+    ).toBe(-1);
+    // A clock gives whole milliseconds: a nanosecond past one is not before the next.
+    const t = Date.UTC(2030, 0, 1);
+    expect(instantCeilingMs(a)).toBe(t + 1);
+    expect(instantCeilingMs(instant('2030-01-01T00:00:00.001Z'))).toBe(t + 1);
+    expect(instantCeilingMs(instant('2030-01-01T00:00:00.0010000Z'))).toBe(t + 1);
+    expect(instantCeilingMs(instant('2030-01-01T00:00:00Z'))).toBe(t);
+  });
+
+  it('reads offsets across the day, month and year', () => {
+    expect(instant('2030-01-01T00:30:00+01:00').epochSeconds).toBe(Date.UTC(2029, 11, 31, 23, 30) / 1000);
+    expect(instant('2024-02-28T23:00:00-01:30').epochSeconds).toBe(Date.UTC(2024, 1, 29, 0, 30) / 1000);
+    // Years 0-99 are years 0-99, not 1900-1999 (Date.UTC's two-digit rule).
+    const year99 = new Date(0);
+    year99.setUTCFullYear(99, 5, 1);
+    expect(instant('0099-06-01T00:00:00Z').epochSeconds).toBe(year99.getTime() / 1000);
+  });
+
+  it('refuses what is not RFC 3339, and impossible dates', () => {
+    for (const v of [
+      '2030-01-01',
+      '2030-01-01T00:00Z',
+      '2030-01-01T00:00:00',
+      '2030-01-01T00:00:00.Z',
+      '2030-01-01T00:00:00+0100',
+      '2030-01-01T00:00:00+01:60',
+      '2030-02-29T00:00:00Z',
+      '2030-13-01T00:00:00Z',
+      '2030-01-01T24:00:00Z',
+      '2030-01-01T00:60:00Z',
+      '+2030-01-01T00:00:00Z',
+      ' 2030-01-01T00:00:00Z',
+      '2030-01-01T00:00:00Z\n',
+      '２030-01-01T00:00:00Z',
+    ]) {
+      expect(parseRfc3339(v), v).toBeUndefined();
+    }
+  });
+
+  it('a fraction of a second past now is not expired; tufa still writes whole seconds only', () => {
+    const root = parseMetadata(
+      'root',
+      edited('root', (d) => (d.signed.expires = '2030-01-01T00:00:00.0000001Z')),
+    );
+    expect(root.signed.expiresAt).toBe(Date.UTC(2030, 0, 1) + 1);
+    expect(formatExpires(root.signed.expiresAt)).toBe('2030-01-01T00:00:00Z');
+    expect(parseExpires('2030-01-01T00:00:00.5Z')).toBeUndefined();
+    expect(parseExpires('2030-01-01T00:00:00+00:00')).toBeUndefined();
+  });
+});
+
+describe('delegations.succinct_roles (TAP 15)', () => {
+  const succinct = (edit: (d: any) => void = () => {}) =>
+    edited('targets', (d) => {
+      d.signed.delegations = {
+        keys: {},
+        succinct_roles: { bit_length: 8, keyids: [], name_prefix: 'bins', threshold: 1, x_extra: [1] },
+      };
+      edit(d.signed.delegations);
+    });
+
+  it('reads succinct roles, keeps their unknown fields, and writes them back byte for byte', () => {
+    const bytes = succinct();
+    const md = parseMetadata('targets', bytes);
+    expect(md.signed.delegations).toMatchObject({
+      roles: [],
+      succinctRoles: { bitLength: 8, namePrefix: 'bins', threshold: 1, keyids: [], extra: { x_extra: [1] } },
+    });
+    expect(Buffer.from(serializeMetadata(md)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it.each([
+    ['both roles and succinct_roles', (d: any) => (d.roles = []), /exactly one of roles and succinct_roles/],
+    ['neither', (d: any) => delete d.succinct_roles, /exactly one of roles and succinct_roles/],
+    ['bit_length 0', (d: any) => (d.succinct_roles.bit_length = 0), /bit_length/],
+    ['bit_length 33', (d: any) => (d.succinct_roles.bit_length = 33), /bit_length must be 1 to 32/],
+    ['bit_length as a string', (d: any) => (d.succinct_roles.bit_length = '8'), /bit_length/],
+    ['no name_prefix', (d: any) => delete d.succinct_roles.name_prefix, /name_prefix must be a string/],
+    ['no threshold', (d: any) => delete d.succinct_roles.threshold, /threshold/],
+    ['a key id twice', (d: any) => (d.succinct_roles.keyids = ['a', 'a']), /keyids lists "a" more than once/],
+  ])('refuses %s: INVALID_METADATA', (_, edit, message) => {
+    const err = refusal('targets', succinct(edit));
+    expect(err.code).toBe('INVALID_METADATA');
+    expect(err.message).toMatch(message);
+  });
+
+  it('reads bit lengths 1 and 32', () => {
+    for (const bits of [1, 32]) {
+      const md = parseMetadata(
+        'targets',
+        succinct((d) => (d.succinct_roles.bit_length = bits)),
+      );
+      expect(md.signed.delegations?.succinctRoles?.bitLength).toBe(bits);
+    }
+  });
+});
+
+describe('signatures', () => {
+  it('refuses a key id that appears twice, even with the same signature', () => {
+    const doc = JSON.parse(JSON.stringify(docs.timestamp));
+    doc.signatures.push({ ...doc.signatures[0] });
+    const err = refusal('timestamp', canonicalBytes(doc));
+    expect([err.code, err.role, err.found]).toEqual([
+      'DUPLICATE_SIGNATURE',
+      'timestamp',
+      doc.signatures[0].keyid,
+    ]);
+    expect(err.details).toEqual({ field: 'signatures[1].keyid' });
+  });
+
+  it('refuses a repeated key id with a different signature, and reads distinct ones', () => {
+    const doc = JSON.parse(JSON.stringify(docs.targets));
+    doc.signatures.push({ keyid: doc.signatures[0].keyid, sig: '00'.repeat(64) });
+    expect(refusal('targets', canonicalBytes(doc)).code).toBe('DUPLICATE_SIGNATURE');
+    doc.signatures[1].keyid = 'ab'.repeat(32);
+    expect(parseMetadata('targets', canonicalBytes(doc)).signatures).toHaveLength(2);
   });
 });
 

@@ -36,9 +36,15 @@ export interface Signature {
 interface SignedCommon {
   readonly specVersion: string;
   readonly version: number;
-  /** As written: `YYYY-MM-DDTHH:MM:SSZ`. */
+  /**
+   * As written: tufa writes `YYYY-MM-DDTHH:MM:SSZ`, and reads any RFC 3339 date-time with an
+   * offset (fractions of a second, `+hh:mm`), as other repositories write them.
+   */
   readonly expires: string;
-  /** `expires` in milliseconds since the epoch. */
+  /**
+   * `expires` in milliseconds since the epoch, rounded up to a whole millisecond: `expiresAt <= now`
+   * is exact for any fraction (parseRfc3339 gives the instant itself).
+   */
   readonly expiresAt: number;
   readonly extra: Readonly<JsonObject>;
 }
@@ -95,9 +101,25 @@ export interface DelegatedRole {
   readonly extra: Readonly<JsonObject>;
 }
 
+/**
+ * TAP 15 succinct hash bins: 2^bitLength delegated roles named `namePrefix-HEX`, one key set and
+ * threshold for all, each trusted for the target paths whose sha256 starts with its bits.
+ */
+export interface SuccinctRoles {
+  readonly keyids: readonly string[];
+  readonly threshold: number;
+  /** 1..32: the number of leading bits of sha256(path) that name a path's bin. */
+  readonly bitLength: number;
+  readonly namePrefix: string;
+  readonly extra: Readonly<JsonObject>;
+}
+
 export interface Delegations {
   readonly keys: Readonly<Record<string, Key>>;
+  /** The delegations listed by name; empty (and absent in the document) with `succinctRoles`. */
   readonly roles: readonly DelegatedRole[];
+  /** TAP 15: set instead of `roles` (a document carries exactly one of the two). */
+  readonly succinctRoles?: SuccinctRoles | undefined;
   readonly extra: Readonly<JsonObject>;
 }
 
@@ -238,7 +260,19 @@ function extraFields(obj: JsonObject, known: readonly string[]): JsonObject {
 
 const EXPIRES = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
 
-/** Parses the spec's expiry format (UTC, whole seconds), refusing impossible dates. */
+/** The epoch ms of a civil UTC date-time, or undefined when no such date exists (30 February). */
+function civilUtc(year: number, month: number, day: number, hour: number, minute: number, second: number) {
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const d = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC maps years 0-99 to 1900-1999: set the full year explicitly.
+  d.setUTCFullYear(year, month - 1, day);
+  if (d.getUTCFullYear() !== year || d.getUTCMonth() !== month - 1 || d.getUTCDate() !== day) {
+    return undefined;
+  }
+  return d.getTime();
+}
+
+/** Parses the format tufa writes (UTC, whole seconds: `YYYY-MM-DDTHH:MM:SSZ`), refusing impossible dates. */
 export function parseExpires(value: string): number | undefined {
   const m = EXPIRES.exec(value);
   if (m === null) return undefined;
@@ -250,19 +284,70 @@ export function parseExpires(value: string): number | undefined {
     number,
     number,
   ];
-  const t = Date.UTC(year, month - 1, day, hour, minute, second);
-  const d = new Date(t);
-  if (
-    d.getUTCFullYear() !== year ||
-    d.getUTCMonth() !== month - 1 ||
-    d.getUTCDate() !== day ||
-    d.getUTCHours() !== hour ||
-    d.getUTCMinutes() !== minute ||
-    d.getUTCSeconds() !== second
-  ) {
-    return undefined;
+  return civilUtc(year, month, day, hour, minute, second);
+}
+
+// RFC 3339 section 5.6 date-time: full-date "T" full-time, time-offset Z or ±hh:mm; T and Z in
+// either case (its ABNF is case-insensitive).
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 date-time as an exact instant: whole seconds since the epoch, and the fraction of
+ * a second as written (digits, trailing zeros dropped, so two equal instants have equal parts).
+ */
+export interface Rfc3339Instant {
+  readonly epochSeconds: number;
+  readonly fraction: string;
+}
+
+/**
+ * Parses any RFC 3339 date-time with an explicit offset (fractions of any length, `Z` or
+ * `±hh:mm`), refusing everything else: impossible dates, hours past 23, and the leap second
+ * `:60`, which no clock here can represent.
+ */
+export function parseRfc3339(value: string): Rfc3339Instant | undefined {
+  const m = RFC3339.exec(value);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const t = civilUtc(year, month, day, hour, minute, second);
+  if (t === undefined) return undefined;
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  return t;
+  // Local time minus its offset is UTC.
+  return { epochSeconds: t / 1000 - offsetMinutes * 60, fraction: (m[7] ?? '').replace(/0+$/, '') };
+}
+
+/** Compares two instants exactly (negative, zero, positive), fractions of any length included. */
+export function compareInstants(a: Rfc3339Instant, b: Rfc3339Instant): number {
+  if (a.epochSeconds !== b.epochSeconds) return a.epochSeconds < b.epochSeconds ? -1 : 1;
+  const width = Math.max(a.fraction.length, b.fraction.length);
+  const fa = a.fraction.padEnd(width, '0');
+  const fb = b.fraction.padEnd(width, '0');
+  return fa === fb ? 0 : fa < fb ? -1 : 1;
+}
+
+/**
+ * The smallest whole millisecond not before the instant: for a whole-millisecond `now` (all a
+ * clock gives), `expiresAt <= now` holds exactly when the instant is not after `now`, whatever
+ * the length of the fraction.
+ */
+export function instantCeilingMs(instant: Rfc3339Instant): number {
+  const ms = instant.fraction.slice(0, 3).padEnd(3, '0');
+  const beyond = /[1-9]/.test(instant.fraction.slice(3));
+  return instant.epochSeconds * 1000 + Number(ms) + (beyond ? 1 : 0);
 }
 
 /** Formats milliseconds since the epoch as the spec's expiry (fractions of a second dropped). */
@@ -293,10 +378,11 @@ function readCommon(r: Reader, signed: JsonObject, type: MetadataType) {
   }
   const version = r.positiveInteger(signed.version, 'signed.version');
   const expires = r.string(signed.expires, 'signed.expires');
-  const expiresAt = parseExpires(expires);
-  if (expiresAt === undefined)
-    r.fail('signed.expires', 'must be a UTC time as YYYY-MM-DDTHH:MM:SSZ', expires);
-  return { specVersion, version, expires, expiresAt };
+  const instant = parseRfc3339(expires);
+  if (instant === undefined) {
+    r.fail('signed.expires', 'must be an RFC 3339 date-time with an offset (YYYY-MM-DDTHH:MM:SSZ)', expires);
+  }
+  return { specVersion, version, expires, expiresAt: instantCeilingMs(instant) };
 }
 
 const COMMON_FIELDS = ['_type', 'spec_version', 'version', 'expires'] as const;
@@ -449,6 +535,13 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
   const path = 'signed.delegations';
   const obj = r.object(value, path);
   const keys = readKeys(r, obj.keys, `${path}.keys`);
+  const extra = extraFields(obj, ['keys', 'roles', 'succinct_roles']);
+  if ((obj.roles === undefined) === (obj.succinct_roles === undefined)) {
+    r.fail(path, 'must have exactly one of roles and succinct_roles');
+  }
+  if (obj.succinct_roles !== undefined) {
+    return { keys, roles: [], succinctRoles: readSuccinctRoles(r, obj.succinct_roles), extra };
+  }
   if (!Array.isArray(obj.roles)) r.fail(`${path}.roles`, 'must be an array', obj.roles);
   const seen = new Set<string>();
   const roles = obj.roles.map((item, i): DelegatedRole => {
@@ -480,7 +573,26 @@ function readDelegations(r: Reader, value: JsonValue | undefined): Delegations {
     }
     return out;
   });
-  return { keys, roles, extra: extraFields(obj, ['keys', 'roles']) };
+  return { keys, roles, extra };
+}
+
+/** TAP 15: the most leading bits of sha256(path) a bin name may take (8 hex digits). */
+export const MAX_SUCCINCT_BIT_LENGTH = 32;
+
+function readSuccinctRoles(r: Reader, value: JsonValue | undefined): SuccinctRoles {
+  const path = 'signed.delegations.succinct_roles';
+  const obj = r.object(value, path);
+  const bitLength = r.positiveInteger(obj.bit_length, `${path}.bit_length`);
+  if (bitLength > MAX_SUCCINCT_BIT_LENGTH) {
+    r.fail(`${path}.bit_length`, `must be 1 to ${MAX_SUCCINCT_BIT_LENGTH}`, bitLength);
+  }
+  return {
+    keyids: r.stringArray(obj.keyids, `${path}.keyids`, true),
+    threshold: r.positiveInteger(obj.threshold, `${path}.threshold`),
+    bitLength,
+    namePrefix: r.string(obj.name_prefix, `${path}.name_prefix`),
+    extra: extraFields(obj, ['keyids', 'threshold', 'bit_length', 'name_prefix']),
+  };
 }
 
 function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
@@ -638,13 +750,21 @@ function readMetadata<T extends MetadataType>(
   const envelope = r.object(doc, 'document');
   const signedObj = r.object(envelope.signed, 'signed');
   if (!Array.isArray(envelope.signatures)) r.fail('signatures', 'must be an array', envelope.signatures);
+  const keyids = new Set<string>();
   const signatures = envelope.signatures.map((item, i): Signature => {
     const s = r.object(item, `signatures[${i}]`);
-    return {
-      keyid: r.string(s.keyid, `signatures[${i}].keyid`),
-      sig: r.string(s.sig, `signatures[${i}].sig`),
-      extra: extraFields(s, ['keyid', 'sig']),
-    };
+    const keyid = r.string(s.keyid, `signatures[${i}].keyid`);
+    // 5.2 and the spec's signatures field: a key id MUST appear at most once.
+    if (keyids.has(keyid)) {
+      throw new TufaError('DUPLICATE_SIGNATURE', `${r.role}: signatures[${i}] repeats key id ${keyid}`, {
+        role: r.role,
+        expected: 'each key id at most once in signatures',
+        found: keyid,
+        details: { field: `signatures[${i}].keyid` },
+      });
+    }
+    keyids.add(keyid);
+    return { keyid, sig: r.string(s.sig, `signatures[${i}].sig`), extra: extraFields(s, ['keyid', 'sig']) };
   });
   const bytes = signedBytes ?? canonicalBytes(signedObj);
   const signed = SIGNED_PARSERS[type](r, signedObj) as SignedOf<T>;
@@ -729,11 +849,25 @@ export function signedToJson(s: Signed): JsonObject {
       const targets: JsonObject = dict();
       for (const name of orderedKeys(s.targets)) targets[name] = targetFileToJson(s.targets[name]!);
       if (s.delegations !== undefined) {
-        out.delegations = {
-          ...s.delegations.extra,
-          keys: keysToJson(s.delegations.keys),
-          roles: s.delegations.roles.map(delegatedRoleToJson),
-        };
+        const d = s.delegations;
+        const succinct = d.succinctRoles;
+        if (succinct !== undefined && d.roles.length > 0) {
+          throw new TufaError('INVALID_ARGUMENT', 'delegations hold exactly one of roles and succinct roles');
+        }
+        out.delegations =
+          succinct === undefined
+            ? { ...d.extra, keys: keysToJson(d.keys), roles: d.roles.map(delegatedRoleToJson) }
+            : {
+                ...d.extra,
+                keys: keysToJson(d.keys),
+                succinct_roles: {
+                  ...succinct.extra,
+                  bit_length: succinct.bitLength,
+                  keyids: [...succinct.keyids],
+                  name_prefix: succinct.namePrefix,
+                  threshold: succinct.threshold,
+                },
+              };
       }
       out.expires = s.expires;
       out.spec_version = s.specVersion;

@@ -18,6 +18,7 @@ import {
   signaturesNeeded,
 } from './collection-update.js';
 import type { CryptoProvider } from './crypto.js';
+import { succinctBinRole } from './delegation.js';
 import { isLowerHex, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonValue } from './json.js';
@@ -224,8 +225,12 @@ export function describeProposal(
     const next = parseMetadata('targets', bytes, { role }).signed;
     const before =
       role === 'targets' ? current.targets?.metadata.signed : current.delegated.get(role)?.metadata.signed;
-    const delegationsOf = (t: Targets | undefined) =>
-      Object.fromEntries((t?.delegations?.roles ?? []).map((d) => [d.name, d]));
+    const delegationsOf = (t: Targets | undefined) => {
+      const succinct = t?.delegations?.succinctRoles;
+      // Succinct bins change together: one entry stands for them all (bin 0 carries their bit length).
+      if (succinct !== undefined) return { [`${succinct.namePrefix}-*`]: succinctBinRole(succinct, 0) };
+      return Object.fromEntries((t?.delegations?.roles ?? []).map((d) => [d.name, d]));
+    };
     out.push({
       role,
       from: before?.version ?? null,

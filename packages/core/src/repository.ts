@@ -4,6 +4,7 @@
  * Used by the CLI and the server; everything returns new objects.
  */
 import type { CryptoProvider, HashAlgorithm } from './crypto.js';
+import { delegatedRoleNamed } from './delegation.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { canonicalBytes, type JsonValue } from './json.js';
@@ -268,6 +269,11 @@ export interface DelegationSpec {
 
 /** Adds or replaces a delegation; keys no delegation uses any more are dropped. */
 export function withDelegation(targets: Targets, spec: DelegationSpec): Targets {
+  if (targets.delegations?.succinctRoles !== undefined) {
+    throw new TufaError('INVALID_ARGUMENT', `${spec.name}: this role delegates to succinct hash bins only`, {
+      role: spec.name,
+    });
+  }
   if ((TOP_LEVEL_ROLES as readonly string[]).includes(spec.name) || spec.name.length === 0) {
     throw new TufaError('INVALID_ARGUMENT', `${JSON.stringify(spec.name)} cannot be a delegated role name`);
   }
@@ -301,8 +307,65 @@ export function withDelegation(targets: Targets, spec: DelegationSpec): Targets 
   return { ...targets, delegations: pruneKeys({ keys: allKeys, roles, extra: old?.extra ?? {} }) };
 }
 
+export interface SuccinctDelegationSpec {
+  keys: readonly Key[];
+  threshold?: number;
+  /** 1..32: 2^bitLength bins. */
+  bitLength: number;
+  namePrefix: string;
+}
+
+/**
+ * TAP 15: delegates every target path to 2^bitLength hash bins (`namePrefix-HEX`) signed by one
+ * key set; replaces the role's delegations, which must be none or succinct already.
+ */
+export function withSuccinctDelegation(targets: Targets, spec: SuccinctDelegationSpec): Targets {
+  const old = targets.delegations;
+  if (old !== undefined && old.roles.length > 0) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'this role delegates by name already: succinct bins replace no delegation',
+      {
+        found: old.roles.map((r) => r.name),
+      },
+    );
+  }
+  if (!Number.isSafeInteger(spec.bitLength) || spec.bitLength < 1 || spec.bitLength > 32) {
+    throw new TufaError('INVALID_ARGUMENT', `bit length must be 1 to 32, not ${spec.bitLength}`, {
+      expected: '1..32',
+      found: spec.bitLength,
+    });
+  }
+  if (spec.namePrefix.length === 0 || (TOP_LEVEL_ROLES as readonly string[]).includes(spec.namePrefix)) {
+    throw new TufaError('INVALID_ARGUMENT', `${JSON.stringify(spec.namePrefix)} cannot name hash bins`);
+  }
+  const keys = roleKeys(`${spec.namePrefix}-*`, { keys: spec.keys, threshold: spec.threshold ?? 1 });
+  const table = dict<Key>();
+  for (const [id, key] of keys.keys) table[id] = key;
+  return {
+    ...targets,
+    delegations: {
+      keys: table,
+      roles: [],
+      succinctRoles: {
+        keyids: keys.keyids,
+        threshold: keys.threshold,
+        bitLength: spec.bitLength,
+        namePrefix: spec.namePrefix,
+        extra: {},
+      },
+      extra: old?.extra ?? {},
+    },
+  };
+}
+
 export function withoutDelegation(targets: Targets, name: string): Targets {
   const old = targets.delegations;
+  if (old?.succinctRoles !== undefined && delegatedRoleNamed(old, name) !== undefined) {
+    throw new TufaError('INVALID_ARGUMENT', `${name} is a succinct hash bin: bins are removed all together`, {
+      role: name,
+    });
+  }
   if (old === undefined || !old.roles.some((r) => r.name === name)) {
     throw new TufaError('NOT_FOUND', `${name} is not delegated`, { role: name });
   }
@@ -310,7 +373,10 @@ export function withoutDelegation(targets: Targets, name: string): Targets {
 }
 
 function pruneKeys(delegations: Delegations): Delegations {
-  const used = new Set(delegations.roles.flatMap((r) => r.keyids));
+  const used = new Set([
+    ...delegations.roles.flatMap((r) => r.keyids),
+    ...(delegations.succinctRoles?.keyids ?? []),
+  ]);
   const keys = dict<Key>();
   for (const [id, key] of Object.entries(delegations.keys)) if (used.has(id)) keys[id] = key;
   return { ...delegations, keys };

@@ -1,14 +1,17 @@
 import { bytesOf, DAY, NOW, RepoSim, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
+import { succinctBinNameFor } from './delegation.js';
 import { type ErrorCode, TufaError } from './errors.js';
 import { canonicalBytes, utf8Encode } from './json.js';
 import { metadataToJson, type Root } from './metadata.js';
 import {
+  bumpVersion,
   expiresIn,
   newTimestamp,
   targetFileFor,
   withDelegation,
   withRootRole,
+  withSuccinctDelegation,
   withTarget,
 } from './repository.js';
 import { checkLengthAndHashes, checkRootPins, TrustedMetadataSet } from './trusted.js';
@@ -599,5 +602,66 @@ describe("a publisher's view (allowExpired)", () => {
     forged.updateSnapshot(sim.bytes('snapshot'));
     const tamperedTargets = tampered(sim.bytes('targets'), (d) => (d.signed.version = 99));
     refused(forged, () => forged.updateTargets(tamperedTargets), 'LENGTH_MISMATCH');
+  });
+});
+
+describe('root expiries as real repositories wrote them', () => {
+  it("walks a chain whose early roots expire as Sigstore's roots 1-3 did, to the one current root", () => {
+    const sim = new RepoSim();
+    const set = start(sim);
+    // v2-v4 carry an offset with a fraction, nanoseconds, and an offset: all long past at NOW.
+    for (const expires of [
+      '2021-12-18T13:28:12.99008-06:00',
+      '2022-05-11T19:09:02.663975009Z',
+      '2023-01-12T11:53:17+01:00',
+    ]) {
+      // bumpVersion writes tufa's own format only: the foreign expiry is set on its result.
+      sim.publishRoot({ ...bumpVersion(sim.root, expiresIn(NOW, DAY)), expires }, sim.keys.root);
+      set.updateRoot(sim.bytes('root'));
+    }
+    expect(set.root.signed.expires).toBe('2023-01-12T11:53:17+01:00');
+    expect(() => set.checkRootNotExpired()).toThrow(expect.objectContaining({ code: 'EXPIRED' }));
+    sim.publishRoot(bumpVersion(sim.root, expiresIn(NOW, 365 * DAY)), sim.keys.root);
+    set.updateRoot(sim.bytes('root'));
+    set.updateTimestamp(sim.bytes('timestamp'));
+    expect(set.root.signed.version).toBe(5);
+  });
+
+  it('a root that expires a nanosecond after now is current, and expired a millisecond later', () => {
+    const sim = new RepoSim();
+    const current = start(sim);
+    const later = start(sim, NOW + 1);
+    const at = new Date(NOW).toISOString().replace('.000Z', '.000000001Z');
+    sim.rotateRoot((r) => ({ ...r, expires: at }));
+    current.updateRoot(sim.bytes('root'));
+    expect(() => current.checkRootNotExpired()).not.toThrow();
+    later.updateRoot(sim.bytes('root'));
+    refused(later, () => later.updateTimestamp(sim.bytes('timestamp')), 'EXPIRED');
+  });
+});
+
+describe('5.6 delegated roles in succinct hash bins (TAP 15)', () => {
+  it("loads a bin signed by the bins' keys; refuses another bin's name, a name past the last bin, and a foreign key", () => {
+    const sim = new RepoSim();
+    const binKey = testKey(73);
+    sim.publishTargets((t) =>
+      withSuccinctDelegation(t, { keys: [binKey.key], bitLength: 2, namePrefix: 'bins' }),
+    );
+    const succinct = sim.targets.delegations!.succinctRoles!;
+    const name = succinctBinNameFor(succinct, 'tag');
+    sim.publishDelegated(name, (t) => withTarget(t, 'tag', targetFileFor(testCrypto, utf8Encode('tag'))), [
+      binKey,
+    ]);
+    const set = loadAll(sim);
+    expect(set.updateDelegatedTargets(sim.bytes(name), name, 'targets').signed.targets.tag).toBeDefined();
+    refused(set, () => set.updateDelegatedTargets(sim.bytes(name), 'bins-4', 'targets'), 'NOT_FOUND');
+    sim.publishDelegated(name, (t) => t, [binKey], [testKey(74)]);
+    const other = loadAll(sim);
+    const err = refused(
+      other,
+      () => other.updateDelegatedTargets(sim.bytes(name), name, 'targets'),
+      'THRESHOLD_NOT_MET',
+    );
+    expect(err.role).toBe(name);
   });
 });

@@ -6,6 +6,7 @@
  */
 
 import { type CryptoProvider, isHashAlgorithm } from './crypto.js';
+import { delegatedRoleNamed } from './delegation.js';
 import { bytesEqual, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import {
@@ -303,7 +304,7 @@ export class TrustedMetadataSet {
     if (parent === undefined) {
       throw new TufaError('ORDER', `${role}: its delegator ${delegator} has not been loaded`, { role });
     }
-    const delegation = parent.signed.delegations?.roles.find((d) => d.name === role);
+    const delegation = delegatedRoleNamed(parent.signed.delegations, role);
     if (delegation === undefined) {
       throw new TufaError('NOT_FOUND', `${role}: ${delegator} does not delegate to it`, { role });
     }

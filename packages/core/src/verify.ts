@@ -3,6 +3,7 @@
  * status: which keys of the role signed, which are missing, which signatures were bad.
  */
 import type { CryptoProvider } from './crypto.js';
+import { delegatedRoleNamed } from './delegation.js';
 import { TufaError } from './errors.js';
 import { type Key, keyMaterialId, verifySignature } from './keys.js';
 import type { Metadata, Root, Signature, Targets } from './metadata.js';
@@ -110,7 +111,7 @@ export function verifyDelegate(
       });
     }
   } else {
-    const delegation = delegator.delegations?.roles.find((d) => d.name === role);
+    const delegation = delegatedRoleNamed(delegator.delegations, role);
     if (delegation !== undefined) {
       return verifyMetadataSignatures(metadata, {
         crypto,

@@ -3,10 +3,12 @@
  * thresholds above what this home can sign, they go up as a pending update for the co-signers.
  */
 import {
+  allDelegatedRoles,
   DEFAULT_EXPIRY,
   expiresIn,
   isTufaError,
   type Key,
+  MAX_ROLES_PER_UPDATE,
   type Metadata,
   metaFileFor,
   newRoot,
@@ -16,7 +18,9 @@ import {
   type Signer,
   serializeMetadata,
   signMetadata,
+  type Targets,
   TufaError,
+  withSuccinctDelegation,
 } from '@tufa/core';
 import type { Context } from '../context.js';
 import { readPublicKey } from '../keystore.js';
@@ -35,7 +39,28 @@ export interface InitOptions {
   /** false: make no new key here; keys of the roles already in this keystore still sign. */
   localKey?: boolean;
   pendingExpires?: string;
+  /** TAP 15: targets delegates every tag to this many succinct hash bins (a power of two), signed by the targets keys. */
+  hashBins?: string;
 }
+
+/** The most bins `--hash-bins` makes: 2^16 (each is a document the first publish signs and uploads). */
+export const MAX_HASH_BINS = 65536;
+
+/** The bit length of `--hash-bins N`: N a power of two from 2 to MAX_HASH_BINS. */
+export function hashBinBits(value: string): number {
+  const n = Number(value);
+  const bits = Math.log2(n);
+  if (!/^[1-9]\d*$/.test(value) || !Number.isInteger(bits) || bits < 1 || n > MAX_HASH_BINS) {
+    throw new TufaError('INVALID_ARGUMENT', `--hash-bins must be a power of two from 2 to ${MAX_HASH_BINS}`, {
+      found: value,
+      expected: `2, 4, 8, …, ${MAX_HASH_BINS}`,
+    });
+  }
+  return bits;
+}
+
+/** The name prefix of the bins `tufa init --hash-bins` makes: bins `bins-0` … `bins-ffff`. */
+export const HASH_BIN_PREFIX = 'bins';
 
 function threshold(value: string | undefined, keys: number, role: string): number {
   if (value === undefined) return 1;
@@ -99,6 +124,13 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   );
   const pendingExpiresIn =
     options.pendingExpires === undefined ? undefined : parseLifetime(options.pendingExpires) / 1000;
+  const binBits = options.hashBins === undefined ? undefined : hashBinBits(options.hashBins);
+  if (binBits !== undefined && options.localSnapshot) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      '--hash-bins needs the server to hold the snapshot key: drop --local-snapshot',
+    );
+  }
   // Ask the server first: a bad GUN, an unreachable server or a collection that exists fails
   // before any key is made.
   await refuseExisting(remote, gun);
@@ -167,11 +199,29 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   const documents = new Map<string, Uint8Array>();
   const sign = <T extends Signed>(signed: T, signers: Signer[]): Metadata<T> => signMetadata(signed, signers);
   const rootBytes = serializeMetadata(sign(root, rootSigners));
-  const targetsBytes = serializeMetadata(
-    sign(newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) }), targetsSigners),
-  );
+  let targets: Targets = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
+  if (binBits !== undefined) {
+    // One key set for every bin: the targets keys and threshold.
+    targets = withSuccinctDelegation(targets, {
+      keys: [...(targetsInfo ? [targetsInfo.key] : []), ...extraTargets],
+      threshold: targetsThreshold,
+      bitLength: binBits,
+      namePrefix: HASH_BIN_PREFIX,
+    });
+  }
+  const targetsBytes = serializeMetadata(sign(targets, targetsSigners));
   documents.set('root', rootBytes);
   documents.set('targets', targetsBytes);
+  // Every bin exists from the start (an empty v1), as TAP 15 repositories publish them: a client
+  // then finds every bin in snapshot, and a tag that is in none is plainly not found.
+  const bins = new Map<string, Uint8Array>();
+  const succinct = targets.delegations?.succinctRoles;
+  if (succinct !== undefined) {
+    const empty = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
+    for (const bin of allDelegatedRoles(targets.delegations)) {
+      bins.set(bin.name, serializeMetadata(sign(empty, targetsSigners)));
+    }
+  }
   if (snapshotSigner !== undefined) {
     const snapshot = newSnapshot({
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
@@ -187,6 +237,10 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       keyids: root.roles.targets.keyids,
       threshold: targetsThreshold,
     },
+    hashBins:
+      succinct === undefined
+        ? null
+        : { bins: bins.size, bitLength: succinct.bitLength, namePrefix: succinct.namePrefix },
     snapshot: { keyid: snapshotSigner?.keyid ?? null, serverManaged: snapshotSigner === undefined },
     keystore: ctx.keystore.dir,
   };
@@ -201,6 +255,14 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     return 'root';
   };
   if (!complete) {
+    if (bins.size + documents.size > MAX_ROLES_PER_UPDATE) {
+      throw new TufaError(
+        'INVALID_ARGUMENT',
+        `with signatures still missing, root, targets and every bin go up as one pending update: at most ${MAX_ROLES_PER_UPDATE - 2} bins`,
+        { found: bins.size },
+      );
+    }
+    for (const [name, bytes] of bins) documents.set(name, bytes);
     // Threshold signing: root v1 and targets v1 wait on the server for the other signers.
     const pending = await proposeUpdate(remote, gun, documents, pendingExpiresIn);
     const pinned = await pin();
@@ -220,12 +282,22 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     );
     return;
   }
-  await publishRoles(remote, gun, documents);
+  // The server takes at most MAX_ROLES_PER_UPDATE roles at once: the bins follow in batches.
+  const binList = [...bins];
+  const first = binList.splice(0, MAX_ROLES_PER_UPDATE - documents.size);
+  await publishRoles(remote, gun, new Map([...documents, ...first]));
+  while (binList.length > 0)
+    await publishRoles(remote, gun, new Map(binList.splice(0, MAX_ROLES_PER_UPDATE)));
   const pinned = await pin();
   ctx.out.result({ ...summary, pinned }, [
     `initialized ${gun}`,
     `root key ids: ${root.roles.root.keyids.join(', ')} (threshold ${rootThreshold})`,
     `targets key ids: ${root.roles.targets.keyids.join(', ')} (threshold ${targetsThreshold})`,
+    ...(succinct === undefined
+      ? []
+      : [
+          `targets delegates every tag to ${bins.size} hash bins (${HASH_BIN_PREFIX}-…), signed by the targets keys`,
+        ]),
     snapshotSigner === undefined
       ? 'snapshot and timestamp keys: held by the server'
       : `snapshot key id: ${snapshotSigner.keyid} (local)`,

@@ -1,5 +1,6 @@
 /** `tufa publish | renew | status`. */
 import {
+  allDelegatedRoles,
   bumpVersion,
   DEFAULT_EXPIRY,
   expiresIn,
@@ -25,9 +26,9 @@ import {
   publishWithRetry,
   signRole,
 } from '../publishing.js';
-import { applyChanges, changedRoles } from '../staging.js';
+import { applyChanges, changedRoles, isTargetChange } from '../staging.js';
 import { pendingLines } from './pending.js';
-import { staging, targetDigest } from './stage.js';
+import { roleForTag, staging, targetDigest } from './stage.js';
 
 /** Signs the next version of each role and, when the snapshot key is here, a snapshot too. */
 async function buildRoles(
@@ -64,32 +65,38 @@ export async function publish(
   const pendingExpiresIn =
     options.pendingExpires === undefined ? undefined : parseLifetime(options.pendingExpires) / 1000;
   const stage = staging(ctx);
-  const changes = await stage.list(gun);
-  if (changes.length === 0) {
+  const staged = await stage.list(gun);
+  if (staged.length === 0) {
     ctx.out.result({ gun, published: false, versions: {} }, `${gun}: nothing staged to publish`);
     return;
   }
   const now = Date.now();
-  const roles = changedRoles(changes);
+  const stagedRoles = changedRoles(staged);
   // Key decryption (about 0.1 s of scrypt) overlaps the download of the trusted state.
   prefetchSigners(ctx, gun, [
-    ...(roles.includes('targets') ? (['targets'] as const) : []),
-    ...(roles.some((r) => r !== 'targets') ? (['delegation'] as const) : []),
+    ...(stagedRoles.includes('targets') ? (['targets'] as const) : []),
+    ...(stagedRoles.some((r) => r !== 'targets') ? (['delegation'] as const) : []),
     'snapshot',
   ]);
   const result = await publishWithRetry(
     ctx,
     gun,
-    (view, partial) =>
-      buildRoles(
+    (view, partial) => {
+      // Staged without the trusted state at hand (offline), a tag of a binned collection goes to its bin now.
+      const targets = view.set.targets?.signed;
+      const changes = staged.map((c) =>
+        isTargetChange(c) ? { ...c, role: roleForTag(targets, c.role, c.path) } : c,
+      );
+      return buildRoles(
         ctx,
         view,
-        roles,
+        changedRoles(changes),
         (role, signed) => applyChanges(role, signed as never, changes),
         now,
         lifetime,
         partial,
-      ),
+      );
+    },
     { allowPending: true, ...(pendingExpiresIn === undefined ? {} : { pendingExpiresIn }) },
   );
   await stage.reset(gun);
@@ -110,7 +117,7 @@ export async function publish(
     return;
   }
   ctx.out.result(
-    { gun, published: true, versions: result.versions, retried: result.retried, changes: changes.length },
+    { gun, published: true, versions: result.versions, retried: result.retried, changes: staged.length },
     `published ${gun}: ${Object.entries(result.versions)
       .map(([r, v]) => `${r} v${v}`)
       .join(', ')}`,
@@ -223,7 +230,7 @@ export async function status(ctx: Context, gun: string, options: { within?: stri
   add('targets', view.set.targets);
   add('snapshot', view.set.snapshot, !(await holdsSnapshotKey(ctx, view.root.signed)));
   add('timestamp', view.set.timestamp, true);
-  for (const d of view.set.targets?.signed.delegations?.roles ?? []) {
+  for (const d of allDelegatedRoles(view.set.targets?.signed.delegations)) {
     try {
       add(d.name, (await view.role(d.name)).current);
     } catch (err) {

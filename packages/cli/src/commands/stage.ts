@@ -10,7 +10,9 @@ import {
   type JsonValue,
   parseDigest,
   parseJson,
+  succinctBinNameFor,
   type TargetFile,
+  type Targets,
   TufaError,
   toHex,
 } from '@tufa/core';
@@ -154,6 +156,15 @@ async function roleState(
   return { targets: found.current?.signed.targets ?? {}, delegation };
 }
 
+/**
+ * The role a tag is staged into: as given, except that a collection whose targets delegates to
+ * succinct hash bins (TAP 15) keeps each tag in its bin, so targets (or no --role) means its bin.
+ */
+export function roleForTag(targets: Targets | undefined, role: string, tag: string): string {
+  const succinct = targets?.delegations?.succinctRoles;
+  return role === 'targets' && succinct !== undefined ? succinctBinNameFor(succinct, tag) : role;
+}
+
 function checkDelegated(delegation: DelegatedRole | undefined, role: string, path: string): void {
   if (delegation === undefined || isDelegatedPath(delegation, path)) return;
   const paths = delegation.paths ?? delegation.pathHashPrefixes ?? [];
@@ -172,10 +183,10 @@ export async function add(
   options: { digest?: string; length?: string; custom?: string; role?: string },
 ): Promise<void> {
   checkTag(tag);
-  const role = checkRoleName(options.role);
   const stage = staging(ctx);
   // Checked against the trusted state before any hashing: a refusal costs nothing.
   const view = await trustedView(ctx, gun);
+  const role = roleForTag(view?.set.targets?.signed, checkRoleName(options.role), tag);
   let published: TargetFile | undefined;
   if (view !== undefined) {
     const state = await roleState(view, await stage.list(gun), gun, role);
@@ -265,9 +276,9 @@ export async function remove(
   options: { role?: string },
 ): Promise<void> {
   checkTag(tag);
-  const role = checkRoleName(options.role);
   const stage = staging(ctx);
   const view = await trustedView(ctx, gun);
+  const role = roleForTag(view?.set.targets?.signed, checkRoleName(options.role), tag);
   let published: TargetFile | undefined;
   if (view !== undefined) {
     const state = await roleState(view, await stage.list(gun), gun, role);

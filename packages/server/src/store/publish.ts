@@ -6,6 +6,7 @@
  */
 import {
   type CryptoProvider,
+  delegatedRoleCount,
   formatExpires,
   type Metadata,
   metaFileFor,
@@ -201,16 +202,18 @@ async function loadStateAndKeys(
 /** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
 function checkDelegationCount(update: ReturnType<typeof validateUpdate>, limit: number): void {
   const names = new Set<string>();
+  let bins = 0; // succinct bins (TAP 15): counted, not named one by one
   const add = (t: Targets) => {
     for (const r of t.delegations?.roles ?? []) names.add(r.name);
+    if (t.delegations?.succinctRoles !== undefined) bins += delegatedRoleCount(t.delegations);
   };
   add(update.targets.metadata.signed);
   for (const d of update.delegated.values()) add(d.metadata.signed);
-  if (names.size > limit) {
+  if (names.size + bins > limit) {
     throw new TufaError(
       'DELEGATION_LIMIT',
-      `the collection would declare ${names.size} delegated roles, more than this server allows (${limit})`,
-      { details: { limit, found: names.size } },
+      `the collection would declare ${names.size + bins} delegated roles, more than this server allows (${limit})`,
+      { details: { limit, found: names.size + bins } },
     );
   }
 }
