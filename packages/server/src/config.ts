@@ -18,6 +18,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Bytes. */
   bodyLimit: number;
+  /** Bytes of request bodies the process holds at once, across all requests (default 2 × bodyLimit). */
+  bodyBudget?: number | undefined;
   /** Milliseconds. */
   requestTimeout: number;
   poolSize: number;
@@ -102,6 +104,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_BODY_LIMIT',
     help: 'largest update body, bytes (k, m suffixes)',
     default: '32m',
+  },
+  {
+    flag: 'body-budget',
+    env: 'TUFA_BODY_BUDGET',
+    help: 'request bodies held at once by the whole process, bytes (k, m); past it 503 + Retry-After',
+    default: '64m',
   },
   {
     flag: 'request-timeout',
@@ -482,6 +490,7 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     masterKeyFile: get('master-key-file'),
     logLevel: get('log-level')!,
     bodyLimit: parseSize(get('body-limit')!, 'body-limit'),
+    bodyBudget: parseSize(get('body-budget')!, 'body-budget'),
     requestTimeout: parseDuration(get('request-timeout')!, 'request-timeout'),
     poolSize: integer(get('pool-size')!, 'pool-size', 1, 1000),
     timestampExpiry: parseDuration(
@@ -516,6 +525,12 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);
+  }
+  if (config.bodyBudget! < config.bodyLimit) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `body-budget (${config.bodyBudget}) must be at least body-limit (${config.bodyLimit}): else the largest body is never taken`,
+    );
   }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(config.logLevel)) {

@@ -110,22 +110,92 @@ export function requireJson(headers: IncomingHttpHeaders): void {
   }
 }
 
-/** Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
-    throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+/**
+ * The bytes of request bodies held by the whole process, at most `budget`: one pusher with many
+ * concurrent large uploads cannot exhaust the server. A request holds what it declares (or what
+ * has arrived of a chunked body) until its answer is written.
+ */
+export class BodyBudget {
+  private held = 0;
+
+  constructor(readonly budget: number) {
+    if (!(budget > 0)) throw new TufaError('INVALID_ARGUMENT', 'the body budget must be positive');
   }
+
+  /** Bytes held now by requests in flight. */
+  get inFlight(): number {
+    return this.held;
+  }
+
+  /** What one request holds; `release` gives all of it back (once). */
+  open(): BodyHold {
+    let mine = 0;
+    let released = false;
+    return {
+      take: (bytes: number) => {
+        if (released) return;
+        if (this.held + bytes > this.budget) {
+          throw new HttpStatusError(
+            503,
+            'NETWORK',
+            `the server holds as many request bodies as it may (${this.budget} bytes in flight): retry shortly`,
+            { budget: this.budget },
+            // The body is not read: closing the connection spares sending the rest of it.
+            { 'Retry-After': '1', Connection: 'close' },
+          );
+        }
+        this.held += bytes;
+        mine += bytes;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.held -= mine;
+        mine = 0;
+      },
+    };
+  }
+}
+
+export interface BodyHold {
+  /** Holds `bytes` more, or throws 503 (NETWORK, Retry-After) when the process budget is spent. */
+  take(bytes: number): void;
+  release(): void;
+}
+
+/**
+ * 413 for a body past `limit`, framed either way. The rest of the body is never read, so the
+ * connection closes after the answer: a kept-alive one would hold unread bytes (or a request
+ * stream already torn down) in front of the next request.
+ */
+function bodyTooLarge(req: IncomingMessage, limit: number): HttpStatusError {
+  req.resume();
+  return new HttpStatusError(
+    413,
+    'TOO_LARGE',
+    `the body is larger than ${limit} bytes`,
+    { limit },
+    { Connection: 'close' },
+  );
+}
+
+/**
+ * Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger, however it
+ * is framed. Its bytes are taken from `hold` first: a declared length before any byte is read,
+ * a chunked body as its chunks arrive.
+ */
+export async function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw bodyTooLarge(req, limit);
+  const length = declared === undefined ? undefined : Number(declared);
+  if (length !== undefined && length > 0) hold?.take(length);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > limit) {
-        req.resume();
-        throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
-      }
+      if (size > limit) throw bodyTooLarge(req, limit);
+      if (length === undefined) hold?.take((chunk as Buffer).length);
       chunks.push(chunk as Buffer);
     }
   } catch (err) {

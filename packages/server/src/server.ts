@@ -22,6 +22,7 @@ import {
   probeConnection,
   readMigrations,
 } from './db.js';
+import { BodyBudget } from './http.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
 import {
@@ -272,12 +273,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       logger.warn('--allow-anonymous-writes: anyone who reaches this server may publish and delete');
     }
     await store.checkMasterKey();
-    const metrics = createMetrics(pool);
+    const bodyBudget = new BodyBudget(config.bodyBudget ?? 2 * config.bodyLimit);
+    const metrics = createMetrics(pool, { bodyBytesInFlight: () => bodyBudget.inFlight });
     const listener = createRequestListener({
       store,
       logger,
       metrics,
       bodyLimit: config.bodyLimit,
+      bodyBudget,
       resignFraction: config.resignFraction,
       access,
       tokens,
