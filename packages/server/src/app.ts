@@ -26,6 +26,7 @@ import {
 } from './http.js';
 import type { Metrics } from './metrics.js';
 import { PendingRoutes, PendingStore } from './pending.js';
+import type { TrustedProxies } from './proxies.js';
 import { metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
@@ -50,6 +51,8 @@ export interface AppOptions {
   metrics: Metrics;
   /** Largest accepted update body, bytes. */
   bodyLimit: number;
+  /** Proxies whose forwarded client addresses are believed (`--trusted-proxy`); none by default. */
+  trustedProxies?: TrustedProxies;
   /** The bytes of request bodies the whole process may hold at once (default: 2 × bodyLimit). */
   bodyBudget?: BodyBudget;
   /** Re-sign window, as a fraction of lifetime (used when a GET finds an expired timestamp). */
@@ -611,7 +614,7 @@ export function createRequestListener(
 
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const request = describeRequest(req);
+    const request = describeRequest(req, options.trustedProxies);
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     const call = new Call(req, request, requestId, access, bodyBudget);

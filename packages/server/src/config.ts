@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_EXPIRY, TufaError } from '@tufa/core';
 import { Command, CommanderError, Help, Option } from 'commander';
+import { parseTrustedProxies } from './proxies.js';
 
 export interface ServerConfig {
   host: string;
@@ -49,6 +50,8 @@ export interface ServerConfig {
   /** ms. */
   authFailWindow?: number;
   maxConcurrentPerAddress?: number;
+  /** CIDR ranges of proxies whose `Forwarded`/`X-Forwarded-For` name the client (comma-separated). */
+  trustedProxies?: string | undefined;
   /** Largest metadata document of a collection, bytes. */
   maxMetadataSize?: number;
   /** Most delegated roles a collection may declare. */
@@ -191,6 +194,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_MAX_CONCURRENT_PER_ADDRESS',
     help: 'requests one address may have in flight',
     default: '64',
+  },
+  {
+    flag: 'trusted-proxy',
+    env: 'TUFA_TRUSTED_PROXY',
+    help: 'CIDR ranges (comma-separated) of proxies whose Forwarded / X-Forwarded-For name the client address',
   },
   {
     flag: 'max-metadata-size',
@@ -520,12 +528,15 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
       1,
       100_000,
     ),
+    trustedProxies: get('trusted-proxy'),
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);
   }
+  // Checked with the rest of the configuration, before anything starts.
+  if (config.trustedProxies !== undefined) parseTrustedProxies(config.trustedProxies);
   if (config.bodyBudget! < config.bodyLimit) {
     throw new TufaError(
       'INVALID_ARGUMENT',

@@ -3,6 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ERROR_TABLE, type ErrorCode, parseJson, TufaError } from '@tufa/core';
+import { clientAddress, type TrustedProxies } from './proxies.js';
 
 /** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
 export class HttpStatusError extends TufaError {
@@ -41,7 +42,10 @@ export interface RequestInfo {
   /** The query string as sent, without its `?` ('' when none). */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
-  /** The TCP peer's address ('unknown' once the socket is gone; X-Forwarded-For is not trusted). */
+  /**
+   * The client's address: the TCP peer's ('unknown' once the socket is gone), or, when the peer
+   * is a trusted proxy (`--trusted-proxy`), the address the proxies forwarded (proxies.ts).
+   */
   readonly remoteAddress: string;
   /** The client certificate the TLS handshake verified; undefined over plain HTTP or without one. */
   readonly peerCertificate: X509Certificate | undefined;
@@ -71,13 +75,16 @@ class NodeRequest implements RequestInfo {
   readonly remoteAddress: string;
   private certificate: X509Certificate | undefined | null = null;
 
-  constructor(private readonly req: IncomingMessage) {
+  constructor(
+    private readonly req: IncomingMessage,
+    proxies: TrustedProxies | undefined,
+  ) {
     this.method = req.method ?? 'GET';
     const { path, query } = splitTarget(req.url ?? '/');
     this.path = path;
     this.query = query;
     this.headers = req.headers;
-    this.remoteAddress = req.socket.remoteAddress ?? 'unknown';
+    this.remoteAddress = clientAddress(req.socket.remoteAddress ?? 'unknown', req.headers, proxies);
   }
 
   // Read on first use: most requests never need the certificate.
@@ -93,8 +100,8 @@ class NodeRequest implements RequestInfo {
   }
 }
 
-export function describeRequest(req: IncomingMessage): RequestInfo {
-  return new NodeRequest(req);
+export function describeRequest(req: IncomingMessage, proxies?: TrustedProxies): RequestInfo {
+  return new NodeRequest(req, proxies);
 }
 
 /** The media type of a request's Content-Type, lowercase ('' when there is none). */

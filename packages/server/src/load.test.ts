@@ -185,3 +185,51 @@ describe('the process-wide body budget', () => {
     expect(again.status).toBe(400);
   });
 });
+
+describe('failed authentications behind a proxy', () => {
+  let proxied: RunningServer;
+  let direct: RunningServer;
+  let good: string;
+  beforeAll(async () => {
+    const common = { allowAnonymousWrites: false, authFailLimit: 3, requireAuthForPull: true };
+    proxied = await startTestServer({
+      databaseUrl: await pgs.createDatabase(),
+      ...common,
+      trustedProxies: '127.0.0.0/8',
+    });
+    direct = await startTestServer({ databaseUrl: await pgs.createDatabase(), ...common });
+    good = (await proxied.tokens.create('reader', ['pull:*'])).token;
+  });
+  afterAll(async () => {
+    await proxied?.close();
+    await direct?.close();
+  });
+
+  const get = async (at: RunningServer, token: string, forwardedFor?: string) => {
+    const res = await fetch(`${at.url}/v2/_trust/changefeed`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }),
+      },
+    });
+    return `${res.status} ${((await res.json()) as { error?: { code: string } }).error?.code ?? ''}`.trim();
+  };
+  const wrong = 'tufa_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+
+  it('behind a trusted proxy, the limit is per forwarded client, and a valid token from that client is never blocked', async () => {
+    for (let i = 0; i < 3; i++) expect(await get(proxied, wrong, '203.0.113.5')).toBe('401 UNAUTHORIZED');
+    expect(await get(proxied, wrong, '203.0.113.5')).toBe('429 RATE_LIMITED');
+    // Another client behind the same proxy is not cut off by the first one's failures.
+    expect(await get(proxied, wrong, '203.0.113.6')).toBe('401 UNAUTHORIZED');
+    // A valid token passes, from the failing client's own address too.
+    expect(await get(proxied, good, '203.0.113.5')).toBe('200');
+    expect(await get(proxied, good, '203.0.113.6')).toBe('200');
+  });
+
+  it('without --trusted-proxy, X-Forwarded-For is ignored: a guesser cannot pick a fresh address', async () => {
+    const token = (await direct.tokens.create('reader', ['pull:*'])).token;
+    for (let i = 0; i < 3; i++) expect(await get(direct, wrong, `198.51.100.${i}`)).toBe('401 UNAUTHORIZED');
+    expect(await get(direct, wrong, '198.51.100.99')).toBe('429 RATE_LIMITED');
+    expect(await get(direct, token)).toBe('200');
+  });
+});

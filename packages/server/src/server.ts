@@ -32,6 +32,7 @@ import {
   type RunningPostgres,
   startPostgres,
 } from './postgres.js';
+import { parseTrustedProxies } from './proxies.js';
 import { Store } from './store.js';
 import { checkTokenName, TokenStore } from './tokens.js';
 
@@ -281,6 +282,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       metrics,
       bodyLimit: config.bodyLimit,
       bodyBudget,
+      ...(config.trustedProxies === undefined
+        ? {}
+        : { trustedProxies: parseTrustedProxies(config.trustedProxies) }),
       resignFraction: config.resignFraction,
       access,
       tokens,
