@@ -10,6 +10,7 @@ import { isTufaError, keyToJson, parseJson, TufaError } from '@tufa/core';
 import type { Logger } from 'pino';
 import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
 import type { AccessAction, AccessControl, Principal } from './auth.js';
+import { isDatabaseUnavailable } from './db.js';
 import {
   BodyBudget,
   type BodyHold,
@@ -596,6 +597,18 @@ export function createRequestListener(
       metrics.refusals.inc({ code: tufa.code });
       logger.info({ req_id: call.requestId, code: tufa.code, msg_detail: tufa.message }, 'refused');
       return { status: statusOf(tufa), body: errorBody(tufa) };
+    }
+    if (tufa === undefined && isDatabaseUnavailable(err)) {
+      // The database is down or restarting: a transient failure, said as one (503, retry soon).
+      logger.warn({ req_id: call.requestId, err: (err as Error).message }, 'database unavailable');
+      metrics.refusals.inc({ code: 'NETWORK' });
+      call.headers['Retry-After'] = '1';
+      return {
+        status: 503,
+        body: {
+          error: { code: 'NETWORK', message: 'the database is unavailable: retry shortly', details: {} },
+        },
+      };
     }
     logger.error({ req_id: call.requestId, err }, 'request failed');
     const status = tufa !== undefined ? statusOf(tufa) : 500;
