@@ -209,6 +209,12 @@ describe('configuration', () => {
     expect(codeOf(() => parseCommandLine(['--pending-expiry', '91d'], {}))).toBe('INVALID_ARGUMENT');
     expect(parseCommandLine([], {}).config.bodyBudget).toBe(64 * 1024 * 1024);
     expect(parseCommandLine([], { TUFA_BODY_BUDGET: '128m' }).config.bodyBudget).toBe(128 * 1024 * 1024);
+    expect(parseCommandLine(['--trusted-proxy', '10.0.0.0/8,::1'], {}).config.trustedProxies).toBe(
+      '10.0.0.0/8,::1',
+    );
+    expect(codeOf(() => parseCommandLine([], { TUFA_TRUSTED_PROXY: '10.0.0.0/40' }))).toBe(
+      'INVALID_ARGUMENT',
+    );
     // A budget below the body limit would refuse the largest body forever.
     expect(codeOf(() => parseCommandLine(['--body-budget', '1m', '--body-limit', '2m'], {}))).toBe(
       'INVALID_ARGUMENT',
