@@ -58,7 +58,7 @@ describe('names in human output', () => {
   it('a message is one line; JSON output is left to JSON', () => {
     expect(oneLine('refused: a\nforged line \u001b[2J')).toBe('refused: a\\nforged line \\x1b[2J');
     const written: string[] = [];
-    const sink = { write: (t: string) => written.push(t) } as unknown as NodeJS.WriteStream;
+    const sink = { write: (t: string) => written.push(t) } as unknown as typeof process.stdout;
     // Human lines keep their own newlines and tabs; anything else a terminal would act on is escaped.
     makeOutput(false, sink, sink).result({}, ['a\tb', 'c\u001b]0;title\u0007']);
     makeOutput(false, sink, sink).note('note \u009b');
