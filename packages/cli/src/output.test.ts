@@ -58,11 +58,13 @@ describe('names in human output', () => {
   it('a message is one line; JSON output is left to JSON', () => {
     expect(oneLine('refused: a\nforged line \u001b[2J')).toBe('refused: a\\nforged line \\x1b[2J');
     const written: string[] = [];
-    const sink = { write: (t: string) => written.push(t) } as unknown as typeof process.stdout;
+    const write = (t: string) => written.push(t);
+    const out = { write } as unknown as typeof process.stdout;
+    const err = { write } as unknown as typeof process.stderr;
     // Human lines keep their own newlines and tabs; anything else a terminal would act on is escaped.
-    makeOutput(false, sink, sink).result({}, ['a\tb', 'c\u001b]0;title\u0007']);
-    makeOutput(false, sink, sink).note('note \u009b');
-    makeOutput(true, sink, sink).result({ tag: 'x\n\u001b' }, 'unused');
+    makeOutput(false, out, err).result({}, ['a\tb', 'c\u001b]0;title\u0007']);
+    makeOutput(false, out, err).note('note \u009b');
+    makeOutput(true, out, err).result({ tag: 'x\n\u001b' }, 'unused');
     expect(written).toEqual([
       'a\tb\nc\\x1b]0;title\\x07\n',
       'note \\x9b\n',
