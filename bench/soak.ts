@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { createClient } from '@tufa/client';
 import { hashBytes, metaFileFor, toHex } from '@tufa/core';
 import { SERVER_NODE_OPTIONS } from '@tufa/server';
-import { endless, RepoSim, sign } from '@tufa/testing';
+import { endless, NOW, RepoSim, sign } from '@tufa/testing';
 import { startTestPostgres, type TestPostgres } from '@tufa/testing/postgres';
 import { body, keys, rootFor, targetsV } from '@tufa/testing/publisher';
 import {
@@ -438,7 +438,8 @@ async function maliciousRepository(): Promise<{ code: string; snapshotRequested:
     sim.publishTimestamp({ snapshotMeta: { ...metaFileFor(real, 2), length: Number.MAX_SAFE_INTEGER } });
     const client = createClient(
       { metadataUrl: sim.metadataUrl },
-      { repositoryCacheDir: join(tempDir('soak-malicious'), 'cache') },
+      // The simulated repository's metadata is valid at its own fixed time.
+      { repositoryCacheDir: join(tempDir('soak-malicious'), 'cache'), clock: () => NOW },
     );
     const code = await client.refresh().then(
       () => 'accepted',

@@ -196,20 +196,28 @@ export async function readBody(req: IncomingMessage, limit: number, hold?: BodyH
   if (declared !== undefined && Number(declared) > limit) throw bodyTooLarge(req, limit);
   const length = declared === undefined ? undefined : Number(declared);
   if (length !== undefined && length > 0) hold?.take(length);
+  // A declared length is read into one buffer of that size: the body is held once, not as
+  // chunks and then their copy (HTTP framing guarantees no more than that arrives).
+  const whole = length === undefined ? undefined : Buffer.allocUnsafe(length);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) throw bodyTooLarge(req, limit);
-      if (length === undefined) hold?.take((chunk as Buffer).length);
-      chunks.push(chunk as Buffer);
+      const c = chunk as Buffer;
+      if (size + c.length > limit) throw bodyTooLarge(req, limit);
+      if (whole !== undefined) c.copy(whole, size);
+      else {
+        hold?.take(c.length);
+        chunks.push(c);
+      }
+      size += c.length;
     }
   } catch (err) {
     if (err instanceof TufaError) throw err;
     // The client went away mid-body: its mistake, not the server's.
     throw new HttpStatusError(400, 'NETWORK', 'the request body was cut short', { received: size });
   }
+  if (whole !== undefined) return size === whole.length ? whole : whole.subarray(0, size);
   return Buffer.concat(chunks);
 }
 
