@@ -353,8 +353,11 @@ async function fuzzer(servers: () => TufaServer[], gun: string): Promise<void> {
   const mutations: (() => Buffer)[] = [
     () => {
       const b = Buffer.from(valid);
-      for (let i = 0; i < 1 + Math.floor(Math.random() * 8); i++)
-        b[Math.floor(Math.random() * b.length)] = Math.floor(Math.random() * 256);
+      // Distinct positions, each XORed with 1..255: the body never stays the valid one.
+      const at = new Set(
+        Array.from({ length: 1 + Math.floor(Math.random() * 8) }, () => Math.floor(Math.random() * b.length)),
+      );
+      for (const i of at) b[i] = b[i]! ^ (1 + Math.floor(Math.random() * 255));
       return b;
     },
     () => valid.subarray(0, Math.floor(Math.random() * valid.length)),
