@@ -5,11 +5,13 @@
  * no acknowledged publish is lost.
  */
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { RunningServer } from '@tufa/server';
 import { sign } from '@tufa/testing';
 import { gunUrl, keys, post, publishNew, targetsV } from '@tufa/testing/publisher';
 import {
+  spawnServer,
   startTestPostgres,
   startTestServer,
   type TestPostgres,
@@ -119,5 +121,39 @@ describe('the database goes away and comes back', () => {
     expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([]);
     expect(acknowledged.length).toBeGreaterThanOrEqual(3);
     await expectAllPresent(server, gun, acknowledged);
+  });
+});
+
+describe('when the embedded PostgreSQL cannot come back', () => {
+  it('tufa-server stops and exits 3 (NETWORK), for a supervisor to restart it', {
+    timeout: 120_000,
+  }, async () => {
+    const dataDir = tempDir('tufa-recovery-fatal-');
+    const server = await spawnServer(['--data-dir', dataDir]);
+    const exited = new Promise<number | null>((done) => server.child.once('exit', (code) => done(code)));
+    const lines = readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n');
+    const [pid, port] = [Number(lines[0]), Number(lines[3])];
+    // Its port taken as soon as it is free: every attempt to start it again fails to bind.
+    let squatter: Server | undefined;
+    process.kill(pid, 'SIGKILL');
+    // Tried every few ms (a new PostgreSQL takes far longer to bind): not a bound on anything.
+    for (let tries = 0; squatter === undefined && tries < 2000; tries++) {
+      const s = createServer();
+      const bound = await new Promise<boolean>((done) => {
+        s.once('error', () => done(false));
+        s.listen(port, '127.0.0.1', () => done(true));
+      });
+      if (bound) squatter = s;
+      else await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(squatter).toBeDefined();
+    try {
+      expect(await exited).toBe(3);
+      expect(server.output()).toMatch(
+        /tufa-server: NETWORK: the embedded PostgreSQL in .* could not be started again/,
+      );
+    } finally {
+      squatter?.close();
+    }
   });
 });
