@@ -71,6 +71,8 @@ const verificationFailures: string[] = [];
 const peakRss = new Map<string, number>();
 /** 5xx answers other than 503 (a deliberate, retryable refusal): each one is a server failure. */
 const serverErrors: string[] = [];
+/** A worker of the soak itself that failed: the run did not measure what it says. */
+const workerFailures: string[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Servers
@@ -181,10 +183,16 @@ function record(source: string, answer: Answer, at: number): void {
   if (answer.status === 503 && !inFault(at)) count(`${source} (503 outside a fault)`, 503);
 }
 
+/** The latest version of a role as the latest snapshot lists it (the snapshot is small; targets may be 30 MB). */
 async function currentVersion(base: string, gun: string, role = 'targets'): Promise<number | undefined> {
-  const answer = await send(base, 'GET', trust(gun, `${role}.json`));
+  const answer = await send(base, 'GET', trust(gun, 'snapshot.json'));
   if (answer.status !== 200) return undefined;
-  return (JSON.parse(answer.text) as { signed: { version: number } }).signed.version;
+  try {
+    const snapshot = JSON.parse(answer.text) as { signed: { meta: Record<string, { version: number }> } };
+    return snapshot.signed.meta[`${role}.json`]?.version;
+  } catch {
+    return undefined; // cut short by a fault: the caller asks again
+  }
 }
 
 /** A collection with root v1 and targets v1 (tag app/v1), published through `base`. */
@@ -483,6 +491,13 @@ async function maliciousRepository(): Promise<{ code: string; snapshotRequested:
 // ---------------------------------------------------------------------------------------------
 // The run
 
+/** A worker that fails is a finding in the table, never an unhandled rejection that ends the run. */
+function guarded(work: Promise<void>): Promise<void> {
+  return work.catch((err: unknown) => {
+    workerFailures.push(`${(err as Error).stack ?? String(err)}`.slice(0, 500));
+  });
+}
+
 async function main(): Promise<void> {
   log(`soak: ${MINUTES} min on loopback`);
   const pgs: TestPostgres = await startTestPostgres();
@@ -504,22 +519,22 @@ async function main(): Promise<void> {
       await createCollection(servers[0]!.base, gun);
       const entry = { gun, acknowledged: [1] };
       logs.push(entry);
-      workers.push(publisher(current, gun, i, entry));
+      workers.push(guarded(publisher(current, gun, i, entry)));
     }
     const raceGun = 'soak/race';
     await createCollection(servers[0]!.base, raceGun);
     const wins = new Map<number, string[]>();
-    workers.push(racers(current, raceGun, wins));
+    workers.push(guarded(racers(current, raceGun, wins)));
     const cliLog: PublishLog = { gun: 'soak/cli', acknowledged: [] };
-    workers.push(cliPublisher(() => servers[0]!, cliLog.gun, cliLog));
+    workers.push(guarded(cliPublisher(() => servers[0]!, cliLog.gun, cliLog)));
     await createCollection(servers[0]!.base, 'soak/fuzz');
-    workers.push(fuzzer(current, 'soak/fuzz'));
+    workers.push(guarded(fuzzer(current, 'soak/fuzz')));
     await createCollection(servers[0]!.base, 'soak/large');
     const largeLog: PublishLog = { gun: 'soak/large', acknowledged: [1] };
     logs.push(largeLog);
-    workers.push(largeUploads(current, 'soak/large', largeLog));
-    for (let i = 0; i < 4; i++) workers.push(reader(current, readGun, i));
-    workers.push(prober(current, readGun));
+    workers.push(guarded(largeUploads(current, 'soak/large', largeLog)));
+    for (let i = 0; i < 4; i++) workers.push(guarded(reader(current, readGun, i)));
+    workers.push(guarded(prober(current, readGun)));
     const sampler = setInterval(() => sampleRss(servers), 200);
 
     const at = (fraction: number) => sleep(Math.max(0, started + fraction * (end - started) - Date.now()));
@@ -667,9 +682,18 @@ function report(outcome: {
   for (const [k, n] of [...statuses].sort()) console.log(`  ${k}: ${n}`);
   for (const e of serverErrors.slice(0, 10)) console.log(`  5xx: ${e}`);
   for (const e of verificationFailures.slice(0, 10)) console.log(`  verification failure: ${e}`);
+  for (const e of workerFailures) console.log(`  soak worker failed: ${e}`);
   if (rows.some((r) => r[3] === false)) process.exitCode = 1;
 }
 
+// Whatever ends the run, the servers it started are stopped.
+process.once('uncaughtException', (err) => {
+  console.error(`soak failed: ${err.stack}`);
+  void stopServices().finally(() => {
+    removeTempDirs();
+    process.exit(1);
+  });
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void stopServices().finally(() => {
