@@ -659,6 +659,7 @@ function report(outcome: {
       r.ms <= 5000 && r.verified,
     ]);
   }
+  rows.push(['soak workers that failed', String(workerFailures.length), '0', workerFailures.length === 0]);
   rows.push([
     'verification failures',
     String(verificationFailures.length),
