@@ -9,6 +9,43 @@ export function exitCodeFor(code: ErrorCode): number {
   return ERROR_TABLE[code]?.exitStatus ?? EXIT.REFUSED;
 }
 
+/**
+ * Characters a terminal acts on or reorders: C0 (tab and newline included), DEL, C1, the bidi
+ * controls (Trojan Source) and the Unicode line and paragraph separators.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+
+function escapeChar(c: string): string {
+  const named = NAMED[c];
+  if (named !== undefined) return named;
+  const code = c.codePointAt(0)!;
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+}
+
+/**
+ * A name (target path, role, delegation path, a server's message) as one line of human output:
+ * every control or bidi character escaped (`\n` → `\\n`, ESC → `\\x1b`, U+202E → `\\u{202e}`),
+ * and a backslash doubled so that an escape and a name that spells one never look alike.
+ * JSON output is left as it is: JSON escapes on its own.
+ */
+export function printable(name: string): string {
+  if (!UNSAFE.test(name) && !name.includes('\\')) return name;
+  return name.replace(new RegExp(`\\\\|${UNSAFE.source}`, 'gu'), (c) =>
+    c === '\\' ? '\\\\' : escapeChar(c),
+  );
+}
+
+/** A message as one line: every control or bidi character escaped, newline and tab too. */
+export function oneLine(text: string): string {
+  return text.replace(new RegExp(UNSAFE.source, 'gu'), escapeChar);
+}
+
+/** Human lines as written: any control or bidi character but the line and column separators escaped. */
+function terminalSafe(text: string): string {
+  return text.replace(new RegExp(UNSAFE.source, 'gu'), (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
+}
+
 export interface Output {
   readonly json: boolean;
   /** The result: a JSON document with --json, else the human lines. */
@@ -24,11 +61,11 @@ export function makeOutput(json: boolean, stdout = process.stdout, stderr = proc
       if (json) stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       else {
         const lines = Array.isArray(human) ? human : [human];
-        if (lines.length > 0) stdout.write(`${lines.join('\n')}\n`);
+        if (lines.length > 0) stdout.write(`${terminalSafe(lines.join('\n'))}\n`);
       }
     },
     note(text) {
-      if (!json) stderr.write(`${text}\n`);
+      if (!json) stderr.write(`${terminalSafe(text)}\n`);
     },
   };
 }
@@ -40,7 +77,8 @@ export function reportError(err: unknown, options: { json: boolean; debug: boole
     : new TufaError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
   const exit = exitCodeFor(error.code);
   if (options.json) process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
-  process.stderr.write(`tufa: ${error.code}: ${error.message}\n`);
+  // One line, whatever the message carries (a server's, a name's): never a forged line or an escape.
+  process.stderr.write(`tufa: ${error.code}: ${oneLine(error.message)}\n`);
   if (options.debug) {
     if (error.expected !== undefined) process.stderr.write(`  expected: ${JSON.stringify(error.expected)}\n`);
     if (error.found !== undefined) process.stderr.write(`  found: ${JSON.stringify(error.found)}\n`);

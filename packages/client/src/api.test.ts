@@ -4,7 +4,7 @@
  * listing, downloads, and both URL layouts.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type Notice } from '@tufa/client';
@@ -177,6 +177,29 @@ describe('refresh and cache', () => {
     const big = await client.refresh().catch((e) => e);
     expect([big.code, big.details.source]).toEqual(['TOO_LARGE', 'cache']);
     expect((await client.refresh()).root).toBe(1);
+  });
+
+  it('reads a cached targets (and delegated role) back within the length the snapshot stated for it', async () => {
+    // A collection larger than maxSizes.targets: its download is bounded by the stated length,
+    // and so must its cached copy be, or every other run refuses the cache as TOO_LARGE.
+    s = await setup({ maxSizes: { targets: 256 } });
+    expect(s.sim.published.get('targets')!.length).toBeGreaterThan(256);
+    expect(s.sim.published.get('releases')!.length).toBeGreaterThan(256);
+    await s.client.getTarget('releases/r1');
+    for (let run = 0; run < 3; run++) {
+      const client = s.newClient();
+      expect((await client.refresh()).targets).toBe(1);
+      expect((await client.getTarget('releases/r1')).role).toBe('releases');
+    }
+    const offline = s.newClient({ offline: true });
+    expect((await offline.getTarget('releases/r1')).role).toBe('releases');
+    // Bytes past the ceiling were never accepted: such a cache file is refused as before.
+    await truncate(join(cacheDir(), 'targets.json'), 64 * 1024 * 1024 + 1); // sparse: the size is what counts
+    const big = await s
+      .newClient()
+      .refresh()
+      .catch((e) => e);
+    expect([big.code, big.details.source]).toEqual(['TOO_LARGE', 'cache']);
   });
 
   it('shares one refresh between concurrent calls on one client', async () => {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_MAX_SIZES } from '@tufa/client';
+import { DEFAULT_MAX_LENGTHS, DEFAULT_MAX_SIZES } from '@tufa/client';
 import {
   bumpVersion,
   canonicalBytes,
@@ -337,6 +337,79 @@ describe('endless data', () => {
     const err = await client.refresh().catch((e) => e);
     expect([err.code, err.role]).toEqual(['TOO_LARGE', 'targets']);
     await expectLastGood(before, ['targets']);
+  });
+
+  it('refuses a snapshot length the timestamp states above the ceiling, before requesting it', async () => {
+    const { sim, client, before } = await good();
+    sim.publish();
+    const real = sim.published.get('snapshot')!;
+    // A compromised server signs any length: 2^53-1, with a body far past the ceiling behind it.
+    const body = new Uint8Array(256 * 1024).fill(0x20);
+    body.set(real);
+    sim.files.set('metadata/2.snapshot.json', body);
+    sim.publishTimestamp({
+      snapshotMeta: { ...metaFileFor(testCrypto, real, 2), length: Number.MAX_SAFE_INTEGER },
+    });
+    const asked = sim.requests.length;
+    const err = await client.refresh().catch((e) => e);
+    expect([err.code, err.role, err.expected, err.found]).toEqual([
+      'TOO_LARGE',
+      'snapshot',
+      `<= ${DEFAULT_MAX_LENGTHS.snapshot}`,
+      Number.MAX_SAFE_INTEGER,
+    ]);
+    // Refused on the stated length alone: not one byte of the snapshot was asked for.
+    expect(sim.requests.slice(asked)).toContain('metadata/timestamp.json');
+    expect(sim.requests.slice(asked)).not.toContain('metadata/2.snapshot.json');
+    await expectLastGood(before, ['snapshot']);
+  });
+
+  it('refuses a targets length the snapshot states above the ceiling, before requesting it', async () => {
+    const { sim, client, before } = await good();
+    sim.bump('targets');
+    sim.publish();
+    const targets = sim.published.get('targets')!;
+    const lying = signedBytes(
+      newSnapshot({
+        expires: sim.snapshotExpires,
+        version: 3,
+        meta: {
+          'targets.json': { ...metaFileFor(testCrypto, targets, 2), length: Number.MAX_SAFE_INTEGER },
+          'releases.json': metaFileFor(testCrypto, sim.bytes('releases'), 1),
+        },
+      }),
+      sim.keys.snapshot,
+    );
+    sim.serveRole('snapshot', 3, lying);
+    sim.snapshotVersion = 3;
+    sim.publishTimestamp({ snapshotMeta: metaFileFor(testCrypto, lying, 3) });
+    const asked = sim.requests.length;
+    const err = await client.refresh().catch((e) => e);
+    expect([err.code, err.role, err.found]).toEqual(['TOO_LARGE', 'targets', Number.MAX_SAFE_INTEGER]);
+    expect(sim.requests.slice(asked)).not.toContain('metadata/2.targets.json');
+    await expectLastGood(before, ['targets']);
+  });
+
+  it('takes the ceiling on stated lengths from maxLengths', async () => {
+    const { sim, before } = await good();
+    sim.bump('targets');
+    sim.publish();
+    const stated = sim.published.get('targets')!.length;
+    const asked = sim.requests.length;
+    const err = await s!
+      .newClient({ maxLengths: { targets: stated - 1 } })
+      .refresh()
+      .catch((e) => e);
+    expect([err.code, err.role, err.expected, err.found]).toEqual([
+      'TOO_LARGE',
+      'targets',
+      `<= ${stated - 1}`,
+      stated,
+    ]);
+    expect(sim.requests.slice(asked)).not.toContain('metadata/2.targets.json');
+    await expectLastGood(before, ['targets']);
+    // At the ceiling exactly, the same targets is accepted.
+    expect((await s!.newClient({ maxLengths: { targets: stated } }).refresh()).targets).toBe(2);
   });
 
   it('cuts off a response that never ends', async () => {

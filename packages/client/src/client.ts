@@ -14,7 +14,14 @@ import {
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
 import { cacheFolderName, defaultCacheRoot, type LockOptions, MetadataCache } from './cache.js';
-import { type ClientContext, DEFAULT_MAX_SIZES, type MaxSizes, type Notice } from './context.js';
+import {
+  type ClientContext,
+  DEFAULT_MAX_LENGTHS,
+  DEFAULT_MAX_SIZES,
+  type MaxLengths,
+  type MaxSizes,
+  type Notice,
+} from './context.js';
 import {
   type FoundRole,
   findRole,
@@ -55,7 +62,10 @@ export interface ClientOptions {
   /** The exact cache folder for this repository (overrides `cacheDir`). */
   repositoryCacheDir?: string;
   trust?: TrustOptions;
+  /** Byte bounds per role for a document whose length no signed metadata states. */
   maxSizes?: MaxSizes;
+  /** The most a signed length may state, per kind; above it TOO_LARGE before downloading. */
+  maxLengths?: MaxLengths;
   timeouts?: Timeouts;
   /** A fetch implementation (default: node:http/https, with token/ca/cert/key when given). */
   fetch?: FetchLike;
@@ -124,7 +134,14 @@ export class TufaClient {
     this.cacheDir =
       options.repositoryCacheDir ?? join(options.cacheDir ?? defaultCacheRoot(), cacheFolderName(identity));
     this.cache = new MetadataCache(this.cacheDir);
-    const maxSizes = { ...DEFAULT_MAX_SIZES, ...definedOnly(options.maxSizes ?? {}) };
+    const maxSizes = checkBounds('maxSizes', {
+      ...DEFAULT_MAX_SIZES,
+      ...definedOnly(options.maxSizes ?? {}),
+    });
+    const maxLengths = checkBounds('maxLengths', {
+      ...DEFAULT_MAX_LENGTHS,
+      ...definedOnly(options.maxLengths ?? {}),
+    });
     const timeouts = { ...DEFAULT_TIMEOUTS, ...definedOnly(options.timeouts ?? {}) };
     const auth = { token: options.token, ca: options.ca, cert: options.cert, key: options.key };
     const wantsAuth = Object.values(auth).some((v) => v !== undefined);
@@ -153,6 +170,7 @@ export class TufaClient {
       targetsUrl: this.targetsUrl,
       cache: this.cache,
       maxSizes,
+      maxLengths,
       maxRootRotations: options.maxRootRotations ?? DEFAULT_MAX_ROOT_ROTATIONS,
       maxDelegations: options.maxDelegations ?? DEFAULT_MAX_DELEGATIONS,
       timeouts,
@@ -391,6 +409,18 @@ function checkTag(tag: string): void {
   if (typeof tag !== 'string' || tag.length === 0 || tag.length > 4096) {
     throw new TufaError('INVALID_ARGUMENT', 'a target name must be a non-empty string', { found: tag });
   }
+}
+
+/** Every bound a positive whole number of bytes: a typo must not lift or zero a bound. */
+function checkBounds<T extends Record<string, unknown>>(what: string, bounds: T): T {
+  for (const [role, value] of Object.entries(bounds)) {
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+      throw new TufaError('INVALID_ARGUMENT', `${what}.${role} must be a positive whole number of bytes`, {
+        found: value,
+      });
+    }
+  }
+  return bounds;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -31,6 +31,24 @@ export const DEFAULT_MAX_SIZES: Readonly<Required<MaxSizes>> = Object.freeze({
   targets: 5 * 1024 * 1024,
 });
 
+/**
+ * The most a signed length may state (the timestamp for snapshot, the snapshot for targets and
+ * delegated roles; `targets` covers both): a larger one is refused before anything is
+ * downloaded, since the server holds the keys that sign those lengths.
+ */
+export interface MaxLengths {
+  snapshot?: number;
+  targets?: number;
+}
+
+export const DEFAULT_MAX_LENGTHS: Readonly<Required<MaxLengths>> = Object.freeze({
+  snapshot: 32 * 1024 * 1024,
+  targets: 64 * 1024 * 1024,
+});
+
+/** The kinds of document a bound is set for: a delegated role is bounded as `targets`. */
+export type BoundedRole = keyof Required<MaxSizes>;
+
 export type Notice =
   | {
       kind: 'tofu';
@@ -50,6 +68,7 @@ export interface ClientContext {
   readonly targetsUrl: string | undefined;
   readonly cache: MetadataCache;
   readonly maxSizes: Readonly<Required<MaxSizes>>;
+  readonly maxLengths: Readonly<Required<MaxLengths>>;
   readonly maxRootRotations: number;
   /** Roles visited per target search or listing. */
   readonly maxDelegations: number;
@@ -83,7 +102,7 @@ export function acceptedBytes(metadata: Metadata): Uint8Array | undefined {
 /** Downloads a metadata file from the metadata base URL, bounded in bytes and in time. */
 export function fetchMetadata(
   ctx: ClientContext,
-  file: { role: string; fileName: string; maxBytes: number },
+  file: { role: string; fileName: string; maxBytes: number; statedLength?: number },
 ): Promise<Uint8Array> {
   if (ctx.offline) {
     // Every offline path reads the cache instead; reaching here is a bug, never a request.
@@ -97,24 +116,46 @@ export function fetchMetadata(
     timeouts: ctx.timeouts,
     total: true,
     fetch: ctx.fetch,
+    ...(file.statedLength === undefined ? {} : { statedLength: file.statedLength }),
   });
+}
+
+/**
+ * The most bytes of one document of a kind the client ever holds, downloaded or read from the
+ * cache: the bound for an unstated length or the ceiling on a stated one, whichever is larger.
+ */
+export function documentBound(ctx: ClientContext, kind: BoundedRole): number {
+  const ceiling = kind === 'snapshot' || kind === 'targets' ? ctx.maxLengths[kind] : 0;
+  return Math.max(ctx.maxSizes[kind], ceiling);
 }
 
 /**
  * A role at the version its referrer states (snapshot from timestamp, targets and delegated
  * roles from snapshot): `VERSION.ROLE.json` with consistent snapshots, else `ROLE.json` (the
- * name URL-encoded), bounded by the stated length when there is one.
+ * name URL-encoded). Bounded by the stated length when there is one, and a stated length above
+ * the kind's ceiling is TOO_LARGE before any request; else by `maxSizes`.
  */
-export function fetchListed(
+export async function fetchListed(
   ctx: ClientContext,
-  listed: { role: string; meta: MetaFile; consistentSnapshot: boolean; maxBytes: number },
+  listed: { role: string; kind: 'snapshot' | 'targets'; meta: MetaFile; consistentSnapshot: boolean },
 ): Promise<Uint8Array> {
-  const { role, meta } = listed;
+  const { role, meta, kind } = listed;
   const encoded = encodeURIComponent(role);
+  const fileName = listed.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`;
+  const ceiling = ctx.maxLengths[kind];
+  if (meta.length !== undefined && meta.length > ceiling) {
+    const referrer = kind === 'snapshot' ? 'timestamp' : 'snapshot';
+    throw new TufaError(
+      'TOO_LARGE',
+      `${role}: the ${referrer} states ${meta.length} bytes, more than the ${ceiling} this client accepts (maxLengths.${kind})`,
+      { role, expected: `<= ${ceiling}`, found: meta.length, details: { url: ctx.metadataUrl + fileName } },
+    );
+  }
   return fetchMetadata(ctx, {
     role,
-    fileName: listed.consistentSnapshot ? `${meta.version}.${encoded}.json` : `${encoded}.json`,
-    maxBytes: meta.length ?? listed.maxBytes,
+    fileName,
+    maxBytes: meta.length ?? ctx.maxSizes[kind],
+    ...(meta.length === undefined ? {} : { statedLength: meta.length }),
   });
 }
 

@@ -18,7 +18,14 @@ import {
   type TrustedMetadataSet,
   TufaError,
 } from '@tufa/core';
-import { accepted, type ClientContext, fetchListed, loadCached, loadCachedOffline } from './context.js';
+import {
+  accepted,
+  type ClientContext,
+  documentBound,
+  fetchListed,
+  loadCached,
+  loadCachedOffline,
+} from './context.js';
 
 export interface TargetInfo {
   /** The target path (the tag). */
@@ -205,7 +212,7 @@ async function loadDelegated(
     // As if just downloaded: hashes, length and version as the snapshot states, expiry now.
     await loadCachedOffline(ctx, {
       role: role.name,
-      maxBytes: ctx.maxSizes.targets,
+      maxBytes: documentBound(ctx, 'targets'),
       load: (b) => {
         result = accepted(set.updateDelegatedTargets(b, role.name, delegator), b);
       },
@@ -214,7 +221,7 @@ async function loadDelegated(
   }
   const fromCache = await loadCached(ctx, {
     role: role.name,
-    maxBytes: ctx.maxSizes.targets,
+    maxBytes: documentBound(ctx, 'targets'),
     load: (b) => {
       result = accepted(set.updateDelegatedTargets(b, role.name, delegator, { cached: true }), b);
     },
@@ -231,9 +238,9 @@ async function loadDelegated(
   }
   const bytes = await fetchListed(ctx, {
     role: role.name,
+    kind: 'targets',
     meta,
     consistentSnapshot: set.root.signed.consistentSnapshot === true,
-    maxBytes: ctx.maxSizes.targets,
   });
   const loaded = accepted(set.updateDelegatedTargets(bytes, role.name, delegator), bytes);
   if (!set.allowExpired) await ctx.cache.write(role.name, bytes); // a publisher's view leaves the cache alone

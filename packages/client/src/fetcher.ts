@@ -304,6 +304,11 @@ export interface DownloadOptions {
   fetch: FetchLike;
   /** The error for a body larger than `maxBytes` (default TOO_LARGE). */
   tooLarge?: (found: number | string) => TufaError;
+  /**
+   * The length signed metadata states (at most `maxBytes`): `download` then reads into one
+   * buffer of that size, so the document is held once, never as chunks plus their copy.
+   */
+  statedLength?: number;
 }
 
 type Reason = { kind: 'timeout'; what: string; limit: number } | { kind: 'caller' };
@@ -448,6 +453,17 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
 
 /** Downloads a whole (small) document into memory, under the same guards. */
 export async function download(url: string, options: DownloadOptions): Promise<Uint8Array> {
+  const stated = options.statedLength;
+  if (stated !== undefined && stated <= options.maxBytes) {
+    // Nothing past `maxBytes` arrives (streamDownload refuses it), so the buffer never overflows.
+    const out = new Uint8Array(stated);
+    let at = 0;
+    for await (const chunk of streamDownload(url, { ...options, maxBytes: stated })) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return at === stated ? out : out.subarray(0, at);
+  }
   const chunks: Uint8Array[] = [];
   let length = 0;
   for await (const chunk of streamDownload(url, options)) {

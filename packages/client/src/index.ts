@@ -1,6 +1,12 @@
 export { cacheFolderName, defaultCacheRoot, type LockOptions, writeAtomic } from './cache.js';
 export { type ClientOptions, createClient, type RepositoryLocation, TufaClient } from './client.js';
-export { DEFAULT_MAX_SIZES, type MaxSizes, type Notice } from './context.js';
+export {
+  DEFAULT_MAX_LENGTHS,
+  DEFAULT_MAX_SIZES,
+  type MaxLengths,
+  type MaxSizes,
+  type Notice,
+} from './context.js';
 export type { FoundRole, TargetInfo } from './delegations.js';
 export type { DownloadDestination, DownloadedTarget, FileSource, VerifiedTarget } from './downloads.js';
 export * from './errors.js';

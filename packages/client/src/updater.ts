@@ -8,6 +8,7 @@ import {
   accepted,
   type ClientContext,
   cacheMissing,
+  documentBound,
   fetchListed,
   fetchMetadata,
   loadCached,
@@ -77,7 +78,7 @@ export async function refreshTrustedMetadata(
   // 5.4: timestamp, with the cached one as the rollback baseline.
   await loadCached(ctx, {
     role: 'timestamp',
-    maxBytes: ctx.maxSizes.timestamp,
+    maxBytes: documentBound(ctx, 'timestamp'),
     load: (b) => accepted(set.updateTimestamp(b, { cached: true }), b),
   });
   const held = set.timestamp;
@@ -93,15 +94,15 @@ export async function refreshTrustedMetadata(
   const consistentSnapshot = set.root.signed.consistentSnapshot === true;
   await loadCached(ctx, {
     role: 'snapshot',
-    maxBytes: ctx.maxSizes.snapshot,
+    maxBytes: documentBound(ctx, 'snapshot'),
     load: (b) => accepted(set.updateSnapshot(b, { cached: true }), b),
   });
   if (!set.snapshotIsFinal()) {
     const bytes = await fetchListed(ctx, {
       role: 'snapshot',
+      kind: 'snapshot',
       meta: timestamp.signed.snapshotMeta,
       consistentSnapshot,
-      maxBytes: ctx.maxSizes.snapshot,
     });
     accepted(set.updateSnapshot(bytes), bytes);
     await persist('snapshot', bytes);
@@ -110,15 +111,15 @@ export async function refreshTrustedMetadata(
   // 5.6: top-level targets.
   const cachedTargets = await loadCached(ctx, {
     role: 'targets',
-    maxBytes: ctx.maxSizes.targets,
+    maxBytes: documentBound(ctx, 'targets'),
     load: (b) => accepted(set.updateTargets(b, { cached: true }), b),
   });
   if (!cachedTargets) {
     const bytes = await fetchListed(ctx, {
       role: 'targets',
+      kind: 'targets',
       meta: set.snapshot!.signed.meta['targets.json']!,
       consistentSnapshot,
-      maxBytes: ctx.maxSizes.targets,
     });
     accepted(set.updateTargets(bytes), bytes);
     await persist('targets', bytes);
@@ -144,17 +145,17 @@ async function loadOffline(
   set.checkRootNotExpired(); // 5.3.10, at the current time
   await loadCachedOffline(ctx, {
     role: 'timestamp',
-    maxBytes: ctx.maxSizes.timestamp,
+    maxBytes: documentBound(ctx, 'timestamp'),
     load: (b) => accepted(set.updateTimestamp(b), b),
   });
   await loadCachedOffline(ctx, {
     role: 'snapshot',
-    maxBytes: ctx.maxSizes.snapshot,
+    maxBytes: documentBound(ctx, 'snapshot'),
     load: (b) => accepted(set.updateSnapshot(b), b),
   });
   await loadCachedOffline(ctx, {
     role: 'targets',
-    maxBytes: ctx.maxSizes.targets,
+    maxBytes: documentBound(ctx, 'targets'),
     load: (b) => accepted(set.updateTargets(b), b),
   });
   return { set, result: resultOf(set, undefined) };

@@ -10,7 +10,10 @@ import { isTufaError, keyToJson, parseJson, TufaError } from '@tufa/core';
 import type { Logger } from 'pino';
 import { type AuditAction, type AuditContext, listAudit, parseSince, recordAudit } from './audit.js';
 import type { AccessAction, AccessControl, Principal } from './auth.js';
+import { isDatabaseUnavailable } from './db.js';
 import {
+  BodyBudget,
+  type BodyHold,
   checkGun,
   describeRequest,
   errorBody,
@@ -24,6 +27,7 @@ import {
 } from './http.js';
 import type { Metrics } from './metrics.js';
 import { PendingRoutes, PendingStore } from './pending.js';
+import type { TrustedProxies } from './proxies.js';
 import { metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
@@ -48,6 +52,10 @@ export interface AppOptions {
   metrics: Metrics;
   /** Largest accepted update body, bytes. */
   bodyLimit: number;
+  /** Proxies whose forwarded client addresses are believed (`--trusted-proxy`); none by default. */
+  trustedProxies?: TrustedProxies;
+  /** The bytes of request bodies the whole process may hold at once (default: 2 × bodyLimit). */
+  bodyBudget?: BodyBudget;
   /** Re-sign window, as a fraction of lifetime (used when a GET finds an expired timestamp). */
   resignFraction: number;
   /** Tokens, scopes and the per-address limits. */
@@ -88,14 +96,26 @@ class Call {
   auditContext: AuditContext | undefined;
   private who: Principal | Promise<Principal> | undefined;
   private parsedQuery: ParsedUrlQuery | undefined;
+  private heldBody: BodyHold | undefined;
 
   constructor(
     readonly req: IncomingMessage,
     readonly request: RequestInfo,
     readonly requestId: string,
     private readonly access: AccessControl,
+    private readonly budget: BodyBudget,
   ) {
     this.headers = { 'X-Request-Id': requestId };
+  }
+
+  /** This request's share of the process-wide body budget, held until its answer is written. */
+  get hold(): BodyHold {
+    this.heldBody ??= this.budget.open();
+    return this.heldBody;
+  }
+
+  releaseBody(): void {
+    this.heldBody?.release();
   }
 
   principal(): Principal | Promise<Principal> {
@@ -143,9 +163,14 @@ function refuseLargeBody(request: RequestInfo, route: Route | undefined): void {
   const declared = request.headers['content-length'];
   const chunked = request.headers['transfer-encoding'] !== undefined;
   if ((declared !== undefined && Number(declared) > limit) || (chunked && limit === SMALL_BODY)) {
-    throw new HttpStatusError(413, 'TOO_LARGE', `this route takes a body of at most ${limit} bytes`, {
-      limit,
-    });
+    // The body is never read: the connection closes after the answer (see bodyTooLarge).
+    throw new HttpStatusError(
+      413,
+      'TOO_LARGE',
+      `this route takes a body of at most ${limit} bytes`,
+      { limit },
+      { Connection: 'close' },
+    );
   }
 }
 
@@ -195,6 +220,7 @@ export function createRequestListener(
   options: AppOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, metrics, access, tokens, logger } = options;
+  const bodyBudget = options.bodyBudget ?? new BodyBudget(2 * options.bodyLimit);
   const pendingStore = new PendingStore(
     store,
     options.pendingExpiry === undefined ? {} : { defaultExpiry: options.pendingExpiry },
@@ -290,7 +316,7 @@ export function createRequestListener(
 
   const readJsonBody = async (call: Call, limit: number): Promise<unknown> => {
     requireJson(call.request.headers);
-    return parseJson(await readBody(call.req, limit), { source: 'request body' });
+    return parseJson(await readBody(call.req, limit, call.hold), { source: 'request body' });
   };
 
   /** A metadata file held in memory, when it may be served as it is (a timestamp not yet expired). */
@@ -420,12 +446,12 @@ export function createRequestListener(
         await allowed(call, route.gun, 'push');
         const type = mediaTypeOf(call.request.headers);
         if (type !== 'application/json') {
-          await readBody(call.req, options.bodyLimit).catch(() => undefined);
+          await readBody(call.req, options.bodyLimit, call.hold).catch(() => undefined);
           throw new HttpStatusError(415, 'INVALID_ARGUMENT', 'an update is sent as application/json', {
             found: type || 'nothing',
           });
         }
-        const uploads = parseUpdateBody(await readBody(call.req, options.bodyLimit));
+        const uploads = parseUpdateBody(await readBody(call.req, options.bodyLimit, call.hold));
         const result = await store.publish(route.gun, uploads, await auditContext(call));
         audit.recorded = true;
         metrics.publishes.inc();
@@ -445,7 +471,7 @@ export function createRequestListener(
       before: pendingFirst,
       read: (_, route) => pending.list(route.gun),
       post: async (call, route) => {
-        const reply = await pending.propose(route.gun, call.req, call.query, call.auditContext);
+        const reply = await pending.propose(route.gun, call.req, call.query, call.auditContext, call.hold);
         await recordAccepted(call);
         return reply;
       },
@@ -462,7 +488,7 @@ export function createRequestListener(
     pending_signatures: {
       before: pendingFirst,
       post: async (call, route) => {
-        const reply = await pending.sign(route.gun, route.id, call.req, call.auditContext);
+        const reply = await pending.sign(route.gun, route.id, call.req, call.auditContext, call.hold);
         await recordAccepted(call);
         return reply;
       },
@@ -566,10 +592,23 @@ export function createRequestListener(
         logger.error({ req_id: call.requestId, err: auditErr }, 'audit row not written'),
       );
     }
-    if (tufa !== undefined && statusOf(tufa) < 500) {
+    // A 5xx of our own choosing (the body budget's 503) is a refusal too, not a failure.
+    if (tufa !== undefined && (statusOf(tufa) < 500 || err instanceof HttpStatusError)) {
       metrics.refusals.inc({ code: tufa.code });
       logger.info({ req_id: call.requestId, code: tufa.code, msg_detail: tufa.message }, 'refused');
       return { status: statusOf(tufa), body: errorBody(tufa) };
+    }
+    if (tufa === undefined && isDatabaseUnavailable(err)) {
+      // The database is down or restarting: a transient failure, said as one (503, retry soon).
+      logger.warn({ req_id: call.requestId, err: (err as Error).message }, 'database unavailable');
+      metrics.refusals.inc({ code: 'NETWORK' });
+      call.headers['Retry-After'] = '1';
+      return {
+        status: 503,
+        body: {
+          error: { code: 'NETWORK', message: 'the database is unavailable: retry shortly', details: {} },
+        },
+      };
     }
     logger.error({ req_id: call.requestId, err }, 'request failed');
     const status = tufa !== undefined ? statusOf(tufa) : 500;
@@ -588,15 +627,16 @@ export function createRequestListener(
 
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const request = describeRequest(req);
+    const request = describeRequest(req, options.trustedProxies);
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    const call = new Call(req, request, requestId, access);
+    const call = new Call(req, request, requestId, access, bodyBudget);
     let route: Route | undefined;
     let release: (() => void) | undefined;
 
     const finish = (reply: Reply): void => {
       release?.();
+      call.releaseBody();
       const status = reply.status ?? 200;
       try {
         write(res, request.method, status, reply, call);

@@ -150,7 +150,8 @@ export class AccessControl {
 
   /**
    * The caller: from the Authorization header when there is one (any failure there counts
-   * against the address, which gets 429 once over the limit), else from a client certificate
+   * against the address, whose failing requests get 429 once over the limit; a valid token
+   * still passes), else from a client certificate
    * mapped to a token name, else anonymous. Known at once (no database) for an anonymous caller.
    */
   authenticate(request: RequestInfo): Principal | Promise<Principal> {
@@ -167,14 +168,17 @@ export class AccessControl {
 
   /** Every token is looked up in the database, so a revocation counts from the next request on. */
   private async byToken(header: string, address: string): Promise<Principal> {
-    this.checkFailures(address);
     const m = BEARER.exec(header);
     if (m === null) {
+      this.checkFailures(address);
       this.failures.fail(address);
       throw unauthorized('the Authorization header must be "Bearer TOKEN"', 'invalid_request');
     }
+    // Checked before the limit: others' failures from the same address (behind a proxy, every
+    // client's) never block a valid token; only a failing caller gets 429.
     const holder = await this.options.tokens.check(m[1]!);
     if (holder === undefined) {
+      this.checkFailures(address);
       this.failures.fail(address);
       throw unauthorized('the token is unknown or revoked', 'invalid_token');
     }

@@ -65,10 +65,22 @@ async function main(parsed: ParsedCommand): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  server = await startServer(parsed.config, { logger });
+  let status: number = SERVER_EXIT.OK;
+  server = await startServer(parsed.config, {
+    logger,
+    // The database is gone for good: stop, and exit non-zero so that a supervisor restarts us.
+    onFatal: (err) => {
+      process.stderr.write(`tufa-server: ${err.code}: ${err.message}\n`);
+      status = serverExitStatus(err.code);
+      if (!stopping && server !== undefined) {
+        stopping = true;
+        shutdown(server);
+      }
+    },
+  });
   if (stopping) shutdown(server);
   await done;
-  return SERVER_EXIT.OK;
+  return status;
 }
 
 function report(err: unknown, debug: boolean): number {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_EXPIRY, TufaError } from '@tufa/core';
 import { Command, CommanderError, Help, Option } from 'commander';
+import { parseTrustedProxies } from './proxies.js';
 
 export interface ServerConfig {
   host: string;
@@ -18,6 +19,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Bytes. */
   bodyLimit: number;
+  /** Bytes of request bodies the process holds at once, across all requests (default 2 × bodyLimit). */
+  bodyBudget?: number | undefined;
   /** Milliseconds. */
   requestTimeout: number;
   poolSize: number;
@@ -47,6 +50,8 @@ export interface ServerConfig {
   /** ms. */
   authFailWindow?: number;
   maxConcurrentPerAddress?: number;
+  /** CIDR ranges of proxies whose `Forwarded`/`X-Forwarded-For` name the client (comma-separated). */
+  trustedProxies?: string | undefined;
   /** Largest metadata document of a collection, bytes. */
   maxMetadataSize?: number;
   /** Most delegated roles a collection may declare. */
@@ -102,6 +107,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_BODY_LIMIT',
     help: 'largest update body, bytes (k, m suffixes)',
     default: '32m',
+  },
+  {
+    flag: 'body-budget',
+    env: 'TUFA_BODY_BUDGET',
+    help: 'request bodies held at once by the whole process, bytes (k, m); past it 503 + Retry-After',
+    default: '64m',
   },
   {
     flag: 'request-timeout',
@@ -183,6 +194,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_MAX_CONCURRENT_PER_ADDRESS',
     help: 'requests one address may have in flight',
     default: '64',
+  },
+  {
+    flag: 'trusted-proxy',
+    env: 'TUFA_TRUSTED_PROXY',
+    help: 'CIDR ranges (comma-separated) of proxies whose Forwarded / X-Forwarded-For name the client address',
   },
   {
     flag: 'max-metadata-size',
@@ -482,6 +498,7 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     masterKeyFile: get('master-key-file'),
     logLevel: get('log-level')!,
     bodyLimit: parseSize(get('body-limit')!, 'body-limit'),
+    bodyBudget: parseSize(get('body-budget')!, 'body-budget'),
     requestTimeout: parseDuration(get('request-timeout')!, 'request-timeout'),
     poolSize: integer(get('pool-size')!, 'pool-size', 1, 1000),
     timestampExpiry: parseDuration(
@@ -511,11 +528,20 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
       1,
       100_000,
     ),
+    trustedProxies: get('trusted-proxy'),
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);
+  }
+  // Checked with the rest of the configuration, before anything starts.
+  if (config.trustedProxies !== undefined) parseTrustedProxies(config.trustedProxies);
+  if (config.bodyBudget! < config.bodyLimit) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `body-budget (${config.bodyBudget}) must be at least body-limit (${config.bodyLimit}): else the largest body is never taken`,
+    );
   }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(config.logLevel)) {

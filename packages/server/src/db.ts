@@ -53,6 +53,43 @@ export async function probeConnection(target: DatabaseTarget): Promise<void> {
   await client.end();
 }
 
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/**
+ * Whether an error says the database cannot be reached now (down, restarting, the connection
+ * cut), rather than that a query failed: such a request is answered 503, to be retried.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (
+    let e = err, depth = 0;
+    e instanceof Error && depth < 4;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (CONNECTION_CODES.has(code)) return true;
+      // SQLSTATE class 08 (connection exception), 57P01-57P03 (shutting down, starting up).
+      if (/^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03')
+        return true;
+    }
+    if (
+      /^Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect/.test(
+        e.message,
+      )
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
 export function poolFor(target: DatabaseTarget, max: number): pg.Pool {
   const pool = new pg.Pool({ ...target.config, max, idleTimeoutMillis: 30_000 });
   // An idle client that loses its connection must not crash the process; the pool replaces it.
@@ -176,16 +213,26 @@ export async function checkMigrated(
 /** Runs `fn` in a transaction on one client; rolls back on any error. */
 export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client whose connection dies emits 'error' (the pool listens only to idle ones):
+  // unheard, that would end the process; its query fails with the same error anyway.
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    if (isDatabaseUnavailable(err)) broken ??= err as Error;
+    else await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    // A broken connection is dropped, never handed to the next caller.
+    client.release(broken);
   }
 }
 

@@ -207,6 +207,18 @@ describe('configuration', () => {
     expect(parseCommandLine(['--pending-expiry', '2h'], {}).config.pendingExpiry).toBe(2 * 3_600_000);
     expect(parseCommandLine([], { TUFA_PENDING_EXPIRY: '1d' }).config.pendingExpiry).toBe(86_400_000);
     expect(codeOf(() => parseCommandLine(['--pending-expiry', '91d'], {}))).toBe('INVALID_ARGUMENT');
+    expect(parseCommandLine([], {}).config.bodyBudget).toBe(64 * 1024 * 1024);
+    expect(parseCommandLine([], { TUFA_BODY_BUDGET: '128m' }).config.bodyBudget).toBe(128 * 1024 * 1024);
+    expect(parseCommandLine(['--trusted-proxy', '10.0.0.0/8,::1'], {}).config.trustedProxies).toBe(
+      '10.0.0.0/8,::1',
+    );
+    expect(codeOf(() => parseCommandLine([], { TUFA_TRUSTED_PROXY: '10.0.0.0/40' }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    // A budget below the body limit would refuse the largest body forever.
+    expect(codeOf(() => parseCommandLine(['--body-budget', '1m', '--body-limit', '2m'], {}))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(parseCommandLine(['--help'], {}).command).toBe('help');
   });
 

@@ -3,6 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ERROR_TABLE, type ErrorCode, parseJson, TufaError } from '@tufa/core';
+import { clientAddress, type TrustedProxies } from './proxies.js';
 
 /** A TufaError that also fixes its HTTP status (415, 413 before the body is read, …). */
 export class HttpStatusError extends TufaError {
@@ -41,7 +42,10 @@ export interface RequestInfo {
   /** The query string as sent, without its `?` ('' when none). */
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
-  /** The TCP peer's address ('unknown' once the socket is gone; X-Forwarded-For is not trusted). */
+  /**
+   * The client's address: the TCP peer's ('unknown' once the socket is gone), or, when the peer
+   * is a trusted proxy (`--trusted-proxy`), the address the proxies forwarded (proxies.ts).
+   */
   readonly remoteAddress: string;
   /** The client certificate the TLS handshake verified; undefined over plain HTTP or without one. */
   readonly peerCertificate: X509Certificate | undefined;
@@ -71,13 +75,16 @@ class NodeRequest implements RequestInfo {
   readonly remoteAddress: string;
   private certificate: X509Certificate | undefined | null = null;
 
-  constructor(private readonly req: IncomingMessage) {
+  constructor(
+    private readonly req: IncomingMessage,
+    proxies: TrustedProxies | undefined,
+  ) {
     this.method = req.method ?? 'GET';
     const { path, query } = splitTarget(req.url ?? '/');
     this.path = path;
     this.query = query;
     this.headers = req.headers;
-    this.remoteAddress = req.socket.remoteAddress ?? 'unknown';
+    this.remoteAddress = clientAddress(req.socket.remoteAddress ?? 'unknown', req.headers, proxies);
   }
 
   // Read on first use: most requests never need the certificate.
@@ -93,8 +100,8 @@ class NodeRequest implements RequestInfo {
   }
 }
 
-export function describeRequest(req: IncomingMessage): RequestInfo {
-  return new NodeRequest(req);
+export function describeRequest(req: IncomingMessage, proxies?: TrustedProxies): RequestInfo {
+  return new NodeRequest(req, proxies);
 }
 
 /** The media type of a request's Content-Type, lowercase ('' when there is none). */
@@ -110,29 +117,107 @@ export function requireJson(headers: IncomingHttpHeaders): void {
   }
 }
 
-/** Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
-    throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+/**
+ * The bytes of request bodies held by the whole process, at most `budget`: one pusher with many
+ * concurrent large uploads cannot exhaust the server. A request holds what it declares (or what
+ * has arrived of a chunked body) until its answer is written.
+ */
+export class BodyBudget {
+  private held = 0;
+
+  constructor(readonly budget: number) {
+    if (!(budget > 0)) throw new TufaError('INVALID_ARGUMENT', 'the body budget must be positive');
   }
+
+  /** Bytes held now by requests in flight. */
+  get inFlight(): number {
+    return this.held;
+  }
+
+  /** What one request holds; `release` gives all of it back (once). */
+  open(): BodyHold {
+    let mine = 0;
+    let released = false;
+    return {
+      take: (bytes: number) => {
+        if (released) return;
+        if (this.held + bytes > this.budget) {
+          throw new HttpStatusError(
+            503,
+            'NETWORK',
+            `the server holds as many request bodies as it may (${this.budget} bytes in flight): retry shortly`,
+            { budget: this.budget },
+            // The body is not read: closing the connection spares sending the rest of it.
+            { 'Retry-After': '1', Connection: 'close' },
+          );
+        }
+        this.held += bytes;
+        mine += bytes;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.held -= mine;
+        mine = 0;
+      },
+    };
+  }
+}
+
+export interface BodyHold {
+  /** Holds `bytes` more, or throws 503 (NETWORK, Retry-After) when the process budget is spent. */
+  take(bytes: number): void;
+  release(): void;
+}
+
+/**
+ * 413 for a body past `limit`, framed either way. The rest of the body is never read, so the
+ * connection closes after the answer: a kept-alive one would hold unread bytes (or a request
+ * stream already torn down) in front of the next request.
+ */
+function bodyTooLarge(req: IncomingMessage, limit: number): HttpStatusError {
+  req.resume();
+  return new HttpStatusError(
+    413,
+    'TOO_LARGE',
+    `the body is larger than ${limit} bytes`,
+    { limit },
+    { Connection: 'close' },
+  );
+}
+
+/**
+ * Reads a request body up to `limit` bytes; 413 as soon as it is known to be larger, however it
+ * is framed. Its bytes are taken from `hold` first: a declared length before any byte is read,
+ * a chunked body as its chunks arrive.
+ */
+export async function readBody(req: IncomingMessage, limit: number, hold?: BodyHold): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw bodyTooLarge(req, limit);
+  const length = declared === undefined ? undefined : Number(declared);
+  if (length !== undefined && length > 0) hold?.take(length);
+  // A declared length is read into one buffer of that size: the body is held once, not as
+  // chunks and then their copy (HTTP framing guarantees no more than that arrives).
+  const whole = length === undefined ? undefined : Buffer.allocUnsafe(length);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        req.resume();
-        throw new HttpStatusError(413, 'TOO_LARGE', `the body is larger than ${limit} bytes`, { limit });
+      const c = chunk as Buffer;
+      if (size + c.length > limit) throw bodyTooLarge(req, limit);
+      if (whole !== undefined) c.copy(whole, size);
+      else {
+        hold?.take(c.length);
+        chunks.push(c);
       }
-      chunks.push(chunk as Buffer);
+      size += c.length;
     }
   } catch (err) {
     if (err instanceof TufaError) throw err;
     // The client went away mid-body: its mistake, not the server's.
     throw new HttpStatusError(400, 'NETWORK', 'the request body was cut short', { received: size });
   }
+  if (whole !== undefined) return size === whole.length ? whole : whole.subarray(0, size);
   return Buffer.concat(chunks);
 }
 

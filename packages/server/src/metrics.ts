@@ -12,7 +12,10 @@ export interface Metrics {
   resigns: Counter<'role'>;
 }
 
-export function createMetrics(pool: pg.Pool, options: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  pool: pg.Pool,
+  options: { processMetrics?: boolean; bodyBytesInFlight?: () => number } = {},
+): Metrics {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'tufa_' });
   const pools = [
@@ -27,6 +30,17 @@ export function createMetrics(pool: pg.Pool, options: { processMetrics?: boolean
       registers: [registry],
       collect() {
         this.set(read());
+      },
+    });
+  }
+  const inFlight = options.bodyBytesInFlight;
+  if (inFlight !== undefined) {
+    new Gauge({
+      name: 'tufa_http_body_bytes_in_flight',
+      help: 'Bytes of request bodies held now, against --body-budget',
+      registers: [registry],
+      collect() {
+        this.set(inFlight());
       },
     });
   }

@@ -29,7 +29,7 @@ import {
 import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import { transaction } from './db.js';
-import { HttpStatusError, parseUpdateBody, readBody, requireJson } from './http.js';
+import { type BodyHold, HttpStatusError, parseUpdateBody, readBody, requireJson } from './http.js';
 import type { Store } from './store.js';
 
 /** How long a proposal waits for its signatures unless the proposer asks for less. */
@@ -407,10 +407,11 @@ export class PendingRoutes {
     req: IncomingMessage,
     query: ParsedUrlQuery,
     audit: AuditContext | undefined,
+    hold?: BodyHold,
   ): Promise<{ status: number; body: object }> {
     requireJson(req.headers);
     const expiresIn = expiresInParam(query.expires_in);
-    const uploads = parseUpdateBody(await readBody(req, this.bodyLimit));
+    const uploads = parseUpdateBody(await readBody(req, this.bodyLimit, hold));
     const result = await this.pending.propose(gun, uploads, {
       ...(expiresIn === undefined ? {} : { expiresIn }),
       ...(audit === undefined ? {} : { audit }),
@@ -427,12 +428,13 @@ export class PendingRoutes {
     id: string,
     req: IncomingMessage,
     audit: AuditContext | undefined,
+    hold?: BodyHold,
   ): Promise<{ body: object }> {
     requireJson(req.headers);
     const result = await this.pending.addSignatures(
       gun,
       id,
-      await readBody(req, Math.min(this.bodyLimit, SIGNATURES_BODY)),
+      await readBody(req, Math.min(this.bodyLimit, SIGNATURES_BODY), hold),
       audit === undefined ? {} : { audit },
     );
     return { body: { gun, ...result } };

@@ -63,6 +63,8 @@ export interface RunningPostgres {
   readonly url: string;
   readonly port: number;
   readonly pid: number;
+  /** Settles when the postmaster exits, whether stopped or killed. */
+  readonly exited: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -284,6 +286,7 @@ export async function startPostgres(options: PostgresClusterOptions): Promise<Ru
     url: `postgres://tufa:${password}@127.0.0.1:${port}/postgres`,
     port,
     pid: child.pid!,
+    exited,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGINT');

@@ -23,6 +23,7 @@ import {
   probeConnection,
   readMigrations,
 } from './db.js';
+import { BodyBudget } from './http.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadMasterKey } from './onlinekeys.js';
 import {
@@ -32,6 +33,7 @@ import {
   type RunningPostgres,
   startPostgres,
 } from './postgres.js';
+import { parseTrustedProxies } from './proxies.js';
 import { Store } from './store.js';
 import { checkTokenName, TokenStore } from './tokens.js';
 
@@ -52,6 +54,68 @@ export interface StartOptions {
   logger?: Logger;
   authorize?: Authorizer;
   clock?: () => number;
+  /**
+   * Called when the server cannot go on: the embedded PostgreSQL died and could not be started
+   * again. tufa-server then stops and exits 3, for a supervisor to restart it.
+   */
+  onFatal?: (err: TufaError) => void;
+}
+
+/** Tries to start a dead embedded PostgreSQL again (a dying cluster's backends may hold it a moment). */
+const RESTART_ATTEMPTS = 5;
+
+/**
+ * Keeps the embedded PostgreSQL running: when it exits while the server is not closing (killed,
+ * crashed), it is started again on the same data folder and port, so the pool and the LISTEN
+ * connection reconnect to the same URL. `fatal` is called once every attempt failed.
+ */
+function superviseEmbedded(options: {
+  first: RunningPostgres;
+  dataDir: string;
+  logger: Logger;
+  closing: () => boolean;
+  onRestart: (next: RunningPostgres) => void;
+  fatal: (err: TufaError) => void;
+}): void {
+  const { logger } = options;
+  const watch = (postgres: RunningPostgres): void => {
+    void postgres.exited.then(async () => {
+      if (options.closing()) return;
+      logger.error({ port: postgres.port }, 'the embedded PostgreSQL stopped: starting it again');
+      let last: unknown;
+      for (let attempt = 1; attempt <= RESTART_ATTEMPTS && !options.closing(); attempt++) {
+        try {
+          const next = await startPostgres({
+            binaries: await embeddedBinaries(),
+            dataDir: join(options.dataDir, 'pg'),
+            port: postgres.port,
+            log: (line) => logger.debug({ component: 'postgres' }, line),
+          });
+          if (options.closing()) {
+            await next.stop();
+            return;
+          }
+          logger.info({ port: next.port, attempt }, 'embedded PostgreSQL started again');
+          options.onRestart(next);
+          watch(next);
+          return;
+        } catch (err) {
+          last = err;
+          logger.warn({ err, attempt }, 'the embedded PostgreSQL did not start again');
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
+      if (options.closing()) return;
+      const err = new TufaError(
+        'NETWORK',
+        `the embedded PostgreSQL in ${options.dataDir} stopped and could not be started again (${RESTART_ATTEMPTS} attempts)`,
+        { cause: last },
+      );
+      logger.fatal({ err }, err.message);
+      options.fatal(err);
+    });
+  };
+  watch(options.first);
 }
 
 /** Whether a live pid is a Node.js process (not an unrelated process that reused the pid). */
@@ -218,7 +282,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
   const tls = readTls(config);
   if (config.port !== 0) await checkListen(config.host, config.port);
-  const { pool, embedded, unlock } = await openDatabase(config, logger, { plan, create: true });
+  const opened = await openDatabase(config, logger, { plan, create: true });
+  const { pool, unlock } = opened;
+  /** The embedded PostgreSQL running now (started again after a crash); undefined with DATABASE_URL. */
+  let embedded = opened.embedded;
   let httpServer: Server | undefined;
   let cache: MetadataCache | undefined;
   try {
@@ -274,12 +341,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       logger.warn('--allow-anonymous-writes: anyone who reaches this server may publish and delete');
     }
     await store.checkMasterKey();
-    const metrics = createMetrics(pool);
+    const bodyBudget = new BodyBudget(config.bodyBudget ?? 2 * config.bodyLimit);
+    const metrics = createMetrics(pool, { bodyBytesInFlight: () => bodyBudget.inFlight });
     const listener = createRequestListener({
       store,
       logger,
       metrics,
       bodyLimit: config.bodyLimit,
+      bodyBudget,
+      ...(config.trustedProxies === undefined
+        ? {}
+        : { trustedProxies: parseTrustedProxies(config.trustedProxies) }),
       resignFraction: config.resignFraction,
       access,
       tokens,
@@ -337,6 +409,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       'tufa-server listening',
     );
     let closing: Promise<void> | undefined;
+    if (embedded !== undefined && plan.kind === 'embedded') {
+      superviseEmbedded({
+        first: embedded,
+        dataDir: plan.dataDir,
+        logger,
+        closing: () => closing !== undefined,
+        onRestart: (next) => {
+          embedded = next;
+        },
+        fatal: (err) => options.onFatal?.(err),
+      });
+    }
     return {
       url,
       port,

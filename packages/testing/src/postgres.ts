@@ -22,7 +22,10 @@ function debianPostgres(): string | undefined {
 }
 
 export interface TestPostgres {
+  /** The cluster running now (a new one after `restart`). */
   readonly postgres: RunningPostgres;
+  /** Stops the cluster (fast shutdown: every connection is cut) and starts it again on the same folder and port. */
+  restart(options?: { down?: () => Promise<void> }): Promise<void>;
   /** A new empty database; its URL. */
   createDatabase(): Promise<string>;
   stop(): Promise<void>;
@@ -40,15 +43,25 @@ export async function testPostgresBinaries(): Promise<PostgresBinaries> {
 export async function startTestPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'tufa-pg-'));
   const binaries = await testPostgresBinaries();
-  const postgres = await startPostgres({
+  const cluster = {
     binaries,
     dataDir: join(dir, 'data'),
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-  });
+  };
+  let postgres = await startPostgres(cluster);
   const admin = new pg.Pool({ connectionString: postgres.url, max: 2 });
   admin.on('error', () => {}); // a connection ended by the shutdown at the end is not a failure
   return {
-    postgres,
+    get postgres() {
+      return postgres;
+    },
+    async restart(options = {}) {
+      const port = postgres.port;
+      await postgres.stop();
+      // While it is down: what the caller wants to happen (requests that must fail and recover).
+      await options.down?.();
+      postgres = await startPostgres({ ...cluster, port });
+    },
     async createDatabase() {
       const name = `t${process.pid}_${++dbCounter}`;
       await admin.query(`CREATE DATABASE ${name}`);

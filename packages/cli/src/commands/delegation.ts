@@ -1,6 +1,7 @@
 import { computeKeyId, TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
 import { readPublicKey } from '../keystore.js';
+import { printable } from '../output.js';
 import { openCollection } from '../publishing.js';
 import { checkRoleName, staging } from './stage.js';
 
@@ -74,7 +75,7 @@ export async function delegationList(ctx: Context, gun: string): Promise<void> {
       ? [`${gun}: no delegations`]
       : rows.map(
           (r) =>
-            `${r.role}  (by ${r.delegator})  paths: ${(r.paths ?? r.pathHashPrefixes ?? []).join(', ')}  ${r.threshold} of ${r.keyids.length} keys${r.terminating ? '  terminating' : ''}${r.published ? '' : '  (nothing published yet)'}`,
+            `${printable(r.role)}  (by ${printable(r.delegator)})  paths: ${(r.paths ?? r.pathHashPrefixes ?? []).map(printable).join(', ')}  ${r.threshold} of ${r.keyids.length} keys${r.terminating ? '  terminating' : ''}${r.published ? '' : '  (nothing published yet)'}`,
         ),
   );
 }

@@ -17,6 +17,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
+import { oneLine, printable } from '../output.js';
 import { collectionState, localSigners, openCollection } from '../publishing.js';
 import {
   addPendingSignatures,
@@ -39,7 +40,7 @@ export function pendingLines(status: PendingStatus | ProposalStatus): string[] {
     for (const t of role.thresholds) {
       const who = t.signed.length === 0 ? 'nobody' : t.signed.map(short).join(', ');
       lines.push(
-        `  ${role.role} v${role.version}: ${t.signed.length} of ${t.threshold} signatures by keys of ${t.by} (${who})${t.needed > 0 ? `, ${t.needed} more needed` : ', met'}`,
+        `  ${printable(role.role)} v${role.version}: ${t.signed.length} of ${t.threshold} signatures by keys of ${t.by} (${who})${t.needed > 0 ? `, ${t.needed} more needed` : ', met'}`,
       );
     }
   }
@@ -50,13 +51,14 @@ export function pendingLines(status: PendingStatus | ProposalStatus): string[] {
 export function changeLines(changes: readonly RoleChanges[]): string[] {
   const lines: string[] = [];
   for (const c of changes) {
-    lines.push(`  ${c.role}: v${c.from ?? '-'} → v${c.to}, expires ${c.expires}`);
-    for (const t of c.targets?.added ?? []) lines.push(`    + ${t}`);
-    for (const t of c.targets?.removed ?? []) lines.push(`    - ${t}`);
-    for (const t of c.targets?.changed ?? []) lines.push(`    ~ ${t} (new digest, length or custom data)`);
-    for (const d of c.delegations?.added ?? []) lines.push(`    + delegation ${d}`);
-    for (const d of c.delegations?.removed ?? []) lines.push(`    - delegation ${d}`);
-    for (const d of c.delegations?.changed ?? []) lines.push(`    ~ delegation ${d}`);
+    lines.push(`  ${printable(c.role)}: v${c.from ?? '-'} → v${c.to}, expires ${c.expires}`);
+    for (const t of c.targets?.added ?? []) lines.push(`    + ${printable(t)}`);
+    for (const t of c.targets?.removed ?? []) lines.push(`    - ${printable(t)}`);
+    for (const t of c.targets?.changed ?? [])
+      lines.push(`    ~ ${printable(t)} (new digest, length or custom data)`);
+    for (const d of c.delegations?.added ?? []) lines.push(`    + delegation ${printable(d)}`);
+    for (const d of c.delegations?.removed ?? []) lines.push(`    - delegation ${printable(d)}`);
+    for (const d of c.delegations?.changed ?? []) lines.push(`    ~ delegation ${printable(d)}`);
     for (const k of c.keys ?? []) {
       const parts = [...k.added.map((id) => `+${short(id)}`), ...k.removed.map((id) => `-${short(id)}`)];
       const threshold =
@@ -115,7 +117,7 @@ export async function pendingList(ctx: Context, gun: string): Promise<void> {
   const lines: string[] = [];
   for (const p of pending) {
     lines.push(
-      `${p.id.slice(0, 12)}  ${p.state}  ${p.roles.map((r) => `${r.role} v${r.version}`).join(', ')}  proposed ${p.created}, expires ${p.expires}`,
+      `${p.id.slice(0, 12)}  ${p.state}  ${p.roles.map((r) => `${printable(r.role)} v${r.version}`).join(', ')}  proposed ${p.created}, expires ${p.expires}`,
     );
     if (p.status !== undefined) {
       lines.push(...pendingLines(p.status));
@@ -123,7 +125,7 @@ export async function pendingList(ctx: Context, gun: string): Promise<void> {
     }
     if (p.state === 'superseded')
       lines.push(`  superseded: drop it with tufa pending drop ${gun} ROLE --id ${p.id.slice(0, 12)}`);
-    if (p.error !== undefined) lines.push(`  invalid: ${p.error.code}: ${p.error.message}`);
+    if (p.error !== undefined) lines.push(`  invalid: ${p.error.code}: ${oneLine(p.error.message)}`);
     lines.push(...changeLines(p.changes as RoleChanges[]));
   }
   ctx.out.result({ gun, pending }, pending.length === 0 ? `${gun}: no pending updates` : lines);

@@ -13,7 +13,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { EXIT } from '../output.js';
+import { EXIT, oneLine, printable } from '../output.js';
 import {
   type CollectionView,
   holdsSnapshotKey,
@@ -279,18 +279,19 @@ export async function status(ctx: Context, gun: string, options: { within?: stri
       `${gun}`,
       changes.length === 0 ? 'no staged changes' : `staged changes (${changes.length}):`,
       ...staged.map((c) => {
-        if (!('path' in c)) return `  ${c.op} ${c.name} (${c.role})`;
+        if (!('path' in c)) return `  ${c.op} ${printable(c.name)} (${printable(c.role)})`;
         const before = c.previous === null ? '(new)' : c.previous.digest;
         const after = c.op === 'add' ? c.digest : '(removed)';
-        return `  ${c.op} ${c.path} (${c.role}): ${before} → ${after}`;
+        return `  ${c.op} ${printable(c.path)} (${printable(c.role)}): ${before} → ${after}`;
       }),
       'roles:',
       ...roles.map(
-        (r) => `  ${r.role.padEnd(12)} v${r.version}  expires ${r.expires}  ${r.state}: ${r.message}`,
+        (r) =>
+          `  ${printable(r.role).padEnd(12)} v${r.version}  expires ${r.expires}  ${r.state}: ${oneLine(r.message)}`,
       ),
       ...warnings.map(
         (w) =>
-          `warning: ${w.role} ${w.message}${w.state === 'unreadable' ? '' : ` — run tufa renew ${gun} --role ${w.role}`}`,
+          `warning: ${printable(w.role)} ${oneLine(w.message)}${w.state === 'unreadable' ? '' : ` — run tufa renew ${gun} --role ${printable(w.role)}`}`,
       ),
     ],
   );

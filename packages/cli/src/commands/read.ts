@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { TufaClient } from '@tufa/client';
 import { fileUnreadable, TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
+import { printable } from '../output.js';
 import { openClient, type ReadOptions } from '../repo.js';
 
 /** What JSON output adds offline: that the answer came from the cache, and how old it is. */
@@ -63,7 +64,7 @@ export async function verify(
       role: result.role,
       ...(await offlineFields(client, options)),
     },
-    `trusted: ${gun} ${tag} -> ${result.digest} (${result.length} bytes, signed by ${result.role})${options.offline === true ? ' (offline, from the trusted cache)' : ''}`,
+    `trusted: ${gun} ${printable(tag)} -> ${result.digest} (${result.length} bytes, signed by ${printable(result.role)})${options.offline === true ? ' (offline, from the trusted cache)' : ''}`,
   );
 }
 
@@ -117,7 +118,8 @@ export async function list(ctx: Context, gun: string, read: ReadOptions = {}): P
       ? [`${gun}: no targets`]
       : targets.map(
           (t) =>
-            `${t.name}\t${t.hashes.sha256 !== undefined ? `sha256:${t.hashes.sha256}` : '-'}\t${t.length}\t${t.role}`,
+            // Names come from whoever may sign a delegated role: one escaped line each, never raw.
+            `${printable(t.name)}\t${t.hashes.sha256 !== undefined ? `sha256:${printable(t.hashes.sha256)}` : '-'}\t${t.length}\t${printable(t.role)}`,
         ),
   );
 }
