@@ -120,6 +120,9 @@ export const ERROR_TABLE = Object.freeze({
   CACHE_STALE: spec('cache', 500, CACHE),
   // container engines run by `tufa pull`
   ENGINE_FAILED: spec('transport', 502, SERVER),
+  // `tufa notary import`: a Notary root certificate refused, a tag that differs after the import
+  UNTRUSTED_CERTIFICATE: spec('verification', 400, REFUSED),
+  IMPORT_MISMATCH: spec('verification', 500, REFUSED),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
