@@ -1,0 +1,137 @@
+/**
+ * Coming from Notary v1, end to end: Debian's notary-server (memory store, loopback) and notary
+ * CLI make a real collection (tags, a rotated targets key, two delegations); `tufa notary import`
+ * reads it, verifies it by Notary's rules and publishes it to a real tufa-server; a fresh home
+ * then verifies every tag. A proxy on loopback tampers with what Notary serves.
+ */
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  makeNotaryCertificate,
+  NOTARY_PASSPHRASES,
+  type NotaryClient,
+  type NotaryServer,
+  notaryClient,
+  startNotaryServer,
+} from '@tufa/testing/notary';
+import { fakeClockEnv } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
+
+const GUN = 'registry.example.com/team/app';
+const OTHER = 'registry.example.com/team/other';
+const DAY = 24 * 3600 * 1000;
+
+/** A proxy in front of the Notary server that may change the bytes of one path's answers. */
+async function tamperProxy(
+  upstream: string,
+  tamper: (path: string, body: Buffer) => Buffer,
+): Promise<{ url: string; server: Server }> {
+  const server = createServer(async (req, res) => {
+    const answer = await fetch(`${upstream}${req.url}`);
+    const body = tamper(req.url ?? '', Buffer.from(await answer.arrayBuffer()));
+    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+    res.end(body);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, server };
+}
+
+describe('tufa notary import against a real Notary 0.7', () => {
+  let backend: Awaited<ReturnType<typeof startBackend>>;
+  let notaryServer: NotaryServer;
+  let notary: NotaryClient;
+  const dir = mkdtempSync(join(tmpdir(), 'tufa-notary-e2e-'));
+  const homes: Home[] = [];
+  const servers: Server[] = [];
+  /** The tags the notary CLI published, as `notary list` shows them. */
+  const expected = new Map<string, { digest: string; length: number; role: string }>();
+
+  const publisher = (env: Record<string, string> = {}): Home => {
+    const h = new Home(backend.server.url, { ...PASSPHRASES, TUFA_TOKEN: backend.token, ...env });
+    homes.push(h);
+    return h;
+  };
+
+  async function notaryList(gun: string): Promise<void> {
+    const out = await notary.ok(['list', gun]);
+    for (const line of out.trim().split('\n').slice(2)) {
+      const [name, digest, length, role] = line.trim().split(/\s+/);
+      expected.set(name!, { digest: `sha256:${digest}`, length: Number(length), role: role! });
+    }
+  }
+
+  beforeAll(async () => {
+    [backend, notaryServer] = await Promise.all([startBackend('embedded'), startNotaryServer(join(dir, 'server'))]);
+    notary = notaryClient(join(dir, 'client'), notaryServer.url);
+    const file = (name: string, content: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      return path;
+    };
+    await notary.ok(['init', GUN]);
+    await notary.ok(['add', GUN, 'v1', file('v1', 'release one')]);
+    await notary.ok(['add', GUN, 'v1.1', file('v1.1', 'release one point one')]);
+    await notary.ok(['publish', GUN]);
+    // A rotated targets key: root v2 names the new one.
+    await notary.ok(['key', 'rotate', GUN, 'targets']);
+    const releases = makeNotaryCertificate(dir, 'releases', 'releases');
+    const qa = makeNotaryCertificate(dir, 'qa', 'qa');
+    await notary.ok(['delegation', 'add', GUN, 'targets/releases', releases.cert, '--paths', 'releases/']);
+    await notary.ok(['delegation', 'add', GUN, 'targets/qa', qa.cert, '--paths', 'qa/']);
+    await notary.ok(['publish', GUN]);
+    await notary.ok(['key', 'import', releases.key, '--role', 'targets/releases']);
+    await notary.ok(['key', 'import', qa.key, '--role', 'targets/qa']);
+    await notary.ok(['add', GUN, 'releases/v2', file('r2', 'release two'), '--roles', 'targets/releases']);
+    await notary.ok(['add', GUN, 'releases/stable/v2', file('r2s', 'stable two'), '--roles', 'targets/releases']);
+    await notary.ok(['add', GUN, 'qa/nightly', file('qa', 'nightly build'), '--roles', 'targets/qa']);
+    await notary.ok(['add', GUN, 'v3', file('v3', 'release three')]);
+    await notary.ok(['publish', GUN]);
+    await notaryList(GUN);
+    // Another collection: its root's certificate names OTHER.
+    await notary.ok(['init', OTHER]);
+    await notary.ok(['publish', OTHER]);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const h of homes) h.remove();
+    for (const s of servers) s.close();
+    await Promise.all([backend?.stop(), notaryServer?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A deploy script's home, pinned to the new root, verifies every tag the notary CLI published. */
+  async function verifyAll(gun: string, rootKeyId: string): Promise<void> {
+    const deployer = new Home(backend.server.url, {});
+    homes.push(deployer);
+    for (const [tag, t] of expected) {
+      await deployer.ok(['verify', gun, tag, '--digest', t.digest, '--root-key', rootKeyId, '--no-tofu']);
+    }
+    const listed = await deployer.json(['list', gun, '--root-key', rootKeyId, '--no-tofu']);
+    expect(new Map(listed.map((t: any) => [t.tag, `sha256:${t.hashes.sha256}`]))).toEqual(
+      new Map([...expected].map(([tag, t]) => [tag, t.digest])),
+    );
+  }
+
+  it('imports tags, the rotated targets key and two delegations with new keys; a fresh home verifies every tag', async () => {
+    expect(expected.size).toBe(6);
+    const pub = publisher();
+    const report = await pub.json(['notary', 'import', notaryServer.url, GUN, '--into', 'registry.example.com/team/app-new', '--trust-dir', notary.trustDir]);
+    expect(report.source).toMatchObject({ gun: GUN, rootVersion: 2, trustedOnFirstUse: false });
+    expect(report.gun).toBe('registry.example.com/team/app-new');
+    expect(new Map(report.tags.map((t: any) => [t.tag, t.digest]))).toEqual(new Map([...expected].map(([tag, t]) => [tag, t.digest])));
+    expect(report.delegations).toEqual([
+      expect.objectContaining({ notary: 'targets/releases', role: 'releases', parent: 'targets', prefixes: ['releases/'], keys: 'new', tags: 2 }),
+      expect.objectContaining({ notary: 'targets/qa', role: 'qa', parent: 'targets', prefixes: ['qa/'], keys: 'new', tags: 1 }),
+    ]);
+    expect(report.delegations[0].paths).toEqual(['releases/*', 'releases/*/*', 'releases/*/*/*', 'releases/*/*/*/*']);
+    expect(report.keys).toMatchObject({ root: 'new', targets: 'new' });
+    expect(report.check).toEqual({ tags: 6, mismatches: [] });
+    expect(report.notCarried.map((n: any) => n.what)).toContain('the timestamp and snapshot keys');
+    expect(report.rootKeyId).toMatch(/^[0-9a-f]{64}$/);
+    await verifyAll('registry.example.com/team/app-new', report.rootKeyId);
+  });
+});
