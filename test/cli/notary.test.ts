@@ -32,7 +32,9 @@ async function tamperProxy(
   const server = createServer(async (req, res) => {
     const answer = await fetch(`${upstream}${req.url}`);
     const body = tamper(req.url ?? '', Buffer.from(await answer.arrayBuffer()));
-    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+    res.writeHead(answer.status, {
+      'content-type': answer.headers.get('content-type') ?? 'application/json',
+    });
     res.end(body);
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -65,7 +67,10 @@ describe('tufa notary import against a real Notary 0.7', () => {
   }
 
   beforeAll(async () => {
-    [backend, notaryServer] = await Promise.all([startBackend('embedded'), startNotaryServer(join(dir, 'server'))]);
+    [backend, notaryServer] = await Promise.all([
+      startBackend('embedded'),
+      startNotaryServer(join(dir, 'server')),
+    ]);
     notary = notaryClient(join(dir, 'client'), notaryServer.url);
     const file = (name: string, content: string) => {
       const path = join(dir, name);
@@ -76,6 +81,8 @@ describe('tufa notary import against a real Notary 0.7', () => {
     await notary.ok(['add', GUN, 'v1', file('v1', 'release one')]);
     await notary.ok(['add', GUN, 'v1.1', file('v1.1', 'release one point one')]);
     await notary.ok(['publish', GUN]);
+    // The trust dir as it stood before the rotation: its root is v1.
+    cpSync(notary.trustDir, join(dir, 'trust-v1'), { recursive: true });
     // A rotated targets key: root v2 names the new one.
     await notary.ok(['key', 'rotate', GUN, 'targets']);
     const releases = makeNotaryCertificate(dir, 'releases', 'releases');
@@ -86,7 +93,14 @@ describe('tufa notary import against a real Notary 0.7', () => {
     await notary.ok(['key', 'import', releases.key, '--role', 'targets/releases']);
     await notary.ok(['key', 'import', qa.key, '--role', 'targets/qa']);
     await notary.ok(['add', GUN, 'releases/v2', file('r2', 'release two'), '--roles', 'targets/releases']);
-    await notary.ok(['add', GUN, 'releases/stable/v2', file('r2s', 'stable two'), '--roles', 'targets/releases']);
+    await notary.ok([
+      'add',
+      GUN,
+      'releases/stable/v2',
+      file('r2s', 'stable two'),
+      '--roles',
+      'targets/releases',
+    ]);
     await notary.ok(['add', GUN, 'qa/nightly', file('qa', 'nightly build'), '--roles', 'targets/qa']);
     await notary.ok(['add', GUN, 'v3', file('v3', 'release three')]);
     await notary.ok(['publish', GUN]);
@@ -119,19 +133,167 @@ describe('tufa notary import against a real Notary 0.7', () => {
   it('imports tags, the rotated targets key and two delegations with new keys; a fresh home verifies every tag', async () => {
     expect(expected.size).toBe(6);
     const pub = publisher();
-    const report = await pub.json(['notary', 'import', notaryServer.url, GUN, '--into', 'registry.example.com/team/app-new', '--trust-dir', notary.trustDir]);
+    const report = await pub.json([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-new',
+      '--trust-dir',
+      notary.trustDir,
+    ]);
     expect(report.source).toMatchObject({ gun: GUN, rootVersion: 2, trustedOnFirstUse: false });
     expect(report.gun).toBe('registry.example.com/team/app-new');
-    expect(new Map(report.tags.map((t: any) => [t.tag, t.digest]))).toEqual(new Map([...expected].map(([tag, t]) => [tag, t.digest])));
+    expect(new Map(report.tags.map((t: any) => [t.tag, t.digest]))).toEqual(
+      new Map([...expected].map(([tag, t]) => [tag, t.digest])),
+    );
     expect(report.delegations).toEqual([
-      expect.objectContaining({ notary: 'targets/releases', role: 'releases', parent: 'targets', prefixes: ['releases/'], keys: 'new', tags: 2 }),
-      expect.objectContaining({ notary: 'targets/qa', role: 'qa', parent: 'targets', prefixes: ['qa/'], keys: 'new', tags: 1 }),
+      expect.objectContaining({
+        notary: 'targets/releases',
+        role: 'releases',
+        parent: 'targets',
+        prefixes: ['releases/'],
+        keys: 'new',
+        tags: 2,
+      }),
+      expect.objectContaining({
+        notary: 'targets/qa',
+        role: 'qa',
+        parent: 'targets',
+        prefixes: ['qa/'],
+        keys: 'new',
+        tags: 1,
+      }),
     ]);
-    expect(report.delegations[0].paths).toEqual(['releases/*', 'releases/*/*', 'releases/*/*/*', 'releases/*/*/*/*']);
+    expect(report.delegations[0].paths).toEqual([
+      'releases/*',
+      'releases/*/*',
+      'releases/*/*/*',
+      'releases/*/*/*/*',
+    ]);
     expect(report.keys).toMatchObject({ root: 'new', targets: 'new' });
     expect(report.check).toEqual({ tags: 6, mismatches: [] });
     expect(report.notCarried.map((n: any) => n.what)).toContain('the timestamp and snapshot keys');
     expect(report.rootKeyId).toMatch(/^[0-9a-f]{64}$/);
     await verifyAll('registry.example.com/team/app-new', report.rootKeyId);
+  });
+
+  it('--keep-keys signs the tufa collection with the Notary keys, re-encrypted into the keystore (P-256)', async () => {
+    const pub = publisher(NOTARY_PASSPHRASES);
+    const into = 'registry.example.com/team/app-kept';
+    const report = await pub.json([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      into,
+      '--trust-dir',
+      notary.trustDir,
+      '--keep-keys',
+    ]);
+    expect(report.keys).toMatchObject({ root: 'kept', targets: 'kept' });
+    expect(report.keys.notice).toMatch(/PBKDF2/);
+    expect(report.delegations.map((d: any) => [d.role, d.keys])).toEqual([
+      ['releases', 'kept'],
+      ['qa', 'kept'],
+    ]);
+    expect(report.check).toEqual({ tags: 6, mismatches: [] });
+    const keys = await pub.json(['key', 'list']);
+    const root = keys.find((k: any) => k.keyid === report.rootKeyId);
+    expect(root).toMatchObject({ role: 'root', gun: into });
+    // Every key this home holds now is one of Notary's P-256 keys, encrypted by tufa.
+    for (const file of readdirSync(join(pub.dir, 'private'))) {
+      const stored = JSON.parse(readFileSync(join(pub.dir, 'private', file), 'utf8'));
+      expect(stored.public).toMatchObject({ keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256' });
+      expect(stored.kdf.name).toBe('scrypt');
+    }
+    await verifyAll(into, report.rootKeyId);
+  });
+
+  it('a root rotation is verified from the trust dir root along every version', async () => {
+    const report = await publisher().json([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-rot',
+      '--trust-dir',
+      join(dir, 'trust-v1'),
+    ]);
+    expect(report.source).toMatchObject({ rootVersion: 2, rotations: 1, trustedOnFirstUse: false });
+  });
+
+  it('refuses a collection whose served targets were tampered with (one byte), naming the role and the check; nothing is created', async () => {
+    const proxy = await tamperProxy(notaryServer.url, (path, body) => {
+      if (!/\/_trust\/tuf\/targets\.[0-9a-f]{64}\.json$/.test(path)) return body;
+      const changed = Buffer.from(body);
+      const at = changed.indexOf('"length":');
+      changed[at + 9] = changed[at + 9] === 0x31 ? 0x32 : 0x31;
+      return changed;
+    });
+    servers.push(proxy.server);
+    const pub = publisher();
+    const into = 'registry.example.com/team/app-tampered';
+    const r = await pub.run([
+      'notary',
+      'import',
+      proxy.url,
+      GUN,
+      '--into',
+      into,
+      '--trust-dir',
+      notary.trustDir,
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'HASH_MISMATCH', role: 'targets' });
+    expect(r.stderr).toMatch(/notary targets: its sha256 is not the one snapshot lists/);
+    const list = await pub.run(['list', into, '--json']);
+    expect(JSON.parse(list.stdout).error.code).toBe('NOT_FOUND');
+  });
+
+  it('refuses expired Notary metadata (the timestamp, 14 days after it was signed)', async () => {
+    const r = await publisher(fakeClockEnv({ offsetMs: 15 * DAY })).run([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-late',
+      '--trust-dir',
+      notary.trustDir,
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'EXPIRED', role: 'timestamp' });
+  });
+
+  it("refuses a root whose certificate's CN is not the GUN (another collection's root served in its place)", async () => {
+    const otherRoot = Buffer.from(
+      await (await fetch(`${notaryServer.url}/v2/${OTHER}/_trust/tuf/root.json`)).arrayBuffer(),
+    );
+    const proxy = await tamperProxy(notaryServer.url, (path, body) =>
+      path.endsWith(`${GUN}/_trust/tuf/root.json`) ? otherRoot : body,
+    );
+    servers.push(proxy.server);
+    const empty = mkdtempSync(join(dir, 'empty-trust-'));
+    const r = await publisher().run([
+      'notary',
+      'import',
+      proxy.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-cn',
+      '--trust-dir',
+      empty,
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    const error = JSON.parse(r.stdout).error;
+    expect(error).toMatchObject({ code: 'UNTRUSTED_CERTIFICATE', role: 'root' });
+    expect(error.message).toContain(`its CN is "${OTHER}", not the GUN ${GUN}`);
   });
 });
