@@ -163,7 +163,7 @@ export function makeNotaryCertificate(dir: string, name: string, cn: string): { 
       '-days',
       '30',
       '-subj',
-      `/CN=${cn}`,
+      `/CN=${cn.replaceAll('/', '\\/')}`,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
