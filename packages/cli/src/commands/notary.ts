@@ -231,6 +231,17 @@ export async function notaryImport(
     if (!/^[0-9a-f]{64}$/.test(id))
       throw new TufaError('INVALID_ARGUMENT', `--root-cert-id takes a 64-digit hex id: ${id.slice(0, 80)}`);
   }
+  // The import publishes exactly what Notary holds: changes staged here before would ride along.
+  const staged = await staging(ctx).list(into);
+  if (staged.length > 0) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${staged.length} changes are staged for ${into}: tufa reset ${into} first`,
+      {
+        found: staged.length,
+      },
+    );
+  }
   const trustDir = options.trustDir ?? join(ctx.env.HOME ?? homedir(), '.notary');
   const trust = await trustDirState(trustDir, gun, certIds);
 
@@ -399,7 +410,7 @@ export async function notaryImport(
     }
     ctx.out.result(report, [
       `imported ${gun} from ${base.href} into ${into}: ${report.tags.length} tag${report.tags.length === 1 ? '' : 's'}, ${delegations.length} delegation${delegations.length === 1 ? '' : 's'}`,
-      `notary root v${collection.root.signed.version} (${collection.trustedOnFirstUse ? 'trusted on first use' : 'pinned'}${collection.rotations > 0 ? `, ${collection.rotations} rotation${collection.rotations === 1 ? '' : 's'} verified` : ''}), certificates ${collection.rootKeyIds.map((id) => id.slice(0, 12)).join(', ')}`,
+      `notary root v${collection.root.signed.version} (${collection.trustedOnFirstUse ? 'trusted on first use' : certIds.length > 0 ? 'pinned by certificate id' : "from the trust dir's root"}${collection.rotations > 0 ? `, ${collection.rotations} rotation${collection.rotations === 1 ? '' : 's'} verified` : ''}), certificates ${collection.rootKeyIds.map((id) => id.slice(0, 12)).join(', ')}`,
       ...report.tags.map((t) => `  ${t.tag}\t${t.digest}\t${t.length}\t${t.role}`),
       ...delegations.map(
         (d) =>
