@@ -13,7 +13,7 @@ import {
   utf8Encode,
 } from '@tufa/core';
 import { codeOf as code, testCrypto } from '@tufa/testing';
-import { Key as TufJsKey, Metadata as TufJsMetadata } from '@tufjs/models';
+import { MetadataKind, Key as TufJsKey, Metadata as TufJsMetadata } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
 import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
@@ -290,9 +290,9 @@ describe('P-256 keys in the keystore (kept from Notary)', () => {
       scheme: 'ecdsa-sha2-nistp256',
       keyval: { public: info.key.keyval.public },
     });
-    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON('targets', doc))).not.toThrow();
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).not.toThrow();
     doc.signed.version = 2;
-    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON('targets', doc))).toThrow();
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).toThrow();
   });
 
   it('refuses a P-256 key file whose public key is not its key id', async () => {
