@@ -4,7 +4,7 @@
  * reads it, verifies it by Notary's rules and publishes it to a real tufa-server; a fresh home
  * then verifies every tag. A proxy on loopback tampers with what Notary serves.
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import {
   notaryClient,
   startNotaryServer,
 } from '@tufa/testing/notary';
-import { fakeClockEnv } from '@tufa/testing/server';
+import { fakeClockEnv, REPO, runProcess } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
@@ -295,5 +295,34 @@ describe('tufa notary import against a real Notary 0.7', () => {
     const error = JSON.parse(r.stdout).error;
     expect(error).toMatchObject({ code: 'UNTRUSTED_CERTIFICATE', role: 'root' });
     expect(error.message).toContain(`its CN is "${OTHER}", not the GUN ${GUN}`);
+  });
+
+  it("the README's migration block works as written, and a deploy script verifies with the key id it printed", async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const block = /## Migrating from Notary[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toContain(
+      'tufa notary import https://notary.example.com registry.example.com/team/app --trust-dir ~/.docker/trust',
+    );
+    const bin = mkdtempSync(join(dir, 'bin-'));
+    writeFileSync(
+      join(bin, 'tufa'),
+      `#!/bin/sh\nexec '${process.execPath}' '${join(REPO, 'packages/cli/dist/bundle/tufa.js')}' "$@"\n`,
+    );
+    chmodSync(join(bin, 'tufa'), 0o755);
+    const pub = publisher();
+    const script = `set -e\n${block!.replaceAll('https://notary.example.com', notaryServer.url).replaceAll('~/.docker/trust', notary.trustDir)}`;
+    const r = await runProcess('bash', ['-c', script], {
+      env: {
+        ...pub.env,
+        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        HOME: pub.dir,
+        TUFA_HOME: pub.dir,
+        TUFA_SERVER: backend.server.url,
+      },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`imported ${GUN}`);
+    const keyid = /--root-key ([0-9a-f]{64})/.exec(r.stdout)![1]!;
+    await verifyAll(GUN, keyid);
   });
 });

@@ -524,6 +524,16 @@ export function planImport(collection: NotaryCollection): Plan {
       });
     }
   }
+  const rootRoles = collection.root.signed.roles;
+  for (const name of ['root', 'targets'] as const) {
+    const r = rootRoles[name];
+    if (r.keyids.length > 1) {
+      notCarried.push({
+        what: `${name}: threshold ${r.threshold} of ${r.keyids.length} keys`,
+        why: `the tufa collection starts with one ${name} key: add the others with tufa key add GUN ${name} … --threshold ${r.threshold}`,
+      });
+    }
+  }
   notCarried.push({
     what: 'the timestamp and snapshot keys',
     why: 'online keys stay with their server: the tufa server holds new ones',
