@@ -98,7 +98,11 @@ describe('the import plan', () => {
 
   it('refuses two Notary roles that would get one tufa name', async () => {
     const clash = buildCollection(keys, {
-      edit: { 'targets/releases': (s) => void (s.delegations.roles[0].name = 'targets/releases/nightly') },
+      edit: {
+        'targets/releases': (s) => {
+          s.delegations.roles[0].name = 'targets/releases/nightly';
+        },
+      },
     });
     const collection = await readNotaryCollection({
       gun: GUN,

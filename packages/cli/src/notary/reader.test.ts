@@ -59,7 +59,11 @@ describe('the Notary reader accepts a collection Notary would', () => {
   it('keeps a later listing of the same path as shadowed: Notary serves the first', async () => {
     const again = { length: 2, hashes: { sha256: Buffer.alloc(32, 1).toString('base64') } };
     const c = await read({
-      edit: { 'targets/releases': (s) => void (s.targets['releases/nightly/n1'] = again) },
+      edit: {
+        'targets/releases': (s) => {
+          s.targets['releases/nightly/n1'] = again;
+        },
+      },
     });
     expect(c.tags.get('releases/nightly/n1')).toMatchObject({
       role: 'targets/releases',
@@ -119,7 +123,14 @@ describe('the Notary reader refuses, naming the role and the check', () => {
   it('a root rotation not signed by the previous root: BAD_SIGNATURE; signed by both: accepted', async () => {
     const trust = { trustedRoot: buildCollection(keys).root };
     const next = [certificateKey(GUN)];
-    const v2 = { edit: { root: (s: Record<string, any>) => void (s.version = 2) }, rootKeys: next };
+    const v2 = {
+      edit: {
+        root: (s: Record<string, any>) => {
+          s.version = 2;
+        },
+      },
+      rootKeys: next,
+    };
     expect(await refusal(read(v2, { trust }))).toMatchObject({ code: 'BAD_SIGNATURE', role: 'root' });
     const c = await read({ ...v2, signers: { root: [...keys.root, ...next] } }, { trust });
     expect(c.rotations).toBe(1);
@@ -128,11 +139,30 @@ describe('the Notary reader refuses, naming the role and the check', () => {
 
   it('a rotation that skips a version the server does not have: NOT_FOUND; an older root than the trusted one: ROLLBACK', async () => {
     const trust = { trustedRoot: buildCollection(keys).root };
-    expect(await refusal(read({ edit: { root: (s) => void (s.version = 3) } }, { trust }))).toMatchObject({
+    expect(
+      await refusal(
+        read(
+          {
+            edit: {
+              root: (s) => {
+                s.version = 3;
+              },
+            },
+          },
+          { trust },
+        ),
+      ),
+    ).toMatchObject({
       code: 'NOT_FOUND',
       role: 'root',
     });
-    const v2 = buildCollection(keys, { edit: { root: (s) => void (s.version = 2) } });
+    const v2 = buildCollection(keys, {
+      edit: {
+        root: (s) => {
+          s.version = 2;
+        },
+      },
+    });
     const files = v2.files;
     expect(await refusal(read({}, { trust: { trustedRoot: files.get('root.json')! } }))).toMatchObject({
       code: 'ROLLBACK',
@@ -141,7 +171,9 @@ describe('the Notary reader refuses, naming the role and the check', () => {
   });
 
   it('an expired root, timestamp, snapshot, targets or delegated role: EXPIRED', async () => {
-    const past = (s: Record<string, any>) => void (s.expires = expiresAt(Date.now() - DAY));
+    const past = (s: Record<string, any>) => {
+      s.expires = expiresAt(Date.now() - DAY);
+    };
     for (const role of [
       'root',
       'timestamp',
@@ -206,19 +238,27 @@ describe('the Notary reader refuses, naming the role and the check', () => {
     expect(
       await refusal(
         read({
-          edit: { snapshot: (s) => void (s.meta.root.hashes.sha256 = Buffer.alloc(32).toString('base64')) },
+          edit: {
+            snapshot: (s) => {
+              s.meta.root.hashes.sha256 = Buffer.alloc(32).toString('base64');
+            },
+          },
         }),
       ),
     ).toMatchObject({ code: 'HASH_MISMATCH', role: 'root' });
   });
 
   it('a delegation whose prefixes leave its delegator’s, or a target outside its prefixes: PATH_NOT_DELEGATED', async () => {
-    const wider = (s: Record<string, any>) => void (s.delegations.roles[0].paths = ['']);
+    const wider = (s: Record<string, any>) => {
+      s.delegations.roles[0].paths = [''];
+    };
     expect(await refusal(read({ edit: { 'targets/releases': wider } }))).toMatchObject({
       code: 'PATH_NOT_DELEGATED',
       role: 'targets/releases/nightly',
     });
-    const outside = (s: Record<string, any>) => void (s.targets['other/r9'] = s.targets['releases/r1']);
+    const outside = (s: Record<string, any>) => {
+      s.targets['other/r9'] = s.targets['releases/r1'];
+    };
     expect(await refusal(read({ edit: { 'targets/releases': outside } }))).toMatchObject({
       code: 'PATH_NOT_DELEGATED',
       role: 'targets/releases',
@@ -235,11 +275,31 @@ describe('the Notary reader refuses, naming the role and the check', () => {
   });
 
   it('a timestamp that lists no snapshot, or a snapshot that lists no targets: INVALID_METADATA', async () => {
-    expect(await refusal(read({ edit: { timestamp: (s) => void delete s.meta.snapshot } }))).toMatchObject({
+    expect(
+      await refusal(
+        read({
+          edit: {
+            timestamp: (s) => {
+              delete s.meta.snapshot;
+            },
+          },
+        }),
+      ),
+    ).toMatchObject({
       code: 'INVALID_METADATA',
       role: 'timestamp',
     });
-    expect(await refusal(read({ edit: { snapshot: (s) => void delete s.meta.targets } }))).toMatchObject({
+    expect(
+      await refusal(
+        read({
+          edit: {
+            snapshot: (s) => {
+              delete s.meta.targets;
+            },
+          },
+        }),
+      ),
+    ).toMatchObject({
       code: 'INVALID_METADATA',
       role: 'snapshot',
     });
