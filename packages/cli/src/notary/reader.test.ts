@@ -10,6 +10,7 @@ import {
   ecdsaKey,
   expiresAt,
   GUN,
+  rsaKey,
   type SimKeys,
   type SimOptions,
   simKeys,
@@ -72,6 +73,40 @@ describe('the Notary reader accepts a collection Notary would', () => {
     expect(c.shadowed.map((t) => [t.path, t.role])).toEqual([
       ['releases/nightly/n1', 'targets/releases/nightly'],
     ]);
+  });
+});
+
+describe('the Notary reader verifies each key type Notary signs with', () => {
+  it('ecdsa (raw r‖s), and rsa (RSASSA-PSS) for a delegation', async () => {
+    const rsa = rsaKey();
+    const c = await read({
+      edit: {
+        targets: (s) => {
+          s.delegations.keys = {
+            [rsa.id]: { keytype: 'rsa', keyval: { private: null, public: rsa.key.public } },
+          };
+          s.delegations.roles[0].keyids = [rsa.id];
+        },
+      },
+      signers: { 'targets/releases': [rsa] },
+    });
+    expect(c.tags.get('releases/r1')?.role).toBe('targets/releases');
+    expect(
+      await refusal(
+        read({
+          edit: {
+            targets: (s) => {
+              s.delegations.keys = {
+                [rsa.id]: { keytype: 'rsa', keyval: { private: null, public: rsa.key.public } },
+              };
+              s.delegations.roles[0].keyids = [rsa.id];
+            },
+          },
+          signers: { 'targets/releases': [rsa] },
+          signOptions: { 'targets/releases': { method: 'ecdsa' } },
+        }),
+      ),
+    ).toMatchObject({ code: 'BAD_SIGNATURE', role: 'targets/releases' });
   });
 });
 

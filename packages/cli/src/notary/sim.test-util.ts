@@ -5,7 +5,7 @@
  * signed by other keys. The end-to-end tests use the real notary 0.7 instead.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,16 @@ export function ecdsaKey(): SimKey {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const key: NotaryKey = {
     keytype: 'ecdsa',
+    public: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+  };
+  return { id: notaryKeyId(key), key, privateKey };
+}
+
+/** An RSA key (`rsa`, SPKI DER in base64): Notary signs with it by RSASSA-PSS, SHA-256, salt as long as the hash. */
+export function rsaKey(): SimKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const key: NotaryKey = {
+    keytype: 'rsa',
     public: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
   };
   return { id: notaryKeyId(key), key, privateKey };
@@ -75,14 +85,20 @@ export function signDocument(
   options: { der?: boolean; method?: string } = {},
 ): Uint8Array {
   const message = notaryCanonical(signed);
-  const signatures = keys.map((k) => ({
-    keyid: k.id,
-    method: options.method ?? 'ecdsa',
-    sig: sign('sha256', message, {
-      key: k.privateKey,
-      dsaEncoding: options.der === true ? 'der' : 'ieee-p1363',
-    }).toString('base64'),
-  }));
+  const signatures = keys.map((k) => {
+    const rsa = k.key.keytype === 'rsa';
+    const sig = rsa
+      ? sign('sha256', message, {
+          key: k.privateKey,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: 32,
+        })
+      : sign('sha256', message, {
+          key: k.privateKey,
+          dsaEncoding: options.der === true ? 'der' : 'ieee-p1363',
+        });
+    return { keyid: k.id, method: options.method ?? (rsa ? 'rsapss' : 'ecdsa'), sig: sig.toString('base64') };
+  });
   return Buffer.from(JSON.stringify({ signed, signatures }));
 }
 
