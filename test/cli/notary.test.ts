@@ -212,6 +212,66 @@ describe('tufa notary import against a real Notary 0.7', () => {
     await verifyAll(into, report.rootKeyId);
   });
 
+  it('a Notary root pinned by certificate id is accepted, another id is refused; an existing tufa collection is refused before anything is written', async () => {
+    const empty = mkdtempSync(join(dir, 'pin-trust-'));
+    const first = await publisher().json([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-pin0',
+      '--trust-dir',
+      empty,
+    ]);
+    expect(first.source.trustedOnFirstUse).toBe(true);
+    const [certId] = first.source.rootCertIds;
+    const pinned = await publisher().json([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-pin1',
+      '--trust-dir',
+      empty,
+      '--root-cert-id',
+      certId,
+    ]);
+    expect(pinned.source.trustedOnFirstUse).toBe(false);
+    const wrong = await publisher().run([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-pin2',
+      '--trust-dir',
+      empty,
+      '--root-cert-id',
+      'ab'.repeat(32),
+      '--json',
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(JSON.parse(wrong.stdout).error).toMatchObject({ code: 'UNTRUSTED_CERTIFICATE', role: 'root' });
+    const home = publisher(NOTARY_PASSPHRASES);
+    const again = await home.run([
+      'notary',
+      'import',
+      notaryServer.url,
+      GUN,
+      '--into',
+      'registry.example.com/team/app-pin1',
+      '--trust-dir',
+      notary.trustDir,
+      '--keep-keys',
+      '--json',
+    ]);
+    expect(again.code).toBe(3);
+    expect(JSON.parse(again.stdout).error.code).toBe('CONFLICT');
+    expect(await home.json(['key', 'list'])).toEqual([]);
+  });
+
   it('a root rotation is verified from the trust dir root along every version', async () => {
     const report = await publisher().json([
       'notary',

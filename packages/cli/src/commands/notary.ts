@@ -24,7 +24,8 @@ import {
   type NotaryTrust,
   readNotaryCollection,
 } from '../notary/reader.js';
-import { openClient } from '../repo.js';
+import { fetchRoleBytes } from '../remote.js';
+import { openClient, remoteOptions } from '../repo.js';
 import { checkRoleName, staging } from './stage.js';
 
 export interface NotaryImportOptions {
@@ -239,6 +240,24 @@ export async function notaryImport(
       `${staged.length} changes are staged for ${into}: tufa reset ${into} first`,
       {
         found: staged.length,
+      },
+    );
+  }
+  // A collection that exists already is refused before any key is decrypted or stored (init would refuse it later).
+  const remote = await remoteOptions(ctx);
+  const exists = await fetchRoleBytes(remote, into, 'root.json').then(
+    () => true,
+    (err) => {
+      if (isTufaError(err, 'NOT_FOUND')) return false;
+      throw err;
+    },
+  );
+  if (exists) {
+    throw new TufaError(
+      'CONFLICT',
+      `${into} already exists on ${remote.server}: import into a new collection (--into GUN2)`,
+      {
+        details: { exists: true },
       },
     );
   }
