@@ -1,9 +1,9 @@
 import { isDelegatedPath } from '@tufa/core';
 import { codeOf, testCrypto } from '@tufa/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readNotaryCollection } from '../notary/reader.js';
-import { buildCollection, GUN, type SimKeys, simKeys } from '../notary/sim.test-util.js';
-import { compareTags, planImport, prefixPatterns, tufaRoleName } from './notary.js';
+import { compareTags, planImport, prefixPatterns, tufaRoleName } from './plan.js';
+import { readNotaryCollection } from './reader.js';
+import { buildCollection, GUN, type SimKeys, simKeys } from './sim.test-util.js';
 
 const role = (paths: string[]) => ({
   name: 'r',
