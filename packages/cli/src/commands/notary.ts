@@ -303,6 +303,12 @@ export async function notaryImport(
               why: 'no private key of this role in the trust dir: a new tufa key signs it',
             });
         }
+        if (keptHere >= d.notary.threshold && keptHere < d.notary.keyids.length) {
+          notCarried.push({
+            what: `${d.notary.keyids.length - keptHere} of the ${d.notary.keyids.length} keys of ${d.notaryName}`,
+            why: 'their private keys are not in the trust dir: their holders need tufa keys (tufa key add)',
+          });
+        }
         checkRoleName(d.name);
         await stage.add(into, {
           op: 'delegation-add',
@@ -371,10 +377,10 @@ export async function notaryImport(
     if (check.mismatches.length > 0) {
       throw new TufaError(
         'IMPORT_MISMATCH',
-        `${into}: ${check.mismatches.length} tag${check.mismatches.length === 1 ? '' : 's'} resolve differently through tufa than through Notary: ${check.mismatches
+        `${into}: ${check.mismatches.length} tag${check.mismatches.length === 1 ? '' : 's'} resolve differently through tufa than through Notary (${check.mismatches
           .slice(0, 3)
           .map((m) => m.tag)
-          .join(', ')}`,
+          .join(', ')}); the collection is published: compare with tufa list ${into}`,
         {
           details: { report },
         },
