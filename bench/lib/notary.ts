@@ -1,58 +1,41 @@
 /**
  * Docker Notary (Debian's `notary` package, 0.7): notary-server with its memory store on a
- * loopback port, and the notary client publishing the same shape of collection.
+ * loopback port, and the notary client publishing the same shape of collection. The server and
+ * the client come from the test support (`@tufa/testing/notary`), as the import tests use them.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { notaryAvailable, notaryClient, startNotaryServer } from '@tufa/testing/notary';
 import { targetEntry } from './tufa.js';
-import { freeLoopbackPort, runOk, type Service, startService, waitForHttp, which } from './util.js';
+import { adoptService, type Service } from './util.js';
 
-export function notaryAvailable(): boolean {
-  return which('notary-server') !== undefined && which('notary') !== undefined;
-}
+export { notaryAvailable };
 
 export interface Notary {
   readonly base: string;
   readonly service: Service;
-  /** Runs the notary client with this bench's config and passphrases. */
-  client(args: readonly string[]): ReturnType<typeof runOk>;
+  /** Runs the notary client with this bench's config and passphrases; its stdout. */
+  client(args: readonly string[]): Promise<string>;
   /** Stages `n` targets (as `notary addhash` would) without n process starts. */
   stageTargets(gun: string, n: number): void;
 }
 
 export async function startNotary(dir: string): Promise<Notary> {
-  const port = await freeLoopbackPort();
-  const base = `http://127.0.0.1:${port}`;
-  const serverConfig = join(dir, 'server.json');
-  writeFileSync(
-    serverConfig,
-    JSON.stringify({
-      server: { http_addr: `127.0.0.1:${port}` },
-      trust_service: { type: 'local', key_algorithm: 'ed25519' },
-      storage: { backend: 'memory' },
-      logging: { level: 'error' },
-    }),
-  );
-  const service = startService('notary-server', 'notary-server', ['-config', serverConfig]);
-  await waitForHttp(`${base}/_notary_server/health`, service, 20_000);
-  const trustDir = join(dir, 'trust');
-  const clientConfig = join(dir, 'client.json');
-  writeFileSync(clientConfig, JSON.stringify({ trust_dir: trustDir, remote_server: { url: base } }));
-  const env = {
-    PATH: process.env.PATH ?? '',
-    HOME: dir,
+  const server = await startNotaryServer(join(dir, 'server'), { keyAlgorithm: 'ed25519' });
+  const service = adoptService({ name: 'notary-server', ...server });
+  const cli = notaryClient(dir, server.url, {
     NOTARY_ROOT_PASSPHRASE: 'bench root passphrase',
     NOTARY_TARGETS_PASSPHRASE: 'bench targets passphrase',
     NOTARY_SNAPSHOT_PASSPHRASE: 'bench snapshot passphrase',
-  };
+  });
   return {
-    base,
+    base: server.url,
     service,
-    client: (args) => runOk('notary', ['-c', clientConfig, ...args], { env, timeoutMs: 60_000 }),
+    client: (args) => cli.ok(args),
     stageTargets(gun, n) {
       // The notary client's changelist: one JSON file per change, applied in file name order.
-      const changelist = join(trustDir, 'tuf', ...gun.split('/'), 'changelist');
+      const changelist = join(cli.trustDir, 'tuf', ...gun.split('/'), 'changelist');
       mkdirSync(changelist, { recursive: true });
       const start = BigInt(Date.now()) * 1_000_000n;
       for (let i = 0; i < n; i++) {

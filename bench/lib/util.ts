@@ -150,6 +150,12 @@ export function startService(
   return service;
 }
 
+/** Registers a service started elsewhere (the test support's notary-server): stopped and reported with the rest. */
+export function adoptService(service: Service): Service {
+  services.push(service);
+  return service;
+}
+
 /** The last output of every service still known, for a failure report. */
 export function serviceOutputs(): string {
   return services

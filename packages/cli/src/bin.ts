@@ -410,6 +410,34 @@ delegation
     action(async (ctx, gun: string) => (await import('./commands/delegation.js')).delegationList(ctx, gun)),
   );
 
+const notary = program.command('notary').description('coming from Notary v1 (Docker Content Trust)');
+notary
+  .command('import')
+  .description(
+    "verify a Notary collection by Notary's rules, then publish it as a tufa collection and check every tag again",
+  )
+  .argument('<notary-url>', 'the Notary server, e.g. https://notary.example.com')
+  .argument('<gun>', 'the Notary collection')
+  .option(
+    '--trust-dir <dir>',
+    "Notary's trust dir: its root (rotations chain from it) and, with --keep-keys, its keys (default ~/.notary)",
+  )
+  .option('--into <gun>', 'the tufa collection to create (default: the same GUN)')
+  .option(
+    '--keep-keys',
+    "sign with Notary's root, targets and delegation keys (NOTARY_*_PASSPHRASE), re-encrypted into the keystore",
+  )
+  .option('--root-cert-id <id>', 'pin the Notary root: a root certificate key id (repeatable)', collect, [])
+  .addHelpText(
+    'after',
+    '\nPrints what was imported, how delegations were mapped, what could not be carried, and the new root\nkey id to pin. Exits 1 (IMPORT_MISMATCH) when a tag resolves differently through tufa afterwards.\n\nExample:\n  tufa notary import https://notary.example.com registry.example.com/team/app --trust-dir ~/.docker/trust',
+  )
+  .action(
+    action(async (ctx, url: string, gun: string, opts: Record<string, never>) =>
+      (await import('./commands/notary.js')).notaryImport(ctx, url, gun, opts),
+    ),
+  );
+
 const key = program.command('key').description('manage private keys in TUFA_HOME/private');
 key
   .command('generate')

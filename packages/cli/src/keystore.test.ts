@@ -1,8 +1,19 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expiresIn, newTargets, type TufaError, targetFileFor, utf8Encode } from '@tufa/core';
+import {
+  canonicalJson,
+  expiresIn,
+  newTargets,
+  serializeMetadata,
+  signMetadata,
+  type TufaError,
+  targetFileFor,
+  utf8Encode,
+} from '@tufa/core';
 import { codeOf as code, testCrypto } from '@tufa/testing';
+import { MetadataKind, Key as TufJsKey, Metadata as TufJsMetadata } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
 import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
@@ -236,5 +247,75 @@ describe('exit codes', () => {
     expect(exitCodeFor('NETWORK')).toBe(3);
     expect(exitCodeFor('TIMEOUT')).toBe(3);
     expect(exitCodeFor('NOT_FOUND')).toBe(4);
+  });
+});
+
+describe('P-256 keys in the keystore (kept from Notary)', () => {
+  const FAST_P256 = { N: 1024, r: 8, p: 1 };
+
+  it('stores a P-256 key encrypted, unlocks it, and signs DER ECDSA that core and tuf-js verify', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const pkcs8 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const info = await ks.store({
+      role: 'targets',
+      passphrase: 'pw',
+      privateKey: new Uint8Array(pkcs8),
+      p256: true,
+      scryptParams: FAST_P256,
+    });
+    expect(info.key).toMatchObject({ keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256' });
+    expect(info.key.keyval.public).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+    expect(readFileSync(join(ks.dir, `${info.keyid}.key`), 'utf8')).not.toContain(
+      Buffer.from(pkcs8).toString('base64'),
+    );
+    expect((await ks.info(info.keyid)).key).toEqual(info.key);
+    const signer = await ks.unlock(info.keyid, 'pw');
+    expect(await code(() => ks.unlock(info.keyid, 'wrong'))).toBe('WRONG_PASSPHRASE');
+    const bytes = serializeMetadata(
+      signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
+    );
+    const doc = JSON.parse(Buffer.from(bytes).toString());
+    // DER: a SEQUENCE, not 64 raw bytes.
+    expect(doc.signatures[0].sig.slice(0, 2)).toBe('30');
+    expect(
+      testCrypto
+        .verifier(info.key)!
+        .verify(Buffer.from(doc.signatures[0].sig, 'hex'), utf8Encode(canonicalJson(doc.signed))),
+    ).toBe(true);
+    const tufJsKey = TufJsKey.fromJSON(info.keyid, {
+      keytype: 'ecdsa',
+      scheme: 'ecdsa-sha2-nistp256',
+      keyval: { public: info.key.keyval.public },
+    });
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).not.toThrow();
+    doc.signed.version = 2;
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).toThrow();
+  });
+
+  it('refuses a P-256 key file whose public key is not its key id', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const pkcs8 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const info = await ks.store({
+      role: 'root',
+      passphrase: 'pw',
+      privateKey: new Uint8Array(pkcs8),
+      p256: true,
+      scryptParams: FAST_P256,
+    });
+    const file = join(ks.dir, `${info.keyid}.key`);
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ format: 'pem', type: 'spki' })
+      .toString()
+      .trim();
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.public.keyval.public = other;
+    writeFileSync(file, JSON.stringify(doc));
+    expect(await code(() => ks.info(info.keyid))).toBe('INVALID_KEY');
   });
 });

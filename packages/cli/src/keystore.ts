@@ -1,8 +1,18 @@
 /**
  * The keystore: ed25519 private keys encrypted with a passphrase (scrypt, parameters stored in
- * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600.
+ * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600. ECDSA
+ * P-256 keys imported from Notary (`tufa notary import --keep-keys`) are stored the same way
+ * (PKCS#8 DER inside) and sign ecdsa-sha2-nistp256 with DER signatures, as securesystemslib does.
  */
-import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  sign as nodeSign,
+  randomBytes,
+  scrypt,
+} from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -98,18 +108,23 @@ export class Keystore {
     return this.store({ ...options, privateKey: pair.privateKey });
   }
 
-  /** Stores an existing ed25519 private key (32-byte seed) encrypted under `passphrase`. */
+  /**
+   * Stores an existing private key encrypted under `passphrase`: an ed25519 seed (32 bytes), or
+   * with `p256` a P-256 key as PKCS#8 DER.
+   */
   async store(options: {
     role: KeyRole;
     gun?: string | undefined;
     passphrase: string;
     privateKey: Uint8Array;
+    p256?: boolean;
     now?: number;
     scryptParams?: { N: number; r: number; p: number };
   }): Promise<StoredKeyInfo> {
     if (options.passphrase.length === 0)
       throw new TufaError('INVALID_ARGUMENT', 'an empty passphrase protects nothing');
-    const signer = ed25519Signer(this.crypto, options.privateKey);
+    const signer =
+      options.p256 === true ? p256Signer(options.privateKey) : ed25519Signer(this.crypto, options.privateKey);
     const params = options.scryptParams ?? DEFAULT_SCRYPT;
     const salt = randomBytes(16);
     const nonce = randomBytes(12);
@@ -245,7 +260,7 @@ async function decrypt(
       },
     );
   }
-  const signer = ed25519Signer(crypto, seed);
+  const signer = file.public.keytype === 'ecdsa' ? p256Signer(seed) : ed25519Signer(crypto, seed);
   if (signer.keyid !== file.keyid) {
     throw new TufaError('INVALID_KEY', `key file ${file.keyid.slice(0, 12)}… holds another key`, {
       found: signer.keyid,
@@ -254,7 +269,33 @@ async function decrypt(
   return { ...signer, privateKey: seed };
 }
 
+/** The TUF key object of a P-256 public key, as securesystemslib writes it (SPKI PEM). */
+export function p256PublicKey(spkiPem: string): Key {
+  return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: spkiPem.trim() }, extra: {} };
+}
+
+/** A signer for a P-256 private key (PKCS#8 DER): ECDSA with SHA-256, DER-encoded signatures. */
+export function p256Signer(pkcs8: Uint8Array): Signer {
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+  } catch (cause) {
+    throw new TufaError('INVALID_KEY', 'not a PKCS#8 private key', { cause });
+  }
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new TufaError('UNSUPPORTED_KEY', 'an ECDSA key that is not on P-256');
+  }
+  const key = p256PublicKey(createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString());
+  return {
+    keyid: computeKeyId(key),
+    key,
+    sign: (message) => new Uint8Array(nodeSign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
+  };
+}
+
 function publicKeyOf(file: KeyFile): Key {
+  if (file.public.keytype === 'ecdsa')
+    return p256PublicKey(field(file, 'public', 'keyval', 'public') as string);
   return {
     keytype: 'ed25519',
     scheme: 'ed25519',
@@ -330,10 +371,22 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   if (!KEY_ROLES.includes(f('role') as KeyRole)) bad('unknown role');
   const gun = f('gun');
   if (gun !== null && typeof gun !== 'string') bad('bad gun');
-  if (f('public', 'keytype') !== 'ed25519' || f('public', 'scheme') !== 'ed25519') bad('not an ed25519 key');
+  const p256 = f('public', 'keytype') === 'ecdsa' && f('public', 'scheme') === 'ecdsa-sha2-nistp256';
+  if (!p256 && (f('public', 'keytype') !== 'ed25519' || f('public', 'scheme') !== 'ed25519')) {
+    bad('not an ed25519 or ecdsa-sha2-nistp256 key');
+  }
   const pub = f('public', 'keyval', 'public');
-  if (typeof pub !== 'string' || !/^[0-9a-f]{64}$/.test(pub)) bad('bad public key');
-  const key: Key = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub as string }, extra: {} };
+  if (
+    typeof pub !== 'string' ||
+    !(
+      p256 ? /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----$/ : /^[0-9a-f]{64}$/
+    ).test(pub)
+  ) {
+    bad('bad public key');
+  }
+  const key: Key = p256
+    ? p256PublicKey(pub as string)
+    : { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub as string }, extra: {} };
   if (computeKeyId(key) !== keyid) bad('public key does not match its key id');
   const [N, r, p] = [f('kdf', 'N'), f('kdf', 'r'), f('kdf', 'p')];
   if (
@@ -353,11 +406,12 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   if (nonce !== 12)
     bad(nonce < 0 ? 'the nonce is not base64 (a damaged file)' : `the nonce is ${nonce} bytes, not 12`);
   const ciphertext = b64(f('ciphertext'));
-  if (ciphertext !== 32 + 16) {
+  // A P-256 PKCS#8 DER is about 138 bytes; an ed25519 seed is 32.
+  if (p256 ? ciphertext < 16 + 64 || ciphertext > 16 + 512 : ciphertext !== 32 + 16) {
     bad(
       ciphertext < 0
         ? 'the ciphertext is not base64 (a damaged file)'
-        : `the ciphertext is ${ciphertext} bytes, not 48 (a damaged file)`,
+        : `the ciphertext is ${ciphertext} bytes, not ${p256 ? 'a P-256 key' : 48} (a damaged file)`,
     );
   }
   if (typeof f('created') !== 'string') bad('bad creation time');

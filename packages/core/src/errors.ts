@@ -122,6 +122,9 @@ export const ERROR_TABLE = Object.freeze({
   ENGINE_FAILED: spec('transport', 502, SERVER),
   // a signatures array that names one key id twice (the spec: key ids MUST be unique there)
   DUPLICATE_SIGNATURE: spec('malformed', 400, REFUSED, true),
+  // `tufa notary import`: a Notary root certificate refused, a tag that differs after the import
+  UNTRUSTED_CERTIFICATE: spec('verification', 400, REFUSED),
+  IMPORT_MISMATCH: spec('verification', 500, REFUSED),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
