@@ -1,5 +1,5 @@
 /**
- * Builds before any test runs (`tsc --build`, then the CLI bundle), so that tests which run the
+ * Builds before any test runs (stale outputs pruned, `tsc --build`, then the CLI bundle), so that tests which run the
  * built programs (each package's `dist`, the CLI bundle) test this commit's code
  * even under a bare `npx vitest`. Both steps are incremental: a no-op build takes about 0.4 s.
  */
@@ -23,6 +23,7 @@ export default function setup(): void {
       );
     }
   };
+  step([join(REPO, 'scripts/prune-dist.mjs')]);
   step([join(REPO, 'node_modules/typescript/bin/tsc'), '--build']);
   step([join(REPO, 'scripts/bundle-cli.mjs')]);
 }
