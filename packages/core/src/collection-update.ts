@@ -272,6 +272,10 @@ export class CollectionUpdate {
     const next = parseUploaded('root', bytes, 'root');
     const signed = next.metadata.signed;
     const trusted = this.current.root?.metadata.signed;
+    checkSignatureCount('root', next.metadata, [
+      ...(trusted?.roles.root.keyids ?? []),
+      ...signed.roles.root.keyids,
+    ]);
     const counted: Counted[] = [];
     if (trusted !== undefined) {
       const byTrusted = this.verify(trusted, 'root', next.metadata);
@@ -317,6 +321,7 @@ export class CollectionUpdate {
     }
     const snapshot = parseUploaded('snapshot', bytes, 'snapshot');
     const s = snapshot.metadata.signed;
+    checkSignatureCount('snapshot', snapshot.metadata, this.root!.metadata.signed.roles.snapshot.keyids);
     const counted = [
       {
         by: 'root',
@@ -498,6 +503,8 @@ export class CollectionUpdate {
     if (delegators.length === 0) {
       throw new TufaError('UPDATE_REFUSED', `${role}: no role of the collection delegates to it`, { role });
     }
+    // A stored role was bounded when it was uploaded; a rotation may since have given it fewer keys.
+    if (!kept) checkSignatureCount(role, metadata, delegators.flatMap((d) => keyidsFor(d.signed, role)));
     const counted: Counted[] = [];
     let outside: TufaError | undefined;
     for (const delegator of delegators) {
@@ -611,6 +618,26 @@ export class CollectionUpdate {
       if (delegatedByUploaded.has(name)) this.checkDelegate(name, true);
     }
   }
+}
+
+/**
+ * An uploaded document carries at most one signature per key that may sign it (the union over its
+ * delegators; root on a rotation: the trusted root's and its own): refused before any is verified.
+ */
+function checkSignatureCount(role: string, md: Metadata, keyids: readonly string[]): void {
+  const keys = new Set(keyids).size;
+  if (md.signatures.length <= keys) return;
+  throw new TufaError(
+    'TOO_MANY_SIGNATURES',
+    `${role}: ${md.signatures.length} signatures, more than the ${keys} key(s) that may sign it`,
+    { role, expected: `<= ${keys}`, found: md.signatures.length },
+  );
+}
+
+/** The key ids `delegator` gives `role` (which it names). */
+function keyidsFor(delegator: Root | Targets, role: string): readonly string[] {
+  if (delegator.type === 'root') return delegator.roles[role as keyof Root['roles']].keyids;
+  return delegatedRoleNamed(delegator.delegations, role)!.keyids;
 }
 
 function thresholdStatus(by: string, result: VerificationResult): ThresholdStatus {
