@@ -242,24 +242,46 @@ export class CollectionUpdate {
    * same update.
    */
   apply(uploads: ReadonlyMap<string, Uint8Array>): readonly RoleStatus[] {
+    return finish(this.applying(uploads));
+  }
+
+  /**
+   * apply(), one role at a time: yields each role's name once it is read or checked, so that a
+   * caller may let other work run between them (the server's event loop). Returns what apply does.
+   */
+  *applying(uploads: ReadonlyMap<string, Uint8Array>): Generator<string, readonly RoleStatus[], void> {
     if (uploads.has('timestamp')) {
       throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
         role: 'timestamp',
       });
     }
     const root = uploads.get('root');
-    if (root !== undefined) this.updateRoot(root);
+    if (root !== undefined) {
+      this.updateRoot(root);
+      yield 'root';
+    }
     const targets = uploads.get('targets');
-    if (targets !== undefined) this.updateTargets(targets);
+    if (targets !== undefined) {
+      this.updateTargets(targets);
+      yield 'targets';
+    }
     const names: string[] = [];
     for (const [name, bytes] of uploads) {
       if (name === 'root' || name === 'targets' || name === 'snapshot' || name === 'timestamp') continue;
       this.readDelegated(bytes, name);
       names.push(name);
+      yield name;
     }
-    for (const name of names) this.checkDelegate(name, false);
+    for (const name of names) {
+      this.checkDelegate(name, false);
+      yield name;
+    }
     const snapshot = uploads.get('snapshot');
-    if (snapshot !== undefined) this.updateSnapshot(snapshot);
+    if (snapshot !== undefined) {
+      if (this.step < SNAPSHOT) yield* this.advancing(SNAPSHOT);
+      this.updateSnapshot(snapshot);
+      yield 'snapshot';
+    }
     return this.uploadedStatus();
   }
 
@@ -390,10 +412,15 @@ export class CollectionUpdate {
    * the stored one no longer describes the collection. Returns the would-be new state.
    */
   commit(): ValidatedUpdate {
+    return finish(this.committing());
+  }
+
+  /** commit(), yielding the name of each stored role as it is checked again (see applying). */
+  *committing(): Generator<string, ValidatedUpdate, void> {
     if (this.serverKeyids === undefined) {
       throw new TufaError('INVALID_ARGUMENT', "an update is committed against the server's online key ids");
     }
-    this.advance(DONE);
+    yield* this.advancing(DONE);
     for (const check of this.checks.values()) {
       if (check.status.complete) continue;
       const unmet = check.counted.find((c) => !c.result.verified)!;
@@ -504,7 +531,12 @@ export class CollectionUpdate {
       throw new TufaError('UPDATE_REFUSED', `${role}: no role of the collection delegates to it`, { role });
     }
     // A stored role was bounded when it was uploaded; a rotation may since have given it fewer keys.
-    if (!kept) checkSignatureCount(role, metadata, delegators.flatMap((d) => keyidsFor(d.signed, role)));
+    if (!kept)
+      checkSignatureCount(
+        role,
+        metadata,
+        delegators.flatMap((d) => keyidsFor(d.signed, role)),
+      );
     const counted: Counted[] = [];
     let outside: TufaError | undefined;
     for (const delegator of delegators) {
@@ -564,10 +596,15 @@ export class CollectionUpdate {
 
   /** Closes each step up to `step`, taking from the current state what the update does not carry. */
   private advance(step: number): void {
+    finish(this.advancing(step));
+  }
+
+  /** advance(), yielding each stored role checked again. */
+  private *advancing(step: number): Generator<string, void, void> {
     for (; this.step < step; this.step++) {
       if (this.step === ROOT) this.closeRoot();
       else if (this.step === TARGETS) this.closeTargets();
-      else if (this.step === DELEGATED) this.closeDelegated();
+      else if (this.step === DELEGATED) yield* this.closingDelegated();
     }
   }
 
@@ -600,7 +637,7 @@ export class CollectionUpdate {
   }
 
   /** Stored roles whose delegator changed must still be trusted through one (or be uploaded again). */
-  private closeDelegated(): void {
+  private *closingDelegated(): Generator<string, void, void> {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
@@ -615,7 +652,9 @@ export class CollectionUpdate {
       }
     }
     for (const name of this.delegated.keys()) {
-      if (delegatedByUploaded.has(name)) this.checkDelegate(name, true);
+      if (!delegatedByUploaded.has(name)) continue;
+      this.checkDelegate(name, true);
+      yield name;
     }
   }
 }
@@ -745,8 +784,24 @@ function checkSnapshotMatches(
  * only when the server does not hold the snapshot key, matching the new state exactly.
  */
 export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate {
+  return finish(validatingUpdate(options));
+}
+
+/**
+ * validateUpdate, one role at a time: yields the name of each role as it is read or checked, so
+ * that a server may let its readers run between them; returns (or throws) what validateUpdate does.
+ */
+export function* validatingUpdate(options: ValidateUpdateOptions): Generator<string, ValidatedUpdate, void> {
   checkRoleCount(options.uploads, 'an update');
   const update = new CollectionUpdate(options);
-  update.apply(options.uploads);
-  return update.commit();
+  yield* update.applying(options.uploads);
+  return yield* update.committing();
+}
+
+/** Runs the steps of a generator through to its result. */
+function finish<T>(steps: Generator<string, T, void>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }

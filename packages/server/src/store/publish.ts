@@ -4,6 +4,8 @@
  * changefeed row), all in one transaction under the collection's lock; and the server's signing
  * of snapshot and timestamp, which re-signing reuses.
  */
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   type CryptoProvider,
   delegatedRoleCount,
@@ -21,7 +23,9 @@ import {
   type Targets,
   type Timestamp,
   TufaError,
-  validateUpdate,
+  type ValidatedUpdate,
+  type ValidateUpdateOptions,
+  validatingUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
@@ -91,9 +95,9 @@ export async function publish(
     const now = ctx.now();
     const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
     const serverKeyids = serverKeyidsOf(keyRows);
-    let update: ReturnType<typeof validateUpdate>;
+    let update: ValidatedUpdate;
     try {
-      update = validateUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
+      update = await validateYielding({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
     } catch (err) {
       if (err instanceof TufaError && err.code === 'ROLLBACK') {
         // The usual loser of a race: someone published this version first.
@@ -158,6 +162,19 @@ export async function publish(
   return result;
 }
 
+/**
+ * Core's validateUpdate, letting the event loop run between roles: an update of many roles, each
+ * with as many signatures as its keys, costs seconds of verification that must not stall readers.
+ */
+async function validateYielding(options: ValidateUpdateOptions): Promise<ValidatedUpdate> {
+  const steps = validatingUpdate(options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await nextTurn();
+  }
+}
+
 /** The collection's state and its online keys (newest first), in one round trip. */
 async function loadStateAndKeys(
   client: pg.ClientBase,
@@ -200,7 +217,7 @@ async function loadStateAndKeys(
 }
 
 /** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
-function checkDelegationCount(update: ReturnType<typeof validateUpdate>, limit: number): void {
+function checkDelegationCount(update: ValidatedUpdate, limit: number): void {
   const names = new Set<string>();
   let bins = 0; // succinct bins (TAP 15): counted, not named one by one
   const add = (t: Targets) => {
