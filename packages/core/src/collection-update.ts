@@ -25,6 +25,7 @@ import {
   type Snapshot,
   type Targets,
 } from './metadata.js';
+import { finish, type Steps } from './steps.js';
 import { checkExpiry, checkLengthAndHashes } from './trusted.js';
 import {
   type CollectionState,
@@ -34,7 +35,7 @@ import {
   type ValidatedUpdate,
   type ValidateUpdateOptions,
 } from './update.js';
-import { assertVerified, type VerificationResult, verifyDelegate } from './verify.js';
+import { assertVerified, type VerificationResult, verifyingDelegate } from './verify.js';
 
 /** One threshold a role must meet. */
 export interface ThresholdStatus {
@@ -257,12 +258,13 @@ export class CollectionUpdate {
     }
     const root = uploads.get('root');
     if (root !== undefined) {
-      this.updateRoot(root);
+      yield* this.rootStep(root);
       yield 'root';
     }
     const targets = uploads.get('targets');
     if (targets !== undefined) {
-      this.updateTargets(targets);
+      this.readDelegated(targets, 'targets');
+      yield* this.checkingDelegate('targets', false);
       yield 'targets';
     }
     const names: string[] = [];
@@ -273,13 +275,13 @@ export class CollectionUpdate {
       yield name;
     }
     for (const name of names) {
-      this.checkDelegate(name, false);
+      yield* this.checkingDelegate(name, false);
       yield name;
     }
     const snapshot = uploads.get('snapshot');
     if (snapshot !== undefined) {
       if (this.step < SNAPSHOT) yield* this.advancing(SNAPSHOT);
-      this.updateSnapshot(snapshot);
+      yield* this.snapshotStep(snapshot);
       yield 'snapshot';
     }
     return this.uploadedStatus();
@@ -290,6 +292,10 @@ export class CollectionUpdate {
    * its own (5.3.4-5.3.9), not expired (5.3.10), its roles naming listed keys, timestamp the server's.
    */
   updateRoot(bytes: Uint8Array): RoleStatus {
+    return finish(this.rootStep(bytes));
+  }
+
+  private *rootStep(bytes: Uint8Array): Steps<RoleStatus> {
     this.enter(ROOT, 'root');
     const next = parseUploaded('root', bytes, 'root');
     const signed = next.metadata.signed;
@@ -300,15 +306,16 @@ export class CollectionUpdate {
     ]);
     const counted: Counted[] = [];
     if (trusted !== undefined) {
-      const byTrusted = this.verify(trusted, 'root', next.metadata);
+      const byTrusted = yield* this.verifying(trusted, 'root', next.metadata);
       this.checkNotCreatedAgain(signed, trusted, byTrusted);
       counted.push({ by: `root v${trusted.version}`, signer: `root v${trusted.version}`, result: byTrusted });
     }
     checkNextVersion('root', signed.version, trusted?.version);
+    const byItself = yield* this.verifying(signed, 'root', next.metadata);
     counted.push({
       by: `root v${signed.version}`,
       signer: `root v${signed.version} itself`,
-      result: this.verify(signed, 'root', next.metadata),
+      result: byItself,
     });
     checkExpiry(signed, 'root', this.now);
     checkRootRoles(signed, this.serverKeyids?.timestamp ?? signed.roles.timestamp.keyids);
@@ -335,6 +342,10 @@ export class CollectionUpdate {
    * snapshot keys, the next version, not expired, listing exactly the targets roles as stored.
    */
   updateSnapshot(bytes: Uint8Array): RoleStatus {
+    return finish(this.snapshotStep(bytes));
+  }
+
+  private *snapshotStep(bytes: Uint8Array): Steps<RoleStatus> {
     this.enter(SNAPSHOT, 'snapshot');
     if (this._snapshotOnline === true) {
       throw new TufaError('UPDATE_REFUSED', 'the server holds the snapshot key: do not upload snapshot', {
@@ -344,13 +355,8 @@ export class CollectionUpdate {
     const snapshot = parseUploaded('snapshot', bytes, 'snapshot');
     const s = snapshot.metadata.signed;
     checkSignatureCount('snapshot', snapshot.metadata, this.root!.metadata.signed.roles.snapshot.keyids);
-    const counted = [
-      {
-        by: 'root',
-        signer: 'root',
-        result: this.verify(this.root!.metadata.signed, 'snapshot', snapshot.metadata),
-      },
-    ];
+    const result = yield* this.verifying(this.root!.metadata.signed, 'snapshot', snapshot.metadata);
+    const counted = [{ by: 'root', signer: 'root', result }];
     checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
     checkExpiry(s, 'snapshot', this.now);
     checkSnapshotMatches(this.crypto, s, this.targets!, this.delegated);
@@ -454,7 +460,12 @@ export class CollectionUpdate {
 
   /** The one place where this update counts signatures: the delegator answers for its delegate. */
   private verify(delegator: Root | Targets, role: string, metadata: Metadata): VerificationResult {
-    return verifyDelegate(this.crypto, delegator, role, metadata);
+    return finish(this.verifying(delegator, role, metadata));
+  }
+
+  /** verify(), yielding between batches of signatures. */
+  private verifying(delegator: Root | Targets, role: string, metadata: Metadata): Steps<VerificationResult> {
+    return verifyingDelegate(this.crypto, delegator, role, metadata);
   }
 
   /**
@@ -525,6 +536,10 @@ export class CollectionUpdate {
    * trusted through one of them (5.6; a role is never trusted through itself).
    */
   private checkDelegate(role: string, kept: boolean): RoleStatus {
+    return finish(this.checkingDelegate(role, kept));
+  }
+
+  private *checkingDelegate(role: string, kept: boolean): Steps<RoleStatus> {
     const metadata = role === 'targets' ? this.targets!.metadata : this.delegated.get(role)!.metadata;
     const delegators = this.delegatorsOf(role);
     if (delegators.length === 0) {
@@ -548,11 +563,8 @@ export class CollectionUpdate {
           continue;
         }
       }
-      counted.push({
-        by: delegator.name,
-        signer: delegator.name,
-        result: this.verify(delegator.signed, role, metadata),
-      });
+      const result = yield* this.verifying(delegator.signed, role, metadata);
+      counted.push({ by: delegator.name, signer: delegator.name, result });
     }
     if (counted.length === 0) throw outside!;
     return this.record(role, metadata, counted, kept);
@@ -600,10 +612,10 @@ export class CollectionUpdate {
   }
 
   /** advance(), yielding each stored role checked again. */
-  private *advancing(step: number): Generator<string, void, void> {
+  private *advancing(step: number): Steps<void> {
     for (; this.step < step; this.step++) {
       if (this.step === ROOT) this.closeRoot();
-      else if (this.step === TARGETS) this.closeTargets();
+      else if (this.step === TARGETS) yield* this.closingTargets();
       else if (this.step === DELEGATED) yield* this.closingDelegated();
     }
   }
@@ -624,7 +636,7 @@ export class CollectionUpdate {
     }
   }
 
-  private closeTargets(): void {
+  private *closingTargets(): Steps<void> {
     if (this.targets !== undefined) return;
     if (this.current.targets === undefined) {
       throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
@@ -633,11 +645,11 @@ export class CollectionUpdate {
     }
     this.targets = this.current.targets;
     // A root that changes the targets keys must come with targets signed by the new keys.
-    if (this.root !== this.current.root) this.checkDelegate('targets', true);
+    if (this.root !== this.current.root) yield* this.checkingDelegate('targets', true);
   }
 
   /** Stored roles whose delegator changed must still be trusted through one (or be uploaded again). */
-  private *closingDelegated(): Generator<string, void, void> {
+  private *closingDelegated(): Steps<void> {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
@@ -653,7 +665,7 @@ export class CollectionUpdate {
     }
     for (const name of this.delegated.keys()) {
       if (!delegatedByUploaded.has(name)) continue;
-      this.checkDelegate(name, true);
+      yield* this.checkingDelegate(name, true);
       yield name;
     }
   }
@@ -796,12 +808,4 @@ export function* validatingUpdate(options: ValidateUpdateOptions): Generator<str
   const update = new CollectionUpdate(options);
   yield* update.applying(options.uploads);
   return yield* update.committing();
-}
-
-/** Runs the steps of a generator through to its result. */
-function finish<T>(steps: Generator<string, T, void>): T {
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
 }
