@@ -5,7 +5,7 @@
  */
 import { bytesOf, codeOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { CollectionUpdate, validateUpdate } from './collection-update.js';
+import { CollectionUpdate, validateUpdate, validatingUpdate } from './collection-update.js';
 import { succinctBinNameFor } from './delegation.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Targets } from './metadata.js';
@@ -396,5 +396,42 @@ describe('CollectionUpdate: no more signatures than the keys that may sign (issu
     });
     const md = withJunk(sign(snapshot, k.snapshot), 1) as unknown as Metadata;
     expect(codeOf(() => offline.updateSnapshot(bytesOf(md)))).toBe('TOO_MANY_SIGNATURES');
+  });
+});
+
+describe('validatingUpdate: validateUpdate in steps, for a server that lets readers run between them', () => {
+  it('yields each role, and within a role every SIGNATURES_PER_STEP signatures; the same result and refusals', () => {
+    const many = Array.from({ length: 40 }, (_, i) => testKey(200 + i));
+    const targets = withDelegation(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), {
+      name: 'team',
+      keys: many.map((x) => x.key),
+      threshold: 40,
+      paths: ['team/*'],
+    });
+    const entries = { targets: sign(targets, k.t1), team: sign(releases('team/a'), ...many) };
+    const options = {
+      crypto: testCrypto,
+      current: published(),
+      uploads: new Map(Object.entries(entries).map(([name, md]) => [name, bytesOf(md)])),
+      now: NOW,
+      serverKeyids,
+    };
+    const steps = validatingUpdate(options);
+    const yielded: string[] = [];
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) yielded.push(step.value);
+    // 40 signatures of team: two batches of 16 inside it, then the role itself.
+    expect(yielded).toEqual(['targets', 'team', 'team', 'team', 'team']);
+    expect(step.value.changed.map((c) => c.role)).toEqual(validateUpdate(options).changed.map((c) => c.role));
+    const unsigned = {
+      ...options,
+      uploads: new Map([...options.uploads, ['team', bytesOf(sign(releases('team/a')))]]),
+    };
+    const refused = validatingUpdate(unsigned);
+    expect(
+      codeOf(() => {
+        while (!refused.next().done);
+      }),
+    ).toBe(codeOf(() => validateUpdate(unsigned)));
   });
 });
