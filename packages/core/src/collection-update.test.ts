@@ -293,7 +293,7 @@ describe('CollectionUpdate: succinct hash bins (TAP 15)', () => {
 
 describe('CollectionUpdate: no more signatures than the keys that may sign (issue 17)', () => {
   /** `md` with `n` more signatures, by key ids of no key (each checked would cost a verification). */
-  const withJunk = <T extends Root | Targets>(md: Metadata<T>, n: number): Metadata<T> => ({
+  const withJunk = <M extends Metadata>(md: M, n: number): M => ({
     ...md,
     signatures: [
       ...md.signatures,
@@ -394,7 +394,7 @@ describe('CollectionUpdate: no more signatures than the keys that may sign (issu
       expires: expiresIn(NOW, DAY),
       meta: { 'targets.json': { version: 1, extra: {} } },
     });
-    const md = withJunk(sign(snapshot, k.snapshot), 1) as unknown as Metadata;
+    const md = withJunk(sign(snapshot, k.snapshot), 1);
     expect(codeOf(() => offline.updateSnapshot(bytesOf(md)))).toBe('TOO_MANY_SIGNATURES');
   });
 });
