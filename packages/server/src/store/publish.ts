@@ -5,7 +5,6 @@
  * of snapshot and timestamp, which re-signing reuses.
  */
 
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   type CryptoProvider,
   delegatedRoleCount,
@@ -24,12 +23,12 @@ import {
   type Timestamp,
   TufaError,
   type ValidatedUpdate,
-  type ValidateUpdateOptions,
   validatingUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
+import { yielding } from '../steps.js';
 import { recordChange } from './changefeed.js';
 import {
   type CollectionContext,
@@ -97,7 +96,9 @@ export async function publish(
     const serverKeyids = serverKeyidsOf(keyRows);
     let update: ValidatedUpdate;
     try {
-      update = await validateYielding({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
+      update = await yielding(
+        validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
+      );
     } catch (err) {
       if (err instanceof TufaError && err.code === 'ROLLBACK') {
         // The usual loser of a race: someone published this version first.
@@ -160,19 +161,6 @@ export async function publish(
   // This process's own readers must not wait for the NOTIFY to come back.
   ctx.cache?.invalidate(gun);
   return result;
-}
-
-/**
- * Core's validateUpdate, letting the event loop run between roles: an update of many roles, each
- * with as many signatures as its keys, costs seconds of verification that must not stall readers.
- */
-async function validateYielding(options: ValidateUpdateOptions): Promise<ValidatedUpdate> {
-  const steps = validatingUpdate(options);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    await nextTurn();
-  }
 }
 
 /** The collection's state and its online keys (newest first), in one round trip. */
