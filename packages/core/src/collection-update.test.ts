@@ -5,14 +5,16 @@
  */
 import { bytesOf, codeOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { CollectionUpdate } from './collection-update.js';
+import { CollectionUpdate, validateUpdate, validatingUpdate } from './collection-update.js';
 import { succinctBinNameFor } from './delegation.js';
 import { utf8Encode } from './json.js';
 import type { Metadata, Root, Targets } from './metadata.js';
+import { checkProposal } from './proposal.js';
 import {
   bumpVersion,
   expiresIn,
   newRoot,
+  newSnapshot,
   newTargets,
   targetFileFor,
   withDelegation,
@@ -286,5 +288,150 @@ describe('CollectionUpdate: succinct hash bins (TAP 15)', () => {
     );
     const broken = { ...targets, delegations: { ...targets.delegations!, keys: {} } };
     expect(codeOf(() => update.updateTargets(bytesOf(sign(broken, k.t1))))).toBe('INVALID_METADATA');
+  });
+});
+
+describe('CollectionUpdate: no more signatures than the keys that may sign (issue 17)', () => {
+  /** `md` with `n` more signatures, by key ids of no key (each checked would cost a verification). */
+  const withJunk = <M extends Metadata>(md: M, n: number): M => ({
+    ...md,
+    signatures: [
+      ...md.signatures,
+      ...Array.from({ length: n }, (_, i) => ({
+        keyid: i.toString(16).padStart(64, '0'),
+        sig: 'ab'.repeat(64),
+        extra: {},
+      })),
+    ],
+  });
+  const uploads = (entries: Record<string, Metadata>) =>
+    new Map(Object.entries(entries).map(([name, md]) => [name, bytesOf(md)]));
+  const validate = (entries: Record<string, Metadata>, current = published()) =>
+    validateUpdate({ crypto: testCrypto, current, uploads: uploads(entries), now: NOW, serverKeyids });
+  const propose = (entries: Record<string, Metadata>, current = published()) =>
+    checkProposal({ crypto: testCrypto, current, uploads: uploads(entries), now: NOW, serverKeyids });
+  const targetsV2 = () => bumpVersion(targetsV1(), expiresIn(NOW, DAY));
+
+  it('an upload of targets with more signatures than root gives it keys is refused unverified', () => {
+    expect(refusal(() => validate({ targets: withJunk(sign(targetsV2(), k.t1), 1) }))).toEqual({
+      code: 'TOO_MANY_SIGNATURES',
+      message: 'targets: 2 signatures, more than the 1 key(s) that may sign it',
+      role: 'targets',
+      expected: '<= 1',
+      found: 2,
+    });
+    // Junk alone (was THRESHOLD_NOT_MET, after counting every entry).
+    expect(codeOf(() => validate({ targets: withJunk(sign(targetsV2()), 1000) }))).toBe(
+      'TOO_MANY_SIGNATURES',
+    );
+    expect(validate({ targets: sign(targetsV2(), k.t1) }).changed.map((c) => c.role)).toEqual(['targets']);
+  });
+
+  it('a proposal is bounded by the same rule (was BAD_SIGNATURE for the key outside the role)', () => {
+    expect(codeOf(() => propose({ targets: withJunk(sign(targetsV2(), k.t1), 1) }))).toBe(
+      'TOO_MANY_SIGNATURES',
+    );
+    expect(propose({ targets: sign(targetsV2(), k.t1) }).complete).toBe(true);
+  });
+
+  it("root on a rotation: as many as the old and the new root's keys together, no more", () => {
+    const v2 = withRootRole(bumpVersion(rootV1(), expiresIn(NOW, DAY)), 'root', { keys: [k.r2.key] });
+    expect(validate({ root: sign(v2, k.r1, k.r2) }).changed.map((c) => c.role)).toEqual(['root']);
+    expect(refusal(() => validate({ root: withJunk(sign(v2, k.r1, k.r2), 1) }))).toMatchObject({
+      code: 'TOO_MANY_SIGNATURES',
+      expected: '<= 2',
+      found: 3,
+    });
+    const first = { root: withJunk(sign(rootV1(), k.r1), 1), targets: sign(targetsV1(), k.t1) };
+    expect(codeOf(() => validate(first, { delegated: new Map() }))).toBe('TOO_MANY_SIGNATURES');
+  });
+
+  it('a delegated role that two delegators name: the keys of both', () => {
+    // targets gives `releases` d1; `team` (signed by t2) gives it t2.
+    const targets = withDelegation(
+      withDelegation(targetsV2(), { name: 'team', keys: [k.t2.key], paths: ['releases/*'] }),
+      { name: 'releases', keys: [k.d1.key], paths: ['releases/*'] },
+    );
+    const team = withDelegation(releases(), { name: 'releases', keys: [k.t2.key], paths: ['releases/*'] });
+    const base = { targets: sign(targets, k.t1), team: sign(team, k.t2) };
+    const both = sign(releases('releases/a'), k.d1, k.t2);
+    expect(validate({ ...base, releases: both }).changed.map((c) => c.role)).toContain('releases');
+    expect(refusal(() => validate({ ...base, releases: withJunk(both, 1) }))).toMatchObject({
+      code: 'TOO_MANY_SIGNATURES',
+      role: 'releases',
+      found: 3,
+    });
+  });
+
+  it("a succinct bin: the bins' keys", () => {
+    const targets = withSuccinctDelegation(
+      bumpVersion(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), expiresIn(NOW, DAY)),
+      {
+        keys: [k.d1.key],
+        bitLength: 4,
+        namePrefix: 'bins',
+      },
+    );
+    const name = succinctBinNameFor(targets.delegations!.succinctRoles!, 'x');
+    const bin = withJunk(sign(releases('x'), k.d1), 1);
+    expect(codeOf(() => validate({ targets: sign(targets, k.t1), [name]: bin }))).toBe('TOO_MANY_SIGNATURES');
+  });
+
+  it('a stored role checked again is not refused for signatures by keys a rotation took away', () => {
+    const two = withRootRole(rootV1(), 'targets', { keys: [k.t1.key, k.t2.key] });
+    const current = {
+      ...published(),
+      root: stored(sign(two, k.r1)),
+      targets: stored(sign(targetsV1(), k.t1, k.t2)),
+    };
+    const v2 = withRootRole(bumpVersion(two, expiresIn(NOW, DAY)), 'targets', { keys: [k.t1.key] });
+    expect(validate({ root: sign(v2, k.r1) }, current).changed.map((c) => c.role)).toEqual(['root']);
+  });
+
+  it("a client-signed snapshot: root's snapshot keys", () => {
+    const offline = start(published(), { timestamp: serverKeyids.timestamp, snapshot: [] });
+    const snapshot = newSnapshot({
+      expires: expiresIn(NOW, DAY),
+      meta: { 'targets.json': { version: 1, extra: {} } },
+    });
+    const md = withJunk(sign(snapshot, k.snapshot), 1);
+    expect(codeOf(() => offline.updateSnapshot(bytesOf(md)))).toBe('TOO_MANY_SIGNATURES');
+  });
+});
+
+describe('validatingUpdate: validateUpdate in steps, for a server that lets readers run between them', () => {
+  it('yields each role, and within a role every SIGNATURES_PER_STEP signatures; the same result and refusals', () => {
+    const many = Array.from({ length: 40 }, (_, i) => testKey(200 + i));
+    const targets = withDelegation(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), {
+      name: 'team',
+      keys: many.map((x) => x.key),
+      threshold: 40,
+      paths: ['team/*'],
+    });
+    const entries = { targets: sign(targets, k.t1), team: sign(releases('team/a'), ...many) };
+    const options = {
+      crypto: testCrypto,
+      current: published(),
+      uploads: new Map(Object.entries(entries).map(([name, md]) => [name, bytesOf(md)])),
+      now: NOW,
+      serverKeyids,
+    };
+    const steps = validatingUpdate(options);
+    const yielded: string[] = [];
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) yielded.push(step.value);
+    // 40 signatures of team: two batches of 16 inside it, then the role itself.
+    expect(yielded).toEqual(['targets', 'team', 'team', 'team', 'team']);
+    expect(step.value.changed.map((c) => c.role)).toEqual(validateUpdate(options).changed.map((c) => c.role));
+    const unsigned = {
+      ...options,
+      uploads: new Map([...options.uploads, ['team', bytesOf(sign(releases('team/a')))]]),
+    };
+    const refused = validatingUpdate(unsigned);
+    expect(
+      codeOf(() => {
+        while (!refused.next().done);
+      }),
+    ).toBe(codeOf(() => validateUpdate(unsigned)));
   });
 });

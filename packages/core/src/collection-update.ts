@@ -25,6 +25,7 @@ import {
   type Snapshot,
   type Targets,
 } from './metadata.js';
+import { finish, type Steps } from './steps.js';
 import { checkExpiry, checkLengthAndHashes } from './trusted.js';
 import {
   type CollectionState,
@@ -34,7 +35,7 @@ import {
   type ValidatedUpdate,
   type ValidateUpdateOptions,
 } from './update.js';
-import { assertVerified, type VerificationResult, verifyDelegate } from './verify.js';
+import { assertVerified, type VerificationResult, verifyingDelegate } from './verify.js';
 
 /** One threshold a role must meet. */
 export interface ThresholdStatus {
@@ -242,24 +243,47 @@ export class CollectionUpdate {
    * same update.
    */
   apply(uploads: ReadonlyMap<string, Uint8Array>): readonly RoleStatus[] {
+    return finish(this.applying(uploads));
+  }
+
+  /**
+   * apply(), one role at a time: yields each role's name once it is read or checked, so that a
+   * caller may let other work run between them (the server's event loop). Returns what apply does.
+   */
+  *applying(uploads: ReadonlyMap<string, Uint8Array>): Generator<string, readonly RoleStatus[], void> {
     if (uploads.has('timestamp')) {
       throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
         role: 'timestamp',
       });
     }
     const root = uploads.get('root');
-    if (root !== undefined) this.updateRoot(root);
+    if (root !== undefined) {
+      yield* this.rootStep(root);
+      yield 'root';
+    }
     const targets = uploads.get('targets');
-    if (targets !== undefined) this.updateTargets(targets);
+    if (targets !== undefined) {
+      this.readDelegated(targets, 'targets');
+      yield* this.checkingDelegate('targets', false);
+      yield 'targets';
+    }
     const names: string[] = [];
     for (const [name, bytes] of uploads) {
       if (name === 'root' || name === 'targets' || name === 'snapshot' || name === 'timestamp') continue;
       this.readDelegated(bytes, name);
       names.push(name);
+      yield name;
     }
-    for (const name of names) this.checkDelegate(name, false);
+    for (const name of names) {
+      yield* this.checkingDelegate(name, false);
+      yield name;
+    }
     const snapshot = uploads.get('snapshot');
-    if (snapshot !== undefined) this.updateSnapshot(snapshot);
+    if (snapshot !== undefined) {
+      if (this.step < SNAPSHOT) yield* this.advancing(SNAPSHOT);
+      yield* this.snapshotStep(snapshot);
+      yield 'snapshot';
+    }
     return this.uploadedStatus();
   }
 
@@ -268,21 +292,30 @@ export class CollectionUpdate {
    * its own (5.3.4-5.3.9), not expired (5.3.10), its roles naming listed keys, timestamp the server's.
    */
   updateRoot(bytes: Uint8Array): RoleStatus {
+    return finish(this.rootStep(bytes));
+  }
+
+  private *rootStep(bytes: Uint8Array): Steps<RoleStatus> {
     this.enter(ROOT, 'root');
     const next = parseUploaded('root', bytes, 'root');
     const signed = next.metadata.signed;
     const trusted = this.current.root?.metadata.signed;
+    checkSignatureCount('root', next.metadata, [
+      ...(trusted?.roles.root.keyids ?? []),
+      ...signed.roles.root.keyids,
+    ]);
     const counted: Counted[] = [];
     if (trusted !== undefined) {
-      const byTrusted = this.verify(trusted, 'root', next.metadata);
+      const byTrusted = yield* this.verifying(trusted, 'root', next.metadata);
       this.checkNotCreatedAgain(signed, trusted, byTrusted);
       counted.push({ by: `root v${trusted.version}`, signer: `root v${trusted.version}`, result: byTrusted });
     }
     checkNextVersion('root', signed.version, trusted?.version);
+    const byItself = yield* this.verifying(signed, 'root', next.metadata);
     counted.push({
       by: `root v${signed.version}`,
       signer: `root v${signed.version} itself`,
-      result: this.verify(signed, 'root', next.metadata),
+      result: byItself,
     });
     checkExpiry(signed, 'root', this.now);
     checkRootRoles(signed, this.serverKeyids?.timestamp ?? signed.roles.timestamp.keyids);
@@ -309,6 +342,10 @@ export class CollectionUpdate {
    * snapshot keys, the next version, not expired, listing exactly the targets roles as stored.
    */
   updateSnapshot(bytes: Uint8Array): RoleStatus {
+    return finish(this.snapshotStep(bytes));
+  }
+
+  private *snapshotStep(bytes: Uint8Array): Steps<RoleStatus> {
     this.enter(SNAPSHOT, 'snapshot');
     if (this._snapshotOnline === true) {
       throw new TufaError('UPDATE_REFUSED', 'the server holds the snapshot key: do not upload snapshot', {
@@ -317,13 +354,9 @@ export class CollectionUpdate {
     }
     const snapshot = parseUploaded('snapshot', bytes, 'snapshot');
     const s = snapshot.metadata.signed;
-    const counted = [
-      {
-        by: 'root',
-        signer: 'root',
-        result: this.verify(this.root!.metadata.signed, 'snapshot', snapshot.metadata),
-      },
-    ];
+    checkSignatureCount('snapshot', snapshot.metadata, this.root!.metadata.signed.roles.snapshot.keyids);
+    const result = yield* this.verifying(this.root!.metadata.signed, 'snapshot', snapshot.metadata);
+    const counted = [{ by: 'root', signer: 'root', result }];
     checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
     checkExpiry(s, 'snapshot', this.now);
     checkSnapshotMatches(this.crypto, s, this.targets!, this.delegated);
@@ -385,10 +418,15 @@ export class CollectionUpdate {
    * the stored one no longer describes the collection. Returns the would-be new state.
    */
   commit(): ValidatedUpdate {
+    return finish(this.committing());
+  }
+
+  /** commit(), yielding the name of each stored role as it is checked again (see applying). */
+  *committing(): Generator<string, ValidatedUpdate, void> {
     if (this.serverKeyids === undefined) {
       throw new TufaError('INVALID_ARGUMENT', "an update is committed against the server's online key ids");
     }
-    this.advance(DONE);
+    yield* this.advancing(DONE);
     for (const check of this.checks.values()) {
       if (check.status.complete) continue;
       const unmet = check.counted.find((c) => !c.result.verified)!;
@@ -422,7 +460,12 @@ export class CollectionUpdate {
 
   /** The one place where this update counts signatures: the delegator answers for its delegate. */
   private verify(delegator: Root | Targets, role: string, metadata: Metadata): VerificationResult {
-    return verifyDelegate(this.crypto, delegator, role, metadata);
+    return finish(this.verifying(delegator, role, metadata));
+  }
+
+  /** verify(), yielding between batches of signatures. */
+  private verifying(delegator: Root | Targets, role: string, metadata: Metadata): Steps<VerificationResult> {
+    return verifyingDelegate(this.crypto, delegator, role, metadata);
   }
 
   /**
@@ -493,11 +536,22 @@ export class CollectionUpdate {
    * trusted through one of them (5.6; a role is never trusted through itself).
    */
   private checkDelegate(role: string, kept: boolean): RoleStatus {
+    return finish(this.checkingDelegate(role, kept));
+  }
+
+  private *checkingDelegate(role: string, kept: boolean): Steps<RoleStatus> {
     const metadata = role === 'targets' ? this.targets!.metadata : this.delegated.get(role)!.metadata;
     const delegators = this.delegatorsOf(role);
     if (delegators.length === 0) {
       throw new TufaError('UPDATE_REFUSED', `${role}: no role of the collection delegates to it`, { role });
     }
+    // A stored role was bounded when it was uploaded; a rotation may since have given it fewer keys.
+    if (!kept)
+      checkSignatureCount(
+        role,
+        metadata,
+        delegators.flatMap((d) => keyidsFor(d.signed, role)),
+      );
     const counted: Counted[] = [];
     let outside: TufaError | undefined;
     for (const delegator of delegators) {
@@ -509,11 +563,8 @@ export class CollectionUpdate {
           continue;
         }
       }
-      counted.push({
-        by: delegator.name,
-        signer: delegator.name,
-        result: this.verify(delegator.signed, role, metadata),
-      });
+      const result = yield* this.verifying(delegator.signed, role, metadata);
+      counted.push({ by: delegator.name, signer: delegator.name, result });
     }
     if (counted.length === 0) throw outside!;
     return this.record(role, metadata, counted, kept);
@@ -557,10 +608,15 @@ export class CollectionUpdate {
 
   /** Closes each step up to `step`, taking from the current state what the update does not carry. */
   private advance(step: number): void {
+    finish(this.advancing(step));
+  }
+
+  /** advance(), yielding each stored role checked again. */
+  private *advancing(step: number): Steps<void> {
     for (; this.step < step; this.step++) {
       if (this.step === ROOT) this.closeRoot();
-      else if (this.step === TARGETS) this.closeTargets();
-      else if (this.step === DELEGATED) this.closeDelegated();
+      else if (this.step === TARGETS) yield* this.closingTargets();
+      else if (this.step === DELEGATED) yield* this.closingDelegated();
     }
   }
 
@@ -580,7 +636,7 @@ export class CollectionUpdate {
     }
   }
 
-  private closeTargets(): void {
+  private *closingTargets(): Steps<void> {
     if (this.targets !== undefined) return;
     if (this.current.targets === undefined) {
       throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
@@ -589,11 +645,11 @@ export class CollectionUpdate {
     }
     this.targets = this.current.targets;
     // A root that changes the targets keys must come with targets signed by the new keys.
-    if (this.root !== this.current.root) this.checkDelegate('targets', true);
+    if (this.root !== this.current.root) yield* this.checkingDelegate('targets', true);
   }
 
   /** Stored roles whose delegator changed must still be trusted through one (or be uploaded again). */
-  private closeDelegated(): void {
+  private *closingDelegated(): Steps<void> {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
@@ -608,9 +664,31 @@ export class CollectionUpdate {
       }
     }
     for (const name of this.delegated.keys()) {
-      if (delegatedByUploaded.has(name)) this.checkDelegate(name, true);
+      if (!delegatedByUploaded.has(name)) continue;
+      yield* this.checkingDelegate(name, true);
+      yield name;
     }
   }
+}
+
+/**
+ * An uploaded document carries at most one signature per key that may sign it (the union over its
+ * delegators; root on a rotation: the trusted root's and its own): refused before any is verified.
+ */
+function checkSignatureCount(role: string, md: Metadata, keyids: readonly string[]): void {
+  const keys = new Set(keyids).size;
+  if (md.signatures.length <= keys) return;
+  throw new TufaError(
+    'TOO_MANY_SIGNATURES',
+    `${role}: ${md.signatures.length} signatures, more than the ${keys} key(s) that may sign it`,
+    { role, expected: `<= ${keys}`, found: md.signatures.length },
+  );
+}
+
+/** The key ids `delegator` gives `role` (which it names). */
+function keyidsFor(delegator: Root | Targets, role: string): readonly string[] {
+  if (delegator.type === 'root') return delegator.roles[role as keyof Root['roles']].keyids;
+  return delegatedRoleNamed(delegator.delegations, role)!.keyids;
 }
 
 function thresholdStatus(by: string, result: VerificationResult): ThresholdStatus {
@@ -718,8 +796,16 @@ function checkSnapshotMatches(
  * only when the server does not hold the snapshot key, matching the new state exactly.
  */
 export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate {
+  return finish(validatingUpdate(options));
+}
+
+/**
+ * validateUpdate, one role at a time: yields the name of each role as it is read or checked, so
+ * that a server may let its readers run between them; returns (or throws) what validateUpdate does.
+ */
+export function* validatingUpdate(options: ValidateUpdateOptions): Generator<string, ValidatedUpdate, void> {
   checkRoleCount(options.uploads, 'an update');
   const update = new CollectionUpdate(options);
-  update.apply(options.uploads);
-  return update.commit();
+  yield* update.applying(options.uploads);
+  return yield* update.committing();
 }

@@ -125,6 +125,8 @@ export const ERROR_TABLE = Object.freeze({
   // `tufa notary import`: a Notary root certificate refused, a tag that differs after the import
   UNTRUSTED_CERTIFICATE: spec('verification', 400, REFUSED),
   IMPORT_MISMATCH: spec('verification', 500, REFUSED),
+  // more signatures than the keys that may sign the role (or than MAX_SIGNATURES): refused unverified
+  TOO_MANY_SIGNATURES: spec('verification', 400, REFUSED, true),
 } satisfies Record<string, ErrorCodeSpec>);
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

@@ -6,6 +6,7 @@ import {
   compareInstants,
   formatExpires,
   instantCeilingMs,
+  MAX_SIGNATURES,
   type MetadataType,
   metadataFromJson,
   metadataToJson,
@@ -665,6 +666,18 @@ describe('signatures', () => {
     expect(refusal('targets', canonicalBytes(doc)).code).toBe('DUPLICATE_SIGNATURE');
     doc.signatures[1].keyid = 'ab'.repeat(32);
     expect(parseMetadata('targets', canonicalBytes(doc)).signatures).toHaveLength(2);
+  });
+
+  it('refuses more than MAX_SIGNATURES signatures before reading any, and reads that many', () => {
+    const doc = JSON.parse(JSON.stringify(docs.targets));
+    doc.signatures = Array.from({ length: MAX_SIGNATURES }, (_, i) => ({
+      keyid: i.toString(16).padStart(64, '0'),
+      sig: '00'.repeat(64),
+    }));
+    expect(parseMetadata('targets', canonicalBytes(doc)).signatures).toHaveLength(MAX_SIGNATURES);
+    doc.signatures.push({ keyid: 'ff'.repeat(32), sig: '00'.repeat(64) });
+    const err = refusal('targets', canonicalBytes(doc));
+    expect([err.code, err.role, err.found]).toEqual(['TOO_MANY_SIGNATURES', 'targets', MAX_SIGNATURES + 1]);
   });
 });
 

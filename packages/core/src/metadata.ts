@@ -737,6 +737,9 @@ export function metadataFromJson<T extends MetadataType>(
   return readMetadata(type, doc, new Reader(options.role ?? type), undefined);
 }
 
+/** Most signatures one document may carry: far above any real threshold, it bounds what one parse lets through. */
+export const MAX_SIGNATURES = 1024;
+
 /**
  * `signedBytes`: the canonical bytes of `signed` as parseSignedEnvelope fixed them; encoded here
  * for a caller's document (whose objects the reader copies, never changes).
@@ -750,6 +753,13 @@ function readMetadata<T extends MetadataType>(
   const envelope = r.object(doc, 'document');
   const signedObj = r.object(envelope.signed, 'signed');
   if (!Array.isArray(envelope.signatures)) r.fail('signatures', 'must be an array', envelope.signatures);
+  if (envelope.signatures.length > MAX_SIGNATURES) {
+    throw new TufaError(
+      'TOO_MANY_SIGNATURES',
+      `${r.role}: ${envelope.signatures.length} signatures, more than any role may carry (${MAX_SIGNATURES})`,
+      { role: r.role, expected: `<= ${MAX_SIGNATURES}`, found: envelope.signatures.length },
+    );
+  }
   const keyids = new Set<string>();
   const signatures = envelope.signatures.map((item, i): Signature => {
     const s = r.object(item, `signatures[${i}]`);

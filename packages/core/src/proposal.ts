@@ -31,6 +31,7 @@ import {
   TOP_LEVEL_ROLES,
   targetFileToJson,
 } from './metadata.js';
+import { finish } from './steps.js';
 import type { CollectionState } from './update.js';
 
 /** One role of a proposal: its status per threshold (CollectionUpdate's). */
@@ -76,6 +77,11 @@ export function proposalId(crypto: CryptoProvider, documents: ReadonlyMap<string
  * a key of the role at all, or a collection whose snapshot the server does not sign.
  */
 export function checkProposal(options: CheckProposalOptions): ProposalStatus {
+  return finish(checkingProposal(options));
+}
+
+/** checkProposal in steps: yields between roles and batches of signatures (see validatingUpdate). */
+export function* checkingProposal(options: CheckProposalOptions): Generator<string, ProposalStatus, void> {
   const { uploads } = options;
   checkRoleCount(uploads, 'a proposal');
   for (const role of ['timestamp', 'snapshot']) {
@@ -88,7 +94,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
     }
   }
   const update = new CollectionUpdate(options);
-  update.apply(uploads);
+  yield* update.applying(uploads);
   if (update.snapshotOnline === false) {
     throw new TufaError(
       'UPDATE_REFUSED',

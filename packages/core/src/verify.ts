@@ -7,6 +7,7 @@ import { delegatedRoleNamed } from './delegation.js';
 import { TufaError } from './errors.js';
 import { type Key, keyMaterialId, verifySignature } from './keys.js';
 import type { Metadata, Root, Signature, Targets } from './metadata.js';
+import { finish, type Steps } from './steps.js';
 
 export interface VerificationResult {
   readonly role: string;
@@ -45,6 +46,19 @@ export function verifyRoleSignatures(
   signatures: readonly Signature[],
   options: RoleVerifyOptions,
 ): VerificationResult {
+  return finish(verifyingRoleSignatures(signedBytes, signatures, options));
+}
+
+/** Signatures verified between two yields of the stepwise forms: a few milliseconds of work. */
+export const SIGNATURES_PER_STEP = 16;
+
+/** verifyRoleSignatures, yielding the role's name after every SIGNATURES_PER_STEP verifications. */
+export function* verifyingRoleSignatures(
+  signedBytes: Uint8Array,
+  signatures: readonly Signature[],
+  options: RoleVerifyOptions,
+): Steps<VerificationResult> {
+  let attempts = 0;
   const roleKeyids = new Set(options.keyids);
   const valid = new Set<string>();
   const invalid = new Set<string>();
@@ -59,6 +73,7 @@ export function verifyRoleSignatures(
     }
     if (valid.has(keyid)) continue;
     const key = Object.hasOwn(options.keys, keyid) ? options.keys[keyid] : undefined;
+    if (key !== undefined && ++attempts % SIGNATURES_PER_STEP === 0) yield options.role;
     if (key === undefined || !verifySignature(options.crypto, key, signature.sig, signedBytes)) {
       invalid.add(keyid);
       continue;
@@ -97,12 +112,22 @@ export function verifyDelegate(
   role: string,
   metadata: Metadata,
 ): VerificationResult {
+  return finish(verifyingDelegate(crypto, delegator, role, metadata));
+}
+
+/** verifyDelegate, yielding between batches of signatures (verifyingRoleSignatures). */
+export function* verifyingDelegate(
+  crypto: CryptoProvider,
+  delegator: Root | Targets,
+  role: string,
+  metadata: Metadata,
+): Steps<VerificationResult> {
   if (delegator.type === 'root') {
     const roleKeys = Object.hasOwn(delegator.roles, role)
       ? delegator.roles[role as keyof Root['roles']]
       : undefined;
     if (roleKeys !== undefined) {
-      return verifyMetadataSignatures(metadata, {
+      return yield* verifyingRoleSignatures(metadata.signedBytes, metadata.signatures, {
         crypto,
         role,
         keyids: roleKeys.keyids,
@@ -113,7 +138,7 @@ export function verifyDelegate(
   } else {
     const delegation = delegatedRoleNamed(delegator.delegations, role);
     if (delegation !== undefined) {
-      return verifyMetadataSignatures(metadata, {
+      return yield* verifyingRoleSignatures(metadata.signedBytes, metadata.signatures, {
         crypto,
         role,
         keyids: delegation.keyids,

@@ -204,6 +204,29 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     });
   });
 
+  it('an upload with more signatures than its keys is refused unverified: 400 TOO_MANY_SIGNATURES, nothing stored', async () => {
+    const gun = 'example.com/junk-signatures';
+    await publishNew(base, gun);
+    const t2 = sign(targetsV(2, { 'app/v2': 'v2' }), keys.targets);
+    const junk = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        keyid: i.toString(16).padStart(64, '0'),
+        sig: 'ab'.repeat(64),
+        extra: {},
+      }));
+    // One key may sign targets: a valid signature and one more is already too many.
+    for (const n of [1, 1000, 2000]) {
+      const res = await post(base, gun, { targets: { ...t2, signatures: [...t2.signatures, ...junk(n)] } });
+      expect({ n, status: res.status, code: res.json.error?.code }).toEqual({
+        n,
+        status: 400,
+        code: 'TOO_MANY_SIGNATURES',
+      });
+    }
+    expect(parseMetadata('targets', await bytesAt(gunUrl(base, gun, 'targets.json'))).signed.version).toBe(1);
+    expect((await post(base, gun, { targets: t2 })).status).toBe(200);
+  });
+
   it('rotates root with both thresholds; an online key rotation signs once a root names it', async () => {
     const gun = 'example.com/rotation';
     await publishNew(base, gun);

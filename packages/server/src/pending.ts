@@ -16,7 +16,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ParsedUrlQuery } from 'node:querystring';
 import {
   type CollectionState,
-  checkProposal,
+  checkingProposal,
   describeProposal,
   mergeSignatures,
   type ProposalStatus,
@@ -30,6 +30,7 @@ import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import { transaction } from './db.js';
 import { type BodyHold, HttpStatusError, parseUpdateBody, readBody, requireJson } from './http.js';
+import { yielding } from './steps.js';
 import type { Store } from './store.js';
 
 /** How long a proposal waits for its signatures unless the proposer asks for less. */
@@ -146,7 +147,9 @@ export class PendingStore {
       await this.purgeExpired(client, id, now);
       const { state, serverKeyids } = await this.context(client, id);
       let documents = uploads;
-      let status = checkProposal({ current: state, crypto: this.store.crypto, uploads, now, serverKeyids });
+      let status = await yielding(
+        checkingProposal({ current: state, crypto: this.store.crypto, uploads, now, serverKeyids }),
+      );
       const existing = await client.query<Row>(
         'SELECT * FROM pending_updates WHERE collection_id = $1 AND id = $2 FOR UPDATE',
         [id, status.id],
@@ -159,13 +162,15 @@ export class PendingStore {
           merged.set(role, mergeSignatures(held.get(role)!, role, md.signatures));
         }
         documents = merged;
-        status = checkProposal({
-          current: state,
-          crypto: this.store.crypto,
-          uploads: documents,
-          now,
-          serverKeyids,
-        });
+        status = await yielding(
+          checkingProposal({
+            current: state,
+            crypto: this.store.crypto,
+            uploads: documents,
+            now,
+            serverKeyids,
+          }),
+        );
       }
       if (status.complete) {
         const versions = await this.publish(gun, documents, options.audit);
@@ -205,13 +210,13 @@ export class PendingStore {
     });
   }
 
-  private summarize(
+  private async summarize(
     row: Row,
     state: CollectionState,
     versions: Record<string, number>,
     now: number,
     serverKeyids: { timestamp: string[]; snapshot: string[] },
-  ): PendingSummary {
+  ): Promise<PendingSummary> {
     const documents = decodeDocuments(row.documents);
     const roles: { role: string; version: number }[] = [];
     for (const [role, bytes] of documents) {
@@ -231,13 +236,15 @@ export class PendingStore {
       return {
         ...base,
         state: 'pending',
-        status: checkProposal({
-          current: state,
-          crypto: this.store.crypto,
-          uploads: documents,
-          now,
-          serverKeyids,
-        }),
+        status: await yielding(
+          checkingProposal({
+            current: state,
+            crypto: this.store.crypto,
+            uploads: documents,
+            now,
+            serverKeyids,
+          }),
+        ),
       };
     } catch (err) {
       if (!(err instanceof TufaError)) throw err;
@@ -255,7 +262,9 @@ export class PendingStore {
         'SELECT * FROM pending_updates WHERE collection_id = $1 ORDER BY created_at, id',
         [id],
       );
-      return rows.rows.map((row) => this.summarize(row, state, versions, now, serverKeyids));
+      const out: PendingSummary[] = [];
+      for (const row of rows.rows) out.push(await this.summarize(row, state, versions, now, serverKeyids));
+      return out;
     });
   }
 
@@ -266,7 +275,7 @@ export class PendingStore {
       await this.purgeExpired(client, id, now);
       const row = await this.row(client, id, gun, proposal, false);
       const { state, versions, serverKeyids } = await this.context(client, id);
-      return { ...this.summarize(row, state, versions, now, serverKeyids), documents: row.documents };
+      return { ...(await this.summarize(row, state, versions, now, serverKeyids)), documents: row.documents };
     });
   }
 
@@ -336,13 +345,15 @@ export class PendingStore {
         }
         documents.set(role, mergeSignatures(held, role, list));
       }
-      const status = checkProposal({
-        current: state,
-        crypto: this.store.crypto,
-        uploads: documents,
-        now,
-        serverKeyids,
-      });
+      const status = await yielding(
+        checkingProposal({
+          current: state,
+          crypto: this.store.crypto,
+          uploads: documents,
+          now,
+          serverKeyids,
+        }),
+      );
       if (status.id !== proposal) throw new TufaError('INTERNAL', 'a pending update changed its identity');
       if (status.complete) {
         const published = await this.publish(gun, documents, options.audit);

@@ -4,6 +4,7 @@
  * changefeed row), all in one transaction under the collection's lock; and the server's signing
  * of snapshot and timestamp, which re-signing reuses.
  */
+
 import {
   type CryptoProvider,
   delegatedRoleCount,
@@ -21,11 +22,13 @@ import {
   type Targets,
   type Timestamp,
   TufaError,
-  validateUpdate,
+  type ValidatedUpdate,
+  validatingUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
+import { yielding } from '../steps.js';
 import { recordChange } from './changefeed.js';
 import {
   type CollectionContext,
@@ -91,9 +94,11 @@ export async function publish(
     const now = ctx.now();
     const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
     const serverKeyids = serverKeyidsOf(keyRows);
-    let update: ReturnType<typeof validateUpdate>;
+    let update: ValidatedUpdate;
     try {
-      update = validateUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids });
+      update = await yielding(
+        validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
+      );
     } catch (err) {
       if (err instanceof TufaError && err.code === 'ROLLBACK') {
         // The usual loser of a race: someone published this version first.
@@ -200,7 +205,7 @@ async function loadStateAndKeys(
 }
 
 /** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
-function checkDelegationCount(update: ReturnType<typeof validateUpdate>, limit: number): void {
+function checkDelegationCount(update: ValidatedUpdate, limit: number): void {
   const names = new Set<string>();
   let bins = 0; // succinct bins (TAP 15): counted, not named one by one
   const add = (t: Targets) => {
