@@ -5,7 +5,16 @@
  * `expires` with nanoseconds. Nothing here is a TUF 1.0 rule: core never sees this dialect.
  */
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
-import { type CryptoProvider, type JsonValue, type Key, parseJson, TufaError, toHex } from '@tufa/core';
+import {
+  type CryptoProvider,
+  instantCeilingMs,
+  type JsonValue,
+  type Key,
+  parseJson,
+  parseRfc3339,
+  TufaError,
+  toHex,
+} from '@tufa/core';
 
 export type NotaryRoleType = 'Root' | 'Targets' | 'Snapshot' | 'Timestamp';
 
@@ -130,14 +139,14 @@ export function base64Bytes(v: string, role: string, what: string): Uint8Array {
   return new Uint8Array(Buffer.from(v, 'base64'));
 }
 
+/**
+ * Notary's `expires` (RFC 3339, nanoseconds, `Z` or an offset) as the smallest whole millisecond not
+ * before it: core's exact reading, which refuses impossible dates (Date.parse rolls 02-30 into March).
+ */
 export function parseExpires(v: string, role: string): number {
-  const m = RFC3339.exec(v);
-  const ms =
-    m === null
-      ? Number.NaN
-      : Date.parse(`${m.slice(1, 4).join('-')}T${m.slice(4, 7).join(':')}${m[7]?.slice(0, 4) ?? ''}${m[8]}`);
-  if (!Number.isFinite(ms)) malformed(role, 'expires is not an RFC 3339 time', v);
-  return ms;
+  const instant = RFC3339.test(v) ? parseRfc3339(v) : undefined;
+  if (instant === undefined) malformed(role, 'expires is not an RFC 3339 time', v);
+  return instantCeilingMs(instant);
 }
 
 function parseKey(v: JsonValue | undefined, role: string, what: string): NotaryKey {

@@ -361,6 +361,10 @@ describe("Notary's dialect, parsed strictly", () => {
     expect(codeOf(() => parseNotaryDocument('timestamp', doc(ts({ expires: '2030-01-01' }))))).toBe(
       'INVALID_METADATA',
     );
+    // A date that does not exist (Date.parse would read it as 2 March).
+    expect(
+      codeOf(() => parseNotaryDocument('timestamp', doc(ts({ expires: '2030-02-30T00:00:00.5Z' })))),
+    ).toBe('INVALID_METADATA');
     expect(codeOf(() => parseNotaryDocument('timestamp', Buffer.from('{"signed":')))).toBe('INVALID_JSON');
   });
 
