@@ -25,13 +25,15 @@ import {
   requireJson,
   statusOf,
 } from './http.js';
-import type { Metrics } from './metrics.js';
+import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './metrics.js';
+import { PendingOverview } from './overview.js';
 import { PendingRoutes, PendingStore } from './pending.js';
 import type { TrustedProxies } from './proxies.js';
 import { metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
 import type { TokenStore } from './tokens.js';
+import { StatusPage, type Viewer } from './ui/page.js';
 
 export type Action = 'read' | 'write';
 
@@ -64,6 +66,10 @@ export interface AppOptions {
   authorize?: Authorizer;
   /** How long a pending update (threshold signing) waits for its signatures by default, ms (7 days). */
   pendingExpiry?: number;
+  /** The status page at /ui/ (default on; `--no-ui`). */
+  ui?: boolean;
+  /** Most collections in the per-collection series of /metrics (`--metrics-collections`; 0: none). */
+  metricsCollections?: number;
 }
 
 /** Bodies of the routes that take none (key rotation, delete, reads) and of the admin API. */
@@ -227,6 +233,13 @@ export function createRequestListener(
   );
   const pending = new PendingRoutes(pendingStore, options.bodyLimit);
   const authorize = options.authorize;
+  const overview = new PendingOverview(pendingStore, store.pool, store.now);
+  const collectionMetrics = new CollectionMetrics({
+    pool: store.pool,
+    pending: overview,
+    limit: options.metricsCollections ?? DEFAULT_METRICS_COLLECTIONS,
+  });
+  const statusPage = options.ui === false ? undefined : new StatusPage({ store, pending: overview });
 
   /**
    * Path → its route, parsed once: only paths of at most 512 characters that name a route, at
@@ -309,6 +322,19 @@ export function createRequestListener(
     if (who instanceof Promise) return who.then((p) => access.require(p, action, gun, address));
     access.require(who, action, gun, address);
   };
+  /** What the status page and the per-collection metrics may show this caller: what it may pull. */
+  const viewer = (call: Call): Viewer => ({
+    admit: async () => {
+      if (authorize !== undefined) return;
+      const who = await call.principal();
+      if (who.via === 'anonymous') access.require(who, 'pull', '*', call.request.remoteAddress);
+    },
+    mayPull: async (gun) =>
+      authorize !== undefined
+        ? authorize({ gun, action: 'read', request: call.request })
+        : access.may(await call.principal(), 'pull', gun),
+    requirePull: async (gun) => allowed(call, gun, 'pull'),
+  });
   const mayPush = async (call: Call, gun: string): Promise<boolean> => {
     if (authorize !== undefined) return authorize({ gun, action: 'write', request: call.request });
     return access.may(await call.principal(), 'push', gun);
@@ -386,10 +412,19 @@ export function createRequestListener(
       },
     },
     metrics: {
-      read: async () => ({
-        headers: { 'Content-Type': metrics.registry.contentType },
-        body: await metrics.registry.metrics(),
-      }),
+      read: async (call) => {
+        const own = viewer(call);
+        return {
+          headers: { 'Content-Type': metrics.registry.contentType },
+          body: (await metrics.registry.metrics()) + (await collectionMetrics.render(own.mayPull)),
+        };
+      },
+    },
+    ui: {
+      read: (call, route) => {
+        if (statusPage === undefined) throw new TufaError('NOT_FOUND', 'the status page is off (--no-ui)');
+        return statusPage.answer(route.path, call.query, call.request.headers, viewer(call));
+      },
     },
     changefeed: {
       read: async (call, route) => {

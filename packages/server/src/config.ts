@@ -56,6 +56,10 @@ export interface ServerConfig {
   maxMetadataSize?: number;
   /** Most delegated roles a collection may declare. */
   maxDelegatedRoles?: number;
+  /** The read-only status page at /ui/ (default on). */
+  ui?: boolean;
+  /** Most collections in the per-collection series of /metrics, soonest expiry first (0: none). */
+  metricsCollections?: number;
 }
 
 interface OptionSpec {
@@ -211,6 +215,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_MAX_DELEGATED_ROLES',
     help: 'most delegated roles one collection may declare',
     default: '1000',
+  },
+  {
+    flag: 'metrics-collections',
+    env: 'TUFA_METRICS_COLLECTIONS',
+    help: 'most collections in the per-collection series of /metrics, soonest expiry first (0: none)',
+    default: '1000',
+  },
+  {
+    flag: 'no-ui',
+    env: 'TUFA_NO_UI',
+    help: 'do not serve the read-only status page at /ui/',
+    boolean: true,
   },
 ];
 
@@ -531,6 +547,9 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     trustedProxies: get('trusted-proxy'),
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
+    // commander keeps a `--no-X` flag as `X: false`.
+    ui: !(flags.ui === false || bool('no-ui')),
+    metricsCollections: integer(get('metrics-collections')!, 'metrics-collections', 0, 1_000_000),
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);

@@ -1,7 +1,12 @@
-/** Prometheus metrics (prom-client), in a registry per server so that tests can run several. */
+/**
+ * Prometheus metrics: the process's (prom-client, in a registry per server so that tests can run
+ * several) and, per collection and role, expiry, version and missing signatures, written from the
+ * stored metadata at each scrape for the collections the scraper may pull (CollectionMetrics).
+ */
 
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectionExpiries, missingSignatures, type PendingOverview, roleExpiries } from './overview.js';
 
 export interface Metrics {
   registry: Registry;
@@ -77,4 +82,78 @@ export function createMetrics(
       registers: [registry],
     }),
   };
+}
+
+/** Delegated roles exported per collection besides the top-level four: the soonest to expire. */
+export const METRICS_DELEGATED_ROLES = 16;
+/** `--metrics-collections` unless given: the collections exported, soonest expiry first. */
+export const DEFAULT_METRICS_COLLECTIONS = 1000;
+
+/** A label value in the text exposition format: backslash, double quote and line feed escaped. */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/**
+ * The per-collection series: `tufa_metadata_expires_timestamp_seconds{gun,role}`,
+ * `tufa_metadata_version{gun,role}` and `tufa_pending_signatures{gun,role}`, for at most `limit`
+ * collections the scraper may pull (soonest expiry first), each with its top-level roles and up to
+ * METRICS_DELEGATED_ROLES delegated ones; `tufa_metadata_collections_omitted` counts the rest.
+ */
+export class CollectionMetrics {
+  /** One database pass shared by scrapes that arrive while it runs. */
+  private inFlight: ReturnType<typeof collectionExpiries> | undefined;
+
+  constructor(private readonly options: { pool: pg.Pool; pending: PendingOverview; limit: number }) {}
+
+  private expiries(): ReturnType<typeof collectionExpiries> {
+    this.inFlight ??= collectionExpiries(this.options.pool).finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** The series in the text format, for the collections `mayPull` allows. */
+  async render(mayPull: (gun: string) => boolean | Promise<boolean>): Promise<string> {
+    const { limit } = this.options;
+    if (limit === 0) return '';
+    const visible: string[] = [];
+    let omitted = 0;
+    for (const c of await this.expiries()) {
+      if (!(await mayPull(c.gun))) continue;
+      if (visible.length < limit) visible.push(c.gun);
+      else omitted++;
+    }
+    const roles = await roleExpiries(this.options.pool, visible, METRICS_DELEGATED_ROLES);
+    const pending = await this.options.pending.summaries(visible);
+    const expires: string[] = [];
+    const versions: string[] = [];
+    const missing: string[] = [];
+    for (const gun of visible) {
+      const g = label(gun);
+      for (const r of roles.get(gun) ?? []) {
+        const labels = `{gun="${g}",role="${label(r.role)}"}`;
+        expires.push(`tufa_metadata_expires_timestamp_seconds${labels} ${r.expiresAt / 1000}`);
+        versions.push(`tufa_metadata_version${labels} ${r.version}`);
+      }
+      for (const [role, n] of missingSignatures(pending.get(gun) ?? [])) {
+        missing.push(`tufa_pending_signatures{gun="${g}",role="${label(role)}"} ${n}`);
+      }
+    }
+    return [
+      '# HELP tufa_metadata_expires_timestamp_seconds When the latest version of a role expires (Unix time)',
+      '# TYPE tufa_metadata_expires_timestamp_seconds gauge',
+      ...expires,
+      '# HELP tufa_metadata_version The latest version of a role',
+      '# TYPE tufa_metadata_version gauge',
+      ...versions,
+      '# HELP tufa_pending_signatures Signatures still missing on a pending version of a role',
+      '# TYPE tufa_pending_signatures gauge',
+      ...missing,
+      '# HELP tufa_metadata_collections_omitted Collections left out of the per-collection series (--metrics-collections)',
+      '# TYPE tufa_metadata_collections_omitted gauge',
+      `tufa_metadata_collections_omitted ${omitted}`,
+      '',
+    ].join('\n');
+  }
 }

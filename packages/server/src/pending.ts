@@ -252,15 +252,17 @@ export class PendingStore {
     }
   }
 
-  async list(gun: string): Promise<PendingSummary[]> {
+  /** `purge: false` (the status page, the metrics): expired ones are left out but not deleted. */
+  async list(gun: string, options: { purge?: boolean } = {}): Promise<PendingSummary[]> {
     return transaction(this.store.pool, async (client) => {
       const id = await this.collection(client, gun);
       const now = this.store.now();
-      await this.purgeExpired(client, id, now);
+      if (options.purge !== false) await this.purgeExpired(client, id, now);
       const { state, versions, serverKeyids } = await this.context(client, id);
       const rows = await client.query<Row>(
-        'SELECT * FROM pending_updates WHERE collection_id = $1 ORDER BY created_at, id',
-        [id],
+        `SELECT * FROM pending_updates WHERE collection_id = $1
+         AND expires_at > to_timestamp($2::double precision / 1000) ORDER BY created_at, id`,
+        [id, now],
       );
       const out: PendingSummary[] = [];
       for (const row of rows.rows) out.push(await this.summarize(row, state, versions, now, serverKeyids));

@@ -20,7 +20,9 @@ export type Route =
   | { kind: 'metrics' }
   | { kind: 'tokens' }
   | { kind: 'token'; name: string }
-  | { kind: 'audit' };
+  | { kind: 'audit' }
+  /** The status page (ui/page.ts): `path` after `/ui/`, undefined for `/ui` itself. */
+  | { kind: 'ui'; path: string | undefined };
 
 export type RouteKind = Route['kind'];
 
@@ -70,6 +72,8 @@ function pendingTail(gun: string, tail: string): Route {
 const ROUTES: readonly (readonly [string, Build])[] = [
   ['/_health', () => ({ kind: 'health' })],
   ['/metrics', () => ({ kind: 'metrics' })],
+  ['/ui', () => ({ kind: 'ui', path: undefined })],
+  ['/ui/*', (params) => ({ kind: 'ui', path: params['*']! })],
   ['/v2/_trust/changefeed', () => ({ kind: 'changefeed' })],
   ['/v2/_admin/tokens', () => ({ kind: 'tokens' })],
   ['/v2/_admin/audit', () => ({ kind: 'audit' })],

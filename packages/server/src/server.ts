@@ -357,6 +357,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       tokens,
       ...(config.pendingExpiry === undefined ? {} : { pendingExpiry: config.pendingExpiry }),
       ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
+      ui: config.ui !== false,
+      ...(config.metricsCollections === undefined ? {} : { metricsCollections: config.metricsCollections }),
     });
     const timeouts = {
       requestTimeout: config.requestTimeout,

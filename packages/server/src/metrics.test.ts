@@ -1,0 +1,183 @@
+/**
+ * The per-collection series of /metrics, scraped from a real server and checked against the
+ * stored metadata it serves: expiry and version of every role, signatures missing on a pending
+ * 2-of-3 version, label escaping, and the --metrics-collections bound.
+ */
+import {
+  bumpVersion,
+  expiresIn,
+  newTargets,
+  parseMetadata,
+  targetFileFor,
+  utf8Encode,
+  withDelegation,
+  withRootRole,
+  withTarget,
+} from '@tufa/core';
+import type { RunningServer } from '@tufa/server';
+import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
+import { body, gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
+import { startTestServer, tempDir } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CollectionMetrics, METRICS_DELEGATED_ROLES } from './metrics.js';
+import { PendingOverview } from './overview.js';
+import { PendingStore } from './pending.js';
+
+const t = [keyPair(211), keyPair(212), keyPair(213)];
+
+let server: RunningServer;
+let base: string;
+beforeAll(async () => {
+  server = await startTestServer({ dataDir: tempDir() });
+  base = server.url;
+}, 60_000);
+afterAll(async () => {
+  await server?.close();
+});
+
+/** `name{gun="…",role="…"} value` lines → value by name, gun and role (label values unescaped). */
+function series(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m =
+      /^(tufa_(?:metadata_expires_timestamp_seconds|metadata_version|pending_signatures))\{gun="((?:[^"\\]|\\.)*)",role="((?:[^"\\]|\\.)*)"\} (\S+)$/.exec(
+        line,
+      );
+    if (m === null) continue;
+    const unquote = (v: string) => v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    out.set(`${m[1]} ${unquote(m[2]!)} ${unquote(m[3]!)}`, Number(m[4]));
+  }
+  return out;
+}
+
+async function scrape(): Promise<{ text: string; series: Map<string, number> }> {
+  const res = await fetch(`${base}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/plain');
+  const text = await res.text();
+  return { text, series: series(text) };
+}
+
+async function stored(gun: string, role: string) {
+  const res = await fetch(gunUrl(base, gun, `${encodeURIComponent(role)}.json`));
+  expect(res.status).toBe(200);
+  const type = (['root', 'snapshot', 'timestamp'] as const).find((x) => x === role) ?? 'targets';
+  return parseMetadata(type, new Uint8Array(await res.arrayBuffer())).signed;
+}
+
+describe('/metrics per collection and role', () => {
+  it('expiry and version of every role are those of the stored metadata', async () => {
+    const guns = ['example.com/metrics/one', 'example.com/metrics/two'];
+    for (const gun of guns) await publishNew(base, gun);
+    // A delegated role published too.
+    const gun = guns[1]!;
+    const odd = 'releases';
+    const root = sign(await rootFor(base, gun, { version: 2 }), keys.root);
+    const targets = sign(
+      withDelegation(targetsV(2, {}, false), { name: odd, keys: [keys.releases.key], paths: ['*'] }),
+      keys.targets,
+    );
+    const delegated = sign(
+      newTargets({ version: 1, expires: expiresIn(Date.now(), 20 * DAY) }),
+      keys.releases,
+    );
+    const res = await post(base, gun, { root, targets, [odd]: delegated });
+    expect(res.status).toBe(200);
+
+    const { text, series: got } = await scrape();
+    expect(text).toContain('# TYPE tufa_metadata_expires_timestamp_seconds gauge');
+    for (const g of guns) {
+      const roles =
+        g === gun
+          ? ['root', 'targets', 'snapshot', 'timestamp', odd]
+          : ['root', 'targets', 'snapshot', 'timestamp'];
+      for (const role of roles) {
+        const signed = await stored(g, role);
+        expect(got.get(`tufa_metadata_expires_timestamp_seconds ${g} ${role}`), `${g} ${role}`).toBe(
+          signed.expiresAt / 1000,
+        );
+        expect(got.get(`tufa_metadata_version ${g} ${role}`), `${g} ${role}`).toBe(signed.version);
+      }
+    }
+    expect(got.get(`tufa_metadata_version ${gun} root`)).toBe(2);
+    expect(text).toMatch(/^tufa_metadata_collections_omitted 0$/m);
+  });
+
+  it('a pending 2-of-3 version of targets shows one signature missing; published, the series goes', async () => {
+    const gun = 'example.com/metrics/pending';
+    const root = withRootRole(await rootFor(base, gun), 'targets', {
+      keys: t.map((k) => k.key),
+      threshold: 2,
+    });
+    const v1 = targetsV(1, { 'app/v1': 'v1' }, false);
+    expect(
+      (await post(base, gun, { root: sign(root, keys.root), targets: sign(v1, t[0]!, t[1]!) })).status,
+    ).toBe(200);
+    const v2 = withTarget(
+      bumpVersion(v1, expiresIn(Date.now(), 90 * DAY)),
+      'app/v2',
+      targetFileFor(testCrypto, utf8Encode('v2')),
+    );
+    const proposed = await fetch(`${base}/v2/${gun}/_trust/pending/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body({ targets: sign(v2, t[0]!) }),
+    });
+    expect(proposed.status).toBe(202);
+    const id = ((await proposed.json()) as { id: string }).id;
+
+    const before = (await scrape()).series;
+    expect(before.get(`tufa_pending_signatures ${gun} targets`)).toBe(1);
+    expect(before.get(`tufa_metadata_version ${gun} targets`)).toBe(1);
+
+    const signed = sign(v2, t[1]!);
+    const added = await fetch(`${base}/v2/${gun}/_trust/pending/${id}/signatures`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        signatures: { targets: signed.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) },
+      }),
+    });
+    expect(added.status).toBe(200);
+    const after = (await scrape()).series;
+    expect(after.has(`tufa_pending_signatures ${gun} targets`)).toBe(false);
+    expect(after.get(`tufa_metadata_version ${gun} targets`)).toBe(2);
+  });
+
+  it('--metrics-collections keeps the collections that expire soonest and counts the rest', async () => {
+    const soon = 'example.com/metrics/soon';
+    const root = sign(await rootFor(base, soon), keys.root);
+    const targets = sign(
+      withTarget(
+        newTargets({ version: 1, expires: expiresIn(Date.now(), 2 * DAY) }),
+        'a',
+        targetFileFor(testCrypto, utf8Encode('a')),
+      ),
+      keys.targets,
+    );
+    expect((await post(base, soon, { root, targets })).status).toBe(200);
+    const pool = server.store.pool;
+    const pending = new PendingOverview(new PendingStore(server.store), pool, server.store.now);
+    const total = Number(
+      (
+        await pool.query(
+          'SELECT count(*) AS n FROM collections c WHERE EXISTS (SELECT 1 FROM metadata m WHERE m.collection_id = c.id)',
+        )
+      ).rows[0].n,
+    );
+    expect(total).toBeGreaterThan(1);
+
+    const one = await new CollectionMetrics({ pool, pending, limit: 1 }).render(() => true);
+    const guns = new Set([...series(one).keys()].map((k) => k.split(' ')[1]));
+    expect([...guns]).toEqual([soon]);
+    expect(one).toMatch(new RegExp(`^tufa_metadata_collections_omitted ${total - 1}$`, 'm'));
+
+    const none = await new CollectionMetrics({ pool, pending, limit: 0 }).render(() => true);
+    expect(none).toBe('');
+    // What the scraper may not pull is neither shown nor counted.
+    const hidden = await new CollectionMetrics({ pool, pending, limit: 10 }).render((g) => g !== soon);
+    expect(hidden).not.toContain(soon);
+    expect(hidden).toMatch(/^tufa_metadata_collections_omitted 0$/m);
+    expect(METRICS_DELEGATED_ROLES).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,472 @@
+/**
+ * The read-only status page at /ui/: the static page (ui/assets, served with a strict
+ * Content-Security-Policy) and the JSON it reads, built from the same stored metadata the clients
+ * read. It signs nothing and changes nothing; every answer about a collection needs pull access.
+ *
+ *   GET /ui/                          the page (no data in it)
+ *   GET /ui/{app.js,style.css}        its script and style
+ *   GET /ui/api/collections?q=&page=  collections the caller may pull, nearest expiry first
+ *   GET /ui/api/collection?gun=       one collection: roles, keys, delegations, pending updates
+ *   GET /ui/api/targets?gun=&q=&page= its targets (tags) with digests, searched and paged
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
+import {
+  checkGun,
+  type DelegatedRole,
+  type Delegations,
+  type Key,
+  type StoredRole,
+  succinctBinCount,
+  succinctBinIndexOf,
+  type Targets,
+  TufaError,
+} from '@tufa/core';
+import { HttpStatusError } from '../http.js';
+import { collectionExpiries, type PendingOverview, roleExpiries } from '../overview.js';
+import type { PendingSummary } from '../pending.js';
+import { etagMatches } from '../responder.js';
+import type { Store } from '../store.js';
+import { type Asset, loadAssets } from './assets.js';
+
+/** What the page may know of its caller: the same decisions as a metadata read. */
+export interface Viewer {
+  /** Refuses (401) a caller who may pull nothing: anonymous, where pulls need a token. */
+  admit(): Promise<void>;
+  mayPull(gun: string): Promise<boolean>;
+  /** 401 or 403 as a read of `gun` would be. */
+  requirePull(gun: string): Promise<void>;
+}
+
+export interface UiReply {
+  status?: number;
+  headers: Record<string, string>;
+  body: Buffer | string | object | undefined;
+}
+
+/** How near an expiry is, as the page colours it. */
+export type ExpiryState = 'expired' | 'week' | 'month' | 'fine';
+
+const DAY = 86_400_000;
+
+export function expiryState(expiresAt: number, now: number): ExpiryState {
+  if (expiresAt <= now) return 'expired';
+  if (expiresAt - now <= 7 * DAY) return 'week';
+  if (expiresAt - now <= 30 * DAY) return 'month';
+  return 'fine';
+}
+
+/** No script, style, image, frame or connection but this server's own; no inline anything. */
+export const UI_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy': UI_CSP,
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+});
+
+const COLLECTIONS_PAGE = 50;
+const TARGETS_PAGE = 50;
+/** Roles per collection the list and the timeline show besides the top-level four. */
+const LIST_DELEGATED_ROLES = 8;
+/** Nodes of a delegation tree shown (a tree can hold --max-delegated-roles roles). */
+const TREE_NODES = 500;
+/** Paths or hash prefixes shown per delegation. */
+const PATHS_SHOWN = 20;
+const MAX_QUERY = 256;
+
+function one(query: ParsedUrlQuery, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new HttpStatusError(400, 'INVALID_ARGUMENT', `${name} is given once`);
+  if (value.length > MAX_QUERY) {
+    throw new HttpStatusError(400, 'INVALID_ARGUMENT', `${name} is at most ${MAX_QUERY} characters`);
+  }
+  return value;
+}
+
+function pageParam(query: ParsedUrlQuery): number {
+  const text = one(query, 'page');
+  if (text === undefined) return 1;
+  if (!/^[1-9]\d{0,6}$/.test(text)) {
+    throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'page is a positive integer');
+  }
+  return Number(text);
+}
+
+function gunParam(query: ParsedUrlQuery): string {
+  const gun = one(query, 'gun');
+  if (gun === undefined) throw new HttpStatusError(400, 'INVALID_ARGUMENT', 'gun is required');
+  return checkGun(gun);
+}
+
+interface KeyView {
+  keyid: string;
+  keytype: string;
+  scheme: string;
+}
+
+function keysOf(keyids: readonly string[], keys: Readonly<Record<string, Key>>): KeyView[] {
+  return keyids.map((keyid) => {
+    const key = Object.hasOwn(keys, keyid) ? keys[keyid] : undefined;
+    return { keyid, keytype: key?.keytype ?? '?', scheme: key?.scheme ?? '?' };
+  });
+}
+
+function expiryView(
+  metadata: { signed: { version: number; expires: string; expiresAt: number } },
+  now: number,
+) {
+  const s = metadata.signed;
+  return { version: s.version, expires: s.expires, state: expiryState(s.expiresAt, now) };
+}
+
+function listed(values: readonly string[] | undefined): { shown: string[]; total: number } | undefined {
+  return values === undefined ? undefined : { shown: values.slice(0, PATHS_SHOWN), total: values.length };
+}
+
+interface TreeNode {
+  name: string;
+  threshold: number;
+  keys: KeyView[];
+  terminating: boolean;
+  paths?: { shown: string[]; total: number } | undefined;
+  pathHashPrefixes?: { shown: string[]; total: number } | undefined;
+  stored?: { version: number; expires: string; state: ExpiryState } | undefined;
+  /** TAP 15 hash bins, one node for all of them. */
+  bins?: {
+    namePrefix: string;
+    bitLength: number;
+    count: number;
+    published: number;
+    versions?: [number, number] | undefined;
+    nearest?: { role: string; expires: string; state: ExpiryState } | undefined;
+  };
+  children: TreeNode[];
+  /** Delegations below this node that are not shown (cycle, or the node budget spent). */
+  cut?: number;
+}
+
+/** The parts of a collection's parsed state the page shows. */
+interface Loaded {
+  targets: StoredRole<Targets> | undefined;
+  delegated: ReadonlyMap<string, StoredRole<Targets>>;
+}
+
+/** The delegation tree under `delegations`, bounded by TREE_NODES; a role met twice on a path is cut. */
+function tree(loaded: Loaded, delegations: Delegations | undefined, now: number): TreeNode[] {
+  let budget = TREE_NODES;
+  const walk = (d: Delegations | undefined, above: ReadonlySet<string>): TreeNode[] => {
+    if (d === undefined) return [];
+    const nodes: TreeNode[] = [];
+    const succinct = d.succinctRoles;
+    if (succinct !== undefined) {
+      budget--;
+      let published = 0;
+      let low = Number.POSITIVE_INFINITY;
+      let high = 0;
+      let nearest: { role: string; at: number; expires: string } | undefined;
+      for (const [name, stored] of loaded.delegated) {
+        if (succinctBinIndexOf(succinct, name) === undefined) continue;
+        published++;
+        const s = stored.metadata.signed;
+        low = Math.min(low, s.version);
+        high = Math.max(high, s.version);
+        if (nearest === undefined || s.expiresAt < nearest.at) {
+          nearest = { role: name, at: s.expiresAt, expires: s.expires };
+        }
+      }
+      nodes.push({
+        name: `${succinct.namePrefix}-*`,
+        threshold: succinct.threshold,
+        keys: keysOf(succinct.keyids, d.keys),
+        terminating: true,
+        bins: {
+          namePrefix: succinct.namePrefix,
+          bitLength: succinct.bitLength,
+          count: succinctBinCount(succinct),
+          published,
+          versions: published === 0 ? undefined : [low, high],
+          nearest:
+            nearest === undefined
+              ? undefined
+              : { role: nearest.role, expires: nearest.expires, state: expiryState(nearest.at, now) },
+        },
+        children: [],
+      });
+    }
+    for (const role of d.roles) {
+      if (budget <= 0) {
+        nodes.push(cutNode(role, d, d.roles.length - nodes.length));
+        break;
+      }
+      budget--;
+      const stored = loaded.delegated.get(role.name);
+      const node: TreeNode = {
+        name: role.name,
+        threshold: role.threshold,
+        keys: keysOf(role.keyids, d.keys),
+        terminating: role.terminating,
+        paths: listed(role.paths),
+        pathHashPrefixes: listed(role.pathHashPrefixes),
+        stored: stored === undefined ? undefined : expiryView(stored.metadata, now),
+        children: [],
+      };
+      const below = stored?.metadata.signed.delegations;
+      if (above.has(role.name)) node.cut = below === undefined ? 0 : below.roles.length;
+      else node.children = walk(below, new Set([...above, role.name]));
+      nodes.push(node);
+    }
+    return nodes;
+  };
+  return walk(delegations, new Set(['targets']));
+}
+
+function cutNode(role: DelegatedRole, d: Delegations, left: number): TreeNode {
+  return {
+    name: role.name,
+    threshold: role.threshold,
+    keys: keysOf(role.keyids, d.keys),
+    terminating: role.terminating,
+    children: [],
+    cut: left,
+  };
+}
+
+/** Each delegated role's delegator (the first that names it) and its entry there. */
+function delegators(
+  loaded: Loaded,
+): Map<string, { by: string; role: DelegatedRole; keys: Delegations['keys'] }> {
+  const out = new Map<string, { by: string; role: DelegatedRole; keys: Delegations['keys'] }>();
+  const visit = (by: string, d: Delegations | undefined) => {
+    for (const role of d?.roles ?? []) {
+      if (!out.has(role.name)) out.set(role.name, { by, role, keys: d!.keys });
+    }
+  };
+  visit('targets', loaded.targets?.metadata.signed.delegations);
+  for (const [name, stored] of loaded.delegated) visit(name, stored.metadata.signed.delegations);
+  return out;
+}
+
+function pendingView(summaries: readonly PendingSummary[]) {
+  return summaries.map((s) => ({
+    id: s.id,
+    state: s.state,
+    created: s.created,
+    expires: s.expires,
+    roles: s.roles,
+    error: s.error,
+    changes: s.changes,
+    status:
+      s.status === undefined
+        ? undefined
+        : {
+            needed: s.status.needed,
+            roles: s.status.roles.map((r) => ({
+              role: r.role,
+              version: r.version,
+              complete: r.complete,
+              oneOf: r.oneOf === true,
+              kept: r.kept === true,
+              thresholds: r.thresholds.map((t) => ({
+                by: t.by,
+                threshold: t.threshold,
+                signed: t.signed,
+                missing: t.missing,
+                needed: t.needed,
+              })),
+            })),
+          },
+  }));
+}
+
+export class StatusPage {
+  private readonly assets: ReadonlyMap<string, Asset> = loadAssets();
+
+  constructor(private readonly options: { store: Store; pending: PendingOverview }) {}
+
+  /** The answer to GET `/ui/{path}` (`path` undefined: `/ui` itself). */
+  async answer(
+    path: string | undefined,
+    query: ParsedUrlQuery,
+    headers: IncomingHttpHeaders,
+    viewer: Viewer,
+  ): Promise<UiReply> {
+    if (path === undefined) return { status: 308, headers: { Location: '/ui/' }, body: undefined };
+    const asset = this.assets.get(path === '' ? 'index.html' : path);
+    if (asset !== undefined) {
+      const common = {
+        ...SECURITY_HEADERS,
+        'Content-Type': asset.type,
+        'Cache-Control': 'no-cache',
+        ETag: asset.etag,
+      };
+      if (etagMatches(headers['if-none-match'], asset.etag))
+        return { status: 304, headers: common, body: undefined };
+      return { headers: common, body: asset.bytes };
+    }
+    const api: Record<string, () => Promise<object>> = {
+      'api/collections': () => this.collections(query, viewer),
+      'api/collection': () => this.collection(query, viewer),
+      'api/targets': () => this.targets(query, viewer),
+    };
+    const handler = Object.hasOwn(api, path) ? api[path] : undefined;
+    if (handler === undefined) throw new TufaError('NOT_FOUND', `no such page: /ui/${path.slice(0, 200)}`);
+    return { headers: { ...SECURITY_HEADERS, 'Cache-Control': 'no-store' }, body: await handler() };
+  }
+
+  private async collections(query: ParsedUrlQuery, viewer: Viewer): Promise<object> {
+    await viewer.admit();
+    const { store } = this.options;
+    const search = (one(query, 'q') ?? '').toLowerCase();
+    const page = pageParam(query);
+    const now = store.now();
+    const counts: Record<ExpiryState, number> = { expired: 0, week: 0, month: 0, fine: 0 };
+    const visible = [];
+    for (const c of await collectionExpiries(store.pool)) {
+      if (search !== '' && !c.gun.includes(search)) continue;
+      if (!(await viewer.mayPull(c.gun))) continue;
+      counts[expiryState(c.nearest, now)]++;
+      visible.push(c);
+    }
+    const shown = visible.slice((page - 1) * COLLECTIONS_PAGE, page * COLLECTIONS_PAGE);
+    const roles = await roleExpiries(
+      store.pool,
+      shown.map((c) => c.gun),
+      LIST_DELEGATED_ROLES,
+    );
+    return {
+      now: new Date(now).toISOString(),
+      total: visible.length,
+      page,
+      pageSize: COLLECTIONS_PAGE,
+      counts,
+      collections: shown.map((c) => ({
+        gun: c.gun,
+        nearest: new Date(c.nearest).toISOString(),
+        state: expiryState(c.nearest, now),
+        roleCount: c.roleCount,
+        roles: (roles.get(c.gun) ?? []).map((r) => ({
+          role: r.role,
+          version: r.version,
+          expires: new Date(r.expiresAt).toISOString(),
+          state: expiryState(r.expiresAt, now),
+        })),
+      })),
+    };
+  }
+
+  /** The collection's parsed latest state (core's parse, cached by digest in the store). */
+  private async load(gun: string) {
+    const { store } = this.options;
+    const client = await store.pool.connect();
+    try {
+      const id = await store.collectionId(client, gun);
+      const loaded = id === undefined ? undefined : await store.loadState(client, id);
+      if (loaded?.state.root === undefined) {
+        throw new TufaError('NOT_FOUND', `${gun}: no such collection`, { details: { gun } });
+      }
+      return loaded;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async collection(query: ParsedUrlQuery, viewer: Viewer): Promise<object> {
+    const gun = gunParam(query);
+    await viewer.requirePull(gun);
+    const now = this.options.store.now();
+    const { state, timestamp } = await this.load(gun);
+    const root = state.root!.metadata.signed;
+    const loaded: Loaded = { targets: state.targets, delegated: state.delegated };
+    const top = { root: state.root, targets: state.targets, snapshot: state.snapshot, timestamp };
+    const roles: object[] = [];
+    for (const [role, stored] of Object.entries(top)) {
+      const spec = root.roles[role as keyof typeof root.roles];
+      roles.push({
+        role,
+        ...(stored === undefined ? { version: null } : expiryView(stored.metadata, now)),
+        delegator: 'root',
+        threshold: spec.threshold,
+        keys: keysOf(spec.keyids, root.keys),
+      });
+    }
+    const by = delegators(loaded);
+    const bins = loaded.targets === undefined ? [] : allSuccinct(loaded);
+    let binRoles = 0;
+    for (const [name, stored] of loaded.delegated) {
+      if (bins.some((s) => succinctBinIndexOf(s, name) !== undefined)) {
+        binRoles++;
+        continue;
+      }
+      const d = by.get(name);
+      roles.push({
+        role: name,
+        ...expiryView(stored.metadata, now),
+        delegator: d?.by ?? null,
+        threshold: d?.role.threshold ?? null,
+        keys: d === undefined ? [] : keysOf(d.role.keyids, d.keys),
+      });
+    }
+    const pending = (await this.options.pending.summaries([gun])).get(gun) ?? [];
+    let targetCount = 0;
+    for (const t of targetsOf(loaded)) targetCount += Object.keys(t.targets).length;
+    return {
+      gun,
+      now: new Date(now).toISOString(),
+      consistentSnapshot: root.consistentSnapshot ?? false,
+      roles,
+      binRoles,
+      delegations: tree(loaded, loaded.targets?.metadata.signed.delegations, now),
+      pending: pendingView(pending),
+      targetCount,
+    };
+  }
+
+  private async targets(query: ParsedUrlQuery, viewer: Viewer): Promise<object> {
+    const gun = gunParam(query);
+    await viewer.requirePull(gun);
+    const search = (one(query, 'q') ?? '').toLowerCase();
+    const page = pageParam(query);
+    const { state } = await this.load(gun);
+    const loaded: Loaded = { targets: state.targets, delegated: state.delegated };
+    const found: { name: string; role: string; length: number; hashes: Record<string, string> }[] = [];
+    for (const t of targetsOf(loaded)) {
+      for (const [name, file] of Object.entries(t.targets)) {
+        if (search !== '' && !name.toLowerCase().includes(search)) continue;
+        found.push({ name, role: t.role, length: file.length, hashes: { ...file.hashes } });
+      }
+    }
+    found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.role < b.role ? -1 : 1));
+    return {
+      gun,
+      total: found.length,
+      page,
+      pageSize: TARGETS_PAGE,
+      targets: found.slice((page - 1) * TARGETS_PAGE, page * TARGETS_PAGE),
+    };
+  }
+}
+
+/** The succinct delegations of the targets role and of every delegated role. */
+function allSuccinct(loaded: Loaded) {
+  const out = [];
+  const top = loaded.targets?.metadata.signed.delegations?.succinctRoles;
+  if (top !== undefined) out.push(top);
+  for (const stored of loaded.delegated.values()) {
+    const s = stored.metadata.signed.delegations?.succinctRoles;
+    if (s !== undefined) out.push(s);
+  }
+  return out;
+}
+
+/** Every stored targets document: the top-level one, then the delegated ones. */
+function* targetsOf(loaded: Loaded): Generator<{ role: string; targets: Targets['targets'] }> {
+  if (loaded.targets !== undefined)
+    yield { role: 'targets', targets: loaded.targets.metadata.signed.targets };
+  for (const [role, stored] of loaded.delegated) yield { role, targets: stored.metadata.signed.targets };
+}
