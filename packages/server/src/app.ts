@@ -238,6 +238,7 @@ export function createRequestListener(
     pool: store.pool,
     pending: overview,
     limit: options.metricsCollections ?? DEFAULT_METRICS_COLLECTIONS,
+    now: store.now,
   });
   const statusPage = options.ui === false ? undefined : new StatusPage({ store, pending: overview });
 

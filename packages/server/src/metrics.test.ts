@@ -167,15 +167,17 @@ describe('/metrics per collection and role', () => {
     );
     expect(total).toBeGreaterThan(1);
 
-    const one = await new CollectionMetrics({ pool, pending, limit: 1 }).render(() => true);
+    const one = await new CollectionMetrics({ pool, pending, limit: 1, now: Date.now }).render(() => true);
     const guns = new Set([...series(one).keys()].map((k) => k.split(' ')[1]));
     expect([...guns]).toEqual([soon]);
     expect(one).toMatch(new RegExp(`^tufa_metadata_collections_omitted ${total - 1}$`, 'm'));
 
-    const none = await new CollectionMetrics({ pool, pending, limit: 0 }).render(() => true);
+    const none = await new CollectionMetrics({ pool, pending, limit: 0, now: Date.now }).render(() => true);
     expect(none).toBe('');
     // What the scraper may not pull is neither shown nor counted.
-    const hidden = await new CollectionMetrics({ pool, pending, limit: 10 }).render((g) => g !== soon);
+    const hidden = await new CollectionMetrics({ pool, pending, limit: 10, now: Date.now }).render(
+      (g) => g !== soon,
+    );
     expect(hidden).not.toContain(soon);
     expect(hidden).toMatch(/^tufa_metadata_collections_omitted 0$/m);
     expect(METRICS_DELEGATED_ROLES).toBeGreaterThan(0);

@@ -97,17 +97,19 @@ function label(value: string): string {
 /**
  * The per-collection series: `tufa_metadata_expires_timestamp_seconds{gun,role}`,
  * `tufa_metadata_version{gun,role}` and `tufa_pending_signatures{gun,role}`, for at most `limit`
- * collections the scraper may pull (soonest expiry first), each with its top-level roles and up to
+ * collections the scraper may pull (those whose publisher-signed roles expire soonest first), each with its top-level roles and up to
  * METRICS_DELEGATED_ROLES delegated ones; `tufa_metadata_collections_omitted` counts the rest.
  */
 export class CollectionMetrics {
   /** One database pass shared by scrapes that arrive while it runs. */
   private inFlight: ReturnType<typeof collectionExpiries> | undefined;
 
-  constructor(private readonly options: { pool: pg.Pool; pending: PendingOverview; limit: number }) {}
+  constructor(
+    private readonly options: { pool: pg.Pool; pending: PendingOverview; limit: number; now: () => number },
+  ) {}
 
   private expiries(): ReturnType<typeof collectionExpiries> {
-    this.inFlight ??= collectionExpiries(this.options.pool).finally(() => {
+    this.inFlight ??= collectionExpiries(this.options.pool, this.options.now()).finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;

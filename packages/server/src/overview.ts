@@ -3,6 +3,7 @@
  * every role of every collection, read from the stored columns (no document parsed), and the
  * signatures still missing on pending updates (their statuses remembered while nothing changed).
  */
+import { signaturesNeeded } from '@tufa/core';
 import type pg from 'pg';
 import type { PendingStore, PendingSummary } from './pending.js';
 
@@ -11,11 +12,16 @@ export interface RoleExpiry {
   readonly version: number;
   /** ms since the epoch. */
   readonly expiresAt: number;
+  /** Signed by the server's online key (timestamp, a server-held snapshot): re-signed before it expires. */
+  readonly serverSigned: boolean;
 }
 
 export interface CollectionExpiry {
   readonly gun: string;
-  /** The soonest expiry of any of its roles, ms since the epoch. */
+  /**
+   * The soonest expiry that is the publishers' to prevent, ms since the epoch: of the roles they
+   * sign, or of a server-signed role that has expired all the same (the re-signer is failing).
+   */
   readonly nearest: number;
   /** How many roles it stores (the top-level four and its delegated roles). */
   readonly roleCount: number;
@@ -37,22 +43,29 @@ function latestRoles(where: string): string {
       FROM pairs p WHERE p.role IS NOT NULL
     ),
     latest AS (
-      SELECT p.collection_id, l.role, l.version, l.expires FROM pairs p
-      CROSS JOIN LATERAL (SELECT m.role, m.version, m.expires FROM metadata m
+      SELECT p.collection_id, l.role, l.version, l.expires, l.server_signed FROM pairs p
+      CROSS JOIN LATERAL (SELECT m.role, m.version, m.expires, m.server_signed FROM metadata m
                           WHERE m.collection_id = p.collection_id AND m.role = p.role
                           ORDER BY m.version DESC LIMIT 1) l
     )`;
 }
 
-/** Every collection that holds metadata, with its nearest expiry, soonest first (then by GUN). */
-export async function collectionExpiries(pool: pg.Pool): Promise<CollectionExpiry[]> {
+/** Every collection that holds metadata, with its nearest expiry (`now`: ms), soonest first (then by GUN). */
+export async function collectionExpiries(pool: pg.Pool, now: number): Promise<CollectionExpiry[]> {
   const r = await pool.query<{ gun: string; nearest_ms: number; roles: number }>(
     `${latestRoles('')}
-     SELECT c.gun, (extract(epoch FROM min(l.expires)) * 1000)::float8 AS nearest_ms, count(*)::int AS roles
+     SELECT c.gun, (extract(epoch FROM min(l.expires) FILTER (
+                      WHERE NOT l.server_signed OR l.expires <= to_timestamp($1::double precision / 1000)
+                    )) * 1000)::float8 AS nearest_ms, count(*)::int AS roles
      FROM latest l JOIN collections c ON c.id = l.collection_id GROUP BY c.gun`,
+    [now],
   );
   return r.rows
-    .map((row) => ({ gun: row.gun, nearest: row.nearest_ms, roleCount: row.roles }))
+    .map((row) => ({
+      gun: row.gun,
+      nearest: row.nearest_ms ?? Number.POSITIVE_INFINITY,
+      roleCount: row.roles,
+    }))
     .sort((a, b) => a.nearest - b.nearest || (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0));
 }
 
@@ -67,10 +80,17 @@ export async function roleExpiries(
 ): Promise<Map<string, RoleExpiry[]>> {
   const out = new Map<string, RoleExpiry[]>();
   if (guns.length === 0) return out;
-  const r = await pool.query<{ gun: string; role: string; version: number; expires_ms: number }>(
+  const r = await pool.query<{
+    gun: string;
+    role: string;
+    version: number;
+    expires_ms: number;
+    server_signed: boolean;
+  }>(
     `${latestRoles('WHERE c.gun = ANY($1::text[])')}
-     SELECT gun, role, version, expires_ms FROM (
+     SELECT gun, role, version, expires_ms, server_signed FROM (
        SELECT c.gun, l.role, l.version, (extract(epoch FROM l.expires) * 1000)::float8 AS expires_ms,
+              l.server_signed,
               row_number() OVER (PARTITION BY l.collection_id
                                  ORDER BY l.role NOT IN ${TOP_LEVEL}, l.expires, l.role) AS n
        FROM latest l JOIN collections c ON c.id = l.collection_id
@@ -83,7 +103,12 @@ export async function roleExpiries(
       roles = [];
       out.set(row.gun, roles);
     }
-    roles.push({ role: row.role, version: row.version, expiresAt: row.expires_ms });
+    roles.push({
+      role: row.role,
+      version: row.version,
+      expiresAt: row.expires_ms,
+      serverSigned: row.server_signed,
+    });
   }
   return out;
 }
@@ -137,8 +162,9 @@ export class PendingOverview {
 }
 
 /**
- * Per role, the signatures still missing on its live pending versions: the fewest of any
- * proposal carrying that role (the one nearest to publishing). Superseded and invalid ones are not counted.
+ * Per role, the signatures still missing on its live pending versions (core's signaturesNeeded):
+ * the fewest of any proposal carrying that role, the one nearest to publishing. Superseded and
+ * invalid proposals, and stored roles a proposal only checks again, are not counted.
  */
 export function missingSignatures(summaries: readonly PendingSummary[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -146,8 +172,7 @@ export function missingSignatures(summaries: readonly PendingSummary[]): Map<str
     if (s.state !== 'pending' || s.status === undefined) continue;
     for (const role of s.status.roles) {
       if (role.kept === true) continue;
-      const needed = role.thresholds.map((t) => t.needed);
-      const missing = role.oneOf === true ? Math.min(...needed) : needed.reduce((a, b) => a + b, 0);
+      const missing = signaturesNeeded(role);
       out.set(role.role, Math.min(out.get(role.role) ?? missing, missing));
     }
   }

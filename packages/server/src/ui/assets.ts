@@ -16,6 +16,7 @@ export const ASSET_TYPES: Readonly<Record<string, string>> = Object.freeze({
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 });
 
 /** `src/ui/assets/`, found from src/ui/ and from dist/ui/ alike. */

@@ -15,6 +15,7 @@ import {
   checkGun,
   type DelegatedRole,
   type Delegations,
+  isSnapshotOnline,
   type Key,
   type StoredRole,
   succinctBinCount,
@@ -49,8 +50,10 @@ export type ExpiryState = 'expired' | 'week' | 'month' | 'fine';
 
 const DAY = 86_400_000;
 
-export function expiryState(expiresAt: number, now: number): ExpiryState {
+/** A role the server signs (timestamp, a server-held snapshot) is re-signed in time: only its expiry is news. */
+export function expiryState(expiresAt: number, now: number, serverSigned = false): ExpiryState {
   if (expiresAt <= now) return 'expired';
+  if (serverSigned) return 'fine';
   if (expiresAt - now <= 7 * DAY) return 'week';
   if (expiresAt - now <= 30 * DAY) return 'month';
   return 'fine';
@@ -120,9 +123,15 @@ function keysOf(keyids: readonly string[], keys: Readonly<Record<string, Key>>):
 function expiryView(
   metadata: { signed: { version: number; expires: string; expiresAt: number } },
   now: number,
+  serverSigned = false,
 ) {
   const s = metadata.signed;
-  return { version: s.version, expires: s.expires, state: expiryState(s.expiresAt, now) };
+  return {
+    version: s.version,
+    expires: s.expires,
+    state: expiryState(s.expiresAt, now, serverSigned),
+    serverSigned,
+  };
 }
 
 function listed(values: readonly string[] | undefined): { shown: string[]; total: number } | undefined {
@@ -327,7 +336,7 @@ export class StatusPage {
     const now = store.now();
     const counts: Record<ExpiryState, number> = { expired: 0, week: 0, month: 0, fine: 0 };
     const visible = [];
-    for (const c of await collectionExpiries(store.pool)) {
+    for (const c of await collectionExpiries(store.pool, now)) {
       if (search !== '' && !c.gun.includes(search)) continue;
       if (!(await viewer.mayPull(c.gun))) continue;
       counts[expiryState(c.nearest, now)]++;
@@ -347,14 +356,15 @@ export class StatusPage {
       counts,
       collections: shown.map((c) => ({
         gun: c.gun,
-        nearest: new Date(c.nearest).toISOString(),
+        nearest: Number.isFinite(c.nearest) ? new Date(c.nearest).toISOString() : null,
         state: expiryState(c.nearest, now),
         roleCount: c.roleCount,
         roles: (roles.get(c.gun) ?? []).map((r) => ({
           role: r.role,
           version: r.version,
           expires: new Date(r.expiresAt).toISOString(),
-          state: expiryState(r.expiresAt, now),
+          state: expiryState(r.expiresAt, now, r.serverSigned),
+          serverSigned: r.serverSigned,
         })),
       })),
     };
@@ -367,10 +377,10 @@ export class StatusPage {
     try {
       const id = await store.collectionId(client, gun);
       const loaded = id === undefined ? undefined : await store.loadState(client, id);
-      if (loaded?.state.root === undefined) {
+      if (id === undefined || loaded?.state.root === undefined) {
         throw new TufaError('NOT_FOUND', `${gun}: no such collection`, { details: { gun } });
       }
-      return loaded;
+      return { ...loaded, serverKeyids: await store.serverKeyids(client, id) };
     } finally {
       client.release();
     }
@@ -380,8 +390,12 @@ export class StatusPage {
     const gun = gunParam(query);
     await viewer.requirePull(gun);
     const now = this.options.store.now();
-    const { state, timestamp } = await this.load(gun);
+    const { state, timestamp, serverKeyids } = await this.load(gun);
     const root = state.root!.metadata.signed;
+    const online = { timestamp: true, snapshot: isSnapshotOnline(root, serverKeyids.snapshot) } as Record<
+      string,
+      boolean
+    >;
     const loaded: Loaded = { targets: state.targets, delegated: state.delegated };
     const top = { root: state.root, targets: state.targets, snapshot: state.snapshot, timestamp };
     const roles: object[] = [];
@@ -389,7 +403,9 @@ export class StatusPage {
       const spec = root.roles[role as keyof typeof root.roles];
       roles.push({
         role,
-        ...(stored === undefined ? { version: null } : expiryView(stored.metadata, now)),
+        ...(stored === undefined
+          ? { version: null }
+          : expiryView(stored.metadata, now, online[role] === true)),
         delegator: 'root',
         threshold: spec.threshold,
         keys: keysOf(spec.keyids, root.keys),

@@ -87,6 +87,11 @@ function keyList(keys) {
   );
 }
 
+/** Replaces what the page shows; absent parts (null) are left out. */
+function show(...parts) {
+  main.replaceChildren(...parts.filter((p) => p !== null && p !== undefined && p !== false));
+}
+
 class Unauthorized extends Error {}
 
 /** GET a JSON endpoint with the token of this tab, if any; 401 asks for one. */
@@ -105,7 +110,7 @@ async function api(path, params = {}) {
 }
 
 function showLogin(message) {
-  main.replaceChildren();
+  show();
   login.hidden = false;
   logout.hidden = sessionStorage.getItem(TOKEN_KEY) === null;
   document.getElementById('login-error').textContent = message;
@@ -168,20 +173,19 @@ function timeline(collections, now) {
   svg.append(
     s('rect', { x: left, y: top - 6, width: band, height: height - top, class: 'expired', opacity: 0.12 }),
   );
+  svg.append(s('text', { x: left + band - 4, y: 14, 'text-anchor': 'end', class: 'tick' }, 'expired'));
+  svg.append(s('line', { x1: left + band, x2: left + band, y1: top - 6, y2: height, class: 'now' }));
+  svg.append(s('text', { x: left + band + 4, y: 14, 'text-anchor': 'start', class: 'tick' }, 'now'));
   const ticks = [
-    ['expired', left + band / 2],
-    ['now', left + band],
-    ['7 d', null, 7],
-    ['30 d', null, 30],
-    ['1 y', null, 365],
-    ['3 y', null, 1095],
-    ['10 y', null, 3652],
+    ['7 d', 7],
+    ['30 d', 30],
+    ['1 y', 365],
+    ['3 y', 1095],
+    ['10 y', 3652],
   ];
-  for (const [label, fixed, days] of ticks) {
-    const at = fixed ?? left + band + (width - left - band - 12) * (Math.log1p(days) / span);
-    svg.append(
-      s('line', { x1: at, x2: at, y1: top - 6, y2: height, class: label === 'now' ? 'now' : 'axis' }),
-    );
+  for (const [label, days] of ticks) {
+    const at = left + band + (width - left - band - 12) * (Math.log1p(days) / span);
+    svg.append(s('line', { x1: at, x2: at, y1: top - 6, y2: height, class: 'axis' }));
     svg.append(s('text', { x: at, y: 14, 'text-anchor': 'middle', class: 'tick' }, label));
   }
   collections.forEach((c, i) => {
@@ -228,7 +232,7 @@ async function listView(params) {
     ),
   );
   const c = data.counts;
-  main.replaceChildren(
+  show(
     h('h2', {}, 'Collections'),
     h(
       'p',
@@ -460,13 +464,20 @@ async function collectionView(gun) {
         r.version === null
           ? h('span', { class: 'muted' }, 'not published')
           : expiry(r.expires, r.state, data.now),
+        r.serverSigned
+          ? h(
+              'span',
+              { class: 'chip', title: 'the server re-signs it before it expires' },
+              'signed by the server',
+            )
+          : null,
       ),
       h('td', {}, r.threshold === null ? '?' : `${r.threshold} of ${r.keys.length}`),
       h('td', {}, keyList(r.keys)),
       h('td', {}, r.delegator === null ? '?' : name(r.delegator)),
     ),
   );
-  main.replaceChildren(
+  show(
     h('p', {}, h('a', { href: '#/' }, '← all collections')),
     h('h2', { id: 'gun' }, name(data.gun)),
     h(
@@ -518,7 +529,7 @@ function failed(err) {
     showLogin(sessionStorage.getItem(TOKEN_KEY) === null ? '' : `Refused: ${err.message}`);
     return;
   }
-  main.replaceChildren(h('p', { class: 'error', role: 'alert' }, String(err.message ?? err)));
+  show(h('p', { class: 'error', role: 'alert' }, String(err.message ?? err)));
 }
 
 function route() {
