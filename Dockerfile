@@ -32,6 +32,8 @@ COPY --from=build /src/packages/core/package.json packages/core/package.json
 COPY --from=build /src/packages/core/dist packages/core/dist
 COPY --from=build /src/packages/server/package.json packages/server/package.json
 COPY --from=build /src/packages/server/dist packages/server/dist
+# The status page's static files (/ui/), read from the package's src/ui/assets.
+COPY --from=build /src/packages/server/src/ui/assets packages/server/src/ui/assets
 COPY migrations ./migrations
 USER node
 EXPOSE 4443

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MASTER_KEY, REPO, startTestPostgres, type TestPostgres, tempDir } from '@tufa/testing/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,10 +51,12 @@ function imageEnv(): Record<string, string> {
  */
 function imageLayout(): string {
   const app = join(tempDir('tufa-image-'), 'app');
-  for (const pkg of ['core', 'server']) {
-    mkdirSync(join(app, 'packages', pkg), { recursive: true });
-    cpSync(join(REPO, 'packages', pkg, 'package.json'), join(app, 'packages', pkg, 'package.json'));
-    cpSync(join(REPO, 'packages', pkg, 'dist'), join(app, 'packages', pkg, 'dist'), { recursive: true });
+  // What the final stage copies of the packages, as its COPY lines say (the status page's assets too).
+  const copies = [...finalStage.matchAll(/^COPY --from=build \/src\/(packages\/\S+) (\S+)$/gm)];
+  expect(copies.map((m) => m[1])).toContain('packages/server/src/ui/assets');
+  for (const [, from, to] of copies) {
+    mkdirSync(dirname(join(app, to!)), { recursive: true });
+    cpSync(join(REPO, from!), join(app, to!), { recursive: true });
   }
   cpSync(join(REPO, 'migrations'), join(app, 'migrations'), { recursive: true });
   const modules = join(app, 'node_modules');
@@ -174,6 +176,10 @@ describe('the image and docker-compose.yml, outside a container', () => {
       { encoding: 'utf8' },
     );
     expect(check.status, check.stderr).toBe(0);
+    // The status page's files are in the image.
+    for (const file of ['', 'app.js', 'style.css']) {
+      expect((await fetch(`${started.url}/ui/${file}`)).status, file).toBe(200);
+    }
     // Without DATABASE_URL the image has no database to use: one line, exit 2.
     const bare = await run(argv, {
       ...imageEnv(),
