@@ -56,7 +56,8 @@ export async function launch(): Promise<Browser> {
       return { page, errors };
     },
     async screenshot(page, name) {
-      await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      // The body's box: the whole page, without the empty viewport below it.
+      await page.locator('body').screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
     },
     async close() {
       await context.close();

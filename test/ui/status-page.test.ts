@@ -27,6 +27,7 @@ import { type Browser, launch, open } from './browser.test-util.js';
 const EXPIRED = 'example.com/ui/expired';
 const PENDING = 'example.com/ui/pending';
 const NAMES = 'example.com/ui/names';
+const SOON = 'example.com/ui/soon';
 const SCRIPT_NAME = '<script>window.__pwned = 1</script>';
 const IMG_NAME = '<img src=x onerror="window.__pwned = 2">';
 const BIDI_NAME = 'invoice\u202Egnp.exe';
@@ -56,6 +57,18 @@ beforeAll(async () => {
       await post(base, EXPIRED, {
         root,
         targets: sign(withTarget(short, 'app/v1', file('v1')), keys.targets),
+      })
+    ).status,
+  ).toBe(200);
+
+  // Targets that expire in 10 days: 5 days left once the clock moved.
+  const soon = newTargets({ version: 1, expires: expiresIn(Date.now(), 10 * DAY) });
+  const soonRoot = sign(await rootFor(base, SOON), keys.root);
+  expect(
+    (
+      await post(base, SOON, {
+        root: soonRoot,
+        targets: sign(withTarget(soon, 'app/v1', file('v1')), keys.targets),
       })
     ).status,
   ).toBe(200);
@@ -131,14 +144,16 @@ describe('the status page', () => {
     const { page, errors } = await browser.page();
     await open(page, `${base}/ui/`);
     const rows = page.locator('#collections tbody tr');
-    expect(await rows.count()).toBe(4);
+    expect(await rows.count()).toBe(5);
     expect(await rows.first().getAttribute('data-gun')).toBe(EXPIRED);
+    expect(await rows.nth(1).getAttribute('data-gun')).toBe(SOON);
+    expect(await rows.nth(1).locator('[data-state]').getAttribute('data-state')).toBe('week');
     expect(await rows.first().locator('[data-state]').getAttribute('data-state')).toBe('expired');
     expect(
       await page.locator(`tr[data-gun="example.com/ui/fine"] [data-state]`).getAttribute('data-state'),
     ).toBe('fine');
-    // Four roles of four collections, and the bin of the third.
-    expect(await page.locator('svg.timeline circle').count()).toBe(17);
+    // Four roles of five collections, and the one published bin.
+    expect(await page.locator('svg.timeline circle').count()).toBe(21);
     expect(await page.locator('svg.timeline circle.expired[data-role="targets"]').count()).toBe(1);
     await browser.screenshot(page, 'collections');
     expect(errors).toEqual([]);
@@ -150,7 +165,7 @@ describe('the status page', () => {
     const targets = page.locator('#roles tr[data-role="targets"]');
     expect(await targets.locator('[data-state]').getAttribute('data-state')).toBe('expired');
     expect(await targets.locator('.state').textContent()).toBe('expired');
-    expect(await targets.textContent()).toContain('expired 1 d ago');
+    expect(await targets.textContent()).toMatch(/\(expired \d+ (d|h) ago\)/);
     expect(await page.locator('#roles tr[data-role="root"] [data-state]').getAttribute('data-state')).toBe(
       'fine',
     );

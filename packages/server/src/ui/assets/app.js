@@ -161,7 +161,7 @@ function timeline(collections, now) {
   const x = (expires) => {
     const days = (Date.parse(expires) - Date.parse(now)) / DAY;
     if (days <= 0) return left + band * Math.max(0.1, 1 + days / 30);
-    return left + band + (width - left - band - 12) * Math.min(1, Math.log1p(days) / span);
+    return left + band + (width - left - band - 24) * Math.min(1, Math.log1p(days) / span);
   };
   const height = top + row * Math.max(1, collections.length) + 8;
   const svg = s('svg', {
@@ -184,7 +184,7 @@ function timeline(collections, now) {
     ['10 y', 3652],
   ];
   for (const [label, days] of ticks) {
-    const at = left + band + (width - left - band - 12) * (Math.log1p(days) / span);
+    const at = left + band + (width - left - band - 24) * (Math.log1p(days) / span);
     svg.append(s('line', { x1: at, x2: at, y1: top - 6, y2: height, class: 'axis' }));
     svg.append(s('text', { x: at, y: 14, 'text-anchor': 'middle', class: 'tick' }, label));
   }
