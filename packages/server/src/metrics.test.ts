@@ -3,6 +3,8 @@
  * stored metadata it serves: expiry and version of every role, signatures missing on a pending
  * 2-of-3 version, label escaping, and the --metrics-collections bound.
  */
+
+import { readFileSync } from 'node:fs';
 import {
   bumpVersion,
   expiresIn,
@@ -19,6 +21,7 @@ import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { CollectionMetrics, METRICS_DELEGATED_ROLES } from './metrics.js';
 import { PendingOverview } from './overview.js';
 import { PendingStore } from './pending.js';
@@ -181,5 +184,33 @@ describe('/metrics per collection and role', () => {
     expect(hidden).not.toContain(soon);
     expect(hidden).toMatch(/^tufa_metadata_collections_omitted 0$/m);
     expect(METRICS_DELEGATED_ROLES).toBeGreaterThan(0);
+  });
+
+  it("the README's alerting rules name series this server exports, and the soon-expiring targets would fire", async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const from = readme.indexOf('Alerting rules for Prometheus');
+    const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(from))![1]!;
+    const rules = (parseYaml(block) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups[0]!
+      .rules;
+    const { text, series: got } = await scrape();
+    for (const rule of rules) {
+      for (const name of rule.expr.match(/tufa_[a-z_]+/g) ?? []) {
+        expect(text, `${rule.alert}: ${name}`).toMatch(new RegExp(`^# TYPE ${name} gauge$`, 'm'));
+      }
+    }
+    const soon = rules.find((r) => r.alert === 'TufaMetadataExpiresSoon')!;
+    expect(soon.expr).toBe('tufa_metadata_expires_timestamp_seconds{role!="timestamp"} - time() < 7 * 86400');
+    // The rule, evaluated on this scrape: only the targets that expire in 2 days fires.
+    const firing = [...got]
+      .filter(([k, v]) => {
+        const [name, , role] = k.split(' ');
+        return (
+          name === 'tufa_metadata_expires_timestamp_seconds' &&
+          role !== 'timestamp' &&
+          v - Date.now() / 1000 < 7 * 86400
+        );
+      })
+      .map(([k]) => k.split(' ').slice(1).join(' '));
+    expect(firing).toEqual(['example.com/metrics/soon targets']);
   });
 });
