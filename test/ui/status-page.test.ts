@@ -201,8 +201,8 @@ describe('the status page', () => {
     expect(names).toContain(IMG_NAME);
     expect(names).toContain('invoiceU+202Egnp.exe');
     expect(await page.locator('#targets td.target .ctl').textContent()).toBe('U+202E');
-    expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
-    expect(await page.evaluate(() => document.scripts.length)).toBe(1);
+    expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as any).document.scripts.length)).toBe(1);
     expect(await page.locator('#targets img').count()).toBe(0);
     const bins = page.locator('#delegations li[data-role="bin-*"]');
     expect(await bins.textContent()).toContain('16384 bins (14 bits), 1 published');
@@ -210,7 +210,9 @@ describe('the status page', () => {
     await browser.screenshot(page, 'collection-names');
     // Searching narrows the targets, served by the server page by page.
     await page.locator('#targets input[type="search"]').fill('script');
-    await page.waitForFunction(() => document.querySelectorAll('#targets td.target').length === 1);
+    await page.waitForFunction(
+      () => (globalThis as any).document.querySelectorAll('#targets td.target').length === 1,
+    );
     expect(await page.locator('#targets td.target').textContent()).toBe(SCRIPT_NAME);
     expect(errors).toEqual([]);
   });
@@ -267,14 +269,13 @@ describe('the status page where pulls need a token', () => {
       .locator('#collections tbody tr')
       .evaluateAll((els) => els.map((e) => e.getAttribute('data-gun')));
     expect(guns).toEqual([TEAM]);
-    expect(await page.evaluate(() => sessionStorage.getItem('tufa.token'))).toBe(reader);
+    expect(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('tufa.token'))).toBe(reader);
     await browser.screenshot(page, 'collections-token');
     // The collection the token does not cover is refused as a read would be.
     const other = await page.evaluate(async (gun) => {
-      const res = await fetch(`api/collection?gun=${gun}`, {
-        headers: { Authorization: `Bearer ${sessionStorage.getItem('tufa.token')}` },
-      });
-      return [res.status, (await res.json()).error.code];
+      const token = (globalThis as any).sessionStorage.getItem('tufa.token');
+      const res = await fetch(`api/collection?gun=${gun}`, { headers: { Authorization: `Bearer ${token}` } });
+      return [res.status, ((await res.json()) as any).error.code];
     }, OTHER);
     expect(other).toEqual([403, 'FORBIDDEN']);
     await open(page, `${url}/ui/#/c/${encodeURIComponent(TEAM)}`);
