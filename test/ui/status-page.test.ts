@@ -90,6 +90,14 @@ beforeAll(async () => {
     body: body({ targets: sign(v2, t[2]!) }),
   });
   expect(proposed.status).toBe(202);
+  // Another that waits one day: expired once the clock moved, and left in place by the page.
+  const v2b = withTarget(bumpVersion(v1, expiresIn(Date.now(), 90 * DAY)), 'app/v3', file('v3'));
+  const waiting = await fetch(`${base}/v2/${PENDING}/_trust/pending/?expires_in=86400`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body({ targets: sign(v2b, t[0]!) }),
+  });
+  expect(waiting.status).toBe(202);
 
   // Hostile names, and 16,384 succinct hash bins of which one is published.
   let named = newTargets({ version: 1, expires: expiresIn(Date.now(), 300 * DAY) });
@@ -130,6 +138,12 @@ describe('the status page', () => {
       'text/javascript; charset=utf-8',
     );
     expect((await fetch(`${base}/ui/style.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    const again = await fetch(`${base}/ui/app.js`, {
+      headers: { 'if-none-match': page.headers.get('etag')! },
+    });
+    expect(again.status).toBe(200);
+    const etag = (await fetch(`${base}/ui/app.js`)).headers.get('etag')!;
+    expect((await fetch(`${base}/ui/app.js`, { headers: { 'if-none-match': etag } })).status).toBe(304);
     const bare = await fetch(`${base}/ui`, { redirect: 'manual' });
     expect([bare.status, bare.headers.get('location')]).toEqual([308, '/ui/']);
     const missing = await fetch(`${base}/ui/nothing.js`);
@@ -176,6 +190,8 @@ describe('the status page', () => {
   it('shows a pending 2-of-3 version with who signed and one signature missing', async () => {
     const { page, errors } = await browser.page();
     await open(page, `${base}/ui/#/c/${encodeURIComponent(PENDING)}`);
+    // The proposal that waited one day has expired: only the live one is shown.
+    expect(await page.locator('#pending .pending').count()).toBe(1);
     const threshold = page.locator('#pending .threshold[data-role="targets"]');
     expect(await threshold.count()).toBe(1);
     const text = await threshold.textContent();
@@ -215,6 +231,29 @@ describe('the status page', () => {
     );
     expect(await page.locator('#targets td.target').textContent()).toBe(SCRIPT_NAME);
     expect(errors).toEqual([]);
+  });
+  it('changes nothing: every table holds what it held before the page was read', async () => {
+    const counts = async () =>
+      (
+        await server.store.pool.query(
+          `SELECT (SELECT count(*) FROM metadata) AS metadata, (SELECT count(*) FROM pending_updates) AS pending,
+                  (SELECT count(*) FROM changes) AS changes, (SELECT count(*) FROM audit_log) AS audit,
+                  (SELECT count(*) FROM online_keys) AS keys, (SELECT count(*) FROM collections) AS collections`,
+        )
+      ).rows[0];
+    const before = await counts();
+    expect(Number(before.pending)).toBe(2);
+    for (const path of [
+      'api/collections',
+      ...[EXPIRED, PENDING, NAMES, SOON].flatMap((g) => [
+        `api/collection?gun=${g}`,
+        `api/targets?gun=${g}&q=a`,
+      ]),
+      `api/collection?gun=example.com/ui/none`,
+    ]) {
+      await fetch(`${base}/ui/${path}`);
+    }
+    expect(await counts()).toEqual(before);
   });
 });
 

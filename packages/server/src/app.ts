@@ -415,6 +415,8 @@ export function createRequestListener(
     metrics: {
       read: async (call) => {
         const own = viewer(call);
+        // A scraper that sends a token is authenticated even when no collection is there to filter.
+        if (authorize === undefined) await call.principal();
         return {
           headers: { 'Content-Type': metrics.registry.contentType },
           body: (await metrics.registry.metrics()) + (await collectionMetrics.render(own.mayPull)),

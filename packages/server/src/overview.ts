@@ -3,7 +3,7 @@
  * every role of every collection, read from the stored columns (no document parsed), and the
  * signatures still missing on pending updates (their statuses remembered while nothing changed).
  */
-import { signaturesNeeded } from '@tufa/core';
+import { isTufaError, signaturesNeeded } from '@tufa/core';
 import type pg from 'pg';
 import type { PendingStore, PendingSummary } from './pending.js';
 
@@ -151,7 +151,14 @@ export class PendingOverview {
         out.set(gun, held.summaries);
         continue;
       }
-      const summaries = await this.pending.list(gun, { purge: false });
+      let summaries: PendingSummary[];
+      try {
+        summaries = await this.pending.list(gun, { purge: false });
+      } catch (err) {
+        // Deleted since the query above: nothing pending there any more.
+        if (isTufaError(err) && err.code === 'NOT_FOUND') continue;
+        throw err;
+      }
       this.memo.delete(gun);
       if (this.memo.size >= MEMO_COLLECTIONS) this.memo.delete(this.memo.keys().next().value!);
       this.memo.set(gun, { key, at: now, summaries });
