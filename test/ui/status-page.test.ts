@@ -12,6 +12,7 @@ import {
   succinctBinNameFor,
   targetFileFor,
   utf8Encode,
+  withDelegation,
   withRootRole,
   withSuccinctDelegation,
   withTarget,
@@ -62,13 +63,23 @@ beforeAll(async () => {
   ).toBe(200);
 
   // Targets that expire in 10 days: 5 days left once the clock moved.
-  const soon = newTargets({ version: 1, expires: expiresIn(Date.now(), 10 * DAY) });
+  // It delegates releases/* to `releases`, which delegates releases/nightly/* on: a tree.
+  const soon = withDelegation(
+    withTarget(newTargets({ version: 1, expires: expiresIn(Date.now(), 10 * DAY) }), 'app/v1', file('v1')),
+    { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] },
+  );
+  const releases = withDelegation(newTargets({ version: 1, expires: expiresIn(Date.now(), 200 * DAY) }), {
+    name: 'releases/nightly',
+    keys: [keys.other.key],
+    paths: ['releases/nightly/*'],
+  });
   const soonRoot = sign(await rootFor(base, SOON), keys.root);
   expect(
     (
       await post(base, SOON, {
         root: soonRoot,
-        targets: sign(withTarget(soon, 'app/v1', file('v1')), keys.targets),
+        targets: sign(soon, keys.targets),
+        releases: sign(releases, keys.releases),
       })
     ).status,
   ).toBe(200);
@@ -102,6 +113,9 @@ beforeAll(async () => {
   // Hostile names, and 16,384 succinct hash bins of which one is published.
   let named = newTargets({ version: 1, expires: expiresIn(Date.now(), 300 * DAY) });
   for (const n of [SCRIPT_NAME, IMG_NAME, BIDI_NAME]) named = withTarget(named, n, file(n));
+  // Enough targets for two pages of 50.
+  for (let i = 0; i < 60; i++)
+    named = withTarget(named, `pkg/${String(i).padStart(2, '0')}`, file(`pkg ${i}`));
   named = withSuccinctDelegation(named, { keys: [keys.releases.key], bitLength: 14, namePrefix: 'bin' });
   const succinct = named.delegations!.succinctRoles!;
   const bin = succinctBinNameFor(succinct, 'releases/1.0');
@@ -166,8 +180,8 @@ describe('the status page', () => {
     expect(
       await page.locator(`tr[data-gun="example.com/ui/fine"] [data-state]`).getAttribute('data-state'),
     ).toBe('fine');
-    // Four roles of five collections, and the one published bin.
-    expect(await page.locator('svg.timeline circle').count()).toBe(21);
+    // Four roles of five collections, the one published bin and `releases`.
+    expect(await page.locator('svg.timeline circle').count()).toBe(22);
     expect(await page.locator('svg.timeline circle.expired[data-role="targets"]').count()).toBe(1);
     await browser.screenshot(page, 'collections');
     expect(errors).toEqual([]);
@@ -184,6 +198,23 @@ describe('the status page', () => {
       'fine',
     );
     await browser.screenshot(page, 'collection-expired');
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the delegations as a tree, published or not', async () => {
+    const { page, errors } = await browser.page();
+    await open(page, `${base}/ui/#/c/${encodeURIComponent(SOON)}`);
+    const releases = page.locator('#delegations li[data-role="releases"]');
+    expect(await releases.locator('> strong').textContent()).toBe('releases');
+    expect(await releases.textContent()).toContain('paths: releases/*');
+    const nightly = releases.locator('> ul > li[data-role="releases/nightly"]');
+    expect(await nightly.textContent()).toContain('not published');
+    expect(await nightly.textContent()).toContain('paths: releases/nightly/*');
+    expect(await page.locator('#roles tr[data-role="releases"] td').last().textContent()).toBe('targets');
+    expect(await page.locator('#roles tr[data-role="targets"] [data-state]').getAttribute('data-state')).toBe(
+      'week',
+    );
+    await browser.screenshot(page, 'collection-delegations');
     expect(errors).toEqual([]);
   });
 
@@ -224,6 +255,15 @@ describe('the status page', () => {
     expect(await bins.textContent()).toContain('16384 bins (14 bits), 1 published');
     expect(await page.locator('#delegations li').count()).toBe(1);
     await browser.screenshot(page, 'collection-names');
+    // 64 targets, 50 a page: the second page holds the last 14, in order.
+    expect(await page.locator('#targets h2').textContent()).toBe('Targets (64)');
+    expect(await page.locator('#targets td.target').count()).toBe(50);
+    await page.locator('#targets .pager button', { hasText: 'next' }).click();
+    await page.waitForSelector('#targets .pager:has-text("page 2 of 2")');
+    const second = await page
+      .locator('#targets td.target')
+      .evaluateAll((els) => els.map((e) => e.textContent));
+    expect(second).toEqual([...Array.from({ length: 13 }, (_, i) => `pkg/${47 + i}`), 'releases/1.0']);
     // Searching narrows the targets, served by the server page by page.
     await page.locator('#targets input[type="search"]').fill('script');
     await page.waitForFunction(
