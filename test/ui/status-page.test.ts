@@ -17,12 +17,11 @@ import {
   withSuccinctDelegation,
   withTarget,
 } from '@tufa/core';
-import type { RunningServer } from '@tufa/server';
+import { type RunningServer, UI_CSP } from '@tufa/server';
 import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UI_CSP } from '../../packages/server/src/ui/page.js';
 import { type Browser, launch, open } from './browser.test-util.js';
 
 const EXPIRED = 'example.com/ui/expired';

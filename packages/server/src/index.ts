@@ -58,3 +58,4 @@ export {
   type TokenInfo,
   TokenStore,
 } from './tokens.js';
+export { type ExpiryState, expiryState, UI_CSP } from './ui/page.js';

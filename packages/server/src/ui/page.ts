@@ -337,7 +337,7 @@ export class StatusPage {
     const counts: Record<ExpiryState, number> = { expired: 0, week: 0, month: 0, fine: 0 };
     const visible = [];
     for (const c of await collectionExpiries(store.pool, now)) {
-      if (search !== '' && !c.gun.includes(search)) continue;
+      if (search !== '' && !c.gun.toLowerCase().includes(search)) continue;
       if (!(await viewer.mayPull(c.gun))) continue;
       counts[expiryState(c.nearest, now)]++;
       visible.push(c);
