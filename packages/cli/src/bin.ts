@@ -441,16 +441,24 @@ notary
 const key = program.command('key').description('manage private keys in TUFA_HOME/private');
 key
   .command('generate')
-  .description('generate an ed25519 key, encrypted with a passphrase')
+  .description('generate a key, encrypted with a passphrase (ed25519, or ECDSA P-256 with --type ecdsa)')
   .addOption(
     new Option('--role <role>', 'what the key is for')
       .choices(['root', 'targets', 'snapshot', 'delegation'])
       .default('targets'),
   )
+  .addOption(
+    new Option('--type <type>', 'the key type (ecdsa: ecdsa-sha2-nistp256)')
+      .choices(['ed25519', 'ecdsa'])
+      .default('ed25519'),
+  )
   .option('--gun <gun>', 'the collection the key is for')
-  .addHelpText('after', '\nExample:\n  TUFA_DELEGATION_PASSPHRASE=… tufa key generate --role delegation')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  TUFA_DELEGATION_PASSPHRASE=… tufa key generate --role delegation\n  TUFA_TARGETS_PASSPHRASE=… tufa key generate --role targets --type ecdsa',
+  )
   .action(
-    action(async (ctx, opts: { role?: string; gun?: string }) =>
+    action(async (ctx, opts: { role?: string; gun?: string; type?: string }) =>
       (await import('./commands/key.js')).keyGenerate(ctx, opts),
     ),
   );

@@ -20,6 +20,12 @@ import { exitCodeFor } from './output.js';
 import { passphraseSource } from './passphrase.js';
 import { applyChanges, Staging } from './staging.js';
 
+const keyToJsonForTufJs = (key: { keytype: string; scheme: string; keyval: { public: string } }) => ({
+  keytype: key.keytype,
+  scheme: key.scheme,
+  keyval: { public: key.keyval.public },
+});
+
 // Cheap scrypt parameters keep the tests fast; the format and the checks are the same.
 const FAST = { N: 1024, r: 8, p: 1 };
 
@@ -253,6 +259,31 @@ describe('exit codes', () => {
 describe('P-256 keys in the keystore (kept from Notary)', () => {
   const FAST_P256 = { N: 1024, r: 8, p: 1 };
 
+  it('generates a P-256 key (type ecdsa) whose DER signatures core and tuf-js verify', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const info = await ks.generate({
+      role: 'targets',
+      passphrase: 'pw',
+      type: 'ecdsa',
+      scryptParams: FAST_P256,
+    });
+    expect(info.key).toMatchObject({ keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256' });
+    expect((await ks.list()).map((k) => k.key.scheme)).toEqual(['ecdsa-sha2-nistp256']);
+    const signer = await ks.unlock(info.keyid, 'pw');
+    const doc = JSON.parse(
+      Buffer.from(
+        serializeMetadata(
+          await signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
+        ),
+      ).toString(),
+    );
+    expect(doc.signatures[0].sig.slice(0, 2)).toBe('30');
+    const tufJsKey = TufJsKey.fromJSON(info.keyid, keyToJsonForTufJs(info.key));
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).not.toThrow();
+    doc.signed.version = 2;
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).toThrow();
+  });
+
   it('stores a P-256 key encrypted, unlocks it, and signs DER ECDSA that core and tuf-js verify', async () => {
     const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
     const pkcs8 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
@@ -275,7 +306,7 @@ describe('P-256 keys in the keystore (kept from Notary)', () => {
     const signer = await ks.unlock(info.keyid, 'pw');
     expect(await code(() => ks.unlock(info.keyid, 'wrong'))).toBe('WRONG_PASSPHRASE');
     const bytes = serializeMetadata(
-      signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
+      await signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
     );
     const doc = JSON.parse(Buffer.from(bytes).toString());
     // DER: a SEQUENCE, not 64 raw bytes.

@@ -9,6 +9,7 @@ import {
   createDecipheriv,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   sign as nodeSign,
   randomBytes,
   scrypt,
@@ -39,6 +40,10 @@ const MAX_SCRYPT = { N: 2 ** 20, r: 16, p: 4 };
 const KEY_FILE_LIMIT = 16 * 1024;
 
 export type UnlockedKey = Signer & { privateKey: Uint8Array };
+
+/** The key types the keystore generates: ed25519, or ECDSA P-256 (`ecdsa-sha2-nistp256`, as tokens make). */
+export type KeyType = 'ed25519' | 'ecdsa';
+export const KEY_TYPES: readonly KeyType[] = Object.freeze(['ed25519', 'ecdsa']);
 
 export interface StoredKeyInfo {
   readonly keyid: string;
@@ -96,14 +101,20 @@ export class Keystore {
     return join(this.dir, `${keyid}.key`);
   }
 
-  /** Generates an ed25519 key and stores it encrypted under `passphrase`. */
+  /** Generates a key (ed25519 unless `type` says ecdsa) and stores it encrypted under `passphrase`. */
   async generate(options: {
     role: KeyRole;
     gun?: string | undefined;
     passphrase: string;
+    type?: KeyType;
     now?: number;
     scryptParams?: { N: number; r: number; p: number };
   }): Promise<StoredKeyInfo> {
+    if (options.type === 'ecdsa') {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
+      return this.store({ ...options, privateKey: pkcs8, p256: true });
+    }
     const pair = generateEd25519Key(this.crypto);
     return this.store({ ...options, privateKey: pair.privateKey });
   }
@@ -289,7 +300,8 @@ export function p256Signer(pkcs8: Uint8Array): Signer {
   return {
     keyid: computeKeyId(key),
     key,
-    sign: (message) => new Uint8Array(nodeSign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
+    sign: async (message) =>
+      new Uint8Array(nodeSign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
   };
 }
 

@@ -43,11 +43,16 @@ export function ed25519PublicKey(publicKey: Uint8Array): Key {
   return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(publicKey) }, extra: {} };
 }
 
-/** Something that can sign for one key id. */
+/**
+ * Something that can sign for one key id: the one signing interface of tufa (the CLI's keystore,
+ * a PKCS#11 token, the server's online keys). Asynchronous, as a token or a remote signer is.
+ * `sign` returns the signature bytes as they go, hex-encoded, into `sig`: for ecdsa-sha2-nistp256
+ * the DER form that securesystemslib and tuf-js expect.
+ */
 export interface Signer {
   readonly keyid: string;
   readonly key: Key;
-  sign(message: Uint8Array): Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface Ed25519KeyPair {
@@ -73,7 +78,7 @@ export function ed25519Signer(crypto: CryptoProvider, privateKey: Uint8Array, ke
   return {
     keyid: keyid ?? computeKeyId(key),
     key,
-    sign: (message) => crypto.ed25519Sign(message, seed),
+    sign: async (message) => crypto.ed25519Sign(message, seed),
   };
 }
 

@@ -197,8 +197,9 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     );
   }
   const documents = new Map<string, Uint8Array>();
-  const sign = <T extends Signed>(signed: T, signers: Signer[]): Metadata<T> => signMetadata(signed, signers);
-  const rootBytes = serializeMetadata(sign(root, rootSigners));
+  const sign = <T extends Signed>(signed: T, signers: Signer[]): Promise<Metadata<T>> =>
+    signMetadata(signed, signers);
+  const rootBytes = serializeMetadata(await sign(root, rootSigners));
   let targets: Targets = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
   if (binBits !== undefined) {
     // One key set for every bin: the targets keys and threshold.
@@ -209,7 +210,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       namePrefix: HASH_BIN_PREFIX,
     });
   }
-  const targetsBytes = serializeMetadata(sign(targets, targetsSigners));
+  const targetsBytes = serializeMetadata(await sign(targets, targetsSigners));
   documents.set('root', rootBytes);
   documents.set('targets', targetsBytes);
   // Every bin exists from the start (an empty v1), as TAP 15 repositories publish them: a client
@@ -219,7 +220,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   if (succinct !== undefined) {
     const empty = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
     for (const bin of allDelegatedRoles(targets.delegations)) {
-      bins.set(bin.name, serializeMetadata(sign(empty, targetsSigners)));
+      bins.set(bin.name, serializeMetadata(await sign(empty, targetsSigners)));
     }
   }
   if (snapshotSigner !== undefined) {
@@ -227,7 +228,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
       meta: { 'targets.json': metaFileFor(ctx.crypto, targetsBytes, 1) },
     });
-    documents.set('snapshot', serializeMetadata(sign(snapshot, [snapshotSigner])));
+    documents.set('snapshot', serializeMetadata(await sign(snapshot, [snapshotSigner])));
   }
   const summary = {
     gun,

@@ -2,7 +2,14 @@
 import { TufaError } from '@tufa/core';
 import type { Context } from '../context.js';
 import { readLocalFile } from '../home.js';
-import { KEY_ROLES, type KeyRole, parsePrivateKeyFile, publicKeyFile } from '../keystore.js';
+import {
+  KEY_ROLES,
+  KEY_TYPES,
+  type KeyRole,
+  type KeyType,
+  parsePrivateKeyFile,
+  publicKeyFile,
+} from '../keystore.js';
 
 function keyRole(value: string | undefined): KeyRole {
   const role = (value ?? 'targets') as KeyRole;
@@ -14,14 +21,35 @@ function keyRole(value: string | undefined): KeyRole {
   return role;
 }
 
-export async function keyGenerate(ctx: Context, options: { role?: string; gun?: string }): Promise<void> {
+function keyType(value: string | undefined): KeyType {
+  const type = (value ?? 'ed25519') as KeyType;
+  if (!KEY_TYPES.includes(type)) {
+    throw new TufaError('INVALID_ARGUMENT', `--type must be one of ${KEY_TYPES.join(', ')}`, {
+      found: value,
+    });
+  }
+  return type;
+}
+
+export async function keyGenerate(
+  ctx: Context,
+  options: { role?: string; gun?: string; type?: string },
+): Promise<void> {
   const role = keyRole(options.role);
+  const type = keyType(options.type);
   const passphrase = await ctx.passphrases.get(role, `the new ${role} key`, true);
-  const info = await ctx.keystore.generate({ role, gun: options.gun, passphrase });
+  const info = await ctx.keystore.generate({ role, gun: options.gun, passphrase, type });
   ctx.out.result(
-    { keyid: info.keyid, role, gun: info.gun ?? null, public: JSON.parse(publicKeyFile(info.key)) },
+    {
+      keyid: info.keyid,
+      role,
+      gun: info.gun ?? null,
+      keytype: info.key.keytype,
+      scheme: info.key.scheme,
+      public: JSON.parse(publicKeyFile(info.key)),
+    },
     [
-      `generated ${role} key ${info.keyid}`,
+      `generated ${role} key ${info.keyid} (${info.key.scheme})`,
       `export its public key with: tufa key export ${info.keyid} > ${info.keyid.slice(0, 12)}.pub`,
     ],
   );

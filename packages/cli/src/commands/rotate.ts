@@ -72,7 +72,7 @@ async function rotatedRoot(
     threshold: role === 'root' ? Math.min(current.roles.root.threshold, keys.length) : 1,
   });
   const oldSigners = await localSigners(ctx, current.roles.root.keyids);
-  const bytes = serializeMetadata(signMetadata(root, [...oldSigners, ...extraSigners]));
+  const bytes = serializeMetadata(await signMetadata(root, [...oldSigners, ...extraSigners]));
   const unmet = plan.updateRoot(bytes).thresholds.find((t) => !t.verified);
   if (unmet !== undefined) {
     throw new TufaError(

@@ -79,7 +79,7 @@ async function build(
         expected: keyids,
       });
     }
-    rootBytes = serializeMetadata(signMetadata(root, signers));
+    rootBytes = serializeMetadata(await signMetadata(root, signers));
     documents.set('root', rootBytes);
     if (!plan.updateRoot(rootBytes).complete) partial.incomplete.push('root');
   } else {

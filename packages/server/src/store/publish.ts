@@ -251,7 +251,7 @@ export async function signOnline(
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
     const meta = snapshotMetaForState(ctx.crypto, args.state);
-    const md = signMetadata(
+    const md = await signMetadata(
       newSnapshot({
         version: snapshotVersion,
         expires: formatExpires(args.now + ctx.snapshotExpiry),
@@ -266,7 +266,7 @@ export async function signOnline(
     snapshotBytes = args.currentSnapshot.bytes;
     snapshotVersion = args.currentSnapshot.metadata.signed.version;
   }
-  const timestamp = signMetadata(
+  const timestamp = await signMetadata(
     newTimestamp({
       version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
