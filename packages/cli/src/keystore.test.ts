@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   canonicalJson,
+  computeKeyId,
   expiresIn,
   newTargets,
   serializeMetadata,
@@ -15,7 +16,7 @@ import {
 import { codeOf as code, testCrypto } from '@tufa/testing';
 import { MetadataKind, Key as TufJsKey, Metadata as TufJsMetadata } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
-import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
+import { Keystore, p256PublicKey, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
 import { passphraseSource } from './passphrase.js';
 import { applyChanges, Staging } from './staging.js';
@@ -258,6 +259,49 @@ describe('exit codes', () => {
 
 describe('P-256 keys in the keystore (kept from Notary)', () => {
   const FAST_P256 = { N: 1024, r: 8, p: 1 };
+
+  it('records a key on a PKCS#11 token by URI and public key only; never unlocks or exports it', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ format: 'pem', type: 'spki' })
+      .toString();
+    const key = p256PublicKey(spki);
+    const uri = 'pkcs11:token=t;object=k;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so';
+    const info = await ks.storeReference({ role: 'root', gun: 'x/app', key, pkcs11: uri });
+    expect(info).toMatchObject({ keyid: computeKeyId(key), role: 'root', gun: 'x/app', pkcs11: uri });
+    expect(await ks.list()).toEqual([{ ...info, created: expect.any(String) }]);
+    const text = readFileSync(join(ks.dir, `${info.keyid}.key`), 'utf8');
+    expect(Object.keys(JSON.parse(text)).sort()).toEqual([
+      'created',
+      'gun',
+      'keyid',
+      'pkcs11',
+      'public',
+      'role',
+      'tufa_key',
+    ]);
+    expect(await code(() => ks.unlock(info.keyid, 'pw'))).toBe('INVALID_ARGUMENT');
+    expect(await code(() => ks.exportEncrypted(info.keyid))).toBe('INVALID_ARGUMENT');
+    expect(await ks.hasDefaultCost(info.keyid)).toBe(false);
+    expect(await code(() => ks.storeReference({ role: 'root', key, pkcs11: uri }))).toBe('INVALID_ARGUMENT');
+    expect(
+      await code(() => ks.storeReference({ role: 'root', key, pkcs11: 'pkcs11:id=%01?pin-value=1' })),
+    ).toBe('INVALID_ARGUMENT');
+    // A damaged reference (a PIN written into its URI, another public key) is a bad key file.
+    const file = join(ks.dir, `${info.keyid}.key`);
+    writeFileSync(
+      file,
+      text.replace('id=%01', 'id=%01?pin-value=1234').replace('?module-path', '&module-path'),
+    );
+    expect(await code(() => ks.info(info.keyid))).toBe('INVALID_KEY');
+    const other = p256PublicKey(
+      generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .publicKey.export({ format: 'pem', type: 'spki' })
+        .toString(),
+    );
+    writeFileSync(file, text.replace(JSON.stringify(key.keyval.public), JSON.stringify(other.keyval.public)));
+    expect(await code(() => ks.info(info.keyid))).toBe('INVALID_KEY');
+  });
 
   it('generates a P-256 key (type ecdsa) whose DER signatures core and tuf-js verify', async () => {
     const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);

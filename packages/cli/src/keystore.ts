@@ -1,8 +1,10 @@
 /**
  * The keystore: ed25519 private keys encrypted with a passphrase (scrypt, parameters stored in
  * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600. ECDSA
- * P-256 keys imported from Notary (`tufa notary import --keep-keys`) are stored the same way
- * (PKCS#8 DER inside) and sign ecdsa-sha2-nistp256 with DER signatures, as securesystemslib does.
+ * P-256 keys (generated with `--type ecdsa`, or imported from Notary by `tufa notary import
+ * --keep-keys`) are stored the same way (PKCS#8 DER inside) and sign ecdsa-sha2-nistp256 with DER
+ * signatures, as securesystemslib does. A key on a PKCS#11 token has a file here too, holding
+ * only its public key and its PKCS#11 URI (pkcs11.ts signs with it).
  */
 import {
   createCipheriv,
@@ -29,6 +31,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import { readFileBounded, readLocalFile, writeFileAtomic } from './home.js';
+import { parsePkcs11Uri } from './pkcs11-uri.js';
 
 /** What a key is for: the role whose passphrase variable unlocks it. */
 export type KeyRole = 'root' | 'targets' | 'snapshot' | 'delegation';
@@ -52,6 +55,8 @@ export interface StoredKeyInfo {
   readonly gun: string | undefined;
   readonly key: Key;
   readonly created: string;
+  /** Where the private key lives when not in this keystore: its PKCS#11 URI (RFC 7512). */
+  readonly pkcs11: string | undefined;
 }
 
 interface KeyFile {
@@ -65,6 +70,19 @@ interface KeyFile {
   cipher: { name: 'aes-256-gcm'; nonce: string };
   ciphertext: string;
 }
+
+/** A key on a PKCS#11 token: what names it there, and its public key; nothing secret. */
+interface ReferenceFile {
+  tufa_key: 1;
+  keyid: string;
+  role: KeyRole;
+  gun: string | null;
+  created: string;
+  public: JsonObject;
+  pkcs11: string;
+}
+
+const isReference = (file: KeyFile | ReferenceFile): file is ReferenceFile => 'pkcs11' in file;
 
 function deriveKey(
   passphrase: string,
@@ -161,7 +179,45 @@ export class Keystore {
     };
     await writeFileAtomic(this.path(signer.keyid), `${JSON.stringify(file, null, 2)}\n`);
     this.unlocking.delete(signer.keyid);
-    return { keyid: signer.keyid, role: options.role, gun: options.gun, key: signer.key, created };
+    return {
+      keyid: signer.keyid,
+      role: options.role,
+      gun: options.gun,
+      key: signer.key,
+      created,
+      pkcs11: undefined,
+    };
+  }
+
+  /** Records a key that lives on a PKCS#11 token: its URI and public key (a P-256 key). */
+  async storeReference(options: {
+    role: KeyRole;
+    gun?: string | undefined;
+    key: Key;
+    pkcs11: string;
+    now?: number;
+  }): Promise<StoredKeyInfo> {
+    parsePkcs11Uri(options.pkcs11);
+    const keyid = computeKeyId(options.key);
+    const created = new Date(options.now ?? Date.now()).toISOString();
+    const file: ReferenceFile = {
+      tufa_key: 1,
+      keyid,
+      role: options.role,
+      gun: options.gun ?? null,
+      created,
+      public: keyToJson(options.key),
+      pkcs11: options.pkcs11,
+    };
+    const source = `key file ${this.path(keyid)}`;
+    checkReferenceFile(file, keyid, source);
+    if (await this.has(keyid)) {
+      throw new TufaError('INVALID_ARGUMENT', `key ${keyid.slice(0, 12)}… is in this home already`, {
+        found: keyid,
+      });
+    }
+    await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
+    return { keyid, role: options.role, gun: options.gun, key: options.key, created, pkcs11: options.pkcs11 };
   }
 
   async list(): Promise<StoredKeyInfo[]> {
@@ -192,6 +248,7 @@ export class Keystore {
       gun: file.gun ?? undefined,
       key: publicKeyOf(file),
       created: file.created,
+      pkcs11: isReference(file) ? file.pkcs11 : undefined,
     };
   }
 
@@ -203,7 +260,7 @@ export class Keystore {
   unlock(keyid: string, passphrase: string): Promise<UnlockedKey> {
     const started = this.unlocking.get(keyid);
     if (started !== undefined && started.passphrase === passphrase) return started.signer;
-    const signer = this.read(keyid).then((file) => decrypt(this.crypto, file, passphrase));
+    const signer = this.read(keyid).then((file) => decrypt(this.crypto, encrypted(file), passphrase));
     const entry = { passphrase, signer };
     this.unlocking.set(keyid, entry);
     signer.catch(() => {
@@ -214,13 +271,15 @@ export class Keystore {
 
   /** Whether the key's file asks no more of scrypt than tufa's default (about 0.1 s, 32 MiB). */
   async hasDefaultCost(keyid: string): Promise<boolean> {
-    const { N, r, p } = (await this.read(keyid)).kdf;
+    const file = await this.read(keyid);
+    if (isReference(file)) return false;
+    const { N, r, p } = file.kdf;
     return N <= DEFAULT_SCRYPT.N && r <= DEFAULT_SCRYPT.r && p <= DEFAULT_SCRYPT.p;
   }
 
   /** The stored (still encrypted) key file, for `tufa key export --private`. */
   async exportEncrypted(keyid: string): Promise<string> {
-    return `${JSON.stringify(await this.read(keyid), null, 2)}\n`;
+    return `${JSON.stringify(encrypted(await this.read(keyid)), null, 2)}\n`;
   }
 
   /** Imports a key file written by `key export --private`; the passphrase must open it. */
@@ -233,7 +292,7 @@ export class Keystore {
     return this.info(keyid);
   }
 
-  private async read(keyid: string): Promise<KeyFile> {
+  private async read(keyid: string): Promise<KeyFile | ReferenceFile> {
     const bytes = await readFileBounded(this.path(keyid), KEY_FILE_LIMIT, 'key file');
     if (bytes === undefined) {
       throw new TufaError('NOT_FOUND', `no private key ${keyid.slice(0, 12)}… in ${this.dir}`, {
@@ -241,8 +300,53 @@ export class Keystore {
       });
     }
     const source = `key file ${this.path(keyid)}`;
-    return checkKeyFile(keyFileJson(bytes, source, PRIVATE_KEY_FORMAT), keyid, source);
+    const doc = keyFileJson(bytes, source, PRIVATE_KEY_FORMAT);
+    if (field(doc, 'pkcs11') !== undefined) return checkReferenceFile(doc, keyid, source);
+    return checkKeyFile(doc, keyid, source);
   }
+}
+
+/** The encrypted key file; a key on a token has none (its private key never leaves it). */
+function encrypted(file: KeyFile | ReferenceFile): KeyFile {
+  if (isReference(file)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `key ${file.keyid.slice(0, 12)}… lives on a PKCS#11 token (${file.pkcs11}): its private key never leaves it`,
+      { found: file.pkcs11 },
+    );
+  }
+  return file;
+}
+
+function checkReferenceFile(doc: unknown, keyid: string, source: string): ReferenceFile {
+  const bad = (what: string): never => {
+    throw new TufaError('INVALID_KEY', `${source}: ${what} (a PKCS#11 key reference)`, { found: keyid });
+  };
+  const f = (...path: string[]) => field(doc, ...path);
+  if (f('tufa_key') !== 1) bad('no "tufa_key": 1');
+  if (f('keyid') !== keyid) bad('names another key id');
+  if (!KEY_ROLES.includes(f('role') as KeyRole)) bad('unknown role');
+  const gun = f('gun');
+  if (gun !== null && typeof gun !== 'string') bad('bad gun');
+  if (typeof f('created') !== 'string') bad('bad creation time');
+  const pub = f('public', 'keyval', 'public');
+  if (
+    f('public', 'keytype') !== 'ecdsa' ||
+    f('public', 'scheme') !== 'ecdsa-sha2-nistp256' ||
+    typeof pub !== 'string' ||
+    !/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----$/.test(pub)
+  ) {
+    bad('not an ecdsa-sha2-nistp256 public key');
+  }
+  if (computeKeyId(p256PublicKey(pub as string)) !== keyid) bad('public key does not match its key id');
+  const uri = f('pkcs11');
+  if (typeof uri !== 'string') return bad('no PKCS#11 URI');
+  try {
+    parsePkcs11Uri(uri);
+  } catch (err) {
+    bad((err as Error).message);
+  }
+  return doc as ReferenceFile;
 }
 
 async function decrypt(
@@ -305,7 +409,7 @@ export function p256Signer(pkcs8: Uint8Array): Signer {
   };
 }
 
-function publicKeyOf(file: KeyFile): Key {
+function publicKeyOf(file: KeyFile | ReferenceFile): Key {
   if (file.public.keytype === 'ecdsa')
     return p256PublicKey(field(file, 'public', 'keyval', 'public') as string);
   return {
@@ -428,6 +532,25 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   }
   if (typeof f('created') !== 'string') bad('bad creation time');
   return doc as KeyFile;
+}
+
+/** A key this home holds (in the keystore or on a token), named by its key id. */
+export async function homeKey(keystore: Keystore, keyid: string, option: string): Promise<StoredKeyInfo> {
+  if (!/^[0-9a-f]{64}$/.test(keyid)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${option}: not a key id (64 hex digits): ${keyid.slice(0, 80)}`,
+      {
+        found: keyid.slice(0, 80),
+      },
+    );
+  }
+  if (!(await keystore.has(keyid))) {
+    throw new TufaError('NOT_FOUND', `${option}: this home holds no key ${keyid} (see tufa key list)`, {
+      found: keyid,
+    });
+  }
+  return keystore.info(keyid);
 }
 
 /** A public key file as `tufa key export` writes it: the TUF key object. */

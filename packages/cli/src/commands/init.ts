@@ -23,7 +23,7 @@ import {
   withSuccinctDelegation,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { readPublicKey } from '../keystore.js';
+import { homeKey, readPublicKey } from '../keystore.js';
 import { localSigners, parseLifetime } from '../publishing.js';
 import { fetchRoleBytes, getOnlineKey, proposeUpdate, publishRoles, type RemoteOptions } from '../remote.js';
 import { pinRoot, pinRootKeys, remoteOptions } from '../repo.js';
@@ -38,6 +38,9 @@ export interface InitOptions {
   targetsThreshold?: string;
   /** false: make no new key here; keys of the roles already in this keystore still sign. */
   localKey?: boolean;
+  /** Keys already in this home (the keystore or a PKCS#11 token) for root and targets, instead of new ones. */
+  rootKeyId?: string;
+  targetsKeyId?: string;
   pendingExpires?: string;
   /** TAP 15: targets delegates every tag to this many succinct hash bins (a power of two), signed by the targets keys. */
   hashBins?: string;
@@ -108,6 +111,23 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   const remote = await remoteOptions(ctx);
   const now = Date.now();
   const localKey = options.localKey !== false;
+  if (!localKey && (options.rootKeyId !== undefined || options.targetsKeyId !== undefined)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      '--root-key-id and --targets-key-id name local keys: drop --no-local-key',
+    );
+  }
+  // Checked before the server is asked: a key id this home does not hold is refused at once.
+  const given = {
+    root:
+      options.rootKeyId === undefined
+        ? undefined
+        : await homeKey(ctx.keystore, options.rootKeyId, '--root-key-id'),
+    targets:
+      options.targetsKeyId === undefined
+        ? undefined
+        : await homeKey(ctx.keystore, options.targetsKeyId, '--targets-key-id'),
+  };
   const extraRoot = await Promise.all((options.rootKeyFile ?? []).map(readPublicKey));
   const extraTargets = await Promise.all((options.targetsKey ?? []).map(readPublicKey));
   if (!localKey && (extraRoot.length === 0 || extraTargets.length === 0)) {
@@ -140,10 +160,16 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   let rootInfo: { keyid: string; key: Key } | undefined;
   let targetsInfo: { keyid: string; key: Key } | undefined;
   if (localKey) {
-    const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
-    const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
-    rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
-    targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+    rootInfo = given.root;
+    targetsInfo = given.targets;
+    if (rootInfo === undefined) {
+      const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
+      rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
+    }
+    if (targetsInfo === undefined) {
+      const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
+      targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+    }
   }
   let snapshotKey: Key;
   let snapshotSigner: Signer | undefined;
