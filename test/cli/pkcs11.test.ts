@@ -129,6 +129,71 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     ).toThrow();
   });
 
+  it('key import --pkcs11-uri adopts a key pair made by another tool; an RSA key on the token is refused', async () => {
+    const tool = (args: string[]) =>
+      runProcess(
+        'pkcs11-tool',
+        ['--module', SOFTHSM_MODULE, '--token-label', LABEL, '--login', '--pin', 'env:PIN', ...args],
+        {
+          env: { PATH: process.env.PATH ?? '', SOFTHSM2_CONF: token.conf, PIN },
+        },
+      );
+    const made = await tool([
+      '--keypairgen',
+      '--key-type',
+      'EC:prime256v1',
+      '--label',
+      'external',
+      '--id',
+      'e1',
+    ]);
+    expect(made.code).toBe(0);
+    const alice = home();
+    const imported = await alice.json([
+      'key',
+      'import',
+      '--pkcs11-uri',
+      `pkcs11:token=${LABEL};object=external`,
+      '--role',
+      'targets',
+    ]);
+    // The recorded URI names the pair fully (its id too) and the module it was found with.
+    expect(imported.location).toBe(
+      `pkcs11:token=${LABEL};object=external;id=%e1?module-path=/usr/lib/softhsm/libsofthsm2.so`,
+    );
+    const gun = 'example.com/hsm/imported';
+    const init = await alice.json(['init', gun, '--targets-key-id', imported.keyid]);
+    await alice.ok(['add', gun, 'v1', '--digest', SHA_A, '--length', '10']);
+    await alice.ok(['publish', gun]);
+    expect(
+      (await reader().run(['verify', gun, 'v1', '--digest', SHA_A, '--root-key', init.root.keyid])).code,
+    ).toBe(0);
+
+    expect(
+      (await tool(['--keypairgen', '--key-type', 'rsa:2048', '--label', 'rsa', '--id', 'e2'])).code,
+    ).toBe(0);
+    const rsa = await alice.run([
+      'key',
+      'import',
+      '--pkcs11-uri',
+      `pkcs11:token=${LABEL};id=%e2`,
+      '--role',
+      'targets',
+      '--json',
+    ]);
+    expect([rsa.code, JSON.parse(rsa.stdout).error.code]).toEqual([2, 'UNSUPPORTED_KEY']);
+    const absent = await alice.run([
+      'key',
+      'import',
+      '--pkcs11-uri',
+      `pkcs11:token=${LABEL};id=%e3`,
+      '--role',
+      'targets',
+      '--json',
+    ]);
+    expect([absent.code, JSON.parse(absent.stdout).error.code]).toEqual([4, 'NOT_FOUND']);
+  });
+
   it('root on the token, targets in the keystore: rotate targets, then move root onto another token key', async () => {
     const gun = 'example.com/hsm/root';
     const alice = home();
