@@ -7,6 +7,7 @@ import {
   computeKeyId,
   expiresIn,
   newTargets,
+  p256PublicKey,
   serializeMetadata,
   signMetadata,
   type TufaError,
@@ -16,7 +17,7 @@ import {
 import { codeOf as code, testCrypto } from '@tufa/testing';
 import { MetadataKind, Key as TufJsKey, Metadata as TufJsMetadata } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
-import { Keystore, p256PublicKey, parsePublicKeyFile, publicKeyFile } from './keystore.js';
+import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
 import { passphraseSource } from './passphrase.js';
 import { applyChanges, Staging } from './staging.js';

@@ -26,12 +26,13 @@ import {
   type JsonObject,
   type Key,
   keyToJson,
+  p256PublicKey,
   parseJson,
+  parsePkcs11Uri,
   type Signer,
   TufaError,
 } from '@tufa/core';
 import { readFileBounded, readLocalFile, writeFileAtomic } from './home.js';
-import { parsePkcs11Uri } from './pkcs11-uri.js';
 
 /** What a key is for: the role whose passphrase variable unlocks it. */
 export type KeyRole = 'root' | 'targets' | 'snapshot' | 'delegation';
@@ -382,11 +383,6 @@ async function decrypt(
     });
   }
   return { ...signer, privateKey: seed };
-}
-
-/** The TUF key object of a P-256 public key, as securesystemslib writes it (SPKI PEM). */
-export function p256PublicKey(spkiPem: string): Key {
-  return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: spkiPem.trim() }, extra: {} };
 }
 
 /** A signer for a P-256 private key (PKCS#8 DER): ECDSA with SHA-256, DER-encoded signatures. */

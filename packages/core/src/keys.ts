@@ -43,6 +43,11 @@ export function ed25519PublicKey(publicKey: Uint8Array): Key {
   return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(publicKey) }, extra: {} };
 }
 
+/** The TUF key object of a P-256 public key, as securesystemslib writes it (SPKI PEM). */
+export function p256PublicKey(spkiPem: string): Key {
+  return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: spkiPem.trim() }, extra: {} };
+}
+
 /**
  * Something that can sign for one key id: the one signing interface of tufa (the CLI's keystore,
  * a PKCS#11 token, the server's online keys). Asynchronous, as a token or a remote signer is.

@@ -3,7 +3,7 @@
  * hardware key is named in TUFA_HOME. Parsed strictly: unknown attributes, an attribute twice and
  * bad percent-encoding are refused, and so is a PIN (`pin-value`, `pin-source`): tufa keeps none.
  */
-import { TufaError } from '@tufa/core';
+import { TufaError } from './errors.js';
 
 export interface Pkcs11Uri {
   /** The token's label (CKA token info `label`, without its padding). */

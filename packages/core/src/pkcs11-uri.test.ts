@@ -1,5 +1,5 @@
-import type { TufaError } from '@tufa/core';
 import { describe, expect, it } from 'vitest';
+import type { TufaError } from './errors.js';
 import { formatPkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
 
 describe('PKCS#11 URIs (RFC 7512)', () => {
