@@ -4,15 +4,14 @@
  * wrong-PIN story counts the module's C_Login calls with OpenSC's pkcs11-spy (a real logging
  * module between tufa and SoftHSM2), so "never tried again" is observed, not assumed.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runProcess } from '@tufa/testing/server';
+import { runProcess, SOFTHSM_MODULE, softhsmToken } from '@tufa/testing/server';
 import { MetadataKind, Metadata as TufJsMetadata, type Root as TufJsRoot } from '@tufjs/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Home, PASSPHRASES, startBackend } from './harness.test-util.js';
 
-const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const SPY_MODULE = [
   '/usr/lib/x86_64-linux-gnu/pkcs11-spy.so',
   '/usr/lib/aarch64-linux-gnu/pkcs11-spy.so',
@@ -21,24 +20,6 @@ const LABEL = 'tufa-test';
 const PIN = '123456';
 const SHA_A = `sha256:${'a'.repeat(64)}`;
 const SHA_B = `sha256:${'b'.repeat(64)}`;
-
-/** A SoftHSM2 token store of its own: a config file naming a fresh token folder, one token in it. */
-async function softhsmToken(label: string): Promise<{ dir: string; conf: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tufa-softhsm-'));
-  mkdirSync(join(dir, 'tokens'));
-  const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(
-    conf,
-    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-  );
-  const r = await runProcess(
-    'softhsm2-util',
-    ['--init-token', '--free', '--label', label, '--so-pin', '87654321', '--pin', PIN],
-    { env: { PATH: process.env.PATH ?? '', SOFTHSM2_CONF: conf } },
-  );
-  if (r.code !== 0) throw new Error(`softhsm2-util --init-token exited ${r.code}: ${r.stderr}`);
-  return { dir, conf };
-}
 
 describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
@@ -63,7 +44,7 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     (await fetch(`${url}/v2/${gun}/_trust/tuf/${role}.json`)).json();
 
   beforeAll(async () => {
-    token = await softhsmToken(LABEL);
+    token = await softhsmToken(LABEL, PIN);
     backend = await startBackend('embedded');
     url = backend.server.url;
   }, 120_000);

@@ -58,7 +58,8 @@ function text(uri: string, bytes: Uint8Array): string {
   }
 }
 
-export function parsePkcs11Uri(uri: string): Pkcs11Uri {
+/** `token: true`: a URI that names a token only (where a server makes its keys) is accepted too. */
+export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): Pkcs11Uri {
   if (uri.length > MAX_URI) refuse(uri, `longer than ${MAX_URI} characters`);
   if (!/^pkcs11:/i.test(uri)) refuse(uri, 'it does not start with pkcs11:');
   const body = uri.slice('pkcs11:'.length);
@@ -99,7 +100,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
     if (name !== 'module-path') refuse(uri, `unknown query attribute ${name.slice(0, 40)}`);
     out.modulePath = text(uri, percentDecode(uri, value));
   }
-  if (out.id === undefined && out.object === undefined) {
+  if (options.token !== true && out.id === undefined && out.object === undefined) {
     refuse(uri, 'it names no key: give id= or object=');
   }
   return out;

@@ -43,6 +43,7 @@ const CKR_PIN_LEN_RANGE = 0xa2;
 const CKR_PIN_EXPIRED = 0xa3;
 const CKR_PIN_LOCKED = 0xa4;
 const CKR_USER_ALREADY_LOGGED_IN = 0x100;
+const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 
 /** DER of the named curve P-256 (OID 1.2.840.10045.3.1.7), CKA_EC_PARAMS of every key made here. */
 const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -65,10 +66,12 @@ interface Pkcs11Api {
   C_GetTokenInfo(slot: Handle): TokenInfo;
   C_OpenSession(slot: Handle, flags: number): Handle;
   C_Login(session: Handle, userType: number, pin: string): void;
+  C_Logout(session: Handle): void;
   C_FindObjectsInit(session: Handle, template: Attribute[]): void;
   C_FindObjects(session: Handle, max: number): Handle[];
   C_FindObjectsFinal(session: Handle): void;
   C_GetAttributeValue(session: Handle, object: Handle, template: Attribute[]): Attribute[];
+  C_SetAttributeValue(session: Handle, object: Handle, template: Attribute[]): void;
   C_SignInit(session: Handle, mechanism: { mechanism: number }, key: Handle): void;
   C_Sign(session: Handle, data: Buffer, out: Buffer): Buffer;
   C_GenerateKeyPair(
@@ -164,11 +167,16 @@ class TokenSession {
     try {
       this.api.C_Login(this.session, CKU_USER, pin);
     } catch (err) {
-      const code = pkcs11Code(err);
+      let code = pkcs11Code(err);
       if (code === CKR_USER_ALREADY_LOGGED_IN) {
-        this.loggedIn = true;
-        this.pin = pin;
-        return;
+        // Logged in by an earlier instance in this process (logins are per process): that says
+        // nothing of this PIN, so log out and check it.
+        code = this.relogin(pin);
+        if (code === undefined) {
+          this.loggedIn = true;
+          this.pin = pin;
+          return;
+        }
       }
       if (code === CKR_PIN_INCORRECT || code === CKR_PIN_INVALID || code === CKR_PIN_LEN_RANGE) {
         const last = (this.api.C_GetTokenInfo(this.slot).flags & CKF_USER_PIN_FINAL_TRY) !== 0;
@@ -189,6 +197,19 @@ class TokenSession {
     }
     this.loggedIn = true;
     this.pin = pin;
+  }
+
+  /** C_Logout then C_Login once more: the PKCS#11 code of a refusal, undefined when logged in. */
+  private relogin(pin: string): number | undefined {
+    try {
+      this.api.C_Logout(this.session);
+      this.api.C_Login(this.session, CKU_USER, pin);
+      return undefined;
+    } catch (err) {
+      const code = pkcs11Code(err);
+      if (code === undefined) throw tokenFailure(this.modulePath, 'login', err);
+      return code;
+    }
   }
 
   find(template: Attribute[]): Handle[] {
@@ -278,8 +299,23 @@ class TokenSession {
     }
   }
 
-  /** Makes a P-256 key pair on the token (logging in first); returns what names it. */
-  async generate(pins: PinSource, label: string, id: Buffer): Promise<void> {
+  /** Gives both halves of a key pair another CKA_ID. */
+  setId(pair: { publicKey: Handle; privateKey: Handle }, id: Buffer): void {
+    try {
+      for (const object of [pair.publicKey, pair.privateKey]) {
+        this.api.C_SetAttributeValue(this.session, object, [{ type: CKA_ID, value: id }]);
+      }
+    } catch (err) {
+      throw tokenFailure(this.modulePath, 'setting a key id', err);
+    }
+  }
+
+  /** Makes a P-256 key pair on the token (logging in first); returns its two objects. */
+  async generate(
+    pins: PinSource,
+    label: string,
+    id: Buffer,
+  ): Promise<{ publicKey: Handle; privateKey: Handle }> {
     await this.login(pins);
     if (this.find([{ type: CKA_ID, value: id }]).length > 0) {
       throw new TufaError(
@@ -295,7 +331,7 @@ class TokenSession {
       { type: CKA_ID, value: id },
     ];
     try {
-      this.api.C_GenerateKeyPair(
+      return this.api.C_GenerateKeyPair(
         this.session,
         { mechanism: CKM_EC_KEY_PAIR_GEN },
         [
@@ -381,7 +417,12 @@ export class Pkcs11Tokens {
         const p = new PKCS11();
         try {
           p.load(modulePath);
-          p.C_Initialize();
+          try {
+            p.C_Initialize();
+          } catch (err) {
+            // Loaded by another instance in this process (a server restarted in place): one library state.
+            if (pkcs11Code(err) !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
+          }
         } catch (err) {
           throw new TufaError(
             'TOKEN_UNAVAILABLE',
@@ -453,27 +494,43 @@ export class Pkcs11Tokens {
     return session;
   }
 
-  /** Makes a P-256 key pair on a token; the URI (token, object, id, module) and its public key. */
+  /**
+   * Makes a P-256 key pair on a token; the URI (token, object, id, module) and its public key.
+   * `idFromKeyid`: the pair's CKA_ID becomes its TUF key id (32 bytes), so that the key id alone
+   * finds it again (the server's online keys).
+   */
   async generate(options: {
     modulePath: string;
     token?: string | undefined;
     label: string;
     id?: Uint8Array | undefined;
+    idFromKeyid?: boolean;
   }): Promise<{ uri: string; key: Key; keyid: string }> {
     const session = await this.open(
       options.modulePath,
       options.token === undefined ? {} : { token: options.token },
     );
-    const id = Buffer.from(options.id ?? randomBytes(8));
-    await session.generate(this.pins, options.label, id);
-    const uri: Pkcs11Uri = {
+    let id = Buffer.from(options.id ?? randomBytes(8));
+    const pair = await session.generate(this.pins, options.label, id);
+    const made: Pkcs11Uri = {
       token: session.label,
       object: options.label,
       id,
       modulePath: options.modulePath,
     };
-    const { key } = session.publicKey(uri);
-    return { uri: formatPkcs11Uri(uri), key, keyid: computeKeyId(key) };
+    const { key } = session.publicKey(made);
+    const keyid = computeKeyId(key);
+    if (options.idFromKeyid === true) {
+      id = Buffer.from(keyid, 'hex');
+      session.setId(pair, id);
+    }
+    const uri: Pkcs11Uri = { ...made, id };
+    return { uri: formatPkcs11Uri(uri), key, keyid };
+  }
+
+  /** Logs in to the token the URI names (once): a wrong PIN shows at once, before any signing. */
+  async login(modulePath: string, uri: Pkcs11Uri): Promise<void> {
+    await (await this.open(modulePath, uri)).login(this.pins);
   }
 
   /** The public key of an existing key pair, and its URI naming it fully (id, label, token, module). */
