@@ -22,6 +22,7 @@ import { gunUrl, keys, onlineKey, post, publishNew, targetsV } from '@tufa/testi
 import {
   SOFTHSM_MODULE,
   softhsmToken,
+  spawnServer,
   startTestPostgres,
   startTestServer,
   type TestPostgres,
@@ -204,6 +205,28 @@ describe('online keys on a PKCS#11 token', () => {
     }
     const { rows } = await dumpedKeyRows(databaseUrl);
     expect(rows.map((r) => r.privateKey)).toEqual(rows.map(() => '\\\\x'));
+  });
+
+  it('many processes on one database: a key one process made on the token signs in the other', async () => {
+    const databaseUrl = await pgServer.createDatabase();
+    const args = ['--database-url', databaseUrl, '--online-keys', TOKEN_URI, '--resign-interval', '0'];
+    const env = { SOFTHSM2_CONF: token.conf, TUFA_ONLINE_KEYS_PIN: PIN };
+    const [a, b] = [await spawnServer(args, env), await spawnServer(args, env)];
+    try {
+      const gun = 'example.com/token/processes';
+      // Process a makes the keys (and root v1 names them); process b publishes and signs with them.
+      const { root } = await publishNew(a.url, gun);
+      const targets2 = sign(targetsV(2, { 'app/v2': 'v2' }), keys.targets);
+      const published = await post(b.url, gun, { targets: targets2 });
+      expect(published.status).toBe(200);
+      const rotated = await fetch(gunUrl(b.url, gun, 'timestamp.key'), { method: 'POST' });
+      expect(rotated.status).toBe(200);
+      const set = await clientRefresh(a.url, gun, serializeMetadata(root));
+      expect(set.targets!.signed.version).toBe(2);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 
   it('a wrong PIN or a token URI that names a key without --online-keys-shared stops the start', async () => {
