@@ -438,7 +438,7 @@ export class Pkcs11Tokens {
   }
 
   /** The token the URI names (token, serial, manufacturer, model, slot-id), or the only one. */
-  open(modulePath: string, uri: Pkcs11Uri): Promise<TokenSession> {
+  private open(modulePath: string, uri: Pkcs11Uri): Promise<TokenSession> {
     const key = `${modulePath}\u0000${uri.token ?? ''}\u0000${uri.serial ?? ''}\u0000${uri.manufacturer ?? ''}\u0000${uri.model ?? ''}\u0000${uri.slotId ?? ''}`;
     let session = this.sessions.get(key);
     if (session === undefined) {
