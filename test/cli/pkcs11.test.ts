@@ -91,6 +91,10 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     expect((await deploy.run(['verify', gun, 'v1', '--digest', SHA_A, ...pin])).code).toBe(0);
     expect((await deploy.run(['verify', gun, 'v1', '--digest', SHA_B, ...pin])).code).toBe(1);
 
+    // renew re-signs with the token key too.
+    expect((await alice.json(['renew', gun])).versions).toMatchObject({ targets: 3 });
+    expect((await deploy.run(['verify', gun, 'v1', '--digest', SHA_A, ...pin])).code).toBe(0);
+
     // tuf-js, an independent client, checks the token's DER ECDSA signature with the root's key.
     const root = TufJsMetadata.fromJSON(
       MetadataKind.Root,
@@ -237,6 +241,22 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     const refused = await alice.run(['publish', gun, '--json'], { env: { TUFA_PKCS11_PIN: undefined } });
     expect([refused.code, JSON.parse(refused.stdout).error.code]).toEqual([2, 'PIN_REQUIRED']);
     expect(JSON.parse(refused.stdout).error.message).toContain('TUFA_PKCS11_PIN');
+  });
+
+  it('threshold signing across homes: a pending init co-signed by `tufa sign` with a key on the token', async () => {
+    const gun = 'example.com/hsm/cosign';
+    const [alice, bob] = [home(), home()];
+    const bobKey = await tokenKey(bob, 'targets', 'bob cosign');
+    const bobFile = join(bob.dir, 'bob.pub');
+    writeFileSync(bobFile, await bob.ok(['key', 'export', bobKey.keyid]));
+    const init = await alice.json(['init', gun, '--targets-threshold', '2', '--targets-key', bobFile]);
+    expect([init.published, init.pending.needed]).toEqual([false, 1]);
+    const signed = await bob.json(['sign', gun, 'targets', '--yes']);
+    expect(signed.signed).toEqual([bobKey.keyid]);
+    expect(signed.published).toBe(true);
+    expect((await fetchRole(gun, 'targets')).signatures.map((s: { keyid: string }) => s.keyid)).toContain(
+      bobKey.keyid,
+    );
   });
 
   it('a wrong PIN: WRONG_PIN, exit 2, one C_Login for two keys on the token and none after it', async () => {
