@@ -114,6 +114,40 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     ).toThrow();
   });
 
+  it('an Ed25519 key on the token (CKM_EDDSA): targets signed there verify in tufa and tuf-js', async () => {
+    const gun = 'example.com/hsm/ed25519';
+    const alice = home();
+    const made = await alice.json([
+      'key',
+      'generate',
+      '--pkcs11',
+      '--type',
+      'ed25519',
+      '--token-label',
+      LABEL,
+      '--label',
+      'alice ed25519',
+      '--role',
+      'targets',
+    ]);
+    expect([made.keytype, made.scheme]).toEqual(['ed25519', 'ed25519']);
+    const init = await alice.json(['init', gun, '--targets-key-id', made.keyid]);
+    await alice.ok(['add', gun, 'v1', '--digest', SHA_A, '--length', '10']);
+    await alice.ok(['publish', gun]);
+    expect(
+      (await reader().run(['verify', gun, 'v1', '--digest', SHA_A, '--root-key', init.root.keyid])).code,
+    ).toBe(0);
+    const root = TufJsMetadata.fromJSON(
+      MetadataKind.Root,
+      await fetchRole(gun, 'root'),
+    ) as TufJsMetadata<TufJsRoot>;
+    const targetsJson = await fetchRole(gun, 'targets');
+    expect(targetsJson.signatures.map((s: { keyid: string }) => s.keyid)).toEqual([made.keyid]);
+    expect(() =>
+      root.verifyDelegate('targets', TufJsMetadata.fromJSON(MetadataKind.Targets, targetsJson)),
+    ).not.toThrow();
+  });
+
   it('key import --pkcs11-uri adopts a key pair made by another tool; an RSA key on the token is refused', async () => {
     const tool = (args: string[]) =>
       runProcess(

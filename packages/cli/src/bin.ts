@@ -452,13 +452,13 @@ key
       .default('targets'),
   )
   .addOption(
-    new Option('--type <type>', 'the key type (default ed25519; ecdsa: ecdsa-sha2-nistp256)').choices([
-      'ed25519',
-      'ecdsa',
-    ]),
+    new Option(
+      '--type <type>',
+      'the key type (ecdsa: ecdsa-sha2-nistp256; default ed25519, with --pkcs11 ecdsa)',
+    ).choices(['ed25519', 'ecdsa']),
   )
   .option('--gun <gun>', 'the collection the key is for')
-  .option('--pkcs11', 'make the key pair on a PKCS#11 token (PIN: TUFA_PKCS11_PIN or a prompt)')
+  .option('--pkcs11', 'make the key pair on a PKCS#11 token (P-256; PIN: TUFA_PKCS11_PIN or a prompt)')
   .option('--module <path>', 'with --pkcs11: the PKCS#11 module (default: TUFA_PKCS11_MODULE)')
   // Not --token: that is the global option for the server's access token.
   .option('--token-label <label>', 'with --pkcs11: the token (needed when the module has several)')

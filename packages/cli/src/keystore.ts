@@ -190,7 +190,7 @@ export class Keystore {
     };
   }
 
-  /** Records a key that lives on a PKCS#11 token: its URI and public key (a P-256 key). */
+  /** Records a key that lives on a PKCS#11 token: its URI and public key (P-256 or Ed25519). */
   async storeReference(options: {
     role: KeyRole;
     gun?: string | undefined;
@@ -331,15 +331,21 @@ function checkReferenceFile(doc: unknown, keyid: string, source: string): Refere
   if (gun !== null && typeof gun !== 'string') bad('bad gun');
   if (typeof f('created') !== 'string') bad('bad creation time');
   const pub = f('public', 'keyval', 'public');
+  const ed25519 = f('public', 'keytype') === 'ed25519' && f('public', 'scheme') === 'ed25519';
+  const p256 = f('public', 'keytype') === 'ecdsa' && f('public', 'scheme') === 'ecdsa-sha2-nistp256';
   if (
-    f('public', 'keytype') !== 'ecdsa' ||
-    f('public', 'scheme') !== 'ecdsa-sha2-nistp256' ||
     typeof pub !== 'string' ||
-    !/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----$/.test(pub)
+    !(
+      (p256 && /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----$/.test(pub)) ||
+      (ed25519 && /^[0-9a-f]{64}$/.test(pub))
+    )
   ) {
-    bad('not an ecdsa-sha2-nistp256 public key');
+    bad('not an ecdsa-sha2-nistp256 or ed25519 public key');
   }
-  if (computeKeyId(p256PublicKey(pub as string)) !== keyid) bad('public key does not match its key id');
+  const key: Key = p256
+    ? p256PublicKey(pub as string)
+    : { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub as string }, extra: {} };
+  if (computeKeyId(key) !== keyid) bad('public key does not match its key id');
   const uri = f('pkcs11');
   if (typeof uri !== 'string') return bad('no PKCS#11 URI');
   try {

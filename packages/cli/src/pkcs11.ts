@@ -57,6 +57,7 @@ export interface CommandTokens {
     token?: string | undefined;
     label: string;
     id?: Uint8Array | undefined;
+    type?: 'ecdsa' | 'ed25519';
   }): Promise<{ uri: string; key: Key; keyid: string }>;
   /** An existing key pair, by URI; its module from --module, TUFA_PKCS11_MODULE or the URI. */
   adopt(uriText: string, moduleOption?: string): Promise<{ uri: string; key: Key; keyid: string }>;

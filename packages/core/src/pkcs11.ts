@@ -8,7 +8,7 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TufaError } from './errors.js';
-import { computeKeyId, type Key, p256PublicKey, type Signer } from './keys.js';
+import { computeKeyId, ed25519PublicKey, type Key, p256PublicKey, type Signer } from './keys.js';
 import { formatPkcs11Uri, type Pkcs11Uri } from './pkcs11-uri.js';
 
 // PKCS#11 2.40 constants (fixed by the standard, the same in every module).
@@ -30,6 +30,10 @@ const CKO_PRIVATE_KEY = 3;
 const CKK_EC = 3;
 const CKM_EC_KEY_PAIR_GEN = 0x1040;
 const CKM_ECDSA = 0x1041;
+// PKCS#11 3.0: Ed25519 (pkcs11js 2.1.7 names only 2.40's constants; the numbers are the standard's).
+const CKK_EC_EDWARDS = 0x40;
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CKM_EDDSA = 0x1057;
 const CKF_RW_SESSION = 0x2;
 const CKF_SERIAL_SESSION = 0x4;
 const CKF_TOKEN_INITIALIZED = 0x400;
@@ -48,6 +52,12 @@ const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 /** DER of the named curve P-256 (OID 1.2.840.10045.3.1.7), CKA_EC_PARAMS of every key made here. */
 const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
 const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+/** CKA_EC_PARAMS of an Ed25519 key: the OID 1.3.101.112, or the curve's name as a PrintableString. */
+const ED25519_PARAMS = Buffer.from('06032b6570', 'hex');
+const ED25519_PARAMS_NAME = Buffer.from('130c656477617264733235353139', 'hex');
+
+/** The key types tufa makes and uses on a token. */
+export type TokenKeyType = 'ecdsa' | 'ed25519';
 
 // The part of pkcs11js's API used here: typed locally, as the optional package may be absent.
 type Handle = Buffer;
@@ -64,6 +74,7 @@ interface Pkcs11Api {
   C_Initialize(): void;
   C_GetSlotList(tokenPresent: boolean): Handle[];
   C_GetTokenInfo(slot: Handle): TokenInfo;
+  C_GetMechanismList(slot: Handle): number[];
   C_OpenSession(slot: Handle, flags: number): Handle;
   C_Login(session: Handle, userType: number, pin: string): void;
   C_Logout(session: Handle): void;
@@ -248,19 +259,20 @@ class TokenSession {
       );
     }
     const object = found[0]!;
-    const keyType = this.attribute(object, CKA_KEY_TYPE);
+    const label = this.attribute(object, CKA_LABEL)?.toString('utf8');
+    const id = this.attribute(object, CKA_ID);
+    const type = this.keyTypeOf(object);
     const params = this.attribute(object, CKA_EC_PARAMS);
-    if (
-      keyType === undefined ||
-      keyType.readUIntLE(0, Math.min(keyType.length, 6)) !== CKK_EC ||
-      !params?.equals(P256_PARAMS)
-    ) {
+    if (type === 'ed25519' && (params?.equals(ED25519_PARAMS) || params?.equals(ED25519_PARAMS_NAME))) {
+      return { key: ed25519PublicKey(ecPoint(this.attribute(object, CKA_EC_POINT), 32)), id, label };
+    }
+    if (type !== 'ecdsa' || !params?.equals(P256_PARAMS)) {
       throw new TufaError(
         'UNSUPPORTED_KEY',
-        `the key ${describe(uri)} on token "${this.label}" is not ECDSA P-256`,
+        `the key ${describe(uri)} on token "${this.label}" is neither ECDSA P-256 nor Ed25519`,
       );
     }
-    const point = ecPoint(this.attribute(object, CKA_EC_POINT));
+    const point = ecPoint(this.attribute(object, CKA_EC_POINT), 65);
     const pem = createPublicKey({
       key: Buffer.concat([P256_SPKI_PREFIX, point]),
       format: 'der',
@@ -268,8 +280,13 @@ class TokenSession {
     })
       .export({ format: 'pem', type: 'spki' })
       .toString();
-    const label = this.attribute(object, CKA_LABEL);
-    return { key: p256PublicKey(pem), id: this.attribute(object, CKA_ID), label: label?.toString('utf8') };
+    return { key: p256PublicKey(pem), id, label };
+  }
+
+  private keyTypeOf(object: Handle): TokenKeyType | undefined {
+    const value = this.attribute(object, CKA_KEY_TYPE);
+    const type = value === undefined ? undefined : value.readUIntLE(0, Math.min(value.length, 6));
+    return type === CKK_EC ? 'ecdsa' : type === CKK_EC_EDWARDS ? 'ed25519' : undefined;
   }
 
   /** Signs with the private key the URI names (logging in first): ECDSA over SHA-256, DER. */
@@ -284,15 +301,21 @@ class TokenSession {
       );
     }
     const key = found[0]!;
-    const digest = createHash('sha256').update(message).digest();
+    // Ed25519 signs the message itself; ECDSA a SHA-256 digest (CKM_ECDSA: what every token has).
+    const eddsa = this.keyTypeOf(key) === 'ed25519';
+    const input = eddsa ? Buffer.from(message) : createHash('sha256').update(message).digest();
     try {
-      this.api.C_SignInit(this.session, { mechanism: CKM_ECDSA }, key);
+      this.api.C_SignInit(this.session, { mechanism: eddsa ? CKM_EDDSA : CKM_ECDSA }, key);
       // A key that asks for the PIN on every use (YubiKey PIV slot 9c): the PIN given at login.
       const always = this.attribute(key, CKA_ALWAYS_AUTHENTICATE);
       if (always !== undefined && always[0] === 1) {
         this.api.C_Login(this.session, CKU_CONTEXT_SPECIFIC, this.pin ?? '');
       }
-      const raw = this.api.C_Sign(this.session, digest, Buffer.alloc(132));
+      const raw = this.api.C_Sign(this.session, input, Buffer.alloc(132));
+      if (eddsa) {
+        if (raw.length !== 64) throw new Error(`a ${raw.length}-byte Ed25519 signature`);
+        return new Uint8Array(raw);
+      }
       return derSignature(raw);
     } catch (err) {
       throw tokenFailure(this.modulePath, `signing with ${describe(uri)}`, err);
@@ -310,13 +333,28 @@ class TokenSession {
     }
   }
 
-  /** Makes a P-256 key pair on the token (logging in first); returns its two objects. */
+  /** Makes a key pair on the token (logging in first); returns its two objects. */
   async generate(
     pins: PinSource,
-    label: string,
-    id: Buffer,
+    options: { label: string; id: Buffer; type: TokenKeyType },
   ): Promise<{ publicKey: Handle; privateKey: Handle }> {
+    const { label, id, type } = options;
     await this.login(pins);
+    const ed25519 = type === 'ed25519';
+    const mechanism = ed25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
+    let mechanisms: number[];
+    try {
+      mechanisms = this.api.C_GetMechanismList(this.slot);
+    } catch (err) {
+      throw tokenFailure(this.modulePath, 'listing mechanisms', err);
+    }
+    if (!mechanisms.includes(mechanism) || !mechanisms.includes(ed25519 ? CKM_EDDSA : CKM_ECDSA)) {
+      throw new TufaError(
+        'UNSUPPORTED_KEY',
+        `token "${this.label}" cannot make and use ${ed25519 ? 'Ed25519 keys (no CKM_EDDSA)' : 'ECDSA P-256 keys'}`,
+        { found: type },
+      );
+    }
     if (this.find([{ type: CKA_ID, value: id }]).length > 0) {
       throw new TufaError(
         'INVALID_ARGUMENT',
@@ -326,19 +364,19 @@ class TokenSession {
     }
     const common: Attribute[] = [
       { type: CKA_TOKEN, value: true },
-      { type: CKA_KEY_TYPE, value: CKK_EC },
+      { type: CKA_KEY_TYPE, value: ed25519 ? CKK_EC_EDWARDS : CKK_EC },
       { type: CKA_LABEL, value: label },
       { type: CKA_ID, value: id },
     ];
     try {
       return this.api.C_GenerateKeyPair(
         this.session,
-        { mechanism: CKM_EC_KEY_PAIR_GEN },
+        { mechanism },
         [
           ...common,
           { type: CKA_CLASS, value: CKO_PUBLIC_KEY },
           { type: CKA_VERIFY, value: true },
-          { type: CKA_EC_PARAMS, value: P256_PARAMS },
+          { type: CKA_EC_PARAMS, value: ed25519 ? ED25519_PARAMS : P256_PARAMS },
         ],
         [
           ...common,
@@ -350,7 +388,7 @@ class TokenSession {
         ],
       );
     } catch (err) {
-      throw tokenFailure(this.modulePath, 'generating a P-256 key pair', err);
+      throw tokenFailure(this.modulePath, `generating ${ed25519 ? 'an Ed25519' : 'a P-256'} key pair`, err);
     }
   }
 }
@@ -369,13 +407,17 @@ function describe(uri: Pkcs11Uri): string {
   ].join(' ');
 }
 
-/** CKA_EC_POINT: a DER OCTET STRING around the uncompressed point (some modules give it bare). */
-function ecPoint(value: Buffer | undefined): Buffer {
-  if (value?.length === 67 && value[0] === 0x04 && value[1] === 0x41 && value[2] === 0x04) {
-    return value.subarray(2);
-  }
-  if (value?.length === 65 && value[0] === 0x04) return value;
-  throw new TufaError('UNSUPPORTED_KEY', 'the token gave no uncompressed P-256 point for the key');
+/**
+ * CKA_EC_POINT: a DER OCTET STRING around the point (some modules give it bare): the uncompressed
+ * P-256 point (65 bytes) or the Ed25519 public key (32).
+ */
+function ecPoint(value: Buffer | undefined, size: 65 | 32): Buffer {
+  if (value?.length === size + 2 && value[0] === 0x04 && value[1] === size) return value.subarray(2);
+  if (value?.length === size && (size === 32 || value[0] === 0x04)) return value;
+  throw new TufaError(
+    'UNSUPPORTED_KEY',
+    `the token gave no ${size === 65 ? 'uncompressed P-256 point' : 'Ed25519 key'}`,
+  );
 }
 
 /** PKCS#11 gives ECDSA signatures as r||s; TUF's ecdsa-sha2-nistp256 signatures are DER. */
@@ -504,6 +546,8 @@ export class Pkcs11Tokens {
     token?: string | undefined;
     label: string;
     id?: Uint8Array | undefined;
+    /** ECDSA P-256 unless `ed25519` (tokens with CKM_EDDSA). */
+    type?: TokenKeyType;
     idFromKeyid?: boolean;
   }): Promise<{ uri: string; key: Key; keyid: string }> {
     const session = await this.open(
@@ -511,7 +555,11 @@ export class Pkcs11Tokens {
       options.token === undefined ? {} : { token: options.token },
     );
     let id = Buffer.from(options.id ?? randomBytes(8));
-    const pair = await session.generate(this.pins, options.label, id);
+    const pair = await session.generate(this.pins, {
+      label: options.label,
+      id,
+      type: options.type ?? 'ecdsa',
+    });
     const made: Pkcs11Uri = {
       token: session.label,
       object: options.label,

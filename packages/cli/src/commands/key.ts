@@ -60,17 +60,13 @@ export async function keyGenerate(ctx: Context, options: KeyGenerateOptions): Pr
   const type = keyType(options.pkcs11 === true ? (options.type ?? 'ecdsa') : options.type);
   let info: StoredKeyInfo;
   if (options.pkcs11 === true) {
-    if (type !== 'ecdsa') {
-      throw new TufaError('UNSUPPORTED_KEY', 'keys made on a PKCS#11 token are ECDSA P-256 (--type ecdsa)', {
-        found: type,
-      });
-    }
     const { modulePathFor, tokensOf } = await import('../pkcs11.js');
     const made = await tokensOf(ctx).generate({
       modulePath: modulePathFor(ctx.env, options.module),
       token: options.tokenLabel,
       label: options.label ?? `tufa ${role}`,
       id: tokenId(options.id),
+      type,
     });
     info = await ctx.keystore.storeReference({ role, gun: options.gun, key: made.key, pkcs11: made.uri });
   } else {
