@@ -3,7 +3,7 @@
  * the token and a separate PostgreSQL whose pg_dump is read: the database holds no private key.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -252,5 +252,24 @@ describe('online keys on a PKCS#11 token', () => {
       }
     })();
     expect(named).toBe('INVALID_ARGUMENT');
+    // The PIN from a file: 0600 only, as the master key file.
+    const pinFile = join(token.dir, 'pin');
+    writeFileSync(pinFile, `${PIN}\n`, { mode: 0o644 });
+    const open = await startTestServer({
+      databaseUrl,
+      onlineKeys: TOKEN_URI,
+      onlineKeysPinFile: pinFile,
+    }).catch((err) => err);
+    expect([open.code, open.message]).toEqual([
+      'INVALID_ARGUMENT',
+      `online keys PIN file ${pinFile} can be read or written by group or others (mode 0644): chmod 600 ${pinFile}`,
+    ]);
+    chmodSync(pinFile, 0o600);
+    const fromFile = await startTestServer({
+      databaseUrl,
+      onlineKeys: TOKEN_URI,
+      onlineKeysPinFile: pinFile,
+    });
+    await fromFile.close();
   });
 });

@@ -69,6 +69,13 @@ export async function openOnlineKeyToken(config: OnlineKeyTokenConfig): Promise<
   let pin = config.pin ?? '';
   if (pin === '') {
     const file = readSecretFile(config.pinFile!, 'online keys PIN file');
+    // Whoever reads it can sign for every collection: refused, as the master key file is.
+    if ((file.mode & 0o077) !== 0) {
+      throw new TufaError(
+        'INVALID_ARGUMENT',
+        `online keys PIN file ${config.pinFile} can be read or written by group or others (mode 0${file.mode.toString(8)}): chmod 600 ${config.pinFile}`,
+      );
+    }
     if (file.text === '')
       throw new TufaError('PIN_REQUIRED', `online keys PIN file ${config.pinFile} is empty`);
     pin = file.text;
