@@ -20,6 +20,8 @@ await build({
   target: 'node20',
   logLevel: 'warning',
   legalComments: 'none',
+  // The optional native PKCS#11 binding (ADR 0016): loaded from node_modules on use, when installed.
+  external: ['pkcs11js'],
   // CommonJS dependencies (commander) call require() for node: modules.
   banner: {
     js: "import { createRequire as __tufaRequire } from 'node:module'; const require = __tufaRequire(import.meta.url);",

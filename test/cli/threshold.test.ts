@@ -101,9 +101,9 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     const bytes = new Uint8Array(Buffer.from(doc.documents.targets, 'base64'));
     const pendingTargets = parseMetadata('targets', bytes);
     const foreignKey = generateEd25519Key(testCrypto);
-    const foreign = addSignatures(pendingTargets, [
-      ed25519Signer(testCrypto, foreignKey.privateKey),
-    ]).signatures.at(-1)!;
+    const foreign = (
+      await addSignatures(pendingTargets, [ed25519Signer(testCrypto, foreignKey.privateKey)])
+    ).signatures.at(-1)!;
     const refused = await fetch(pendingUrl(gun, `${id}/signatures`), {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -114,7 +114,7 @@ describe('threshold signing through the tufa CLI and tufa-server', () => {
     // The pending version altered after the first signature (alice's kept): it fails verification.
     const altered: Targets = withTarget(pendingTargets.signed, 'evil', pendingTargets.signed.targets.v1!);
     const tampered = serializeMetadata({
-      ...signMetadata(altered, []),
+      ...(await signMetadata(altered, [])),
       signatures: pendingTargets.signatures,
     });
     const alteredAnswer = await fetch(pendingUrl(gun), {

@@ -91,6 +91,8 @@ program
     [],
   )
   .option('--no-local-key', 'make no new key here (keys of the roles already in this keystore still sign)')
+  .option('--root-key-id <keyid>', 'the root key: one already in this home (keystore or PKCS#11 token)')
+  .option('--targets-key-id <keyid>', 'the targets key: one already in this home (keystore or PKCS#11 token)')
   .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
   .option(
     '--hash-bins <n>',
@@ -441,16 +443,33 @@ notary
 const key = program.command('key').description('manage private keys in TUFA_HOME/private');
 key
   .command('generate')
-  .description('generate an ed25519 key, encrypted with a passphrase')
+  .description(
+    'generate a key: in the keystore, encrypted with a passphrase (ed25519, or ECDSA P-256 with --type ecdsa), or on a PKCS#11 token (--pkcs11, P-256)',
+  )
   .addOption(
     new Option('--role <role>', 'what the key is for')
       .choices(['root', 'targets', 'snapshot', 'delegation'])
       .default('targets'),
   )
+  .addOption(
+    new Option(
+      '--type <type>',
+      'the key type (ecdsa: ecdsa-sha2-nistp256; default ed25519, with --pkcs11 ecdsa)',
+    ).choices(['ed25519', 'ecdsa']),
+  )
   .option('--gun <gun>', 'the collection the key is for')
-  .addHelpText('after', '\nExample:\n  TUFA_DELEGATION_PASSPHRASE=… tufa key generate --role delegation')
+  .option('--pkcs11', 'make the key pair on a PKCS#11 token (P-256; PIN: TUFA_PKCS11_PIN or a prompt)')
+  .option('--module <path>', 'with --pkcs11: the PKCS#11 module (default: TUFA_PKCS11_MODULE)')
+  // Not --token: that is the global option for the server's access token.
+  .option('--token-label <label>', 'with --pkcs11: the token (needed when the module has several)')
+  .option('--label <name>', 'with --pkcs11: the key’s label on the token (default "tufa ROLE")')
+  .option('--id <hex>', 'with --pkcs11: the key’s id on the token (YubiKey PIV: 02 is slot 9c)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  TUFA_DELEGATION_PASSPHRASE=… tufa key generate --role delegation\n  TUFA_TARGETS_PASSPHRASE=… tufa key generate --role targets --type ecdsa\n  TUFA_PKCS11_PIN=… tufa key generate --pkcs11 --module /usr/lib/softhsm/libsofthsm2.so --token-label tufa --role root',
+  )
   .action(
-    action(async (ctx, opts: { role?: string; gun?: string }) =>
+    action(async (ctx, opts: Record<string, string | boolean | undefined>) =>
       (await import('./commands/key.js')).keyGenerate(ctx, opts),
     ),
   );
@@ -472,10 +491,30 @@ key
   );
 key
   .command('import')
-  .description('import a private key file written by `tufa key export --private`')
-  .argument('<file>', 'the key file')
-  .addHelpText('after', '\nExample:\n  TUFA_TARGETS_PASSPHRASE=… tufa key import ./3f1c.key')
-  .action(action(async (ctx, file: string) => (await import('./commands/key.js')).keyImport(ctx, file)));
+  .description(
+    'import a private key file written by `tufa key export --private`, or adopt a key on a PKCS#11 token (--pkcs11-uri)',
+  )
+  .argument('[file]', 'the key file')
+  .option('--pkcs11-uri <uri>', 'a key pair on a token, by RFC 7512 URI: pkcs11:token=…;object=…;id=…')
+  .addOption(
+    new Option('--role <role>', 'with --pkcs11-uri: what the key is for').choices([
+      'root',
+      'targets',
+      'snapshot',
+      'delegation',
+    ]),
+  )
+  .option('--gun <gun>', 'with --pkcs11-uri: the collection the key is for')
+  .option('--module <path>', 'with --pkcs11-uri: the PKCS#11 module (default: TUFA_PKCS11_MODULE)')
+  .addHelpText(
+    'after',
+    "\nExamples:\n  TUFA_TARGETS_PASSPHRASE=… tufa key import ./3f1c.key\n  tufa key import --pkcs11-uri 'pkcs11:token=YubiKey%20PIV;id=%02' --module /usr/lib/x86_64-linux-gnu/libykcs11.so --role root",
+  )
+  .action(
+    action(async (ctx, file: string | undefined, opts: Record<string, string | undefined>) =>
+      (await import('./commands/key.js')).keyImport(ctx, file, opts),
+    ),
+  );
 
 key
   .command('rotate')
@@ -484,10 +523,19 @@ key
   .argument('<role>', 'root, targets, snapshot or timestamp')
   .option('--server-managed', 'snapshot: let the server hold the new key')
   .option('--yes', 'do not ask for confirmation (root)')
-  .addHelpText('after', '\nExample:\n  tufa key rotate example.com/app targets')
+  .option('--key-id <keyid>', 'move the role onto a key already in this home (keystore or PKCS#11 token)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tufa key rotate example.com/app targets\n  tufa key rotate example.com/app targets --key-id 3f1c…',
+  )
   .action(
-    action(async (ctx, gun: string, role: string, opts: { serverManaged?: boolean; yes?: boolean }) =>
-      (await import('./commands/rotate.js')).keyRotate(ctx, gun, role, opts),
+    action(
+      async (
+        ctx,
+        gun: string,
+        role: string,
+        opts: { serverManaged?: boolean; yes?: boolean; keyId?: string },
+      ) => (await import('./commands/rotate.js')).keyRotate(ctx, gun, role, opts),
     ),
   );
 
@@ -498,7 +546,7 @@ key
   )
   .argument('<gun>', 'the collection')
   .argument('<role>', 'root, targets or a delegated role')
-  .argument('<pubfile...>', 'public key files from tufa key export')
+  .argument('<pubfile...>', 'public key files from tufa key export, or key ids of keys in this home')
   .option('--threshold <k>', 'the new threshold of the role (default: unchanged)')
   .option('--pending-expires <lifetime>', 'when signatures are missing: how long they may take (default 7d)')
   .addHelpText('after', '\nExample:\n  tufa key add example.com/app root dave.pub erin.pub --threshold 3')

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   canonicalJson,
+  computeKeyId,
   expiresIn,
   newTargets,
+  p256PublicKey,
   serializeMetadata,
   signMetadata,
   type TufaError,
@@ -19,6 +21,12 @@ import { Keystore, parsePublicKeyFile, publicKeyFile } from './keystore.js';
 import { exitCodeFor } from './output.js';
 import { passphraseSource } from './passphrase.js';
 import { applyChanges, Staging } from './staging.js';
+
+const keyToJsonForTufJs = (key: { keytype: string; scheme: string; keyval: { public: string } }) => ({
+  keytype: key.keytype,
+  scheme: key.scheme,
+  keyval: { public: key.keyval.public },
+});
 
 // Cheap scrypt parameters keep the tests fast; the format and the checks are the same.
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -253,6 +261,74 @@ describe('exit codes', () => {
 describe('P-256 keys in the keystore (kept from Notary)', () => {
   const FAST_P256 = { N: 1024, r: 8, p: 1 };
 
+  it('records a key on a PKCS#11 token by URI and public key only; never unlocks or exports it', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ format: 'pem', type: 'spki' })
+      .toString();
+    const key = p256PublicKey(spki);
+    const uri = 'pkcs11:token=t;object=k;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so';
+    const info = await ks.storeReference({ role: 'root', gun: 'x/app', key, pkcs11: uri });
+    expect(info).toMatchObject({ keyid: computeKeyId(key), role: 'root', gun: 'x/app', pkcs11: uri });
+    expect(await ks.list()).toEqual([{ ...info, created: expect.any(String) }]);
+    const text = readFileSync(join(ks.dir, `${info.keyid}.key`), 'utf8');
+    expect(Object.keys(JSON.parse(text)).sort()).toEqual([
+      'created',
+      'gun',
+      'keyid',
+      'pkcs11',
+      'public',
+      'role',
+      'tufa_key',
+    ]);
+    expect(await code(() => ks.unlock(info.keyid, 'pw'))).toBe('INVALID_ARGUMENT');
+    expect(await code(() => ks.exportEncrypted(info.keyid))).toBe('INVALID_ARGUMENT');
+    expect(await ks.hasDefaultCost(info.keyid)).toBe(false);
+    expect(await code(() => ks.storeReference({ role: 'root', key, pkcs11: uri }))).toBe('INVALID_ARGUMENT');
+    expect(
+      await code(() => ks.storeReference({ role: 'root', key, pkcs11: 'pkcs11:id=%01?pin-value=1' })),
+    ).toBe('INVALID_ARGUMENT');
+    // A damaged reference (a PIN written into its URI, another public key) is a bad key file.
+    const file = join(ks.dir, `${info.keyid}.key`);
+    writeFileSync(
+      file,
+      text.replace('id=%01', 'id=%01?pin-value=1234').replace('?module-path', '&module-path'),
+    );
+    expect(await code(() => ks.info(info.keyid))).toBe('INVALID_KEY');
+    const other = p256PublicKey(
+      generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .publicKey.export({ format: 'pem', type: 'spki' })
+        .toString(),
+    );
+    writeFileSync(file, text.replace(JSON.stringify(key.keyval.public), JSON.stringify(other.keyval.public)));
+    expect(await code(() => ks.info(info.keyid))).toBe('INVALID_KEY');
+  });
+
+  it('generates a P-256 key (type ecdsa) whose DER signatures core and tuf-js verify', async () => {
+    const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
+    const info = await ks.generate({
+      role: 'targets',
+      passphrase: 'pw',
+      type: 'ecdsa',
+      scryptParams: FAST_P256,
+    });
+    expect(info.key).toMatchObject({ keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256' });
+    expect((await ks.list()).map((k) => k.key.scheme)).toEqual(['ecdsa-sha2-nistp256']);
+    const signer = await ks.unlock(info.keyid, 'pw');
+    const doc = JSON.parse(
+      Buffer.from(
+        serializeMetadata(
+          await signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
+        ),
+      ).toString(),
+    );
+    expect(doc.signatures[0].sig.slice(0, 2)).toBe('30');
+    const tufJsKey = TufJsKey.fromJSON(info.keyid, keyToJsonForTufJs(info.key));
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).not.toThrow();
+    doc.signed.version = 2;
+    expect(() => tufJsKey.verifySignature(TufJsMetadata.fromJSON(MetadataKind.Targets, doc))).toThrow();
+  });
+
   it('stores a P-256 key encrypted, unlocks it, and signs DER ECDSA that core and tuf-js verify', async () => {
     const ks = new Keystore(join(mkdtempSync(join(tmpdir(), 'tufa-ks-')), 'private'), testCrypto);
     const pkcs8 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
@@ -275,7 +351,7 @@ describe('P-256 keys in the keystore (kept from Notary)', () => {
     const signer = await ks.unlock(info.keyid, 'pw');
     expect(await code(() => ks.unlock(info.keyid, 'wrong'))).toBe('WRONG_PASSPHRASE');
     const bytes = serializeMetadata(
-      signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
+      await signMetadata(newTargets({ expires: expiresIn(Date.now(), 86_400_000) }), [signer]),
     );
     const doc = JSON.parse(Buffer.from(bytes).toString());
     // DER: a SEQUENCE, not 64 raw bytes.

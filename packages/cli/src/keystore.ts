@@ -1,14 +1,17 @@
 /**
  * The keystore: ed25519 private keys encrypted with a passphrase (scrypt, parameters stored in
  * the file; AES-256-GCM with the key id as associated data), one file per key, mode 0600. ECDSA
- * P-256 keys imported from Notary (`tufa notary import --keep-keys`) are stored the same way
- * (PKCS#8 DER inside) and sign ecdsa-sha2-nistp256 with DER signatures, as securesystemslib does.
+ * P-256 keys (generated with `--type ecdsa`, or imported from Notary by `tufa notary import
+ * --keep-keys`) are stored the same way (PKCS#8 DER inside) and sign ecdsa-sha2-nistp256 with DER
+ * signatures, as securesystemslib does. A key on a PKCS#11 token has a file here too, holding
+ * only its public key and its PKCS#11 URI (pkcs11.ts signs with it).
  */
 import {
   createCipheriv,
   createDecipheriv,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   sign as nodeSign,
   randomBytes,
   scrypt,
@@ -23,7 +26,9 @@ import {
   type JsonObject,
   type Key,
   keyToJson,
+  p256PublicKey,
   parseJson,
+  parsePkcs11Uri,
   type Signer,
   TufaError,
 } from '@tufa/core';
@@ -40,6 +45,10 @@ const KEY_FILE_LIMIT = 16 * 1024;
 
 export type UnlockedKey = Signer & { privateKey: Uint8Array };
 
+/** The key types the keystore generates: ed25519, or ECDSA P-256 (`ecdsa-sha2-nistp256`, as tokens make). */
+export type KeyType = 'ed25519' | 'ecdsa';
+export const KEY_TYPES: readonly KeyType[] = Object.freeze(['ed25519', 'ecdsa']);
+
 export interface StoredKeyInfo {
   readonly keyid: string;
   readonly role: KeyRole;
@@ -47,6 +56,8 @@ export interface StoredKeyInfo {
   readonly gun: string | undefined;
   readonly key: Key;
   readonly created: string;
+  /** Where the private key lives when not in this keystore: its PKCS#11 URI (RFC 7512). */
+  readonly pkcs11: string | undefined;
 }
 
 interface KeyFile {
@@ -60,6 +71,19 @@ interface KeyFile {
   cipher: { name: 'aes-256-gcm'; nonce: string };
   ciphertext: string;
 }
+
+/** A key on a PKCS#11 token: what names it there, and its public key; nothing secret. */
+interface ReferenceFile {
+  tufa_key: 1;
+  keyid: string;
+  role: KeyRole;
+  gun: string | null;
+  created: string;
+  public: JsonObject;
+  pkcs11: string;
+}
+
+const isReference = (file: KeyFile | ReferenceFile): file is ReferenceFile => 'pkcs11' in file;
 
 function deriveKey(
   passphrase: string,
@@ -96,14 +120,20 @@ export class Keystore {
     return join(this.dir, `${keyid}.key`);
   }
 
-  /** Generates an ed25519 key and stores it encrypted under `passphrase`. */
+  /** Generates a key (ed25519 unless `type` says ecdsa) and stores it encrypted under `passphrase`. */
   async generate(options: {
     role: KeyRole;
     gun?: string | undefined;
     passphrase: string;
+    type?: KeyType;
     now?: number;
     scryptParams?: { N: number; r: number; p: number };
   }): Promise<StoredKeyInfo> {
+    if (options.type === 'ecdsa') {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const pkcs8 = new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
+      return this.store({ ...options, privateKey: pkcs8, p256: true });
+    }
     const pair = generateEd25519Key(this.crypto);
     return this.store({ ...options, privateKey: pair.privateKey });
   }
@@ -150,7 +180,45 @@ export class Keystore {
     };
     await writeFileAtomic(this.path(signer.keyid), `${JSON.stringify(file, null, 2)}\n`);
     this.unlocking.delete(signer.keyid);
-    return { keyid: signer.keyid, role: options.role, gun: options.gun, key: signer.key, created };
+    return {
+      keyid: signer.keyid,
+      role: options.role,
+      gun: options.gun,
+      key: signer.key,
+      created,
+      pkcs11: undefined,
+    };
+  }
+
+  /** Records a key that lives on a PKCS#11 token: its URI and public key (P-256 or Ed25519). */
+  async storeReference(options: {
+    role: KeyRole;
+    gun?: string | undefined;
+    key: Key;
+    pkcs11: string;
+    now?: number;
+  }): Promise<StoredKeyInfo> {
+    parsePkcs11Uri(options.pkcs11);
+    const keyid = computeKeyId(options.key);
+    const created = new Date(options.now ?? Date.now()).toISOString();
+    const file: ReferenceFile = {
+      tufa_key: 1,
+      keyid,
+      role: options.role,
+      gun: options.gun ?? null,
+      created,
+      public: keyToJson(options.key),
+      pkcs11: options.pkcs11,
+    };
+    const source = `key file ${this.path(keyid)}`;
+    checkReferenceFile(file, keyid, source);
+    if (await this.has(keyid)) {
+      throw new TufaError('INVALID_ARGUMENT', `key ${keyid.slice(0, 12)}… is in this home already`, {
+        found: keyid,
+      });
+    }
+    await writeFileAtomic(this.path(keyid), `${JSON.stringify(file, null, 2)}\n`);
+    return { keyid, role: options.role, gun: options.gun, key: options.key, created, pkcs11: options.pkcs11 };
   }
 
   async list(): Promise<StoredKeyInfo[]> {
@@ -181,6 +249,7 @@ export class Keystore {
       gun: file.gun ?? undefined,
       key: publicKeyOf(file),
       created: file.created,
+      pkcs11: isReference(file) ? file.pkcs11 : undefined,
     };
   }
 
@@ -192,7 +261,7 @@ export class Keystore {
   unlock(keyid: string, passphrase: string): Promise<UnlockedKey> {
     const started = this.unlocking.get(keyid);
     if (started !== undefined && started.passphrase === passphrase) return started.signer;
-    const signer = this.read(keyid).then((file) => decrypt(this.crypto, file, passphrase));
+    const signer = this.read(keyid).then((file) => decrypt(this.crypto, encrypted(file), passphrase));
     const entry = { passphrase, signer };
     this.unlocking.set(keyid, entry);
     signer.catch(() => {
@@ -203,13 +272,15 @@ export class Keystore {
 
   /** Whether the key's file asks no more of scrypt than tufa's default (about 0.1 s, 32 MiB). */
   async hasDefaultCost(keyid: string): Promise<boolean> {
-    const { N, r, p } = (await this.read(keyid)).kdf;
+    const file = await this.read(keyid);
+    if (isReference(file)) return false;
+    const { N, r, p } = file.kdf;
     return N <= DEFAULT_SCRYPT.N && r <= DEFAULT_SCRYPT.r && p <= DEFAULT_SCRYPT.p;
   }
 
   /** The stored (still encrypted) key file, for `tufa key export --private`. */
   async exportEncrypted(keyid: string): Promise<string> {
-    return `${JSON.stringify(await this.read(keyid), null, 2)}\n`;
+    return `${JSON.stringify(encrypted(await this.read(keyid)), null, 2)}\n`;
   }
 
   /** Imports a key file written by `key export --private`; the passphrase must open it. */
@@ -222,7 +293,7 @@ export class Keystore {
     return this.info(keyid);
   }
 
-  private async read(keyid: string): Promise<KeyFile> {
+  private async read(keyid: string): Promise<KeyFile | ReferenceFile> {
     const bytes = await readFileBounded(this.path(keyid), KEY_FILE_LIMIT, 'key file');
     if (bytes === undefined) {
       throw new TufaError('NOT_FOUND', `no private key ${keyid.slice(0, 12)}… in ${this.dir}`, {
@@ -230,8 +301,59 @@ export class Keystore {
       });
     }
     const source = `key file ${this.path(keyid)}`;
-    return checkKeyFile(keyFileJson(bytes, source, PRIVATE_KEY_FORMAT), keyid, source);
+    const doc = keyFileJson(bytes, source, PRIVATE_KEY_FORMAT);
+    if (field(doc, 'pkcs11') !== undefined) return checkReferenceFile(doc, keyid, source);
+    return checkKeyFile(doc, keyid, source);
   }
+}
+
+/** The encrypted key file; a key on a token has none (its private key never leaves it). */
+function encrypted(file: KeyFile | ReferenceFile): KeyFile {
+  if (isReference(file)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `key ${file.keyid.slice(0, 12)}… lives on a PKCS#11 token (${file.pkcs11}): its private key never leaves it`,
+      { found: file.pkcs11 },
+    );
+  }
+  return file;
+}
+
+function checkReferenceFile(doc: unknown, keyid: string, source: string): ReferenceFile {
+  const bad = (what: string): never => {
+    throw new TufaError('INVALID_KEY', `${source}: ${what} (a PKCS#11 key reference)`, { found: keyid });
+  };
+  const f = (...path: string[]) => field(doc, ...path);
+  if (f('tufa_key') !== 1) bad('no "tufa_key": 1');
+  if (f('keyid') !== keyid) bad('names another key id');
+  if (!KEY_ROLES.includes(f('role') as KeyRole)) bad('unknown role');
+  const gun = f('gun');
+  if (gun !== null && typeof gun !== 'string') bad('bad gun');
+  if (typeof f('created') !== 'string') bad('bad creation time');
+  const pub = f('public', 'keyval', 'public');
+  const ed25519 = f('public', 'keytype') === 'ed25519' && f('public', 'scheme') === 'ed25519';
+  const p256 = f('public', 'keytype') === 'ecdsa' && f('public', 'scheme') === 'ecdsa-sha2-nistp256';
+  if (
+    typeof pub !== 'string' ||
+    !(
+      (p256 && /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----$/.test(pub)) ||
+      (ed25519 && /^[0-9a-f]{64}$/.test(pub))
+    )
+  ) {
+    bad('not an ecdsa-sha2-nistp256 or ed25519 public key');
+  }
+  const key: Key = p256
+    ? p256PublicKey(pub as string)
+    : { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: pub as string }, extra: {} };
+  if (computeKeyId(key) !== keyid) bad('public key does not match its key id');
+  const uri = f('pkcs11');
+  if (typeof uri !== 'string') return bad('no PKCS#11 URI');
+  try {
+    parsePkcs11Uri(uri);
+  } catch (err) {
+    bad((err as Error).message);
+  }
+  return doc as ReferenceFile;
 }
 
 async function decrypt(
@@ -269,11 +391,6 @@ async function decrypt(
   return { ...signer, privateKey: seed };
 }
 
-/** The TUF key object of a P-256 public key, as securesystemslib writes it (SPKI PEM). */
-export function p256PublicKey(spkiPem: string): Key {
-  return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: spkiPem.trim() }, extra: {} };
-}
-
 /** A signer for a P-256 private key (PKCS#8 DER): ECDSA with SHA-256, DER-encoded signatures. */
 export function p256Signer(pkcs8: Uint8Array): Signer {
   let privateKey: ReturnType<typeof createPrivateKey>;
@@ -289,11 +406,12 @@ export function p256Signer(pkcs8: Uint8Array): Signer {
   return {
     keyid: computeKeyId(key),
     key,
-    sign: (message) => new Uint8Array(nodeSign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
+    sign: async (message) =>
+      new Uint8Array(nodeSign('sha256', message, { key: privateKey, dsaEncoding: 'der' })),
   };
 }
 
-function publicKeyOf(file: KeyFile): Key {
+function publicKeyOf(file: KeyFile | ReferenceFile): Key {
   if (file.public.keytype === 'ecdsa')
     return p256PublicKey(field(file, 'public', 'keyval', 'public') as string);
   return {
@@ -416,6 +534,25 @@ function checkKeyFile(doc: unknown, keyid: string, source: string): KeyFile {
   }
   if (typeof f('created') !== 'string') bad('bad creation time');
   return doc as KeyFile;
+}
+
+/** A key this home holds (in the keystore or on a token), named by its key id. */
+export async function homeKey(keystore: Keystore, keyid: string, option: string): Promise<StoredKeyInfo> {
+  if (!/^[0-9a-f]{64}$/.test(keyid)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `${option}: not a key id (64 hex digits): ${keyid.slice(0, 80)}`,
+      {
+        found: keyid.slice(0, 80),
+      },
+    );
+  }
+  if (!(await keystore.has(keyid))) {
+    throw new TufaError('NOT_FOUND', `${option}: this home holds no key ${keyid} (see tufa key list)`, {
+      found: keyid,
+    });
+  }
+  return keystore.info(keyid);
 }
 
 /** A public key file as `tufa key export` writes it: the TUF key object. */

@@ -146,12 +146,21 @@ export function prefetchSigners(ctx: Context, gun: string, roles: readonly KeyRo
   })().catch(() => undefined);
 }
 
-/** Unlocks the local keys among `keyids` (asking for each key's passphrase). */
+/**
+ * The signers of the keys among `keyids` that this home holds: keystore keys unlocked (asking for
+ * each key's passphrase), keys on a PKCS#11 token opened there (asking for its PIN once).
+ */
 export async function localSigners(ctx: Context, keyids: readonly string[]): Promise<Signer[]> {
   const signers: Signer[] = [];
   for (const keyid of keyids) {
     if (!(await ctx.keystore.has(keyid))) continue;
     const info = await ctx.keystore.info(keyid);
+    if (info.pkcs11 !== undefined) {
+      // The native binding loads here, on first use of a hardware key, never at start-up.
+      const { tokensOf } = await import('./pkcs11.js');
+      signers.push(await tokensOf(ctx).signer({ keyid, pkcs11: info.pkcs11 }));
+      continue;
+    }
     const passphrase = await ctx.passphrases.get(info.role, `${info.role} key ${keyid.slice(0, 12)}…`);
     signers.push(await ctx.keystore.unlock(keyid, passphrase));
   }

@@ -33,6 +33,7 @@ import {
   hang,
   NOW,
   type RepoSim,
+  signBytes,
   signedBytes,
   signRaw,
   type TestKey,
@@ -552,7 +553,7 @@ describe('signatures', () => {
     (rootJson.roles as Record<string, JsonObject>).timestamp = { keyids: [k4.keyid, twinId], threshold: 2 };
     sim.files.set('metadata/2.root.json', signRaw(rootJson, sim.keys.root));
     const ts = timestampJson(sim);
-    const sig = toHex(k4.signer.sign(canonicalBytes(ts)));
+    const sig = toHex(signBytes(k4, canonicalBytes(ts)));
     sim.files.set('metadata/timestamp.json', signRaw(ts, [k4], [{ keyid: twinId, sig }]));
     const err = await client.refresh().catch((e) => e);
     expect([err.code, err.found]).toEqual(['THRESHOLD_NOT_MET', 1]);

@@ -42,12 +42,12 @@ const targets = withTarget(
   targetFileFor(crypto, artifact),
 );
 
-const rootBytes = serializeMetadata(signMetadata(root, [ed25519Signer(crypto, rootKey!.privateKey)]));
+const rootBytes = serializeMetadata(await signMetadata(root, [ed25519Signer(crypto, rootKey!.privateKey)]));
 const targetsBytes = serializeMetadata(
-  signMetadata(targets, [ed25519Signer(crypto, targetsKey!.privateKey)]),
+  await signMetadata(targets, [ed25519Signer(crypto, targetsKey!.privateKey)]),
 );
 const snapshotBytes = serializeMetadata(
-  signMetadata(
+  await signMetadata(
     newSnapshot({
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
       meta: { 'targets.json': metaFileFor(crypto, targetsBytes, 1) },
@@ -56,7 +56,7 @@ const snapshotBytes = serializeMetadata(
   ),
 );
 const timestampBytes = serializeMetadata(
-  signMetadata(
+  await signMetadata(
     newTimestamp({
       expires: expiresIn(now, DEFAULT_EXPIRY.timestamp),
       snapshotMeta: metaFileFor(crypto, snapshotBytes, 1),

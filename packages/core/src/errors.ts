@@ -113,6 +113,10 @@ export const ERROR_TABLE = Object.freeze({
   // keys held by people
   WRONG_PASSPHRASE: spec('usage', 400, USAGE),
   PASSPHRASE_REQUIRED: spec('usage', 400, USAGE),
+  // keys on a PKCS#11 token: a wrong or locked PIN, no PIN, the module, binding or token missing
+  WRONG_PIN: spec('usage', 400, USAGE),
+  PIN_REQUIRED: spec('usage', 400, USAGE),
+  TOKEN_UNAVAILABLE: spec('usage', 400, USAGE),
   INTERNAL: spec('internal', 500, SERVER, true),
   // local files written, and answering offline from the trusted cache
   FILE_UNWRITABLE: spec('local-file', 500, LOCAL_FILE),

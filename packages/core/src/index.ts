@@ -7,6 +7,7 @@ export * from './gun.js';
 export * from './json.js';
 export * from './keys.js';
 export * from './metadata.js';
+export * from './pkcs11-uri.js';
 export * from './proposal.js';
 export * from './repository.js';
 export * from './targetfile.js';

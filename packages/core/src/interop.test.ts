@@ -95,7 +95,7 @@ function p256Signer(encoding: 'pem' | 'hex'): Signer & { privateKey: nodeCryptoM
     keyid: computeKeyId(key),
     key,
     privateKey,
-    sign: (message) => new Uint8Array(nodeCryptoModule.sign('sha256', message, privateKey)),
+    sign: async (message) => new Uint8Array(nodeCryptoModule.sign('sha256', message, privateKey)),
   };
 }
 
@@ -110,7 +110,7 @@ function rsaSigner(): Signer {
   return {
     keyid: computeKeyId(key),
     key,
-    sign: (message) =>
+    sign: async (message) =>
       new Uint8Array(
         nodeCryptoModule.sign('sha256', message, {
           key: rsaPair.privateKey,
@@ -151,7 +151,7 @@ function withExtra<T extends Signed>(signed: T, extra: JsonObject): T {
  * a newline, so that strings hold raw control characters in canonical JSON; otherwise the same
  * repository with an ECDSA key in hex and an ed25519 snapshot key.
  */
-function buildTufaRepository(controlCharacters: boolean) {
+async function buildTufaRepository(controlCharacters: boolean) {
   const keys = {
     root1: seededKey(1),
     root2: seededKey(2),
@@ -165,7 +165,7 @@ function buildTufaRepository(controlCharacters: boolean) {
   const signer = (k: ReturnType<typeof seededKey>): Signer => ({
     keyid: k.keyid,
     key: k.key,
-    sign: (m) => new Uint8Array(nodeCryptoModule.sign(null, m, k.nodePrivateKey)),
+    sign: async (m) => new Uint8Array(nodeCryptoModule.sign(null, m, k.nodePrivateKey)),
   });
   const ecdsa = p256Signer(controlCharacters ? 'pem' : 'hex');
   const snapshotSigner = controlCharacters ? rsaSigner() : signer(keys.snapshot);
@@ -246,10 +246,10 @@ function buildTufaRepository(controlCharacters: boolean) {
     targetFileFor(testCrypto, utf8('x')),
   );
 
-  const rootMd = signMetadata(root, [signer(keys.root1), signer(keys.root3)]);
-  const targetsMd = signMetadata(targets, [signer(keys.targets), ecdsa]);
-  const releasesMd = signMetadata(releases, [signer(keys.releases)]);
-  const binsMd = signMetadata(bins, [signer(keys.bins)]);
+  const rootMd = await signMetadata(root, [signer(keys.root1), signer(keys.root3)]);
+  const targetsMd = await signMetadata(targets, [signer(keys.targets), ecdsa]);
+  const releasesMd = await signMetadata(releases, [signer(keys.releases)]);
+  const binsMd = await signMetadata(bins, [signer(keys.bins)]);
   const snapshot = withExtra(
     newSnapshot({
       expires: expiresIn(NOW, 30 * DAY),
@@ -266,14 +266,14 @@ function buildTufaRepository(controlCharacters: boolean) {
     }),
     { x_snapshot_note: 1 },
   );
-  const snapshotMd = signMetadata(snapshot, [snapshotSigner]);
+  const snapshotMd = await signMetadata(snapshot, [snapshotSigner]);
   const timestamp = newTimestamp({
     expires: expiresIn(NOW, DAY),
     snapshotMeta: metaFileFor(testCrypto, serializeMetadata(snapshotMd), 1, {
       hashes: ['sha256', 'sha384', 'sha512'],
     }),
   });
-  const timestampMd = signMetadata(timestamp, [signer(keys.timestamp)]);
+  const timestampMd = await signMetadata(timestamp, [signer(keys.timestamp)]);
   return {
     keys,
     ecdsa,
@@ -289,7 +289,7 @@ function buildTufaRepository(controlCharacters: boolean) {
 }
 
 /** The files of a repository built by buildTufaRepository, as tufa writes them. */
-function serializeRepository(repo: ReturnType<typeof buildTufaRepository>) {
+function serializeRepository(repo: Awaited<ReturnType<typeof buildTufaRepository>>) {
   return {
     root: serializeMetadata(repo.root),
     targets: serializeMetadata(repo.targets),
@@ -300,8 +300,12 @@ function serializeRepository(repo: ReturnType<typeof buildTufaRepository>) {
   };
 }
 
+// Signing is asynchronous (core's Signer): the repositories are built before the suites are collected.
+const repositoryA = await buildTufaRepository(false);
+const repositoryWithControlCharacters = await buildTufaRepository(true);
+
 describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
-  const repo = buildTufaRepository(false);
+  const repo = repositoryA;
   const docs = serializeRepository(repo);
   const root = loadWithTufjs('root', docs.root) as TufjsMetadata<TufjsRoot>;
   const targets = loadWithTufjs('targets', docs.targets) as TufjsMetadata<TufjsTargets>;
@@ -317,8 +321,8 @@ describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
     expect(() => root.verifyDelegate('timestamp', timestamp)).not.toThrow();
   });
 
-  it('tuf-js verifies the ECDSA P-256 signature alone (hex key, DER signature)', () => {
-    const onlyEcdsa = signMetadata(repo.targets.signed, [repo.ecdsa]);
+  it('tuf-js verifies the ECDSA P-256 signature alone (hex key, DER signature)', async () => {
+    const onlyEcdsa = await signMetadata(repo.targets.signed, [repo.ecdsa]);
     expect(() =>
       root.verifyDelegate('targets', loadWithTufjs('targets', serializeMetadata(onlyEcdsa))),
     ).not.toThrow();
@@ -336,8 +340,8 @@ describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
     expect(() => root.verifyDelegate('root', targets)).toThrow(/signed by 0\/2/);
   });
 
-  it('tuf-js refuses a root below its threshold and a changed document', () => {
-    const oneSignature = signMetadata(repo.root.signed, [repo.signer(repo.keys.root2)]);
+  it('tuf-js refuses a root below its threshold and a changed document', async () => {
+    const oneSignature = await signMetadata(repo.root.signed, [repo.signer(repo.keys.root2)]);
     const weak = loadWithTufjs('root', serializeMetadata(oneSignature));
     expect(() => root.verifyDelegate('root', weak)).toThrow(/signed by 1\/2/);
     const json = JSON.parse(text(docs.timestamp));
@@ -456,10 +460,10 @@ describe('(a) tufa writes, @tufjs/models reads and verifies', () => {
 });
 
 describe("(a') tufa writes strings with control characters: PEM keys, a path with a newline", () => {
-  const repo = buildTufaRepository(true);
+  const repo = repositoryWithControlCharacters;
   const docs = serializeRepository(repo);
 
-  it('tuf-js verifies the signatures (ECDSA PEM, RSA-PSS PEM) once the JSON is read leniently', () => {
+  it('tuf-js verifies the signatures (ECDSA PEM, RSA-PSS PEM) once the JSON is read leniently', async () => {
     const root = loadWithTufjs('root', docs.root, true) as TufjsMetadata<TufjsRoot>;
     const targets = loadWithTufjs('targets', docs.targets, true) as TufjsMetadata<TufjsTargets>;
     expect(() => root.verifyDelegate('root', root)).not.toThrow();
@@ -477,7 +481,7 @@ describe("(a') tufa writes strings with control characters: PEM keys, a path wit
     expect(canonicalize(targets.signed.toJSON())).toBe(text(repo.targets.signedBytes));
     expect(Object.keys(targets.signed.targets)).toContain(repo.unicodePath);
     expect(root.signed.keys[repo.ecdsa.keyid]!.keyVal.public).toContain('\n');
-    const onlyEcdsa = serializeMetadata(signMetadata(repo.targets.signed, [repo.ecdsa]));
+    const onlyEcdsa = serializeMetadata(await signMetadata(repo.targets.signed, [repo.ecdsa]));
     expect(() => root.verifyDelegate('targets', loadWithTufjs('targets', onlyEcdsa, true))).not.toThrow();
   });
 
@@ -967,7 +971,7 @@ describe('TAP 15: tufa and tuf-js agree on succinct hash bins', () => {
 // (c) canonical JSON: tufa's equals @tufjs/canonical-json's.
 
 describe('(c) canonical JSON agrees with @tufjs/canonical-json', () => {
-  const ours = buildTufaRepository(true);
+  const ours = repositoryWithControlCharacters;
   const theirs = buildTufjsRepository();
   const documents: [string, JsonValue][] = [
     ...Object.entries({
@@ -1022,15 +1026,15 @@ describe('(c) canonical JSON agrees with @tufjs/canonical-json', () => {
     ),
   })).value;
 
-  it('property: targets metadata built by tufa from arbitrary paths and custom data encodes the same', () => {
-    fc.assert(
-      fc.property(
+  it('property: targets metadata built by tufa from arbitrary paths and custom data encodes the same', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.dictionary(
           bmpText.filter((s) => s.length > 0),
           json,
           { maxKeys: 5, noNullPrototype: true },
         ),
-        (custom) => {
+        async (custom) => {
           let targets: Targets = newTargets({ expires: expiresIn(NOW, DAY) });
           for (const [path, value] of Object.entries(custom)) {
             targets = withTarget(
@@ -1039,7 +1043,7 @@ describe('(c) canonical JSON agrees with @tufjs/canonical-json', () => {
               targetFileFor(testCrypto, utf8(path), { hashes: ['sha256'], custom: value }),
             );
           }
-          const md = signMetadata(targets, []);
+          const md = await signMetadata(targets, []);
           const doc = metadataToJson(md);
           expect(canonicalJson(doc)).toBe(canonicalize(doc));
           expect(text(md.signedBytes)).toBe(canonicalize(JSON.parse(JSON.stringify(doc)).signed));

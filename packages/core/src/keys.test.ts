@@ -151,9 +151,10 @@ describe('key ids', () => {
 describe('ed25519 signatures', () => {
   const signer = ed25519Signer(testCrypto, RFC_SEED);
   const key = makeKey('ed25519', 'ed25519', RFC_PUBLIC);
-  const sig = toHex(signer.sign(MESSAGE));
+  const sig = toHex(testCrypto.ed25519Sign(MESSAGE, RFC_SEED));
 
-  it('verify over the signed bytes', () => {
+  it('verify over the signed bytes', async () => {
+    expect(toHex(await signer.sign(MESSAGE))).toBe(sig);
     expect(isSupportedKey(testCrypto, key)).toBe(true);
     expect(verifySignature(testCrypto, key, sig, MESSAGE)).toBe(true);
     expect(verifySignature(testCrypto, signer.key, sig, MESSAGE)).toBe(true);
@@ -164,12 +165,12 @@ describe('ed25519 signatures', () => {
     expect(verifySignature(testCrypto, key, rfcSig, new Uint8Array(0))).toBe(true);
   });
 
-  it('keys, key ids and signatures are the same under both crypto providers', () => {
+  it('keys, key ids and signatures are the same under both crypto providers', async () => {
     for (const provider of [createNobleCrypto(), testCrypto]) {
       const pair = generateEd25519Key(provider, RFC_SEED);
       expect(pair.key.keyval.public).toBe(RFC_PUBLIC);
       expect(pair.keyid).toBe(computeKeyId(key));
-      expect(toHex(ed25519Signer(provider, RFC_SEED).sign(MESSAGE))).toBe(sig);
+      expect(toHex(await ed25519Signer(provider, RFC_SEED).sign(MESSAGE))).toBe(sig);
       expect(verifySignature(provider, key, sig, MESSAGE)).toBe(true);
       expect(verifySignature(provider, key, sig, OTHER_MESSAGE)).toBe(false);
     }
@@ -423,7 +424,7 @@ describe('ECDSA P-256 (verify only)', () => {
         verifySignature(
           testCrypto,
           k,
-          toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE)).slice(0, 126),
+          toHex(testCrypto.ed25519Sign(MESSAGE, RFC_SEED)).slice(0, 126),
           MESSAGE,
         ),
       ).toBe(false);
@@ -603,7 +604,7 @@ describe('RSA-PSS (rsa / rsassa-pss-sha256, PEM; verify only)', () => {
 describe('one key in several spellings is one key (threshold counting)', () => {
   it('the same spelling under two key ids counts once', () => {
     const pair = generateEd25519Key(testCrypto, RFC_SEED);
-    const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
+    const sig = toHex(testCrypto.ed25519Sign(MESSAGE, RFC_SEED));
     expect(keyMaterialId(testCrypto, pair.key)).toBe(
       keyMaterialId(testCrypto, { ...pair.key, extra: { note: 'x' } }),
     );
@@ -646,7 +647,7 @@ describe('one key in several spellings is one key (threshold counting)', () => {
       if (keyMaterialId(testCrypto, k) !== keyMaterialId(testCrypto, spellings[0]!))
         failures.push(`P-256 spelling ${i}`);
     });
-    const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
+    const sig = toHex(testCrypto.ed25519Sign(MESSAGE, RFC_SEED));
     const result = verifyRoleSignatures(
       MESSAGE,
       [
@@ -661,7 +662,7 @@ describe('one key in several spellings is one key (threshold counting)', () => {
 });
 
 describe('unknown and hostile keys: isSupportedKey false, verifySignature false, never a throw', () => {
-  const sig = toHex(ed25519Signer(testCrypto, RFC_SEED).sign(MESSAGE));
+  const sig = toHex(testCrypto.ed25519Sign(MESSAGE, RFC_SEED));
   const hostile: [string, Key][] = [
     ['an unknown key type', makeKey('dsa', 'dsa-sha256', RFC_PUBLIC)],
     ['ed448', makeKey('ed448', 'ed448', 'ab'.repeat(57))],

@@ -43,11 +43,21 @@ export function ed25519PublicKey(publicKey: Uint8Array): Key {
   return { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: toHex(publicKey) }, extra: {} };
 }
 
-/** Something that can sign for one key id. */
+/** The TUF key object of a P-256 public key, as securesystemslib writes it (SPKI PEM). */
+export function p256PublicKey(spkiPem: string): Key {
+  return { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: spkiPem.trim() }, extra: {} };
+}
+
+/**
+ * Something that can sign for one key id: the one signing interface of tufa (the CLI's keystore,
+ * a PKCS#11 token, the server's online keys). Asynchronous, as a token or a remote signer is.
+ * `sign` returns the signature bytes as they go, hex-encoded, into `sig`: for ecdsa-sha2-nistp256
+ * the DER form that securesystemslib and tuf-js expect.
+ */
 export interface Signer {
   readonly keyid: string;
   readonly key: Key;
-  sign(message: Uint8Array): Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface Ed25519KeyPair {
@@ -73,7 +83,7 @@ export function ed25519Signer(crypto: CryptoProvider, privateKey: Uint8Array, ke
   return {
     keyid: keyid ?? computeKeyId(key),
     key,
-    sign: (message) => crypto.ed25519Sign(message, seed),
+    sign: async (message) => crypto.ed25519Sign(message, seed),
   };
 }
 

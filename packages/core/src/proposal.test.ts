@@ -117,9 +117,11 @@ describe('checkProposal: 2-of-3 targets', () => {
     expect(status.id).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('merging a second signature completes it, and validateUpdate then accepts it as a normal update', () => {
+  it('merging a second signature completes it, and validateUpdate then accepts it as a normal update', async () => {
     const first = sign(targetsV2(), k.t1);
-    const second = addSignatures(first, [k.t2.signer]).signatures.filter((s) => s.keyid === k.t2.keyid);
+    const second = (await addSignatures(first, [k.t2.signer])).signatures.filter(
+      (s) => s.keyid === k.t2.keyid,
+    );
     const merged = mergeSignatures(bytesOf(first), 'targets', second);
     const status = check(published(), { targets: merged });
     expect(status.complete).toBe(true);
@@ -205,7 +207,7 @@ describe('checkProposal: root', () => {
       threshold: 3,
     });
 
-  it('2-of-3 to 3-of-5: both thresholds reported, met one signature at a time', () => {
+  it('2-of-3 to 3-of-5: both thresholds reported, met one signature at a time', async () => {
     let md = sign(rotated(), k.r1);
     let status = check(published(), { root: md });
     expect(status.roles[0]!.thresholds.map((t) => [t.by, t.threshold, t.signed.length, t.needed])).toEqual([
@@ -213,11 +215,11 @@ describe('checkProposal: root', () => {
       ['root v2', 3, 1, 2],
     ]);
     expect(status.needed).toBe(3);
-    md = addSignatures(md, [k.r2.signer]);
+    md = await addSignatures(md, [k.r2.signer]);
     status = check(published(), { root: md });
     expect(status.roles[0]!.thresholds.map((t) => t.verified)).toEqual([true, false]);
     expect(status.complete).toBe(false);
-    md = addSignatures(md, [k.r3.signer]);
+    md = await addSignatures(md, [k.r3.signer]);
     status = check(published(), { root: md });
     expect(status.complete).toBe(true);
     const update = validateUpdate({

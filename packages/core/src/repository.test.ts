@@ -141,11 +141,11 @@ describe('meta and signatures', () => {
     expect(snapshotMeta['targets.json']).toEqual({ version: 4, extra: {} });
   });
 
-  it('adds signatures for a threshold and replaces a signer’s old signature', () => {
+  it('adds signatures for a threshold and replaces a signer’s old signature', async () => {
     const [a, b] = [testKey(71), testKey(72)];
     const t = newTargets({ expires: expiresIn(NOW, DAY) });
     let md = sign(t, a);
-    md = addSignatures(md, [b.signer, a.signer]);
+    md = await addSignatures(md, [b.signer, a.signer]);
     expect(md.signatures.map((s) => s.keyid).sort()).toEqual([a.keyid, b.keyid].sort());
     const r = verifyMetadataSignatures(md, {
       crypto: testCrypto,

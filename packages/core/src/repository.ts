@@ -383,17 +383,20 @@ function pruneKeys(delegations: Delegations): Delegations {
 }
 
 /** Signs `signed` with each signer: a new document whose signatures are exactly these. */
-export function signMetadata<T extends Signed>(signed: T, signers: readonly Signer[]): Metadata<T> {
+export async function signMetadata<T extends Signed>(
+  signed: T,
+  signers: readonly Signer[],
+): Promise<Metadata<T>> {
   const signedBytes = canonicalBytes(signedToJson(signed));
-  return { signed, signatures: sign(signedBytes, signers), extra: {}, signedBytes };
+  return { signed, signatures: await sign(signedBytes, signers), extra: {}, signedBytes };
 }
 
 /** Adds (or replaces) signatures by these signers on an existing document. */
-export function addSignatures<T extends Signed>(
+export async function addSignatures<T extends Signed>(
   metadata: Metadata<T>,
   signers: readonly Signer[],
-): Metadata<T> {
-  const added = sign(metadata.signedBytes, signers);
+): Promise<Metadata<T>> {
+  const added = await sign(metadata.signedBytes, signers);
   const replaced = new Set(added.map((s) => s.keyid));
   return {
     ...metadata,
@@ -401,13 +404,14 @@ export function addSignatures<T extends Signed>(
   };
 }
 
-function sign(signedBytes: Uint8Array, signers: readonly Signer[]): Signature[] {
+// One signer at a time: a hardware token serves one operation per session.
+async function sign(signedBytes: Uint8Array, signers: readonly Signer[]): Promise<Signature[]> {
   const seen = new Set<string>();
   const out: Signature[] = [];
   for (const signer of signers) {
     if (seen.has(signer.keyid)) continue;
     seen.add(signer.keyid);
-    out.push({ keyid: signer.keyid, sig: toHex(signer.sign(signedBytes)), extra: {} });
+    out.push({ keyid: signer.keyid, sig: toHex(await signer.sign(signedBytes)), extra: {} });
   }
   return out;
 }

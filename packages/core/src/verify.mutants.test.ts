@@ -1,5 +1,5 @@
 /** Signature counting and its refusal: the cases mutation testing found unchecked. */
-import { refusal, testCrypto, testKey } from '@tufa/testing';
+import { refusal, signBytes, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { utf8Encode } from './json.js';
 import type { Key } from './keys.js';
@@ -11,7 +11,7 @@ const [a, b, c] = [testKey(41), testKey(42), testKey(43)];
 const keys: Record<string, Key> = { [a.keyid]: a.key, [b.keyid]: b.key, [c.keyid]: c.key };
 const sig = (k: typeof a): Signature => ({
   keyid: k.keyid,
-  sig: Buffer.from(k.signer.sign(message)).toString('hex'),
+  sig: Buffer.from(signBytes(k, message)).toString('hex'),
   extra: {},
 });
 const bad = (k: typeof a): Signature => ({ keyid: k.keyid, sig: '00'.repeat(64), extra: {} });

@@ -1,4 +1,4 @@
-import { testCrypto, testKey } from '@tufa/testing';
+import { signBytes, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import type { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
@@ -16,7 +16,7 @@ const keys: Record<string, Key> = {
 };
 const sig = (k: typeof a, msg = message): Signature => ({
   keyid: k.keyid,
-  sig: Buffer.from(k.signer.sign(msg)).toString('hex'),
+  sig: Buffer.from(signBytes(k, msg)).toString('hex'),
   extra: {},
 });
 const role = (threshold: number) => ({

@@ -52,8 +52,8 @@ try {
     targetFileFor(crypto, utf8Encode('the image manifest')),
   );
   const body = {
-    root: signMetadata(root, [ed25519Signer(crypto, rootKey.privateKey)]),
-    targets: signMetadata(targets, [ed25519Signer(crypto, targetsKey.privateKey)]),
+    root: await signMetadata(root, [ed25519Signer(crypto, rootKey.privateKey)]),
+    targets: await signMetadata(targets, [ed25519Signer(crypto, targetsKey.privateKey)]),
   };
   const text = `{${Object.entries(body)
     .map(([role, md]) => `"${role}":${new TextDecoder().decode(serializeMetadata(md))}`)

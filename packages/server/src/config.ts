@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_EXPIRY, TufaError } from '@tufa/core';
 import { Command, CommanderError, Help, Option } from 'commander';
 import { parseTrustedProxies } from './proxies.js';
+import { checkOnlineKeyToken } from './token-keys.js';
 
 export interface ServerConfig {
   host: string;
@@ -16,6 +17,13 @@ export interface ServerConfig {
   dataDir: string;
   masterKey: string | undefined;
   masterKeyFile: string | undefined;
+  /** A PKCS#11 URI: the token that holds the online keys (undefined: encrypted under the master key). */
+  onlineKeys?: string | undefined;
+  /** With onlineKeys naming a key pair: that one key signs every collection's timestamp and snapshot. */
+  onlineKeysShared?: boolean | undefined;
+  /** The token's PIN (TUFA_ONLINE_KEYS_PIN), or a file holding it. */
+  onlineKeysPin?: string | undefined;
+  onlineKeysPinFile?: string | undefined;
   logLevel: string;
   /** Bytes. */
   bodyLimit: number;
@@ -99,6 +107,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'master-key-file',
     env: 'TUFA_MASTER_KEY_FILE',
     help: 'file holding the 32-byte master key (hex or base64); TUFA_MASTER_KEY gives it directly',
+  },
+  {
+    flag: 'online-keys',
+    env: 'TUFA_ONLINE_KEYS',
+    help: 'keep the online (timestamp, snapshot) keys on a PKCS#11 token: pkcs11:token=LABEL?module-path=/path/to/module.so (one key per collection and role)',
+  },
+  {
+    flag: 'online-keys-shared',
+    env: 'TUFA_ONLINE_KEYS_SHARED',
+    help: 'with --online-keys naming a key pair (object= or id=): that key signs every collection',
+    boolean: true,
+  },
+  {
+    flag: 'online-keys-pin-file',
+    env: 'TUFA_ONLINE_KEYS_PIN_FILE',
+    help: 'file holding the PIN of the --online-keys token; TUFA_ONLINE_KEYS_PIN gives it directly',
   },
   {
     flag: 'log-level',
@@ -512,6 +536,10 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     dataDir: get('data-dir')!,
     masterKey: env.TUFA_MASTER_KEY === '' ? undefined : env.TUFA_MASTER_KEY,
     masterKeyFile: get('master-key-file'),
+    onlineKeys: get('online-keys'),
+    onlineKeysShared: bool('online-keys-shared'),
+    onlineKeysPin: env.TUFA_ONLINE_KEYS_PIN === '' ? undefined : env.TUFA_ONLINE_KEYS_PIN,
+    onlineKeysPinFile: get('online-keys-pin-file'),
     logLevel: get('log-level')!,
     bodyLimit: parseSize(get('body-limit')!, 'body-limit'),
     bodyBudget: parseSize(get('body-budget')!, 'body-budget'),
@@ -556,6 +584,19 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
   }
   // Checked with the rest of the configuration, before anything starts.
   if (config.trustedProxies !== undefined) parseTrustedProxies(config.trustedProxies);
+  if (config.onlineKeys !== undefined) {
+    checkOnlineKeyToken({
+      onlineKeys: config.onlineKeys,
+      onlineKeysShared: config.onlineKeysShared,
+      pin: config.onlineKeysPin,
+      pinFile: config.onlineKeysPinFile,
+    });
+  } else if (config.onlineKeysShared === true) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      '--online-keys-shared needs --online-keys pkcs11:… naming the key pair',
+    );
+  }
   if (config.bodyBudget! < config.bodyLimit) {
     throw new TufaError(
       'INVALID_ARGUMENT',

@@ -35,6 +35,7 @@ import {
 } from './postgres.js';
 import { parseTrustedProxies } from './proxies.js';
 import { Store } from './store.js';
+import { describeOnlineKeyToken, openOnlineKeyToken } from './token-keys.js';
 import { checkTokenName, TokenStore } from './tokens.js';
 
 export interface RunningServer {
@@ -310,6 +311,22 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       }
     }
     if (master === undefined) throw new TufaError('INTERNAL', 'no master key');
+    // Online keys on a PKCS#11 token: opened and logged in to now, so a wrong PIN stops the start.
+    const onlineKeyToken =
+      config.onlineKeys === undefined
+        ? undefined
+        : await openOnlineKeyToken({
+            onlineKeys: config.onlineKeys,
+            onlineKeysShared: config.onlineKeysShared,
+            pin: config.onlineKeysPin,
+            pinFile: config.onlineKeysPinFile,
+          });
+    if (onlineKeyToken !== undefined) {
+      logger.info(
+        { token: describeOnlineKeyToken(onlineKeyToken), shared: onlineKeyToken.shared?.keyid ?? null },
+        'online keys: on the PKCS#11 token',
+      );
+    }
     const clock = options.clock ?? Date.now;
     // Served metadata in memory, kept right across processes by LISTEN/NOTIFY (cache.ts).
     cache = new MetadataCache(() => dedicatedClient(pool), logger);
@@ -320,6 +337,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       crypto: createNodeCrypto(),
       cache,
       masterKey: master.key,
+      onlineKeyToken,
       timestampExpiry: config.timestampExpiry,
       snapshotExpiry: config.snapshotExpiry,
       clock,

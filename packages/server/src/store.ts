@@ -23,6 +23,7 @@ import { DocumentCache } from './store/documents.js';
 import { OnlineKeys, type OnlineRole, serverKeyidsOf } from './store/keys.js';
 import { type PublishContext, type PublishResult, publish } from './store/publish.js';
 import { dueForResign, resign } from './store/resign.js';
+import type { OnlineKeyToken } from './token-keys.js';
 
 export type { ChangeRecord } from './store/changefeed.js';
 export type { StoredFile } from './store/collection.js';
@@ -34,6 +35,8 @@ export interface StoreOptions {
   /** Signs, verifies and hashes for this store: one provider per server process (`createNodeCrypto()`). */
   crypto: CryptoProvider;
   masterKey: Buffer;
+  /** Online keys on a PKCS#11 token instead of encrypted in the database (`--online-keys`). */
+  onlineKeyToken?: OnlineKeyToken | undefined;
   /** Lifetimes of server-signed metadata, ms. */
   timestampExpiry: number;
   snapshotExpiry: number;
@@ -65,6 +68,7 @@ export class Store {
       masterKey: options.masterKey,
       lockTimeout,
       crypto: options.crypto,
+      token: options.onlineKeyToken,
     });
     this.ctx = {
       pool: options.pool,

@@ -1,5 +1,15 @@
 export { DAY, GUN, NOW, text } from './constants.js';
-export { bytesOf, rolesOf, sign, signedBytes, signRaw, type TestKey, testCrypto, testKey } from './keys.js';
+export {
+  bytesOf,
+  rolesOf,
+  sign,
+  signBytes,
+  signedBytes,
+  signRaw,
+  type TestKey,
+  testCrypto,
+  testKey,
+} from './keys.js';
 export { codeOf, refusal, refusedUpdate } from './refusals.js';
 export {
   buildRepo,

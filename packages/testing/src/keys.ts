@@ -9,10 +9,11 @@ import {
   type Key,
   type Metadata,
   type NewRootOptions,
+  type Signature,
   type Signed,
   type Signer,
   serializeMetadata,
-  signMetadata,
+  signedToJson,
   toHex,
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
@@ -32,12 +33,25 @@ export function testKey(n: number): TestKey {
   return { ...pair, signer: ed25519Signer(testCrypto, pair.privateKey) };
 }
 
-/** `signed` signed by each of `keys`, in that order. */
-export function sign<T extends Signed>(signed: T, ...keys: readonly { signer: Signer }[]): Metadata<T> {
-  return signMetadata(
-    signed,
-    keys.map((k) => k.signer),
-  );
+/** A test key's signature over `message`, at once (core's Signer is asynchronous, as a token is). */
+export function signBytes(key: Pick<TestKey, 'privateKey'>, message: Uint8Array): Uint8Array {
+  return testCrypto.ed25519Sign(message, key.privateKey);
+}
+
+/**
+ * `signed` signed by each of `keys`, in that order, as core's signMetadata signs it (one signature
+ * per key id), but synchronously: hundreds of tests build documents inline.
+ */
+export function sign<T extends Signed>(signed: T, ...keys: readonly TestKey[]): Metadata<T> {
+  const signedBytes = canonicalBytes(signedToJson(signed));
+  const seen = new Set<string>();
+  const signatures: Signature[] = [];
+  for (const k of keys) {
+    if (seen.has(k.keyid)) continue;
+    seen.add(k.keyid);
+    signatures.push({ keyid: k.keyid, sig: toHex(signBytes(k, signedBytes)), extra: {} });
+  }
+  return { signed, signatures, extra: {}, signedBytes };
 }
 
 /** The bytes a repository serves for a document. */
@@ -54,7 +68,7 @@ export function signRaw(
   extraSignatures: JsonObject[] = [],
 ): Uint8Array {
   const bytes = canonicalBytes(signed);
-  const signatures: JsonObject[] = keys.map((k) => ({ keyid: k.keyid, sig: toHex(k.signer.sign(bytes)) }));
+  const signatures: JsonObject[] = keys.map((k) => ({ keyid: k.keyid, sig: toHex(signBytes(k, bytes)) }));
   return canonicalBytes({ signed, signatures: [...signatures, ...extraSignatures] });
 }
 

@@ -15,6 +15,7 @@ import { DAY } from './constants.js';
 
 export { makeCertificates, privateKeyTexts, type TestCertificates } from './certificates.js';
 export { startTestPostgres, type TestPostgres, testPostgresBinaries } from './postgres.js';
+export { SOFTHSM_MODULE, softhsmToken } from './softhsm.js';
 
 import { REPO, serverArgs } from './process.js';
 

@@ -23,7 +23,7 @@ import {
   withSuccinctDelegation,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import { readPublicKey } from '../keystore.js';
+import { homeKey, readPublicKey } from '../keystore.js';
 import { localSigners, parseLifetime } from '../publishing.js';
 import { fetchRoleBytes, getOnlineKey, proposeUpdate, publishRoles, type RemoteOptions } from '../remote.js';
 import { pinRoot, pinRootKeys, remoteOptions } from '../repo.js';
@@ -38,6 +38,9 @@ export interface InitOptions {
   targetsThreshold?: string;
   /** false: make no new key here; keys of the roles already in this keystore still sign. */
   localKey?: boolean;
+  /** Keys already in this home (the keystore or a PKCS#11 token) for root and targets, instead of new ones. */
+  rootKeyId?: string;
+  targetsKeyId?: string;
   pendingExpires?: string;
   /** TAP 15: targets delegates every tag to this many succinct hash bins (a power of two), signed by the targets keys. */
   hashBins?: string;
@@ -108,6 +111,23 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   const remote = await remoteOptions(ctx);
   const now = Date.now();
   const localKey = options.localKey !== false;
+  if (!localKey && (options.rootKeyId !== undefined || options.targetsKeyId !== undefined)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      '--root-key-id and --targets-key-id name local keys: drop --no-local-key',
+    );
+  }
+  // Checked before the server is asked: a key id this home does not hold is refused at once.
+  const given = {
+    root:
+      options.rootKeyId === undefined
+        ? undefined
+        : await homeKey(ctx.keystore, options.rootKeyId, '--root-key-id'),
+    targets:
+      options.targetsKeyId === undefined
+        ? undefined
+        : await homeKey(ctx.keystore, options.targetsKeyId, '--targets-key-id'),
+  };
   const extraRoot = await Promise.all((options.rootKeyFile ?? []).map(readPublicKey));
   const extraTargets = await Promise.all((options.targetsKey ?? []).map(readPublicKey));
   if (!localKey && (extraRoot.length === 0 || extraTargets.length === 0)) {
@@ -140,10 +160,16 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   let rootInfo: { keyid: string; key: Key } | undefined;
   let targetsInfo: { keyid: string; key: Key } | undefined;
   if (localKey) {
-    const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
-    const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
-    rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
-    targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+    rootInfo = given.root;
+    targetsInfo = given.targets;
+    if (rootInfo === undefined) {
+      const rootPass = await ctx.passphrases.get('root', `the new root key of ${gun}`, true);
+      rootInfo = await ctx.keystore.generate({ role: 'root', gun, passphrase: rootPass });
+    }
+    if (targetsInfo === undefined) {
+      const targetsPass = await ctx.passphrases.get('targets', `the new targets key of ${gun}`, true);
+      targetsInfo = await ctx.keystore.generate({ role: 'targets', gun, passphrase: targetsPass });
+    }
   }
   let snapshotKey: Key;
   let snapshotSigner: Signer | undefined;
@@ -197,8 +223,9 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
     );
   }
   const documents = new Map<string, Uint8Array>();
-  const sign = <T extends Signed>(signed: T, signers: Signer[]): Metadata<T> => signMetadata(signed, signers);
-  const rootBytes = serializeMetadata(sign(root, rootSigners));
+  const sign = <T extends Signed>(signed: T, signers: Signer[]): Promise<Metadata<T>> =>
+    signMetadata(signed, signers);
+  const rootBytes = serializeMetadata(await sign(root, rootSigners));
   let targets: Targets = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
   if (binBits !== undefined) {
     // One key set for every bin: the targets keys and threshold.
@@ -209,7 +236,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       namePrefix: HASH_BIN_PREFIX,
     });
   }
-  const targetsBytes = serializeMetadata(sign(targets, targetsSigners));
+  const targetsBytes = serializeMetadata(await sign(targets, targetsSigners));
   documents.set('root', rootBytes);
   documents.set('targets', targetsBytes);
   // Every bin exists from the start (an empty v1), as TAP 15 repositories publish them: a client
@@ -219,7 +246,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
   if (succinct !== undefined) {
     const empty = newTargets({ expires: expiresIn(now, DEFAULT_EXPIRY.targets) });
     for (const bin of allDelegatedRoles(targets.delegations)) {
-      bins.set(bin.name, serializeMetadata(sign(empty, targetsSigners)));
+      bins.set(bin.name, serializeMetadata(await sign(empty, targetsSigners)));
     }
   }
   if (snapshotSigner !== undefined) {
@@ -227,7 +254,7 @@ export async function init(ctx: Context, gun: string, options: InitOptions): Pro
       expires: expiresIn(now, DEFAULT_EXPIRY.snapshot),
       meta: { 'targets.json': metaFileFor(ctx.crypto, targetsBytes, 1) },
     });
-    documents.set('snapshot', serializeMetadata(sign(snapshot, [snapshotSigner])));
+    documents.set('snapshot', serializeMetadata(await sign(snapshot, [snapshotSigner])));
   }
   const summary = {
     gun,

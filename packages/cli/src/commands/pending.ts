@@ -243,7 +243,9 @@ export async function sign(
     await confirm(`Sign ${role} v${roleStatus.version} with ${signers.length} key(s)? Type yes: `);
   }
   const md = documents.get(role)!;
-  const added = addSignatures(md, signers).signatures.filter((s) => signers.some((x) => x.keyid === s.keyid));
+  const added = (await addSignatures(md, signers)).signatures.filter((s) =>
+    signers.some((x) => x.keyid === s.keyid),
+  );
   const result = await addPendingSignatures(remote, gun, chosen.id, {
     [role]: added.map((s) => ({ keyid: s.keyid, sig: s.sig })),
   });

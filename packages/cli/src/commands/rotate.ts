@@ -16,7 +16,7 @@ import {
   withRootRole,
 } from '@tufa/core';
 import type { Context } from '../context.js';
-import type { KeyRole } from '../keystore.js';
+import { homeKey, type KeyRole } from '../keystore.js';
 import {
   type CollectionView,
   collectionState,
@@ -72,7 +72,7 @@ async function rotatedRoot(
     threshold: role === 'root' ? Math.min(current.roles.root.threshold, keys.length) : 1,
   });
   const oldSigners = await localSigners(ctx, current.roles.root.keyids);
-  const bytes = serializeMetadata(signMetadata(root, [...oldSigners, ...extraSigners]));
+  const bytes = serializeMetadata(await signMetadata(root, [...oldSigners, ...extraSigners]));
   const unmet = plan.updateRoot(bytes).thresholds.find((t) => !t.verified);
   if (unmet !== undefined) {
     throw new TufaError(
@@ -88,13 +88,22 @@ export async function keyRotate(
   ctx: Context,
   gun: string,
   role: string,
-  options: { serverManaged?: boolean; yes?: boolean },
+  options: { serverManaged?: boolean; yes?: boolean; keyId?: string },
 ): Promise<void> {
   if (!['root', 'targets', 'snapshot', 'timestamp'].includes(role)) {
     throw new TufaError('INVALID_ARGUMENT', 'ROLE must be root, targets, snapshot or timestamp', {
       found: role,
     });
   }
+  if (options.keyId !== undefined && (role === 'timestamp' || options.serverManaged)) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      `--key-id names a key of this home: the server holds the new ${role} key`,
+    );
+  }
+  // Checked before anything is asked or made: the role moves onto a key this home holds.
+  const existing =
+    options.keyId === undefined ? undefined : await homeKey(ctx.keystore, options.keyId, '--key-id');
   if (role === 'root' && options.yes !== true) await confirmRootRotation(gun);
   const remote = await remoteOptions(ctx);
   const now = Date.now();
@@ -104,7 +113,10 @@ export async function keyRotate(
   if (role === 'timestamp') serverKey = await rotateOnlineKey(remote, gun, 'timestamp');
   else if (role === 'snapshot' && options.serverManaged)
     serverKey = await getOnlineKey(remote, gun, 'snapshot');
-  else newSigner = await newLocalKey(ctx, gun, role as KeyRole);
+  else if (existing !== undefined) {
+    const [signer] = await localSigners(ctx, [existing.keyid]);
+    newSigner = signer!;
+  } else newSigner = await newLocalKey(ctx, gun, role as KeyRole);
   const newKey = (serverKey ?? newSigner?.key) as Key;
 
   let pinned: Uint8Array | undefined;

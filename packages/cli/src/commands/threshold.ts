@@ -79,7 +79,7 @@ async function build(
         expected: keyids,
       });
     }
-    rootBytes = serializeMetadata(signMetadata(root, signers));
+    rootBytes = serializeMetadata(await signMetadata(root, signers));
     documents.set('root', rootBytes);
     if (!plan.updateRoot(rootBytes).complete) partial.incomplete.push('root');
   } else {
@@ -181,8 +181,17 @@ export async function keyAdd(
   files: string[],
   options: { threshold?: string; pendingExpires?: string },
 ): Promise<void> {
-  if (files.length === 0) throw new TufaError('INVALID_ARGUMENT', 'give at least one public key file');
-  const added = await Promise.all(files.map(readPublicKey));
+  if (files.length === 0) {
+    throw new TufaError('INVALID_ARGUMENT', 'give at least one public key file or key id of this home');
+  }
+  // A key id this home holds (keystore or token) stands for its public key; anything else is a file.
+  const added = await Promise.all(
+    files.map(async (file) =>
+      /^[0-9a-f]{64}$/.test(file) && (await ctx.keystore.has(file))
+        ? (await ctx.keystore.info(file)).key
+        : readPublicKey(file),
+    ),
+  );
   const threshold = parseThreshold(options.threshold);
   const ids = added.map(computeKeyId);
   await run(

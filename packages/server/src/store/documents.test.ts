@@ -111,9 +111,9 @@ describe('DocumentCache', () => {
     );
   });
 
-  it('keeps a parsed envelope as it is: its digest is the one it was given, never hashed again', () => {
+  it('keeps a parsed envelope as it is: its digest is the one it was given, never hashed again', async () => {
     const cache = new DocumentCache();
-    const md = signMetadata(newTargets({ expires: '2030-01-01T00:00:00Z', targets: {} }), []);
+    const md = await signMetadata(newTargets({ expires: '2030-01-01T00:00:00Z', targets: {} }), []);
     const stored = parseSignedEnvelope('targets', serializeMetadata(md), { sha256: 'from-the-row' });
     cache.remember('1', 'targets', stored.sha256(testCrypto), stored);
     const held = cache.get('1', 'targets', 'from-the-row');

@@ -175,15 +175,17 @@ async function loadStateAndKeys(
     sha256: string | null;
     seq: string | null;
     keyid: string | null;
+    public_key: string | null;
     private_key: Buffer | null;
   }>(
     prepared(
       'state_and_keys',
       `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::text AS public_key,
+         NULL::bytea AS private_key
        FROM latest
        UNION ALL
-       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+       SELECT role, NULL, NULL, seq, keyid, public_key, private_key FROM online_keys WHERE collection_id = $1`,
       [id],
     ),
   );
@@ -195,6 +197,7 @@ async function loadStateAndKeys(
       keys.push({
         role: row.role as OnlineRole,
         keyid: row.keyid,
+        public_key: row.public_key!,
         private_key: row.private_key!,
         seq: BigInt(row.seq!),
       });
@@ -251,7 +254,7 @@ export async function signOnline(
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
     const meta = snapshotMetaForState(ctx.crypto, args.state);
-    const md = signMetadata(
+    const md = await signMetadata(
       newSnapshot({
         version: snapshotVersion,
         expires: formatExpires(args.now + ctx.snapshotExpiry),
@@ -266,7 +269,7 @@ export async function signOnline(
     snapshotBytes = args.currentSnapshot.bytes;
     snapshotVersion = args.currentSnapshot.metadata.signed.version;
   }
-  const timestamp = signMetadata(
+  const timestamp = await signMetadata(
     newTimestamp({
       version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
