@@ -7,6 +7,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { securesystemslibVerifyDelegate } from '@tufa/testing/securesystemslib';
 import { runProcess, SOFTHSM_MODULE, softhsmToken } from '@tufa/testing/server';
 import { MetadataKind, Metadata as TufJsMetadata, type Root as TufJsRoot } from '@tufjs/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +113,13 @@ describe('PKCS#11 keys (SoftHSM2) through the tufa CLI and tufa-server', () => {
     expect(() =>
       root.verifyDelegate('targets', TufJsMetadata.fromJSON(MetadataKind.Targets, altered)),
     ).toThrow();
+    // securesystemslib, python-tuf's signature layer, accepts the same signature and not the altered document.
+    const rootJson = await fetchRole(gun, 'root');
+    expect(await securesystemslibVerifyDelegate(rootJson, 'targets', targetsJson)).toEqual({
+      valid: [made.keyid],
+      threshold: 1,
+    });
+    expect((await securesystemslibVerifyDelegate(rootJson, 'targets', altered)).valid).toEqual([]);
   });
 
   it('an Ed25519 key on the token (CKM_EDDSA): targets signed there verify in tufa and tuf-js', async () => {

@@ -8,6 +8,7 @@
 import * as nodeCryptoModule from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DAY, NOW, testCrypto } from '@tufa/testing';
+import { securesystemslibVerifyDelegate } from '@tufa/testing/securesystemslib';
 import { canonicalize } from '@tufjs/canonical-json';
 import {
   MetadataKind,
@@ -728,6 +729,35 @@ function expectCode(fn: () => unknown, code: Parameters<typeof isTufaError>[1]):
   }
   expect.unreachable(`expected a TufaError ${code}`);
 }
+
+describe("(a2) securesystemslib (python-tuf's signature layer, Debian 0.26) verifies what tufa signed", () => {
+  // PEM ECDSA P-256 targets key, RSA-PSS snapshot key and raw control characters in a path: its own
+  // canonical JSON encoder and key code must agree with tufa's bytes and signatures.
+  const docs = serializeRepository(repositoryWithControlCharacters);
+  const json = (bytes: Uint8Array): { signed: { version: number } } => JSON.parse(text(bytes));
+  const root = json(docs.root);
+  const targets = json(docs.targets);
+  const cases: [string, unknown, keyof typeof docs, number][] = [
+    ['root', root, 'root', 2],
+    ['targets', root, 'targets', 2],
+    ['snapshot', root, 'snapshot', 1],
+    ['timestamp', root, 'timestamp', 1],
+    ['releases', targets, 'releases', 1],
+    ['bins', targets, 'bins', 1],
+  ];
+
+  it.each(cases)('%s: signed at threshold', async (role, delegator, doc, count) => {
+    const verdict = await securesystemslibVerifyDelegate(delegator, role, json(docs[doc]));
+    expect(verdict.valid).toHaveLength(count);
+    expect(verdict.valid.length).toBeGreaterThanOrEqual(verdict.threshold);
+  });
+
+  it('a document changed after signing has no valid signature there either', async () => {
+    const changed = json(docs.targets);
+    changed.signed.version += 1;
+    expect((await securesystemslibVerifyDelegate(root, 'targets', changed)).valid).toEqual([]);
+  });
+});
 
 describe('(b) @tufjs/models writes and signs, tufa reads and verifies', () => {
   const repo = buildTufjsRepository();
