@@ -123,6 +123,25 @@ describe('refresh and cache', () => {
     expect(s.sim.requests.slice(requests)).toEqual(['metadata/2.root.json', 'metadata/timestamp.json']);
   });
 
+  it('asks for timestamp.json beside the N+1 root probe: one round trip, checked after the root chain', async () => {
+    s = await setup();
+    await s.client.refresh();
+    let inFlight = 0;
+    let most = 0;
+    const counting = s.newClient({
+      fetch: async (url, init) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await fetch(url, init);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    expect((await counting.refresh()).timestamp).toBe(1);
+    expect(most).toBe(2);
+  });
+
   it('keeps the last trusted state after a failed refresh', async () => {
     s = await setup();
     await s.client.refresh();
