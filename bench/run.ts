@@ -507,9 +507,21 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
       await cli.run(['publish', gun]);
     });
   };
+  const addAndPublish = async (cycle: number) => {
+    const t = targetEntry(6000 + cycle);
+    return timed(() =>
+      cli.run(['add', gun, t.path, '--digest', t.digest, '--length', String(t.file.length), '--publish']),
+    );
+  };
   await addPublish(0);
+  await addAndPublish(0);
   const tufaTimes: number[] = [];
-  for (let i = 1; i <= CLI_RUNS; i++) tufaTimes.push(await addPublish(i));
+  const tufaOneTimes: number[] = [];
+  // Alternated, so that both forms see the same machine.
+  for (let i = 1; i <= CLI_RUNS; i++) {
+    tufaTimes.push(await addPublish(i));
+    tufaOneTimes.push(await addAndPublish(i));
+  }
   const probe = targetEntry(7);
   const verifyOnce = () => cli.run(['verify', gun, probe.path, '--digest', probe.digest]);
   const lookupOnce = () => cli.run(['lookup', gun, probe.path]);
@@ -523,6 +535,7 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
 
   let notaryMedian = Number.NaN;
   const notaryLookups: number[] = [];
+  const notaryOneTimes: number[] = [];
   if (notary !== undefined) {
     log('CLI: notary init, 1,000 targets staged and published');
     await notary.client(['init', gun]);
@@ -543,9 +556,27 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
         await notary.client(['publish', gun]);
       });
     };
+    const cycleP = async (k: number) => {
+      const t = targetEntry(6000 + k);
+      return timed(() =>
+        notary.client([
+          'addhash',
+          gun,
+          t.path,
+          String(t.file.length),
+          '--sha256',
+          t.file.hashes.sha256!,
+          '-p',
+        ]),
+      );
+    };
     await cycle(0);
+    await cycleP(0);
     const times: number[] = [];
-    for (let i = 1; i <= CLI_RUNS; i++) times.push(await cycle(i));
+    for (let i = 1; i <= CLI_RUNS; i++) {
+      times.push(await cycle(i));
+      notaryOneTimes.push(await cycleP(i));
+    }
     notaryMedian = median(times);
     // notary's lookup with its trust dir filled by the publishes above: its warm cache.
     await notary.client(['lookup', gun, probe.path]);
@@ -565,6 +596,22 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
       tufa_ms: tufaMedian,
       notary_ms: notary === undefined ? null : notaryMedian,
       runs: tufaTimes.length,
+    },
+  });
+  const oneMedian = median(tufaOneTimes);
+  const notaryOne = notary === undefined ? Number.NaN : median(notaryOneTimes);
+  row({
+    section: 'CLI',
+    metric: `add --publish of 1 target into 1,000, one process (wall clock, median of ${CLI_RUNS})`,
+    tufa: `${ms(oneMedian)} (two commands: ${ms(tufaMedian)}, ${times(oneMedian / tufaMedian)})`,
+    baseline: notary === undefined ? 'notary not installed' : `notary addhash -p ${ms(notaryOne)}`,
+    ratio: notary === undefined ? '' : times(oneMedian / notaryOne),
+    target: '<= notary',
+    verdict: notary === undefined ? '' : verdict(oneMedian <= notaryOne),
+    values: {
+      tufa_ms: oneMedian,
+      tufa_two_commands_ms: tufaMedian,
+      notary_ms: notary === undefined ? null : notaryOne,
     },
   });
   const notaryLookup = notary === undefined ? Number.NaN : median(notaryLookups);
