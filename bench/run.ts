@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
 import type { CryptoProvider } from '@tufa/core';
@@ -249,15 +250,16 @@ interface GetTarget {
 async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
   for (const s of servers) {
-    for (const [file, url] of [
-      ['timestamp.json', s.timestampUrl],
-      ['targets.json', s.targetsUrl],
+    for (const [file, url, headers] of [
+      ['timestamp.json', s.timestampUrl, {}],
+      ['targets.json', s.targetsUrl, {}],
+      [GZIP_FILE, s.targetsUrl, { 'Accept-Encoding': 'gzip' }],
     ] as const) {
       for (const connections of [1, 10]) {
         log(`GET ${file} on ${s.name}, ${connections} connection(s)`);
         results.set(
           `${s.name}|${file}|${connections}`,
-          await measureGet(tool, url, { connections, seconds: GET_SECONDS, runs: GET_RUNS }),
+          await measureGet(tool, url, { connections, seconds: GET_SECONDS, runs: GET_RUNS, headers }),
         );
       }
     }
@@ -265,14 +267,17 @@ async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<stri
   return results;
 }
 
+/** targets.json asked for with `Accept-Encoding: gzip`. */
+const GZIP_FILE = 'targets.json, Accept-Encoding: gzip';
+
 function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>, haveNotary: boolean) {
-  for (const file of ['timestamp.json', 'targets.json'] as const) {
+  for (const file of ['timestamp.json', 'targets.json', GZIP_FILE] as const) {
     for (const connections of [1, 10]) {
       const notary = results.get(`notary|${file}|${connections}`);
       for (const backend of ['postgres', 'embedded'] as const) {
         const r = results.get(`${backend}|${file}|${connections}`)!;
         const ratio = notary === undefined ? Number.NaN : r.rps / notary.rps;
-        const need = file === 'timestamp.json' ? 2 : 1.5;
+        const need = file === 'timestamp.json' ? 2 : file === GZIP_FILE ? 3 : 1.5;
         row({
           section: 'server GET',
           metric: `${file} (${fmt(sizes[file]! / 1024, 1)} KB), c=${connections}, tufa on ${backend}`,
@@ -299,6 +304,22 @@ function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>
       }
     }
   }
+}
+
+/** The bytes a GET of `url` puts on the wire with `headers`, and their Content-Encoding. */
+function wireSize(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ bytes: number; encoding: string }> {
+  return new Promise((done, fail) => {
+    httpGet(url, { headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      res.on('end', () => done({ bytes, encoding: String(res.headers['content-encoding'] ?? 'identity') }));
+    }).on('error', fail);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,13 +884,21 @@ async function main(): Promise<void> {
       });
     }
     const size = async (u: string) => (await (await fetch(u)).arrayBuffer()).byteLength;
+    const gzipped = await wireSize(getTargets[0]!.targetsUrl, { 'accept-encoding': 'gzip' });
     const sizes = {
       'timestamp.json': await size(getTargets[0]!.timestampUrl),
       'targets.json': await size(getTargets[0]!.targetsUrl),
+      [GZIP_FILE]: gzipped.bytes,
     };
+    notes.push(
+      `tufa's targets.json with Accept-Encoding: gzip: ${fmt(gzipped.bytes / 1024, 1)} KB sent (${gzipped.encoding})`,
+    );
     if (notary !== undefined) {
+      const notaryGzip = await wireSize(gunUrl(notary.base, gun, 'targets.json'), {
+        'accept-encoding': 'gzip',
+      });
       notes.push(
-        `notary's files: timestamp.json ${fmt((await size(gunUrl(notary.base, gun, 'timestamp.json'))) / 1024, 1)} KB, targets.json ${fmt((await size(gunUrl(notary.base, gun, 'targets.json'))) / 1024, 1)} KB`,
+        `notary's files: timestamp.json ${fmt((await size(gunUrl(notary.base, gun, 'timestamp.json'))) / 1024, 1)} KB, targets.json ${fmt((await size(gunUrl(notary.base, gun, 'targets.json'))) / 1024, 1)} KB; with Accept-Encoding: gzip ${fmt(notaryGzip.bytes / 1024, 1)} KB sent (${notaryGzip.encoding})`,
       );
     }
     const gets = ONLY.has('get') ? await benchGets(tool, getTargets) : new Map<string, LoadResult>();
