@@ -5,11 +5,8 @@
  * chunks, and a minimum average rate (all TIMEOUT). Transport failures are NETWORK.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { pipeline, type Readable } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
-import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { TufaError } from '@tufa/core';
 
 /** What the client reads of a body: a WHATWG ReadableStream fits. */
@@ -80,15 +77,17 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
       ? {}
       : { cert: pem(options.cert), key: pem(options.key) }),
   };
-  const once = (url: URL, signal: AbortSignal): Promise<IncomingMessage> =>
-    new Promise((resolve, reject) => {
+  // node:https (with tls) and node:zlib load on first use: a CLI reading a plain-http server spares them.
+  const once = async (url: URL, signal: AbortSignal): Promise<IncomingMessage> => {
+    const httpsRequest = url.protocol === 'https:' ? (await import('node:https')).request : undefined;
+    return new Promise((resolve, reject) => {
       // gzip: metadata is about a third of its size so; the body is decoded as it arrives (below).
       const headers: Record<string, string> = { accept: '*/*', 'accept-encoding': 'gzip' };
       if (options.token !== undefined && url.origin === options.tokenOrigin) {
         headers.authorization = `Bearer ${options.token}`;
       }
       const req =
-        url.protocol === 'https:'
+        httpsRequest !== undefined
           ? httpsRequest(url, { method: 'GET', headers, signal, ...tls }, resolve)
           : httpRequest(url, { method: 'GET', headers, signal }, resolve);
       req.on('error', (err) => {
@@ -107,6 +106,7 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
       });
       req.end();
     });
+  };
   return async (url, init) => {
     let current = new URL(url);
     for (let hops = 0; ; hops++) {
@@ -154,7 +154,7 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
             return Array.isArray(value) ? value.join(', ') : value;
           },
         },
-        body: empty ? null : gzipped ? gunzipBody(res) : messageBody(res, res),
+        body: empty ? null : gzipped ? await gunzipBody(res) : messageBody(res, res),
       };
     }
   };
@@ -203,8 +203,9 @@ export async function explainTransportError(url: URL, err: unknown): Promise<str
 }
 
 /** Whether a TLS handshake with the URL's host and port gets a TLS answer (a probe: no data sent). */
-function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
+async function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  const { connect: tlsConnect } = await import('node:tls');
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host,
@@ -256,7 +257,8 @@ function messageBody(res: IncomingMessage, stream: Readable): FetchBody {
  * reader, so a compression bomb grows no further than the reader's byte bound plus one chunk.
  * Bad gzip is an error of the read (NETWORK).
  */
-function gunzipBody(res: IncomingMessage): FetchBody {
+async function gunzipBody(res: IncomingMessage): Promise<FetchBody> {
+  const [{ createGunzip }, { pipeline }] = await Promise.all([import('node:zlib'), import('node:stream')]);
   const gunzip = createGunzip();
   pipeline(res, gunzip, () => undefined);
   return messageBody(res, gunzip);
