@@ -5,8 +5,14 @@
  * See bench/README.md. Never part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createHash,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  generateKeyPairSync,
+  randomBytes,
+} from 'node:crypto';
+import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
@@ -705,6 +711,36 @@ async function tufjsRefresh(metadataUrl: string, root: Uint8Array, tag: string):
   }
 }
 
+/**
+ * The floor of a cold refresh at this size: sha256, JSON.parse and one ed25519 verify (node:crypto)
+ * of the same targets.json bytes, in this process, median of 5 after a warm-up; beside the client's.
+ */
+function floorRow(targetsFile: string, clientMs: number): void {
+  const bytes = readFileSync(targetsFile);
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signature = cryptoSign(null, bytes, privateKey);
+  const once = () => {
+    const start = performance.now();
+    createHash('sha256').update(bytes).digest();
+    JSON.parse(bytes.toString('utf8'));
+    if (!cryptoVerify(null, bytes, publicKey, signature))
+      throw new Error('floor: the signature does not verify');
+    return performance.now() - start;
+  };
+  once();
+  const floor = median(Array.from({ length: 5 }, once));
+  row({
+    section: 'client',
+    metric: `cold refresh + lookup at 100,000 targets against its floor (sha256 + JSON.parse + 1 ed25519 verify of the same ${mb(bytes.length)})`,
+    tufa: ms(clientMs),
+    baseline: `floor ${ms(floor)}`,
+    ratio: times(clientMs / floor),
+    target: '<= 1.5x floor',
+    verdict: verdict(clientMs <= 1.5 * floor),
+    values: { tufa_ms: clientMs, floor_ms: floor, bytes: bytes.length },
+  });
+}
+
 async function benchClient(): Promise<void> {
   const dir = tempDir('static');
   const service = startService('static server', process.execPath, [
@@ -761,6 +797,7 @@ async function benchClient(): Promise<void> {
       verdict: isTarget ? verdict(t <= 0.5 * j) : '',
       values: { tufa_ms: t, tufjs_ms: c.tufjsRuns === 0 ? null : j },
     });
+    if (c.targets === 100_000) floorRow(join(dir, sub, 'metadata', '1.targets.json'), t);
     rmSync(join(dir, sub), { recursive: true, force: true });
   }
   await service.stop();
