@@ -123,11 +123,19 @@ describe('nodeFetch: gzip', () => {
       res.end(gz);
     });
     try {
-      const bytes = await download(s.url, { ...base, maxBytes: doc.length, statedLength: doc.length, fetch });
+      const bytes = await download(s.url, {
+        ...base,
+        maxBytes: doc.length,
+        statedLength: doc.length,
+        fetch,
+        gzip: true,
+      });
       expect(Buffer.from(bytes).equals(doc)).toBe(true);
       expect(s.seen[0]!['accept-encoding']).toBe('gzip');
       // The stated length bounds the decoded bytes: one byte less is refused.
-      await expect(download(s.url, { ...base, maxBytes: doc.length - 1, fetch })).rejects.toMatchObject({
+      await expect(
+        download(s.url, { ...base, maxBytes: doc.length - 1, fetch, gzip: true }),
+      ).rejects.toMatchObject({
         code: 'TOO_LARGE',
         found: `> ${doc.length - 1}`,
       });
@@ -145,7 +153,12 @@ describe('nodeFetch: gzip', () => {
     try {
       let decoded = 0;
       const read = (async () => {
-        for await (const chunk of streamDownload(s.url, { ...base, maxBytes: 1024 * 1024, fetch })) {
+        for await (const chunk of streamDownload(s.url, {
+          ...base,
+          maxBytes: 1024 * 1024,
+          fetch,
+          gzip: true,
+        })) {
           decoded += chunk.length;
         }
       })();
@@ -166,16 +179,35 @@ describe('nodeFetch: gzip', () => {
       res.end(doc);
     });
     try {
-      await expect(download(broken.url, { ...base, maxBytes: doc.length, fetch })).rejects.toMatchObject({
+      await expect(
+        download(broken.url, { ...base, maxBytes: doc.length, fetch, gzip: true }),
+      ).rejects.toMatchObject({
         code: 'NETWORK',
       });
-      await expect(download(brotli.url, { ...base, maxBytes: doc.length, fetch })).rejects.toMatchObject({
+      await expect(
+        download(brotli.url, { ...base, maxBytes: doc.length, fetch, gzip: true }),
+      ).rejects.toMatchObject({
         code: 'NETWORK',
         message: expect.stringContaining('a body in br, which was not asked for'),
       });
     } finally {
       await broken.close();
       await brotli.close();
+    }
+  });
+  it('asks for nothing and decodes nothing unless told (a target file is hashed as the server sent it)', async () => {
+    const artifact = gzipSync(Buffer.from('a tarball'));
+    const s = await serve((res) => {
+      // As a server with `AddEncoding gzip .gz` labels a .tar.gz, asked or not.
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': artifact.length });
+      res.end(artifact);
+    });
+    try {
+      const bytes = await download(s.url, { ...base, maxBytes: artifact.length, fetch });
+      expect(Buffer.from(bytes).equals(artifact)).toBe(true);
+      expect(s.seen[0]!['accept-encoding']).toBeUndefined();
+    } finally {
+      await s.close();
     }
   });
 });
