@@ -5,8 +5,15 @@
  * See bench/README.md. Never part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createHash,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  generateKeyPairSync,
+  randomBytes,
+} from 'node:crypto';
+import { copyFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { createClient } from '@tufa/client';
 import type { CryptoProvider } from '@tufa/core';
@@ -249,15 +256,16 @@ interface GetTarget {
 async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
   for (const s of servers) {
-    for (const [file, url] of [
-      ['timestamp.json', s.timestampUrl],
-      ['targets.json', s.targetsUrl],
+    for (const [file, url, headers] of [
+      ['timestamp.json', s.timestampUrl, {}],
+      ['targets.json', s.targetsUrl, {}],
+      [GZIP_FILE, s.targetsUrl, { 'Accept-Encoding': 'gzip' }],
     ] as const) {
       for (const connections of [1, 10]) {
         log(`GET ${file} on ${s.name}, ${connections} connection(s)`);
         results.set(
           `${s.name}|${file}|${connections}`,
-          await measureGet(tool, url, { connections, seconds: GET_SECONDS, runs: GET_RUNS }),
+          await measureGet(tool, url, { connections, seconds: GET_SECONDS, runs: GET_RUNS, headers }),
         );
       }
     }
@@ -265,14 +273,17 @@ async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<stri
   return results;
 }
 
+/** targets.json asked for with `Accept-Encoding: gzip`. */
+const GZIP_FILE = 'targets.json, Accept-Encoding: gzip';
+
 function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>, haveNotary: boolean) {
-  for (const file of ['timestamp.json', 'targets.json'] as const) {
+  for (const file of ['timestamp.json', 'targets.json', GZIP_FILE] as const) {
     for (const connections of [1, 10]) {
       const notary = results.get(`notary|${file}|${connections}`);
       for (const backend of ['postgres', 'embedded'] as const) {
         const r = results.get(`${backend}|${file}|${connections}`)!;
         const ratio = notary === undefined ? Number.NaN : r.rps / notary.rps;
-        const need = file === 'timestamp.json' ? 2 : 1.5;
+        const need = file === 'timestamp.json' ? 2 : file === GZIP_FILE ? 3 : 1.5;
         row({
           section: 'server GET',
           metric: `${file} (${fmt(sizes[file]! / 1024, 1)} KB), c=${connections}, tufa on ${backend}`,
@@ -299,6 +310,22 @@ function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>
       }
     }
   }
+}
+
+/** The bytes a GET of `url` puts on the wire with `headers`, and their Content-Encoding. */
+function wireSize(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ bytes: number; encoding: string }> {
+  return new Promise((done, fail) => {
+    httpGet(url, { headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      res.on('end', () => done({ bytes, encoding: String(res.headers['content-encoding'] ?? 'identity') }));
+    }).on('error', fail);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,16 +534,35 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
       await cli.run(['publish', gun]);
     });
   };
+  const addAndPublish = async (cycle: number) => {
+    const t = targetEntry(6000 + cycle);
+    return timed(() =>
+      cli.run(['add', gun, t.path, '--digest', t.digest, '--length', String(t.file.length), '--publish']),
+    );
+  };
   await addPublish(0);
+  await addAndPublish(0);
   const tufaTimes: number[] = [];
-  for (let i = 1; i <= CLI_RUNS; i++) tufaTimes.push(await addPublish(i));
+  const tufaOneTimes: number[] = [];
+  // Alternated, so that both forms see the same machine.
+  for (let i = 1; i <= CLI_RUNS; i++) {
+    tufaTimes.push(await addPublish(i));
+    tufaOneTimes.push(await addAndPublish(i));
+  }
   const probe = targetEntry(7);
   const verifyOnce = () => cli.run(['verify', gun, probe.path, '--digest', probe.digest]);
-  await verifyOnce();
+  const lookupOnce = () => cli.run(['lookup', gun, probe.path]);
+  await verifyOnce(); // fills the cache: every later run is warm
   const verifyTimes: number[] = [];
-  for (let i = 0; i < CLI_RUNS; i++) verifyTimes.push((await verifyOnce()).ms);
+  const lookupTimes: number[] = [];
+  for (let i = 0; i < CLI_RUNS; i++) {
+    verifyTimes.push((await verifyOnce()).ms);
+    lookupTimes.push((await lookupOnce()).ms);
+  }
 
   let notaryMedian = Number.NaN;
+  const notaryLookups: number[] = [];
+  const notaryOneTimes: number[] = [];
   if (notary !== undefined) {
     log('CLI: notary init, 1,000 targets staged and published');
     await notary.client(['init', gun]);
@@ -537,10 +583,32 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
         await notary.client(['publish', gun]);
       });
     };
+    const cycleP = async (k: number) => {
+      const t = targetEntry(6000 + k);
+      return timed(() =>
+        notary.client([
+          'addhash',
+          gun,
+          t.path,
+          String(t.file.length),
+          '--sha256',
+          t.file.hashes.sha256!,
+          '-p',
+        ]),
+      );
+    };
     await cycle(0);
+    await cycleP(0);
     const times: number[] = [];
-    for (let i = 1; i <= CLI_RUNS; i++) times.push(await cycle(i));
+    for (let i = 1; i <= CLI_RUNS; i++) {
+      times.push(await cycle(i));
+      notaryOneTimes.push(await cycleP(i));
+    }
     notaryMedian = median(times);
+    // notary's lookup with its trust dir filled by the publishes above: its warm cache.
+    await notary.client(['lookup', gun, probe.path]);
+    for (let i = 0; i < CLI_RUNS; i++)
+      notaryLookups.push(await timed(() => notary.client(['lookup', gun, probe.path])));
   }
   const tufaMedian = median(tufaTimes);
   row({
@@ -557,13 +625,39 @@ async function benchCli(tufa: Remote, notary: Notary | undefined): Promise<void>
       runs: tufaTimes.length,
     },
   });
+  const oneMedian = median(tufaOneTimes);
+  const notaryOne = notary === undefined ? Number.NaN : median(notaryOneTimes);
   row({
     section: 'CLI',
-    metric: `verify --digest, warm cache (wall clock, median of ${CLI_RUNS})`,
-    tufa: ms(median(verifyTimes)),
-    baseline: '',
-    values: { tufa_ms: median(verifyTimes) },
+    metric: `add --publish of 1 target into 1,000, one process (wall clock, median of ${CLI_RUNS})`,
+    tufa: `${ms(oneMedian)} (two commands: ${ms(tufaMedian)}, ${times(oneMedian / tufaMedian)})`,
+    baseline: notary === undefined ? 'notary not installed' : `notary addhash -p ${ms(notaryOne)}`,
+    ratio: notary === undefined ? '' : times(oneMedian / notaryOne),
+    target: '<= notary',
+    verdict: notary === undefined ? '' : verdict(oneMedian <= notaryOne),
+    values: {
+      tufa_ms: oneMedian,
+      tufa_two_commands_ms: tufaMedian,
+      notary_ms: notary === undefined ? null : notaryOne,
+    },
   });
+  const notaryLookup = notary === undefined ? Number.NaN : median(notaryLookups);
+  for (const [name, runs] of [
+    ['verify --digest', verifyTimes],
+    ['lookup', lookupTimes],
+  ] as const) {
+    const t = median(runs);
+    row({
+      section: 'CLI',
+      metric: `${name}, warm cache, 1,000 targets (wall clock, median of ${CLI_RUNS})`,
+      tufa: ms(t),
+      baseline: notary === undefined ? 'notary not installed' : `notary lookup ${ms(notaryLookup)}`,
+      ratio: notary === undefined ? '' : times(t / notaryLookup),
+      target: '<= 50 ms',
+      verdict: verdict(t <= 50),
+      values: { tufa_ms: t, notary_lookup_ms: notary === undefined ? null : notaryLookup },
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,6 +709,36 @@ async function tufjsRefresh(metadataUrl: string, root: Uint8Array, tag: string):
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The floor of a cold refresh at this size: sha256, JSON.parse and one ed25519 verify (node:crypto)
+ * of the same targets.json bytes, in this process, median of 5 after a warm-up; beside the client's.
+ */
+function floorRow(targetsFile: string, clientMs: number): void {
+  const bytes = readFileSync(targetsFile);
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signature = cryptoSign(null, bytes, privateKey);
+  const once = () => {
+    const start = performance.now();
+    createHash('sha256').update(bytes).digest();
+    JSON.parse(bytes.toString('utf8'));
+    if (!cryptoVerify(null, bytes, publicKey, signature))
+      throw new Error('floor: the signature does not verify');
+    return performance.now() - start;
+  };
+  once();
+  const floor = median(Array.from({ length: 5 }, once));
+  row({
+    section: 'client',
+    metric: `cold refresh + lookup at 100,000 targets against its floor (sha256 + JSON.parse + 1 ed25519 verify of the same ${mb(bytes.length)})`,
+    tufa: ms(clientMs),
+    baseline: `floor ${ms(floor)}`,
+    ratio: times(clientMs / floor),
+    target: '<= 1.5x floor',
+    verdict: verdict(clientMs <= 1.5 * floor),
+    values: { tufa_ms: clientMs, floor_ms: floor, bytes: bytes.length },
+  });
 }
 
 async function benchClient(): Promise<void> {
@@ -673,6 +797,7 @@ async function benchClient(): Promise<void> {
       verdict: isTarget ? verdict(t <= 0.5 * j) : '',
       values: { tufa_ms: t, tufjs_ms: c.tufjsRuns === 0 ? null : j },
     });
+    if (c.targets === 100_000) floorRow(join(dir, sub, 'metadata', '1.targets.json'), t);
     rmSync(join(dir, sub), { recursive: true, force: true });
   }
   await service.stop();
@@ -796,13 +921,21 @@ async function main(): Promise<void> {
       });
     }
     const size = async (u: string) => (await (await fetch(u)).arrayBuffer()).byteLength;
+    const gzipped = await wireSize(getTargets[0]!.targetsUrl, { 'accept-encoding': 'gzip' });
     const sizes = {
       'timestamp.json': await size(getTargets[0]!.timestampUrl),
       'targets.json': await size(getTargets[0]!.targetsUrl),
+      [GZIP_FILE]: gzipped.bytes,
     };
+    notes.push(
+      `tufa's targets.json with Accept-Encoding: gzip: ${fmt(gzipped.bytes / 1024, 1)} KB sent (${gzipped.encoding})`,
+    );
     if (notary !== undefined) {
+      const notaryGzip = await wireSize(gunUrl(notary.base, gun, 'targets.json'), {
+        'accept-encoding': 'gzip',
+      });
       notes.push(
-        `notary's files: timestamp.json ${fmt((await size(gunUrl(notary.base, gun, 'timestamp.json'))) / 1024, 1)} KB, targets.json ${fmt((await size(gunUrl(notary.base, gun, 'targets.json'))) / 1024, 1)} KB`,
+        `notary's files: timestamp.json ${fmt((await size(gunUrl(notary.base, gun, 'timestamp.json'))) / 1024, 1)} KB, targets.json ${fmt((await size(gunUrl(notary.base, gun, 'targets.json'))) / 1024, 1)} KB; with Accept-Encoding: gzip ${fmt(notaryGzip.bytes / 1024, 1)} KB sent (${notaryGzip.encoding})`,
       );
     }
     const gets = ONLY.has('get') ? await benchGets(tool, getTargets) : new Map<string, LoadResult>();

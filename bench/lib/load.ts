@@ -29,11 +29,18 @@ function wrkDuration(text: string): number {
   return Number(m[1]) * scale;
 }
 
-async function once(tool: LoadTool, url: string, connections: number, seconds: number) {
+async function once(
+  tool: LoadTool,
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: Readonly<Record<string, string>>,
+) {
   if (tool === 'wrk') {
+    const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
     const r = await runOk(
       'wrk',
-      ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', url],
+      ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', ...h, url],
       { timeoutMs: (seconds + 20) * 1000 },
     );
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
@@ -48,7 +55,16 @@ async function once(tool: LoadTool, url: string, connections: number, seconds: n
   const bin = join(REPO, 'node_modules/autocannon/autocannon.js');
   const r = await runOk(
     process.execPath,
-    [bin, '-j', '-c', String(connections), '-d', String(seconds), url],
+    [
+      bin,
+      '-j',
+      '-c',
+      String(connections),
+      '-d',
+      String(seconds),
+      ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]),
+      url,
+    ],
     {
       timeoutMs: (seconds + 30) * 1000,
     },
@@ -63,16 +79,17 @@ async function once(tool: LoadTool, url: string, connections: number, seconds: n
   return { rps: json.requests.average, p50ms: json.latency.p50, p99ms: json.latency.p99 };
 }
 
-/** A short warm-up, then `runs` runs of `seconds`; medians of each figure. */
+/** A short warm-up, then `runs` runs of `seconds` (each request with `headers`); medians of each figure. */
 export async function measureGet(
   tool: LoadTool,
   url: string,
-  options: { connections: number; seconds: number; runs: number },
+  options: { connections: number; seconds: number; runs: number; headers?: Readonly<Record<string, string>> },
 ): Promise<LoadResult> {
-  await once(tool, url, options.connections, 1);
+  const headers = options.headers ?? {};
+  await once(tool, url, options.connections, 1, headers);
   const results = [];
   for (let i = 0; i < options.runs; i++)
-    results.push(await once(tool, url, options.connections, options.seconds));
+    results.push(await once(tool, url, options.connections, options.seconds, headers));
   return {
     rps: median(results.map((r) => r.rps)),
     p50ms: median(results.map((r) => r.p50ms)),

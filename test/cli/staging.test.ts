@@ -158,4 +158,43 @@ describe('staged changes checked against the trusted state', () => {
     expect(published.code).toBe(4);
     expect(published.stderr).toMatch(/NOT_FOUND: nosuchtag is not a target of targets/);
   });
+  it('add --publish stages and publishes in one process, with the changes staged before; --expires needs --publish', async () => {
+    const gun = 'example.com/staging/add-publish';
+    const pub = home();
+    await pub.json(['init', gun]);
+    const alone = await pub.run(['add', gun, 'v0', '--digest', SHA_C, '--length', '3', '--expires', '30d']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/^tufa: INVALID_ARGUMENT: --expires goes with --publish/m);
+    expect(await staged(pub, gun)).toEqual([]);
+
+    await pub.ok(['add', gun, 'v1', '--digest', SHA_A, '--length', '1']);
+    const added = await pub.json([
+      'add',
+      gun,
+      'v2',
+      '--digest',
+      SHA_B,
+      '--length',
+      '2',
+      '--publish',
+      '--expires',
+      '30d',
+    ]);
+    expect(added).toMatchObject({
+      tag: 'v2',
+      staged: 'add',
+      digest: SHA_B,
+      published: { published: true, changes: 2, versions: { targets: 2 } },
+    });
+    expect(await staged(pub, gun)).toEqual([]);
+    // A reader (no token, no keys) sees both tags.
+    const reader = new Home(backend.server.url, {});
+    homes.push(reader);
+    expect((await reader.ok(['lookup', gun, 'v1'])).trim()).toBe(SHA_A);
+    expect((await reader.ok(['lookup', gun, 'v2'])).trim()).toBe(SHA_B);
+    const human = await pub.ok(['add', gun, 'v3', '--digest', SHA_C, '--length', '3', '--publish']);
+    expect(human).toMatch(
+      /^staged: add v3 -> sha256:c{64} \(3 bytes\) to targets\npublished example.com\/staging\/add-publish: .*targets v3/,
+    );
+  });
 });

@@ -118,13 +118,15 @@ program
   .option('--length <bytes>', 'the artifact length, with --digest')
   .option('--custom <json>', 'custom data for the target, e.g. {"mediaType": "…"}')
   .option('--role <role>', 'stage into a delegated role instead of targets')
+  .option('--publish', 'publish at once, with any changes staged before (tufa publish), in this one process')
+  .option('--expires <lifetime>', 'with --publish: lifetime of the new versions')
   .addHelpText(
     'after',
-    '\nExamples:\n  tufa add example.com/app v1.0 ./app.tar\n  tufa add example.com/app v1.0 --digest sha256:… --length 5120',
+    '\nExamples:\n  tufa add example.com/app v1.0 ./app.tar\n  tufa add example.com/app v1.0 --digest sha256:… --length 5120\n  TUFA_TARGETS_PASSPHRASE=… tufa add example.com/app v1.0 ./app.tar --publish',
   )
   .action(
-    action(async (ctx, gun: string, tag: string, file: string | undefined, opts: Record<string, string>) =>
-      (await import('./commands/stage.js')).add(ctx, gun, tag, file, opts),
+    action(async (ctx, gun: string, tag: string, file: string | undefined, opts: Record<string, never>) =>
+      (await import('./commands/add.js')).addCommand(ctx, gun, tag, file, opts),
     ),
   );
 

@@ -54,6 +54,23 @@ export interface Output {
   note(text: string): void;
 }
 
+/** Output whose results are collected instead of printed: one command made of others prints once. */
+export function collecting<C extends { readonly out: Output }>(
+  ctx: C,
+): { ctx: C; results: unknown[]; lines: string[] } {
+  const results: unknown[] = [];
+  const lines: string[] = [];
+  const out: Output = {
+    json: ctx.out.json,
+    result(data, human) {
+      results.push(data);
+      lines.push(...(Array.isArray(human) ? human : [human]));
+    },
+    note: (text) => ctx.out.note(text),
+  };
+  return { ctx: { ...ctx, out }, results, lines };
+}
+
 export function makeOutput(json: boolean, stdout = process.stdout, stderr = process.stderr): Output {
   return {
     json,

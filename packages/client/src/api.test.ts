@@ -123,6 +123,41 @@ describe('refresh and cache', () => {
     expect(s.sim.requests.slice(requests)).toEqual(['metadata/2.root.json', 'metadata/timestamp.json']);
   });
 
+  it('asks for timestamp.json beside the N+1 root probe: one round trip, checked after the root chain', async () => {
+    s = await setup();
+    await s.client.refresh();
+    let inFlight = 0;
+    let most = 0;
+    const counting = s.newClient({
+      fetch: async (url, init) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await fetch(url, init);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    expect((await counting.refresh()).timestamp).toBe(1);
+    expect(most).toBe(2);
+  });
+
+  it('asks for gzip for metadata, and for nothing for a target file', async () => {
+    s = await setup();
+    const asked: [string, string | undefined][] = [];
+    const client = s.newClient({
+      fetch: (url, init) => {
+        asked.push([url.slice(url.indexOf('/', 8)), init.headers?.['accept-encoding']]);
+        return fetch(url, init);
+      },
+    });
+    await client.downloadTarget('app/v1', join(s.dir, 'app-v1'));
+    const unasked = asked.filter(([, encoding]) => encoding !== 'gzip');
+    expect(unasked).toHaveLength(1);
+    expect(unasked[0]![0]).toMatch(/\/targets\/app\/[0-9a-f]{64}\.v1$/);
+    expect(asked.map(([path]) => path)).toContain('/metadata/timestamp.json');
+  });
+
   it('keeps the last trusted state after a failed refresh', async () => {
     s = await setup();
     await s.client.refresh();

@@ -116,6 +116,7 @@ export function fetchMetadata(
     timeouts: ctx.timeouts,
     total: true,
     fetch: ctx.fetch,
+    gzip: true,
     ...(file.statedLength === undefined ? {} : { statedLength: file.statedLength }),
   });
 }

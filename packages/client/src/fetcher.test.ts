@@ -1,5 +1,8 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TIMEOUTS, download, type FetchLike } from './fetcher.js';
+import { DEFAULT_TIMEOUTS, download, type FetchLike, nodeFetch, streamDownload } from './fetcher.js';
 
 const base = { role: 'timestamp', timeouts: { ...DEFAULT_TIMEOUTS }, total: true };
 
@@ -95,5 +98,116 @@ describe('download', () => {
     await expect(
       download('http://127.0.0.1/x', { ...base, timeouts, maxBytes: 1000, fetch: respond(trickle) }),
     ).rejects.toMatchObject({ code: 'TIMEOUT', details: { guard: 'minimum average rate (bytes/s)' } });
+  });
+});
+
+describe('nodeFetch: gzip', () => {
+  /** A loopback server answering every request with `answer`; the request headers it saw. */
+  async function serve(answer: (res: ServerResponse) => void) {
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      answer(res);
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.json`;
+    return { url, seen, close: () => new Promise<void>((done) => server.close(() => done())) };
+  }
+  const fetch = nodeFetch({});
+  const doc = Buffer.from(`{"signed":{"targets":{${'"a":1,'.repeat(5000)}"b":2}}}`);
+
+  it('asks for gzip and hands over the decoded bytes, counted and bounded as decoded', async () => {
+    const gz = gzipSync(doc);
+    const s = await serve((res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': gz.length });
+      res.end(gz);
+    });
+    try {
+      const bytes = await download(s.url, {
+        ...base,
+        maxBytes: doc.length,
+        statedLength: doc.length,
+        fetch,
+        gzip: true,
+      });
+      expect(Buffer.from(bytes).equals(doc)).toBe(true);
+      expect(s.seen[0]!['accept-encoding']).toBe('gzip');
+      // The stated length bounds the decoded bytes: one byte less is refused.
+      await expect(
+        download(s.url, { ...base, maxBytes: doc.length - 1, fetch, gzip: true }),
+      ).rejects.toMatchObject({
+        code: 'TOO_LARGE',
+        found: `> ${doc.length - 1}`,
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a compression bomb at the bound, having decoded no more than the bound and a chunk', async () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 }); // 64 MiB of zeros in about 64 KB
+    const s = await serve((res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': bomb.length });
+      res.end(bomb);
+    });
+    try {
+      let decoded = 0;
+      const read = (async () => {
+        for await (const chunk of streamDownload(s.url, {
+          ...base,
+          maxBytes: 1024 * 1024,
+          fetch,
+          gzip: true,
+        })) {
+          decoded += chunk.length;
+        }
+      })();
+      await expect(read).rejects.toMatchObject({ code: 'TOO_LARGE', found: `> ${1024 * 1024}` });
+      expect(decoded).toBeLessThanOrEqual(1024 * 1024);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses broken gzip (NETWORK) and a coding it did not ask for', async () => {
+    const broken = await serve((res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip' });
+      res.end(Buffer.concat([gzipSync(doc).subarray(0, 40), Buffer.from('not gzip at all')]));
+    });
+    const brotli = await serve((res) => {
+      res.writeHead(200, { 'Content-Encoding': 'br' });
+      res.end(doc);
+    });
+    try {
+      await expect(
+        download(broken.url, { ...base, maxBytes: doc.length, fetch, gzip: true }),
+      ).rejects.toMatchObject({
+        code: 'NETWORK',
+      });
+      await expect(
+        download(brotli.url, { ...base, maxBytes: doc.length, fetch, gzip: true }),
+      ).rejects.toMatchObject({
+        code: 'NETWORK',
+        message: expect.stringContaining('a body in br, which was not asked for'),
+      });
+    } finally {
+      await broken.close();
+      await brotli.close();
+    }
+  });
+  it('asks for nothing and decodes nothing unless told (a target file is hashed as the server sent it)', async () => {
+    const artifact = gzipSync(Buffer.from('a tarball'));
+    const s = await serve((res) => {
+      // As a server with `AddEncoding gzip .gz` labels a .tar.gz, asked or not.
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': artifact.length });
+      res.end(artifact);
+    });
+    try {
+      const bytes = await download(s.url, { ...base, maxBytes: artifact.length, fetch });
+      expect(Buffer.from(bytes).equals(artifact)).toBe(true);
+      expect(s.seen[0]!['accept-encoding']).toBeUndefined();
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -5,9 +5,8 @@
  * chunks, and a minimum average rate (all TIMEOUT). Transport failures are NETWORK.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Readable } from 'node:stream';
 import { TufaError } from '@tufa/core';
 
 /** What the client reads of a body: a WHATWG ReadableStream fits. */
@@ -34,7 +33,12 @@ export interface FetchResponse {
  */
 export type FetchLike = (
   url: string,
-  init: { signal: AbortSignal; redirect: 'follow' },
+  init: {
+    signal: AbortSignal;
+    redirect: 'follow';
+    /** `accept-encoding: gzip` for metadata: a WHATWG fetch decodes on its own, nodeFetch only then. */
+    headers?: Readonly<Record<string, string>>;
+  },
 ) => Promise<FetchResponse>;
 
 /** A token for the server, and TLS material for a private CA or mutual TLS. */
@@ -78,14 +82,18 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
       ? {}
       : { cert: pem(options.cert), key: pem(options.key) }),
   };
-  const once = (url: URL, signal: AbortSignal): Promise<IncomingMessage> =>
-    new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { accept: '*/*' };
+  // node:https (with tls) and node:zlib load on first use: a CLI reading a plain-http server spares them.
+  const once = async (url: URL, signal: AbortSignal, gzip: boolean): Promise<IncomingMessage> => {
+    const httpsRequest = url.protocol === 'https:' ? (await import('node:https')).request : undefined;
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = gzip
+        ? { accept: '*/*', 'accept-encoding': 'gzip' }
+        : { accept: '*/*' };
       if (options.token !== undefined && url.origin === options.tokenOrigin) {
         headers.authorization = `Bearer ${options.token}`;
       }
       const req =
-        url.protocol === 'https:'
+        httpsRequest !== undefined
           ? httpsRequest(url, { method: 'GET', headers, signal, ...tls }, resolve)
           : httpRequest(url, { method: 'GET', headers, signal }, resolve);
       req.on('error', (err) => {
@@ -104,13 +112,17 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
       });
       req.end();
     });
+  };
   return async (url, init) => {
+    // Asked for by metadata downloads only: a target file is hashed as sent, even by a server that
+    // labels a .tar.gz `Content-Encoding: gzip` (as some do) without being asked.
+    const gzip = init.headers?.['accept-encoding'] === 'gzip';
     let current = new URL(url);
     for (let hops = 0; ; hops++) {
       if (current.protocol !== 'http:' && current.protocol !== 'https:') {
         throw new TypeError(`not an http(s) URL: ${current.protocol}`);
       }
-      const res = await once(current, init.signal);
+      const res = await once(current, init.signal, gzip);
       const status = res.statusCode ?? 0;
       if (REDIRECTS.has(status)) {
         res.resume();
@@ -133,16 +145,27 @@ export function nodeFetch(options: HttpAuthOptions): FetchLike {
       }
       const empty = status === 204 || status === 205 || status === 304;
       if (empty) res.resume();
+      const encoding = gzip
+        ? (res.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
+        : 'identity';
+      const gzipped = encoding === 'gzip' || encoding === 'x-gzip';
+      if (!empty && !gzipped && encoding !== 'identity') {
+        res.resume();
+        throw new TypeError(`a body in ${encoding.slice(0, 40)}, which was not asked for`);
+      }
       return {
         status,
         headers: {
           get(name: string): string | null {
-            const value = res.headers[name.toLowerCase()];
+            const key = name.toLowerCase();
+            // A gzipped body's Content-Length is of the compressed bytes: the bounds count decoded ones.
+            if (gzipped && key === 'content-length') return null;
+            const value = res.headers[key];
             if (value === undefined) return null;
             return Array.isArray(value) ? value.join(', ') : value;
           },
         },
-        body: empty ? null : messageBody(res),
+        body: empty ? null : gzipped ? await gunzipBody(res) : messageBody(res, res),
       };
     }
   };
@@ -191,8 +214,9 @@ export async function explainTransportError(url: URL, err: unknown): Promise<str
 }
 
 /** Whether a TLS handshake with the URL's host and port gets a TLS answer (a probe: no data sent). */
-function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
+async function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  const { connect: tlsConnect } = await import('node:tls');
   return new Promise((resolve) => {
     const socket = tlsConnect({
       host,
@@ -216,10 +240,11 @@ function speaksTls(url: URL, timeoutMs = 3000): Promise<boolean> {
 }
 
 /** A response body over node:http's message: chunks as they arrive; cancel destroys the message. */
-function messageBody(res: IncomingMessage): FetchBody {
-  const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+function messageBody(res: IncomingMessage, stream: Readable): FetchBody {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const cancel = async (): Promise<void> => {
     res.destroy();
+    stream.destroy();
   };
   return {
     getReader() {
@@ -236,6 +261,18 @@ function messageBody(res: IncomingMessage): FetchBody {
     },
     cancel,
   };
+}
+
+/**
+ * A gzipped body, decoded as it is read: zlib writes at most 16 KiB per chunk and waits for the
+ * reader, so a compression bomb grows no further than the reader's byte bound plus one chunk.
+ * Bad gzip is an error of the read (NETWORK).
+ */
+async function gunzipBody(res: IncomingMessage): Promise<FetchBody> {
+  const [{ createGunzip }, { pipeline }] = await Promise.all([import('node:zlib'), import('node:stream')]);
+  const gunzip = createGunzip();
+  pipeline(res, gunzip, () => undefined);
+  return messageBody(res, gunzip);
 }
 
 /** The server's refusal of the caller (401, 403 for a missing scope, 429), or undefined. */
@@ -304,6 +341,8 @@ export interface DownloadOptions {
   fetch: FetchLike;
   /** The error for a body larger than `maxBytes` (default TOO_LARGE). */
   tooLarge?: (found: number | string) => TufaError;
+  /** Ask for a gzipped body and read it decoded (metadata); every bound counts decoded bytes. */
+  gzip?: boolean;
   /**
    * The length signed metadata states (at most `maxBytes`): `download` then reads into one
    * buffer of that size, so the document is held once, never as chunks plus their copy.
@@ -358,7 +397,12 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
   try {
     let response: FetchResponse;
     try {
-      response = await options.fetch(url, { signal: controller.signal, redirect: 'follow' });
+      response = await options.fetch(
+        url,
+        options.gzip === true
+          ? { signal: controller.signal, redirect: 'follow', headers: { 'accept-encoding': 'gzip' } }
+          : { signal: controller.signal, redirect: 'follow' },
+      );
     } catch (err) {
       throw translate(err);
     }

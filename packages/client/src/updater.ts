@@ -52,14 +52,19 @@ export async function refreshTrustedMetadata(
 
   // 5.3: follow root rotations N+1, N+2, … until none is found (bounded).
   const last = set.root.signed.version + ctx.maxRootRotations;
+  let timestampDownload: Promise<Uint8Array> | undefined;
   for (let version = set.root.signed.version + 1; version <= last; version++) {
     let bytes: Uint8Array;
     try {
-      bytes = await fetchMetadata(ctx, {
+      const download = fetchMetadata(ctx, {
         role: 'root',
         fileName: `${version}.root.json`,
         maxBytes: ctx.maxSizes.root,
       });
+      // Downloaded beside the first root probe (one round trip instead of two), checked only after
+      // the root chain: 5.4 verifies it against the newest root whenever its bytes arrived.
+      timestampDownload ??= downloadTimestamp(ctx);
+      bytes = await download;
     } catch (err) {
       if (isTufaError(err, 'NOT_FOUND')) break;
       throw err;
@@ -82,11 +87,7 @@ export async function refreshTrustedMetadata(
     load: (b) => accepted(set.updateTimestamp(b, { cached: true }), b),
   });
   const held = set.timestamp;
-  const timestampBytes = await fetchMetadata(ctx, {
-    role: 'timestamp',
-    fileName: 'timestamp.json',
-    maxBytes: ctx.maxSizes.timestamp,
-  });
+  const timestampBytes = await (timestampDownload ?? downloadTimestamp(ctx));
   const timestamp = accepted(set.updateTimestamp(timestampBytes), timestampBytes);
   if (timestamp !== held) await persist('timestamp', timestampBytes);
 
@@ -128,6 +129,17 @@ export async function refreshTrustedMetadata(
   if (!set.allowExpired) await ctx.cache.writeLastRefresh({ at: now });
 
   return { set, result: resultOf(set, tofu) };
+}
+
+/** timestamp.json's download; a failure is reported where it is awaited, never as an unhandled rejection. */
+function downloadTimestamp(ctx: ClientContext): Promise<Uint8Array> {
+  const download = fetchMetadata(ctx, {
+    role: 'timestamp',
+    fileName: 'timestamp.json',
+    maxBytes: ctx.maxSizes.timestamp,
+  });
+  download.catch(() => undefined);
+  return download;
 }
 
 /**

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import {
   bumpVersion,
   expiresIn,
@@ -390,6 +391,54 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     );
     expect(withBody.status).toBe(413);
     expect(JSON.parse(withBody.text).error.code).toBe('TOO_LARGE');
+  });
+
+  it('gzip for a client that asks: Content-Length of the sent bytes, its own ETag, Vary, HEAD and 304 alike', async () => {
+    const gun = 'example.com/gzip';
+    const tags = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`app/v${i}`, `content ${i}`]));
+    await publishNew(base, gun, tags);
+    const raw = (method: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; bytes: Buffer }>((done, fail) => {
+        const req = request(gunUrl(base, gun, 'targets.json'), { method, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            done({ status: res.statusCode!, headers: res.headers, bytes: Buffer.concat(chunks) }),
+          );
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    const gz = { 'accept-encoding': 'gzip, deflate, br' };
+    for (const round of ['from the database', 'from memory']) {
+      const plain = await raw('GET');
+      const zipped = await raw('GET', gz);
+      expect(plain.bytes.length, round).toBeGreaterThan(4096);
+      expect([plain.headers['content-encoding'], plain.headers.vary], round).toEqual([
+        undefined,
+        'Accept-Encoding',
+      ]);
+      expect([zipped.headers['content-encoding'], zipped.headers.vary], round).toEqual([
+        'gzip',
+        'Accept-Encoding',
+      ]);
+      expect(zipped.headers['content-length'], round).toBe(String(zipped.bytes.length));
+      expect(gunzipSync(zipped.bytes).equals(plain.bytes), round).toBe(true);
+      expect(zipped.headers.etag, round).toBe(String(plain.headers.etag).replace(/"$/, '+gzip"'));
+      const head = await raw('HEAD', gz);
+      expect([head.bytes.length, head.headers['content-length']], round).toEqual([
+        0,
+        String(zipped.bytes.length),
+      ]);
+      const notModified = await raw('GET', { ...gz, 'if-none-match': String(zipped.headers.etag) });
+      expect([notModified.status, notModified.headers.vary], round).toEqual([304, 'Accept-Encoding']);
+      expect((await raw('GET', { ...gz, 'if-none-match': String(plain.headers.etag) })).status, round).toBe(
+        200,
+      );
+    }
+    // timestamp.json is too small to gain anything: as it is, without Vary.
+    const ts = await fetch(gunUrl(base, gun, 'timestamp.json'), { headers: gz });
+    expect([ts.headers.get('content-encoding'), ts.headers.get('vary')]).toEqual([null, null]);
   });
 
   it('415 for a wrong content type, 413 for an oversized body, 405 for a wrong method', async () => {

@@ -29,7 +29,7 @@ import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './
 import { PendingOverview } from './overview.js';
 import { PendingRoutes, PendingStore } from './pending.js';
 import type { TrustedProxies } from './proxies.js';
-import { metadataResponse } from './responder.js';
+import { CompressedCopies, metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
 import type { TokenStore } from './tokens.js';
@@ -226,6 +226,8 @@ export function createRequestListener(
   options: AppOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, metrics, access, tokens, logger } = options;
+  // gzip copies of the metadata this listener serves (Accept-Encoding), by content.
+  const compressed = new CompressedCopies();
   const bodyBudget = options.bodyBudget ?? new BodyBudget(2 * options.bodyLimit);
   const pendingStore = new PendingStore(
     store,
@@ -351,7 +353,7 @@ export function createRequestListener(
     if (route.role === 'timestamp' && route.version !== undefined) return undefined;
     const file = store.cachedMetadata(route.gun, route.role, route.version);
     if (file === undefined || (route.role === 'timestamp' && file.expiresAt <= store.now())) return undefined;
-    return metadataResponse(route, file, call.request.headers);
+    return metadataResponse(route, file, call.request.headers, compressed);
   };
 
   const readMetadata = async (call: Call, route: RouteOf<'metadata'>): Promise<Reply> => {
@@ -371,7 +373,7 @@ export function createRequestListener(
         { role: route.role },
       );
     }
-    return metadataResponse(route, file, call.request.headers);
+    return metadataResponse(route, file, call.request.headers, compressed);
   };
 
   /** Push access, then the audit and cache rules every pending route shares. */

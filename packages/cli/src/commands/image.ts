@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { isTufaError, TufaError } from '@tufa/core';
 import type { CredentialSource, ImageReference, RegistryOptions, TrustSource } from '@tufa/oci';
 import type { Context } from '../context.js';
-import type { Output } from '../output.js';
+import { collecting } from '../output.js';
 
 export interface RegistryFlags {
   insecureRegistry?: string[];
@@ -44,21 +44,6 @@ async function registryOptions(ctx: Context, flags: RegistryFlags): Promise<Regi
 
 function trustSource(ctx: Context): TrustSource {
   return { client: async (gun) => (await import('../repo.js')).openClient(ctx, gun) };
-}
-
-/** A context whose results are collected instead of printed: one command made of others prints once. */
-function collecting(ctx: Context): { ctx: Context; results: unknown[]; lines: string[] } {
-  const results: unknown[] = [];
-  const lines: string[] = [];
-  const out: Output = {
-    json: ctx.out.json,
-    result(data, human) {
-      results.push(data);
-      lines.push(...(Array.isArray(human) ? human : [human]));
-    },
-    note: (text) => ctx.out.note(text),
-  };
-  return { ctx: { ...ctx, out }, results, lines };
 }
 
 function name(ref: ImageReference): string {
