@@ -54,8 +54,10 @@ export interface ServerConfig {
   trustedProxies?: string | undefined;
   /** Largest metadata document of a collection, bytes. */
   maxMetadataSize?: number;
-  /** Most delegated roles a collection may declare. */
+  /** Most delegated roles a collection may declare by name. */
   maxDelegatedRoles?: number;
+  /** Most succinct hash bins (TAP 15) a collection may declare. */
+  maxHashBins?: number;
 }
 
 interface OptionSpec {
@@ -209,8 +211,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: 'max-delegated-roles',
     env: 'TUFA_MAX_DELEGATED_ROLES',
-    help: 'most delegated roles one collection may declare',
+    help: 'most delegated roles one collection may declare by name',
     default: '1000',
+  },
+  {
+    flag: 'max-hash-bins',
+    env: 'TUFA_MAX_HASH_BINS',
+    help: 'most succinct hash bins (TAP 15) one collection may declare',
+    default: '65536',
   },
 ];
 
@@ -531,6 +539,8 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     trustedProxies: get('trusted-proxy'),
     maxMetadataSize: parseSize(get('max-metadata-size')!, 'max-metadata-size'),
     maxDelegatedRoles: integer(get('max-delegated-roles')!, 'max-delegated-roles', 0, 1_000_000),
+    // Each bin is a snapshot entry (about 130 B): 2^24 of them would already make a 2 GB snapshot.
+    maxHashBins: integer(get('max-hash-bins')!, 'max-hash-bins', 0, 2 ** 24),
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);

@@ -7,9 +7,9 @@
 
 import {
   type CryptoProvider,
-  delegatedRoleCount,
   formatExpires,
   type Metadata,
+  type MetaFile,
   metaFileFor,
   newSnapshot,
   newTimestamp,
@@ -18,8 +18,6 @@ import {
   type StoredRole,
   serializeMetadata,
   signMetadata,
-  snapshotMetaForState,
-  type Targets,
   type Timestamp,
   TufaError,
   type ValidatedUpdate,
@@ -28,20 +26,17 @@ import {
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
-import { yielding } from '../steps.js';
 import { recordChange } from './changefeed.js';
 import {
   type CollectionContext,
   insertRoles,
   LATEST_ROLES_CTE,
-  type LatestRow,
-  type LoadedState,
   lockCollection,
   type NewRow,
-  stateFrom,
 } from './collection.js';
 import { sha256Hex } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
+import { type LoadedState, type StateRow, stateFromRows } from './state.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -53,8 +48,10 @@ export interface PublishContext extends CollectionContext {
   readonly snapshotExpiry: number;
   /** Largest metadata document a collection may hold, bytes. */
   readonly maxMetadataSize: number;
-  /** Most delegated roles a collection may declare. */
+  /** Most delegated roles a collection may declare by name. */
   readonly maxDelegatedRoles: number;
+  /** Most succinct hash bins (TAP 15) a collection may declare, all its succinct delegations together. */
+  readonly maxHashBins: number;
 }
 
 export interface PublishResult {
@@ -92,11 +89,12 @@ export async function publish(
       );
     }
     const now = ctx.now();
-    const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
+    const loaded = await loadStateAndKeys(client, ctx, id);
+    const { state, timestamp, versions, keyRows } = loaded;
     const serverKeyids = serverKeyidsOf(keyRows);
     let update: ValidatedUpdate;
     try {
-      update = await yielding(
+      update = await loaded.run(
         validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
       );
     } catch (err) {
@@ -111,7 +109,7 @@ export async function publish(
       }
       throw err;
     }
-    checkDelegationCount(update, ctx.maxDelegatedRoles);
+    checkDelegationCount(update, ctx);
     const changed = update.changed.map((c): NewRow => {
       const stored =
         c.role === 'root'
@@ -130,7 +128,7 @@ export async function publish(
       root: update.root.metadata.signed,
       snapshotOnline: update.snapshotOnline,
       resignSnapshot: true,
-      state: update,
+      snapshotMeta: update.snapshotMeta,
       currentSnapshot: update.snapshot ?? state.snapshot,
       currentTimestamp: timestamp,
       now,
@@ -173,6 +171,8 @@ async function loadStateAndKeys(
     role: string;
     version: number | null;
     sha256: string | null;
+    length: number | null;
+    delegates: boolean | null;
     seq: string | null;
     keyid: string | null;
     private_key: Buffer | null;
@@ -180,18 +180,26 @@ async function loadStateAndKeys(
     prepared(
       'state_and_keys',
       `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+       SELECT role, version, sha256, length, delegates, NULL::bigint AS seq, NULL::text AS keyid,
+              NULL::bytea AS private_key
        FROM latest
        UNION ALL
-       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+       SELECT role, NULL, NULL, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
       [id],
     ),
   );
-  const latest: LatestRow[] = [];
+  const latest: StateRow[] = [];
   const keys: (OnlineKeyRow & { seq: bigint })[] = [];
   for (const row of r.rows) {
-    if (row.keyid === null) latest.push({ role: row.role, version: row.version!, sha256: row.sha256! });
-    else {
+    if (row.keyid === null) {
+      latest.push({
+        role: row.role,
+        version: row.version!,
+        sha256: row.sha256!,
+        length: row.length!,
+        delegates: row.delegates,
+      });
+    } else {
       keys.push({
         role: row.role as OnlineRole,
         keyid: row.keyid,
@@ -201,24 +209,31 @@ async function loadStateAndKeys(
     }
   }
   keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
-  return { ...(await stateFrom(client, { id, latest, documents: ctx.documents })), keyRows: keys };
+  return { ...(await stateFromRows(client, { id, latest, documents: ctx.documents })), keyRows: keys };
 }
 
-/** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
-function checkDelegationCount(update: ValidatedUpdate, limit: number): void {
-  const names = new Set<string>();
-  let bins = 0; // succinct bins (TAP 15): counted, not named one by one
-  const add = (t: Targets) => {
-    for (const r of t.delegations?.roles ?? []) names.add(r.name);
-    if (t.delegations?.succinctRoles !== undefined) bins += delegatedRoleCount(t.delegations);
-  };
-  add(update.targets.metadata.signed);
-  for (const d of update.delegated.values()) add(d.metadata.signed);
-  if (names.size + bins > limit) {
+/**
+ * What the collection would declare stays within the server's limits: role names (targets' and
+ * every delegated role's delegations), and succinct hash bins apart (TAP 15: one delegation of
+ * 2^bit_length bins, each a stored role, all listed in snapshot).
+ */
+function checkDelegationCount(
+  update: ValidatedUpdate,
+  limits: { maxDelegatedRoles: number; maxHashBins: number },
+): void {
+  const { roles, bins } = update.declared;
+  if (roles > limits.maxDelegatedRoles) {
     throw new TufaError(
       'DELEGATION_LIMIT',
-      `the collection would declare ${names.size + bins} delegated roles, more than this server allows (${limit})`,
-      { details: { limit, found: names.size + bins } },
+      `the collection would declare ${roles} delegated roles, more than this server allows (${limits.maxDelegatedRoles})`,
+      { details: { limit: limits.maxDelegatedRoles, found: roles } },
+    );
+  }
+  if (bins > limits.maxHashBins) {
+    throw new TufaError(
+      'DELEGATION_LIMIT',
+      `the collection would declare ${bins} succinct hash bins, more than this server allows (${limits.maxHashBins})`,
+      { details: { limit: limits.maxHashBins, found: bins, bins: true } },
     );
   }
 }
@@ -232,7 +247,8 @@ export async function signOnline(
     root: Root;
     snapshotOnline: boolean;
     resignSnapshot: boolean;
-    state: { targets: StoredRole<Targets>; delegated: ReadonlyMap<string, StoredRole<Targets>> };
+    /** The meta of the snapshot to sign: every targets role of the state (version, length, sha256). */
+    snapshotMeta: () => Record<string, MetaFile>;
     currentSnapshot: StoredRole<Snapshot> | undefined;
     currentTimestamp: StoredRole<Timestamp> | undefined;
     now: number;
@@ -250,7 +266,7 @@ export async function signOnline(
   let snapshotVersion: number;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-    const meta = snapshotMetaForState(ctx.crypto, args.state);
+    const meta = args.snapshotMeta();
     const md = signMetadata(
       newSnapshot({
         version: snapshotVersion,
