@@ -322,13 +322,13 @@ describe('CollectionUpdate: a state as a server stores it (StoredDelegatedRoles)
         version: role.metadata.signed.version,
         length: role.bytes.length,
         sha256: toHex(testCrypto.hash('sha256', role.bytes)),
-        delegates: false,
       });
     }
     const reads: string[] = [];
     let requested = new Set<string>();
     const roles: StoredDelegatedRoles & { load(names: readonly string[]): void } = {
       entries,
+      delegating: [],
       document(name) {
         reads.push(name);
         return requested.has(name) ? bins.get(name) : undefined;

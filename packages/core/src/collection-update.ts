@@ -254,11 +254,7 @@ export class CollectionUpdate {
     this.serverKeyids = options.serverKeyids;
     this.stored = storedDelegatedRoles(options.crypto, options.current.delegated);
     this.storedParsed = this.stored !== options.current.delegated;
-    const delegators = new Set<string>();
-    for (const [name, entry] of this.stored.entries) {
-      if (this.storedParsed || entry.delegates) delegators.add(name);
-    }
-    this.storedDelegators = delegators;
+    this.storedDelegators = new Set(this.stored.delegating);
   }
 
   /** A delegated role of the would-be state, when at hand: the update's own, else the stored one. */

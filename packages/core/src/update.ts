@@ -26,25 +26,27 @@ export interface StoredRole<T extends Signed = Signed> {
   readonly metadata: Metadata<T>;
 }
 
-/** A stored delegated role as its row knows it, without parsing its document. */
+/** A stored delegated role as its row (or the stored snapshot) knows it, without parsing its document. */
 export interface StoredRoleEntry {
   readonly version: number;
   /** Length and sha256 (hex) of its exact bytes: its snapshot entry. */
   readonly length: number;
   readonly sha256: string;
-  /** True when its document has delegations of its own (it may delegate to another role). */
-  readonly delegates: boolean;
+  /** That entry as the stored snapshot lists it, when it lists exactly these (reused, not rebuilt). */
+  readonly metaFile?: MetaFile | undefined;
 }
 
 /**
  * A collection's delegated targets roles as a server stores them: every role's entry, and the
- * documents parsed only when an update needs them. `document` answers for every role whose entry
- * `delegates`, and for any other only after the update yielded a RoleRequest naming it (until its
+ * documents parsed only when an update needs them. `document` answers for every role named in
+ * `delegating`, and for any other only after the update yielded a RoleRequest naming it (until its
  * next request): a publish into one of 16,384 bins parses that bin's delegators, not the bins.
  */
 export interface StoredDelegatedRoles {
   /** Every stored delegated role by name, in a stable order. */
   readonly entries: ReadonlyMap<string, StoredRoleEntry>;
+  /** The stored roles whose documents have delegations: the only ones that may delegate to another. */
+  readonly delegating: Iterable<string>;
   document(name: string): StoredRole<Targets> | undefined;
 }
 
@@ -139,7 +141,7 @@ export function storedDelegatedRoles(
   if (!isParsedMap(delegated)) return delegated;
   const entries = new Map<string, StoredRoleEntry>();
   for (const [name, role] of delegated) entries.set(name, entryOf(crypto, role));
-  return { entries, document: (name) => delegated.get(name) };
+  return { entries, delegating: [...delegated.keys()], document: (name) => delegated.get(name) };
 }
 
 function isParsedMap(
@@ -158,12 +160,12 @@ export function entryOf(crypto: CryptoProvider, role: StoredRole<Targets>): Stor
       sha256 ??= sha256Of(crypto, role);
       return sha256;
     },
-    delegates: role.metadata.signed.delegations !== undefined,
   };
 }
 
 /** A role's snapshot entry (version, length, sha256) from what its row knows. */
 export function metaFileOfEntry(entry: StoredRoleEntry): MetaFile {
+  if (entry.metaFile !== undefined) return entry.metaFile;
   return { version: entry.version, length: entry.length, hashes: { sha256: entry.sha256 }, extra: {} };
 }
 

@@ -36,7 +36,7 @@ import {
 } from './collection.js';
 import { sha256Hex } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
-import { type LoadedState, type StateRow, stateFromRows } from './state.js';
+import { type LoadedState, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -167,39 +167,22 @@ async function loadStateAndKeys(
   ctx: CollectionContext,
   id: string,
 ): Promise<LoadedState & { keyRows: OnlineKeyRow[] }> {
-  const r = await client.query<{
-    role: string;
-    version: number | null;
-    sha256: string | null;
-    length: number | null;
-    delegates: boolean | null;
-    seq: string | null;
-    keyid: string | null;
-    private_key: Buffer | null;
-  }>(
+  type Row = StateRow & { seq: string | null; keyid: string | null; private_key: Buffer | null };
+  const r = await client.query<Row>(
     prepared(
       'state_and_keys',
-      `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, length, delegates, NULL::bigint AS seq, NULL::text AS keyid,
-              NULL::bytea AS private_key
-       FROM latest
+      `${PARSED_ROWS_CTE}
+       SELECT *, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key FROM parsed
        UNION ALL
-       SELECT role, NULL, NULL, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+       SELECT role, NULL, NULL, NULL, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
       [id],
     ),
   );
-  const latest: StateRow[] = [];
+  const parsed: StateRow[] = [];
   const keys: (OnlineKeyRow & { seq: bigint })[] = [];
   for (const row of r.rows) {
-    if (row.keyid === null) {
-      latest.push({
-        role: row.role,
-        version: row.version!,
-        sha256: row.sha256!,
-        length: row.length!,
-        delegates: row.delegates,
-      });
-    } else {
+    if (row.keyid === null) parsed.push(row);
+    else {
       keys.push({
         role: row.role as OnlineRole,
         keyid: row.keyid,
@@ -209,7 +192,7 @@ async function loadStateAndKeys(
     }
   }
   keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
-  return { ...(await stateFromRows(client, { id, latest, documents: ctx.documents })), keyRows: keys };
+  return { ...(await stateFromRows(client, { id, parsed, documents: ctx.documents })), keyRows: keys };
 }
 
 /**

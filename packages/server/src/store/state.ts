@@ -1,12 +1,15 @@
 /**
  * A collection's state as an update needs it, loaded lazily: root, targets, snapshot, timestamp
  * and every stored role that delegates are parsed (through the document cache); every other
- * delegated role is its row's entry (version, length, sha256) until an update asks for its
- * document (core's RoleRequest). A publish into one of 16,384 hash bins parses none of the others.
+ * delegated role is an entry (version, length, sha256) until an update asks for its document
+ * (core's RoleRequest). The entries are the latest server-signed snapshot's: it lists every
+ * targets role as stored, in the shape the server writes; otherwise they are read from the rows.
+ * A publish into one of 16,384 hash bins reads no other bin, nor a row per bin.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   type CollectionState,
+  type MetaFile,
   parseSignedEnvelope,
   type Root,
   type Snapshot,
@@ -18,6 +21,7 @@ import {
   type UpdateSteps,
 } from '@tufa/core';
 import type pg from 'pg';
+import { prepared } from '../db.js';
 import { LATEST_ROLES_CTE } from './collection.js';
 import { type DocumentCache, TOP_LEVEL_ROLES } from './documents.js';
 
@@ -25,6 +29,7 @@ import { type DocumentCache, TOP_LEVEL_ROLES } from './documents.js';
 export interface LoadedState {
   state: CollectionState;
   timestamp: StoredRole<Timestamp> | undefined;
+  /** The latest version of every role. */
   versions: Record<string, number>;
   /** Makes these stored roles' documents available to `state` (until the next load). */
   load(names: readonly string[]): Promise<void>;
@@ -40,32 +45,63 @@ export interface StateRow {
   length: number;
   /** Whether its document has delegations; null (a row no migration could tell): taken as true. */
   delegates: boolean | null;
+  server_signed: boolean;
 }
 
-/** The latest row of each role of collection $1, without its document. */
-export const STATE_ROWS = `${LATEST_ROLES_CTE} SELECT role, version, sha256, length, delegates FROM latest`;
+const ROW_COLUMNS =
+  'm.role, m.version, m.sha256, octet_length(m.data) AS length, m.delegates, m.server_signed';
+
+/**
+ * The latest rows of collection $1 an update parses: root, targets, snapshot, timestamp, and the
+ * delegated roles whose latest document delegates (found through the partial index on
+ * `delegates`, never by visiting every role).
+ */
+export const PARSED_ROWS_CTE = `WITH top AS (
+    SELECT l.* FROM (VALUES ('root'), ('targets'), ('snapshot'), ('timestamp')) AS r (role)
+    CROSS JOIN LATERAL (SELECT ${ROW_COLUMNS} FROM metadata m
+                        WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
+  ),
+  delegating AS (
+    SELECT l.* FROM (SELECT DISTINCT role FROM metadata
+                     WHERE collection_id = $1 AND delegates AND role NOT IN ('root', 'targets', 'snapshot', 'timestamp')) r
+    CROSS JOIN LATERAL (SELECT ${ROW_COLUMNS} FROM metadata m
+                        WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
+    WHERE l.delegates
+  ),
+  parsed AS (SELECT * FROM top UNION ALL SELECT * FROM delegating)`;
+
+/** The latest row of every role of collection $1, without its document: when no snapshot lists them. */
+const EVERY_ROW = `${LATEST_ROLES_CTE}
+  SELECT l.role, l.version, l.sha256, l.length, l.delegates, m.server_signed FROM latest l
+  JOIN metadata m ON m.collection_id = $1 AND m.role = l.role AND m.version = l.version`;
 
 /** The state of a collection in this transaction (see stateFromRows). */
 export async function loadState(
   client: pg.ClientBase,
   options: { id: string; documents: DocumentCache },
 ): Promise<LoadedState> {
-  const latest = await client.query<StateRow>(STATE_ROWS, [options.id]);
-  return stateFromRows(client, { ...options, latest: latest.rows });
+  const parsed = await client.query<StateRow>(
+    prepared('parsed_rows', `${PARSED_ROWS_CTE} SELECT * FROM parsed`, [options.id]),
+  );
+  return stateFromRows(client, { ...options, parsed: parsed.rows });
 }
 
 /** The delegated roles of one collection in one transaction: entries for all, documents on request. */
 class StoredRoles implements StoredDelegatedRoles {
-  readonly entries = new Map<string, StoredRoleEntry>();
   /** The roles that delegate: held for the whole update. */
   readonly delegators = new Map<string, StoredRole<Targets>>();
   /** The latest request's documents: dropped at the next, so that checking every bin again stays bounded. */
   private requested = new Map<string, StoredRole<Targets>>();
 
   constructor(
+    readonly entries: ReadonlyMap<string, StoredRoleEntry>,
     private readonly client: pg.ClientBase,
     private readonly id: string,
   ) {}
+
+  get delegating(): Iterable<string> {
+    return this.delegators.keys();
+  }
 
   document(name: string): StoredRole<Targets> | undefined {
     return this.delegators.get(name) ?? this.requested.get(name);
@@ -74,14 +110,80 @@ class StoredRoles implements StoredDelegatedRoles {
   /** Parses the stored documents of `names` (never kept past the next load). */
   async load(names: readonly string[]): Promise<void> {
     this.requested = new Map();
-    const rows = names.filter((name) => this.entries.has(name) && !this.delegators.has(name));
-    for (const [role, stored] of await fetchParsed(
-      this.client,
-      this.id,
-      rows.map((role) => ({ role, ...this.entries.get(role)! })),
-    )) {
+    const rows = names
+      .filter((name) => this.entries.has(name) && !this.delegators.has(name))
+      .map((role) => ({ role, version: this.entries.get(role)!.version }));
+    for (const [role, stored] of await fetchParsed(this.client, this.id, rows)) {
       this.requested.set(role, stored as StoredRole<Targets>);
     }
+  }
+}
+
+/**
+ * The entries of a snapshot the server signed: every targets role but targets itself, each listed
+ * exactly as {version, length, hashes: {sha256}} (a view over its meta: nothing copied per role).
+ */
+class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
+  private constructor(private readonly meta: Readonly<Record<string, MetaFile>>) {}
+
+  /** The view, or undefined when an entry is not in the shape the server writes (then: the rows). */
+  static of(snapshot: Snapshot): SnapshotEntries | undefined {
+    for (const name in snapshot.meta) {
+      const m = snapshot.meta[name]!;
+      const hashes = m.hashes === undefined ? [] : Object.keys(m.hashes);
+      if (
+        !name.endsWith('.json') ||
+        m.length === undefined ||
+        hashes.length !== 1 ||
+        hashes[0] !== 'sha256'
+      ) {
+        return undefined;
+      }
+      if (Object.keys(m.extra).length > 0) return undefined;
+    }
+    return new SnapshotEntries(snapshot.meta);
+  }
+
+  get size(): number {
+    return Object.keys(this.meta).length - 1;
+  }
+
+  get(name: string): StoredRoleEntry | undefined {
+    if (TOP_LEVEL_ROLES.has(name)) return undefined;
+    const key = `${name}.json`;
+    const m = Object.hasOwn(this.meta, key) ? this.meta[key] : undefined;
+    return m === undefined
+      ? undefined
+      : { version: m.version, length: m.length!, sha256: m.hashes!.sha256!, metaFile: m };
+  }
+
+  has(name: string): boolean {
+    return !TOP_LEVEL_ROLES.has(name) && Object.hasOwn(this.meta, `${name}.json`);
+  }
+
+  *keys(): MapIterator<string> {
+    for (const key in this.meta) {
+      const name = key.slice(0, -'.json'.length);
+      if (!TOP_LEVEL_ROLES.has(name)) yield name;
+    }
+  }
+
+  *entries(): MapIterator<[string, StoredRoleEntry]> {
+    for (const name of this.keys()) yield [name, this.get(name)!];
+  }
+
+  *values(): MapIterator<StoredRoleEntry> {
+    for (const [, entry] of this.entries()) yield entry;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, StoredRoleEntry]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: StoredRoleEntry, key: string, map: ReadonlyMap<string, StoredRoleEntry>) => void,
+  ): void {
+    for (const [name, entry] of this.entries()) fn(entry, name, this);
   }
 }
 
@@ -89,7 +191,7 @@ class StoredRoles implements StoredDelegatedRoles {
 async function fetchParsed(
   client: pg.ClientBase,
   id: string,
-  rows: readonly { role: string; version: number; sha256: string }[],
+  rows: readonly { role: string; version: number; sha256?: string }[],
 ): Promise<Map<string, StoredRole>> {
   const out = new Map<string, StoredRole>();
   if (rows.length === 0) return out;
@@ -107,31 +209,15 @@ async function fetchParsed(
   return out;
 }
 
-/**
- * The state from the latest row of each role: the top-level roles and the delegating ones parsed
- * (documents parsed before are reused by digest), the others left as entries.
- */
-export async function stateFromRows(
+/** Parses (or finds parsed, by digest) the documents of these rows. */
+async function parsedRows(
   client: pg.ClientBase,
-  options: { id: string; latest: readonly StateRow[]; documents: DocumentCache },
-): Promise<LoadedState> {
-  const { id, latest, documents } = options;
-  const roles = new StoredRoles(client, id);
+  options: { id: string; rows: readonly StateRow[]; documents: DocumentCache },
+): Promise<Map<string, StoredRole>> {
+  const { id, rows, documents } = options;
   const parsed = new Map<string, StoredRole>();
   const missing: StateRow[] = [];
-  const versions: Record<string, number> = {};
-  for (const row of latest) {
-    versions[row.role] = row.version;
-    const top = TOP_LEVEL_ROLES.has(row.role);
-    if (!top) {
-      roles.entries.set(row.role, {
-        version: row.version,
-        length: row.length,
-        sha256: row.sha256,
-        delegates: row.delegates !== false,
-      });
-    }
-    if (!top && row.delegates === false) continue;
+  for (const row of rows) {
     const hit = documents.get(id, row.role, row.sha256);
     if (hit !== undefined) parsed.set(row.role, hit);
     else missing.push(row);
@@ -142,6 +228,44 @@ export async function stateFromRows(
     documents.remember(id, role, digests.get(role)!, stored);
     parsed.set(role, stored);
   }
+  return parsed;
+}
+
+/**
+ * The state from the latest rows of the roles an update parses (PARSED_ROWS_CTE): those parsed,
+ * every other delegated role an entry of the latest server-signed snapshot (or of its row).
+ */
+export async function stateFromRows(
+  client: pg.ClientBase,
+  options: { id: string; parsed: readonly StateRow[]; documents: DocumentCache },
+): Promise<LoadedState> {
+  const { id } = options;
+  const parsed = await parsedRows(client, { ...options, rows: options.parsed });
+  const snapshotRow = options.parsed.find((row) => row.role === 'snapshot');
+  const snapshot = parsed.get('snapshot') as StoredRole<Snapshot> | undefined;
+  let entries: ReadonlyMap<string, StoredRoleEntry> | undefined =
+    snapshotRow?.server_signed === true ? SnapshotEntries.of(snapshot!.metadata.signed) : undefined;
+  const versions: Record<string, number> = {};
+  for (const row of options.parsed) versions[row.role] = row.version;
+  if (entries === undefined) {
+    // A client-signed snapshot may list versions only: every role's row instead.
+    const every = await client.query<StateRow>(prepared('every_row', EVERY_ROW, [id]));
+    const fromRows = new Map<string, StoredRoleEntry>();
+    const delegating: StateRow[] = [];
+    for (const row of every.rows) {
+      versions[row.role] = row.version;
+      if (TOP_LEVEL_ROLES.has(row.role)) continue;
+      fromRows.set(row.role, { version: row.version, length: row.length, sha256: row.sha256 });
+      if (row.delegates !== false && !parsed.has(row.role)) delegating.push(row);
+    }
+    for (const [role, stored] of await parsedRows(client, { ...options, rows: delegating })) {
+      parsed.set(role, stored);
+    }
+    entries = fromRows;
+  } else {
+    for (const [name, entry] of entries) versions[name] = entry.version;
+  }
+  const roles = new StoredRoles(entries, client, id);
   for (const [role, stored] of parsed) {
     if (!TOP_LEVEL_ROLES.has(role)) roles.delegators.set(role, stored as StoredRole<Targets>);
   }
@@ -149,7 +273,7 @@ export async function stateFromRows(
     state: {
       root: parsed.get('root') as StoredRole<Root> | undefined,
       targets: parsed.get('targets') as StoredRole<Targets> | undefined,
-      snapshot: parsed.get('snapshot') as StoredRole<Snapshot> | undefined,
+      snapshot,
       delegated: roles,
     },
     timestamp: parsed.get('timestamp') as StoredRole<Timestamp> | undefined,
