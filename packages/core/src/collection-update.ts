@@ -531,17 +531,12 @@ export class CollectionUpdate {
   /** The would-be snapshot meta: the uploaded roles' from their bytes, the stored ones' from their entries. */
   private snapshotMeta(targets: StoredRole<Targets>): Record<string, MetaFile> {
     const meta: Record<string, MetaFile> = jsonObject();
+    // The stored snapshot's meta as a whole when the store has it so: one copy, not a rebuild per role.
+    if (this.stored.snapshotMeta !== undefined) Object.assign(meta, this.stored.snapshotMeta);
+    else for (const [name, entry] of this.stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
     meta[metaFileName('targets')] = metaFileOfEntry(entryOf(this.crypto, targets));
-    for (const [name, entry] of this.stored.entries) {
-      const carried = this.carried.get(name);
-      meta[metaFileName(name)] = metaFileOfEntry(
-        carried === undefined ? entry : entryOf(this.crypto, carried),
-      );
-    }
-    for (const [name, role] of this.carried) {
-      if (!this.stored.entries.has(name))
-        meta[metaFileName(name)] = metaFileOfEntry(entryOf(this.crypto, role));
-    }
+    for (const [name, role] of this.carried)
+      meta[metaFileName(name)] = metaFileOfEntry(entryOf(this.crypto, role));
     return meta;
   }
 

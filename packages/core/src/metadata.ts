@@ -18,6 +18,7 @@ import {
 } from './json.js';
 import { scanSignedDocument } from './json-parser.js';
 import { type Key, keyToJson } from './keys.js';
+import { plainEnvelopeBytes } from './snapshot-bytes.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -904,7 +905,7 @@ export function metadataToJson(m: Metadata): JsonObject {
  * characters escaped (serializeJson), so that every JSON parser reads it.
  */
 export function serializeMetadata(m: Metadata): Uint8Array {
-  return serializeJson(metadataToJson(m));
+  return plainEnvelopeBytes(m) ?? serializeJson(metadataToJson(m));
 }
 
 /** The file name of a role's metadata in a snapshot's meta and in URLs (`ROLE.json`). */

@@ -31,6 +31,7 @@ import {
   TOP_LEVEL_ROLES,
   type TopLevelRole,
 } from './metadata.js';
+import { plainSnapshotBytes, rememberPlain } from './snapshot-bytes.js';
 
 /** Notary's default lifetimes, in milliseconds. */
 export const DEFAULT_EXPIRY = Object.freeze({
@@ -384,8 +385,11 @@ function pruneKeys(delegations: Delegations): Delegations {
 
 /** Signs `signed` with each signer: a new document whose signatures are exactly these. */
 export function signMetadata<T extends Signed>(signed: T, signers: readonly Signer[]): Metadata<T> {
-  const signedBytes = canonicalBytes(signedToJson(signed));
-  return { signed, signatures: sign(signedBytes, signers), extra: {}, signedBytes };
+  const plain = signed.type === 'snapshot' ? plainSnapshotBytes(signed) : undefined;
+  const signedBytes = plain ?? canonicalBytes(signedToJson(signed));
+  const md: Metadata<T> = { signed, signatures: sign(signedBytes, signers), extra: {}, signedBytes };
+  if (plain !== undefined) rememberPlain(md);
+  return md;
 }
 
 /** Adds (or replaces) signatures by these signers on an existing document. */

@@ -48,6 +48,8 @@ export interface StoredDelegatedRoles {
   /** The stored roles whose documents have delegations: the only ones that may delegate to another. */
   readonly delegating: Iterable<string>;
   document(name: string): StoredRole<Targets> | undefined;
+  /** When the entries are exactly a stored snapshot's meta but targets.json: that record (copied, not rebuilt). */
+  readonly snapshotMeta?: Readonly<Record<string, MetaFile>> | undefined;
 }
 
 /** A step of an update that asks its caller to make these stored roles' documents available. */
@@ -181,9 +183,10 @@ export function snapshotMetaForState(
     delegated: CollectionState['delegated'];
   },
 ): Record<string, MetaFile> {
-  const meta: Record<string, MetaFile> = jsonObject();
-  meta[metaFileName('targets')] = metaFileOfEntry(entryOf(crypto, state.targets));
   const stored = storedDelegatedRoles(crypto, state.delegated);
-  for (const [name, entry] of stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
+  const meta: Record<string, MetaFile> = jsonObject();
+  if (stored.snapshotMeta !== undefined) Object.assign(meta, stored.snapshotMeta);
+  else for (const [name, entry] of stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
+  meta[metaFileName('targets')] = metaFileOfEntry(entryOf(crypto, state.targets));
   return meta;
 }

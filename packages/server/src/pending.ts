@@ -111,7 +111,7 @@ export class PendingStore {
     serverKeyids: { timestamp: string[]; snapshot: string[] };
   }> {
     const loaded = await this.store.loadState(client, id);
-    return { loaded, versions: loaded.versions, serverKeyids: await this.store.serverKeyids(client, id) };
+    return { loaded, versions: loaded.versions(), serverKeyids: await this.store.serverKeyids(client, id) };
   }
 
   private async purgeExpired(client: pg.ClientBase, id: string, now: number): Promise<void> {

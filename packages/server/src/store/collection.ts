@@ -37,6 +37,8 @@ export interface NewRow {
   serverSigned: boolean;
   /** The uploaded document as parsed (its envelope knows its digest), when there is one. */
   stored?: StoredRole;
+  /** The sha256 (hex) of `bytes` when the caller hashed them already (a 2 MB snapshot is hashed once). */
+  sha256?: string;
 }
 
 /**
@@ -165,7 +167,7 @@ export async function insertRoles(
     // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
     const stored =
       row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
-    const sha256 = sha256Of(options.crypto, stored);
+    const sha256 = row.sha256 ?? sha256Of(options.crypto, stored);
     const signed = row.metadata.signed;
     const delegates = signed.type === 'targets' && signed.delegations !== undefined;
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).

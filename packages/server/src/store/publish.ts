@@ -17,9 +17,11 @@ import {
   type Snapshot,
   type StoredRole,
   serializeMetadata,
+  sha256Of,
   signMetadata,
   type Timestamp,
   TufaError,
+  toHex,
   type ValidatedUpdate,
   validatingUpdate,
 } from '@tufa/core';
@@ -27,13 +29,7 @@ import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
 import { recordChange } from './changefeed.js';
-import {
-  type CollectionContext,
-  insertRoles,
-  LATEST_ROLES_CTE,
-  lockCollection,
-  type NewRow,
-} from './collection.js';
+import { type CollectionContext, insertRoles, lockCollection, type NewRow } from './collection.js';
 import { sha256Hex } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
 import { type LoadedState, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
@@ -55,6 +51,7 @@ export interface PublishContext extends CollectionContext {
 }
 
 export interface PublishResult {
+  /** The versions of root, targets, snapshot and timestamp, and of every role the update wrote. */
   versions: Record<string, number>;
 }
 
@@ -90,7 +87,7 @@ export async function publish(
     }
     const now = ctx.now();
     const loaded = await loadStateAndKeys(client, ctx, id);
-    const { state, timestamp, versions, keyRows } = loaded;
+    const { state, timestamp, keyRows } = loaded;
     const serverKeyids = serverKeyidsOf(keyRows);
     let update: ValidatedUpdate;
     try {
@@ -104,7 +101,7 @@ export async function publish(
           role: err.role,
           expected: err.expected,
           found: err.found,
-          details: { ...err.details, current: versions },
+          details: { ...err.details, current: loaded.versions() },
         });
       }
       throw err;
@@ -135,7 +132,12 @@ export async function publish(
       keyRows,
       alsoInsert: changed,
     });
-    const out: Record<string, number> = { ...versions };
+    // The top-level roles and what this update wrote: not every bin of a binned collection.
+    const out: Record<string, number> = {};
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
+      const version = loaded.version(role);
+      if (version !== undefined) out[role] = version;
+    }
     for (const c of update.changed) out[c.role] = c.version;
     out.snapshot = signed.snapshot;
     out.timestamp = signed.timestamp.signed.version;
@@ -247,6 +249,7 @@ export async function signOnline(
   const rows: NewRow[] = [...(args.alsoInsert ?? [])];
   let snapshotBytes: Uint8Array;
   let snapshotVersion: number;
+  let snapshotSha256: string;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
     const meta = args.snapshotMeta();
@@ -259,17 +262,28 @@ export async function signOnline(
       [signerFor(signers, args.root, 'snapshot')],
     );
     snapshotBytes = serializeMetadata(md);
-    rows.push({ role: 'snapshot', bytes: snapshotBytes, metadata: md, serverSigned: true });
+    // Hashed once, for the timestamp and the row alike.
+    snapshotSha256 = toHex(ctx.crypto.hash('sha256', snapshotBytes));
+    rows.push({
+      role: 'snapshot',
+      bytes: snapshotBytes,
+      metadata: md,
+      serverSigned: true,
+      sha256: snapshotSha256,
+    });
   } else {
     if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
     snapshotBytes = args.currentSnapshot.bytes;
     snapshotVersion = args.currentSnapshot.metadata.signed.version;
+    snapshotSha256 = sha256Of(ctx.crypto, args.currentSnapshot);
   }
   const timestamp = signMetadata(
     newTimestamp({
       version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
-      snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion),
+      snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion, {
+        known: { sha256: snapshotSha256 },
+      }),
     }),
     [signerFor(signers, args.root, 'timestamp')],
   );

@@ -29,8 +29,10 @@ import { type DocumentCache, TOP_LEVEL_ROLES } from './documents.js';
 export interface LoadedState {
   state: CollectionState;
   timestamp: StoredRole<Timestamp> | undefined;
-  /** The latest version of every role. */
-  versions: Record<string, number>;
+  /** The latest version of every role (a new record at each call: one entry per bin). */
+  versions(): Record<string, number>;
+  /** The latest version of one role. */
+  version(role: string): number | undefined;
   /** Makes these stored roles' documents available to `state` (until the next load). */
   load(names: readonly string[]): Promise<void>;
   /** Runs an update's (or a proposal's) steps against `state`, loading what they ask for. */
@@ -99,6 +101,10 @@ class StoredRoles implements StoredDelegatedRoles {
     private readonly id: string,
   ) {}
 
+  get snapshotMeta(): Readonly<Record<string, MetaFile>> | undefined {
+    return this.entries instanceof SnapshotEntries ? this.entries.meta : undefined;
+  }
+
   get delegating(): Iterable<string> {
     return this.delegators.keys();
   }
@@ -124,52 +130,58 @@ class StoredRoles implements StoredDelegatedRoles {
  * exactly as {version, length, hashes: {sha256}} (a view over its meta: nothing copied per role).
  */
 class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
-  private constructor(private readonly meta: Readonly<Record<string, MetaFile>>) {}
+  private names_: string[] | undefined;
 
-  /** The view, or undefined when an entry is not in the shape the server writes (then: the rows). */
+  private constructor(readonly meta: Readonly<Record<string, MetaFile>>) {}
+
+  /** The view, or undefined when an entry lacks what the server writes (then: the rows). */
   static of(snapshot: Snapshot): SnapshotEntries | undefined {
-    for (const name in snapshot.meta) {
-      const m = snapshot.meta[name]!;
-      const hashes = m.hashes === undefined ? [] : Object.keys(m.hashes);
-      if (
-        !name.endsWith('.json') ||
-        m.length === undefined ||
-        hashes.length !== 1 ||
-        hashes[0] !== 'sha256'
-      ) {
-        return undefined;
-      }
-      if (Object.keys(m.extra).length > 0) return undefined;
+    const meta = snapshot.meta;
+    for (const key in meta) {
+      const m = meta[key]!;
+      if (typeof m.length !== 'number' || typeof m.hashes?.sha256 !== 'string') return undefined;
     }
-    return new SnapshotEntries(snapshot.meta);
+    for (const name of ['root', 'snapshot', 'timestamp'])
+      if (Object.hasOwn(meta, `${name}.json`)) return undefined;
+    return new SnapshotEntries(meta);
+  }
+
+  private get names(): string[] {
+    this.names_ ??= Object.keys(this.meta)
+      .filter((key) => key !== 'targets.json')
+      .map((key) => key.slice(0, -'.json'.length));
+    return this.names_;
+  }
+
+  /** Every role's version, straight from the meta (no entry made per role). */
+  versionsInto(out: Record<string, number>): void {
+    for (const key in this.meta) {
+      if (key !== 'targets.json') out[key.slice(0, -'.json'.length)] = this.meta[key]!.version;
+    }
   }
 
   get size(): number {
-    return Object.keys(this.meta).length - 1;
+    return this.names.length;
   }
 
   get(name: string): StoredRoleEntry | undefined {
     if (TOP_LEVEL_ROLES.has(name)) return undefined;
     const key = `${name}.json`;
     const m = Object.hasOwn(this.meta, key) ? this.meta[key] : undefined;
-    return m === undefined
-      ? undefined
-      : { version: m.version, length: m.length!, sha256: m.hashes!.sha256!, metaFile: m };
+    if (m === undefined) return undefined;
+    return { version: m.version, length: m.length!, sha256: m.hashes!.sha256!, metaFile: m };
   }
 
   has(name: string): boolean {
     return !TOP_LEVEL_ROLES.has(name) && Object.hasOwn(this.meta, `${name}.json`);
   }
 
-  *keys(): MapIterator<string> {
-    for (const key in this.meta) {
-      const name = key.slice(0, -'.json'.length);
-      if (!TOP_LEVEL_ROLES.has(name)) yield name;
-    }
+  keys(): MapIterator<string> {
+    return this.names.values();
   }
 
   *entries(): MapIterator<[string, StoredRoleEntry]> {
-    for (const name of this.keys()) yield [name, this.get(name)!];
+    for (const name of this.names) yield [name, this.get(name)!];
   }
 
   *values(): MapIterator<StoredRoleEntry> {
@@ -243,10 +255,11 @@ export async function stateFromRows(
   const parsed = await parsedRows(client, { ...options, rows: options.parsed });
   const snapshotRow = options.parsed.find((row) => row.role === 'snapshot');
   const snapshot = parsed.get('snapshot') as StoredRole<Snapshot> | undefined;
-  let entries: ReadonlyMap<string, StoredRoleEntry> | undefined =
+  const fromSnapshot =
     snapshotRow?.server_signed === true ? SnapshotEntries.of(snapshot!.metadata.signed) : undefined;
   const versions: Record<string, number> = {};
   for (const row of options.parsed) versions[row.role] = row.version;
+  let entries: ReadonlyMap<string, StoredRoleEntry> | undefined = fromSnapshot;
   if (entries === undefined) {
     // A client-signed snapshot may list versions only: every role's row instead.
     const every = await client.query<StateRow>(prepared('every_row', EVERY_ROW, [id]));
@@ -262,8 +275,6 @@ export async function stateFromRows(
       parsed.set(role, stored);
     }
     entries = fromRows;
-  } else {
-    for (const [name, entry] of entries) versions[name] = entry.version;
   }
   const roles = new StoredRoles(entries, client, id);
   for (const [role, stored] of parsed) {
@@ -277,7 +288,12 @@ export async function stateFromRows(
       delegated: roles,
     },
     timestamp: parsed.get('timestamp') as StoredRole<Timestamp> | undefined,
-    versions,
+    versions: () => {
+      const out = { ...versions };
+      fromSnapshot?.versionsInto(out);
+      return out;
+    },
+    version: (role) => versions[role] ?? entries.get(role)?.version,
     load: (names) => roles.load(names),
     run: (steps) => running(steps, roles),
   };
