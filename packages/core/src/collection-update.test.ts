@@ -9,11 +9,12 @@ import { CollectionUpdate, validateUpdate, validatingUpdate } from './collection
 import { succinctBinNameFor } from './delegation.js';
 import { toHex } from './encoding.js';
 import { utf8Encode } from './json.js';
-import type { Metadata, Root, Targets } from './metadata.js';
+import type { Metadata, MetaFile, Root, Targets } from './metadata.js';
 import { checkProposal } from './proposal.js';
 import {
   bumpVersion,
   expiresIn,
+  metaFileFor,
   newRoot,
   newSnapshot,
   newTargets,
@@ -23,6 +24,7 @@ import {
   withSuccinctDelegation,
   withTarget,
 } from './repository.js';
+import { finish } from './steps.js';
 import type {
   CollectionState,
   StoredDelegatedRoles,
@@ -406,6 +408,55 @@ describe('CollectionUpdate: a state as a server stores it (StoredDelegatedRoles)
     expect(requests).toEqual([[...c.bins.keys()]]);
     expect(stepwise).toBe('THRESHOLD_NOT_MET');
     expect(codeOf(() => validateUpdate({ ...options, current: state(c, c.bins) }))).toBe(stepwise);
+  });
+
+  it('a client-signed snapshot is matched against the stored entries, and against the bytes when it states sha512', () => {
+    const c = collection();
+    const tag = 'app/offline';
+    const name = succinctBinNameFor(c.succinct, tag);
+    const next = bumpVersion(c.bins.get(name)!.metadata.signed, expiresIn(NOW, 30 * DAY));
+    const upload = bytesOf(sign(withTarget(next, tag, targetFileFor(testCrypto, utf8Encode(tag))), k.d1));
+    const other = [...c.bins.keys()].find((n) => n !== name)!;
+    const snapshotWith = (meta: (role: string, bytes: Uint8Array) => MetaFile) => {
+      const entries: Record<string, MetaFile> = { 'targets.json': meta('targets', c.targets.bytes) };
+      for (const [role, stored] of c.bins)
+        entries[`${role}.json`] = meta(role, role === name ? upload : stored.bytes);
+      return bytesOf(sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta: entries }), k.snapshot));
+    };
+    const versionOf = (role: string) => (role === name ? 2 : role === 'targets' ? 2 : 1);
+    const sha256 = (role: string, bytes: Uint8Array): MetaFile =>
+      metaFileFor(testCrypto, bytes, versionOf(role));
+    const sha512 = (role: string, bytes: Uint8Array): MetaFile =>
+      metaFileFor(testCrypto, bytes, versionOf(role), {
+        hashes: role === other ? ['sha256', 'sha512'] : ['sha256'],
+      });
+    // The server holds no snapshot key: the writer signs snapshot (offline), listing every role.
+    const offline = { timestamp: serverKeyids.timestamp, snapshot: [] };
+    const attempt = (snapshot: Uint8Array, delegated: CollectionState['delegated']) => {
+      const uploads = new Map([
+        [name, upload],
+        ['snapshot', snapshot],
+      ]);
+      return validatingUpdate({
+        crypto: testCrypto,
+        current: state(c, delegated),
+        uploads,
+        now: NOW,
+        serverKeyids: offline,
+      });
+    };
+    const asEntries = asStored(c.bins);
+    expect(run(attempt(snapshotWith(sha256), asEntries.roles), asEntries.roles).requests).toEqual([]);
+    expect(asEntries.reads).toEqual([]);
+    const stated = asStored(c.bins);
+    expect(run(attempt(snapshotWith(sha512), stated.roles), stated.roles).requests).toEqual([[other]]);
+    const wrong = (role: string, bytes: Uint8Array): MetaFile =>
+      role === other ? { ...sha256(role, bytes), hashes: { sha256: 'ab'.repeat(32) } } : sha256(role, bytes);
+    const refused = asStored(c.bins);
+    expect(codeOf(() => run(attempt(snapshotWith(wrong), refused.roles), refused.roles))).toBe(
+      'HASH_MISMATCH',
+    );
+    expect(codeOf(() => finish(attempt(snapshotWith(wrong), c.bins)))).toBe('HASH_MISMATCH');
   });
 
   it('run without its steps, an update that needs stored documents is INTERNAL, never a guess', () => {
