@@ -126,8 +126,9 @@ class StoredRoles implements StoredDelegatedRoles {
 }
 
 /**
- * The entries of a snapshot the server signed: every targets role but targets itself, each listed
- * exactly as {version, length, hashes: {sha256}} (a view over its meta: nothing copied per role).
+ * The entries of a snapshot the server signed: every targets role but targets itself, each with
+ * its version, length and sha256 as the server wrote them (a view over its meta: nothing copied
+ * per role; the update's snapshot reuses the entries as they are).
  */
 class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
   private names_: string[] | undefined;
