@@ -7,12 +7,14 @@ import { bytesOf, codeOf, DAY, NOW, refusal, sign, testCrypto, testKey } from '@
 import { describe, expect, it } from 'vitest';
 import { CollectionUpdate, validateUpdate, validatingUpdate } from './collection-update.js';
 import { succinctBinNameFor } from './delegation.js';
+import { toHex } from './encoding.js';
 import { utf8Encode } from './json.js';
-import type { Metadata, Root, Targets } from './metadata.js';
+import type { Metadata, MetaFile, Root, Targets } from './metadata.js';
 import { checkProposal } from './proposal.js';
 import {
   bumpVersion,
   expiresIn,
+  metaFileFor,
   newRoot,
   newSnapshot,
   newTargets,
@@ -22,7 +24,14 @@ import {
   withSuccinctDelegation,
   withTarget,
 } from './repository.js';
-import type { CollectionState, StoredRole } from './update.js';
+import { finish } from './steps.js';
+import type {
+  CollectionState,
+  StoredDelegatedRoles,
+  StoredRole,
+  StoredRoleEntry,
+  UpdateSteps,
+} from './update.js';
 
 const k = {
   r1: testKey(91),
@@ -291,6 +300,183 @@ describe('CollectionUpdate: succinct hash bins (TAP 15)', () => {
   });
 });
 
+describe('CollectionUpdate: a state as a server stores it (StoredDelegatedRoles)', () => {
+  /** A collection of targets v2 and its 16 bins at v1, each bin holding one tag. */
+  const collection = (binKey = k.d1) => {
+    const targets = withSuccinctDelegation(
+      bumpVersion(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), expiresIn(NOW, 90 * DAY)),
+      { keys: [binKey.key], bitLength: 4, namePrefix: 'bins' },
+    );
+    const succinct = targets.delegations!.succinctRoles!;
+    const bins = new Map<string, StoredRole<Targets>>();
+    for (let i = 0; bins.size < 16; i++) {
+      const tag = `app/v${i}`;
+      const name = succinctBinNameFor(succinct, tag);
+      if (!bins.has(name)) bins.set(name, stored(sign(releases(tag), binKey)));
+    }
+    return { targets: stored(sign(targets, k.t1)), bins, succinct };
+  };
+  /** The same bins as entries only: a document is at hand after a request, and every read is counted. */
+  const asStored = (bins: ReadonlyMap<string, StoredRole<Targets>>) => {
+    const entries = new Map<string, StoredRoleEntry>();
+    for (const [name, role] of bins) {
+      entries.set(name, {
+        version: role.metadata.signed.version,
+        length: role.bytes.length,
+        sha256: toHex(testCrypto.hash('sha256', role.bytes)),
+      });
+    }
+    const reads: string[] = [];
+    let requested = new Set<string>();
+    const roles: StoredDelegatedRoles & { load(names: readonly string[]): void } = {
+      entries,
+      delegating: [],
+      document(name) {
+        reads.push(name);
+        return requested.has(name) ? bins.get(name) : undefined;
+      },
+      load(names) {
+        requested = new Set(names);
+      },
+    };
+    return { roles, reads };
+  };
+  /** Runs an update's steps, serving its requests; the requests it made. */
+  const run = <T>(steps: UpdateSteps<T>, roles: { load(names: readonly string[]): void }) => {
+    const requests: string[][] = [];
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) return { result: step.value, requests };
+      if (typeof step.value !== 'string') {
+        requests.push([...step.value.load]);
+        roles.load(step.value.load);
+      }
+    }
+  };
+  const state = (c: ReturnType<typeof collection>, delegated: CollectionState['delegated']) => ({
+    ...published(),
+    targets: c.targets,
+    delegated,
+  });
+
+  it('a bin upload reads no other bin, and the snapshot takes every other entry as stored', () => {
+    const c = collection();
+    const tag = 'app/new';
+    const name = succinctBinNameFor(c.succinct, tag);
+    const next = bumpVersion(c.bins.get(name)!.metadata.signed, expiresIn(NOW, 30 * DAY));
+    const upload = bytesOf(sign(withTarget(next, tag, targetFileFor(testCrypto, utf8Encode(tag))), k.d1));
+    const { roles, reads } = asStored(c.bins);
+    const other = [...c.bins.keys()].find((n) => n !== name)!;
+    // A digest no document has: taken as it is, never recomputed from bytes.
+    (roles.entries as Map<string, StoredRoleEntry>).set(other, {
+      ...roles.entries.get(other)!,
+      sha256: 'ab'.repeat(32),
+    });
+    const options = { crypto: testCrypto, uploads: new Map([[name, upload]]), now: NOW, serverKeyids };
+    const { result, requests } = run(validatingUpdate({ ...options, current: state(c, roles) }), roles);
+    expect(requests).toEqual([]);
+    expect(reads).toEqual([]);
+    const parsed = validateUpdate({ ...options, current: state(c, c.bins) });
+    expect(result.changed).toEqual(parsed.changed);
+    expect(result.declared).toEqual({ roles: 0, bins: 16 });
+    const meta = result.snapshotMeta();
+    expect(meta[`${other}.json`]!.hashes).toEqual({ sha256: 'ab'.repeat(32) });
+    expect({ ...meta, [`${other}.json`]: parsed.snapshotMeta()[`${other}.json`] }).toEqual(
+      parsed.snapshotMeta(),
+    );
+    expect(meta[`${name}.json`]).toEqual(parsed.snapshotMeta()[`${name}.json`]);
+  });
+
+  it('targets naming other bin keys checks every stored bin again, asked for in one batch, as parsed', () => {
+    const c = collection();
+    const rotated = withSuccinctDelegation(
+      bumpVersion(newTargets({ expires: expiresIn(NOW, 90 * DAY) }), expiresIn(NOW, 90 * DAY)),
+      { keys: [k.t2.key], bitLength: 4, namePrefix: 'bins' },
+    );
+    const targetsV3 = { ...rotated, version: 3 };
+    const uploads = new Map([['targets', bytesOf(sign(targetsV3, k.t1))]]);
+    const options = { crypto: testCrypto, uploads, now: NOW, serverKeyids };
+    const { roles } = asStored(c.bins);
+    const steps = validatingUpdate({ ...options, current: state(c, roles) });
+    const requests: string[][] = [];
+    const stepwise = codeOf(() => {
+      for (let step = steps.next(); !step.done; step = steps.next()) {
+        if (typeof step.value === 'string') continue;
+        requests.push([...step.value.load]);
+        roles.load(step.value.load);
+      }
+    });
+    expect(requests).toEqual([[...c.bins.keys()]]);
+    expect(stepwise).toBe('THRESHOLD_NOT_MET');
+    expect(codeOf(() => validateUpdate({ ...options, current: state(c, c.bins) }))).toBe(stepwise);
+  });
+
+  it('a client-signed snapshot is matched against the stored entries, and against the bytes when it states sha512', () => {
+    const c = collection();
+    const tag = 'app/offline';
+    const name = succinctBinNameFor(c.succinct, tag);
+    const next = bumpVersion(c.bins.get(name)!.metadata.signed, expiresIn(NOW, 30 * DAY));
+    const upload = bytesOf(sign(withTarget(next, tag, targetFileFor(testCrypto, utf8Encode(tag))), k.d1));
+    const other = [...c.bins.keys()].find((n) => n !== name)!;
+    const snapshotWith = (meta: (role: string, bytes: Uint8Array) => MetaFile) => {
+      const entries: Record<string, MetaFile> = { 'targets.json': meta('targets', c.targets.bytes) };
+      for (const [role, stored] of c.bins)
+        entries[`${role}.json`] = meta(role, role === name ? upload : stored.bytes);
+      return bytesOf(sign(newSnapshot({ expires: expiresIn(NOW, DAY), meta: entries }), k.snapshot));
+    };
+    const versionOf = (role: string) => (role === name ? 2 : role === 'targets' ? 2 : 1);
+    const sha256 = (role: string, bytes: Uint8Array): MetaFile =>
+      metaFileFor(testCrypto, bytes, versionOf(role));
+    const sha512 = (role: string, bytes: Uint8Array): MetaFile =>
+      metaFileFor(testCrypto, bytes, versionOf(role), {
+        hashes: role === other ? ['sha256', 'sha512'] : ['sha256'],
+      });
+    // The server holds no snapshot key: the writer signs snapshot (offline), listing every role.
+    const offline = { timestamp: serverKeyids.timestamp, snapshot: [] };
+    const attempt = (snapshot: Uint8Array, delegated: CollectionState['delegated']) => {
+      const uploads = new Map([
+        [name, upload],
+        ['snapshot', snapshot],
+      ]);
+      return validatingUpdate({
+        crypto: testCrypto,
+        current: state(c, delegated),
+        uploads,
+        now: NOW,
+        serverKeyids: offline,
+      });
+    };
+    const asEntries = asStored(c.bins);
+    expect(run(attempt(snapshotWith(sha256), asEntries.roles), asEntries.roles).requests).toEqual([]);
+    expect(asEntries.reads).toEqual([]);
+    const stated = asStored(c.bins);
+    expect(run(attempt(snapshotWith(sha512), stated.roles), stated.roles).requests).toEqual([[other]]);
+    const wrong = (role: string, bytes: Uint8Array): MetaFile =>
+      role === other ? { ...sha256(role, bytes), hashes: { sha256: 'ab'.repeat(32) } } : sha256(role, bytes);
+    const refused = asStored(c.bins);
+    expect(codeOf(() => run(attempt(snapshotWith(wrong), refused.roles), refused.roles))).toBe(
+      'HASH_MISMATCH',
+    );
+    expect(codeOf(() => finish(attempt(snapshotWith(wrong), c.bins)))).toBe('HASH_MISMATCH');
+  });
+
+  it('run without its steps, an update that needs stored documents is INTERNAL, never a guess', () => {
+    const c = collection();
+    const again = { ...c.targets.metadata.signed, version: 3 };
+    const { roles } = asStored(c.bins);
+    expect(
+      codeOf(() =>
+        validateUpdate({
+          crypto: testCrypto,
+          current: state(c, roles),
+          uploads: new Map([['targets', bytesOf(sign(again, k.t1))]]),
+          now: NOW,
+          serverKeyids,
+        }),
+      ),
+    ).toBe('INTERNAL');
+  });
+});
+
 describe('CollectionUpdate: no more signatures than the keys that may sign (issue 17)', () => {
   /** `md` with `n` more signatures, by key ids of no key (each checked would cost a verification). */
   const withJunk = <M extends Metadata>(md: M, n: number): M => ({
@@ -417,7 +603,7 @@ describe('validatingUpdate: validateUpdate in steps, for a server that lets read
       serverKeyids,
     };
     const steps = validatingUpdate(options);
-    const yielded: string[] = [];
+    const yielded: unknown[] = [];
     let step = steps.next();
     for (; !step.done; step = steps.next()) yielded.push(step.value);
     // 40 signatures of team: two batches of 16 inside it, then the role itself.

@@ -14,24 +14,31 @@
  */
 
 import type { CryptoProvider } from './crypto.js';
-import { allDelegatedRoles, delegatedRoleNamed, isDelegatedPath } from './delegation.js';
+import { isHashAlgorithm } from './crypto.js';
+import { allDelegatedRoles, delegatedRoleCount, delegatedRoleNamed, isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
+import { jsonObject } from './json.js';
 import type { Key } from './keys.js';
 import {
   type DelegatedRole,
   type Metadata,
+  type MetaFile,
   metaFileName,
   type Root,
   type Snapshot,
   type Targets,
 } from './metadata.js';
-import { finish, type Steps } from './steps.js';
-import { checkExpiry, checkLengthAndHashes } from './trusted.js';
+import { finish, type UpdateSteps } from './steps.js';
+import { checkExpiry, checkLengthAndHashes, checkStatedLengthAndHashes } from './trusted.js';
 import {
   type CollectionState,
+  entryOf,
   isValidRoleName,
+  metaFileOfEntry,
   parseUploaded,
+  type StoredDelegatedRoles,
   type StoredRole,
+  storedDelegatedRoles,
   type ValidatedUpdate,
   type ValidateUpdateOptions,
 } from './update.js';
@@ -197,9 +204,13 @@ interface Counted {
 
 interface RoleCheck {
   readonly status: RoleStatus;
-  readonly metadata: Metadata;
+  /** The document checked; not held for a stored role checked again (a bin upload's delegator may name 16,384). */
+  readonly metadata: Metadata | undefined;
   readonly counted: readonly Counted[];
 }
+
+/** Stored roles asked for at once when an update checks them again: bounds what is parsed at a time. */
+const STORED_BATCH = 256;
 
 /** A role that delegates `name`: root (for targets) or a targets role with its delegation's paths. */
 interface Delegator {
@@ -222,7 +233,14 @@ export class CollectionUpdate {
   private step = ROOT;
   private root: StoredRole<Root> | undefined;
   private targets: StoredRole<Targets> | undefined;
-  private readonly delegated: Map<string, StoredRole<Targets>>;
+  /** The collection's delegated roles as stored (parsed on request when the state came from a store). */
+  private readonly stored: StoredDelegatedRoles;
+  /** The state was given parsed: every stored role is at hand, and the result holds them all. */
+  private readonly storedParsed: boolean;
+  /** The stored roles that delegate: the only ones that may be another role's delegator. */
+  private readonly storedDelegators: ReadonlySet<string>;
+  /** The delegated roles this update carries, as read. */
+  private readonly carried = new Map<string, StoredRole<Targets>>();
   private snapshot: StoredRole<Snapshot> | undefined;
   private _snapshotOnline: boolean | undefined;
   /** Every role checked, uploaded or kept, in the order checked. */
@@ -234,7 +252,42 @@ export class CollectionUpdate {
     this.now = options.now;
     this.crypto = options.crypto;
     this.serverKeyids = options.serverKeyids;
-    this.delegated = new Map(options.current.delegated);
+    this.stored = storedDelegatedRoles(options.crypto, options.current.delegated);
+    this.storedParsed = this.stored !== options.current.delegated;
+    this.storedDelegators = new Set(this.stored.delegating);
+  }
+
+  /** A delegated role of the would-be state, when at hand: the update's own, else the stored one. */
+  private delegatedRole(name: string): StoredRole<Targets> | undefined {
+    return this.carried.get(name) ?? this.stored.document(name);
+  }
+
+  /** The roles that may delegate in the would-be state, in the stored order, then the update's new ones. */
+  private *delegatingRoles(): Generator<[string, StoredRole<Targets>]> {
+    for (const name of this.storedDelegators) {
+      const role = this.delegatedRole(name);
+      if (role === undefined) {
+        throw new TufaError('INTERNAL', `${name}: a stored delegating role was not loaded`, { role: name });
+      }
+      yield [name, role];
+    }
+    for (const [name, role] of this.carried) {
+      // A role without delegations delegates to none: an upload of 1,000 bins is not 1,000² lookups.
+      if (this.storedDelegators.has(name) || role.metadata.signed.delegations === undefined) continue;
+      yield [name, role];
+    }
+  }
+
+  /** Asks the caller for the stored documents of `names` not at hand (a store parses them on request). */
+  private *requesting(names: readonly string[]): UpdateSteps<void> {
+    const missing = names.filter((name) => this.stored.document(name) === undefined);
+    if (missing.length === 0) return;
+    yield { load: missing };
+    for (const name of missing) {
+      if (this.stored.document(name) === undefined) {
+        throw new TufaError('INTERNAL', `${name}: a stored role asked for was not loaded`, { role: name });
+      }
+    }
   }
 
   /**
@@ -250,7 +303,7 @@ export class CollectionUpdate {
    * apply(), one role at a time: yields each role's name once it is read or checked, so that a
    * caller may let other work run between them (the server's event loop). Returns what apply does.
    */
-  *applying(uploads: ReadonlyMap<string, Uint8Array>): Generator<string, readonly RoleStatus[], void> {
+  *applying(uploads: ReadonlyMap<string, Uint8Array>): UpdateSteps<readonly RoleStatus[]> {
     if (uploads.has('timestamp')) {
       throw new TufaError('UPDATE_REFUSED', 'timestamp is signed by the server and cannot be uploaded', {
         role: 'timestamp',
@@ -295,7 +348,7 @@ export class CollectionUpdate {
     return finish(this.rootStep(bytes));
   }
 
-  private *rootStep(bytes: Uint8Array): Steps<RoleStatus> {
+  private *rootStep(bytes: Uint8Array): UpdateSteps<RoleStatus> {
     this.enter(ROOT, 'root');
     const next = parseUploaded('root', bytes, 'root');
     const signed = next.metadata.signed;
@@ -345,7 +398,7 @@ export class CollectionUpdate {
     return finish(this.snapshotStep(bytes));
   }
 
-  private *snapshotStep(bytes: Uint8Array): Steps<RoleStatus> {
+  private *snapshotStep(bytes: Uint8Array): UpdateSteps<RoleStatus> {
     this.enter(SNAPSHOT, 'snapshot');
     if (this._snapshotOnline === true) {
       throw new TufaError('UPDATE_REFUSED', 'the server holds the snapshot key: do not upload snapshot', {
@@ -359,7 +412,7 @@ export class CollectionUpdate {
     const counted = [{ by: 'root', signer: 'root', result }];
     checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
     checkExpiry(s, 'snapshot', this.now);
-    checkSnapshotMatches(this.crypto, s, this.targets!, this.delegated);
+    yield* this.checkingSnapshotMatches(s);
     this.snapshot = snapshot;
     return this.accepted(snapshot, bytes, counted, DONE);
   }
@@ -367,7 +420,10 @@ export class CollectionUpdate {
   /** The document an accepted step of the update carries for `role`. */
   document(role: string): Metadata {
     const check = this.checks.get(role);
-    if (check === undefined) throw new TufaError('NOT_FOUND', `${role} is not part of this update`, { role });
+    // Kept roles are recorded under `NAME (kept)`: every check found by a role's name holds its document.
+    if (check?.metadata === undefined) {
+      throw new TufaError('NOT_FOUND', `${role} is not part of this update`, { role });
+    }
     return check.metadata;
   }
 
@@ -392,7 +448,12 @@ export class CollectionUpdate {
    * leaves untrusted cannot be signed into trust, so it is refused. Returns the uploaded roles' status.
    */
   partial(): readonly RoleStatus[] {
-    this.advance(SNAPSHOT);
+    return finish(this.partialling());
+  }
+
+  /** partial(), yielding each stored role checked again (see applying). */
+  *partialling(): UpdateSteps<readonly RoleStatus[]> {
+    yield* this.advancing(SNAPSHOT);
     for (const check of this.checks.values()) {
       const role = check.status.role;
       if (check.status.kept) {
@@ -405,7 +466,7 @@ export class CollectionUpdate {
       }
       checkSignaturesCount(
         role,
-        check.metadata,
+        check.metadata!,
         check.counted.map((c) => c.result),
       );
     }
@@ -422,7 +483,7 @@ export class CollectionUpdate {
   }
 
   /** commit(), yielding the name of each stored role as it is checked again (see applying). */
-  *committing(): Generator<string, ValidatedUpdate, void> {
+  *committing(): UpdateSteps<ValidatedUpdate> {
     if (this.serverKeyids === undefined) {
       throw new TufaError('INVALID_ARGUMENT', "an update is committed against the server's online key ids");
     }
@@ -448,14 +509,104 @@ export class CollectionUpdate {
         );
       }
     }
+    const targets = this.targets!;
+    const delegated = new Map<string, StoredRole<Targets>>();
+    if (this.storedParsed) {
+      for (const name of this.stored.entries.keys()) delegated.set(name, this.delegatedRole(name)!);
+    }
+    for (const [name, role] of this.delegatingRoles()) delegated.set(name, role);
+    for (const [name, role] of this.carried) delegated.set(name, role);
     return {
       root,
-      targets: this.targets!,
-      delegated: this.delegated,
+      targets,
+      delegated,
+      declared: declaredRoles([targets, ...[...this.delegatingRoles()].map(([, role]) => role)]),
+      snapshotMeta: () => this.snapshotMeta(targets),
       snapshot: this.snapshot,
       snapshotOnline,
       changed: this.changed,
     };
+  }
+
+  /** The would-be snapshot meta: the uploaded roles' from their bytes, the stored ones' from their entries. */
+  private snapshotMeta(targets: StoredRole<Targets>): Record<string, MetaFile> {
+    const meta: Record<string, MetaFile> = jsonObject();
+    // The stored snapshot's meta as a whole when the store has it so: one copy, not a rebuild per role.
+    if (this.stored.snapshotMeta !== undefined) Object.assign(meta, this.stored.snapshotMeta);
+    else for (const [name, entry] of this.stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
+    meta[metaFileName('targets')] = metaFileOfEntry(entryOf(this.crypto, targets));
+    for (const [name, role] of this.carried)
+      meta[metaFileName(name)] = metaFileOfEntry(entryOf(this.crypto, role));
+    return meta;
+  }
+
+  /**
+   * A client-signed snapshot must list exactly the collection's targets roles, as they will be
+   * stored: an uploaded role checked against its bytes, a stored one against its entry (its
+   * bytes only when the snapshot states a hash its entry does not know).
+   */
+  private *checkingSnapshotMatches(snapshot: Snapshot): UpdateSteps<void> {
+    const targets = this.targets!;
+    const listed = (role: string): MetaFile => {
+      const name = metaFileName(role);
+      const meta = Object.hasOwn(snapshot.meta, name) ? snapshot.meta[name] : undefined;
+      if (meta === undefined) {
+        throw new TufaError('INVALID_METADATA', `snapshot: ${name} is missing`, { role, expected: name });
+      }
+      return meta;
+    };
+    const checkVersion = (role: string, meta: MetaFile, version: number) => {
+      if (meta.version === version) return;
+      throw new TufaError(
+        'VERSION_MISMATCH',
+        `snapshot: ${metaFileName(role)} version ${meta.version} is not ${version}`,
+        {
+          role,
+          expected: version,
+          found: meta.version,
+        },
+      );
+    };
+    const checkDocument = (role: string, stored: StoredRole<Targets>) => {
+      const meta = listed(role);
+      checkVersion(role, meta, stored.metadata.signed.version);
+      checkLengthAndHashes(this.crypto, stored.bytes, meta, role);
+    };
+    checkDocument('targets', targets);
+    const withBytes: string[] = [];
+    for (const [name, entry] of this.stored.entries) {
+      const carried = this.carried.get(name) ?? (this.storedParsed ? this.stored.document(name) : undefined);
+      if (carried !== undefined) {
+        checkDocument(name, carried);
+        continue;
+      }
+      const meta = listed(name);
+      checkVersion(name, meta, entry.version);
+      const hashes = Object.keys(meta.hashes ?? {}).filter(isHashAlgorithm);
+      if (hashes.some((algorithm) => algorithm !== 'sha256')) withBytes.push(name);
+      else {
+        checkStatedLengthAndHashes({ length: entry.length, digest: () => entry.sha256 }, meta, name);
+      }
+    }
+    for (let i = 0; i < withBytes.length; i += STORED_BATCH) {
+      const batch = withBytes.slice(i, i + STORED_BATCH);
+      yield* this.requesting(batch);
+      for (const name of batch) checkDocument(name, this.stored.document(name)!);
+    }
+    for (const [name, role] of this.carried) if (!this.stored.entries.has(name)) checkDocument(name, role);
+    for (const name of Object.keys(snapshot.meta)) {
+      const role = name.slice(0, -'.json'.length);
+      if (role !== 'targets' && !this.stored.entries.has(role) && !this.carried.has(role)) {
+        throw new TufaError(
+          'INVALID_METADATA',
+          `snapshot: lists ${name}, which the collection does not have`,
+          {
+            role: 'snapshot',
+            found: name,
+          },
+        );
+      }
+    }
   }
 
   /** The one place where this update counts signatures: the delegator answers for its delegate. */
@@ -464,7 +615,11 @@ export class CollectionUpdate {
   }
 
   /** verify(), yielding between batches of signatures. */
-  private verifying(delegator: Root | Targets, role: string, metadata: Metadata): Steps<VerificationResult> {
+  private verifying(
+    delegator: Root | Targets,
+    role: string,
+    metadata: Metadata,
+  ): UpdateSteps<VerificationResult> {
     return verifyingDelegate(this.crypto, delegator, role, metadata);
   }
 
@@ -508,12 +663,15 @@ export class CollectionUpdate {
     }
     const next = parseUploaded('targets', bytes, role);
     const signed = next.metadata.signed;
-    const current = role === 'targets' ? this.current.targets : this.current.delegated.get(role);
-    checkNextVersion(role, signed.version, current?.metadata.signed.version);
+    const current =
+      role === 'targets'
+        ? this.current.targets?.metadata.signed.version
+        : this.stored.entries.get(role)?.version;
+    checkNextVersion(role, signed.version, current);
     checkExpiry(signed, role, this.now);
     checkDelegationsWellFormed(signed, role);
     if (role === 'targets') this.targets = next;
-    else this.delegated.set(role, next);
+    else this.carried.set(role, next);
     this.changed.push({ role, version: signed.version, bytes });
     if (role === 'targets') this.advance(DELEGATED);
   }
@@ -527,7 +685,9 @@ export class CollectionUpdate {
         out.push({ name: delegator, signed: parent });
     };
     consider('targets', this.targets!.metadata.signed);
-    for (const [other, stored] of this.delegated) if (other !== name) consider(other, stored.metadata.signed);
+    for (const [other, stored] of this.delegatingRoles()) {
+      if (other !== name) consider(other, stored.metadata.signed);
+    }
     return out;
   }
 
@@ -539,8 +699,8 @@ export class CollectionUpdate {
     return finish(this.checkingDelegate(role, kept));
   }
 
-  private *checkingDelegate(role: string, kept: boolean): Steps<RoleStatus> {
-    const metadata = role === 'targets' ? this.targets!.metadata : this.delegated.get(role)!.metadata;
+  private *checkingDelegate(role: string, kept: boolean): UpdateSteps<RoleStatus> {
+    const metadata = role === 'targets' ? this.targets!.metadata : this.delegatedRole(role)!.metadata;
     const delegators = this.delegatorsOf(role);
     if (delegators.length === 0) {
       throw new TufaError('UPDATE_REFUSED', `${role}: no role of the collection delegates to it`, { role });
@@ -590,7 +750,11 @@ export class CollectionUpdate {
       ...(oneOf ? { oneOf: true as const } : {}),
       ...(kept ? { kept: true as const } : {}),
     };
-    this.checks.set(kept ? `${role} (kept)` : role, { status, metadata, counted });
+    this.checks.set(kept ? `${role} (kept)` : role, {
+      status,
+      metadata: kept ? undefined : metadata,
+      counted,
+    });
     return status;
   }
 
@@ -612,7 +776,7 @@ export class CollectionUpdate {
   }
 
   /** advance(), yielding each stored role checked again. */
-  private *advancing(step: number): Steps<void> {
+  private *advancing(step: number): UpdateSteps<void> {
     for (; this.step < step; this.step++) {
       if (this.step === ROOT) this.closeRoot();
       else if (this.step === TARGETS) yield* this.closingTargets();
@@ -636,7 +800,7 @@ export class CollectionUpdate {
     }
   }
 
-  private *closingTargets(): Steps<void> {
+  private *closingTargets(): UpdateSteps<void> {
     if (this.targets !== undefined) return;
     if (this.current.targets === undefined) {
       throw new TufaError('UPDATE_REFUSED', 'the first update of a collection must carry targets', {
@@ -649,7 +813,7 @@ export class CollectionUpdate {
   }
 
   /** Stored roles whose delegator changed must still be trusted through one (or be uploaded again). */
-  private *closingDelegated(): Steps<void> {
+  private *closingDelegated(): UpdateSteps<void> {
     const uploaded = new Set(this.changed.map((c) => c.role));
     uploaded.delete('root');
     if (uploaded.size === 0) return;
@@ -658,15 +822,23 @@ export class CollectionUpdate {
     const delegatedByUploaded = new Set<string>();
     for (const name of uploaded) {
       const signed =
-        name === 'targets' ? this.targets!.metadata.signed : this.delegated.get(name)?.metadata.signed;
+        name === 'targets' ? this.targets!.metadata.signed : this.carried.get(name)?.metadata.signed;
       for (const child of allDelegatedRoles(signed?.delegations)) {
-        if (!uploaded.has(child.name) && this.delegated.has(child.name)) delegatedByUploaded.add(child.name);
+        if (!uploaded.has(child.name) && this.stored.entries.has(child.name)) {
+          delegatedByUploaded.add(child.name);
+        }
       }
     }
-    for (const name of this.delegated.keys()) {
-      if (!delegatedByUploaded.has(name)) continue;
-      yield* this.checkingDelegate(name, true);
-      yield name;
+    if (delegatedByUploaded.size === 0) return;
+    const again = [...this.stored.entries.keys()].filter((name) => delegatedByUploaded.has(name));
+    // In batches: a changed targets in a binned collection checks every bin again, a batch at a time.
+    for (let i = 0; i < again.length; i += STORED_BATCH) {
+      const batch = again.slice(i, i + STORED_BATCH);
+      yield* this.requesting(batch);
+      for (const name of batch) {
+        yield* this.checkingDelegate(name, true);
+        yield name;
+      }
     }
   }
 }
@@ -754,38 +926,16 @@ function checkSignaturesCount(role: string, md: Metadata, results: readonly Veri
   }
 }
 
-/** A client-signed snapshot must list exactly the collection's targets roles, as they will be stored. */
-function checkSnapshotMatches(
-  crypto: CryptoProvider,
-  snapshot: Snapshot,
-  targets: StoredRole<Targets>,
-  delegated: ReadonlyMap<string, StoredRole<Targets>>,
-): void {
-  const expected = new Map<string, StoredRole<Targets>>([['targets', targets], ...delegated]);
-  for (const [role, stored] of expected) {
-    const name = metaFileName(role);
-    const meta = Object.hasOwn(snapshot.meta, name) ? snapshot.meta[name] : undefined;
-    if (meta === undefined) {
-      throw new TufaError('INVALID_METADATA', `snapshot: ${name} is missing`, { role, expected: name });
-    }
-    if (meta.version !== stored.metadata.signed.version) {
-      throw new TufaError(
-        'VERSION_MISMATCH',
-        `snapshot: ${name} version ${meta.version} is not ${stored.metadata.signed.version}`,
-        { role, expected: stored.metadata.signed.version, found: meta.version },
-      );
-    }
-    checkLengthAndHashes(crypto, stored.bytes, meta, role);
+/** What the roles of a state declare: names across them, and succinct bins counted (TAP 15), not named. */
+function declaredRoles(roles: readonly StoredRole<Targets>[]): { roles: number; bins: number } {
+  const names = new Set<string>();
+  let bins = 0;
+  for (const role of roles) {
+    const delegations = role.metadata.signed.delegations;
+    for (const r of delegations?.roles ?? []) names.add(r.name);
+    if (delegations?.succinctRoles !== undefined) bins += delegatedRoleCount(delegations);
   }
-  for (const name of Object.keys(snapshot.meta)) {
-    const role = name.slice(0, -'.json'.length);
-    if (!expected.has(role)) {
-      throw new TufaError('INVALID_METADATA', `snapshot: lists ${name}, which the collection does not have`, {
-        role: 'snapshot',
-        found: name,
-      });
-    }
-  }
+  return { roles: names.size, bins };
 }
 
 /**
@@ -803,7 +953,7 @@ export function validateUpdate(options: ValidateUpdateOptions): ValidatedUpdate 
  * validateUpdate, one role at a time: yields the name of each role as it is read or checked, so
  * that a server may let its readers run between them; returns (or throws) what validateUpdate does.
  */
-export function* validatingUpdate(options: ValidateUpdateOptions): Generator<string, ValidatedUpdate, void> {
+export function* validatingUpdate(options: ValidateUpdateOptions): UpdateSteps<ValidatedUpdate> {
   checkRoleCount(options.uploads, 'an update');
   const update = new CollectionUpdate(options);
   yield* update.applying(options.uploads);

@@ -18,6 +18,7 @@ import {
 } from './json.js';
 import { scanSignedDocument } from './json-parser.js';
 import { type Key, keyToJson } from './keys.js';
+import { plainEnvelopeBytes } from './snapshot-bytes.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -474,12 +475,17 @@ function parseTimestampSigned(r: Reader, signed: JsonObject): Timestamp {
 function parseSnapshotSigned(r: Reader, signed: JsonObject): Snapshot {
   const common = readCommon(r, signed, 'snapshot');
   const metaObj = r.object(signed.meta, 'signed.meta');
-  const meta: Record<string, MetaFile> = dict();
-  for (const name of Object.keys(metaObj)) {
+  // As for targets: the scan's own `meta` object becomes the result's, its usual entries in place
+  // (at 16,384 hash bins, a copy and a field path per entry were a third of a client's parse).
+  const own = r.keysAsParsed;
+  const meta = (own !== undefined ? metaObj : dict()) as Record<string, MetaFile>;
+  for (const name of own !== undefined ? own(metaObj) : Object.keys(metaObj)) {
     if (!name.endsWith('.json') || name.length === '.json'.length) {
       r.fail(`signed.meta.${name}`, 'must be named ROLE.json');
     }
-    meta[name] = readMetaFile(r, metaObj[name], `signed.meta.${name}`);
+    const value = metaObj[name];
+    if (own !== undefined && quickMetaFile(value) !== undefined) continue;
+    meta[name] = readMetaFile(r, value, `signed.meta.${name}`);
   }
   if (meta['targets.json'] === undefined) r.fail('signed.meta', 'must list targets.json');
   return { type: 'snapshot', ...common, meta, extra: extraFields(signed, [...COMMON_FIELDS, 'meta']) };
@@ -524,6 +530,37 @@ function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   // `extra` added in place, the `hashes` object kept as is.
   (value as { extra?: JsonValue }).extra = NO_EXTRA;
   return value as unknown as TargetFile;
+}
+
+/**
+ * The usual snapshot entry, `{"hashes": {...}, "length": N, "version": V}` (length and hashes
+ * optional) with nothing wrong and no extra field, read as quickTargetFile reads a target entry:
+ * undefined sends anything else through readMetaFile, which reads it the same way and names any
+ * problem.
+ */
+function quickMetaFile(value: JsonValue | undefined): MetaFile | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const { version, length, hashes } = value;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return undefined;
+  if (length !== undefined && (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0)) {
+    return undefined;
+  }
+  for (const k in value) {
+    if (k !== 'version' && k !== 'length' && k !== 'hashes') return undefined;
+  }
+  if (hashes !== undefined) {
+    if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
+    let count = 0;
+    for (const alg in hashes) {
+      const digest = hashes[alg];
+      if (typeof digest !== 'string' || digest.length === 0) return undefined;
+      if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return undefined;
+      count++;
+    }
+    if (count === 0) return undefined;
+  }
+  (value as { extra?: JsonValue }).extra = NO_EXTRA;
+  return value as unknown as MetaFile;
 }
 
 /** The `extra` of the many target entries that have no unknown field: one frozen empty record. */
@@ -904,7 +941,7 @@ export function metadataToJson(m: Metadata): JsonObject {
  * characters escaped (serializeJson), so that every JSON parser reads it.
  */
 export function serializeMetadata(m: Metadata): Uint8Array {
-  return serializeJson(metadataToJson(m));
+  return plainEnvelopeBytes(m) ?? serializeJson(metadataToJson(m));
 }
 
 /** The file name of a role's metadata in a snapshot's meta and in URLs (`ROLE.json`). */

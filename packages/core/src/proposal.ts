@@ -31,8 +31,8 @@ import {
   TOP_LEVEL_ROLES,
   targetFileToJson,
 } from './metadata.js';
-import { finish } from './steps.js';
-import type { CollectionState } from './update.js';
+import { finish, type UpdateSteps } from './steps.js';
+import type { CollectionState, StoredRole } from './update.js';
 
 /** One role of a proposal: its status per threshold (CollectionUpdate's). */
 export type ProposalRoleStatus = RoleStatus;
@@ -81,7 +81,7 @@ export function checkProposal(options: CheckProposalOptions): ProposalStatus {
 }
 
 /** checkProposal in steps: yields between roles and batches of signatures (see validatingUpdate). */
-export function* checkingProposal(options: CheckProposalOptions): Generator<string, ProposalStatus, void> {
+export function* checkingProposal(options: CheckProposalOptions): UpdateSteps<ProposalStatus> {
   const { uploads } = options;
   checkRoleCount(uploads, 'a proposal');
   for (const role of ['timestamp', 'snapshot']) {
@@ -102,7 +102,7 @@ export function* checkingProposal(options: CheckProposalOptions): Generator<stri
       { role: 'snapshot' },
     );
   }
-  const roles = update.partial();
+  const roles = yield* update.partialling();
   return {
     id: proposalId(options.crypto, new Map(roles.map((r) => [r.role, update.document(r.role)]))),
     roles,
@@ -194,13 +194,27 @@ function diffNames<T>(
   return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
 }
 
+/** A proposed role's current document (undefined when new); one a stored state did not load is a bug. */
+function currentDocument(current: CollectionState, role: string): StoredRole<Targets> | undefined {
+  const delegated = current.delegated;
+  if (!('document' in delegated)) return delegated.get(role);
+  const found = delegated.document(role);
+  if (found === undefined && delegated.entries.has(role)) {
+    throw new TufaError('INTERNAL', `${role}: the stored document was not loaded`, { role });
+  }
+  return found;
+}
+
 const canonicalEqual = (a: unknown, b: unknown) => {
   const x = canonicalBytes(a);
   const y = canonicalBytes(b);
   return x.length === y.length && x.every((v, i) => v === y[i]);
 };
 
-/** A summary of what each role of a proposal changes: the same for the proposer and every co-signer. */
+/**
+ * A summary of what each role of a proposal changes: the same for the proposer and every co-signer.
+ * A state as stored (StoredDelegatedRoles) must hold the proposed roles' documents.
+ */
 export function describeProposal(
   current: CollectionState,
   uploads: ReadonlyMap<string, Uint8Array>,
@@ -230,7 +244,7 @@ export function describeProposal(
     }
     const next = parseMetadata('targets', bytes, { role }).signed;
     const before =
-      role === 'targets' ? current.targets?.metadata.signed : current.delegated.get(role)?.metadata.signed;
+      role === 'targets' ? current.targets?.metadata.signed : currentDocument(current, role)?.metadata.signed;
     const delegationsOf = (t: Targets | undefined) => {
       const succinct = t?.delegations?.succinctRoles;
       // Succinct bins change together: one entry stands for them all (bin 0 carries their bit length).

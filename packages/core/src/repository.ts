@@ -31,6 +31,7 @@ import {
   TOP_LEVEL_ROLES,
   type TopLevelRole,
 } from './metadata.js';
+import { plainSnapshotBytes, rememberPlain } from './snapshot-bytes.js';
 
 /** Notary's default lifetimes, in milliseconds. */
 export const DEFAULT_EXPIRY = Object.freeze({
@@ -387,8 +388,11 @@ export async function signMetadata<T extends Signed>(
   signed: T,
   signers: readonly Signer[],
 ): Promise<Metadata<T>> {
-  const signedBytes = canonicalBytes(signedToJson(signed));
-  return { signed, signatures: await sign(signedBytes, signers), extra: {}, signedBytes };
+  const plain = signed.type === 'snapshot' ? plainSnapshotBytes(signed) : undefined;
+  const signedBytes = plain ?? canonicalBytes(signedToJson(signed));
+  const md: Metadata<T> = { signed, signatures: await sign(signedBytes, signers), extra: {}, signedBytes };
+  if (plain !== undefined) rememberPlain(md);
+  return md;
 }
 
 /** Adds (or replaces) signatures by these signers on an existing document. */

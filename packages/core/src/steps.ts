@@ -4,12 +4,20 @@
  * Internal to core: the stepwise forms are exported, this helper is not.
  */
 
+import { TufaError } from './errors.js';
+import type { UpdateSteps } from './update.js';
+
+export type { UpdateSteps } from './update.js';
+
 export type Steps<T> = Generator<string, T, void>;
 
-/** Runs the steps through to their result, without pausing. */
-export function finish<T>(steps: Steps<T>): T {
+/** Runs the steps through to their result, without pausing (every document at hand). */
+export function finish<T>(steps: UpdateSteps<T>): T {
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
+    if (typeof step.value !== 'string') {
+      throw new TufaError('INTERNAL', 'stored documents were asked for: run the update in steps');
+    }
   }
 }

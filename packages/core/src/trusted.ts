@@ -5,7 +5,7 @@
  * set exactly as it was. No I/O and no clock of its own: the reference time is given.
  */
 
-import { type CryptoProvider, isHashAlgorithm } from './crypto.js';
+import { type CryptoProvider, type HashAlgorithm, isHashAlgorithm } from './crypto.js';
 import { delegatedRoleNamed } from './delegation.js';
 import { bytesEqual, toHex } from './encoding.js';
 import { TufaError } from './errors.js';
@@ -390,14 +390,27 @@ export function checkLengthAndHashes(
   meta: { length?: number | undefined; hashes?: Readonly<Record<string, string>> | undefined },
   role: string,
 ): void {
-  if (meta.length !== undefined && bytes.length !== meta.length) {
+  checkStatedLengthAndHashes(
+    { length: bytes.length, digest: (algorithm) => toHex(crypto.hash(algorithm, bytes)) },
+    meta,
+    role,
+  );
+}
+
+/** checkLengthAndHashes for a document known by its length and digests (hex), e.g. a stored row's. */
+export function checkStatedLengthAndHashes(
+  found: { readonly length: number; digest(algorithm: HashAlgorithm): string },
+  meta: { length?: number | undefined; hashes?: Readonly<Record<string, string>> | undefined },
+  role: string,
+): void {
+  if (meta.length !== undefined && found.length !== meta.length) {
     throw new TufaError(
       'LENGTH_MISMATCH',
-      `${role}: ${bytes.length} bytes where ${meta.length} were stated`,
+      `${role}: ${found.length} bytes where ${meta.length} were stated`,
       {
         role,
         expected: meta.length,
-        found: bytes.length,
+        found: found.length,
       },
     );
   }
@@ -410,10 +423,14 @@ export function checkLengthAndHashes(
     });
   }
   for (const algorithm of known) {
-    const found = toHex(crypto.hash(algorithm, bytes));
+    const digest = found.digest(algorithm);
     const expected = meta.hashes[algorithm]!;
-    if (found !== expected) {
-      throw new TufaError('HASH_MISMATCH', `${role}: ${algorithm} does not match`, { role, expected, found });
+    if (digest !== expected) {
+      throw new TufaError('HASH_MISMATCH', `${role}: ${algorithm} does not match`, {
+        role,
+        expected,
+        found: digest,
+      });
     }
   }
 }

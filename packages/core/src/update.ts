@@ -19,7 +19,6 @@ import {
   sha256Of,
   type Targets,
 } from './metadata.js';
-import { metaFileFor } from './repository.js';
 
 /** A role as stored: the exact bytes and their parsed form. */
 export interface StoredRole<T extends Signed = Signed> {
@@ -27,12 +26,46 @@ export interface StoredRole<T extends Signed = Signed> {
   readonly metadata: Metadata<T>;
 }
 
+/** A stored delegated role as its row (or the stored snapshot) knows it, without parsing its document. */
+export interface StoredRoleEntry {
+  readonly version: number;
+  /** Length and sha256 (hex) of its exact bytes: its snapshot entry. */
+  readonly length: number;
+  readonly sha256: string;
+  /** That entry as the stored snapshot lists it, when it lists exactly these (reused, not rebuilt). */
+  readonly metaFile?: MetaFile | undefined;
+}
+
+/**
+ * A collection's delegated targets roles as a server stores them: every role's entry, and the
+ * documents parsed only when an update needs them. `document` answers for every role named in
+ * `delegating`, and for any other only after the update yielded a RoleRequest naming it (until its
+ * next request): a publish into one of 16,384 bins parses that bin's delegators, not the bins.
+ */
+export interface StoredDelegatedRoles {
+  /** Every stored delegated role by name, in a stable order. */
+  readonly entries: ReadonlyMap<string, StoredRoleEntry>;
+  /** The stored roles whose documents have delegations: the only ones that may delegate to another. */
+  readonly delegating: Iterable<string>;
+  document(name: string): StoredRole<Targets> | undefined;
+  /** When the entries are exactly a stored snapshot's meta but targets.json: that record (copied, not rebuilt). */
+  readonly snapshotMeta?: Readonly<Record<string, MetaFile>> | undefined;
+}
+
+/** A step of an update that asks its caller to make these stored roles' documents available. */
+export interface RoleRequest {
+  readonly load: readonly string[];
+}
+
+/** An update's steps: each yields a role's name, or a RoleRequest (see StoredDelegatedRoles). */
+export type UpdateSteps<T> = Generator<string | RoleRequest, T, void>;
+
 /** The current state of one collection (nothing at all before its first publish). */
 export interface CollectionState {
   readonly root?: StoredRole<Root> | undefined;
   readonly targets?: StoredRole<Targets> | undefined;
-  /** Delegated targets roles by name, latest version of each. */
-  readonly delegated: ReadonlyMap<string, StoredRole<Targets>>;
+  /** Delegated targets roles by name, latest version of each: all parsed, or as stored. */
+  readonly delegated: ReadonlyMap<string, StoredRole<Targets>> | StoredDelegatedRoles;
   /** The latest snapshot (server-signed or client-signed). */
   readonly snapshot?: StoredRole<Snapshot> | undefined;
 }
@@ -52,7 +85,15 @@ export interface ValidateUpdateOptions {
 export interface ValidatedUpdate {
   readonly root: StoredRole<Root>;
   readonly targets: StoredRole<Targets>;
+  /**
+   * The would-be state's delegated roles held parsed: every one when the state was given parsed;
+   * from a StoredDelegatedRoles, the uploaded ones and the stored roles that delegate.
+   */
   readonly delegated: ReadonlyMap<string, StoredRole<Targets>>;
+  /** What the would-be state declares: role names across every delegating role, and succinct bins (TAP 15). */
+  readonly declared: { readonly roles: number; readonly bins: number };
+  /** The would-be snapshot meta: every targets role with version, length and sha256 (stored entries as they are). */
+  snapshotMeta(): Record<string, MetaFile>;
   /** A client-signed snapshot, when the collection keeps its snapshot key offline. */
   readonly snapshot: StoredRole<Snapshot> | undefined;
   /** True when the server signs snapshot for this collection (its key is the root's snapshot key). */
@@ -94,23 +135,58 @@ export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
   return envelope as StoredRole<Extract<Signed, { type: T }>>;
 }
 
+/** A state's delegated roles as stored entries: a parsed map hashes a document only when asked. */
+export function storedDelegatedRoles(
+  crypto: CryptoProvider,
+  delegated: CollectionState['delegated'],
+): StoredDelegatedRoles {
+  if (!isParsedMap(delegated)) return delegated;
+  const entries = new Map<string, StoredRoleEntry>();
+  for (const [name, role] of delegated) entries.set(name, entryOf(crypto, role));
+  return { entries, delegating: [...delegated.keys()], document: (name) => delegated.get(name) };
+}
+
+function isParsedMap(
+  delegated: CollectionState['delegated'],
+): delegated is ReadonlyMap<string, StoredRole<Targets>> {
+  return !('document' in delegated);
+}
+
+/** A parsed role's entry: its digest computed on first use (a parsed envelope's own, sha256Of). */
+export function entryOf(crypto: CryptoProvider, role: StoredRole<Targets>): StoredRoleEntry {
+  let sha256: string | undefined;
+  return {
+    version: role.metadata.signed.version,
+    length: role.bytes.length,
+    get sha256() {
+      sha256 ??= sha256Of(crypto, role);
+      return sha256;
+    },
+  };
+}
+
+/** A role's snapshot entry (version, length, sha256) from what its row knows. */
+export function metaFileOfEntry(entry: StoredRoleEntry): MetaFile {
+  if (entry.metaFile !== undefined) return entry.metaFile;
+  return { version: entry.version, length: entry.length, hashes: { sha256: entry.sha256 }, extra: {} };
+}
+
 /**
  * Snapshot meta for a state: every targets role with version, length and sha256 of its exact bytes
- * (a parsed envelope's own digest: each document is hashed at most once, sha256Of).
+ * (a parsed envelope's own digest: each document is hashed at most once, sha256Of; a stored
+ * role's from its row, unparsed).
  */
 export function snapshotMetaForState(
   crypto: CryptoProvider,
   state: {
     targets: StoredRole<Targets>;
-    delegated: ReadonlyMap<string, StoredRole<Targets>>;
+    delegated: CollectionState['delegated'];
   },
 ): Record<string, MetaFile> {
-  const metaFor = (role: StoredRole<Targets>) =>
-    metaFileFor(crypto, role.bytes, role.metadata.signed.version, {
-      known: { sha256: sha256Of(crypto, role) },
-    });
+  const stored = storedDelegatedRoles(crypto, state.delegated);
   const meta: Record<string, MetaFile> = jsonObject();
-  meta[metaFileName('targets')] = metaFor(state.targets);
-  for (const [name, role] of state.delegated) meta[metaFileName(name)] = metaFor(role);
+  if (stored.snapshotMeta !== undefined) Object.assign(meta, stored.snapshotMeta);
+  else for (const [name, entry] of stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
+  meta[metaFileName('targets')] = metaFileOfEntry(entryOf(crypto, state.targets));
   return meta;
 }

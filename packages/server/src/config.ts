@@ -62,12 +62,14 @@ export interface ServerConfig {
   trustedProxies?: string | undefined;
   /** Largest metadata document of a collection, bytes. */
   maxMetadataSize?: number;
-  /** Most delegated roles a collection may declare. */
+  /** Most delegated roles a collection may declare by name. */
   maxDelegatedRoles?: number;
   /** The read-only status page at /ui/ (default on). */
   ui?: boolean;
   /** Most collections in the per-collection series of /metrics, soonest expiry first (0: none). */
   metricsCollections?: number;
+  /** Most succinct hash bins (TAP 15) a collection may declare. */
+  maxHashBins?: number;
 }
 
 interface OptionSpec {
@@ -237,7 +239,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: 'max-delegated-roles',
     env: 'TUFA_MAX_DELEGATED_ROLES',
-    help: 'most delegated roles one collection may declare',
+    help: 'most delegated roles one collection may declare by name',
     default: '1000',
   },
   {
@@ -251,6 +253,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_NO_UI',
     help: 'do not serve the read-only status page at /ui/',
     boolean: true,
+  },
+  {
+    flag: 'max-hash-bins',
+    env: 'TUFA_MAX_HASH_BINS',
+    help: 'most succinct hash bins (TAP 15) one collection may declare',
+    default: '65536',
   },
 ];
 
@@ -578,6 +586,8 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     // commander keeps a `--no-X` flag as `X: false`.
     ui: !(flags.ui === false || bool('no-ui')),
     metricsCollections: integer(get('metrics-collections')!, 'metrics-collections', 0, 1_000_000),
+    // Each bin is a snapshot entry (about 130 B): 2^24 of them would already make a 2 GB snapshot.
+    maxHashBins: integer(get('max-hash-bins')!, 'max-hash-bins', 0, 2 ** 24),
   };
   for (const o of OPTIONS) {
     if (flags[key(o.flag)] === '') throw new TufaError('INVALID_ARGUMENT', `--${o.flag} is empty`);

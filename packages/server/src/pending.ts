@@ -15,7 +15,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ParsedUrlQuery } from 'node:querystring';
 import {
-  type CollectionState,
   checkingProposal,
   describeProposal,
   mergeSignatures,
@@ -30,7 +29,7 @@ import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import { transaction } from './db.js';
 import { type BodyHold, HttpStatusError, parseUpdateBody, readBody, requireJson } from './http.js';
-import { yielding } from './steps.js';
+import type { LoadedState } from './store/state.js';
 import type { Store } from './store.js';
 
 /** How long a proposal waits for its signatures unless the proposer asks for less. */
@@ -107,12 +106,12 @@ export class PendingStore {
     client: pg.ClientBase,
     id: string,
   ): Promise<{
-    state: CollectionState;
+    loaded: LoadedState;
     versions: Record<string, number>;
     serverKeyids: { timestamp: string[]; snapshot: string[] };
   }> {
-    const { state, versions } = await this.store.loadState(client, id);
-    return { state, versions, serverKeyids: await this.store.serverKeyids(client, id) };
+    const loaded = await this.store.loadState(client, id);
+    return { loaded, versions: loaded.versions(), serverKeyids: await this.store.serverKeyids(client, id) };
   }
 
   private async purgeExpired(client: pg.ClientBase, id: string, now: number): Promise<void> {
@@ -145,9 +144,10 @@ export class PendingStore {
       const id = await this.collection(client, gun);
       const now = this.store.now();
       await this.purgeExpired(client, id, now);
-      const { state, serverKeyids } = await this.context(client, id);
+      const { loaded, serverKeyids } = await this.context(client, id);
+      const state = loaded.state;
       let documents = uploads;
-      let status = await yielding(
+      let status = await loaded.run(
         checkingProposal({ current: state, crypto: this.store.crypto, uploads, now, serverKeyids }),
       );
       const existing = await client.query<Row>(
@@ -162,7 +162,7 @@ export class PendingStore {
           merged.set(role, mergeSignatures(held.get(role)!, role, md.signatures));
         }
         documents = merged;
-        status = await yielding(
+        status = await loaded.run(
           checkingProposal({
             current: state,
             crypto: this.store.crypto,
@@ -212,12 +212,15 @@ export class PendingStore {
 
   private async summarize(
     row: Row,
-    state: CollectionState,
+    loaded: LoadedState,
     versions: Record<string, number>,
     now: number,
     serverKeyids: { timestamp: string[]; snapshot: string[] },
   ): Promise<PendingSummary> {
     const documents = decodeDocuments(row.documents);
+    const state = loaded.state;
+    // What the proposal changes is told against the current documents of the roles it carries.
+    await loaded.load([...documents.keys()]);
     const roles: { role: string; version: number }[] = [];
     for (const [role, bytes] of documents) {
       const doc = parseJson(bytes, { source: role }) as { signed: { version: number } };
@@ -236,7 +239,7 @@ export class PendingStore {
       return {
         ...base,
         state: 'pending',
-        status: await yielding(
+        status: await loaded.run(
           checkingProposal({
             current: state,
             crypto: this.store.crypto,
@@ -258,14 +261,14 @@ export class PendingStore {
       const id = await this.collection(client, gun);
       const now = this.store.now();
       if (options.purge !== false) await this.purgeExpired(client, id, now);
-      const { state, versions, serverKeyids } = await this.context(client, id);
+      const { loaded, versions, serverKeyids } = await this.context(client, id);
       const rows = await client.query<Row>(
         `SELECT * FROM pending_updates WHERE collection_id = $1
          AND expires_at > to_timestamp($2::double precision / 1000) ORDER BY created_at, id`,
         [id, now],
       );
       const out: PendingSummary[] = [];
-      for (const row of rows.rows) out.push(await this.summarize(row, state, versions, now, serverKeyids));
+      for (const row of rows.rows) out.push(await this.summarize(row, loaded, versions, now, serverKeyids));
       return out;
     });
   }
@@ -276,8 +279,11 @@ export class PendingStore {
       const now = this.store.now();
       await this.purgeExpired(client, id, now);
       const row = await this.row(client, id, gun, proposal, false);
-      const { state, versions, serverKeyids } = await this.context(client, id);
-      return { ...(await this.summarize(row, state, versions, now, serverKeyids)), documents: row.documents };
+      const { loaded, versions, serverKeyids } = await this.context(client, id);
+      return {
+        ...(await this.summarize(row, loaded, versions, now, serverKeyids)),
+        documents: row.documents,
+      };
     });
   }
 
@@ -321,7 +327,7 @@ export class PendingStore {
       const now = this.store.now();
       await this.purgeExpired(client, id, now);
       const row = await this.row(client, id, gun, proposal, true);
-      const { state, versions, serverKeyids } = await this.context(client, id);
+      const { loaded, versions, serverKeyids } = await this.context(client, id);
       const documents = decodeDocuments(row.documents);
       for (const [role, doc] of documents) {
         const version = (parseJson(doc, { source: role }) as { signed: { version: number } }).signed.version;
@@ -347,9 +353,9 @@ export class PendingStore {
         }
         documents.set(role, mergeSignatures(held, role, list));
       }
-      const status = await yielding(
+      const status = await loaded.run(
         checkingProposal({
-          current: state,
+          current: loaded.state,
           crypto: this.store.crypto,
           uploads: documents,
           now,

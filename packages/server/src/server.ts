@@ -343,6 +343,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       clock,
       ...(config.maxMetadataSize === undefined ? {} : { maxMetadataSize: config.maxMetadataSize }),
       ...(config.maxDelegatedRoles === undefined ? {} : { maxDelegatedRoles: config.maxDelegatedRoles }),
+      ...(config.maxHashBins === undefined ? {} : { maxHashBins: config.maxHashBins }),
     });
     const tokens = new TokenStore(pool, clock);
     const access = new AccessControl({

@@ -13,8 +13,6 @@ import { type ChangeRecord, listChanges } from './store/changefeed.js';
 import {
   collectionId,
   deleteCollection,
-  type LoadedState,
-  loadState,
   readMetadata,
   type StoredFile,
   timestampExpired,
@@ -23,6 +21,7 @@ import { DocumentCache } from './store/documents.js';
 import { OnlineKeys, type OnlineRole, serverKeyidsOf } from './store/keys.js';
 import { type PublishContext, type PublishResult, publish } from './store/publish.js';
 import { dueForResign, resign } from './store/resign.js';
+import { type LoadedState, loadState } from './store/state.js';
 import type { OnlineKeyToken } from './token-keys.js';
 
 export type { ChangeRecord } from './store/changefeed.js';
@@ -45,11 +44,16 @@ export interface StoreOptions {
   clock?: () => number;
   /** Largest metadata document a collection may hold, bytes (default: unbounded here; the body limit applies). */
   maxMetadataSize?: number;
-  /** Most delegated roles a collection may declare (default 1000). */
+  /** Most delegated roles a collection may declare by name (default 1000). */
   maxDelegatedRoles?: number;
+  /** Most succinct hash bins (TAP 15) a collection may declare (default 65,536: bit_length 16). */
+  maxHashBins?: number;
   /** Served metadata in memory, invalidated by NOTIFY from every process (none: always the database). */
   cache?: MetadataCache;
 }
+
+/** Succinct hash bins a collection may declare unless configured: `tufa init --hash-bins`'s largest. */
+export const DEFAULT_MAX_HASH_BINS = 65_536;
 
 export class Store {
   readonly pool: pg.Pool;
@@ -82,6 +86,7 @@ export class Store {
       snapshotExpiry: options.snapshotExpiry,
       maxMetadataSize: options.maxMetadataSize ?? Number.POSITIVE_INFINITY,
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1000,
+      maxHashBins: options.maxHashBins ?? DEFAULT_MAX_HASH_BINS,
     };
   }
 
@@ -120,7 +125,6 @@ export class Store {
     return this.keys.rotate(gun, role, audit);
   }
 
-  /** The latest version of every role of a collection (pending updates check against it). */
   /** The id of the collection named `gun`, or undefined. */
   collectionId(client: pg.ClientBase, gun: string): Promise<string | undefined> {
     return collectionId(client, gun);
@@ -134,6 +138,7 @@ export class Store {
     return serverKeyidsOf(await this.keys.rows(client, id));
   }
 
+  /** A collection's state in this transaction (pending updates check against it), loaded lazily. */
   loadState(client: pg.ClientBase, id: string): Promise<LoadedState> {
     return loadState(client, { id, documents: this.ctx.documents });
   }

@@ -1,27 +1,15 @@
 /**
  * A collection's state in PostgreSQL: its row and advisory lock, the exact stored bytes served to
- * readers (through the memory cache), the parsed latest state that updates are validated against,
- * the insert of new documents, and deletion.
+ * readers (through the memory cache), the insert of new documents, and deletion (the state that
+ * updates are validated against is state.ts's).
  */
-import {
-  type CollectionState,
-  type CryptoProvider,
-  type Metadata,
-  parseSignedEnvelope,
-  type Root,
-  type Snapshot,
-  type StoredRole,
-  sha256Of,
-  type Targets,
-  type Timestamp,
-  TufaError,
-} from '@tufa/core';
+import { type CryptoProvider, type Metadata, type StoredRole, sha256Of, TufaError } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext } from '../audit.js';
 import { type CachedFile, type MetadataCache, NOTIFY_CHANNEL } from '../cache.js';
 import { prepared, transaction } from '../db.js';
 import { recordChange } from './changefeed.js';
-import type { DocumentCache } from './documents.js';
+import { type DocumentCache, keptParsed } from './documents.js';
 
 /** What every job of the store reads and writes collections with. */
 export interface CollectionContext {
@@ -41,20 +29,6 @@ export interface StoredFile {
   version: number;
 }
 
-/** The parsed latest version of every role of a collection. */
-export interface LoadedState {
-  state: CollectionState;
-  timestamp: StoredRole<Timestamp> | undefined;
-  versions: Record<string, number>;
-}
-
-/** The latest row of a role: which version, and the digest of its bytes. */
-export interface LatestRow {
-  role: string;
-  version: number;
-  sha256: string;
-}
-
 /** A document to insert in a transaction's one INSERT. */
 export interface NewRow {
   role: string;
@@ -63,6 +37,8 @@ export interface NewRow {
   serverSigned: boolean;
   /** The uploaded document as parsed (its envelope knows its digest), when there is one. */
   stored?: StoredRole;
+  /** The sha256 (hex) of `bytes` when the caller hashed them already (a 2 MB snapshot is hashed once). */
+  sha256?: string;
 }
 
 /**
@@ -78,8 +54,9 @@ export const LATEST_ROLES_CTE = `WITH RECURSIVE roles (role) AS (
     FROM roles r WHERE r.role IS NOT NULL
   ),
   latest AS (
-    SELECT l.role, l.version, l.sha256 FROM roles r
-    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256 FROM metadata m
+    SELECT l.role, l.version, l.sha256, l.length, l.delegates FROM roles r
+    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256, octet_length(m.data) AS length, m.delegates
+                        FROM metadata m
                         WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
   )`;
 
@@ -170,75 +147,6 @@ export async function timestampExpired(ctx: CollectionContext, gun: string): Pro
   return r.rows[0]?.expired === true;
 }
 
-/** The latest version of every role of a collection. */
-export async function loadState(
-  client: pg.ClientBase,
-  options: { id: string; documents: DocumentCache },
-): Promise<LoadedState> {
-  // Which version of each role is latest, by digest; the bytes only for documents not held yet.
-  const latest = await client.query<LatestRow>(
-    `${LATEST_ROLES_CTE} SELECT role, version, sha256 FROM latest`,
-    [options.id],
-  );
-  return stateFrom(client, { ...options, latest: latest.rows });
-}
-
-/** The state from the latest row of each role: documents parsed before are reused by digest. */
-export async function stateFrom(
-  client: pg.ClientBase,
-  options: { id: string; latest: readonly LatestRow[]; documents: DocumentCache },
-): Promise<LoadedState> {
-  const { id, latest, documents } = options;
-  const found = new Map<string, StoredRole>();
-  const missing: LatestRow[] = [];
-  for (const row of latest) {
-    const hit = documents.get(id, row.role, row.sha256);
-    if (hit !== undefined) found.set(row.role, hit);
-    else missing.push(row);
-  }
-  if (missing.length > 0) {
-    const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
-      'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
-      [id, missing.map((row) => row.role), missing.map((row) => row.version)],
-    );
-    for (const row of fetched.rows) {
-      const bytes = new Uint8Array(row.data);
-      const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
-      // Parsing is a pure function of the bytes: a document parsed once (by its digest) is reused.
-      const stored = parseSignedEnvelope(type, bytes, { role: row.role, sha256: row.sha256 });
-      documents.remember(id, row.role, row.sha256, stored);
-      found.set(row.role, stored);
-    }
-  }
-  const delegated = new Map<string, StoredRole<Targets>>();
-  let root: StoredRole<Root> | undefined;
-  let targets: StoredRole<Targets> | undefined;
-  let snapshot: StoredRole<Snapshot> | undefined;
-  let timestamp: StoredRole<Timestamp> | undefined;
-  const versions: Record<string, number> = {};
-  for (const row of latest) {
-    versions[row.role] = row.version;
-    const stored = found.get(row.role)!;
-    switch (row.role) {
-      case 'root':
-        root = stored as StoredRole<Root>;
-        break;
-      case 'targets':
-        targets = stored as StoredRole<Targets>;
-        break;
-      case 'snapshot':
-        snapshot = stored as StoredRole<Snapshot>;
-        break;
-      case 'timestamp':
-        timestamp = stored as StoredRole<Timestamp>;
-        break;
-      default:
-        delegated.set(row.role, stored as StoredRole<Targets>);
-    }
-  }
-  return { state: { root, targets, snapshot, delegated }, timestamp, versions };
-}
-
 /**
  * Inserts the documents of one transaction in one statement, and tells every process (NOTIFY,
  * delivered at commit) to drop what it cached of this collection.
@@ -259,26 +167,30 @@ export async function insertRoles(
     // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
     const stored =
       row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
-    const sha256 = sha256Of(options.crypto, stored);
+    const sha256 = row.sha256 ?? sha256Of(options.crypto, stored);
+    const signed = row.metadata.signed;
+    const delegates = signed.type === 'targets' && signed.delegations !== undefined;
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
-    documents.remember(id, row.role, sha256, stored);
+    // Only what every later update parses: a bin's document is never read by the next publish.
+    if (keptParsed(row.role, delegates)) documents.remember(id, row.role, sha256, stored);
     const n = values.length;
     values.push(
       row.role,
-      row.metadata.signed.version,
+      signed.version,
       Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.length),
       sha256,
-      row.metadata.signed.expiresAt,
+      signed.expiresAt,
       row.serverSigned,
+      delegates,
     );
     return `($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, to_timestamp($${n + 5}::double precision / 1000),
-             to_timestamp($2::double precision / 1000), $${n + 6})`;
+             to_timestamp($2::double precision / 1000), $${n + 6}, $${n + 7})`;
   });
   await client.query(
     prepared(
       `insert_roles_${rows.length}`,
       `WITH inserted AS (
-         INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed)
+         INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed, delegates)
          VALUES ${tuples.join(', ')} RETURNING 1
        )
        SELECT pg_notify('${NOTIFY_CHANNEL}', gun), (SELECT count(*) FROM inserted) FROM collections WHERE id = $1`,

@@ -9,6 +9,14 @@ import type { StoredRole } from '@tufa/core';
 /** Bytes of stored documents kept parsed (parsed, several times that). */
 export const STORED_DOCUMENTS_BYTES = 8 * 1024 * 1024;
 
+/** The roles every update reads parsed, beside the delegated roles that delegate. */
+export const TOP_LEVEL_ROLES: ReadonlySet<string> = new Set(['root', 'targets', 'snapshot', 'timestamp']);
+
+/** Whether a stored document is worth keeping parsed: one that every update of its collection parses. */
+export function keptParsed(role: string, delegates: boolean): boolean {
+  return TOP_LEVEL_ROLES.has(role) || delegates;
+}
+
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 interface Entry {

@@ -7,9 +7,9 @@
 
 import {
   type CryptoProvider,
-  delegatedRoleCount,
   formatExpires,
   type Metadata,
+  type MetaFile,
   metaFileFor,
   newSnapshot,
   newTimestamp,
@@ -17,31 +17,22 @@ import {
   type Snapshot,
   type StoredRole,
   serializeMetadata,
+  sha256Of,
   signMetadata,
-  snapshotMetaForState,
-  type Targets,
   type Timestamp,
   TufaError,
+  toHex,
   type ValidatedUpdate,
   validatingUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
-import { yielding } from '../steps.js';
 import { recordChange } from './changefeed.js';
-import {
-  type CollectionContext,
-  insertRoles,
-  LATEST_ROLES_CTE,
-  type LatestRow,
-  type LoadedState,
-  lockCollection,
-  type NewRow,
-  stateFrom,
-} from './collection.js';
+import { type CollectionContext, insertRoles, lockCollection, type NewRow } from './collection.js';
 import { sha256Hex } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
+import { type LoadedState, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -53,11 +44,14 @@ export interface PublishContext extends CollectionContext {
   readonly snapshotExpiry: number;
   /** Largest metadata document a collection may hold, bytes. */
   readonly maxMetadataSize: number;
-  /** Most delegated roles a collection may declare. */
+  /** Most delegated roles a collection may declare by name. */
   readonly maxDelegatedRoles: number;
+  /** Most succinct hash bins (TAP 15) a collection may declare, all its succinct delegations together. */
+  readonly maxHashBins: number;
 }
 
 export interface PublishResult {
+  /** The versions of root, targets, snapshot and timestamp, and of every role the update wrote. */
   versions: Record<string, number>;
 }
 
@@ -92,11 +86,12 @@ export async function publish(
       );
     }
     const now = ctx.now();
-    const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
+    const loaded = await loadStateAndKeys(client, ctx, id);
+    const { state, timestamp, keyRows } = loaded;
     const serverKeyids = serverKeyidsOf(keyRows);
     let update: ValidatedUpdate;
     try {
-      update = await yielding(
+      update = await loaded.run(
         validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
       );
     } catch (err) {
@@ -106,12 +101,12 @@ export async function publish(
           role: err.role,
           expected: err.expected,
           found: err.found,
-          details: { ...err.details, current: versions },
+          details: { ...err.details, current: loaded.versions() },
         });
       }
       throw err;
     }
-    checkDelegationCount(update, ctx.maxDelegatedRoles);
+    checkDelegationCount(update, ctx);
     const changed = update.changed.map((c): NewRow => {
       const stored =
         c.role === 'root'
@@ -130,14 +125,19 @@ export async function publish(
       root: update.root.metadata.signed,
       snapshotOnline: update.snapshotOnline,
       resignSnapshot: true,
-      state: update,
+      snapshotMeta: update.snapshotMeta,
       currentSnapshot: update.snapshot ?? state.snapshot,
       currentTimestamp: timestamp,
       now,
       keyRows,
       alsoInsert: changed,
     });
-    const out: Record<string, number> = { ...versions };
+    // The top-level roles and what this update wrote: not every bin of a binned collection.
+    const out: Record<string, number> = {};
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
+      const version = loaded.version(role);
+      if (version !== undefined) out[role] = version;
+    }
     for (const c of update.changed) out[c.role] = c.version;
     out.snapshot = signed.snapshot;
     out.timestamp = signed.timestamp.signed.version;
@@ -169,30 +169,28 @@ async function loadStateAndKeys(
   ctx: CollectionContext,
   id: string,
 ): Promise<LoadedState & { keyRows: OnlineKeyRow[] }> {
-  const r = await client.query<{
-    role: string;
-    version: number | null;
-    sha256: string | null;
+  type Row = StateRow & {
     seq: string | null;
     keyid: string | null;
     public_key: string | null;
     private_key: Buffer | null;
-  }>(
+  };
+  const r = await client.query<Row>(
     prepared(
       'state_and_keys',
-      `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::text AS public_key,
-         NULL::bytea AS private_key
-       FROM latest
+      `${PARSED_ROWS_CTE}
+       SELECT *, NULL::bigint AS seq, NULL::text AS keyid, NULL::text AS public_key, NULL::bytea AS private_key
+       FROM parsed
        UNION ALL
-       SELECT role, NULL, NULL, seq, keyid, public_key, private_key FROM online_keys WHERE collection_id = $1`,
+       SELECT role, NULL, NULL, NULL, NULL, NULL, seq, keyid, public_key, private_key
+       FROM online_keys WHERE collection_id = $1`,
       [id],
     ),
   );
-  const latest: LatestRow[] = [];
+  const parsed: StateRow[] = [];
   const keys: (OnlineKeyRow & { seq: bigint })[] = [];
   for (const row of r.rows) {
-    if (row.keyid === null) latest.push({ role: row.role, version: row.version!, sha256: row.sha256! });
+    if (row.keyid === null) parsed.push(row);
     else {
       keys.push({
         role: row.role as OnlineRole,
@@ -204,24 +202,31 @@ async function loadStateAndKeys(
     }
   }
   keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
-  return { ...(await stateFrom(client, { id, latest, documents: ctx.documents })), keyRows: keys };
+  return { ...(await stateFromRows(client, { id, parsed, documents: ctx.documents })), keyRows: keys };
 }
 
-/** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
-function checkDelegationCount(update: ValidatedUpdate, limit: number): void {
-  const names = new Set<string>();
-  let bins = 0; // succinct bins (TAP 15): counted, not named one by one
-  const add = (t: Targets) => {
-    for (const r of t.delegations?.roles ?? []) names.add(r.name);
-    if (t.delegations?.succinctRoles !== undefined) bins += delegatedRoleCount(t.delegations);
-  };
-  add(update.targets.metadata.signed);
-  for (const d of update.delegated.values()) add(d.metadata.signed);
-  if (names.size + bins > limit) {
+/**
+ * What the collection would declare stays within the server's limits: role names (targets' and
+ * every delegated role's delegations), and succinct hash bins apart (TAP 15: one delegation of
+ * 2^bit_length bins, each a stored role, all listed in snapshot).
+ */
+function checkDelegationCount(
+  update: ValidatedUpdate,
+  limits: { maxDelegatedRoles: number; maxHashBins: number },
+): void {
+  const { roles, bins } = update.declared;
+  if (roles > limits.maxDelegatedRoles) {
     throw new TufaError(
       'DELEGATION_LIMIT',
-      `the collection would declare ${names.size + bins} delegated roles, more than this server allows (${limit})`,
-      { details: { limit, found: names.size + bins } },
+      `the collection would declare ${roles} delegated roles, more than this server allows (${limits.maxDelegatedRoles})`,
+      { details: { limit: limits.maxDelegatedRoles, found: roles } },
+    );
+  }
+  if (bins > limits.maxHashBins) {
+    throw new TufaError(
+      'DELEGATION_LIMIT',
+      `the collection would declare ${bins} succinct hash bins, more than this server allows (${limits.maxHashBins})`,
+      { details: { limit: limits.maxHashBins, found: bins, bins: true } },
     );
   }
 }
@@ -235,7 +240,8 @@ export async function signOnline(
     root: Root;
     snapshotOnline: boolean;
     resignSnapshot: boolean;
-    state: { targets: StoredRole<Targets>; delegated: ReadonlyMap<string, StoredRole<Targets>> };
+    /** The meta of the snapshot to sign: every targets role of the state (version, length, sha256). */
+    snapshotMeta: () => Record<string, MetaFile>;
     currentSnapshot: StoredRole<Snapshot> | undefined;
     currentTimestamp: StoredRole<Timestamp> | undefined;
     now: number;
@@ -251,9 +257,10 @@ export async function signOnline(
   const rows: NewRow[] = [...(args.alsoInsert ?? [])];
   let snapshotBytes: Uint8Array;
   let snapshotVersion: number;
+  let snapshotSha256: string;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-    const meta = snapshotMetaForState(ctx.crypto, args.state);
+    const meta = args.snapshotMeta();
     const md = await signMetadata(
       newSnapshot({
         version: snapshotVersion,
@@ -263,17 +270,28 @@ export async function signOnline(
       [signerFor(signers, args.root, 'snapshot')],
     );
     snapshotBytes = serializeMetadata(md);
-    rows.push({ role: 'snapshot', bytes: snapshotBytes, metadata: md, serverSigned: true });
+    // Hashed once, for the timestamp and the row alike.
+    snapshotSha256 = toHex(ctx.crypto.hash('sha256', snapshotBytes));
+    rows.push({
+      role: 'snapshot',
+      bytes: snapshotBytes,
+      metadata: md,
+      serverSigned: true,
+      sha256: snapshotSha256,
+    });
   } else {
     if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
     snapshotBytes = args.currentSnapshot.bytes;
     snapshotVersion = args.currentSnapshot.metadata.signed.version;
+    snapshotSha256 = sha256Of(ctx.crypto, args.currentSnapshot);
   }
   const timestamp = await signMetadata(
     newTimestamp({
       version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
-      snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion),
+      snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion, {
+        known: { sha256: snapshotSha256 },
+      }),
     }),
     [signerFor(signers, args.root, 'timestamp')],
   );

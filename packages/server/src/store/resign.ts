@@ -3,11 +3,12 @@
  * of its lifetime, and re-signing them under the collection's lock, checked again with fresh data
  * so that any number of processes make one new version per step.
  */
-import { isSnapshotOnline, type Metadata } from '@tufa/core';
+import { isSnapshotOnline, type Metadata, snapshotMetaForState } from '@tufa/core';
 import { transaction } from '../db.js';
-import { collectionId, loadState, lockCollection } from './collection.js';
+import { collectionId, lockCollection } from './collection.js';
 import type { OnlineRole } from './keys.js';
 import { type PublishContext, signOnline } from './publish.js';
+import { loadState } from './state.js';
 
 /**
  * Collections whose latest timestamp or server-held snapshot has entered the re-sign window
@@ -85,7 +86,8 @@ export async function resign(
       root,
       snapshotOnline,
       resignSnapshot: snapshotDue,
-      state: { targets: state.targets, delegated: state.delegated },
+      snapshotMeta: () =>
+        snapshotMetaForState(ctx.crypto, { targets: state.targets!, delegated: state.delegated }),
       currentSnapshot: state.snapshot,
       currentTimestamp: timestamp,
       now,

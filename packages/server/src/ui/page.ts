@@ -17,6 +17,7 @@ import {
   type Delegations,
   isSnapshotOnline,
   type Key,
+  type StoredDelegatedRoles,
   type StoredRole,
   succinctBinCount,
   succinctBinIndexOf,
@@ -27,6 +28,7 @@ import { HttpStatusError } from '../http.js';
 import { collectionExpiries, type PendingOverview, roleExpiries } from '../overview.js';
 import type { PendingSummary } from '../pending.js';
 import { etagMatches } from '../responder.js';
+import type { LoadedState } from '../store/state.js';
 import type { Store } from '../store.js';
 import { type Asset, loadAssets } from './assets.js';
 
@@ -161,6 +163,27 @@ interface TreeNode {
 }
 
 /** The parts of a collection's parsed state the page shows. */
+/**
+ * Every delegated role parsed, in batches: the page shows them all, where the store's state parses
+ * only the roles an update reads (the rest are entries until asked for).
+ */
+async function everyDelegatedRole(loaded: LoadedState): Promise<ReadonlyMap<string, StoredRole<Targets>>> {
+  const delegated = loaded.state.delegated;
+  if (delegated instanceof Map) return delegated;
+  const stored = delegated as StoredDelegatedRoles;
+  const names = [...stored.entries.keys()];
+  const out = new Map<string, StoredRole<Targets>>();
+  for (let i = 0; i < names.length; i += 256) {
+    const batch = names.slice(i, i + 256);
+    await loaded.load(batch);
+    for (const name of batch) {
+      const document = stored.document(name);
+      if (document !== undefined) out.set(name, document);
+    }
+  }
+  return out;
+}
+
 interface Loaded {
   targets: StoredRole<Targets> | undefined;
   delegated: ReadonlyMap<string, StoredRole<Targets>>;
@@ -380,7 +403,12 @@ export class StatusPage {
       if (id === undefined || loaded?.state.root === undefined) {
         throw new TufaError('NOT_FOUND', `${gun}: no such collection`, { details: { gun } });
       }
-      return { ...loaded, serverKeyids: await store.serverKeyids(client, id) };
+      const delegated = await everyDelegatedRole(loaded);
+      return {
+        ...loaded,
+        state: { ...loaded.state, delegated },
+        serverKeyids: await store.serverKeyids(client, id),
+      };
     } finally {
       client.release();
     }

@@ -1,0 +1,137 @@
+/**
+ * Collections in succinct hash bins (TAP 15) on the server: a publish into one bin reads no other
+ * bin's document, stored bins are checked again when their delegator changes, and bins are
+ * limited apart from named delegated roles (--max-hash-bins).
+ */
+import {
+  expiresIn,
+  newTargets,
+  parseMetadata,
+  type SuccinctRoles,
+  succinctBinNameFor,
+  type Targets,
+  targetFileFor,
+  utf8Encode,
+  withSuccinctDelegation,
+  withTarget,
+} from '@tufa/core';
+import type { RunningServer } from '@tufa/server';
+import { DAY, sign, testCrypto } from '@tufa/testing';
+import { gunUrl, keys, post, rootFor } from '@tufa/testing/publisher';
+import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let pgServer: TestPostgres;
+let databaseUrl: string;
+let server: RunningServer;
+beforeAll(async () => {
+  pgServer = await startTestPostgres();
+  databaseUrl = await pgServer.createDatabase();
+  server = await startTestServer({ databaseUrl, maxDelegatedRoles: 2, maxHashBins: 16 });
+});
+afterAll(async () => {
+  await server?.close();
+  await pgServer?.stop();
+});
+
+const binnedTargets = (version: number, bitLength: number, binKey = keys.releases): Targets =>
+  withSuccinctDelegation(newTargets({ version, expires: expiresIn(Date.now(), 90 * DAY) }), {
+    keys: [binKey.key],
+    bitLength,
+    namePrefix: 'bins',
+  });
+
+/** Bin `name` at `version`, holding `tags`. */
+const bin = (version: number, tags: readonly string[]) => {
+  let t = newTargets({ version, expires: expiresIn(Date.now(), 90 * DAY) });
+  for (const tag of tags) t = withTarget(t, tag, targetFileFor(testCrypto, utf8Encode(tag)));
+  return t;
+};
+
+/** Root, targets in 16 bins and every bin (v1, one tag each) published on `base`; the bins' names. */
+async function publishBinned(
+  base: string,
+  gun: string,
+): Promise<{ succinct: SuccinctRoles; tags: Map<string, string> }> {
+  const root = sign(await rootFor(base, gun), keys.root);
+  const targets = binnedTargets(1, 4);
+  const succinct = targets.delegations!.succinctRoles!;
+  const tags = new Map<string, string>();
+  for (let i = 0; tags.size < 16; i++) {
+    const name = succinctBinNameFor(succinct, `app/v${i}`);
+    if (!tags.has(name)) tags.set(name, `app/v${i}`);
+  }
+  const docs: Record<string, ReturnType<typeof sign>> = { root, targets: sign(targets, keys.targets) };
+  for (const [name, tag] of tags) docs[name] = sign(bin(1, [tag]), keys.releases);
+  const res = await post(base, gun, docs);
+  expect(res.status).toBe(200);
+  return { succinct, tags };
+}
+
+async function latestSnapshotMeta(base: string, gun: string) {
+  const res = await fetch(gunUrl(base, gun, 'snapshot.json'));
+  return parseMetadata('snapshot', new Uint8Array(await res.arrayBuffer())).signed.meta;
+}
+
+describe('a publish into one bin', () => {
+  it('reads no other bin: a stored bin whose bytes are damaged does not stop it, and keeps its entry', async () => {
+    const gun = 'example.com/bins/lazy';
+    const { succinct, tags } = await publishBinned(server.url, gun);
+    const [damaged, target] = [...tags.keys()];
+    const before = (await latestSnapshotMeta(server.url, gun))[`${damaged}.json`];
+    await server.store.pool.query(
+      // Same length, not JSON: a parse would refuse it.
+      `UPDATE metadata SET data = overlay(data PLACING convert_to('!!!!', 'UTF8') FROM 1)
+       WHERE collection_id = (SELECT id FROM collections WHERE gun = $1) AND role = $2`,
+      [gun, damaged],
+    );
+    // A second server on the same database: nothing of this collection is parsed in its memory.
+    const fresh = await startTestServer({ databaseUrl, maxDelegatedRoles: 2, maxHashBins: 16 });
+    try {
+      let added = 0;
+      while (succinctBinNameFor(succinct, `app/new${added}`) !== target) added++;
+      const next = bin(2, [tags.get(target!)!, `app/new${added}`]);
+      const res = await post(fresh.url, gun, { [target!]: sign(next, keys.releases) });
+      expect(res.status).toBe(200);
+      // The top-level roles and what the update wrote: not a version per bin.
+      expect(res.json.versions).toEqual({ root: 1, targets: 1, [target!]: 2, snapshot: 2, timestamp: 2 });
+      const meta = await latestSnapshotMeta(fresh.url, gun);
+      expect(meta[`${damaged}.json`]).toEqual(before);
+      expect(meta[`${target}.json`]!.version).toBe(2);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('a targets that gives the bins other keys checks every stored bin again: THRESHOLD_NOT_MET', async () => {
+    const gun = 'example.com/bins/rotate';
+    await publishBinned(server.url, gun);
+    const fresh = await startTestServer({ databaseUrl, maxDelegatedRoles: 2, maxHashBins: 16 });
+    try {
+      const res = await post(fresh.url, gun, {
+        targets: sign(binnedTargets(2, 4, keys.other), keys.targets),
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.error).toMatchObject({ code: 'THRESHOLD_NOT_MET' });
+      const same = await post(fresh.url, gun, { targets: sign(binnedTargets(2, 4), keys.targets) });
+      expect(same.status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe('--max-hash-bins', () => {
+  it('bins are limited apart from named roles: 16 pass a limit of 2 named roles, 32 are DELEGATION_LIMIT', async () => {
+    const gun = 'example.com/bins/limit';
+    await publishBinned(server.url, gun);
+    const before = await latestSnapshotMeta(server.url, gun);
+    const res = await post(server.url, gun, { targets: sign(binnedTargets(2, 5), keys.targets) });
+    expect(res.status).toBe(413);
+    expect(res.json.error).toMatchObject({
+      code: 'DELEGATION_LIMIT',
+      details: { limit: 16, found: 32, bins: true },
+    });
+    expect(await latestSnapshotMeta(server.url, gun)).toEqual(before);
+  });
+});
