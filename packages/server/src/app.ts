@@ -33,7 +33,7 @@ import { CompressedCopies, metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
 import type { TokenStore } from './tokens.js';
-import { StatusPage, type Viewer } from './ui/page.js';
+import { StatusPage, UI_SECURITY_HEADERS, type Viewer } from './ui/page.js';
 
 export type Action = 'read' | 'write';
 
@@ -671,6 +671,9 @@ export function createRequestListener(
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     const call = new Call(req, request, requestId, access, bodyBudget);
+    // Refusals, redirects and 404s under /ui/ are the page's answers too: the same CSP and headers.
+    if (request.path === '/ui' || request.path.startsWith('/ui/'))
+      Object.assign(call.headers, UI_SECURITY_HEADERS);
     let route: Route | undefined;
     let release: (() => void) | undefined;
 

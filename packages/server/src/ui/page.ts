@@ -64,7 +64,8 @@ export const UI_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+/** Sent with every answer under /ui/: the page's files, its JSON, and refusals, redirects and 404s. */
+export const UI_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Security-Policy': UI_CSP,
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
@@ -309,7 +310,7 @@ export class StatusPage {
     const asset = this.assets.get(path === '' ? 'index.html' : path);
     if (asset !== undefined) {
       const common = {
-        ...SECURITY_HEADERS,
+        ...UI_SECURITY_HEADERS,
         'Content-Type': asset.type,
         'Cache-Control': 'no-cache',
         ETag: asset.etag,
@@ -325,7 +326,7 @@ export class StatusPage {
     };
     const handler = Object.hasOwn(api, path) ? api[path] : undefined;
     if (handler === undefined) throw new TufaError('NOT_FOUND', `no such page: /ui/${path.slice(0, 200)}`);
-    return { headers: { ...SECURITY_HEADERS, 'Cache-Control': 'no-store' }, body: await handler() };
+    return { headers: { ...UI_SECURITY_HEADERS, 'Cache-Control': 'no-store' }, body: await handler() };
   }
 
   private async collections(query: ParsedUrlQuery, viewer: Viewer): Promise<object> {

@@ -1,0 +1,88 @@
+/**
+ * The status page's answers other than the happy path, against a real server whose pulls are
+ * anonymous and whose writes need a token: every answer under /ui/ (refusals, redirects, 404s,
+ * 304s) carries the page's CSP and headers, and a pending update (whose proposal names targets not
+ * yet published) is shown only to a caller who may push, as GET …/pending/ is.
+ */
+import { bumpVersion, expiresIn, targetFileFor, utf8Encode, withRootRole, withTarget } from '@tufa/core';
+import type { RunningServer } from '@tufa/server';
+import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
+import { body, gunUrl, keys, rootFor, targetsV } from '@tufa/testing/publisher';
+import { startTestServer, tempDir } from '@tufa/testing/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UI_CSP } from './page.js';
+
+const GUN = 'example.com/ui-answers/app';
+const EMBARGOED = 'app/v2-embargoed';
+const t = [keyPair(241), keyPair(242), keyPair(243)];
+
+let server: RunningServer;
+let url: string;
+let ops: string;
+let puller: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ dataDir: tempDir(), allowAnonymousWrites: false });
+  url = server.url;
+  ops = (await server.tokens.create('ops', ['admin:*'])).token;
+  puller = (await server.tokens.create('puller', ['pull:example.com/*'])).token;
+  const auth = { 'content-type': 'application/json', authorization: `Bearer ${ops}` };
+  const root = withRootRole(await rootFor(url, GUN, { token: ops }), 'targets', {
+    keys: t.map((k) => k.key),
+    threshold: 2,
+  });
+  const v1 = targetsV(1, { 'app/v1': 'v1' }, false);
+  const published = await fetch(gunUrl(url, GUN), {
+    method: 'POST',
+    headers: auth,
+    body: body({ root: sign(root, keys.root), targets: sign(v1, t[0]!, t[1]!) }),
+  });
+  expect(published.status).toBe(200);
+  const v2 = withTarget(
+    bumpVersion(v1, expiresIn(Date.now(), 90 * DAY)),
+    EMBARGOED,
+    targetFileFor(testCrypto, utf8Encode('v2')),
+  );
+  const proposed = await fetch(`${url}/v2/${GUN}/_trust/pending/`, {
+    method: 'POST',
+    headers: auth,
+    body: body({ targets: sign(v2, t[2]!) }),
+  });
+  expect(proposed.status).toBe(202);
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const collection = async (token?: string) => {
+  const res = await fetch(`${url}/ui/api/collection?gun=${GUN}`, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
+  expect(res.status).toBe(200);
+  return { text: await res.text() };
+};
+
+describe('the status page where pulls are anonymous and writes need a token', () => {
+  it('every answer under /ui/ carries the CSP and nosniff: refusals, redirects, 404, 405, 304', async () => {
+    const etag = (await fetch(`${url}/ui/app.js`)).headers.get('etag')!;
+    const answers: [string, RequestInit, number][] = [
+      ['/ui', { redirect: 'manual' }, 308],
+      ['/ui/nothing.js', {}, 404],
+      ['/ui/api/nothing', {}, 404],
+      ['/ui/', { method: 'POST' }, 405],
+      ['/ui/api/collection', {}, 400],
+      ['/ui/api/collections?page=0', {}, 400],
+      ['/ui/api/collections', { headers: { authorization: 'Bearer tufa_0000000000000000_x' } }, 401],
+      [`/ui/api/collection?gun=example.com/ui-answers/none`, {}, 404],
+      ['/ui/app.js', { headers: { 'if-none-match': etag } }, 304],
+    ];
+    for (const [path, init, status] of answers) {
+      const res = await fetch(`${url}${path}`, init);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('content-security-policy'), path).toBe(UI_CSP);
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
+    }
+  });
+});
