@@ -337,6 +337,7 @@ export function createRequestListener(
         ? authorize({ gun, action: 'read', request: call.request })
         : access.may(await call.principal(), 'pull', gun),
     requirePull: async (gun) => allowed(call, gun, 'pull'),
+    mayPush: (gun) => mayPush(call, gun),
   });
   const mayPush = async (call: Call, gun: string): Promise<boolean> => {
     if (authorize !== undefined) return authorize({ gun, action: 'write', request: call.request });

@@ -64,6 +64,19 @@ const collection = async (token?: string) => {
 };
 
 describe('the status page where pulls are anonymous and writes need a token', () => {
+  it('shows a pending update to a caller who may push, and to no other (it names unpublished targets)', async () => {
+    // What the pending API itself answers: a writer's list.
+    expect((await fetch(`${url}/v2/${GUN}/_trust/pending/`)).status).toBe(401);
+    for (const token of [undefined, puller]) {
+      const { text } = await collection(token);
+      expect(JSON.parse(text).pending, String(token)).toBeNull();
+      expect(text).not.toContain(EMBARGOED);
+    }
+    const shown = JSON.parse((await collection(ops)).text);
+    expect(shown.pending).toHaveLength(1);
+    expect(shown.pending[0].changes[0].targets.added).toEqual([EMBARGOED]);
+  });
+
   it('every answer under /ui/ carries the CSP and nosniff: refusals, redirects, 404, 405, 304', async () => {
     const etag = (await fetch(`${url}/ui/app.js`)).headers.get('etag')!;
     const answers: [string, RequestInit, number][] = [

@@ -37,6 +37,8 @@ export interface Viewer {
   mayPull(gun: string): Promise<boolean>;
   /** 401 or 403 as a read of `gun` would be. */
   requirePull(gun: string): Promise<void>;
+  /** Whether the caller may push `gun`: the pending list (GET …/pending/) is a writer's. */
+  mayPush(gun: string): Promise<boolean>;
 }
 
 export interface UiReply {
@@ -429,7 +431,10 @@ export class StatusPage {
         keys: d === undefined ? [] : keysOf(d.role.keyids, d.keys),
       });
     }
-    const pending = (await this.options.pending.summaries([gun])).get(gun) ?? [];
+    // Proposals name targets not yet published: shown only to whom GET …/pending/ would show them.
+    const pending = (await viewer.mayPush(gun))
+      ? pendingView((await this.options.pending.summaries([gun])).get(gun) ?? [])
+      : null;
     let targetCount = 0;
     for (const t of targetsOf(loaded)) targetCount += Object.keys(t.targets).length;
     return {
@@ -439,7 +444,7 @@ export class StatusPage {
       roles,
       binRoles,
       delegations: tree(loaded, loaded.targets?.metadata.signed.delegations, now),
-      pending: pendingView(pending),
+      pending,
       targetCount,
     };
   }
