@@ -60,5 +60,16 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     expect(refused('pkcs11:slot-id=x;id=%01')).toMatch(/slot-id is not a number/);
     expect(refused('file:/key')).toMatch(/does not start with pkcs11:/);
     expect(refused(`pkcs11:object=${'a'.repeat(5000)}`)).toMatch(/longer than 4096/);
+    // Characters RFC 7512 wants percent-encoded in a path value, and in a query value.
+    for (const c of ['/', '?', '#', '"', '%', '\\', '|', '\u00e9']) {
+      expect(refused(`pkcs11:object=a${c === '%' ? '%g' : c}b`), c).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(refused('pkcs11:id=%01?module-path=/usr/lib/a#b.so')).toMatch(/must be percent-encoded/);
+    expect(refused('pkcs11:id=%01?module-path=/usr/lib/a;b.so')).toMatch(/must be percent-encoded/);
+    expect(parsePkcs11Uri("pkcs11:object=a:b@c!$'()*+,=&d;id=%01").object).toBe("a:b@c!$'()*+,=&d");
+    // A module is code that runs: never one found from the working directory.
+    for (const path of ['lib/evil.so', './evil.so', 'libsofthsm2.so', '', '..%2fevil.so']) {
+      expect(refused(`pkcs11:id=%01?module-path=${path}`), path).toMatch(/is not an absolute path/);
+    }
   });
 });

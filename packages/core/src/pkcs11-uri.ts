@@ -1,7 +1,8 @@
 /**
  * PKCS#11 URIs (RFC 7512): `pkcs11:token=…;object=…;id=%01?module-path=/usr/lib/…`, the one way a
- * hardware key is named in TUFA_HOME. Parsed strictly: unknown attributes, an attribute twice and
- * bad percent-encoding are refused, and so is a PIN (`pin-value`, `pin-source`): tufa keeps none.
+ * hardware key is named in TUFA_HOME. Parsed strictly: unknown attributes, an attribute twice,
+ * bad percent-encoding, a character RFC 7512 wants encoded and a relative module-path are refused,
+ * and so is a PIN (`pin-value`, `pin-source`): tufa keeps none.
  */
 import { TufaError } from './errors.js';
 
@@ -32,7 +33,11 @@ function refuse(uri: string, why: string): never {
   });
 }
 
-function percentDecode(uri: string, value: string): Uint8Array {
+/** RFC 7512's pk11-pchar and pk11-qchar beside unreserved: what a value may hold unencoded. */
+const PATH_CHARS = /^[A-Za-z0-9\-._~:[\]@!$'()*+,=&]$/;
+const QUERY_CHARS = /^[A-Za-z0-9\-._~:[\]@!$'()*+,=/?|]$/;
+
+function percentDecode(uri: string, value: string, allowed: RegExp): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
@@ -41,10 +46,10 @@ function percentDecode(uri: string, value: string): Uint8Array {
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) refuse(uri, `bad percent-encoding at "${value.slice(i, i + 3)}"`);
       out.push(Number.parseInt(hex, 16));
       i += 2;
-    } else if (c > 0x20 && c < 0x7f && !'"<>\\^`{|}'.includes(value[i]!)) {
+    } else if (allowed.test(value[i]!)) {
       out.push(c);
     } else {
-      refuse(uri, 'a character that must be percent-encoded');
+      refuse(uri, `a character that must be percent-encoded (${JSON.stringify(value[i])})`);
     }
   }
   return Uint8Array.from(out);
@@ -83,9 +88,9 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
         });
   for (const [name, value] of split(path, ';')) {
     if ((PATH_STRINGS as readonly string[]).includes(name)) {
-      out[name as (typeof PATH_STRINGS)[number]] = text(uri, percentDecode(uri, value));
+      out[name as (typeof PATH_STRINGS)[number]] = text(uri, percentDecode(uri, value, PATH_CHARS));
     } else if (name === 'id') {
-      out.id = percentDecode(uri, value);
+      out.id = percentDecode(uri, value, PATH_CHARS);
     } else if (name === 'slot-id') {
       if (!/^\d{1,10}$/.test(value)) refuse(uri, 'slot-id is not a number');
       out.slotId = Number(value);
@@ -98,7 +103,12 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
       refuse(uri, `${name}: tufa never keeps a PIN; set TUFA_PKCS11_PIN or type it at the prompt`);
     }
     if (name !== 'module-path') refuse(uri, `unknown query attribute ${name.slice(0, 40)}`);
-    out.modulePath = text(uri, percentDecode(uri, value));
+    const modulePath = text(uri, percentDecode(uri, value, QUERY_CHARS));
+    // Loading a module runs its code: a relative path would load whatever the working directory of
+    // a later command holds (a cloned repository's, say), so a URI names the module absolutely.
+    if (!/^\/|^[A-Za-z]:[\\/]/.test(modulePath))
+      refuse(uri, `module-path ${modulePath} is not an absolute path`);
+    out.modulePath = modulePath;
   }
   if (options.token !== true && out.id === undefined && out.object === undefined) {
     refuse(uri, 'it names no key: give id= or object=');
