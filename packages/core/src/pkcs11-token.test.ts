@@ -110,4 +110,18 @@ describe('a token’s answers are checked', () => {
     const uri = parsePkcs11Uri(`pkcs11:token=${LABEL};id=%03`);
     expect(await codeOf(tokens.adopt(uri, SOFTHSM_MODULE))).toBe('UNSUPPORTED_KEY');
   });
+
+  it('a wrong PIN is tried once per token, however the URIs name the token', async () => {
+    let asked = 0;
+    const tokens = new Pkcs11Tokens({
+      get: async () => {
+        asked++;
+        return '000000';
+      },
+    });
+    // The same SoftHSM2 token by its label, then by its model (another URI, the same slot).
+    expect(await codeOf(tokens.login(SOFTHSM_MODULE, { token: LABEL }))).toBe('WRONG_PIN');
+    expect(await codeOf(tokens.login(SOFTHSM_MODULE, { model: 'SoftHSM v2' }))).toBe('WRONG_PIN');
+    expect(asked).toBe(1);
+  });
 });

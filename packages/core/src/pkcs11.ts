@@ -464,6 +464,8 @@ export function derSignature(raw: Uint8Array): Uint8Array {
 export class Pkcs11Tokens {
   private readonly modules = new Map<string, Promise<Pkcs11Api>>();
   private readonly sessions = new Map<string, Promise<TokenSession>>();
+  /** One session per token, however its URIs name it: one login, so one wrong PIN at most. */
+  private readonly bySlot = new Map<string, TokenSession>();
 
   constructor(readonly pins: PinSource) {}
 
@@ -543,13 +545,18 @@ export class Pkcs11Tokens {
           );
         }
         const { slot, info } = candidates[0]!;
+        const slotKey = `${modulePath}\u0000${slot.toString('hex')}`;
+        const known = this.bySlot.get(slotKey);
+        if (known !== undefined) return known;
         let handle: Handle;
         try {
           handle = api.C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION);
         } catch (err) {
           throw tokenFailure(modulePath, 'opening a session', err);
         }
-        return new TokenSession(api, modulePath, handle, info, slot);
+        const opened = new TokenSession(api, modulePath, handle, info, slot);
+        this.bySlot.set(slotKey, opened);
+        return opened;
       })();
       this.sessions.set(key, session);
       session.catch(() => this.sessions.delete(key));
