@@ -26,7 +26,7 @@ import {
   statusOf,
 } from './http.js';
 import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './metrics.js';
-import { PendingOverview } from './overview.js';
+import { PendingOverview, SharedExpiries } from './overview.js';
 import { PendingRoutes, PendingStore } from './pending.js';
 import type { TrustedProxies } from './proxies.js';
 import { CompressedCopies, metadataResponse } from './responder.js';
@@ -236,13 +236,16 @@ export function createRequestListener(
   const pending = new PendingRoutes(pendingStore, options.bodyLimit);
   const authorize = options.authorize;
   const overview = new PendingOverview(pendingStore, store.pool, store.now);
+  const expiries = new SharedExpiries(store.pool, store.now);
   const collectionMetrics = new CollectionMetrics({
     pool: store.pool,
     pending: overview,
     limit: options.metricsCollections ?? DEFAULT_METRICS_COLLECTIONS,
     now: store.now,
+    expiries,
   });
-  const statusPage = options.ui === false ? undefined : new StatusPage({ store, pending: overview });
+  const statusPage =
+    options.ui === false ? undefined : new StatusPage({ store, pending: overview, expiries });
 
   /**
    * Path → its route, parsed once: only paths of at most 512 characters that name a route, at

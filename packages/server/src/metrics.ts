@@ -6,7 +6,7 @@
 
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { collectionExpiries, missingSignatures, type PendingOverview, roleExpiries } from './overview.js';
+import { missingSignatures, type PendingOverview, roleExpiries, SharedExpiries } from './overview.js';
 
 export interface Metrics {
   registry: Registry;
@@ -101,18 +101,19 @@ function label(value: string): string {
  * METRICS_DELEGATED_ROLES delegated ones; `tufa_metadata_collections_omitted` counts the rest.
  */
 export class CollectionMetrics {
-  /** One database pass shared by scrapes that arrive while it runs. */
-  private inFlight: ReturnType<typeof collectionExpiries> | undefined;
+  /** One database pass shared by scrapes (and the status page's lists) that arrive while it runs. */
+  private readonly shared: SharedExpiries;
 
   constructor(
-    private readonly options: { pool: pg.Pool; pending: PendingOverview; limit: number; now: () => number },
-  ) {}
-
-  private expiries(): ReturnType<typeof collectionExpiries> {
-    this.inFlight ??= collectionExpiries(this.options.pool, this.options.now()).finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
+    private readonly options: {
+      pool: pg.Pool;
+      pending: PendingOverview;
+      limit: number;
+      now: () => number;
+      expiries?: SharedExpiries;
+    },
+  ) {
+    this.shared = options.expiries ?? new SharedExpiries(options.pool, options.now);
   }
 
   /** The series in the text format, for the collections `mayPull` allows. */
@@ -121,7 +122,7 @@ export class CollectionMetrics {
     if (limit === 0) return '';
     const visible: string[] = [];
     let omitted = 0;
-    for (const c of await this.expiries()) {
+    for (const c of await this.shared.get()) {
       if (!(await mayPull(c.gun))) continue;
       if (visible.length < limit) visible.push(c.gun);
       else omitted++;

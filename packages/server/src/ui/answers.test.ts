@@ -10,7 +10,10 @@ import { DAY, testKey as keyPair, sign, testCrypto } from '@tufa/testing';
 import { body, gunUrl, keys, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestServer, tempDir } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UI_CSP } from './page.js';
+import { PendingOverview } from '../overview.js';
+import { PendingStore } from '../pending.js';
+import type { Store } from '../store.js';
+import { StatusPage, UI_CSP, type Viewer } from './page.js';
 
 const GUN = 'example.com/ui-answers/app';
 const EMBARGOED = 'app/v2-embargoed';
@@ -97,5 +100,43 @@ describe('the status page where pulls are anonymous and writes need a token', ()
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
       expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
     }
+  });
+});
+
+describe('the cost of the collections list', () => {
+  it('a burst of list requests shares one pass over every collection’s expiries', async () => {
+    // The server's own pool and store, with the passes over every collection counted.
+    let passes = 0;
+    const pool = server.store.pool;
+    const counted = new Proxy(pool, {
+      get(target, name) {
+        if (name === 'query') {
+          return (...args: Parameters<typeof pool.query>) => {
+            if (String(args[0]).includes('GROUP BY c.gun')) passes++;
+            return (target.query as (...a: unknown[]) => unknown)(...args);
+          };
+        }
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const store = new Proxy(server.store, {
+      get: (target, name) => (name === 'pool' ? counted : Reflect.get(target, name)),
+    }) as Store;
+    const page = new StatusPage({
+      store,
+      pending: new PendingOverview(new PendingStore(store), counted, store.now),
+    });
+    const anyone: Viewer = {
+      admit: async () => {},
+      mayPull: async () => true,
+      requirePull: async () => {},
+      mayPush: async () => false,
+    };
+    const lists = await Promise.all(
+      Array.from({ length: 8 }, () => page.answer('api/collections', {}, {}, anyone)),
+    );
+    expect(passes).toBe(1);
+    for (const list of lists) expect((list.body as { total: number }).total).toBe(1);
   });
 });

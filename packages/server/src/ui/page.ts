@@ -24,7 +24,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import { HttpStatusError } from '../http.js';
-import { collectionExpiries, type PendingOverview, roleExpiries } from '../overview.js';
+import { type PendingOverview, roleExpiries, SharedExpiries } from '../overview.js';
 import type { PendingSummary } from '../pending.js';
 import { etagMatches } from '../responder.js';
 import type { Store } from '../store.js';
@@ -298,8 +298,13 @@ function pendingView(summaries: readonly PendingSummary[]) {
 
 export class StatusPage {
   private readonly assets: ReadonlyMap<string, Asset> = loadAssets();
+  private readonly expiries: SharedExpiries;
 
-  constructor(private readonly options: { store: Store; pending: PendingOverview }) {}
+  constructor(
+    private readonly options: { store: Store; pending: PendingOverview; expiries?: SharedExpiries },
+  ) {
+    this.expiries = options.expiries ?? new SharedExpiries(options.store.pool, options.store.now);
+  }
 
   /** The answer to GET `/ui/{path}` (`path` undefined: `/ui` itself). */
   async answer(
@@ -339,7 +344,7 @@ export class StatusPage {
     const now = store.now();
     const counts: Record<ExpiryState, number> = { expired: 0, week: 0, month: 0, fine: 0 };
     const visible = [];
-    for (const c of await collectionExpiries(store.pool, now)) {
+    for (const c of await this.expiries.get()) {
       if (search !== '' && !c.gun.toLowerCase().includes(search)) continue;
       if (!(await viewer.mayPull(c.gun))) continue;
       counts[expiryState(c.nearest, now)]++;
