@@ -67,6 +67,8 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     expect(refused('pkcs11:id=%01?module-path=/usr/lib/a#b.so')).toMatch(/must be percent-encoded/);
     expect(refused('pkcs11:id=%01?module-path=/usr/lib/a;b.so')).toMatch(/must be percent-encoded/);
     expect(parsePkcs11Uri("pkcs11:object=a:b@c!$'()*+,=&d;id=%01").object).toBe("a:b@c!$'()*+,=&d");
+    expect(refused('pkcs11:id=%01;type=privat')).toMatch(/type=privat is none of/);
+    expect(parsePkcs11Uri('pkcs11:id=%01;type=public').type).toBe('public');
     // A module is code that runs: never one found from the working directory.
     for (const path of ['lib/evil.so', './evil.so', 'libsofthsm2.so', '', '..%2fevil.so']) {
       expect(refused(`pkcs11:id=%01?module-path=${path}`), path).toMatch(/is not an absolute path/);

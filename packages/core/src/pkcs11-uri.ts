@@ -110,6 +110,10 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
       refuse(uri, `module-path ${modulePath} is not an absolute path`);
     out.modulePath = modulePath;
   }
+  // RFC 7512's object classes: another word is a typo, not a class some token might know.
+  if (out.type !== undefined && !['public', 'private', 'cert', 'secret-key', 'data'].includes(out.type)) {
+    refuse(uri, `type=${out.type.slice(0, 40)} is none of public, private, cert, secret-key, data`);
+  }
   if (options.token !== true && out.id === undefined && out.object === undefined) {
     refuse(uri, 'it names no key: give id= or object=');
   }
