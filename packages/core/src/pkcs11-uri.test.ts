@@ -51,6 +51,25 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
       /^INVALID_ARGUMENT: .*pin-value: tufa never keeps a PIN/,
     );
     expect(refused('pkcs11:id=%01?pin-source=file:/pin')).toMatch(/pin-source: tufa never keeps a PIN/);
+    // A PIN given by mistake is not repeated by the refusal, in its message or its JSON.
+    for (const uri of [
+      'pkcs11:id=%01?pin-value=987654',
+      'pkcs11:id=%01?PIN-VALUE=987654',
+      'pkcs11:id=%01?pin%2dvalue=987654',
+      'pkcs11:id=%01?module-path=/usr/lib/x.so&pin-value=987654',
+      'pkcs11:id=%01?987654',
+      'pkcs11:id=%01;x-vendor=1?pin-value=987654',
+    ]) {
+      let err: TufaError | undefined;
+      try {
+        parsePkcs11Uri(uri);
+      } catch (e) {
+        err = e as TufaError;
+      }
+      expect(err?.code, uri).toBe('INVALID_ARGUMENT');
+      expect(JSON.stringify(err), uri).not.toContain('987654');
+      expect(err?.message, uri).not.toContain('987654');
+    }
     expect(refused('pkcs11:id=%01;x-vendor=1')).toMatch(/unknown attribute x-vendor/);
     expect(refused('pkcs11:id=%01;id=%02')).toMatch(/id twice/);
     expect(refused('pkcs11:object=a%2')).toMatch(/bad percent-encoding/);

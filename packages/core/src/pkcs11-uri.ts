@@ -26,9 +26,30 @@ export interface Pkcs11Uri {
 const MAX_URI = 4096;
 const PATH_STRINGS = ['token', 'manufacturer', 'serial', 'model', 'object', 'type'] as const;
 
+/**
+ * The URI as a refusal quotes it: its query's values left out, where a PIN given by mistake
+ * (`pin-value=…`, however spelled) would otherwise reach a terminal, a log or a JSON error.
+ */
+function quoted(uri: string): string {
+  const q = uri.indexOf('?');
+  const values = (part: string) => {
+    const eq = part.indexOf('=');
+    return eq < 0 ? '…' : `${part.slice(0, eq)}=…`;
+  };
+  const shown =
+    q < 0
+      ? uri
+      : `${uri.slice(0, q)}?${uri
+          .slice(q + 1)
+          .split('&')
+          .map(values)
+          .join('&')}`;
+  return shown.slice(0, 200);
+}
+
 function refuse(uri: string, why: string): never {
   throw new TufaError('INVALID_ARGUMENT', `not a PKCS#11 URI (RFC 7512): ${why}`, {
-    found: uri.slice(0, 200),
+    found: quoted(uri),
     expected: 'pkcs11:token=LABEL;object=LABEL;id=%XX…',
   });
 }
@@ -80,7 +101,14 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
       ? []
       : part.split(separator).map((attr) => {
           const eq = attr.indexOf('=');
-          if (eq <= 0) refuse(uri, `"${attr.slice(0, 40)}" is not name=value`);
+          if (eq <= 0) {
+            refuse(
+              uri,
+              separator === '&'
+                ? 'a query part is not name=value'
+                : `"${attr.slice(0, 40)}" is not name=value`,
+            );
+          }
           const name = attr.slice(0, eq).toLowerCase();
           if (seen.has(name)) refuse(uri, `${name} twice`);
           seen.add(name);
