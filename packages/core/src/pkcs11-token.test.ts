@@ -124,4 +124,20 @@ describe('a token’s answers are checked', () => {
     expect(await codeOf(tokens.login(SOFTHSM_MODULE, { model: 'SoftHSM v2' }))).toBe('WRONG_PIN');
     expect(asked).toBe(1);
   });
+
+  it('logins asked for at the same time share one PIN and one try', async () => {
+    let asked = 0;
+    const tokens = new Pkcs11Tokens({
+      get: async () => {
+        asked++;
+        return '000000';
+      },
+    });
+    const codes = await Promise.all([
+      codeOf(tokens.login(SOFTHSM_MODULE, { token: LABEL })),
+      codeOf(tokens.login(SOFTHSM_MODULE, { token: LABEL })),
+    ]);
+    expect(codes).toEqual(['WRONG_PIN', 'WRONG_PIN']);
+    expect(asked).toBe(1);
+  });
 });

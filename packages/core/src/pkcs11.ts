@@ -166,18 +166,24 @@ class TokenSession {
     return trimmed(this.info.label);
   }
 
+  /** The login under way: callers at the same time share it (one PIN asked, one C_Login tried). */
+  private loggingIn: Promise<void> | undefined;
+
   /** Logs in once; a wrong PIN is reported at once and never tried again. */
   async login(pins: PinSource): Promise<void> {
     if (this.loggedIn) return;
     if (this.refused !== undefined) throw this.refused;
-    try {
-      await this.tryLogin(pins);
-    } catch (err) {
-      if (err instanceof TufaError && (err.code === 'WRONG_PIN' || err.code === 'PIN_REQUIRED')) {
-        this.refused = err;
-      }
-      throw err;
-    }
+    this.loggingIn ??= this.tryLogin(pins)
+      .catch((err: unknown) => {
+        if (err instanceof TufaError && (err.code === 'WRONG_PIN' || err.code === 'PIN_REQUIRED')) {
+          this.refused = err;
+        }
+        throw err;
+      })
+      .finally(() => {
+        this.loggingIn = undefined;
+      });
+    return this.loggingIn;
   }
 
   private async tryLogin(pins: PinSource): Promise<void> {
