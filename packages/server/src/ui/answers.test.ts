@@ -103,6 +103,41 @@ describe('the status page where pulls are anonymous and writes need a token', ()
   });
 });
 
+describe('bad query parameters', () => {
+  it('are 400 INVALID_ARGUMENT, never a 500', async () => {
+    const long = 'a'.repeat(257);
+    const bad = [
+      'api/collections?page=abc',
+      'api/collections?page=-1',
+      'api/collections?page=1e3',
+      'api/collections?page=99999999',
+      'api/collections?page=1&page=2',
+      `api/collections?q=${long}`,
+      'api/collections?q=a&q=b',
+      'api/collection?gun=',
+      'api/collection?gun=%00',
+      `api/collection?gun=${encodeURIComponent('a/../b')}`,
+      `api/collection?gun=${'a'.repeat(300)}`,
+      'api/collection?gun=a&gun=b',
+      'api/targets',
+      `api/targets?gun=${GUN}&page=0`,
+      `api/targets?gun=${GUN}&q=${long}`,
+    ];
+    for (const path of bad) {
+      const res = await fetch(`${url}/ui/${path}`);
+      const got = (await res.json()) as { error?: { code: string } };
+      expect([res.status, got.error?.code], path).toEqual([400, 'INVALID_ARGUMENT']);
+    }
+    // Odd but harmless: a page past the end is empty, a search that is a regex or a LIKE pattern is text.
+    for (const q of ['.*', '%', '_', '(', '[', '%ZZ']) {
+      const res = await fetch(
+        `${url}/ui/api/targets?gun=${GUN}&q=${q === '%ZZ' ? q : encodeURIComponent(q)}`,
+      );
+      expect([res.status, ((await res.json()) as { total: number }).total], q).toEqual([200, 0]);
+    }
+  });
+});
+
 describe('the cost of the collections list', () => {
   it('a burst of list requests shares one pass over every collection’s expiries', async () => {
     // The server's own pool and store, with the passes over every collection counted.
