@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PendingOverview } from '../overview.js';
 import { PendingStore } from '../pending.js';
 import type { Store } from '../store.js';
-import { StatusPage, UI_CSP, type Viewer } from './page.js';
+import { StatusPage, TargetIndex, UI_CSP, type Viewer } from './page.js';
 
 const GUN = 'example.com/ui-answers/app';
 const EMBARGOED = 'app/v2-embargoed';
@@ -173,5 +173,30 @@ describe('the cost of the collections list', () => {
     );
     expect(passes).toBe(1);
     for (const list of lists) expect((list.body as { total: number }).total).toBe(1);
+  });
+});
+
+describe('the cost of a page of targets', () => {
+  it('the sorted targets are built once per set of stored documents, not per request', async () => {
+    const load = async () => {
+      const client = await server.store.pool.connect();
+      try {
+        const id = (await server.store.collectionId(client, GUN))!;
+        const { state } = await server.store.loadState(client, id);
+        return { targets: state.targets, delegated: state.delegated };
+      } finally {
+        client.release();
+      }
+    };
+    const index = new TargetIndex();
+    const first = index.entries(GUN, await load());
+    expect(first.map((t) => t.name)).toEqual(['app/v1']);
+    // Loaded again: the store hands out the same parsed documents, so the same sorted list.
+    expect(index.entries(GUN, await load())).toBe(first);
+    // Another document (a new version, here a copy): built again.
+    const loaded = await load();
+    const again = index.entries(GUN, { ...loaded, targets: { ...loaded.targets! } });
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
   });
 });
