@@ -89,6 +89,22 @@ export const METRICS_DELEGATED_ROLES = 16;
 /** `--metrics-collections` unless given: the collections exported, soonest expiry first. */
 export const DEFAULT_METRICS_COLLECTIONS = 1000;
 
+const TOP_LEVEL: ReadonlySet<string> = new Set(['root', 'targets', 'snapshot', 'timestamp']);
+
+/**
+ * The pending series of one collection, as bounded as its expiry series: the top-level roles and
+ * METRICS_DELEGATED_ROLES delegated ones, those nearest to publishing (fewest missing) first; a
+ * proposal may carry thousands of delegated roles.
+ */
+function boundedMissing(missing: ReadonlyMap<string, number>): [string, number][] {
+  const top = [...missing].filter(([role]) => TOP_LEVEL.has(role));
+  const delegated = [...missing]
+    .filter(([role]) => !TOP_LEVEL.has(role))
+    .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, METRICS_DELEGATED_ROLES);
+  return [...top, ...delegated];
+}
+
 /** A label value in the text exposition format: backslash, double quote and line feed escaped. */
 function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -139,7 +155,7 @@ export class CollectionMetrics {
         expires.push(`tufa_metadata_expires_timestamp_seconds${labels} ${r.expiresAt / 1000}`);
         versions.push(`tufa_metadata_version${labels} ${r.version}`);
       }
-      for (const [role, n] of missingSignatures(pending.get(gun) ?? [])) {
+      for (const [role, n] of boundedMissing(missingSignatures(pending.get(gun) ?? []))) {
         missing.push(`tufa_pending_signatures{gun="${g}",role="${label(role)}"} ${n}`);
       }
     }
