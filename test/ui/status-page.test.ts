@@ -361,6 +361,8 @@ describe('the status page where pulls need a token', () => {
     expect(await page.locator('#roles tr[data-role="targets"] [data-state]').getAttribute('data-state')).toBe(
       'fine',
     );
+    // A pull-only token is not shown the pending updates (they are a writer's), and the page says so.
+    expect(await page.locator('#pending-hidden').count()).toBe(1);
     // The browser logs every refused fetch: the 401s asked for a token, the 403 was ours.
     expect(errors.filter((e) => !/status of (401|403)/.test(e))).toEqual([]);
   });

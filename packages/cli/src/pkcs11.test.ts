@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { codeOf } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
 import { modulePathFor, pinSource } from './pkcs11.js';
@@ -30,5 +31,8 @@ describe('PKCS#11 settings of the CLI', () => {
     expect(modulePathFor({ TUFA_PKCS11_MODULE: '/env.so' }, undefined, uri)).toBe('/env.so');
     expect(modulePathFor({ TUFA_PKCS11_MODULE: '' }, undefined, uri)).toBe('/recorded.so');
     expect(codeOf(() => modulePathFor({}, undefined, { id: uri.id }))).toBe('INVALID_ARGUMENT');
+    // A relative path is this run's: made absolute, so the home records where the module is.
+    expect(modulePathFor({}, 'lib/softhsm2.so')).toBe(join(process.cwd(), 'lib/softhsm2.so'));
+    expect(modulePathFor({ TUFA_PKCS11_MODULE: './env.so' })).toBe(join(process.cwd(), 'env.so'));
   });
 });

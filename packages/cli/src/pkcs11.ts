@@ -3,6 +3,7 @@
  * TUFA_PKCS11_PIN or a prompt without echo, the module from --module or TUFA_PKCS11_MODULE, and
  * one set of open tokens per command. Loaded only when a key on a token is used.
  */
+import { resolve } from 'node:path';
 import { type Key, type Pkcs11Uri, parsePkcs11Uri, type Signer, TufaError } from '@tufa/core';
 import { type PinSource, Pkcs11Tokens } from '@tufa/core/pkcs11';
 import type { Context } from './context.js';
@@ -34,8 +35,8 @@ export function pinSource(
 }
 
 /**
- * The module to load: --module, else TUFA_PKCS11_MODULE (this run's machine), else the module the
- * key was recorded with (the URI's module-path).
+ * The module to load, as an absolute path: --module, else TUFA_PKCS11_MODULE (this run's machine),
+ * else the module the key was recorded with (the URI's module-path).
  */
 export function modulePathFor(env: NodeJS.ProcessEnv, option?: string, uri?: Pkcs11Uri): string {
   const fromEnv = env[MODULE_VARIABLE] === '' ? undefined : env[MODULE_VARIABLE];
@@ -47,7 +48,9 @@ export function modulePathFor(env: NodeJS.ProcessEnv, option?: string, uri?: Pkc
       { details: { variable: MODULE_VARIABLE } },
     );
   }
-  return path;
+  // Recorded in the home as an absolute path (a URI's module-path must be one): the same module
+  // from every later working directory.
+  return resolve(path);
 }
 
 /** The tokens of one command: each opened and logged in to once. */

@@ -51,6 +51,25 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
       /^INVALID_ARGUMENT: .*pin-value: tufa never keeps a PIN/,
     );
     expect(refused('pkcs11:id=%01?pin-source=file:/pin')).toMatch(/pin-source: tufa never keeps a PIN/);
+    // A PIN given by mistake is not repeated by the refusal, in its message or its JSON.
+    for (const uri of [
+      'pkcs11:id=%01?pin-value=987654',
+      'pkcs11:id=%01?PIN-VALUE=987654',
+      'pkcs11:id=%01?pin%2dvalue=987654',
+      'pkcs11:id=%01?module-path=/usr/lib/x.so&pin-value=987654',
+      'pkcs11:id=%01?987654',
+      'pkcs11:id=%01;x-vendor=1?pin-value=987654',
+    ]) {
+      let err: TufaError | undefined;
+      try {
+        parsePkcs11Uri(uri);
+      } catch (e) {
+        err = e as TufaError;
+      }
+      expect(err?.code, uri).toBe('INVALID_ARGUMENT');
+      expect(JSON.stringify(err), uri).not.toContain('987654');
+      expect(err?.message, uri).not.toContain('987654');
+    }
     expect(refused('pkcs11:id=%01;x-vendor=1')).toMatch(/unknown attribute x-vendor/);
     expect(refused('pkcs11:id=%01;id=%02')).toMatch(/id twice/);
     expect(refused('pkcs11:object=a%2')).toMatch(/bad percent-encoding/);
@@ -60,5 +79,18 @@ describe('PKCS#11 URIs (RFC 7512)', () => {
     expect(refused('pkcs11:slot-id=x;id=%01')).toMatch(/slot-id is not a number/);
     expect(refused('file:/key')).toMatch(/does not start with pkcs11:/);
     expect(refused(`pkcs11:object=${'a'.repeat(5000)}`)).toMatch(/longer than 4096/);
+    // Characters RFC 7512 wants percent-encoded in a path value, and in a query value.
+    for (const c of ['/', '?', '#', '"', '%', '\\', '|', '\u00e9']) {
+      expect(refused(`pkcs11:object=a${c === '%' ? '%g' : c}b`), c).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(refused('pkcs11:id=%01?module-path=/usr/lib/a#b.so')).toMatch(/must be percent-encoded/);
+    expect(refused('pkcs11:id=%01?module-path=/usr/lib/a;b.so')).toMatch(/must be percent-encoded/);
+    expect(parsePkcs11Uri("pkcs11:object=a:b@c!$'()*+,=&d;id=%01").object).toBe("a:b@c!$'()*+,=&d");
+    expect(refused('pkcs11:id=%01;type=privat')).toMatch(/type=privat is none of/);
+    expect(parsePkcs11Uri('pkcs11:id=%01;type=public').type).toBe('public');
+    // A module is code that runs: never one found from the working directory.
+    for (const path of ['lib/evil.so', './evil.so', 'libsofthsm2.so', '', '..%2fevil.so']) {
+      expect(refused(`pkcs11:id=%01?module-path=${path}`), path).toMatch(/is not an absolute path/);
+    }
   });
 });

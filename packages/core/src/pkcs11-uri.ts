@@ -1,7 +1,8 @@
 /**
  * PKCS#11 URIs (RFC 7512): `pkcs11:token=…;object=…;id=%01?module-path=/usr/lib/…`, the one way a
- * hardware key is named in TUFA_HOME. Parsed strictly: unknown attributes, an attribute twice and
- * bad percent-encoding are refused, and so is a PIN (`pin-value`, `pin-source`): tufa keeps none.
+ * hardware key is named in TUFA_HOME. Parsed strictly: unknown attributes, an attribute twice,
+ * bad percent-encoding, a character RFC 7512 wants encoded and a relative module-path are refused,
+ * and so is a PIN (`pin-value`, `pin-source`): tufa keeps none.
  */
 import { TufaError } from './errors.js';
 
@@ -25,14 +26,39 @@ export interface Pkcs11Uri {
 const MAX_URI = 4096;
 const PATH_STRINGS = ['token', 'manufacturer', 'serial', 'model', 'object', 'type'] as const;
 
+/**
+ * The URI as a refusal quotes it: its query's values left out, where a PIN given by mistake
+ * (`pin-value=…`, however spelled) would otherwise reach a terminal, a log or a JSON error.
+ */
+function quoted(uri: string): string {
+  const q = uri.indexOf('?');
+  const values = (part: string) => {
+    const eq = part.indexOf('=');
+    return eq < 0 ? '…' : `${part.slice(0, eq)}=…`;
+  };
+  const shown =
+    q < 0
+      ? uri
+      : `${uri.slice(0, q)}?${uri
+          .slice(q + 1)
+          .split('&')
+          .map(values)
+          .join('&')}`;
+  return shown.slice(0, 200);
+}
+
 function refuse(uri: string, why: string): never {
   throw new TufaError('INVALID_ARGUMENT', `not a PKCS#11 URI (RFC 7512): ${why}`, {
-    found: uri.slice(0, 200),
+    found: quoted(uri),
     expected: 'pkcs11:token=LABEL;object=LABEL;id=%XX…',
   });
 }
 
-function percentDecode(uri: string, value: string): Uint8Array {
+/** RFC 7512's pk11-pchar and pk11-qchar beside unreserved: what a value may hold unencoded. */
+const PATH_CHARS = /^[A-Za-z0-9\-._~:[\]@!$'()*+,=&]$/;
+const QUERY_CHARS = /^[A-Za-z0-9\-._~:[\]@!$'()*+,=/?|]$/;
+
+function percentDecode(uri: string, value: string, allowed: RegExp): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
@@ -41,10 +67,10 @@ function percentDecode(uri: string, value: string): Uint8Array {
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) refuse(uri, `bad percent-encoding at "${value.slice(i, i + 3)}"`);
       out.push(Number.parseInt(hex, 16));
       i += 2;
-    } else if (c > 0x20 && c < 0x7f && !'"<>\\^`{|}'.includes(value[i]!)) {
+    } else if (allowed.test(value[i]!)) {
       out.push(c);
     } else {
-      refuse(uri, 'a character that must be percent-encoded');
+      refuse(uri, `a character that must be percent-encoded (${JSON.stringify(value[i])})`);
     }
   }
   return Uint8Array.from(out);
@@ -75,7 +101,14 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
       ? []
       : part.split(separator).map((attr) => {
           const eq = attr.indexOf('=');
-          if (eq <= 0) refuse(uri, `"${attr.slice(0, 40)}" is not name=value`);
+          if (eq <= 0) {
+            refuse(
+              uri,
+              separator === '&'
+                ? 'a query part is not name=value'
+                : `"${attr.slice(0, 40)}" is not name=value`,
+            );
+          }
           const name = attr.slice(0, eq).toLowerCase();
           if (seen.has(name)) refuse(uri, `${name} twice`);
           seen.add(name);
@@ -83,9 +116,9 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
         });
   for (const [name, value] of split(path, ';')) {
     if ((PATH_STRINGS as readonly string[]).includes(name)) {
-      out[name as (typeof PATH_STRINGS)[number]] = text(uri, percentDecode(uri, value));
+      out[name as (typeof PATH_STRINGS)[number]] = text(uri, percentDecode(uri, value, PATH_CHARS));
     } else if (name === 'id') {
-      out.id = percentDecode(uri, value);
+      out.id = percentDecode(uri, value, PATH_CHARS);
     } else if (name === 'slot-id') {
       if (!/^\d{1,10}$/.test(value)) refuse(uri, 'slot-id is not a number');
       out.slotId = Number(value);
@@ -98,7 +131,16 @@ export function parsePkcs11Uri(uri: string, options: { token?: boolean } = {}): 
       refuse(uri, `${name}: tufa never keeps a PIN; set TUFA_PKCS11_PIN or type it at the prompt`);
     }
     if (name !== 'module-path') refuse(uri, `unknown query attribute ${name.slice(0, 40)}`);
-    out.modulePath = text(uri, percentDecode(uri, value));
+    const modulePath = text(uri, percentDecode(uri, value, QUERY_CHARS));
+    // Loading a module runs its code: a relative path would load whatever the working directory of
+    // a later command holds (a cloned repository's, say), so a URI names the module absolutely.
+    if (!/^\/|^[A-Za-z]:[\\/]/.test(modulePath))
+      refuse(uri, `module-path ${modulePath} is not an absolute path`);
+    out.modulePath = modulePath;
+  }
+  // RFC 7512's object classes: another word is a typo, not a class some token might know.
+  if (out.type !== undefined && !['public', 'private', 'cert', 'secret-key', 'data'].includes(out.type)) {
+    refuse(uri, `type=${out.type.slice(0, 40)} is none of public, private, cert, secret-key, data`);
   }
   if (options.token !== true && out.id === undefined && out.object === undefined) {
     refuse(uri, 'it names no key: give id= or object=');

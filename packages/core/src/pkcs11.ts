@@ -7,8 +7,17 @@
  */
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
-import { computeKeyId, ed25519PublicKey, type Key, p256PublicKey, type Signer } from './keys.js';
+import {
+  computeKeyId,
+  ed25519PublicKey,
+  type Key,
+  p256PublicKey,
+  type Signer,
+  verifySignature,
+} from './keys.js';
+import { createNodeCrypto } from './node-crypto.js';
 import { formatPkcs11Uri, type Pkcs11Uri } from './pkcs11-uri.js';
 
 // PKCS#11 2.40 constants (fixed by the standard, the same in every module).
@@ -132,6 +141,12 @@ export interface PinSource {
 
 const trimmed = (s: string) => s.replace(/[\s\u0000]+$/u, '');
 
+let nodeCrypto: ReturnType<typeof createNodeCrypto> | undefined;
+const tokenCrypto = () => {
+  nodeCrypto ??= createNodeCrypto();
+  return nodeCrypto;
+};
+
 /** One logged-in session on one token of one module. */
 class TokenSession {
   private loggedIn = false;
@@ -151,18 +166,24 @@ class TokenSession {
     return trimmed(this.info.label);
   }
 
+  /** The login under way: callers at the same time share it (one PIN asked, one C_Login tried). */
+  private loggingIn: Promise<void> | undefined;
+
   /** Logs in once; a wrong PIN is reported at once and never tried again. */
   async login(pins: PinSource): Promise<void> {
     if (this.loggedIn) return;
     if (this.refused !== undefined) throw this.refused;
-    try {
-      await this.tryLogin(pins);
-    } catch (err) {
-      if (err instanceof TufaError && (err.code === 'WRONG_PIN' || err.code === 'PIN_REQUIRED')) {
-        this.refused = err;
-      }
-      throw err;
-    }
+    this.loggingIn ??= this.tryLogin(pins)
+      .catch((err: unknown) => {
+        if (err instanceof TufaError && (err.code === 'WRONG_PIN' || err.code === 'PIN_REQUIRED')) {
+          this.refused = err;
+        }
+        throw err;
+      })
+      .finally(() => {
+        this.loggingIn = undefined;
+      });
+    return this.loggingIn;
   }
 
   private async tryLogin(pins: PinSource): Promise<void> {
@@ -273,13 +294,19 @@ class TokenSession {
       );
     }
     const point = ecPoint(this.attribute(object, CKA_EC_POINT), 65);
-    const pem = createPublicKey({
-      key: Buffer.concat([P256_SPKI_PREFIX, point]),
-      format: 'der',
-      type: 'spki',
-    })
-      .export({ format: 'pem', type: 'spki' })
-      .toString();
+    let pem: string;
+    try {
+      pem = createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, point]), format: 'der', type: 'spki' })
+        .export({ format: 'pem', type: 'spki' })
+        .toString();
+    } catch (cause) {
+      // OpenSSL refuses a point off the curve: the token's answer is no public key.
+      throw new TufaError(
+        'UNSUPPORTED_KEY',
+        `the key ${describe(uri)} on token "${this.label}" has no valid P-256 public key (its point is not on the curve)`,
+        { cause },
+      );
+    }
     return { key: p256PublicKey(pem), id, label };
   }
 
@@ -443,6 +470,8 @@ export function derSignature(raw: Uint8Array): Uint8Array {
 export class Pkcs11Tokens {
   private readonly modules = new Map<string, Promise<Pkcs11Api>>();
   private readonly sessions = new Map<string, Promise<TokenSession>>();
+  /** One session per token, however its URIs name it: one login, so one wrong PIN at most. */
+  private readonly bySlot = new Map<string, TokenSession>();
 
   constructor(readonly pins: PinSource) {}
 
@@ -522,13 +551,18 @@ export class Pkcs11Tokens {
           );
         }
         const { slot, info } = candidates[0]!;
+        const slotKey = `${modulePath}\u0000${slot.toString('hex')}`;
+        const known = this.bySlot.get(slotKey);
+        if (known !== undefined) return known;
         let handle: Handle;
         try {
           handle = api.C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION);
         } catch (err) {
           throw tokenFailure(modulePath, 'opening a session', err);
         }
-        return new TokenSession(api, modulePath, handle, info, slot);
+        const opened = new TokenSession(api, modulePath, handle, info, slot);
+        this.bySlot.set(slotKey, opened);
+        return opened;
       })();
       this.sessions.set(key, session);
       session.catch(() => this.sessions.delete(key));
@@ -611,6 +645,22 @@ export class Pkcs11Tokens {
         { expected: options.keyid, found: keyid },
       );
     }
-    return { keyid, key, sign: (message) => session.sign(uri, this.pins, message) };
+    return {
+      keyid,
+      key,
+      sign: async (message) => {
+        const signature = await session.sign(uri, this.pins, message);
+        // Checked against the public key the caller trusts: a private key that is not its pair, or
+        // a faulty token, is caught here and not in a client refusing the metadata later.
+        if (!verifySignature(tokenCrypto(), key, toHex(signature), message)) {
+          throw new TufaError(
+            'BAD_SIGNATURE',
+            `the token's signature with ${describe(uri)} on token "${session.label}" does not verify with key ${keyid.slice(0, 12)}…: the private key there is not the pair of its public key, or the token is faulty`,
+            { details: { keyid, module: modulePath } },
+          );
+        }
+        return signature;
+      },
+    };
   }
 }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dockerConfigKey, dockerCredentials, staticCredentials } from './credentials.js';
+import { dockerConfigKey, dockerCredentials, staticCredentials, withoutTufaSecrets } from './credentials.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -96,5 +96,26 @@ describe("Docker's credentials", () => {
     ).toBe('INVALID_ARGUMENT');
     expect(await dockerCredentials({ env: {} })('reg.example.com')).toBeUndefined();
     expect(() => staticCredentials('a:b', 'x', 'flag')).toThrow(/user name/);
+  });
+});
+
+describe('the environment of a program tufa runs', () => {
+  it('holds none of tufa’s secrets: passphrases, passwords, tokens, a token PIN, a master key', () => {
+    const env = {
+      PATH: '/usr/bin',
+      TUFA_ROOT_PASSPHRASE: 'p',
+      TUFA_REGISTRY_PASSWORD: 'p',
+      TUFA_TOKEN: 't',
+      TUFA_PKCS11_PIN: '123456',
+      TUFA_ONLINE_KEYS_PIN: '123456',
+      TUFA_MASTER_KEY: 'k',
+      TUFA_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+      TUFA_HOME: '/home/a/.tufa',
+    };
+    expect(withoutTufaSecrets(env)).toEqual({
+      PATH: '/usr/bin',
+      TUFA_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+      TUFA_HOME: '/home/a/.tufa',
+    });
   });
 });

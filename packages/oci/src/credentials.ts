@@ -181,11 +181,11 @@ async function fromHelper(
   return { username: answer.Username, password: answer.Secret, source: program };
 }
 
-/** The environment for a program tufa runs (a credential helper, a container engine): tufa's own secrets left out. */
+/** The environment for a program tufa runs (a credential helper, a container engine): tufa's own secrets (a token PIN too) left out. */
 export function withoutTufaSecrets(env: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && !/^TUFA_.*(PASSPHRASE|PASSWORD|TOKEN)$/.test(k)) out[k] = v;
+    if (v !== undefined && !/^TUFA_.*(PASSPHRASE|PASSWORD|TOKEN|PIN|MASTER_KEY)$/.test(k)) out[k] = v;
   }
   return out;
 }

@@ -26,14 +26,14 @@ import {
   statusOf,
 } from './http.js';
 import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './metrics.js';
-import { PendingOverview } from './overview.js';
+import { PendingOverview, SharedExpiries } from './overview.js';
 import { PendingRoutes, PendingStore } from './pending.js';
 import type { TrustedProxies } from './proxies.js';
 import { CompressedCopies, metadataResponse } from './responder.js';
 import { parseRoute, type Route, type RouteKind } from './routes.js';
 import type { Store } from './store.js';
 import type { TokenStore } from './tokens.js';
-import { StatusPage, type Viewer } from './ui/page.js';
+import { StatusPage, UI_SECURITY_HEADERS, type Viewer } from './ui/page.js';
 
 export type Action = 'read' | 'write';
 
@@ -236,13 +236,16 @@ export function createRequestListener(
   const pending = new PendingRoutes(pendingStore, options.bodyLimit);
   const authorize = options.authorize;
   const overview = new PendingOverview(pendingStore, store.pool, store.now);
+  const expiries = new SharedExpiries(store.pool, store.now);
   const collectionMetrics = new CollectionMetrics({
     pool: store.pool,
     pending: overview,
     limit: options.metricsCollections ?? DEFAULT_METRICS_COLLECTIONS,
     now: store.now,
+    expiries,
   });
-  const statusPage = options.ui === false ? undefined : new StatusPage({ store, pending: overview });
+  const statusPage =
+    options.ui === false ? undefined : new StatusPage({ store, pending: overview, expiries });
 
   /**
    * Path → its route, parsed once: only paths of at most 512 characters that name a route, at
@@ -337,6 +340,7 @@ export function createRequestListener(
         ? authorize({ gun, action: 'read', request: call.request })
         : access.may(await call.principal(), 'pull', gun),
     requirePull: async (gun) => allowed(call, gun, 'pull'),
+    mayPush: (gun) => mayPush(call, gun),
   });
   const mayPush = async (call: Call, gun: string): Promise<boolean> => {
     if (authorize !== undefined) return authorize({ gun, action: 'write', request: call.request });
@@ -671,6 +675,9 @@ export function createRequestListener(
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     const call = new Call(req, request, requestId, access, bodyBudget);
+    // Refusals, redirects and 404s under /ui/ are the page's answers too: the same CSP and headers.
+    if (request.path === '/ui' || request.path.startsWith('/ui/'))
+      Object.assign(call.headers, UI_SECURITY_HEADERS);
     let route: Route | undefined;
     let release: (() => void) | undefined;
 

@@ -147,6 +147,32 @@ describe('/metrics per collection and role', () => {
     expect(after.get(`tufa_metadata_version ${gun} targets`)).toBe(2);
   });
 
+  it('a pending version carrying many delegated roles exports at most the top-level roles and METRICS_DELEGATED_ROLES of them', async () => {
+    const gun = 'example.com/metrics/wide';
+    await publishNew(base, gun);
+    // v2 of targets delegates to 30 roles of 2-of-2; each role's document carries one signature.
+    const names = Array.from({ length: 30 }, (_, i) => `d${String(i).padStart(2, '0')}`);
+    let v2 = targetsV(2, {}, false);
+    for (const name of names) {
+      v2 = withDelegation(v2, { name, keys: [t[0]!.key, t[1]!.key], threshold: 2, paths: [`${name}/*`] });
+    }
+    const docs: Record<string, ReturnType<typeof sign>> = { targets: sign(v2, keys.targets) };
+    for (const name of names) {
+      docs[name] = sign(newTargets({ version: 1, expires: expiresIn(Date.now(), 30 * DAY) }), t[0]!);
+    }
+    const proposed = await fetch(`${base}/v2/${gun}/_trust/pending/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body(docs),
+    });
+    expect(proposed.status, await proposed.clone().text()).toBe(202);
+    const pendingSeries = [...(await scrape()).series.keys()].filter((k) =>
+      k.startsWith(`tufa_pending_signatures ${gun} `),
+    );
+    expect(pendingSeries.length).toBeGreaterThan(0);
+    expect(pendingSeries.length).toBeLessThanOrEqual(4 + METRICS_DELEGATED_ROLES);
+  });
+
   it('--metrics-collections keeps the collections that expire soonest and counts the rest', async () => {
     const soon = 'example.com/metrics/soon';
     const root = sign(await rootFor(base, soon), keys.root);

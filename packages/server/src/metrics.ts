@@ -6,7 +6,7 @@
 
 import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { collectionExpiries, missingSignatures, type PendingOverview, roleExpiries } from './overview.js';
+import { missingSignatures, type PendingOverview, roleExpiries, SharedExpiries } from './overview.js';
 
 export interface Metrics {
   registry: Registry;
@@ -89,6 +89,22 @@ export const METRICS_DELEGATED_ROLES = 16;
 /** `--metrics-collections` unless given: the collections exported, soonest expiry first. */
 export const DEFAULT_METRICS_COLLECTIONS = 1000;
 
+const TOP_LEVEL: ReadonlySet<string> = new Set(['root', 'targets', 'snapshot', 'timestamp']);
+
+/**
+ * The pending series of one collection, as bounded as its expiry series: the top-level roles and
+ * METRICS_DELEGATED_ROLES delegated ones, those nearest to publishing (fewest missing) first; a
+ * proposal may carry thousands of delegated roles.
+ */
+function boundedMissing(missing: ReadonlyMap<string, number>): [string, number][] {
+  const top = [...missing].filter(([role]) => TOP_LEVEL.has(role));
+  const delegated = [...missing]
+    .filter(([role]) => !TOP_LEVEL.has(role))
+    .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, METRICS_DELEGATED_ROLES);
+  return [...top, ...delegated];
+}
+
 /** A label value in the text exposition format: backslash, double quote and line feed escaped. */
 function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -101,18 +117,19 @@ function label(value: string): string {
  * METRICS_DELEGATED_ROLES delegated ones; `tufa_metadata_collections_omitted` counts the rest.
  */
 export class CollectionMetrics {
-  /** One database pass shared by scrapes that arrive while it runs. */
-  private inFlight: ReturnType<typeof collectionExpiries> | undefined;
+  /** One database pass shared by scrapes (and the status page's lists) that arrive while it runs. */
+  private readonly shared: SharedExpiries;
 
   constructor(
-    private readonly options: { pool: pg.Pool; pending: PendingOverview; limit: number; now: () => number },
-  ) {}
-
-  private expiries(): ReturnType<typeof collectionExpiries> {
-    this.inFlight ??= collectionExpiries(this.options.pool, this.options.now()).finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
+    private readonly options: {
+      pool: pg.Pool;
+      pending: PendingOverview;
+      limit: number;
+      now: () => number;
+      expiries?: SharedExpiries;
+    },
+  ) {
+    this.shared = options.expiries ?? new SharedExpiries(options.pool, options.now);
   }
 
   /** The series in the text format, for the collections `mayPull` allows. */
@@ -121,7 +138,7 @@ export class CollectionMetrics {
     if (limit === 0) return '';
     const visible: string[] = [];
     let omitted = 0;
-    for (const c of await this.expiries()) {
+    for (const c of await this.shared.get()) {
       if (!(await mayPull(c.gun))) continue;
       if (visible.length < limit) visible.push(c.gun);
       else omitted++;
@@ -138,7 +155,7 @@ export class CollectionMetrics {
         expires.push(`tufa_metadata_expires_timestamp_seconds${labels} ${r.expiresAt / 1000}`);
         versions.push(`tufa_metadata_version${labels} ${r.version}`);
       }
-      for (const [role, n] of missingSignatures(pending.get(gun) ?? [])) {
+      for (const [role, n] of boundedMissing(missingSignatures(pending.get(gun) ?? []))) {
         missing.push(`tufa_pending_signatures{gun="${g}",role="${label(role)}"} ${n}`);
       }
     }

@@ -70,6 +70,26 @@ export async function collectionExpiries(pool: pg.Pool, now: number): Promise<Co
 }
 
 /**
+ * collectionExpiries, one database pass shared by every caller that asks while it runs: a burst of
+ * page loads and scrapes (anonymous ones, where pulls are) costs one pass, not one each.
+ */
+export class SharedExpiries {
+  private inFlight: Promise<CollectionExpiry[]> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly now: () => number,
+  ) {}
+
+  get(): Promise<CollectionExpiry[]> {
+    this.inFlight ??= collectionExpiries(this.pool, this.now()).finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+}
+
+/**
  * The roles of these collections: the top-level four, then up to `delegated` delegated roles
  * each, soonest expiry first (a collection of 16,384 hash bins gives 4 + `delegated` rows).
  */

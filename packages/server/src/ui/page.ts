@@ -25,7 +25,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import { HttpStatusError } from '../http.js';
-import { collectionExpiries, type PendingOverview, roleExpiries } from '../overview.js';
+import { type PendingOverview, roleExpiries, SharedExpiries } from '../overview.js';
 import type { PendingSummary } from '../pending.js';
 import { etagMatches } from '../responder.js';
 import type { LoadedState } from '../store/state.js';
@@ -39,6 +39,8 @@ export interface Viewer {
   mayPull(gun: string): Promise<boolean>;
   /** 401 or 403 as a read of `gun` would be. */
   requirePull(gun: string): Promise<void>;
+  /** Whether the caller may push `gun`: the pending list (GET …/pending/) is a writer's. */
+  mayPush(gun: string): Promise<boolean>;
 }
 
 export interface UiReply {
@@ -66,7 +68,8 @@ export const UI_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+/** Sent with every answer under /ui/: the page's files, its JSON, and refusals, redirects and 404s. */
+export const UI_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Security-Policy': UI_CSP,
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
@@ -162,12 +165,13 @@ interface TreeNode {
   cut?: number;
 }
 
-/** The parts of a collection's parsed state the page shows. */
 /**
  * Every delegated role parsed, in batches: the page shows them all, where the store's state parses
  * only the roles an update reads (the rest are entries until asked for).
  */
-async function everyDelegatedRole(loaded: LoadedState): Promise<ReadonlyMap<string, StoredRole<Targets>>> {
+export async function everyDelegatedRole(
+  loaded: LoadedState,
+): Promise<ReadonlyMap<string, StoredRole<Targets>>> {
   const delegated = loaded.state.delegated;
   if (delegated instanceof Map) return delegated;
   const stored = delegated as StoredDelegatedRoles;
@@ -184,7 +188,8 @@ async function everyDelegatedRole(loaded: LoadedState): Promise<ReadonlyMap<stri
   return out;
 }
 
-interface Loaded {
+/** The parts of a collection's parsed state the page shows. */
+export interface Loaded {
   targets: StoredRole<Targets> | undefined;
   delegated: ReadonlyMap<string, StoredRole<Targets>>;
 }
@@ -316,10 +321,24 @@ function pendingView(summaries: readonly PendingSummary[]) {
   }));
 }
 
+/** Collections whose parsed delegated roles the page keeps between views. */
+const HELD_COLLECTIONS = 4;
+
 export class StatusPage {
   private readonly assets: ReadonlyMap<string, Asset> = loadAssets();
+  private readonly expiries: SharedExpiries;
+  private readonly targetIndex = new TargetIndex();
+  /** Every delegated role of the collections viewed last, by collection and snapshot version (a few). */
+  private readonly delegatedHeld = new Map<
+    string,
+    { at: string; delegated: ReadonlyMap<string, StoredRole<Targets>> }
+  >();
 
-  constructor(private readonly options: { store: Store; pending: PendingOverview }) {}
+  constructor(
+    private readonly options: { store: Store; pending: PendingOverview; expiries?: SharedExpiries },
+  ) {
+    this.expiries = options.expiries ?? new SharedExpiries(options.store.pool, options.store.now);
+  }
 
   /** The answer to GET `/ui/{path}` (`path` undefined: `/ui` itself). */
   async answer(
@@ -332,7 +351,7 @@ export class StatusPage {
     const asset = this.assets.get(path === '' ? 'index.html' : path);
     if (asset !== undefined) {
       const common = {
-        ...SECURITY_HEADERS,
+        ...UI_SECURITY_HEADERS,
         'Content-Type': asset.type,
         'Cache-Control': 'no-cache',
         ETag: asset.etag,
@@ -348,7 +367,7 @@ export class StatusPage {
     };
     const handler = Object.hasOwn(api, path) ? api[path] : undefined;
     if (handler === undefined) throw new TufaError('NOT_FOUND', `no such page: /ui/${path.slice(0, 200)}`);
-    return { headers: { ...SECURITY_HEADERS, 'Cache-Control': 'no-store' }, body: await handler() };
+    return { headers: { ...UI_SECURITY_HEADERS, 'Cache-Control': 'no-store' }, body: await handler() };
   }
 
   private async collections(query: ParsedUrlQuery, viewer: Viewer): Promise<object> {
@@ -359,7 +378,7 @@ export class StatusPage {
     const now = store.now();
     const counts: Record<ExpiryState, number> = { expired: 0, week: 0, month: 0, fine: 0 };
     const visible = [];
-    for (const c of await collectionExpiries(store.pool, now)) {
+    for (const c of await this.expiries.get()) {
       if (search !== '' && !c.gun.toLowerCase().includes(search)) continue;
       if (!(await viewer.mayPull(c.gun))) continue;
       counts[expiryState(c.nearest, now)]++;
@@ -403,7 +422,15 @@ export class StatusPage {
       if (id === undefined || loaded?.state.root === undefined) {
         throw new TufaError('NOT_FOUND', `${gun}: no such collection`, { details: { gun } });
       }
-      const delegated = await everyDelegatedRole(loaded);
+      // A new snapshot version is the only way any delegated role changes: until then, reuse the parse.
+      const at = `${id}/${loaded.state.snapshot?.metadata.signed.version ?? 0}`;
+      const held = this.delegatedHeld.get(gun);
+      this.delegatedHeld.delete(gun);
+      const delegated = held?.at === at ? held.delegated : await everyDelegatedRole(loaded);
+      if (this.delegatedHeld.size >= HELD_COLLECTIONS) {
+        this.delegatedHeld.delete(this.delegatedHeld.keys().next().value!);
+      }
+      this.delegatedHeld.set(gun, { at, delegated });
       return {
         ...loaded,
         state: { ...loaded.state, delegated },
@@ -456,7 +483,10 @@ export class StatusPage {
         keys: d === undefined ? [] : keysOf(d.role.keyids, d.keys),
       });
     }
-    const pending = (await this.options.pending.summaries([gun])).get(gun) ?? [];
+    // Proposals name targets not yet published: shown only to whom GET …/pending/ would show them.
+    const pending = (await viewer.mayPush(gun))
+      ? pendingView((await this.options.pending.summaries([gun])).get(gun) ?? [])
+      : null;
     let targetCount = 0;
     for (const t of targetsOf(loaded)) targetCount += Object.keys(t.targets).length;
     return {
@@ -466,7 +496,7 @@ export class StatusPage {
       roles,
       binRoles,
       delegations: tree(loaded, loaded.targets?.metadata.signed.delegations, now),
-      pending: pendingView(pending),
+      pending,
       targetCount,
     };
   }
@@ -477,22 +507,62 @@ export class StatusPage {
     const search = (one(query, 'q') ?? '').toLowerCase();
     const page = pageParam(query);
     const { state } = await this.load(gun);
-    const loaded: Loaded = { targets: state.targets, delegated: state.delegated };
-    const found: { name: string; role: string; length: number; hashes: Record<string, string> }[] = [];
-    for (const t of targetsOf(loaded)) {
-      for (const [name, file] of Object.entries(t.targets)) {
-        if (search !== '' && !name.toLowerCase().includes(search)) continue;
-        found.push({ name, role: t.role, length: file.length, hashes: { ...file.hashes } });
-      }
-    }
-    found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.role < b.role ? -1 : 1));
+    const all = this.targetIndex.entries(gun, { targets: state.targets, delegated: state.delegated });
+    const found = search === '' ? all : all.filter((t) => t.lowered.includes(search));
     return {
       gun,
       total: found.length,
       page,
       pageSize: TARGETS_PAGE,
-      targets: found.slice((page - 1) * TARGETS_PAGE, page * TARGETS_PAGE),
+      targets: found
+        .slice((page - 1) * TARGETS_PAGE, page * TARGETS_PAGE)
+        .map((t) => ({ name: t.name, role: t.role, length: t.file.length, hashes: { ...t.file.hashes } })),
     };
+  }
+}
+
+export interface TargetEntry {
+  readonly name: string;
+  /** The name in lower case, as the search compares it. */
+  readonly lowered: string;
+  readonly role: string;
+  readonly file: Targets['targets'][string];
+}
+
+/**
+ * The targets of the collections listed last, sorted by name (then role), kept while their stored
+ * documents are the same objects (the store reuses a parsed document by digest): a page of a
+ * collection of 100,000 targets is a slice, not a sort of all of them on the event loop.
+ */
+export class TargetIndex {
+  private readonly held = new Map<string, { documents: readonly object[]; entries: TargetEntry[] }>();
+
+  constructor(private readonly collections = 16) {}
+
+  entries(gun: string, loaded: Loaded): readonly TargetEntry[] {
+    const documents: object[] = [];
+    if (loaded.targets !== undefined) documents.push(loaded.targets);
+    for (const stored of loaded.delegated.values()) documents.push(stored);
+    const held = this.held.get(gun);
+    this.held.delete(gun);
+    if (
+      held !== undefined &&
+      held.documents.length === documents.length &&
+      held.documents.every((d, i) => d === documents[i])
+    ) {
+      this.held.set(gun, held);
+      return held.entries;
+    }
+    const entries: TargetEntry[] = [];
+    for (const t of targetsOf(loaded)) {
+      for (const [name, file] of Object.entries(t.targets)) {
+        entries.push({ name, lowered: name.toLowerCase(), role: t.role, file });
+      }
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.role < b.role ? -1 : 1));
+    if (this.held.size >= this.collections) this.held.delete(this.held.keys().next().value!);
+    this.held.set(gun, { documents, entries });
+    return entries;
   }
 }
 

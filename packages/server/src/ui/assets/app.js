@@ -89,7 +89,7 @@ function keyList(keys) {
 
 /** Replaces what the page shows; absent parts (null) are left out. */
 function show(...parts) {
-  main.replaceChildren(...parts.filter((p) => p !== null && p !== undefined && p !== false));
+  main.replaceChildren(...parts.flat().filter((p) => p !== null && p !== undefined && p !== false));
 }
 
 class Unauthorized extends Error {}
@@ -516,10 +516,17 @@ async function collectionView(gun) {
           h('strong', {}, 'targets'),
           treeNodes(data.delegations),
         ),
-    h('h2', {}, `Pending updates (${data.pending.length})`),
-    data.pending.length === 0
-      ? h('p', { class: 'muted' }, 'None.')
-      : h('div', { id: 'pending' }, data.pending.map(pendingBlock)),
+    data.pending === null
+      ? [
+          h('h2', {}, 'Pending updates'),
+          h('p', { class: 'muted', id: 'pending-hidden' }, 'Shown to tokens that may push this collection.'),
+        ]
+      : [
+          h('h2', {}, `Pending updates (${data.pending.length})`),
+          data.pending.length === 0
+            ? h('p', { class: 'muted' }, 'None.')
+            : h('div', { id: 'pending' }, data.pending.map(pendingBlock)),
+        ],
     await targetsSection(data.gun, { q: '', page: 1 }),
   );
 }
