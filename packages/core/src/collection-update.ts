@@ -76,6 +76,12 @@ export interface CollectionUpdateOptions {
    * the snapshot decision is left to the server, and the update cannot be committed.
    */
   readonly serverKeyids?: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  /**
+   * The stored versions of targets roles (and snapshot) that the update uploads, left out of
+   * `current`: a role an update replaces is read for its version only (the next must be one more),
+   * so a server need not load a large document only to replace it. Each must be uploaded.
+   */
+  readonly replacedVersions?: ReadonlyMap<string, number> | undefined;
 }
 
 /** Most roles one update may carry: bounds the work a single request can cause. */
@@ -219,6 +225,7 @@ export class CollectionUpdate {
   private readonly now: number;
   private readonly crypto: CryptoProvider;
   private readonly serverKeyids: CollectionUpdateOptions['serverKeyids'];
+  private readonly replaced: ReadonlyMap<string, number>;
   private step = ROOT;
   private root: StoredRole<Root> | undefined;
   private targets: StoredRole<Targets> | undefined;
@@ -234,6 +241,7 @@ export class CollectionUpdate {
     this.now = options.now;
     this.crypto = options.crypto;
     this.serverKeyids = options.serverKeyids;
+    this.replaced = options.replacedVersions ?? new Map();
     this.delegated = new Map(options.current.delegated);
   }
 
@@ -256,6 +264,7 @@ export class CollectionUpdate {
         role: 'timestamp',
       });
     }
+    this.checkReplaced(uploads);
     const root = uploads.get('root');
     if (root !== undefined) {
       yield* this.rootStep(root);
@@ -357,7 +366,7 @@ export class CollectionUpdate {
     checkSignatureCount('snapshot', snapshot.metadata, this.root!.metadata.signed.roles.snapshot.keyids);
     const result = yield* this.verifying(this.root!.metadata.signed, 'snapshot', snapshot.metadata);
     const counted = [{ by: 'root', signer: 'root', result }];
-    checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
+    checkNextVersion('snapshot', s.version, this.storedVersion('snapshot', this.current.snapshot));
     checkExpiry(s, 'snapshot', this.now);
     checkSnapshotMatches(this.crypto, s, this.targets!, this.delegated);
     this.snapshot = snapshot;
@@ -509,13 +518,37 @@ export class CollectionUpdate {
     const next = parseUploaded('targets', bytes, role);
     const signed = next.metadata.signed;
     const current = role === 'targets' ? this.current.targets : this.current.delegated.get(role);
-    checkNextVersion(role, signed.version, current?.metadata.signed.version);
+    checkNextVersion(role, signed.version, this.storedVersion(role, current));
     checkExpiry(signed, role, this.now);
     checkDelegationsWellFormed(signed, role);
     if (role === 'targets') this.targets = next;
     else this.delegated.set(role, next);
     this.changed.push({ role, version: signed.version, bytes });
     if (role === 'targets') this.advance(DELEGATED);
+  }
+
+  /** The stored version of a role the update replaces: its document's, or the one given for it. */
+  private storedVersion(role: string, stored: StoredRole | undefined): number | undefined {
+    return stored?.metadata.signed.version ?? this.replaced.get(role);
+  }
+
+  /** A replaced role given by version only must be one the update carries, and not also in the state. */
+  private checkReplaced(uploads: ReadonlyMap<string, Uint8Array>): void {
+    for (const role of this.replaced.keys()) {
+      const inState =
+        role === 'targets'
+          ? this.current.targets
+          : role === 'snapshot'
+            ? this.current.snapshot
+            : this.current.delegated.get(role);
+      if (role === 'root' || !uploads.has(role) || inState !== undefined) {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          `${role}: a version is given for it in place of its document, but the update does not replace it`,
+          { role },
+        );
+      }
+    }
   }
 
   /** Every role that delegates `name` in the would-be state: root for targets, else the targets roles. */

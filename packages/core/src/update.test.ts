@@ -442,6 +442,97 @@ describe('validateUpdate: snapshot', () => {
   });
 });
 
+describe('validateUpdate: replaced roles given by their stored version', () => {
+  /** The state without the roles `u` uploads, and their stored versions in their place. */
+  const replacing = (state: CollectionState, u: Map<string, Uint8Array>) => {
+    const replacedVersions = new Map<string, number>();
+    const delegated = new Map(state.delegated);
+    let { targets, snapshot } = state;
+    for (const role of u.keys()) {
+      const held = role === 'targets' ? targets : role === 'snapshot' ? snapshot : delegated.get(role);
+      if (held === undefined || role === 'root') continue;
+      replacedVersions.set(role, held.metadata.signed.version);
+      if (role === 'targets') targets = undefined;
+      else if (role === 'snapshot') snapshot = undefined;
+      else delegated.delete(role);
+    }
+    return { current: { root: state.root, targets, snapshot, delegated }, replacedVersions };
+  };
+  const outcome = (run: () => ValidatedUpdate) => {
+    try {
+      const update = run();
+      return { changed: update.changed.map((c) => [c.role, c.version]), online: update.snapshotOnline };
+    } catch (err) {
+      return isTufaError(err) ? { code: err.code, message: err.message, details: err.details } : { err };
+    }
+  };
+
+  it('gives the same verdict as the whole state: accepted, rollback, gap, bad signature, untrusted kept role', () => {
+    let state = firstPublish();
+    const releases = (version: number, key = keys.releases) => {
+      let r = newTargets({ expires: expiresIn(NOW, 30 * DAY), version });
+      r = withTarget(r, 'releases/r1', targetFileFor(testCrypto, utf8Encode('r1')));
+      return sign(r, key);
+    };
+    state = apply(
+      validateUpdate({
+        crypto: testCrypto,
+        current: state,
+        uploads: uploads({ releases: releases(1) }),
+        now: NOW,
+        serverKeyids,
+      }),
+    );
+    const t = (version: number) =>
+      sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), version), keys.targets);
+    let rotated = bumpVersion(targetsV1(), expiresIn(NOW, DAY));
+    rotated = withDelegation(rotated, { name: 'releases', keys: [keys.other.key], paths: ['releases/*'] });
+    const cases = [
+      uploads({ targets: t(2) }),
+      uploads({ targets: t(1) }),
+      uploads({ targets: t(3) }),
+      uploads({ targets: sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.other) }),
+      uploads({ releases: releases(2) }),
+      uploads({ releases: releases(1) }),
+      uploads({ targets: sign(rotated, keys.targets) }),
+      uploads({ targets: sign(rotated, keys.targets), releases: releases(2, keys.other) }),
+    ];
+    const verdicts: string[] = [];
+    for (const u of cases) {
+      const whole = outcome(() =>
+        validateUpdate({ crypto: testCrypto, current: state, uploads: u, now: NOW, serverKeyids }),
+      );
+      const replaced = outcome(() =>
+        validateUpdate({ crypto: testCrypto, ...replacing(state, u), uploads: u, now: NOW, serverKeyids }),
+      );
+      expect(replaced).toEqual(whole);
+      verdicts.push('code' in whole ? String(whole.code) : 'ok');
+    }
+    expect(verdicts).toEqual([
+      'ok',
+      'ROLLBACK',
+      'VERSION_MISMATCH',
+      'THRESHOLD_NOT_MET',
+      'ok',
+      'ROLLBACK',
+      'THRESHOLD_NOT_MET',
+      'ok',
+    ]);
+  });
+
+  it('refuses a version given for a role the update does not carry, for root, or for a role also in the state', () => {
+    const state = firstPublish();
+    const t2 = uploads({ targets: sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.targets) });
+    const run = (current: CollectionState, replacedVersions: Map<string, number>) => () =>
+      validateUpdate({ crypto: testCrypto, current, replacedVersions, uploads: t2, now: NOW, serverKeyids });
+    const withoutTargets = { ...state, targets: undefined };
+    expect(codeOf(run(withoutTargets, new Map([['releases', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(withoutTargets, new Map([['root', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(state, new Map([['targets', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(run(withoutTargets, new Map([['targets', 1]]))().targets.metadata.signed.version).toBe(2);
+  });
+});
+
 describe('isValidRoleName', () => {
   it('accepts plain and Notary-style names, refuses ambiguous and path-like ones', () => {
     for (const ok of ['releases', 'targets/releases', 'a.b-c_d', 'v1'])

@@ -47,6 +47,8 @@ export interface ValidateUpdateOptions {
   readonly now: number;
   /** Key ids of the online keys the server holds for this collection. */
   readonly serverKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  /** Stored versions of roles the update uploads, given instead of their documents (see CollectionUpdateOptions). */
+  readonly replacedVersions?: ReadonlyMap<string, number> | undefined;
 }
 
 export interface ValidatedUpdate {
