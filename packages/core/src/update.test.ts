@@ -483,8 +483,7 @@ describe('validateUpdate: replaced roles given by their stored version', () => {
         serverKeyids,
       }),
     );
-    const t = (version: number) =>
-      sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), version), keys.targets);
+    const t = (version: number) => sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), version), keys.targets);
     let rotated = bumpVersion(targetsV1(), expiresIn(NOW, DAY));
     rotated = withDelegation(rotated, { name: 'releases', keys: [keys.other.key], paths: ['releases/*'] });
     const cases = [
