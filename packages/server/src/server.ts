@@ -36,6 +36,7 @@ import {
 import { parseTrustedProxies } from './proxies.js';
 import { Store } from './store.js';
 import { checkTokenName, TokenStore } from './tokens.js';
+import { DEFAULT_VERIFIER } from './verifier.js';
 
 export interface RunningServer {
   /** http://… or https://… */
@@ -325,6 +326,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       clock,
       ...(config.maxMetadataSize === undefined ? {} : { maxMetadataSize: config.maxMetadataSize }),
       ...(config.maxDelegatedRoles === undefined ? {} : { maxDelegatedRoles: config.maxDelegatedRoles }),
+      verifier: {
+        ...DEFAULT_VERIFIER,
+        threshold: config.verifyWorkerAbove ?? DEFAULT_VERIFIER.threshold,
+        memoryMb:
+          config.verifyWorkerMemory === undefined
+            ? DEFAULT_VERIFIER.memoryMb
+            : Math.floor(config.verifyWorkerMemory / (1024 * 1024)),
+      },
     });
     const tokens = new TokenStore(pool, clock);
     const access = new AccessControl({
@@ -446,6 +455,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           logger.debug('requests drained');
           await resigner.stop();
           logger.debug('re-signer stopped');
+          await store.close();
           await cache?.stop();
           logger.debug('LISTEN connection closed');
           await pool.end();

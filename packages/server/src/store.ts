@@ -23,6 +23,7 @@ import { DocumentCache } from './store/documents.js';
 import { OnlineKeys, type OnlineRole, serverKeyidsOf } from './store/keys.js';
 import { type PublishContext, type PublishResult, publish } from './store/publish.js';
 import { dueForResign, resign } from './store/resign.js';
+import { DEFAULT_VERIFIER, UpdateVerifier, type VerifierOptions } from './verifier.js';
 
 export type { ChangeRecord } from './store/changefeed.js';
 export type { StoredFile } from './store/collection.js';
@@ -46,6 +47,8 @@ export interface StoreOptions {
   maxDelegatedRoles?: number;
   /** Served metadata in memory, invalidated by NOTIFY from every process (none: always the database). */
   cache?: MetadataCache;
+  /** Where large updates are checked: a worker thread past a size (default DEFAULT_VERIFIER). */
+  verifier?: VerifierOptions;
 }
 
 export class Store {
@@ -78,7 +81,13 @@ export class Store {
       snapshotExpiry: options.snapshotExpiry,
       maxMetadataSize: options.maxMetadataSize ?? Number.POSITIVE_INFINITY,
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1000,
+      verifier: new UpdateVerifier(options.verifier ?? DEFAULT_VERIFIER),
     };
+  }
+
+  /** Stops the verification worker (an update it was checking is refused 503). */
+  close(): Promise<void> {
+    return this.ctx.verifier.close();
   }
 
   /** Records a check value on first start; refuses a master key that cannot read it later. */

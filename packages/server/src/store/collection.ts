@@ -6,7 +6,6 @@
 import {
   type CollectionState,
   type CryptoProvider,
-  type Metadata,
   parseSignedEnvelope,
   type Root,
   type Snapshot,
@@ -59,14 +58,18 @@ export interface LatestRow {
 export interface NewRow {
   role: string;
   bytes: Uint8Array;
-  metadata: Metadata;
+  version: number;
+  /** Its expiry, ms since the epoch. */
+  expiresAt: number;
   serverSigned: boolean;
-  /** The uploaded document as parsed (its envelope knows its digest), when there is one. */
+  /** The sha256 of the bytes when known (an upload checked in the verification worker). */
+  sha256?: string;
+  /** The document as parsed, kept for the next update (its envelope knows its digest). */
   stored?: StoredRole;
 }
 
 /**
- * `latest`: the newest row (role, version, sha256) of each role of collection $1, found with
+ * `latest`: the newest row (role, version, sha256, length of its bytes) of each role of collection $1, found with
  * one index descent per role (a loose index scan) rather than by reading every version the
  * collection ever had, as DISTINCT ON would: a collection re-signed every hour for a year has
  * thousands of timestamp rows.
@@ -78,8 +81,8 @@ export const LATEST_ROLES_CTE = `WITH RECURSIVE roles (role) AS (
     FROM roles r WHERE r.role IS NOT NULL
   ),
   latest AS (
-    SELECT l.role, l.version, l.sha256 FROM roles r
-    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256 FROM metadata m
+    SELECT l.role, l.version, l.sha256, l.length FROM roles r
+    CROSS JOIN LATERAL (SELECT m.role, m.version, m.sha256, octet_length(m.data) AS length FROM metadata m
                         WHERE m.collection_id = $1 AND m.role = r.role ORDER BY m.version DESC LIMIT 1) l
   )`;
 
@@ -256,19 +259,18 @@ export async function insertRoles(
   const { id, rows, documents } = options;
   const values: unknown[] = [id, options.now];
   const tuples = rows.map((row) => {
-    // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
-    const stored =
-      row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
-    const sha256 = sha256Of(options.crypto, stored);
+    // The parsed document (whose digest the new snapshot took) when it is these very bytes.
+    const stored = row.stored?.bytes === row.bytes ? row.stored : undefined;
+    const sha256 = row.sha256 ?? sha256Of(options.crypto, stored ?? row);
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
-    documents.remember(id, row.role, sha256, stored);
+    if (stored !== undefined) documents.remember(id, row.role, sha256, stored);
     const n = values.length;
     values.push(
       row.role,
-      row.metadata.signed.version,
+      row.version,
       Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.length),
       sha256,
-      row.metadata.signed.expiresAt,
+      row.expiresAt,
       row.serverSigned,
     );
     return `($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, to_timestamp($${n + 5}::double precision / 1000),

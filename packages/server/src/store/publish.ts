@@ -7,35 +7,30 @@
 
 import {
   type CryptoProvider,
-  delegatedRoleCount,
   formatExpires,
   type Metadata,
+  type MetaFile,
   metaFileFor,
   newSnapshot,
   newTimestamp,
-  type Root,
-  type Snapshot,
-  type StoredRole,
   serializeMetadata,
   signMetadata,
-  snapshotMetaForState,
-  type Targets,
   type Timestamp,
   TufaError,
   type ValidatedUpdate,
-  validatingUpdate,
 } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
 import { yielding } from '../steps.js';
+import { checkingUpdate, storedOf } from '../update-check.js';
+import type { Checked, UpdateVerifier } from '../verifier.js';
 import { recordChange } from './changefeed.js';
 import {
   type CollectionContext,
   insertRoles,
   LATEST_ROLES_CTE,
   type LatestRow,
-  type LoadedState,
   lockCollection,
   type NewRow,
   stateFrom,
@@ -55,6 +50,8 @@ export interface PublishContext extends CollectionContext {
   readonly maxMetadataSize: number;
   /** Most delegated roles a collection may declare. */
   readonly maxDelegatedRoles: number;
+  /** Checks large updates off the event loop. */
+  readonly verifier: UpdateVerifier;
 }
 
 export interface PublishResult {
@@ -63,7 +60,8 @@ export interface PublishResult {
 
 /**
  * One atomic update: validate the would-be state with core's rules, store the uploaded roles
- * exactly as uploaded, sign snapshot and timestamp, record the change; all or nothing.
+ * exactly as uploaded, sign snapshot and timestamp, record the change; all or nothing. An update
+ * with more bytes to parse than the verifier's threshold is checked in its worker (ADR 0013).
  */
 export async function publish(
   ctx: PublishContext,
@@ -92,13 +90,15 @@ export async function publish(
       );
     }
     const now = ctx.now();
-    const { state, timestamp, versions, keyRows } = await loadStateAndKeys(client, ctx, id);
+    const { latest, keyRows } = await latestAndKeys(client, id);
     const serverKeyids = serverKeyidsOf(keyRows);
-    let update: ValidatedUpdate;
+    const versions: Record<string, number> = {};
+    for (const row of latest) versions[row.role] = row.version;
+    let checked: Checked & { update?: ValidatedUpdate; snapshotBytes?: Uint8Array };
     try {
-      update = await yielding(
-        validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
-      );
+      checked = ctx.verifier.inWorker(bytesToParse(ctx, id, latest, uploads))
+        ? await checkInWorker(ctx, { client, id, latest, uploads, now, serverKeyids })
+        : await checkHere(ctx, { client, id, latest, uploads, now, serverKeyids });
     } catch (err) {
       if (err instanceof TufaError && err.code === 'ROLLBACK') {
         // The usual loser of a race: someone published this version first.
@@ -111,40 +111,46 @@ export async function publish(
       }
       throw err;
     }
-    checkDelegationCount(update, ctx.maxDelegatedRoles);
-    const changed = update.changed.map((c): NewRow => {
-      const stored =
-        c.role === 'root'
-          ? update.root
-          : c.role === 'targets'
-            ? update.targets
-            : c.role === 'snapshot'
-              ? update.snapshot!
-              : update.delegated.get(c.role)!;
-      // The upload as parsed: its digest is the one the new snapshot took (hashed once).
-      return { role: c.role, bytes: c.bytes, serverSigned: false, metadata: stored.metadata, stored };
-    });
+    const { facts, update } = checked;
+    const changed = facts.changed.map(
+      (c): NewRow => ({
+        role: c.role,
+        bytes: checked.uploads.get(c.role)!,
+        version: c.version,
+        expiresAt: c.expiresAt,
+        serverSigned: false,
+        sha256: c.sha256,
+        // Checked here: the parsed upload is kept for the next update of this collection.
+        ...(update === undefined ? {} : { stored: storedOf(update, c.role) }),
+      }),
+    );
+    const uploadedSnapshot = facts.changed.find((c) => c.role === 'snapshot');
     const signed = await signOnline(ctx, {
       client,
       id,
-      root: update.root.metadata.signed,
-      snapshotOnline: update.snapshotOnline,
+      onlineKeyids: facts.onlineKeyids,
+      snapshotOnline: facts.snapshotOnline,
       resignSnapshot: true,
-      state: update,
-      currentSnapshot: update.snapshot ?? state.snapshot,
-      currentTimestamp: timestamp,
+      snapshotMeta: () => facts.snapshotMeta!,
+      currentSnapshot:
+        uploadedSnapshot !== undefined
+          ? { bytes: checked.uploads.get('snapshot')!, version: uploadedSnapshot.version }
+          : checked.snapshotBytes === undefined
+            ? undefined
+            : { bytes: checked.snapshotBytes, version: versions.snapshot! },
+      currentTimestampVersion: versions.timestamp,
       now,
       keyRows,
       alsoInsert: changed,
     });
     const out: Record<string, number> = { ...versions };
-    for (const c of update.changed) out[c.role] = c.version;
+    for (const c of facts.changed) out[c.role] = c.version;
     out.snapshot = signed.snapshot;
     out.timestamp = signed.timestamp.signed.version;
     let entry: AuditEntry | undefined;
     if (audit !== undefined) {
       const roles: Record<string, number> = {};
-      for (const c of update.changed) roles[c.role] = c.version;
+      for (const c of facts.changed) roles[c.role] = c.version;
       roles.snapshot = signed.snapshot;
       roles.timestamp = signed.timestamp.signed.version;
       entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
@@ -163,16 +169,110 @@ export async function publish(
   return result;
 }
 
-/** The collection's state and its online keys (newest first), in one round trip. */
-async function loadStateAndKeys(
-  client: pg.ClientBase,
-  ctx: CollectionContext,
+/** The latest row of a role, with the length of its bytes. */
+type SizedRow = LatestRow & { length: number };
+
+interface CheckRequest {
+  client: pg.ClientBase;
+  id: string;
+  latest: readonly SizedRow[];
+  uploads: ReadonlyMap<string, Uint8Array>;
+  now: number;
+  serverKeyids: { timestamp: string[]; snapshot: string[] };
+}
+
+/** Bytes the event loop would parse to check the update here: the uploads and the stored documents not held parsed. */
+function bytesToParse(
+  ctx: PublishContext,
   id: string,
-): Promise<LoadedState & { keyRows: OnlineKeyRow[] }> {
+  latest: readonly SizedRow[],
+  uploads: ReadonlyMap<string, Uint8Array>,
+): number {
+  let bytes = 0;
+  for (const upload of uploads.values()) bytes += upload.length;
+  for (const row of latest) {
+    if (row.role !== 'timestamp' && ctx.documents.get(id, row.role, row.sha256) === undefined)
+      bytes += row.length;
+  }
+  return bytes;
+}
+
+/** The check on the event loop, in steps: the state parsed (and kept), then core's rules. */
+async function checkHere(
+  ctx: PublishContext,
+  request: CheckRequest,
+): Promise<Checked & { update: ValidatedUpdate; snapshotBytes?: Uint8Array }> {
+  const { client, id, latest, uploads, now, serverKeyids } = request;
+  const { state } = await stateFrom(client, { id, latest, documents: ctx.documents });
+  const checked = await yielding(
+    checkingUpdate({
+      current: state,
+      uploads,
+      now,
+      serverKeyids,
+      maxDelegatedRoles: ctx.maxDelegatedRoles,
+      crypto: ctx.crypto,
+    }),
+  );
+  return {
+    ...checked,
+    uploads,
+    ...(state.snapshot === undefined ? {} : { snapshotBytes: state.snapshot.bytes }),
+  };
+}
+
+/**
+ * The check in the verification worker: it gets the stored documents' bytes (those held parsed
+ * give theirs), less the roles the update replaces, which are given by version only (core's
+ * replacedVersions): a large document is never parsed here, nor loaded only to be replaced.
+ */
+async function checkInWorker(
+  ctx: PublishContext,
+  request: CheckRequest,
+): Promise<Checked & { snapshotBytes?: Uint8Array }> {
+  const { client, id, latest, uploads, now, serverKeyids } = request;
+  const replacedVersions: [string, number][] = [];
+  const stored: { role: string; sha256: string; bytes: Uint8Array }[] = [];
+  const fetch: SizedRow[] = [];
+  for (const row of latest) {
+    if (row.role === 'timestamp') continue;
+    if (row.role !== 'root' && uploads.has(row.role)) replacedVersions.push([row.role, row.version]);
+    else {
+      const held = ctx.documents.get(id, row.role, row.sha256);
+      if (held !== undefined) stored.push({ role: row.role, sha256: row.sha256, bytes: held.bytes });
+      else fetch.push(row);
+    }
+  }
+  if (fetch.length > 0) {
+    const r = await client.query<{ role: string; data: Buffer; sha256: string }>(
+      'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
+      [id, fetch.map((row) => row.role), fetch.map((row) => row.version)],
+    );
+    for (const row of r.rows) stored.push({ role: row.role, sha256: row.sha256, bytes: row.data });
+  }
+  // The uploads' buffers move to the worker and come back with its answer.
+  const checked = await ctx.verifier.check({
+    uploads: [...uploads],
+    stored,
+    replacedVersions,
+    now,
+    serverKeyids,
+    maxDelegatedRoles: ctx.maxDelegatedRoles,
+  });
+  const snapshot = stored.find((s) => s.role === 'snapshot');
+  return { ...checked, ...(snapshot === undefined ? {} : { snapshotBytes: snapshot.bytes }) };
+}
+
+/** The latest row of each role (with its length) and the collection's online keys (newest first), in one round trip. */
+async function latestAndKeys(
+  client: pg.ClientBase,
+  id: string,
+): Promise<{ latest: SizedRow[]; keyRows: OnlineKeyRow[] }> {
   const r = await client.query<{
     role: string;
     version: number | null;
     sha256: string | null;
+    length: number | null;
     seq: string | null;
     keyid: string | null;
     private_key: Buffer | null;
@@ -180,18 +280,19 @@ async function loadStateAndKeys(
     prepared(
       'state_and_keys',
       `${LATEST_ROLES_CTE}
-       SELECT role, version, sha256, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
+       SELECT role, version, sha256, length, NULL::bigint AS seq, NULL::text AS keyid, NULL::bytea AS private_key
        FROM latest
        UNION ALL
-       SELECT role, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
+       SELECT role, NULL, NULL, NULL, seq, keyid, private_key FROM online_keys WHERE collection_id = $1`,
       [id],
     ),
   );
-  const latest: LatestRow[] = [];
+  const latest: SizedRow[] = [];
   const keys: (OnlineKeyRow & { seq: bigint })[] = [];
   for (const row of r.rows) {
-    if (row.keyid === null) latest.push({ role: row.role, version: row.version!, sha256: row.sha256! });
-    else {
+    if (row.keyid === null) {
+      latest.push({ role: row.role, version: row.version!, sha256: row.sha256!, length: row.length! });
+    } else {
       keys.push({
         role: row.role as OnlineRole,
         keyid: row.keyid,
@@ -201,26 +302,7 @@ async function loadStateAndKeys(
     }
   }
   keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
-  return { ...(await stateFrom(client, { id, latest, documents: ctx.documents })), keyRows: keys };
-}
-
-/** The collection's declared delegations (targets' and every delegated role's) stay within the limit. */
-function checkDelegationCount(update: ValidatedUpdate, limit: number): void {
-  const names = new Set<string>();
-  let bins = 0; // succinct bins (TAP 15): counted, not named one by one
-  const add = (t: Targets) => {
-    for (const r of t.delegations?.roles ?? []) names.add(r.name);
-    if (t.delegations?.succinctRoles !== undefined) bins += delegatedRoleCount(t.delegations);
-  };
-  add(update.targets.metadata.signed);
-  for (const d of update.delegated.values()) add(d.metadata.signed);
-  if (names.size + bins > limit) {
-    throw new TufaError(
-      'DELEGATION_LIMIT',
-      `the collection would declare ${names.size + bins} delegated roles, more than this server allows (${limit})`,
-      { details: { limit, found: names.size + bins } },
-    );
-  }
+  return { latest, keyRows: keys };
 }
 
 /** Signs and stores a new snapshot (when online and asked) and a new timestamp. */
@@ -229,12 +311,15 @@ export async function signOnline(
   args: {
     client: pg.ClientBase;
     id: string;
-    root: Root;
+    /** The key ids root gives timestamp and snapshot: the server signs with the one of them it holds. */
+    onlineKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
     snapshotOnline: boolean;
     resignSnapshot: boolean;
-    state: { targets: StoredRole<Targets>; delegated: ReadonlyMap<string, StoredRole<Targets>> };
-    currentSnapshot: StoredRole<Snapshot> | undefined;
-    currentTimestamp: StoredRole<Timestamp> | undefined;
+    /** What the new snapshot lists (asked only when the server signs one). */
+    snapshotMeta: () => Readonly<Record<string, MetaFile>>;
+    /** The snapshot the new timestamp names when the server signs none: its bytes and version. */
+    currentSnapshot: { bytes: Uint8Array; version: number } | undefined;
+    currentTimestampVersion: number | undefined;
     now: number;
     /** The collection's online keys when the caller read them already (one query less). */
     keyRows?: readonly OnlineKeyRow[];
@@ -249,34 +334,39 @@ export async function signOnline(
   let snapshotBytes: Uint8Array;
   let snapshotVersion: number;
   if (args.snapshotOnline && args.resignSnapshot) {
-    snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
-    const meta = snapshotMetaForState(ctx.crypto, args.state);
+    snapshotVersion = (args.currentSnapshot?.version ?? 0) + 1;
     const md = signMetadata(
       newSnapshot({
         version: snapshotVersion,
         expires: formatExpires(args.now + ctx.snapshotExpiry),
-        meta,
+        meta: args.snapshotMeta() as Record<string, MetaFile>,
       }),
-      [signerFor(signers, args.root, 'snapshot')],
+      [signerFor(signers, args.onlineKeyids.snapshot, 'snapshot')],
     );
     snapshotBytes = serializeMetadata(md);
-    rows.push({ role: 'snapshot', bytes: snapshotBytes, metadata: md, serverSigned: true });
+    rows.push(serverSigned('snapshot', snapshotBytes, md));
   } else {
     if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
     snapshotBytes = args.currentSnapshot.bytes;
-    snapshotVersion = args.currentSnapshot.metadata.signed.version;
+    snapshotVersion = args.currentSnapshot.version;
   }
   const timestamp = signMetadata(
     newTimestamp({
-      version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
+      version: (args.currentTimestampVersion ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
       snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion),
     }),
-    [signerFor(signers, args.root, 'timestamp')],
+    [signerFor(signers, args.onlineKeyids.timestamp, 'timestamp')],
   );
   const timestampBytes = serializeMetadata(timestamp);
-  rows.push({ role: 'timestamp', bytes: timestampBytes, metadata: timestamp, serverSigned: true });
+  rows.push(serverSigned('timestamp', timestampBytes, timestamp));
   // Every transaction that writes metadata ends here, with a new timestamp.
   await insertRoles(client, { id, rows, now: args.now, documents, crypto: ctx.crypto });
   return { snapshot: snapshotVersion, timestamp, timestampBytes };
+}
+
+/** A document the server signed, kept parsed for the next update. */
+function serverSigned(role: string, bytes: Uint8Array, metadata: Metadata): NewRow {
+  const { version, expiresAt } = metadata.signed;
+  return { role, bytes, version, expiresAt, serverSigned: true, stored: { bytes, metadata } };
 }

@@ -1,0 +1,212 @@
+/**
+ * Large updates are parsed and checked off the event loop (ADR 0013). Parsing a targets document
+ * of tens of megabytes builds a graph of objects in one synchronous call that cannot yield: on the
+ * event loop it stalls every read for a second and holds hundreds of megabytes per concurrent
+ * upload. Past a size, the check runs in one worker thread, one update at a time, with a bounded
+ * heap and a bounded queue; it answers with the facts the store needs (update-check.ts), never
+ * the parsed documents. Small updates stay on the event loop, checked in steps.
+ */
+import { Worker } from 'node:worker_threads';
+import { HttpStatusError } from './http.js';
+import { type ErrorMessage, errorFromMessage, type UpdateFacts } from './update-check.js';
+
+export interface VerifierOptions {
+  /** Updates with more bytes to parse than this (uploads and the stored documents read) go to the worker. */
+  readonly threshold: number;
+  /** The worker's heap, MiB: an update whose check needs more is refused (TOO_LARGE). */
+  readonly memoryMb: number;
+  /** Updates that may wait for the worker beyond the one it checks; more are refused 503. */
+  readonly queue: number;
+  /** How long the worker stays after its last update, ms: then it stops and its memory goes back. */
+  readonly idleMs?: number;
+}
+
+export const DEFAULT_VERIFIER: VerifierOptions = Object.freeze({
+  threshold: 1024 * 1024,
+  memoryMb: 512,
+  queue: 4,
+  idleMs: 10_000,
+});
+
+/** One update for the worker: its uploads, the stored documents it is checked against, the rest of the check. */
+export interface WorkerJob {
+  readonly id: number;
+  readonly uploads: readonly (readonly [string, Uint8Array])[];
+  /** The collection's latest documents, less the ones the update replaces. */
+  readonly stored: readonly { readonly role: string; readonly sha256: string; readonly bytes: Uint8Array }[];
+  /** The stored versions of the roles the update replaces (their documents are not sent). */
+  readonly replacedVersions: readonly (readonly [string, number])[];
+  readonly now: number;
+  readonly serverKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  readonly maxDelegatedRoles: number;
+}
+
+export type WorkerAnswer =
+  | {
+      readonly id: number;
+      readonly facts: UpdateFacts;
+      /** The uploads' bytes, handed back (they were moved to the worker, not copied). */
+      readonly uploads: readonly (readonly [string, Uint8Array])[];
+    }
+  | { readonly id: number; readonly refusal: ErrorMessage }
+  | { readonly id: number; readonly failure: string };
+
+/** An accepted update's facts, and its uploads' bytes (the ones given to check() are moved to the worker). */
+export interface Checked {
+  readonly facts: UpdateFacts;
+  readonly uploads: ReadonlyMap<string, Uint8Array>;
+}
+
+interface Pending {
+  readonly job: WorkerJob;
+  readonly done: (checked: Checked) => void;
+  readonly fail: (err: Error) => void;
+}
+
+const RETRY = { 'Retry-After': '1' };
+const YOUNG_MB = 16;
+
+/**
+ * The buffers under the uploads, moved to the worker rather than copied (a copy costs the event
+ * loop a memcpy and the process the document twice). Only a buffer of its own: one of Node's
+ * shared pool (small buffers) would take every other buffer in the pool with it.
+ */
+function movable(uploads: WorkerJob['uploads']): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const [, bytes] of uploads) {
+    const buffer = bytes.buffer;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength > Buffer.poolSize) out.add(buffer);
+  }
+  return [...out];
+}
+
+/** The worker's entry: built JavaScript, or (tests and benchmarks on the sources) TypeScript through tsx. */
+function startWorker(memoryMb: number): Worker {
+  // A small young generation: what a parse makes mostly lives on (the document), copying it costs memory.
+  const resourceLimits = { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: YOUNG_MB };
+  if (import.meta.url.endsWith('.js')) {
+    return new Worker(new URL('./verify-worker.js', import.meta.url), { resourceLimits });
+  }
+  const entry = JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href);
+  return new Worker(
+    `import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); })`,
+    { eval: true, execArgv: ['--conditions=tufa-source'], resourceLimits },
+  );
+}
+
+/**
+ * One worker thread checking one update at a time, started on first use and stopped when idle.
+ * A worker that runs out of memory or stops refuses its update cleanly (413, 503) and the next
+ * update gets a new one.
+ */
+export class UpdateVerifier {
+  private worker: Worker | undefined;
+  /** The update being checked, and the worker checking it. */
+  private running: { pending: Pending; worker: Worker } | undefined;
+  private readonly waiting: Pending[] = [];
+  private nextId = 1;
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(readonly options: VerifierOptions = DEFAULT_VERIFIER) {}
+
+  /** Whether an update with this many bytes to parse is checked in the worker. */
+  inWorker(bytes: number): boolean {
+    return bytes > this.options.threshold;
+  }
+
+  /** Updates in the worker or waiting for it. */
+  get load(): number {
+    return this.waiting.length + (this.running === undefined ? 0 : 1);
+  }
+
+  /**
+   * The facts of an accepted update, or its refusal, exactly as the event loop's check gives them.
+   * The uploads' own buffers move to the worker: use the bytes handed back, not the ones given.
+   */
+  check(job: Omit<WorkerJob, 'id'>): Promise<Checked> {
+    if (this.running !== undefined && this.waiting.length >= this.options.queue) {
+      return Promise.reject(
+        new HttpStatusError(
+          503,
+          'NETWORK',
+          `the server is checking as many large updates as it may (${this.options.queue + 1}): retry shortly`,
+          { queue: this.options.queue + 1 },
+          RETRY,
+        ),
+      );
+    }
+    return new Promise((done, fail) => {
+      this.waiting.push({ job: { ...job, id: this.nextId++ }, done, fail });
+      this.next();
+    });
+  }
+
+  /** Stops the worker; the update it was checking is refused 503, the next one gets a new worker. */
+  async close(): Promise<void> {
+    clearTimeout(this.idle);
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker !== undefined) await worker.terminate();
+  }
+
+  private next(): void {
+    if (this.running !== undefined) return;
+    const pending = this.waiting.shift();
+    if (pending === undefined) {
+      this.idle = setTimeout(() => void this.close(), this.options.idleMs ?? 10_000);
+      this.idle.unref();
+      return;
+    }
+    clearTimeout(this.idle);
+    const worker = this.ensureWorker();
+    this.running = { pending, worker };
+    worker.postMessage(pending.job, movable(pending.job.uploads));
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = startWorker(this.options.memoryMb);
+    // Never what keeps the process alive: an update in flight has its request waiting for it.
+    worker.unref();
+    let failure: Error | undefined;
+    worker.on('message', (answer: WorkerAnswer) => {
+      if (this.running?.worker !== worker || this.running.pending.job.id !== answer.id) return;
+      const { pending } = this.running;
+      this.running = undefined;
+      if ('facts' in answer) pending.done({ facts: answer.facts, uploads: new Map(answer.uploads) });
+      else if ('refusal' in answer) pending.fail(errorFromMessage(answer.refusal));
+      else pending.fail(new Error(`the verification worker failed: ${answer.failure}`));
+      this.next();
+    });
+    worker.on('error', (err: Error & { code?: string }) => {
+      failure =
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? new HttpStatusError(
+              413,
+              'TOO_LARGE',
+              `checking this update needs more memory than this server gives one update (${this.options.memoryMb} MiB)`,
+              { limit: this.options.memoryMb * 1024 * 1024 },
+            )
+          : undefined;
+    });
+    worker.on('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+      if (this.running?.worker !== worker) return;
+      const { pending } = this.running;
+      this.running = undefined;
+      pending.fail(
+        failure ??
+          new HttpStatusError(
+            503,
+            'NETWORK',
+            'the verification worker stopped while checking this update: retry shortly',
+            {},
+            RETRY,
+          ),
+      );
+      this.next();
+    });
+    this.worker = worker;
+    return worker;
+  }
+}
