@@ -5,11 +5,14 @@ import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
 import { utf8Encode } from './json.js';
 import {
+  dict,
   type Metadata,
   metaFileName,
   parseMetadata,
   parseSignedEnvelope,
   type Root,
+  serializeMetadata,
+  type TargetFile,
   type Targets,
 } from './metadata.js';
 import {
@@ -599,6 +602,113 @@ describe('parseUploaded: the exact served form, checked without encoding the doc
     expect(code(`{${parts},"z_extra":1}`)).toBe('ok');
     expect(code(`{"a_extra":1,${parts}}`)).toBe('ok');
     expect(code(`{${parts},"a_extra":1}`)).toBe('NON_CANONICAL');
+  });
+});
+
+describe('parseUploaded of a large targets document: entries checked as read, made on demand', () => {
+  // Past 1 MiB: 10,000 entries of about 110 bytes.
+  const entries = (n: number) => {
+    let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
+    const files = dict<TargetFile>();
+    for (let i = 0; i < n; i++)
+      files[`app/v${String(i).padStart(5, '0')}`] = targetFileFor(testCrypto, utf8Encode(`${i}`), {
+        hashes: ['sha256'],
+      });
+    t = { ...t, targets: files };
+    return t;
+  };
+  const md = sign(
+    withDelegation(entries(10_000), { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] }),
+    keys.targets,
+  );
+  const good = new TextDecoder().decode(bytesOf(md));
+  /** What parseUploaded answers, and what the whole parse answers: the same, either way. */
+  const answers = (text: string) => {
+    const bytes = utf8Encode(text);
+    const read = (parse: () => { metadata: Metadata; servedForm: boolean }) => {
+      try {
+        const envelope = parse();
+        if (!envelope.servedForm) return { code: 'NON_CANONICAL' };
+        const m = envelope.metadata;
+        return {
+          signed: m.signed,
+          targets: { ...(m.signed as Targets).targets },
+          signatures: m.signatures,
+          extra: m.extra,
+          signedBytes: Buffer.from(m.signedBytes).toString('hex'),
+        };
+      } catch (err) {
+        // The whole parse says it by servedForm; parseUploaded by NON_CANONICAL.
+        if (isTufaError(err, 'NON_CANONICAL')) return { code: err.code };
+        return isTufaError(err)
+          ? { code: err.code, message: err.message, details: err.details }
+          : { err: String(err) };
+      }
+    };
+    return {
+      uploaded: read(() => parseUploaded('targets', bytes, 'targets')),
+      whole: read(() => parseSignedEnvelope('targets', bytes, { role: 'targets' })),
+    };
+  };
+
+  it('is large enough to be read that way, and gives the document as the whole parse does', () => {
+    expect(good.length).toBeGreaterThan(1024 * 1024);
+    const { uploaded, whole } = answers(good);
+    expect(uploaded).toEqual(whole);
+    expect(Object.keys((uploaded as { targets: object }).targets).length).toBe(10_000);
+    const envelope = parseUploaded('targets', utf8Encode(good), 'targets');
+    expect(Buffer.from(serializeMetadata(envelope.metadata)).toString()).toBe(good);
+  });
+
+  it('every departure gives the answer of the whole parse: unusual entries, refusals, repeated and unordered keys', () => {
+    const first = '"app/v00000":';
+    const second = '"app/v00001":';
+    const entry = good.slice(good.indexOf(first) + first.length, good.indexOf(second) - 1);
+    const variants: Record<string, string> = {
+      'an unknown field in an entry': good.replace(
+        `${first}${entry}`,
+        `${first}${entry.slice(0, -1)},"x":1}`,
+      ),
+      'a custom field': good.replace(`${first}{`, `${first}{"custom":{"a":[1,2]},`),
+      'an upper-case digest': good.replace(
+        /("app\/v00003":\{"hashes":\{"sha256":")([0-9a-f])/,
+        (_, a, b) => `${a}${b.toUpperCase() === b ? 'A' : b.toUpperCase()}`,
+      ),
+      'a negative length': good.replace(
+        /("app\/v00004":\{"hashes":\{"sha256":"[0-9a-f]+"\},"length":)/,
+        '$1-',
+      ),
+      'an empty path': good.replace(first, `"":${entry},${first}`),
+      'a repeated path': good.replace(second, `${first}${entry},${second}`),
+      'paths out of order': good.replace(first, `"app/v99999":${entry},${first}`),
+      'a bad entry, then bad JSON': good.replace(`${first}{`, `${first}{"length":-1,`).replace(/\}\}$/, '}'),
+      'nesting past the bound in an entry': good.replace(
+        `${first}{`,
+        `${first}{"custom":${'['.repeat(70)}${']'.repeat(70)},`,
+      ),
+      whitespace: good.replace(`${first}{`, `${first} {`),
+      'a wrong type': good.replace('"_type":"targets"', '"_type":"snapshot"'),
+    };
+    const codes: Record<string, string> = {};
+    for (const [name, text] of Object.entries(variants)) {
+      expect(text, name).not.toBe(good);
+      const { uploaded, whole } = answers(text);
+      expect({ name, ...uploaded }).toEqual({ name, ...whole });
+      codes[name] = 'code' in uploaded ? String(uploaded.code) : 'ok';
+    }
+    expect(codes).toEqual({
+      'an unknown field in an entry': 'ok',
+      'a custom field': 'ok',
+      'an upper-case digest': 'INVALID_METADATA',
+      'a negative length': 'INVALID_METADATA',
+      'an empty path': 'INVALID_METADATA',
+      'a repeated path': 'INVALID_JSON',
+      'paths out of order': 'NON_CANONICAL',
+      'a bad entry, then bad JSON': 'INVALID_JSON',
+      'nesting past the bound in an entry': 'INVALID_JSON',
+      whitespace: 'NON_CANONICAL',
+      'a wrong type': 'WRONG_TYPE',
+    });
   });
 });
 
