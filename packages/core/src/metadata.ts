@@ -694,11 +694,11 @@ export function parseSignedEnvelope<T extends MetadataType>(
   options: ParseSignedEnvelopeOptions = {},
 ): SignedEnvelope<SignedOf<T>> {
   const role = options.role ?? type;
+  const text = typeof input === 'string' ? input : utf8Decode(input, role);
   if (options.targetsOnDemand === true && type === 'targets' && typeof input !== 'string') {
-    const checked = targetsChecked(input, role, options.sha256);
+    const checked = targetsChecked(input, text, role, options.sha256);
     if (checked !== undefined) return checked as SignedEnvelope<SignedOf<T>>;
   }
-  const text = typeof input === 'string' ? input : utf8Decode(input, role);
   const bytes = typeof input === 'string' ? utf8Encode(input) : input;
   const scan = scanSignedDocument(text, 64, role);
   const doc = scan.document;
@@ -730,11 +730,11 @@ export function parseSignedEnvelope<T extends MetadataType>(
  */
 function targetsChecked(
   bytes: Uint8Array,
+  text: string,
   role: string,
   sha256: string | undefined,
 ): SignedEnvelope<Targets> | undefined {
   try {
-    const text = utf8Decode(bytes, role);
     const scan = scanSignedDocument(
       text,
       64,

@@ -9,6 +9,7 @@ import type { CryptoProvider, Key } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import type { CachedFile, MetadataCache } from './cache.js';
+import type { BodyHold } from './http.js';
 import { type ChangeRecord, listChanges } from './store/changefeed.js';
 import {
   collectionId,
@@ -83,6 +84,11 @@ export class Store {
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1000,
       verifier: new UpdateVerifier(options.verifier ?? DEFAULT_VERIFIER),
     };
+  }
+
+  /** An update body's hold that also counts it among the large update bodies (UpdateVerifier.holdBody). */
+  holdUpdateBody(hold: BodyHold): BodyHold {
+    return this.ctx.verifier.holdBody(hold);
   }
 
   /** Stops the verification worker (an update it was checking is refused 503). */

@@ -24,6 +24,7 @@ import { DAY, sign, testCrypto } from '@tufa/testing';
 import { gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyBudget } from './http.js';
 import { checkingUpdate } from './update-check.js';
 import { UpdateVerifier } from './verifier.js';
 
@@ -217,6 +218,31 @@ describe('a worker that fails is a clean refusal', () => {
     }
   });
 
+  it('one large update body at a time: the next is 503 NETWORK with Retry-After as it passes the threshold', () => {
+    const verifier = new UpdateVerifier({ threshold: 1000, memoryMb: 256, queue: 4, largeBodies: 1 });
+    const budget = new BodyBudget(1_000_000);
+    const refusal = (take: () => void) => {
+      try {
+        take();
+        return 'taken';
+      } catch (err) {
+        const e = err as { status?: number; code?: string; headers?: unknown };
+        return `${e.status} ${e.code} ${JSON.stringify(e.headers)}`;
+      }
+    };
+    const first = verifier.holdBody(budget.open());
+    const second = verifier.holdBody(budget.open());
+    expect(refusal(() => first.take(1500))).toBe('taken');
+    // Small bodies are not counted; a body is counted from the byte that passes the threshold.
+    expect(refusal(() => second.take(600))).toBe('taken');
+    expect(refusal(() => second.take(600))).toBe('503 NETWORK {"Retry-After":"1","Connection":"close"}');
+    first.release();
+    const third = verifier.holdBody(budget.open());
+    expect(refusal(() => third.take(5000))).toBe('taken');
+    // The budget's share stays the request's until it answers: release gives back the count only.
+    expect(budget.inFlight).toBe(1500 + 600 + 5000);
+  });
+
   it('a worker stopped while it checks: 503 NETWORK with Retry-After; the next update gets a new worker', async () => {
     const verifier = new UpdateVerifier({ threshold: 0, memoryMb: 256, queue: 4 });
     try {
@@ -254,10 +280,12 @@ describe('a worker that fails is a clean refusal', () => {
     try {
       const gun = 'verify.example.com/memory';
       await publishNew(small.url, gun);
-      // 300,000 targets in about 29 MB (under the body limit): parsed, more than the worker's 64 MiB.
+      // 280,000 targets in about 30 MB (under the body limit), each with a field of its own: read
+      // the whole way (not entry by entry), more than the worker's 64 MiB.
       const file = { length: 1, hashes: { sha256: 'ab'.repeat(32) }, extra: {} };
+      const unusual = { ...file, extra: { x: 1 } };
       const targets: Record<string, typeof file> = Object.create(null);
-      for (let i = 0; i < 300_000; i++) targets[`p${i}`] = file;
+      for (let i = 0; i < 280_000; i++) targets[`p${i}`] = unusual;
       const big = sign({ ...targetsV(2), targets }, keys.targets);
       expect(serializeMetadata(big).length).toBeLessThan(32 * 1024 * 1024);
       const refused = await post(small.url, gun, { targets: big });

@@ -7,7 +7,7 @@
  * the parsed documents. Small updates stay on the event loop, checked in steps.
  */
 import { Worker } from 'node:worker_threads';
-import { HttpStatusError } from './http.js';
+import { type BodyHold, HttpStatusError } from './http.js';
 import { type ErrorMessage, errorFromMessage, type UpdateFacts } from './update-check.js';
 
 export interface VerifierOptions {
@@ -17,7 +17,15 @@ export interface VerifierOptions {
   readonly memoryMb: number;
   /** Updates that may wait for the worker beyond the one it checks; more are refused 503. */
   readonly queue: number;
-  /** How long the worker stays after its last update, ms: then it stops and its memory goes back. */
+  /**
+   * Update bodies larger than `threshold` held at once, read or checked (default 1): one more is
+   * refused 503 as it passes the threshold, before the rest of it is read.
+   */
+  readonly largeBodies?: number;
+  /**
+   * How long the worker stays once no update waits, ms (default 0): then it stops, and the memory
+   * its last check took goes back at once (V8 keeps a grown heap while the thread lives).
+   */
   readonly idleMs?: number;
 }
 
@@ -25,7 +33,8 @@ export const DEFAULT_VERIFIER: VerifierOptions = Object.freeze({
   threshold: 1024 * 1024,
   memoryMb: 512,
   queue: 4,
-  idleMs: 10_000,
+  largeBodies: 1,
+  idleMs: 0,
 });
 
 /** One update for the worker: its uploads, the stored documents it is checked against, the rest of the check. */
@@ -64,7 +73,7 @@ interface Pending {
 }
 
 const RETRY = { 'Retry-After': '1' };
-const YOUNG_MB = 16;
+const YOUNG_MB = 8;
 
 /**
  * The buffers under the uploads, moved to the worker rather than copied (a copy costs the event
@@ -105,9 +114,51 @@ export class UpdateVerifier {
   private running: { pending: Pending; worker: Worker } | undefined;
   private readonly waiting: Pending[] = [];
   private nextId = 1;
+  /** Requests holding a large update body (holdBody). */
+  private largeBodies = 0;
   private idle: NodeJS.Timeout | undefined;
 
   constructor(readonly options: VerifierOptions = DEFAULT_VERIFIER) {}
+
+  /**
+   * `hold` (a request's share of the body budget), also counting the request among the large
+   * update bodies once it passes the threshold: the body a large update is checked from is held
+   * by at most `largeBodies` requests at once (the worker checks one at a time anyway). Past
+   * that, 503 `NETWORK` with Retry-After, the rest of the body unread (the connection closes).
+   * Its `release` gives back the count only (the request releases `hold` when it answers).
+   */
+  holdBody(hold: BodyHold): BodyHold {
+    let size = 0;
+    let counted = false;
+    let released = false;
+    return {
+      take: (bytes) => {
+        if (released) return;
+        size += bytes;
+        if (!counted && size > this.options.threshold) {
+          const limit = this.options.largeBodies ?? 1;
+          if (this.largeBodies >= limit) {
+            throw new HttpStatusError(
+              503,
+              'NETWORK',
+              `the server is taking as many large updates as it may (${limit}): retry shortly`,
+              { largeUpdates: limit },
+              { ...RETRY, Connection: 'close' },
+            );
+          }
+          this.largeBodies++;
+          counted = true;
+        }
+        hold.take(bytes);
+      },
+      // Only the count: the budget's share stays the request's until its answer is written.
+      release: () => {
+        if (released) return;
+        released = true;
+        if (counted) this.largeBodies--;
+      },
+    };
+  }
 
   /** Whether an update with this many bytes to parse is checked in the worker. */
   inWorker(bytes: number): boolean {
@@ -153,7 +204,7 @@ export class UpdateVerifier {
     if (this.running !== undefined) return;
     const pending = this.waiting.shift();
     if (pending === undefined) {
-      this.idle = setTimeout(() => void this.close(), this.options.idleMs ?? 10_000);
+      this.idle = setTimeout(() => void this.close(), this.options.idleMs ?? 0);
       this.idle.unref();
       return;
     }
