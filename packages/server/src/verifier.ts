@@ -6,6 +6,9 @@
  * heap and a bounded queue; it answers with the facts the store needs (update-check.ts), never
  * the parsed documents. Small updates stay on the event loop, checked in steps.
  */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type BodyHold, HttpStatusError } from './http.js';
 import { type ErrorMessage, errorFromMessage, type UpdateFacts } from './update-check.js';
@@ -97,10 +100,14 @@ function startWorker(memoryMb: number): Worker {
     return new Worker(new URL('./verify-worker.js', import.meta.url), { resourceLimits });
   }
   const entry = JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href);
-  return new Worker(
-    `import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); })`,
-    { eval: true, execArgv: ['--conditions=tufa-source'], resourceLimits },
-  );
+  // tsx's ESM API, found from this file (not from the working directory the process runs in).
+  const tsxPackage = createRequire(import.meta.url).resolve('tsx/package.json');
+  const tsx = JSON.stringify(pathToFileURL(join(dirname(tsxPackage), 'dist/esm/api/index.mjs')).href);
+  return new Worker(`import(${tsx}).then(({ register }) => { register(); return import(${entry}); })`, {
+    eval: true,
+    execArgv: ['--conditions=tufa-source'],
+    resourceLimits,
+  });
 }
 
 /**
