@@ -247,7 +247,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
+  // A long string's first 100 units encode to the same first 77 characters: never encode it all.
+  const text = JSON.stringify(typeof value === 'string' && value.length > 100 ? value.slice(0, 100) : value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
