@@ -279,15 +279,16 @@ describe('a worker that fails is a clean refusal', () => {
     });
     try {
       const gun = 'verify.example.com/memory';
-      await publishNew(small.url, gun);
       // 280,000 targets in about 30 MB (under the body limit), each with a field of its own: read
       // the whole way (not entry by entry), more than the worker's 64 MiB.
       const file = { length: 1, hashes: { sha256: 'ab'.repeat(32) }, extra: {} };
       const unusual = { ...file, extra: { x: 1 } };
       const targets: Record<string, typeof file> = Object.create(null);
       for (let i = 0; i < 280_000; i++) targets[`p${i}`] = unusual;
-      const big = sign({ ...targetsV(2), targets }, keys.targets);
-      expect(serializeMetadata(big).length).toBeLessThan(32 * 1024 * 1024);
+      const big = serializeMetadata(sign({ ...targetsV(2), targets }, keys.targets));
+      expect(big.length).toBeLessThan(32 * 1024 * 1024);
+      // Built first: a kept-alive connection left idle past the server's keep-alive would be reset.
+      await publishNew(small.url, gun);
       const refused = await post(small.url, gun, { targets: big });
       expect({ status: refused.status, code: refused.json.error?.code }).toEqual({
         status: 413,
