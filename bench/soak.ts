@@ -6,7 +6,7 @@
  * restart of the PostgreSQL under both, a client against a malicious repository. One table at the
  * end, PASS/MISS against the targets of the issue. See bench/README.md. Never part of `npm test`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -239,19 +239,37 @@ async function reader(servers: () => TufaServer[], gun: string, id: number): Pro
 }
 
 /** A GET of timestamp.json every 20 ms on each server: the read latency and the worst stall. */
+/**
+ * GETs timestamp.json on both servers every 20 ms from a child process (bench/lib/prober.ts), so
+ * that the soak's own work (it sends hundreds of megabytes of uploads) is never measured as the
+ * servers' stall. The servers keep their ports across restarts.
+ */
 async function prober(servers: () => TufaServer[], gun: string): Promise<void> {
-  while (running()) {
-    for (const server of servers()) {
-      const at = Date.now();
-      const t0 = performance.now();
-      const answer = await send(server.base, 'GET', trust(gun, 'timestamp.json'));
-      const ms = performance.now() - t0;
-      record('probe GET', answer, at);
-      if (answer.status === 200 && !inFault(at) && !inFault(Date.now())) readLatencies.push(ms);
+  const urls = servers().map((s) => `${s.base}${trust(gun, 'timestamp.json')}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench/lib/prober.ts'), ...urls], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let rest = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const [at, status, ms] = line.split(' ').map(Number) as [number, number, number];
+      record('probe GET', { status, text: '' }, at);
+      if (status === 200 && !inFault(at) && !inFault(at + ms)) {
+        readLatencies.push(ms);
+        if (ms > worstRead.ms) Object.assign(worstRead, { ms, at });
+      }
     }
-    await sleep(20);
-  }
+  });
+  while (running()) await sleep(200);
+  child.kill('SIGTERM');
+  await new Promise((done) => child.once('exit', done));
 }
+
+/** When the worst read outside faults was, for the log. */
+const worstRead = { ms: 0, at: 0 };
 
 interface PublishLog {
   gun: string;
@@ -400,7 +418,7 @@ async function fuzzer(servers: () => TufaServer[], gun: string): Promise<void> {
  * document of about 30 MB (300,000 targets) on one GUN, split between the servers: one wins,
  * the rest get 409, or 503 from the body budget. Then 10 bodies of 30 MiB of junk in one string.
  */
-async function largeUploads(servers: () => TufaServer[], gun: string, log: PublishLog): Promise<void> {
+async function largeUploads(servers: () => TufaServer[], gun: string, published: PublishLog): Promise<void> {
   const junk = Buffer.concat([Buffer.from('{"targets":"'), Buffer.alloc(30 * MiB, 0x61), Buffer.from('"}')]);
   while (running()) {
     const [a, b] = servers();
@@ -416,13 +434,16 @@ async function largeUploads(servers: () => TufaServer[], gun: string, log: Publi
       },
     );
     const valid = await readFile(file);
+    log(
+      `large uploads: 10 × targets v${now + 1} (${(valid.length / 1e6).toFixed(1)} MB), then 10 junk bodies`,
+    );
     let at = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 10 }, (_, i) => send((i % 2 === 0 ? a : b)!.base, 'POST', trust(gun), valid)),
     );
     for (const answer of answers) record('large publish', answer, at);
     const winners = answers.filter((x) => x.status === 200).length;
-    if (winners > 0) log.acknowledged.push(now + 1);
+    if (winners > 0) published.acknowledged.push(now + 1);
     if (winners > 1) serverErrors.push(`large publish v${now + 1}: ${winners} winners`);
     at = Date.now();
     const refused = await Promise.all(
@@ -685,6 +706,8 @@ function report(outcome: {
   );
   console.log(`\ntufa soak, ${MINUTES} min\n`);
   console.log(lines.join('\n'));
+  if (worstRead.at > 0)
+    console.log(`\nworst read: ${worstRead.ms.toFixed(0)} ms at ${new Date(worstRead.at).toISOString()}`);
   console.log('\nrequests by source and status:');
   for (const [k, n] of [...statuses].sort()) console.log(`  ${k}: ${n}`);
   for (const e of serverErrors.slice(0, 10)) console.log(`  5xx: ${e}`);

@@ -83,6 +83,12 @@ export interface CollectionUpdateOptions {
    * the snapshot decision is left to the server, and the update cannot be committed.
    */
   readonly serverKeyids?: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  /**
+   * The stored versions of targets roles (and snapshot) that the update uploads, left out of
+   * `current`: a role an update replaces is read for its version only (the next must be one more),
+   * so a server need not load a large document only to replace it. Each must be uploaded.
+   */
+  readonly replacedVersions?: ReadonlyMap<string, number> | undefined;
 }
 
 /** Most roles one update may carry: bounds the work a single request can cause. */
@@ -230,6 +236,7 @@ export class CollectionUpdate {
   private readonly now: number;
   private readonly crypto: CryptoProvider;
   private readonly serverKeyids: CollectionUpdateOptions['serverKeyids'];
+  private readonly replaced: ReadonlyMap<string, number>;
   private step = ROOT;
   private root: StoredRole<Root> | undefined;
   private targets: StoredRole<Targets> | undefined;
@@ -252,6 +259,7 @@ export class CollectionUpdate {
     this.now = options.now;
     this.crypto = options.crypto;
     this.serverKeyids = options.serverKeyids;
+    this.replaced = options.replacedVersions ?? new Map();
     this.stored = storedDelegatedRoles(options.crypto, options.current.delegated);
     this.storedParsed = this.stored !== options.current.delegated;
     this.storedDelegators = new Set(this.stored.delegating);
@@ -309,6 +317,7 @@ export class CollectionUpdate {
         role: 'timestamp',
       });
     }
+    this.checkReplaced(uploads);
     const root = uploads.get('root');
     if (root !== undefined) {
       yield* this.rootStep(root);
@@ -410,7 +419,7 @@ export class CollectionUpdate {
     checkSignatureCount('snapshot', snapshot.metadata, this.root!.metadata.signed.roles.snapshot.keyids);
     const result = yield* this.verifying(this.root!.metadata.signed, 'snapshot', snapshot.metadata);
     const counted = [{ by: 'root', signer: 'root', result }];
-    checkNextVersion('snapshot', s.version, this.current.snapshot?.metadata.signed.version);
+    checkNextVersion('snapshot', s.version, this.storedVersion('snapshot'));
     checkExpiry(s, 'snapshot', this.now);
     yield* this.checkingSnapshotMatches(s);
     this.snapshot = snapshot;
@@ -663,17 +672,43 @@ export class CollectionUpdate {
     }
     const next = parseUploaded('targets', bytes, role);
     const signed = next.metadata.signed;
-    const current =
-      role === 'targets'
-        ? this.current.targets?.metadata.signed.version
-        : this.stored.entries.get(role)?.version;
-    checkNextVersion(role, signed.version, current);
+    checkNextVersion(role, signed.version, this.storedVersion(role));
     checkExpiry(signed, role, this.now);
     checkDelegationsWellFormed(signed, role);
     if (role === 'targets') this.targets = next;
     else this.carried.set(role, next);
     this.changed.push({ role, version: signed.version, bytes });
     if (role === 'targets') this.advance(DELEGATED);
+  }
+
+  /** The stored version of a role the update replaces: from the state, or the one given for it. */
+  private storedVersion(role: string): number | undefined {
+    const stored =
+      role === 'targets'
+        ? this.current.targets?.metadata.signed.version
+        : role === 'snapshot'
+          ? this.current.snapshot?.metadata.signed.version
+          : this.stored.entries.get(role)?.version;
+    return stored ?? this.replaced.get(role);
+  }
+
+  /** A replaced role given by version only must be one the update carries, and not also in the state. */
+  private checkReplaced(uploads: ReadonlyMap<string, Uint8Array>): void {
+    for (const role of this.replaced.keys()) {
+      const inState =
+        role === 'targets'
+          ? this.current.targets !== undefined
+          : role === 'snapshot'
+            ? this.current.snapshot !== undefined
+            : this.stored.entries.has(role);
+      if (role === 'root' || !uploads.has(role) || inState) {
+        throw new TufaError(
+          'INVALID_ARGUMENT',
+          `${role}: a version is given for it in place of its document, but the update does not replace it`,
+          { role },
+        );
+      }
+    }
   }
 
   /** Every role that delegates `name` in the would-be state: root for targets, else the targets roles. */

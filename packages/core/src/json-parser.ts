@@ -38,6 +38,13 @@ export interface SignedDocumentScan {
   readonly servedForm: boolean | undefined;
   /** The keys of an object of this document as parsed: recorded for large ones, else Object.keys. */
   readonly keysAsParsed: (obj: object) => readonly string[];
+  /**
+   * With a `targetsEntry` check: 'checked' when the members of `signed.targets` were read one by
+   * one and not kept (the document holds an empty object there), every key greater than the one
+   * before and every entry passing the check; 'unsure' when not (the caller parses again without
+   * the check); undefined when there was no such object.
+   */
+  readonly targetsEntries: 'checked' | 'unsure' | undefined;
 }
 
 /** Scans a signed document: the parse of parseJsonText, and what it saw of the source. */
@@ -45,8 +52,9 @@ export function scanSignedDocument(
   text: string,
   maxDepth: number,
   source: string | undefined,
+  targetsEntry?: (key: string, value: JsonValue) => boolean,
 ): SignedDocumentScan {
-  const parser = new Parser(text, maxDepth, source, true);
+  const parser = new Parser(text, maxDepth, source, true, targetsEntry);
   const document = parser.parseDocument();
   const lists = parser.keyLists;
   return {
@@ -54,6 +62,7 @@ export function scanSignedDocument(
     signedSpan: parser.memberCanonical ? { start: parser.memberStart, end: parser.memberEnd } : undefined,
     servedForm: parser.keyWithSurrogate ? undefined : parser.served,
     keysAsParsed: (obj) => lists.get(obj) ?? Object.keys(obj),
+    targetsEntries: parser.targetsEntries,
   };
 }
 
@@ -83,12 +92,16 @@ class Parser {
   private canonical = true;
   /** Set by parseString when the string held a surrogate. */
   private sawSurrogate = false;
+  /** See SignedDocumentScan.targetsEntries. */
+  targetsEntries: 'checked' | 'unsure' | undefined;
   constructor(
     private readonly text: string,
     readonly maxDepth: number,
     private readonly source: string | undefined,
     /** Report what the source looks like (scanSignedDocument); parseJsonText does not need it. */
     private readonly scan: boolean,
+    /** When given, the members of `signed.targets` are read, checked with it and not kept. */
+    private readonly targetsEntry?: (key: string, value: JsonValue) => boolean,
   ) {}
 
   parseDocument(): JsonValue {
@@ -398,6 +411,15 @@ class Parser {
         this.memberCanonical = this.canonical;
         this.memberStart = start;
         this.memberEnd = this.pos;
+      } else if (
+        // `signed.targets` (an object directly in the tracked `signed`, itself at depth 2).
+        this.targetsEntry !== undefined &&
+        this.tracking &&
+        depth === 2 &&
+        key === 'targets' &&
+        this.text.charCodeAt(this.pos) === 0x7b
+      ) {
+        out[key] = this.checkMembers(depth + 1, this.targetsEntry);
       } else {
         out[key] = this.parseValue(depth);
       }
@@ -414,5 +436,54 @@ class Parser {
       }
       this.fail("expected ',' or '}' in object");
     }
+  }
+
+  /**
+   * parseObject's reading of an object, its members checked with `entry` and not kept: an empty
+   * object stands for it. Only a strictly increasing run of keys, each entry passing, is
+   * 'checked'; anything else is 'unsure' (a repeated key, say, is not looked for here) and the
+   * caller reads the document again with parseObject, which then gives every answer.
+   */
+  private checkMembers(depth: number, entry: (key: string, value: JsonValue) => boolean): JsonObject {
+    if (depth > this.maxDepth) this.fail(`nesting deeper than ${this.maxDepth}`);
+    this.pos++;
+    let sure = true;
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.pos) === 0x7d) this.pos++;
+    else {
+      let previous: string | undefined;
+      for (;;) {
+        this.skipWhitespace();
+        if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
+        this.sawSurrogate = false;
+        const key = this.parseString();
+        if (this.sawSurrogate) this.keyWithSurrogate = true;
+        if (previous !== undefined && !(previous < key)) {
+          sure = false;
+          this.served = false;
+          this.canonical = false;
+        }
+        previous = key;
+        this.skipWhitespace();
+        if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
+        this.pos++;
+        this.skipWhitespace();
+        const value = this.parseValue(depth);
+        if (sure && !entry(key, value)) sure = false;
+        this.skipWhitespace();
+        const c = this.text.charCodeAt(this.pos);
+        if (c === 0x2c) {
+          this.pos++;
+          continue;
+        }
+        if (c === 0x7d) {
+          this.pos++;
+          break;
+        }
+        this.fail("expected ',' or '}' in object");
+      }
+    }
+    this.targetsEntries = sure ? 'checked' : 'unsure';
+    return Object.create(EMPTY_PROTOTYPE) as JsonObject;
   }
 }

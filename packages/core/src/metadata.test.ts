@@ -1,7 +1,7 @@
 import { buildRepo, bytesOf, sign, testCrypto } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { type ErrorCode, TufaError } from './errors.js';
-import { canonicalBytes, type JsonObject, parseJson } from './json.js';
+import { type ErrorCode, isTufaError, TufaError } from './errors.js';
+import { canonicalBytes, type JsonObject, parseJson, utf8Encode } from './json.js';
 import {
   compareInstants,
   formatExpires,
@@ -500,6 +500,25 @@ describe('parseMetadata refuses, naming the field', () => {
       expect((err as TufaError).role).toBe('releases');
       expect((err as TufaError).message).toMatch(/^releases: /);
     }
+  });
+});
+
+describe('a refusal quotes at most the start of a long value', () => {
+  it('the first 77 characters of its JSON, whatever its length (a 30 MiB string is not encoded whole)', () => {
+    const found = (value: string) => {
+      try {
+        parseMetadata('targets', utf8Encode(`{"signatures":[],"signed":${JSON.stringify(value)}}`));
+        return 'accepted';
+      } catch (err) {
+        return isTufaError(err, 'INVALID_METADATA') ? err.found : String(err);
+      }
+    };
+    expect(found('a'.repeat(30 * 1024 * 1024))).toBe(`"${'a'.repeat(76)}...`);
+    // Escapes and a surrogate pair cut at the 100th unit read as the whole string's do.
+    const tricky = `${'\\"'.repeat(30)}${'x'.repeat(39)}😀${'y'.repeat(200)}`;
+    expect(found(tricky)).toBe(`${JSON.stringify(tricky).slice(0, 77)}...`);
+    expect(found('short')).toBe('"short"');
+    expect(found('b'.repeat(79))).toBe(JSON.stringify('b'.repeat(79)).slice(0, 77) + '...');
   });
 });
 

@@ -248,7 +248,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
+  // A long string's first 100 units encode to the same first 77 characters: never encode it all.
+  const text = JSON.stringify(typeof value === 'string' && value.length > 100 ? value.slice(0, 100) : value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -672,6 +673,12 @@ export interface ParseMetadataOptions {
 export interface ParseSignedEnvelopeOptions extends ParseMetadataOptions {
   /** The sha256 (hex) of the bytes when the caller has it already (a store's row): not hashed again. */
   sha256?: string;
+  /**
+   * A targets document in tufa's served form: its entries are checked as they are read and made
+   * into objects only when `signed.targets` is first read (a large upload whose entries no rule
+   * reads is never held as objects). Every answer is the same as without it (ADR 0013).
+   */
+  targetsOnDemand?: boolean;
 }
 
 /**
@@ -726,6 +733,10 @@ export function parseSignedEnvelope<T extends MetadataType>(
 ): SignedEnvelope<SignedOf<T>> {
   const role = options.role ?? type;
   const text = typeof input === 'string' ? input : utf8Decode(input, role);
+  if (options.targetsOnDemand === true && type === 'targets' && typeof input !== 'string') {
+    const checked = targetsChecked(input, text, role, options.sha256);
+    if (checked !== undefined) return checked as SignedEnvelope<SignedOf<T>>;
+  }
   const bytes = typeof input === 'string' ? utf8Encode(input) : input;
   const scan = scanSignedDocument(text, 64, role);
   const doc = scan.document;
@@ -746,6 +757,47 @@ export function parseSignedEnvelope<T extends MetadataType>(
   const servedForm = scan.servedForm ?? isCanonical(bytes, doc);
   const metadata = readMetadata(type, doc, new Reader(role, scan.keysAsParsed), signedBytes);
   return new SignedEnvelope(bytes, metadata, servedForm, options.sha256);
+}
+
+/**
+ * parseSignedEnvelope with targetsOnDemand: one pass that reads the document strictly but checks
+ * each target entry as the usual entry (quickTargetFile) and drops it; `signed.targets` is then
+ * the full parse's, made on first read. Undefined unless that pass was sure and found nothing to
+ * refuse: the full parse then gives the answer (a refusal, an unusual entry, a repeated key, a
+ * document not in the served form), so no answer depends on which way it was read.
+ */
+function targetsChecked(
+  bytes: Uint8Array,
+  text: string,
+  role: string,
+  sha256: string | undefined,
+): SignedEnvelope<Targets> | undefined {
+  try {
+    const scan = scanSignedDocument(
+      text,
+      64,
+      role,
+      (path, entry) => path.length > 0 && quickTargetFile(entry) !== undefined,
+    );
+    if (scan.targetsEntries !== 'checked' || scan.servedForm !== true || scan.signedSpan === undefined) {
+      return undefined;
+    }
+    const { start, end } = scan.signedSpan;
+    const signedBytes =
+      text.length === bytes.length ? bytes.subarray(start, end) : utf8Encode(text.slice(start, end));
+    const metadata = readMetadata('targets', scan.document, new Reader(role, scan.keysAsParsed), signedBytes);
+    let entries: Targets['targets'] | undefined;
+    Object.defineProperty(metadata.signed, 'targets', {
+      enumerable: true,
+      get: () => {
+        entries ??= parseSignedEnvelope('targets', bytes, { role }).metadata.signed.targets;
+        return entries;
+      },
+    });
+    return new SignedEnvelope(bytes, metadata, true, sha256);
+  } catch {
+    return undefined;
+  }
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {

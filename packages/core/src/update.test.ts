@@ -5,11 +5,14 @@ import { validateUpdate } from './collection-update.js';
 import { isTufaError } from './errors.js';
 import { utf8Encode } from './json.js';
 import {
+  dict,
   type Metadata,
   metaFileName,
   parseMetadata,
   parseSignedEnvelope,
   type Root,
+  serializeMetadata,
+  type TargetFile,
   type Targets,
 } from './metadata.js';
 import {
@@ -442,6 +445,96 @@ describe('validateUpdate: snapshot', () => {
   });
 });
 
+describe('validateUpdate: replaced roles given by their stored version', () => {
+  /** The state without the roles `u` uploads, and their stored versions in their place. */
+  const replacing = (state: CollectionState, u: Map<string, Uint8Array>) => {
+    const replacedVersions = new Map<string, number>();
+    const delegated = new Map(state.delegated as ReadonlyMap<string, StoredRole<Targets>>);
+    let { targets, snapshot } = state;
+    for (const role of u.keys()) {
+      const held = role === 'targets' ? targets : role === 'snapshot' ? snapshot : delegated.get(role);
+      if (held === undefined || role === 'root') continue;
+      replacedVersions.set(role, held.metadata.signed.version);
+      if (role === 'targets') targets = undefined;
+      else if (role === 'snapshot') snapshot = undefined;
+      else delegated.delete(role);
+    }
+    return { current: { root: state.root, targets, snapshot, delegated }, replacedVersions };
+  };
+  const outcome = (run: () => ValidatedUpdate) => {
+    try {
+      const update = run();
+      return { changed: update.changed.map((c) => [c.role, c.version]), online: update.snapshotOnline };
+    } catch (err) {
+      return isTufaError(err) ? { code: err.code, message: err.message, details: err.details } : { err };
+    }
+  };
+
+  it('gives the same verdict as the whole state: accepted, rollback, gap, bad signature, untrusted kept role', () => {
+    let state = firstPublish();
+    const releases = (version: number, key = keys.releases) => {
+      let r = newTargets({ expires: expiresIn(NOW, 30 * DAY), version });
+      r = withTarget(r, 'releases/r1', targetFileFor(testCrypto, utf8Encode('r1')));
+      return sign(r, key);
+    };
+    state = apply(
+      validateUpdate({
+        crypto: testCrypto,
+        current: state,
+        uploads: uploads({ releases: releases(1) }),
+        now: NOW,
+        serverKeyids,
+      }),
+    );
+    const t = (version: number) => sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY), version), keys.targets);
+    let rotated = bumpVersion(targetsV1(), expiresIn(NOW, DAY));
+    rotated = withDelegation(rotated, { name: 'releases', keys: [keys.other.key], paths: ['releases/*'] });
+    const cases = [
+      uploads({ targets: t(2) }),
+      uploads({ targets: t(1) }),
+      uploads({ targets: t(3) }),
+      uploads({ targets: sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.other) }),
+      uploads({ releases: releases(2) }),
+      uploads({ releases: releases(1) }),
+      uploads({ targets: sign(rotated, keys.targets) }),
+      uploads({ targets: sign(rotated, keys.targets), releases: releases(2, keys.other) }),
+    ];
+    const verdicts: string[] = [];
+    for (const u of cases) {
+      const whole = outcome(() =>
+        validateUpdate({ crypto: testCrypto, current: state, uploads: u, now: NOW, serverKeyids }),
+      );
+      const replaced = outcome(() =>
+        validateUpdate({ crypto: testCrypto, ...replacing(state, u), uploads: u, now: NOW, serverKeyids }),
+      );
+      expect(replaced).toEqual(whole);
+      verdicts.push('code' in whole ? String(whole.code) : 'ok');
+    }
+    expect(verdicts).toEqual([
+      'ok',
+      'ROLLBACK',
+      'VERSION_MISMATCH',
+      'THRESHOLD_NOT_MET',
+      'ok',
+      'ROLLBACK',
+      'THRESHOLD_NOT_MET',
+      'ok',
+    ]);
+  });
+
+  it('refuses a version given for a role the update does not carry, for root, or for a role also in the state', () => {
+    const state = firstPublish();
+    const t2 = uploads({ targets: sign(bumpVersion(targetsV1(), expiresIn(NOW, DAY)), keys.targets) });
+    const run = (current: CollectionState, replacedVersions: Map<string, number>) => () =>
+      validateUpdate({ crypto: testCrypto, current, replacedVersions, uploads: t2, now: NOW, serverKeyids });
+    const withoutTargets = { ...state, targets: undefined };
+    expect(codeOf(run(withoutTargets, new Map([['releases', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(withoutTargets, new Map([['root', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(run(state, new Map([['targets', 1]])))).toBe('INVALID_ARGUMENT');
+    expect(run(withoutTargets, new Map([['targets', 1]]))().targets.metadata.signed.version).toBe(2);
+  });
+});
+
 describe('isValidRoleName', () => {
   it('accepts plain and Notary-style names, refuses ambiguous and path-like ones', () => {
     for (const ok of ['releases', 'targets/releases', 'a.b-c_d', 'v1'])
@@ -509,6 +602,113 @@ describe('parseUploaded: the exact served form, checked without encoding the doc
     expect(code(`{${parts},"z_extra":1}`)).toBe('ok');
     expect(code(`{"a_extra":1,${parts}}`)).toBe('ok');
     expect(code(`{${parts},"a_extra":1}`)).toBe('NON_CANONICAL');
+  });
+});
+
+describe('parseUploaded of a large targets document: entries checked as read, made on demand', () => {
+  // Past 1 MiB: 10,000 entries of about 110 bytes.
+  const entries = (n: number) => {
+    let t = newTargets({ expires: expiresIn(NOW, 90 * DAY) });
+    const files = dict<TargetFile>();
+    for (let i = 0; i < n; i++)
+      files[`app/v${String(i).padStart(5, '0')}`] = targetFileFor(testCrypto, utf8Encode(`${i}`), {
+        hashes: ['sha256'],
+      });
+    t = { ...t, targets: files };
+    return t;
+  };
+  const md = sign(
+    withDelegation(entries(10_000), { name: 'releases', keys: [keys.releases.key], paths: ['releases/*'] }),
+    keys.targets,
+  );
+  const good = new TextDecoder().decode(bytesOf(md));
+  /** What parseUploaded answers, and what the whole parse answers: the same, either way. */
+  const answers = (text: string) => {
+    const bytes = utf8Encode(text);
+    const read = (parse: () => { metadata: Metadata; servedForm?: boolean }) => {
+      try {
+        const envelope = parse();
+        if (envelope.servedForm === false) return { code: 'NON_CANONICAL' };
+        const m = envelope.metadata;
+        return {
+          signed: m.signed,
+          targets: { ...(m.signed as Targets).targets },
+          signatures: m.signatures,
+          extra: m.extra,
+          signedBytes: Buffer.from(m.signedBytes).toString('hex'),
+        };
+      } catch (err) {
+        // The whole parse says it by servedForm; parseUploaded by NON_CANONICAL.
+        if (isTufaError(err, 'NON_CANONICAL')) return { code: err.code };
+        return isTufaError(err)
+          ? { code: err.code, message: err.message, details: err.details }
+          : { err: String(err) };
+      }
+    };
+    return {
+      uploaded: read(() => parseUploaded('targets', bytes, 'targets')),
+      whole: read(() => parseSignedEnvelope('targets', bytes, { role: 'targets' })),
+    };
+  };
+
+  it('is large enough to be read that way, and gives the document as the whole parse does', () => {
+    expect(good.length).toBeGreaterThan(1024 * 1024);
+    const { uploaded, whole } = answers(good);
+    expect(uploaded).toEqual(whole);
+    expect(Object.keys((uploaded as { targets: object }).targets).length).toBe(10_000);
+    const envelope = parseUploaded('targets', utf8Encode(good), 'targets');
+    expect(Buffer.from(serializeMetadata(envelope.metadata)).toString()).toBe(good);
+  });
+
+  it('every departure gives the answer of the whole parse: unusual entries, refusals, repeated and unordered keys', () => {
+    const first = '"app/v00000":';
+    const second = '"app/v00001":';
+    const entry = good.slice(good.indexOf(first) + first.length, good.indexOf(second) - 1);
+    const variants: Record<string, string> = {
+      'an unknown field in an entry': good.replace(
+        `${first}${entry}`,
+        `${first}${entry.slice(0, -1)},"x":1}`,
+      ),
+      'a custom field': good.replace(`${first}{`, `${first}{"custom":{"a":[1,2]},`),
+      'an upper-case digest': good.replace(
+        /("app\/v00003":\{"hashes":\{"sha256":")([0-9a-f])/,
+        (_, a, b) => `${a}${b.toUpperCase() === b ? 'A' : b.toUpperCase()}`,
+      ),
+      'a negative length': good.replace(
+        /("app\/v00004":\{"hashes":\{"sha256":"[0-9a-f]+"\},"length":)/,
+        '$1-',
+      ),
+      'an empty path': good.replace(first, `"":${entry},${first}`),
+      'a repeated path': good.replace(second, `${first}${entry},${second}`),
+      'paths out of order': good.replace(first, `"app/v99999":${entry},${first}`),
+      'a bad entry, then bad JSON': good.replace(`${first}{`, `${first}{"length":-1,`).replace(/\}\}$/, '}'),
+      'nesting past the bound in an entry': good.replace(
+        `${first}{`,
+        `${first}{"custom":${'['.repeat(70)}${']'.repeat(70)},`,
+      ),
+      whitespace: good.replace(`${first}{`, `${first} {`),
+      'a wrong type': good.replace('"_type":"targets"', '"_type":"snapshot"'),
+    };
+    const codes: Record<string, string> = {};
+    for (const [name, text] of Object.entries(variants)) {
+      expect(text, name).not.toBe(good);
+      const { uploaded, whole } = answers(text);
+      expect({ name, ...uploaded }).toEqual({ name, ...whole });
+      codes[name] = 'code' in uploaded ? String(uploaded.code) : 'ok';
+    }
+    expect(codes).toEqual({
+      'an unknown field in an entry': 'ok',
+      'a custom field': 'ok',
+      'an upper-case digest': 'INVALID_METADATA',
+      'a negative length': 'INVALID_METADATA',
+      'an empty path': 'INVALID_METADATA',
+      'a repeated path': 'INVALID_JSON',
+      'paths out of order': 'NON_CANONICAL',
+      'a bad entry, then bad JSON': 'INVALID_JSON',
+      'nesting past the bound in an entry': 'INVALID_JSON',
+      whitespace: 'NON_CANONICAL',
+      'a wrong type': 'WRONG_TYPE',
+    });
   });
 });
 

@@ -80,6 +80,8 @@ export interface ValidateUpdateOptions {
   readonly now: number;
   /** Key ids of the online keys the server holds for this collection. */
   readonly serverKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  /** Stored versions of roles the update uploads, given instead of their documents (see CollectionUpdateOptions). */
+  readonly replacedVersions?: ReadonlyMap<string, number> | undefined;
 }
 
 export interface ValidatedUpdate {
@@ -118,13 +120,20 @@ export function isValidRoleName(name: string): boolean {
   return name.split('/').every((s) => ROLE_SEGMENT.test(s));
 }
 
+/** Uploads from this size on have their target entries checked as read and made on demand (ADR 0013). */
+const ENTRIES_ON_DEMAND = 1024 * 1024;
+
 /** Parses uploaded bytes strictly and refuses anything but the canonical JSON of what they parse to. */
 export function parseUploaded<T extends 'root' | 'targets' | 'snapshot'>(
   type: T,
   bytes: Uint8Array,
   role: string,
 ): StoredRole<Extract<Signed, { type: T }>> {
-  const envelope = parseSignedEnvelope(type, bytes, { role });
+  // A large targets upload is checked entry by entry, not held as objects unless a rule reads them.
+  const envelope = parseSignedEnvelope(type, bytes, {
+    role,
+    targetsOnDemand: bytes.length >= ENTRIES_ON_DEMAND,
+  });
   if (!envelope.servedForm) {
     throw new TufaError('NON_CANONICAL', `${role}: the uploaded bytes are not canonical JSON`, {
       role,

@@ -495,8 +495,15 @@ export function createRequestListener(
             found: type || 'nothing',
           });
         }
-        const uploads = parseUpdateBody(await readBody(call.req, options.bodyLimit, call.hold));
-        const result = await store.publish(route.gun, uploads, await auditContext(call));
+        // Counted among the large update bodies too, from the byte that makes it one, until checked.
+        const large = store.holdUpdateBody(call.hold);
+        let result: Awaited<ReturnType<typeof store.publish>>;
+        try {
+          const uploads = parseUpdateBody(await readBody(call.req, options.bodyLimit, large));
+          result = await store.publish(route.gun, uploads, await auditContext(call));
+        } finally {
+          large.release();
+        }
         audit.recorded = true;
         metrics.publishes.inc();
         return { body: { gun: route.gun, versions: result.versions } };

@@ -29,6 +29,10 @@ export interface ServerConfig {
   bodyLimit: number;
   /** Bytes of request bodies the process holds at once, across all requests (default 2 × bodyLimit). */
   bodyBudget?: number | undefined;
+  /** Updates with more bytes to parse than this are checked in the verification worker (default 1 MiB). */
+  verifyWorkerAbove?: number | undefined;
+  /** The verification worker's heap, bytes (default 512 MiB): an update needing more is refused TOO_LARGE. */
+  verifyWorkerMemory?: number | undefined;
   /** Milliseconds. */
   requestTimeout: number;
   poolSize: number;
@@ -143,6 +147,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_BODY_BUDGET',
     help: 'request bodies held at once by the whole process, bytes (k, m); past it 503 + Retry-After',
     default: '64m',
+  },
+  {
+    flag: 'verify-worker-above',
+    env: 'TUFA_VERIFY_WORKER_ABOVE',
+    help: 'an update with more bytes to parse than this is checked in a worker thread, not on the event loop (k, m; 0: every update)',
+    default: '1m',
+  },
+  {
+    flag: 'verify-worker-memory',
+    env: 'TUFA_VERIFY_WORKER_MEMORY',
+    help: "the verification worker's heap (m); an update whose check needs more is refused 413",
+    default: '512m',
   },
   {
     flag: 'request-timeout',
@@ -551,6 +567,8 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     logLevel: get('log-level')!,
     bodyLimit: parseSize(get('body-limit')!, 'body-limit'),
     bodyBudget: parseSize(get('body-budget')!, 'body-budget'),
+    verifyWorkerAbove: parseSize(get('verify-worker-above')!, 'verify-worker-above'),
+    verifyWorkerMemory: parseSize(get('verify-worker-memory')!, 'verify-worker-memory'),
     requestTimeout: parseDuration(get('request-timeout')!, 'request-timeout'),
     poolSize: integer(get('pool-size')!, 'pool-size', 1, 1000),
     timestampExpiry: parseDuration(
@@ -611,6 +629,12 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     throw new TufaError(
       'INVALID_ARGUMENT',
       `body-budget (${config.bodyBudget}) must be at least body-limit (${config.bodyLimit}): else the largest body is never taken`,
+    );
+  }
+  if (config.verifyWorkerMemory! < 64 * 1024 * 1024) {
+    throw new TufaError(
+      'INVALID_ARGUMENT',
+      'verify-worker-memory must be at least 64m: the worker itself needs that',
     );
   }
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

@@ -37,6 +37,7 @@ import { parseTrustedProxies } from './proxies.js';
 import { Store } from './store.js';
 import { describeOnlineKeyToken, openOnlineKeyToken } from './token-keys.js';
 import { checkTokenName, TokenStore } from './tokens.js';
+import { DEFAULT_VERIFIER } from './verifier.js';
 
 export interface RunningServer {
   /** http://… or https://… */
@@ -344,6 +345,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ...(config.maxMetadataSize === undefined ? {} : { maxMetadataSize: config.maxMetadataSize }),
       ...(config.maxDelegatedRoles === undefined ? {} : { maxDelegatedRoles: config.maxDelegatedRoles }),
       ...(config.maxHashBins === undefined ? {} : { maxHashBins: config.maxHashBins }),
+      verifier: {
+        ...DEFAULT_VERIFIER,
+        threshold: config.verifyWorkerAbove ?? DEFAULT_VERIFIER.threshold,
+        memoryMb:
+          config.verifyWorkerMemory === undefined
+            ? DEFAULT_VERIFIER.memoryMb
+            : Math.floor(config.verifyWorkerMemory / (1024 * 1024)),
+      },
     });
     const tokens = new TokenStore(pool, clock);
     const access = new AccessControl({
@@ -467,6 +476,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           logger.debug('requests drained');
           await resigner.stop();
           logger.debug('re-signer stopped');
+          await store.close();
           await cache?.stop();
           logger.debug('LISTEN connection closed');
           await pool.end();

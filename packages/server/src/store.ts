@@ -9,6 +9,7 @@ import type { CryptoProvider, Key } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext } from './audit.js';
 import type { CachedFile, MetadataCache } from './cache.js';
+import type { BodyHold } from './http.js';
 import { type ChangeRecord, listChanges } from './store/changefeed.js';
 import {
   collectionId,
@@ -23,6 +24,7 @@ import { type PublishContext, type PublishResult, publish } from './store/publis
 import { dueForResign, resign } from './store/resign.js';
 import { type LoadedState, loadState } from './store/state.js';
 import type { OnlineKeyToken } from './token-keys.js';
+import { DEFAULT_VERIFIER, UpdateVerifier, type VerifierOptions } from './verifier.js';
 
 export type { ChangeRecord } from './store/changefeed.js';
 export type { StoredFile } from './store/collection.js';
@@ -50,6 +52,8 @@ export interface StoreOptions {
   maxHashBins?: number;
   /** Served metadata in memory, invalidated by NOTIFY from every process (none: always the database). */
   cache?: MetadataCache;
+  /** Where large updates are checked: a worker thread past a size (default DEFAULT_VERIFIER). */
+  verifier?: VerifierOptions;
 }
 
 /** Succinct hash bins a collection may declare unless configured: `tufa init --hash-bins`'s largest. */
@@ -87,7 +91,18 @@ export class Store {
       maxMetadataSize: options.maxMetadataSize ?? Number.POSITIVE_INFINITY,
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1000,
       maxHashBins: options.maxHashBins ?? DEFAULT_MAX_HASH_BINS,
+      verifier: new UpdateVerifier(options.verifier ?? DEFAULT_VERIFIER),
     };
+  }
+
+  /** An update body's hold that also counts it among the large update bodies (UpdateVerifier.holdBody). */
+  holdUpdateBody(hold: BodyHold): BodyHold {
+    return this.ctx.verifier.holdBody(hold);
+  }
+
+  /** Stops the verification worker (an update it was checking is refused 503). */
+  close(): Promise<void> {
+    return this.ctx.verifier.close();
   }
 
   /** Records a check value on first start; refuses a master key that cannot read it later. */

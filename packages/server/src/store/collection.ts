@@ -3,7 +3,7 @@
  * readers (through the memory cache), the insert of new documents, and deletion (the state that
  * updates are validated against is state.ts's).
  */
-import { type CryptoProvider, type Metadata, type StoredRole, sha256Of, TufaError } from '@tufa/core';
+import { type CryptoProvider, type StoredRole, sha256Of, TufaError } from '@tufa/core';
 import type pg from 'pg';
 import type { AuditContext } from '../audit.js';
 import { type CachedFile, type MetadataCache, NOTIFY_CHANNEL } from '../cache.js';
@@ -33,9 +33,16 @@ export interface StoredFile {
 export interface NewRow {
   role: string;
   bytes: Uint8Array;
-  metadata: Metadata;
+  version: number;
+  /** Its expiry, ms since the epoch. */
+  expiresAt: number;
+  /** Whether the document has delegations. */
+  delegates: boolean;
   serverSigned: boolean;
-  /** The uploaded document as parsed (its envelope knows its digest), when there is one. */
+  /**
+   * The document as parsed (its envelope knows its digest), kept for the next update; none for
+   * an upload checked in the verification worker.
+   */
   stored?: StoredRole;
   /** The sha256 (hex) of `bytes` when the caller hashed them already (a 2 MB snapshot is hashed once). */
   sha256?: string;
@@ -165,21 +172,20 @@ export async function insertRoles(
   const values: unknown[] = [id, options.now];
   const tuples = rows.map((row) => {
     // The parsed upload (whose digest the new snapshot took) when it is these very bytes.
-    const stored =
-      row.stored?.bytes === row.bytes ? row.stored : { bytes: row.bytes, metadata: row.metadata };
-    const sha256 = row.sha256 ?? sha256Of(options.crypto, stored);
-    const signed = row.metadata.signed;
-    const delegates = signed.type === 'targets' && signed.delegations !== undefined;
+    const stored = row.stored?.bytes === row.bytes ? row.stored : undefined;
+    const sha256 = row.sha256 ?? sha256Of(options.crypto, stored ?? row);
+    const { delegates } = row;
     // Keyed by content: harmless if this transaction rolls back (no committed row has that digest).
     // Only what every later update parses: a bin's document is never read by the next publish.
-    if (keptParsed(row.role, delegates)) documents.remember(id, row.role, sha256, stored);
+    if (stored !== undefined && keptParsed(row.role, delegates))
+      documents.remember(id, row.role, sha256, stored);
     const n = values.length;
     values.push(
       row.role,
-      signed.version,
+      row.version,
       Buffer.from(row.bytes.buffer, row.bytes.byteOffset, row.bytes.length),
       sha256,
-      signed.expiresAt,
+      row.expiresAt,
       row.serverSigned,
       delegates,
     );

@@ -12,7 +12,6 @@ import {
   type Key,
   keyToJson,
   parseJson,
-  type Root,
   type Signer,
   TufaError,
 } from '@tufa/core';
@@ -229,9 +228,9 @@ export function serverKeyidsOf(rows: readonly { role: string; keyid: string }[])
   };
 }
 
-/** The server's signer for an online role among the keys root names for it. */
-export function signerFor(signers: OnlineSigners, root: Root, role: OnlineRole): Signer {
-  for (const keyid of root.roles[role].keyids) {
+/** The server's signer for an online role among `keyids` (the keys root names for it). */
+export function signerFor(signers: OnlineSigners, keyids: readonly string[], role: OnlineRole): Signer {
+  for (const keyid of keyids) {
     const s = signers.get(signerSlot(role, keyid));
     if (s !== undefined && s.role === role) return s.signer;
   }

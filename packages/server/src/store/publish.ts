@@ -13,9 +13,6 @@ import {
   metaFileFor,
   newSnapshot,
   newTimestamp,
-  type Root,
-  type Snapshot,
-  type StoredRole,
   serializeMetadata,
   sha256Of,
   signMetadata,
@@ -28,11 +25,13 @@ import {
 import type pg from 'pg';
 import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
+import { checkDelegationCount, storedOf, withCurrentVersions } from '../update-check.js';
+import type { EntryColumns, StoredBytes, UpdateVerifier, WorkerReply } from '../verifier.js';
 import { recordChange } from './changefeed.js';
 import { type CollectionContext, insertRoles, lockCollection, type NewRow } from './collection.js';
-import { sha256Hex } from './documents.js';
+import { sha256Hex, TOP_LEVEL_ROLES } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
-import { type LoadedState, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
+import { EVERY_ROW, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -48,6 +47,8 @@ export interface PublishContext extends CollectionContext {
   readonly maxDelegatedRoles: number;
   /** Most succinct hash bins (TAP 15) a collection may declare, all its succinct delegations together. */
   readonly maxHashBins: number;
+  /** Checks large updates off the event loop. */
+  readonly verifier: UpdateVerifier;
 }
 
 export interface PublishResult {
@@ -86,65 +87,36 @@ export async function publish(
       );
     }
     const now = ctx.now();
-    const loaded = await loadStateAndKeys(client, ctx, id);
-    const { state, timestamp, keyRows } = loaded;
+    const { rows, keyRows } = await rowsAndKeys(client, id);
     const serverKeyids = serverKeyidsOf(keyRows);
-    let update: ValidatedUpdate;
-    try {
-      update = await loaded.run(
-        validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
-      );
-    } catch (err) {
-      if (err instanceof TufaError && err.code === 'ROLLBACK') {
-        // The usual loser of a race: someone published this version first.
-        throw new TufaError(err.code, err.message, {
-          role: err.role,
-          expected: err.expected,
-          found: err.found,
-          details: { ...err.details, current: loaded.versions() },
-        });
-      }
-      throw err;
-    }
-    checkDelegationCount(update, ctx);
-    const changed = update.changed.map((c): NewRow => {
-      const stored =
-        c.role === 'root'
-          ? update.root
-          : c.role === 'targets'
-            ? update.targets
-            : c.role === 'snapshot'
-              ? update.snapshot!
-              : update.delegated.get(c.role)!;
-      // The upload as parsed: its digest is the one the new snapshot took (hashed once).
-      return { role: c.role, bytes: c.bytes, serverSigned: false, metadata: stored.metadata, stored };
-    });
+    const check: CheckRequest = { client, id, rows, uploads, now, serverKeyids };
+    const checked = ctx.verifier.inWorker(bytesToParse(ctx, id, rows, uploads))
+      ? await checkInWorker(ctx, check)
+      : await checkHere(ctx, check);
+    const { changed } = checked;
     const signed = await signOnline(ctx, {
       client,
       id,
-      root: update.root.metadata.signed,
-      snapshotOnline: update.snapshotOnline,
+      onlineKeyids: checked.onlineKeyids,
+      snapshotOnline: checked.snapshotOnline,
       resignSnapshot: true,
-      snapshotMeta: update.snapshotMeta,
-      currentSnapshot: update.snapshot ?? state.snapshot,
-      currentTimestamp: timestamp,
+      snapshotMeta: checked.snapshotMeta,
+      currentSnapshot: checked.currentSnapshot,
+      currentTimestampVersion: rows.find((row) => row.role === 'timestamp')?.version,
       now,
       keyRows,
       alsoInsert: changed,
     });
     // The top-level roles and what this update wrote: not every bin of a binned collection.
     const out: Record<string, number> = {};
-    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) {
-      const version = loaded.version(role);
-      if (version !== undefined) out[role] = version;
-    }
-    for (const c of update.changed) out[c.role] = c.version;
+    for (const row of rows) if (TOP_LEVEL_ROLES.has(row.role)) out[row.role] = row.version;
+    for (const c of changed) out[c.role] = c.version;
     out.snapshot = signed.snapshot;
     out.timestamp = signed.timestamp.signed.version;
     let entry: AuditEntry | undefined;
     if (audit !== undefined) {
       const roles: Record<string, number> = {};
-      for (const c of update.changed) roles[c.role] = c.version;
+      for (const c of changed) roles[c.role] = c.version;
       roles.snapshot = signed.snapshot;
       roles.timestamp = signed.timestamp.signed.version;
       entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
@@ -163,12 +135,11 @@ export async function publish(
   return result;
 }
 
-/** The collection's state and its online keys (newest first), in one round trip. */
-async function loadStateAndKeys(
+/** The latest rows an update parses (PARSED_ROWS_CTE) and the online keys (newest first), in one round trip. */
+async function rowsAndKeys(
   client: pg.ClientBase,
-  ctx: CollectionContext,
   id: string,
-): Promise<LoadedState & { keyRows: OnlineKeyRow[] }> {
+): Promise<{ rows: StateRow[]; keyRows: OnlineKeyRow[] }> {
   type Row = StateRow & {
     seq: string | null;
     keyid: string | null;
@@ -187,10 +158,10 @@ async function loadStateAndKeys(
       [id],
     ),
   );
-  const parsed: StateRow[] = [];
+  const rows: StateRow[] = [];
   const keys: (OnlineKeyRow & { seq: bigint })[] = [];
   for (const row of r.rows) {
-    if (row.keyid === null) parsed.push(row);
+    if (row.keyid === null) rows.push(row);
     else {
       keys.push({
         role: row.role as OnlineRole,
@@ -202,33 +173,222 @@ async function loadStateAndKeys(
     }
   }
   keys.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
-  return { ...(await stateFromRows(client, { id, parsed, documents: ctx.documents })), keyRows: keys };
+  return { rows, keyRows: keys };
+}
+
+interface CheckRequest {
+  client: pg.ClientBase;
+  id: string;
+  /** The latest rows an update parses (PARSED_ROWS_CTE). */
+  rows: readonly StateRow[];
+  uploads: ReadonlyMap<string, Uint8Array>;
+  now: number;
+  serverKeyids: { timestamp: string[]; snapshot: string[] };
+}
+
+/** An accepted update, as the store writes it and signs snapshot and timestamp for it. */
+interface Checked {
+  /** The uploaded roles, in the order they are stored. */
+  changed: NewRow[];
+  snapshotOnline: boolean;
+  onlineKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
+  snapshotMeta: () => Record<string, MetaFile>;
+  /** The snapshot the new timestamp names when the server signs none. */
+  currentSnapshot: CurrentSnapshot | undefined;
+}
+
+/** Bytes the event loop would parse to check the update here: the uploads and the stored documents not held parsed. */
+function bytesToParse(
+  ctx: PublishContext,
+  id: string,
+  rows: readonly StateRow[],
+  uploads: ReadonlyMap<string, Uint8Array>,
+): number {
+  let bytes = 0;
+  for (const upload of uploads.values()) bytes += upload.length;
+  for (const row of rows) {
+    if (row.role !== 'timestamp' && ctx.documents.get(id, row.role, row.sha256) === undefined)
+      bytes += row.length;
+  }
+  return bytes;
+}
+
+/** The check on the event loop, in steps: the state loaded lazily (state.ts), then core's rules. */
+async function checkHere(ctx: PublishContext, request: CheckRequest): Promise<Checked> {
+  const { client, id, rows, uploads, now, serverKeyids } = request;
+  const loaded = await stateFromRows(client, { id, parsed: rows, documents: ctx.documents });
+  const { state } = loaded;
+  let update: ValidatedUpdate;
+  try {
+    update = await loaded.run(
+      validatingUpdate({ current: state, crypto: ctx.crypto, uploads, now, serverKeyids }),
+    );
+  } catch (err) {
+    throw withCurrentVersions(err, loaded.versions);
+  }
+  checkDelegationCount(update, ctx);
+  const changed = update.changed.map((c): NewRow => {
+    const stored = storedOf(update, c.role);
+    const { signed } = stored.metadata;
+    // The upload as parsed: its digest is the one the new snapshot took (hashed once).
+    return {
+      role: c.role,
+      bytes: c.bytes,
+      version: signed.version,
+      expiresAt: signed.expiresAt,
+      delegates: signed.type === 'targets' && signed.delegations !== undefined,
+      serverSigned: false,
+      stored,
+    };
+  });
+  const snapshot = update.snapshot ?? state.snapshot;
+  const root = update.root.metadata.signed;
+  return {
+    changed,
+    snapshotOnline: update.snapshotOnline,
+    onlineKeyids: { timestamp: root.roles.timestamp.keyids, snapshot: root.roles.snapshot.keyids },
+    snapshotMeta: update.snapshotMeta,
+    currentSnapshot: snapshot && {
+      bytes: snapshot.bytes,
+      version: snapshot.metadata.signed.version,
+      sha256: () => sha256Of(ctx.crypto, snapshot),
+    },
+  };
 }
 
 /**
- * What the collection would declare stays within the server's limits: role names (targets' and
- * every delegated role's delegations), and succinct hash bins apart (TAP 15: one delegation of
- * 2^bit_length bins, each a stored role, all listed in snapshot).
+ * The check in the verification worker (ADR 0013), against the state the event loop's check would
+ * load (state.ts), sent as bytes for the worker to parse: the documents of the rows an update
+ * parses, less targets and snapshot when the update replaces them (given by version only, core's
+ * replacedVersions) and less replaced delegating roles; every other role an entry, from the
+ * server-signed snapshot the worker parses or, when the snapshot is the client's, from the rows.
+ * The documents the steps ask for (a RoleRequest) are read here and parsed there.
  */
-function checkDelegationCount(
-  update: ValidatedUpdate,
-  limits: { maxDelegatedRoles: number; maxHashBins: number },
-): void {
-  const { roles, bins } = update.declared;
-  if (roles > limits.maxDelegatedRoles) {
-    throw new TufaError(
-      'DELEGATION_LIMIT',
-      `the collection would declare ${roles} delegated roles, more than this server allows (${limits.maxDelegatedRoles})`,
-      { details: { limit: limits.maxDelegatedRoles, found: roles } },
-    );
+async function checkInWorker(ctx: PublishContext, request: CheckRequest): Promise<Checked> {
+  const { client, id, rows, uploads, now, serverKeyids } = request;
+  const replacedVersions: [string, number][] = [];
+  const sent = new Map<string, StoredBytes>();
+  const fetch: StateRow[] = [];
+  const versions: Record<string, number> = {};
+  const delegating: string[] = [];
+  for (const row of rows) {
+    versions[row.role] = row.version;
+    if (!TOP_LEVEL_ROLES.has(row.role)) delegating.push(row.role);
+    if (row.role === 'timestamp') continue;
+    if (row.role !== 'root' && uploads.has(row.role)) {
+      // Targets and snapshot by version; a delegated role's version is its entry's.
+      if (TOP_LEVEL_ROLES.has(row.role)) replacedVersions.push([row.role, row.version]);
+      continue;
+    }
+    const held = ctx.documents.get(id, row.role, row.sha256);
+    if (held !== undefined) sent.set(row.role, { role: row.role, sha256: row.sha256, bytes: held.bytes });
+    else fetch.push(row);
   }
-  if (bins > limits.maxHashBins) {
-    throw new TufaError(
-      'DELEGATION_LIMIT',
-      `the collection would declare ${bins} succinct hash bins, more than this server allows (${limits.maxHashBins})`,
-      { details: { limit: limits.maxHashBins, found: bins, bins: true } },
-    );
+  for (const doc of await storedBytes(client, id, fetch)) sent.set(doc.role, doc);
+  const snapshotRow = rows.find((row) => row.role === 'snapshot');
+  let entries: EntryColumns | undefined;
+  if (snapshotRow?.server_signed !== true) {
+    const every = await everyRow(client, id, rows, uploads);
+    for (const doc of every.documents) sent.set(doc.role, doc);
+    ({ entries } = every);
+    delegating.splice(0, delegating.length, ...every.delegating!);
+    Object.assign(versions, every.versions);
   }
+  // The uploads' buffers move to the worker and come back with its answer.
+  const checked = await ctx.verifier.check(
+    {
+      uploads: [...uploads],
+      parsed: [...sent.values()],
+      delegating,
+      entries,
+      versions,
+      replacedVersions,
+      now,
+      serverKeyids,
+      maxDelegatedRoles: ctx.maxDelegatedRoles,
+      maxHashBins: ctx.maxHashBins,
+    },
+    async (ask) =>
+      'load' in ask
+        ? { documents: await storedBytes(client, id, ask.load) }
+        : everyRow(client, id, rows, uploads),
+  );
+  const { facts } = checked;
+  const changed = facts.changed.map(
+    (c): NewRow => ({ ...c, bytes: checked.uploads.get(c.role)!, serverSigned: false }),
+  );
+  const uploadedSnapshot = changed.find((c) => c.role === 'snapshot');
+  const storedSnapshot = sent.get('snapshot');
+  return {
+    changed,
+    snapshotOnline: facts.snapshotOnline,
+    onlineKeyids: facts.onlineKeyids,
+    snapshotMeta: () => facts.snapshotMeta! as Record<string, MetaFile>,
+    currentSnapshot:
+      uploadedSnapshot !== undefined
+        ? {
+            bytes: uploadedSnapshot.bytes,
+            version: uploadedSnapshot.version,
+            sha256: () => uploadedSnapshot.sha256!,
+          }
+        : storedSnapshot === undefined
+          ? undefined
+          : {
+              bytes: storedSnapshot.bytes,
+              version: snapshotRow!.version,
+              sha256: () => storedSnapshot.sha256,
+            },
+  };
+}
+
+/** The stored bytes of these rows, unparsed (the worker parses them). */
+async function storedBytes(
+  client: pg.ClientBase,
+  id: string,
+  rows: readonly { role: string; version: number }[],
+): Promise<StoredBytes[]> {
+  if (rows.length === 0) return [];
+  const r = await client.query<{ role: string; data: Buffer; sha256: string }>(
+    'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
+    [id, rows.map((row) => row.role), rows.map((row) => row.version)],
+  );
+  return r.rows.map((row) => ({ role: row.role, sha256: row.sha256, bytes: row.data }));
+}
+
+/**
+ * Every role's entry from its latest row (when no server-signed snapshot lists them, as
+ * stateFromRows reads them), and the documents of the roles that may delegate not among `rows`
+ * nor replaced by the update.
+ */
+async function everyRow(
+  client: pg.ClientBase,
+  id: string,
+  rows: readonly StateRow[],
+  uploads: ReadonlyMap<string, Uint8Array>,
+): Promise<WorkerReply> {
+  const every = await client.query<StateRow>(prepared('every_row', EVERY_ROW, [id]));
+  const entries = {
+    names: [] as string[],
+    versions: [] as number[],
+    lengths: [] as number[],
+    sha256s: [] as string[],
+  };
+  const versions: Record<string, number> = {};
+  const delegating: string[] = [];
+  const fetch: StateRow[] = [];
+  const known = new Set(rows.map((row) => row.role));
+  for (const row of every.rows) {
+    versions[row.role] = row.version;
+    if (TOP_LEVEL_ROLES.has(row.role)) continue;
+    entries.names.push(row.role);
+    entries.versions.push(row.version);
+    entries.lengths.push(row.length);
+    entries.sha256s.push(row.sha256);
+    if (row.delegates === false) continue;
+    delegating.push(row.role);
+    if (!known.has(row.role) && !uploads.has(row.role)) fetch.push(row);
+  }
+  return { documents: await storedBytes(client, id, fetch), entries, delegating, versions };
 }
 
 /** Signs and stores a new snapshot (when online and asked) and a new timestamp. */
@@ -237,13 +397,14 @@ export async function signOnline(
   args: {
     client: pg.ClientBase;
     id: string;
-    root: Root;
+    /** The key ids root gives timestamp and snapshot: the server signs with the one of them it holds. */
+    onlineKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
     snapshotOnline: boolean;
     resignSnapshot: boolean;
     /** The meta of the snapshot to sign: every targets role of the state (version, length, sha256). */
     snapshotMeta: () => Record<string, MetaFile>;
-    currentSnapshot: StoredRole<Snapshot> | undefined;
-    currentTimestamp: StoredRole<Timestamp> | undefined;
+    currentSnapshot: CurrentSnapshot | undefined;
+    currentTimestampVersion: number | undefined;
     now: number;
     /** The collection's online keys when the caller read them already (one query less). */
     keyRows?: readonly OnlineKeyRow[];
@@ -259,7 +420,7 @@ export async function signOnline(
   let snapshotVersion: number;
   let snapshotSha256: string;
   if (args.snapshotOnline && args.resignSnapshot) {
-    snapshotVersion = (args.currentSnapshot?.metadata.signed.version ?? 0) + 1;
+    snapshotVersion = (args.currentSnapshot?.version ?? 0) + 1;
     const meta = args.snapshotMeta();
     const md = await signMetadata(
       newSnapshot({
@@ -267,37 +428,52 @@ export async function signOnline(
         expires: formatExpires(args.now + ctx.snapshotExpiry),
         meta,
       }),
-      [signerFor(signers, args.root, 'snapshot')],
+      [signerFor(signers, args.onlineKeyids.snapshot, 'snapshot')],
     );
     snapshotBytes = serializeMetadata(md);
     // Hashed once, for the timestamp and the row alike.
     snapshotSha256 = toHex(ctx.crypto.hash('sha256', snapshotBytes));
-    rows.push({
-      role: 'snapshot',
-      bytes: snapshotBytes,
-      metadata: md,
-      serverSigned: true,
-      sha256: snapshotSha256,
-    });
+    rows.push({ ...serverSigned('snapshot', snapshotBytes, md), sha256: snapshotSha256 });
   } else {
     if (args.currentSnapshot === undefined) throw new TufaError('INTERNAL', 'no snapshot to time-stamp');
     snapshotBytes = args.currentSnapshot.bytes;
-    snapshotVersion = args.currentSnapshot.metadata.signed.version;
-    snapshotSha256 = sha256Of(ctx.crypto, args.currentSnapshot);
+    snapshotVersion = args.currentSnapshot.version;
+    snapshotSha256 = args.currentSnapshot.sha256();
   }
   const timestamp = await signMetadata(
     newTimestamp({
-      version: (args.currentTimestamp?.metadata.signed.version ?? 0) + 1,
+      version: (args.currentTimestampVersion ?? 0) + 1,
       expires: formatExpires(args.now + ctx.timestampExpiry),
       snapshotMeta: metaFileFor(ctx.crypto, snapshotBytes, snapshotVersion, {
         known: { sha256: snapshotSha256 },
       }),
     }),
-    [signerFor(signers, args.root, 'timestamp')],
+    [signerFor(signers, args.onlineKeyids.timestamp, 'timestamp')],
   );
   const timestampBytes = serializeMetadata(timestamp);
-  rows.push({ role: 'timestamp', bytes: timestampBytes, metadata: timestamp, serverSigned: true });
+  rows.push(serverSigned('timestamp', timestampBytes, timestamp));
   // Every transaction that writes metadata ends here, with a new timestamp.
   await insertRoles(client, { id, rows, now: args.now, documents, crypto: ctx.crypto });
   return { snapshot: snapshotVersion, timestamp, timestampBytes };
+}
+
+/** The snapshot a new timestamp names when the server signs none: its bytes, version and digest. */
+export interface CurrentSnapshot {
+  readonly bytes: Uint8Array;
+  readonly version: number;
+  readonly sha256: () => string;
+}
+
+/** A document the server signed, kept parsed for the next update. */
+function serverSigned(role: string, bytes: Uint8Array, metadata: Metadata): NewRow {
+  const { version, expiresAt } = metadata.signed;
+  return {
+    role,
+    bytes,
+    version,
+    expiresAt,
+    delegates: false,
+    serverSigned: true,
+    stored: { bytes, metadata },
+  };
 }

@@ -3,7 +3,7 @@
  * of its lifetime, and re-signing them under the collection's lock, checked again with fresh data
  * so that any number of processes make one new version per step.
  */
-import { isSnapshotOnline, type Metadata, snapshotMetaForState } from '@tufa/core';
+import { isSnapshotOnline, type Metadata, sha256Of, snapshotMetaForState } from '@tufa/core';
 import { transaction } from '../db.js';
 import { collectionId, lockCollection } from './collection.js';
 import type { OnlineRole } from './keys.js';
@@ -80,16 +80,21 @@ export async function resign(
       due(state.snapshot.metadata, createdAt.get('snapshot') ?? now);
     const timestampDue = snapshotDue || due(timestamp.metadata, createdAt.get('timestamp') ?? now);
     if (!timestampDue) return [];
+    const { snapshot } = state;
     await signOnline(ctx, {
       client,
       id,
-      root,
+      onlineKeyids: { timestamp: root.roles.timestamp.keyids, snapshot: root.roles.snapshot.keyids },
       snapshotOnline,
       resignSnapshot: snapshotDue,
       snapshotMeta: () =>
         snapshotMetaForState(ctx.crypto, { targets: state.targets!, delegated: state.delegated }),
-      currentSnapshot: state.snapshot,
-      currentTimestamp: timestamp,
+      currentSnapshot: snapshot && {
+        bytes: snapshot.bytes,
+        version: snapshot.metadata.signed.version,
+        sha256: () => sha256Of(ctx.crypto, snapshot),
+      },
+      currentTimestampVersion: timestamp.metadata.signed.version,
       now,
     });
     return snapshotDue ? ['snapshot', 'timestamp'] : ['timestamp'];

@@ -73,7 +73,7 @@ export const PARSED_ROWS_CTE = `WITH top AS (
   parsed AS (SELECT * FROM top UNION ALL SELECT * FROM delegating)`;
 
 /** The latest row of every role of collection $1, without its document: when no snapshot lists them. */
-const EVERY_ROW = `${LATEST_ROLES_CTE}
+export const EVERY_ROW = `${LATEST_ROLES_CTE}
   SELECT l.role, l.version, l.sha256, l.length, l.delegates, m.server_signed FROM latest l
   JOIN metadata m ON m.collection_id = $1 AND m.role = l.role AND m.version = l.version`;
 
@@ -89,7 +89,7 @@ export async function loadState(
 }
 
 /** The delegated roles of one collection in one transaction: entries for all, documents on request. */
-class StoredRoles implements StoredDelegatedRoles {
+export class StoredRoles implements StoredDelegatedRoles {
   /** The roles that delegate: held for the whole update. */
   readonly delegators = new Map<string, StoredRole<Targets>>();
   /** The latest request's documents: dropped at the next, so that checking every bin again stays bounded. */
@@ -97,8 +97,10 @@ class StoredRoles implements StoredDelegatedRoles {
 
   constructor(
     readonly entries: ReadonlyMap<string, StoredRoleEntry>,
-    private readonly client: pg.ClientBase,
-    private readonly id: string,
+    /** Parses the stored documents of these rows (the database's, or the event loop's to a worker). */
+    private readonly fetch: (
+      rows: readonly { role: string; version: number }[],
+    ) => Promise<Map<string, StoredRole>>,
   ) {}
 
   get snapshotMeta(): Readonly<Record<string, MetaFile>> | undefined {
@@ -119,7 +121,7 @@ class StoredRoles implements StoredDelegatedRoles {
     const rows = names
       .filter((name) => this.entries.has(name) && !this.delegators.has(name))
       .map((role) => ({ role, version: this.entries.get(role)!.version }));
-    for (const [role, stored] of await fetchParsed(this.client, this.id, rows)) {
+    for (const [role, stored] of await this.fetch(rows)) {
       this.requested.set(role, stored as StoredRole<Targets>);
     }
   }
@@ -130,7 +132,7 @@ class StoredRoles implements StoredDelegatedRoles {
  * its version, length and sha256 as the server wrote them (a view over its meta: nothing copied
  * per role; the update's snapshot reuses the entries as they are).
  */
-class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
+export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
   private names_: string[] | undefined;
 
   private constructor(readonly meta: Readonly<Record<string, MetaFile>>) {}
@@ -277,7 +279,7 @@ export async function stateFromRows(
     }
     entries = fromRows;
   }
-  const roles = new StoredRoles(entries, client, id);
+  const roles = new StoredRoles(entries, (rows) => fetchParsed(client, id, rows));
   for (const [role, stored] of parsed) {
     if (!TOP_LEVEL_ROLES.has(role)) roles.delegators.set(role, stored as StoredRole<Targets>);
   }
@@ -305,7 +307,7 @@ export async function stateFromRows(
  * for, and letting other work run after each step: seconds of signature verification must not
  * stall the reads served beside them.
  */
-async function running<T>(steps: UpdateSteps<T>, roles: StoredRoles): Promise<T> {
+export async function running<T>(steps: UpdateSteps<T>, roles: StoredRoles): Promise<T> {
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
