@@ -8,14 +8,18 @@ import {
   bumpVersion,
   expiresIn,
   type Metadata,
+  newSnapshot,
   newTargets,
   parseMetadata,
   serializeMetadata,
+  snapshotMetaForState,
+  succinctBinNameFor,
   type Targets,
   targetFileFor,
   utf8Encode,
   withDelegation,
   withRootRole,
+  withSuccinctDelegation,
   withTarget,
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
@@ -322,5 +326,145 @@ describe('a worker that fails is a clean refusal', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('the worker checks against the state as the event loop loads it (issue 15)', () => {
+  const binnedTargets = (version: number, binKey = keys.releases): Targets =>
+    withSuccinctDelegation(newTargets({ version, expires: expiresIn(Date.now(), 90 * DAY) }), {
+      keys: [binKey.key],
+      bitLength: 4,
+      namePrefix: 'bins',
+    });
+  const bin = (version: number, tags: readonly string[]) => {
+    let t = newTargets({ version, expires: expiresIn(Date.now(), 90 * DAY) });
+    for (const tag of tags) t = withTarget(t, tag, targetFileFor(testCrypto, utf8Encode(tag)));
+    return t;
+  };
+  /** Root, targets in 16 bins and every bin (v1, one tag each), published through the worker. */
+  const publishBinned = async (gun: string) => {
+    const root = sign(await rootFor(worker.url, gun), keys.root);
+    const targets = binnedTargets(1);
+    const succinct = targets.delegations!.succinctRoles!;
+    const tags = new Map<string, string>();
+    for (let i = 0; tags.size < 16; i++) {
+      const name = succinctBinNameFor(succinct, `app/v${i}`);
+      if (!tags.has(name)) tags.set(name, `app/v${i}`);
+    }
+    const docs: Record<string, Metadata> = { root, targets: sign(targets, keys.targets) };
+    for (const [name, tag] of tags) docs[name] = sign(bin(1, [tag]), keys.releases);
+    expect((await post(worker.url, gun, docs)).status).toBe(200);
+    return { succinct, tags };
+  };
+
+  it('a publish into one bin sends the worker no other bin: a stored bin that no longer parses does not stop it', async () => {
+    const gun = 'verify.example.com/bins/one';
+    const { succinct, tags } = await publishBinned(gun);
+    const [damaged, target] = [...tags.keys()] as [string, string];
+    await worker.store.pool.query(
+      // Same length, not JSON: a parse would refuse it.
+      `UPDATE metadata SET data = overlay(data PLACING convert_to('!!!!', 'UTF8') FROM 1)
+       WHERE collection_id = (SELECT id FROM collections WHERE gun = $1) AND role = $2`,
+      [gun, damaged],
+    );
+    let added = 0;
+    while (succinctBinNameFor(succinct, `app/new${added}`) !== target) added++;
+    const next = sign(bin(2, [tags.get(target)!, `app/new${added}`]), keys.releases);
+    const res = await post(worker.url, gun, { [target]: next });
+    expect({ status: res.status, versions: res.json.versions }).toEqual({
+      status: 200,
+      versions: { root: 1, targets: 1, [target]: 2, snapshot: 2, timestamp: 2 },
+    });
+    const snapshot = parseMetadata('snapshot', await bytesAt(gunUrl(inline.url, gun, 'snapshot.json')));
+    expect(Object.keys(snapshot.signed.meta)).toHaveLength(17);
+    expect(snapshot.signed.meta[`${target}.json`]!.version).toBe(2);
+  });
+
+  it('a targets that checks every stored bin again: the worker asks the event loop for them, and answers as it does', async () => {
+    const gun = 'verify.example.com/bins/again';
+    await publishBinned(gun);
+    // Other keys for the bins: every stored bin is checked again, and none is signed by them.
+    const rotated = { targets: sign(binnedTargets(2, keys.other), keys.targets) };
+    const here = await post(inline.url, gun, rotated);
+    const there = await post(worker.url, gun, rotated);
+    expect(there).toEqual(here);
+    expect({ status: there.status, code: there.json.error?.code }).toEqual({
+      status: 400,
+      code: 'THRESHOLD_NOT_MET',
+    });
+    // The same keys: every stored bin is read, checked again and kept.
+    const same = await post(worker.url, gun, { targets: sign(binnedTargets(2), keys.targets) });
+    expect({ status: same.status, versions: same.json.versions }).toEqual({
+      status: 200,
+      versions: { root: 1, targets: 2, snapshot: 2, timestamp: 2 },
+    });
+  });
+
+  it('a client-signed snapshot: every role an entry of its row, as on the event loop', async () => {
+    const gun = 'verify.example.com/offline-snapshot';
+    const root = sign(
+      withRootRole(await rootFor(worker.url, gun), 'snapshot', { keys: [keys.other.key] }),
+      keys.root,
+    );
+    const snapshotOf = (version: number, roles: Record<string, Metadata<Targets>>) => {
+      const meta = snapshotMetaForState(testCrypto, {
+        targets: { bytes: serializeMetadata(roles.targets!), metadata: roles.targets! },
+        delegated: new Map(
+          Object.entries(roles)
+            .filter(([name]) => name !== 'targets')
+            .map(([name, md]) => [name, { bytes: serializeMetadata(md), metadata: md }]),
+        ),
+      });
+      return sign(newSnapshot({ version, expires: expiresIn(Date.now(), DAY), meta }), keys.other);
+    };
+    const targets = sign(targetsV(1), keys.targets);
+    const releases = sign(bin(1, ['releases/a']), keys.releases);
+    const first = await post(worker.url, gun, {
+      root,
+      targets,
+      releases,
+      snapshot: snapshotOf(1, { targets, releases }),
+    });
+    expect(first.status).toBe(200);
+    const releases2 = sign(bin(2, ['releases/a', 'releases/b']), keys.releases);
+    // Listing releases v1 where the update makes it v2: the same refusal both ways.
+    const stale = { releases: releases2, snapshot: snapshotOf(2, { targets, releases }) };
+    const here = await post(inline.url, gun, stale);
+    const there = await post(worker.url, gun, stale);
+    expect(there).toEqual(here);
+    expect(there.json.error?.code).toBe('VERSION_MISMATCH');
+    const next = await post(worker.url, gun, {
+      releases: releases2,
+      snapshot: snapshotOf(2, { targets, releases: releases2 }),
+    });
+    expect({ status: next.status, versions: next.json.versions }).toEqual({
+      status: 200,
+      versions: { root: 1, targets: 1, releases: 2, snapshot: 2, timestamp: 2 },
+    });
+  });
+
+  it('a root that takes the snapshot key offline, with a snapshot replacing the server-signed one: the worker asks for every row', async () => {
+    const gun = 'verify.example.com/snapshot-offline';
+    const { targets } = await publishNew(worker.url, gun);
+    const root2 = sign(
+      withRootRole(await rootFor(worker.url, gun, { version: 2 }), 'snapshot', { keys: [keys.other.key] }),
+      keys.root,
+    );
+    const meta = snapshotMetaForState(testCrypto, {
+      targets: { bytes: serializeMetadata(targets), metadata: targets },
+      delegated: new Map(),
+    });
+    const snapshot = (version: number) =>
+      sign(newSnapshot({ version, expires: expiresIn(Date.now(), DAY), meta }), keys.other);
+    const skipped = { root: root2, snapshot: snapshot(3) };
+    const here = await post(inline.url, gun, skipped);
+    const there = await post(worker.url, gun, skipped);
+    expect(there).toEqual(here);
+    expect(there.json.error?.code).toBe('VERSION_MISMATCH');
+    const taken = await post(worker.url, gun, { root: root2, snapshot: snapshot(2) });
+    expect({ status: taken.status, versions: taken.json.versions }).toEqual({
+      status: 200,
+      versions: { root: 2, targets: 1, snapshot: 2, timestamp: 2 },
+    });
   });
 });
