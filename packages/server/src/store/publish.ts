@@ -281,7 +281,8 @@ async function checkInWorker(ctx: PublishContext, request: CheckRequest): Promis
       continue;
     }
     const held = ctx.documents.get(id, row.role, row.sha256);
-    if (held !== undefined) sent.set(row.role, { role: row.role, sha256: row.sha256, bytes: held.bytes });
+    if (held !== undefined)
+      sent.set(row.role, { role: row.role, sha256: row.sha256, bytes: own(held.bytes) });
     else fetch.push(row);
   }
   for (const doc of await storedBytes(client, id, fetch)) sent.set(doc.role, doc);
@@ -352,7 +353,15 @@ async function storedBytes(
     'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
     [id, rows.map((row) => row.role), rows.map((row) => row.version)],
   );
-  return r.rows.map((row) => ({ role: row.role, sha256: row.sha256, bytes: row.data }));
+  return r.rows.map((row) => ({ role: row.role, sha256: row.sha256, bytes: own(row.data) }));
+}
+
+/**
+ * Bytes in a buffer of their own: a message to the worker copies a view's whole buffer (a small
+ * document in Node's shared pool would take 8 KiB, one cut from a request body the whole body).
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
 /**
