@@ -44,6 +44,11 @@ export function jsonObject<T = JsonValue>(): Record<string, T> {
   return Object.create(EMPTY_PROTOTYPE) as Record<string, T>;
 }
 
+/** Whether `o` was made by jsonObject (or the parser): keys from input hold no prototype's names. */
+export function isJsonObject(o: object): boolean {
+  return Object.getPrototypeOf(o) === EMPTY_PROTOTYPE;
+}
+
 /** Plain data objects: literals, JSON.parse's, and the parser's (null or EMPTY_PROTOTYPE). */
 function isPlainPrototype(proto: unknown): boolean {
   return proto === Object.prototype || proto === null || proto === EMPTY_PROTOTYPE;

@@ -1,6 +1,6 @@
 import { codeOf as code, DAY, NOW, RepoSim, sign, testCrypto, testKey } from '@tufa/testing';
 import { describe, expect, it } from 'vitest';
-import { utf8Encode } from './json.js';
+import { isJsonObject, jsonObject, utf8Encode } from './json.js';
 import { parseMetadata, serializeMetadata } from './metadata.js';
 import {
   addSignatures,
@@ -59,6 +59,18 @@ describe('creating metadata', () => {
     expect(code(() => newTargets({ expires: '2030-01-01' }))).toBe('INVALID_ARGUMENT');
     expect(code(() => newTargets({ expires: expiresIn(NOW, DAY), version: 0 }))).toBe('INVALID_ARGUMENT');
     expect(code(() => newSnapshot({ expires: expiresIn(NOW, DAY), meta: {} }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it("takes a jsonObject meta as the snapshot's own, and copies any other record into one", () => {
+    const entry = { version: 1, length: 10, hashes: { sha256: '00'.repeat(32) }, extra: {} };
+    const made = jsonObject<typeof entry>();
+    made['targets.json'] = entry;
+    expect(newSnapshot({ expires: expiresIn(NOW, DAY), meta: made }).meta).toBe(made);
+    const literal: Record<string, typeof entry> = { 'targets.json': entry };
+    const snapshot = newSnapshot({ expires: expiresIn(NOW, DAY), meta: literal });
+    literal['a.json'] = entry;
+    expect(isJsonObject(snapshot.meta)).toBe(true);
+    expect(Object.keys(snapshot.meta)).toEqual(['targets.json']);
   });
 
   it('rotates a root role and drops keys no role uses any more', () => {

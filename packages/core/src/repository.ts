@@ -7,7 +7,7 @@ import type { CryptoProvider, HashAlgorithm } from './crypto.js';
 import { delegatedRoleNamed } from './delegation.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
-import { canonicalBytes, type JsonValue } from './json.js';
+import { canonicalBytes, isJsonObject, type JsonValue } from './json.js';
 import { computeKeyId, type Key, type Signer } from './keys.js';
 import {
   type DelegatedRole,
@@ -143,6 +143,7 @@ export function newTargets(options: NewTargetsOptions): Targets {
   };
 }
 
+/** A snapshot listing `meta`; a record made by jsonObject becomes its own (not to be changed after). */
 export function newSnapshot(options: {
   expires: string;
   version?: number;
@@ -151,8 +152,13 @@ export function newSnapshot(options: {
   if (options.meta['targets.json'] === undefined) {
     throw new TufaError('INVALID_ARGUMENT', 'snapshot meta must list targets.json', { role: 'snapshot' });
   }
-  const meta = dict<MetaFile>();
-  Object.assign(meta, options.meta);
+  // A record made by jsonObject (ValidatedUpdate.snapshotMeta's) is taken as the snapshot's own:
+  // copying 16,384 hash bins' entries cost a publish 4-9 ms (ADR 0015).
+  let meta = options.meta;
+  if (!isJsonObject(meta)) {
+    meta = dict<MetaFile>();
+    Object.assign(meta, options.meta);
+  }
   return { type: 'snapshot', ...common(options.version ?? 1, options.expires), meta };
 }
 

@@ -94,7 +94,7 @@ export interface ValidatedUpdate {
   readonly delegated: ReadonlyMap<string, StoredRole<Targets>>;
   /** What the would-be state declares: role names across every delegating role, and succinct bins (TAP 15). */
   readonly declared: { readonly roles: number; readonly bins: number };
-  /** The would-be snapshot meta: every targets role with version, length and sha256 (stored entries as they are). */
+  /** The would-be snapshot meta: every targets role with version, length and sha256 (stored entries as they are); a new jsonObject record at each call, the caller's to hand to newSnapshot. */
   snapshotMeta(): Record<string, MetaFile>;
   /** A client-signed snapshot, when the collection keeps its snapshot key offline. */
   readonly snapshot: StoredRole<Snapshot> | undefined;

@@ -591,6 +591,36 @@ describe('migrations', () => {
   });
 });
 
+describe('metadata storage', () => {
+  it('stores a document uncompressed (migration 0004): a 2 MB snapshot is not pglz-compressed on each publish', async () => {
+    const url = await pgServer.createDatabase();
+    const pool = createPool(url, 1);
+    try {
+      await migrate(pool);
+      const column = await pool.query(
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = 'metadata'::regclass AND attname = 'data'",
+      );
+      expect(column.rows[0].attstorage).toBe('e');
+      // Compressible bytes, as a snapshot's repeated entries are: stored as they are, out of line.
+      const data = Buffer.from('{"hashes":{"sha256":"00"},"length":1,"version":1},'.repeat(40_000));
+      await pool.query("INSERT INTO collections (gun) VALUES ('example.com/storage')");
+      await pool.query(
+        `INSERT INTO metadata (collection_id, role, version, data, sha256, expires, created_at, server_signed, delegates)
+         SELECT id, 'snapshot', 1, $1, 'x', now(), now(), true, false FROM collections`,
+        [data],
+      );
+      const stored = await pool.query(
+        "SELECT pg_column_compression(data) AS compression, pg_column_size(data) AS size, data FROM metadata WHERE role = 'snapshot'",
+      );
+      expect(stored.rows[0].compression).toBeNull();
+      expect(stored.rows[0].size).toBeGreaterThanOrEqual(data.length);
+      expect(Buffer.compare(stored.rows[0].data, data)).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 describe('online keys and access', () => {
   it('GET of a key for an unknown collection creates nothing for a caller who may not write', async () => {
     const url = await pgServer.createDatabase();

@@ -32,19 +32,39 @@ export interface Change {
  * its id is taken only once the lock is held.
  */
 export async function recordChange(client: pg.ClientBase, change: Change): Promise<void> {
-  const { audit } = change;
-  const params: unknown[] = [LOCKS.changefeed, change.gun, change.version, change.sha256, change.category];
-  const auditSql = audit === undefined ? '' : `, audit AS (${auditInsert(audit, params)} RETURNING 1)`;
+  const params: unknown[] = [];
+  const sql = changeStatement(change, params);
   await client.query(
     prepared(
-      audit === undefined ? 'record_change' : 'record_change_audited',
-      `WITH feed AS (SELECT pg_advisory_xact_lock($1::bigint)),
-            change AS (INSERT INTO changes (gun, version, sha256, category)
-                       SELECT $2::text, $3::integer, $4::text, $5::text FROM feed RETURNING 1)${auditSql}
-       SELECT (SELECT count(*) FROM change) AS changes${audit === undefined ? '' : ', (SELECT count(*) FROM audit) AS audits'}`,
+      change.audit === undefined ? 'record_change' : 'record_change_audited',
+      `WITH ${sql.ctes} SELECT ${sql.columns}`,
       params,
     ),
   );
+}
+
+/**
+ * The changefeed row (and the audit row) as CTEs of a larger statement, the last before COMMIT
+ * (recordChange's rule), its parameters appended to `params`. `after`: a CTE whose rows all exist
+ * before the changefeed lock is taken, so that a 2 MB insert of the same statement never runs
+ * under the one lock every publish takes.
+ */
+export function changeStatement(
+  change: Change,
+  params: unknown[],
+  after?: string,
+): { ctes: string; columns: string } {
+  const { audit } = change;
+  const n = params.length;
+  params.push(LOCKS.changefeed, change.gun, change.version, change.sha256, change.category);
+  const first = after === undefined ? '' : ` FROM (SELECT count(*) FROM ${after}) AS done`;
+  const auditSql = audit === undefined ? '' : `, audit AS (${auditInsert(audit, params)} RETURNING 1)`;
+  return {
+    ctes: `feed AS (SELECT pg_advisory_xact_lock($${n + 1}::bigint)${first}),
+           change AS (INSERT INTO changes (gun, version, sha256, category)
+                      SELECT $${n + 2}::text, $${n + 3}::integer, $${n + 4}::text, $${n + 5}::text FROM feed RETURNING 1)${auditSql}`,
+    columns: `(SELECT count(*) FROM change) AS changes${audit === undefined ? '' : ', (SELECT count(*) FROM audit) AS audits'}`,
+  };
 }
 
 /** The changes after id `after` (of one GUN, or of all), oldest first, at most `limit`. */

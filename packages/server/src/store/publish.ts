@@ -27,7 +27,7 @@ import type { AuditContext, AuditEntry } from '../audit.js';
 import { prepared, transaction } from '../db.js';
 import { checkDelegationCount, storedOf, withCurrentVersions } from '../update-check.js';
 import type { EntryColumns, StoredBytes, UpdateVerifier, WorkerReply } from '../verifier.js';
-import { recordChange } from './changefeed.js';
+import type { Change } from './changefeed.js';
 import { type CollectionContext, insertRoles, lockCollection, type NewRow } from './collection.js';
 import { sha256Hex, TOP_LEVEL_ROLES } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
@@ -106,6 +106,23 @@ export async function publish(
       now,
       keyRows,
       alsoInsert: changed,
+      change: (written): Change => {
+        let entry: AuditEntry | undefined;
+        if (audit !== undefined) {
+          const roles: Record<string, number> = {};
+          for (const c of changed) roles[c.role] = c.version;
+          roles.snapshot = written.snapshot;
+          roles.timestamp = written.timestamp.signed.version;
+          entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
+        }
+        return {
+          gun,
+          version: written.timestamp.signed.version,
+          sha256: sha256Hex(written.timestampBytes),
+          category: 'update',
+          audit: entry,
+        };
+      },
     });
     // The top-level roles and what this update wrote: not every bin of a binned collection.
     const out: Record<string, number> = {};
@@ -113,21 +130,6 @@ export async function publish(
     for (const c of changed) out[c.role] = c.version;
     out.snapshot = signed.snapshot;
     out.timestamp = signed.timestamp.signed.version;
-    let entry: AuditEntry | undefined;
-    if (audit !== undefined) {
-      const roles: Record<string, number> = {};
-      for (const c of changed) roles[c.role] = c.version;
-      roles.snapshot = signed.snapshot;
-      roles.timestamp = signed.timestamp.signed.version;
-      entry = { ...audit, action: 'publish', gun, roles, outcome: 'accepted' };
-    }
-    await recordChange(client, {
-      gun,
-      version: signed.timestamp.signed.version,
-      sha256: sha256Hex(signed.timestampBytes),
-      category: 'update',
-      audit: entry,
-    });
     return { versions: out };
   });
   // This process's own readers must not wait for the NOTIFY to come back.
@@ -419,8 +421,10 @@ export async function signOnline(
     keyRows?: readonly OnlineKeyRow[];
     /** The caller's documents of this transaction, inserted with snapshot and timestamp. */
     alsoInsert?: readonly NewRow[];
+    /** The changefeed row of what is signed, recorded in the same statement (then the last before COMMIT). */
+    change?: (written: SignedOnline) => Change;
   },
-): Promise<{ snapshot: number; timestamp: Metadata<Timestamp>; timestampBytes: Uint8Array }> {
+): Promise<SignedOnline> {
   const { client, id } = args;
   const documents = ctx.documents;
   const signers = ctx.keys.signers(id, args.keyRows ?? (await ctx.keys.rows(client, id)));
@@ -461,9 +465,24 @@ export async function signOnline(
   );
   const timestampBytes = serializeMetadata(timestamp);
   rows.push(serverSigned('timestamp', timestampBytes, timestamp));
+  const written: SignedOnline = { snapshot: snapshotVersion, timestamp, timestampBytes };
   // Every transaction that writes metadata ends here, with a new timestamp.
-  await insertRoles(client, { id, rows, now: args.now, documents, crypto: ctx.crypto });
-  return { snapshot: snapshotVersion, timestamp, timestampBytes };
+  await insertRoles(client, {
+    id,
+    rows,
+    now: args.now,
+    documents,
+    crypto: ctx.crypto,
+    change: args.change?.(written),
+  });
+  return written;
+}
+
+/** What signOnline wrote: the snapshot's version (new or kept) and the new timestamp. */
+export interface SignedOnline {
+  snapshot: number;
+  timestamp: Metadata<Timestamp>;
+  timestampBytes: Uint8Array;
 }
 
 /** The snapshot a new timestamp names when the server signs none: its bytes, version and digest. */
