@@ -16,9 +16,14 @@ import type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
  */
 export const EMPTY_PROTOTYPE: object = Object.freeze(Object.create(null));
 
-/** Parses JSON text strictly (parseJson's rules). */
-export function parseJsonText(text: string, maxDepth: number, source: string | undefined): JsonValue {
-  return new Parser(text, maxDepth, source, false).parseDocument();
+/** Parses JSON text strictly (parseJson's rules); `careful`: only the careful paths (tests). */
+export function parseJsonText(
+  text: string,
+  maxDepth: number,
+  source: string | undefined,
+  careful = false,
+): JsonValue {
+  return new Parser(text, maxDepth, source, false, careful).parseDocument();
 }
 
 /** What a scan of a signed document `{"signed": …, …}` saw of its source. */
@@ -38,6 +43,11 @@ export interface SignedDocumentScan {
   readonly servedForm: boolean | undefined;
   /** The keys of an object of this document as parsed: recorded for large ones, else Object.keys. */
   readonly keysAsParsed: (obj: object) => readonly string[];
+  /**
+   * The values of a large object of this document as parsed, in the order of keysAsParsed (a
+   * read by index, not a lookup by key per entry); undefined for a small one.
+   */
+  readonly valuesAsParsed: (obj: object) => readonly JsonValue[] | undefined;
 }
 
 /** Scans a signed document: the parse of parseJsonText, and what it saw of the source. */
@@ -45,23 +55,34 @@ export function scanSignedDocument(
   text: string,
   maxDepth: number,
   source: string | undefined,
+  /** Only the careful paths, none of the fast ones (tests: both must answer the same). */
+  careful = false,
 ): SignedDocumentScan {
-  const parser = new Parser(text, maxDepth, source, true);
+  const parser = new Parser(text, maxDepth, source, true, careful);
   const document = parser.parseDocument();
   const lists = parser.keyLists;
+  const values = parser.valueLists;
   return {
     document,
     signedSpan: parser.memberCanonical ? { start: parser.memberStart, end: parser.memberEnd } : undefined,
     servedForm: parser.keyWithSurrogate ? undefined : parser.served,
     keysAsParsed: (obj) => lists.get(obj) ?? Object.keys(obj),
+    valuesAsParsed: (obj) => values.get(obj),
   };
 }
 
-/** Objects with at least this many keys get their key list recorded (keysAsParsed). */
+/** Objects with at least this many keys get their key and value lists recorded (keysAsParsed). */
 const LARGE_OBJECT = 256;
 
 /** What parseString's careful path handles: escapes, surrogates and raw control characters. */
 const STRING_SPECIAL = /[\\\uD800-\uDFFF\u0000-\u001f]/;
+
+/** As STRING_SPECIAL, searching forward from lastIndex. */
+const STRING_SPECIAL_AHEAD = /[\\\uD800-\uDFFF\u0000-\u001f]/g;
+
+/** Slots of the parser's key cache (a power of two), and the longest key it keeps. */
+const KEY_CACHE_SLOTS = 256;
+const KEY_CACHE_LENGTH = 24;
 
 /** The control characters serializeJson writes with a short escape (\b \t \n \f \r). */
 const SHORT_ESCAPED = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
@@ -76,19 +97,30 @@ class Parser {
   memberStart = 0;
   memberEnd = 0;
   memberCanonical = false;
-  /** Key lists of the large objects made by this parse (scan only). */
+  /** Key and value lists of the large objects made by this parse (scan only). */
   readonly keyLists = new Map<object, string[]>();
+  readonly valueLists = new Map<object, JsonValue[]>();
   /** True while parsing the tracked member; `canonical` turns false at the first departure. */
   private tracking = false;
   private canonical = true;
   /** Set by parseString when the string held a surrogate. */
   private sawSurrogate = false;
+  /**
+   * Where the next character parseString's careful path handles is, at or after a position
+   * already passed: a string closing before it is plain, with no test of its own (one search of
+   * the text, forward only, instead of a regular expression per string).
+   */
+  private nextSpecial = -1;
+  /** Keys already read, by their length and first character: a repeated key is not sliced again. */
+  private readonly keyCache: (string | undefined)[] = new Array(KEY_CACHE_SLOTS);
   constructor(
     private readonly text: string,
     readonly maxDepth: number,
     private readonly source: string | undefined,
     /** Report what the source looks like (scanSignedDocument); parseJsonText does not need it. */
     private readonly scan: boolean,
+    /** Only the careful paths (tests: the fast paths must answer exactly as they do). */
+    private readonly careful = false,
   ) {}
 
   parseDocument(): JsonValue {
@@ -173,6 +205,14 @@ class Parser {
       this.pos = start;
       this.fail('numbers must not have leading zeros');
     }
+    // Up to 15 digits (below 2^53), the digits' value is exact and safe: no slice, no Number().
+    const digits = p - start - (t.charCodeAt(start) === 0x2d ? 1 : 0);
+    if (!this.careful && digits <= 15 && !(digits === 1 && first === 0x30 && p - start === 2)) {
+      let value = 0;
+      for (let i = p - digits; i < p; i++) value = value * 10 + (t.charCodeAt(i) - 0x30);
+      this.pos = p;
+      return p - start === digits ? value : -value;
+    }
     const literal = t.slice(start, p);
     if (literal === '-0') {
       this.pos = start;
@@ -193,8 +233,14 @@ class Parser {
     // written as both canonical forms write it).
     const close = t.indexOf('"', this.pos + 1);
     if (close !== -1) {
-      const plain = t.slice(this.pos + 1, close);
-      if (!STRING_SPECIAL.test(plain)) {
+      if (this.careful) {
+        const plain = t.slice(this.pos + 1, close);
+        if (!STRING_SPECIAL.test(plain)) {
+          this.pos = close + 1;
+          return plain;
+        }
+      } else if (this.plainUpTo(this.pos + 1, close)) {
+        const plain = t.slice(this.pos + 1, close);
         this.pos = close + 1;
         return plain;
       }
@@ -313,6 +359,38 @@ class Parser {
     return out;
   }
 
+  /** True when text[from, to) holds nothing parseString's careful path handles. */
+  private plainUpTo(from: number, to: number): boolean {
+    if (this.nextSpecial < from) {
+      STRING_SPECIAL_AHEAD.lastIndex = from;
+      const found = STRING_SPECIAL_AHEAD.exec(this.text);
+      this.nextSpecial = found === null ? this.text.length : found.index;
+    }
+    return this.nextSpecial >= to;
+  }
+
+  /**
+   * A key: parseString's, except that a plain key equal to one read before is that string (no
+   * slice, and already internalized as a property name).
+   */
+  private parseKey(): string {
+    const t = this.text;
+    const from = this.pos + 1;
+    const close = t.indexOf('"', from);
+    const length = close - from;
+    if (this.careful || length <= 0 || length > KEY_CACHE_LENGTH || !this.plainUpTo(from, close)) {
+      return this.parseString();
+    }
+    const slot = (t.charCodeAt(from) * 31 + length) & (KEY_CACHE_SLOTS - 1);
+    const cached = this.keyCache[slot];
+    this.pos = close + 1;
+    // The same plain characters up to the same closing quote: the same string.
+    if (cached !== undefined && cached.length === length && t.startsWith(cached, from)) return cached;
+    const key = t.slice(from, close);
+    this.keyCache[slot] = key;
+    return key;
+  }
+
   private hex4(at: number): number {
     const digits = this.text.slice(at, at + 4);
     if (!/^[0-9a-fA-F]{4}$/.test(digits)) {
@@ -360,6 +438,7 @@ class Parser {
     let previous: string | undefined;
     let count = 0;
     let keys: string[] | undefined;
+    let values: JsonValue[] | undefined;
     // While the keys come in increasing order (as in canonical JSON), a new key is greater than
     // every key before it, so it cannot repeat one: the lookup is needed only once they do not.
     let increasing = true;
@@ -368,7 +447,7 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
       const keyAt = this.pos;
       this.sawSurrogate = false;
-      const key = this.parseString();
+      const key = this.parseKey();
       if (this.sawSurrogate) this.keyWithSurrogate = true;
       if (!increasing || (previous !== undefined && !(previous < key))) {
         increasing = false;
@@ -383,24 +462,31 @@ class Parser {
       // A large object's keys are listed as they come: Object.keys of a 100,000-key object sorts
       // V8's hash table by insertion order, which costs more than reading the entries.
       if (keys !== undefined) keys.push(key);
-      else if (this.scan && ++count === LARGE_OBJECT) keys = Object.keys(out).concat(key);
+      else if (this.scan && ++count === LARGE_OBJECT) {
+        keys = Object.keys(out);
+        values = keys.map((k) => out[k]!);
+        keys.push(key);
+      }
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
       this.pos++;
       this.skipWhitespace();
       // Canonical JSON refuses nesting deeper than 128: past that, no span is taken as canonical.
+      let value: JsonValue;
       if (this.scan && depth === 1 && key === 'signed' && this.maxDepth <= 100) {
         const start = this.pos;
         this.tracking = true;
         this.canonical = true;
-        out[key] = this.parseValue(depth);
+        value = this.parseValue(depth);
         this.tracking = false;
         this.memberCanonical = this.canonical;
         this.memberStart = start;
         this.memberEnd = this.pos;
       } else {
-        out[key] = this.parseValue(depth);
+        value = this.parseValue(depth);
       }
+      out[key] = value;
+      if (values !== undefined) values.push(value);
       this.skipWhitespace();
       const c = this.text.charCodeAt(this.pos);
       if (c === 0x2c) {
@@ -409,7 +495,10 @@ class Parser {
       }
       if (c === 0x7d) {
         this.pos++;
-        if (keys !== undefined) this.keyLists.set(out, keys);
+        if (keys !== undefined) {
+          this.keyLists.set(out, keys);
+          this.valueLists.set(out, values!);
+        }
         return out;
       }
       this.fail("expected ',' or '}' in object");
