@@ -43,11 +43,6 @@ export interface SignedDocumentScan {
   readonly servedForm: boolean | undefined;
   /** The keys of an object of this document as parsed: recorded for large ones, else Object.keys. */
   readonly keysAsParsed: (obj: object) => readonly string[];
-  /**
-   * The values of a large object of this document as parsed, in the order of keysAsParsed (a
-   * read by index, not a lookup by key per entry); undefined for a small one.
-   */
-  readonly valuesAsParsed: (obj: object) => readonly JsonValue[] | undefined;
 }
 
 /** Scans a signed document: the parse of parseJsonText, and what it saw of the source. */
@@ -61,28 +56,19 @@ export function scanSignedDocument(
   const parser = new Parser(text, maxDepth, source, true, careful);
   const document = parser.parseDocument();
   const lists = parser.keyLists;
-  const values = parser.valueLists;
   return {
     document,
     signedSpan: parser.memberCanonical ? { start: parser.memberStart, end: parser.memberEnd } : undefined,
     servedForm: parser.keyWithSurrogate ? undefined : parser.served,
     keysAsParsed: (obj) => lists.get(obj) ?? Object.keys(obj),
-    valuesAsParsed: (obj) => values.get(obj),
   };
 }
 
-/** Objects with at least this many keys get their key and value lists recorded (keysAsParsed). */
+/** Objects with at least this many keys get their key list recorded (keysAsParsed). */
 const LARGE_OBJECT = 256;
 
-/** What parseString's careful path handles: escapes, surrogates and raw control characters. */
-const STRING_SPECIAL = /[\\\uD800-\uDFFF\u0000-\u001f]/;
-
-/** As STRING_SPECIAL, searching forward from lastIndex. */
+/** What parseString's careful path handles (escapes, surrogates, raw control characters), from lastIndex. */
 const STRING_SPECIAL_AHEAD = /[\\\uD800-\uDFFF\u0000-\u001f]/g;
-
-/** Slots of the parser's key cache (a power of two), and the longest key it keeps. */
-const KEY_CACHE_SLOTS = 256;
-const KEY_CACHE_LENGTH = 24;
 
 /** The control characters serializeJson writes with a short escape (\b \t \n \f \r). */
 const SHORT_ESCAPED = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
@@ -97,9 +83,8 @@ class Parser {
   memberStart = 0;
   memberEnd = 0;
   memberCanonical = false;
-  /** Key and value lists of the large objects made by this parse (scan only). */
+  /** Key lists of the large objects made by this parse (scan only). */
   readonly keyLists = new Map<object, string[]>();
-  readonly valueLists = new Map<object, JsonValue[]>();
   /** True while parsing the tracked member; `canonical` turns false at the first departure. */
   private tracking = false;
   private canonical = true;
@@ -111,8 +96,6 @@ class Parser {
    * the text, forward only, instead of a regular expression per string).
    */
   private nextSpecial = -1;
-  /** Keys already read, by their length and first character: a repeated key is not sliced again. */
-  private readonly keyCache: (string | undefined)[] = new Array(KEY_CACHE_SLOTS);
   constructor(
     private readonly text: string,
     readonly maxDepth: number,
@@ -232,18 +215,10 @@ class Parser {
     // Fast path: up to the next quote, nothing to unescape and no surrogate to check (and so
     // written as both canonical forms write it).
     const close = t.indexOf('"', this.pos + 1);
-    if (close !== -1) {
-      if (this.careful) {
-        const plain = t.slice(this.pos + 1, close);
-        if (!STRING_SPECIAL.test(plain)) {
-          this.pos = close + 1;
-          return plain;
-        }
-      } else if (this.plainUpTo(this.pos + 1, close)) {
-        const plain = t.slice(this.pos + 1, close);
-        this.pos = close + 1;
-        return plain;
-      }
+    if (close !== -1 && !this.careful && this.plainUpTo(this.pos + 1, close)) {
+      const plain = t.slice(this.pos + 1, close);
+      this.pos = close + 1;
+      return plain;
     }
     let p = this.pos + 1;
     let out = '';
@@ -369,28 +344,6 @@ class Parser {
     return this.nextSpecial >= to;
   }
 
-  /**
-   * A key: parseString's, except that a plain key equal to one read before is that string (no
-   * slice, and already internalized as a property name).
-   */
-  private parseKey(): string {
-    const t = this.text;
-    const from = this.pos + 1;
-    const close = t.indexOf('"', from);
-    const length = close - from;
-    if (this.careful || length <= 0 || length > KEY_CACHE_LENGTH || !this.plainUpTo(from, close)) {
-      return this.parseString();
-    }
-    const slot = (t.charCodeAt(from) * 31 + length) & (KEY_CACHE_SLOTS - 1);
-    const cached = this.keyCache[slot];
-    this.pos = close + 1;
-    // The same plain characters up to the same closing quote: the same string.
-    if (cached !== undefined && cached.length === length && t.startsWith(cached, from)) return cached;
-    const key = t.slice(from, close);
-    this.keyCache[slot] = key;
-    return key;
-  }
-
   private hex4(at: number): number {
     const digits = this.text.slice(at, at + 4);
     if (!/^[0-9a-fA-F]{4}$/.test(digits)) {
@@ -438,7 +391,6 @@ class Parser {
     let previous: string | undefined;
     let count = 0;
     let keys: string[] | undefined;
-    let values: JsonValue[] | undefined;
     // While the keys come in increasing order (as in canonical JSON), a new key is greater than
     // every key before it, so it cannot repeat one: the lookup is needed only once they do not.
     let increasing = true;
@@ -447,7 +399,7 @@ class Parser {
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a string key in object');
       const keyAt = this.pos;
       this.sawSurrogate = false;
-      const key = this.parseKey();
+      const key = this.parseString();
       if (this.sawSurrogate) this.keyWithSurrogate = true;
       if (!increasing || (previous !== undefined && !(previous < key))) {
         increasing = false;
@@ -462,31 +414,24 @@ class Parser {
       // A large object's keys are listed as they come: Object.keys of a 100,000-key object sorts
       // V8's hash table by insertion order, which costs more than reading the entries.
       if (keys !== undefined) keys.push(key);
-      else if (this.scan && ++count === LARGE_OBJECT) {
-        keys = Object.keys(out);
-        values = keys.map((k) => out[k]!);
-        keys.push(key);
-      }
+      else if (this.scan && ++count === LARGE_OBJECT) keys = Object.keys(out).concat(key);
       this.skipWhitespace();
       if (this.text.charCodeAt(this.pos) !== 0x3a) this.fail("expected ':' after key");
       this.pos++;
       this.skipWhitespace();
       // Canonical JSON refuses nesting deeper than 128: past that, no span is taken as canonical.
-      let value: JsonValue;
       if (this.scan && depth === 1 && key === 'signed' && this.maxDepth <= 100) {
         const start = this.pos;
         this.tracking = true;
         this.canonical = true;
-        value = this.parseValue(depth);
+        out[key] = this.parseValue(depth);
         this.tracking = false;
         this.memberCanonical = this.canonical;
         this.memberStart = start;
         this.memberEnd = this.pos;
       } else {
-        value = this.parseValue(depth);
+        out[key] = this.parseValue(depth);
       }
-      out[key] = value;
-      if (values !== undefined) values.push(value);
       this.skipWhitespace();
       const c = this.text.charCodeAt(this.pos);
       if (c === 0x2c) {
@@ -495,10 +440,7 @@ class Parser {
       }
       if (c === 0x7d) {
         this.pos++;
-        if (keys !== undefined) {
-          this.keyLists.set(out, keys);
-          this.valueLists.set(out, values!);
-        }
+        if (keys !== undefined) this.keyLists.set(out, keys);
         return out;
       }
       this.fail("expected ',' or '}' in object");

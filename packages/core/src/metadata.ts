@@ -161,8 +161,6 @@ class Reader {
   constructor(
     readonly role: string,
     readonly keysAsParsed?: (obj: object) => readonly string[],
-    /** The values in the order of keysAsParsed, for large objects (SignedDocumentScan). */
-    readonly valuesAsParsed?: (obj: object) => readonly JsonValue[] | undefined,
   ) {}
 
   fail(path: string, what: string, found?: unknown): never {
@@ -481,14 +479,11 @@ function parseSnapshotSigned(r: Reader, signed: JsonObject): Snapshot {
   // (at 16,384 hash bins, a copy and a field path per entry were a third of a client's parse).
   const own = r.keysAsParsed;
   const meta = (own !== undefined ? metaObj : dict()) as Record<string, MetaFile>;
-  const names = own !== undefined ? own(metaObj) : Object.keys(metaObj);
-  const values = r.valuesAsParsed?.(metaObj);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
+  for (const name of own !== undefined ? own(metaObj) : Object.keys(metaObj)) {
     if (!name.endsWith('.json') || name.length === '.json'.length) {
       r.fail(`signed.meta.${name}`, 'must be named ROLE.json');
     }
-    const value = values !== undefined ? values[i] : metaObj[name];
+    const value = metaObj[name];
     if (own !== undefined && quickMetaFile(value) !== undefined) continue;
     meta[name] = readMetaFile(r, value, `signed.meta.${name}`);
   }
@@ -645,13 +640,9 @@ function parseTargetsSigned(r: Reader, signed: JsonObject): Targets {
   // below, never keys, so the key list as parsed stays this object's.
   const own = r.keysAsParsed;
   const targets = (own !== undefined ? targetsObj : dict()) as Record<string, TargetFile>;
-  const names = own !== undefined ? own(targetsObj) : Object.keys(targetsObj);
-  // A large object's values as parsed: read by index, not looked up by key (ADR 0017).
-  const values = r.valuesAsParsed?.(targetsObj);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
+  for (const name of own !== undefined ? own(targetsObj) : Object.keys(targetsObj)) {
     if (name.length === 0) r.fail('signed.targets', 'has an empty target path');
-    const value = values !== undefined ? values[i] : targetsObj[name];
+    const value = targetsObj[name];
     // The usual entry becomes the target file in place (no store into the record).
     if (own !== undefined && quickTargetFile(value) !== undefined) continue;
     targets[name] = readTargetFile(r, value, `signed.targets.${name}`);
@@ -753,12 +744,7 @@ export function parseSignedEnvelope<T extends MetadataType>(
     signedBytes = canonicalBytes(signed);
   }
   const servedForm = scan.servedForm ?? isCanonical(bytes, doc);
-  const metadata = readMetadata(
-    type,
-    doc,
-    new Reader(role, scan.keysAsParsed, scan.valuesAsParsed),
-    signedBytes,
-  );
+  const metadata = readMetadata(type, doc, new Reader(role, scan.keysAsParsed), signedBytes);
   return new SignedEnvelope(bytes, metadata, servedForm, options.sha256);
 }
 
