@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, isCanonical, type JsonValue, parseJson, serializeJson, utf8Encode } from './json.js';
-import { scanSignedDocument } from './json-parser.js';
+import { parseJsonText, scanSignedDocument } from './json-parser.js';
 
 const scan = (text: string) => scanSignedDocument(text, 64, undefined);
 
@@ -138,5 +138,135 @@ describe('scanSignedDocument', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("the parser's fast paths", () => {
+  /** Everything a parse answers (the value, in key order, and what the scan saw), or its refusal. */
+  const outcome = (text: string, careful: boolean) => {
+    try {
+      const s = scanSignedDocument(text, 64, 'doc', undefined, careful);
+      const plain = parseJsonText(text, 64, 'doc', careful);
+      return {
+        document: JSON.stringify(s.document),
+        plain: JSON.stringify(plain),
+        signedSpan: s.signedSpan,
+        servedForm: s.servedForm,
+      };
+    } catch (e) {
+      const err = e as { code?: string; message: string };
+      return { code: err.code, message: err.message };
+    }
+  };
+
+  // Keys that repeat across objects, long ones, and ones that need the careful path.
+  const key = fc.oneof(
+    fc.constantFrom('a', 'b', 'ab', 'hashes', 'length', 'sha256', 'x'.repeat(24), 'x'.repeat(25), ''),
+    fc.constantFrom('a\u0001', 'a"b', 'a\\b', '\u{1F600}', '\uD800', 'é', 'a\nb'),
+    fc.string({ maxLength: 6 }),
+  );
+  const number = fc.oneof(
+    fc.integer(),
+    fc.maxSafeInteger(),
+    fc.constantFrom(0, -1, 999_999_999_999_999, -999_999_999_999_999, 1_000_000_000_000_000, 2 ** 53 - 1),
+  );
+  const value: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constant(null),
+      fc.boolean(),
+      number,
+      key,
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(key, tie('value'), { maxKeys: 5 }),
+    ),
+  })).value;
+  const written = fc
+    .tuple(value, fc.constantFrom('served', 'canonical', 'stringify', 'pretty'))
+    .map(([v, how]) => {
+      const doc = { signatures: [], signed: v };
+      // A lone surrogate has no canonical form: such a value is written by JSON.stringify only.
+      if (how === 'served' || how === 'canonical') {
+        try {
+          return how === 'served' ? new TextDecoder().decode(serializeJson(doc)) : canonicalJson(doc);
+        } catch {
+          return JSON.stringify(doc);
+        }
+      }
+      return how === 'stringify' ? JSON.stringify(doc) : JSON.stringify(doc, null, 2);
+    });
+  // Edits that break a document in the places the fast paths skip: numbers, keys, escapes, quotes.
+  const piece = fc.constantFrom(
+    '"',
+    '\\',
+    '\\u',
+    '\\ud800',
+    '\ud800',
+    '\u0000',
+    '\n',
+    ' ',
+    ',',
+    ':',
+    '{',
+    '}',
+    '[',
+    ']',
+    '0',
+    '00',
+    '-',
+    '-0',
+    '1',
+    '.5',
+    'e3',
+    '9007199254740993',
+    '1234567890123456',
+    'a',
+    '"a":1,',
+    '"a"',
+  );
+  const edited = fc
+    .tuple(written, fc.array(fc.tuple(fc.nat(), fc.nat(3), piece), { maxLength: 3 }))
+    .map(([t, edits]) => {
+      let out = t;
+      for (const [at, remove, insert] of edits) {
+        const p = at % (out.length + 1);
+        out = out.slice(0, p) + insert + out.slice(p + remove);
+      }
+      return out;
+    });
+
+  it('answer as the careful paths do, refusals and their codes included, on generated documents', () => {
+    fc.assert(
+      fc.property(fc.oneof(written, edited), (t) => {
+        expect(outcome(t, false)).toEqual(outcome(t, true));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('answer as the careful paths do at the edges of the integer and string shortcuts', () => {
+    const texts = [
+      '{"a":999999999999999}',
+      '{"a":-999999999999999}',
+      '{"a":1000000000000000}',
+      '{"a":9007199254740991}',
+      '{"a":9007199254740992}',
+      '{"a":-0}',
+      '{"a":0}',
+      '{"a":-01}',
+      '{"a":01}',
+      '{"a":1.0}',
+      '{"a":1e2}',
+      '{"a":-}',
+      '{"x":{"ab":1},"y":{"ab":2,"ab":3}}',
+      '{"x":{"ab":1},"y":{"a\u0062":2}}',
+      '{"x":{"a\u0001":1},"y":{"a\u0001":2}}',
+      `{"x":{"${'k'.repeat(24)}":1},"y":{"${'k'.repeat(24)}":1,"${'k'.repeat(24)}":2}}`,
+      '{"x":{"ab":1},"y":{"ab',
+    ];
+    for (const t of texts) expect(outcome(t, false), t).toEqual(outcome(t, true));
+    expect(outcome('{"a":-0}', false)).toMatchObject({ code: 'INVALID_JSON' });
+    expect(outcome('{"x":{"ab":1},"y":{"ab":2,"ab":3}}', false)).toMatchObject({ code: 'INVALID_JSON' });
+    expect(outcome('{"a":9007199254740992}', false)).toMatchObject({ code: 'INVALID_JSON' });
   });
 });

@@ -16,9 +16,14 @@ import type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
  */
 export const EMPTY_PROTOTYPE: object = Object.freeze(Object.create(null));
 
-/** Parses JSON text strictly (parseJson's rules). */
-export function parseJsonText(text: string, maxDepth: number, source: string | undefined): JsonValue {
-  return new Parser(text, maxDepth, source, false).parseDocument();
+/** Parses JSON text strictly (parseJson's rules); `careful`: only the careful paths (tests). */
+export function parseJsonText(
+  text: string,
+  maxDepth: number,
+  source: string | undefined,
+  careful = false,
+): JsonValue {
+  return new Parser(text, maxDepth, source, false, undefined, careful).parseDocument();
 }
 
 /** What a scan of a signed document `{"signed": …, …}` saw of its source. */
@@ -53,8 +58,10 @@ export function scanSignedDocument(
   maxDepth: number,
   source: string | undefined,
   targetsEntry?: (key: string, value: JsonValue) => boolean,
+  /** Only the careful paths, none of the fast ones (tests: both must answer the same). */
+  careful = false,
 ): SignedDocumentScan {
-  const parser = new Parser(text, maxDepth, source, true, targetsEntry);
+  const parser = new Parser(text, maxDepth, source, true, targetsEntry, careful);
   const document = parser.parseDocument();
   const lists = parser.keyLists;
   return {
@@ -69,8 +76,8 @@ export function scanSignedDocument(
 /** Objects with at least this many keys get their key list recorded (keysAsParsed). */
 const LARGE_OBJECT = 256;
 
-/** What parseString's careful path handles: escapes, surrogates and raw control characters. */
-const STRING_SPECIAL = /[\\\uD800-\uDFFF\u0000-\u001f]/;
+/** What parseString's careful path handles (escapes, surrogates, raw control characters), from lastIndex. */
+const STRING_SPECIAL_AHEAD = /[\\\uD800-\uDFFF\u0000-\u001f]/g;
 
 /** The control characters serializeJson writes with a short escape (\b \t \n \f \r). */
 const SHORT_ESCAPED = new Set([0x08, 0x09, 0x0a, 0x0c, 0x0d]);
@@ -94,6 +101,12 @@ class Parser {
   private sawSurrogate = false;
   /** See SignedDocumentScan.targetsEntries. */
   targetsEntries: 'checked' | 'unsure' | undefined;
+  /**
+   * Where the next character parseString's careful path handles is, at or after a position
+   * already passed: a string closing before it is plain, with no test of its own (one search of
+   * the text, forward only, instead of a regular expression per string).
+   */
+  private nextSpecial = -1;
   constructor(
     private readonly text: string,
     readonly maxDepth: number,
@@ -102,6 +115,8 @@ class Parser {
     private readonly scan: boolean,
     /** When given, the members of `signed.targets` are read, checked with it and not kept. */
     private readonly targetsEntry?: (key: string, value: JsonValue) => boolean,
+    /** Only the careful paths (tests: the fast paths must answer exactly as they do). */
+    private readonly careful = false,
   ) {}
 
   parseDocument(): JsonValue {
@@ -186,6 +201,14 @@ class Parser {
       this.pos = start;
       this.fail('numbers must not have leading zeros');
     }
+    // Up to 15 digits (below 2^53), the digits' value is exact and safe: no slice, no Number().
+    const digits = p - start - (t.charCodeAt(start) === 0x2d ? 1 : 0);
+    if (!this.careful && digits <= 15 && !(digits === 1 && first === 0x30 && p - start === 2)) {
+      let value = 0;
+      for (let i = p - digits; i < p; i++) value = value * 10 + (t.charCodeAt(i) - 0x30);
+      this.pos = p;
+      return p - start === digits ? value : -value;
+    }
     const literal = t.slice(start, p);
     if (literal === '-0') {
       this.pos = start;
@@ -205,12 +228,10 @@ class Parser {
     // Fast path: up to the next quote, nothing to unescape and no surrogate to check (and so
     // written as both canonical forms write it).
     const close = t.indexOf('"', this.pos + 1);
-    if (close !== -1) {
+    if (close !== -1 && !this.careful && this.plainUpTo(this.pos + 1, close)) {
       const plain = t.slice(this.pos + 1, close);
-      if (!STRING_SPECIAL.test(plain)) {
-        this.pos = close + 1;
-        return plain;
-      }
+      this.pos = close + 1;
+      return plain;
     }
     let p = this.pos + 1;
     let out = '';
@@ -324,6 +345,16 @@ class Parser {
       p++;
     }
     return out;
+  }
+
+  /** True when text[from, to) holds nothing parseString's careful path handles. */
+  private plainUpTo(from: number, to: number): boolean {
+    if (this.nextSpecial < from) {
+      STRING_SPECIAL_AHEAD.lastIndex = from;
+      const found = STRING_SPECIAL_AHEAD.exec(this.text);
+      this.nextSpecial = found === null ? this.text.length : found.index;
+    }
+    return this.nextSpecial >= to;
   }
 
   private hex4(at: number): number {
