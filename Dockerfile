@@ -40,4 +40,6 @@ EXPOSE 4443
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:4443/_health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
+# glibc's mmap threshold held at 128 KiB (SERVER_ENVIRONMENT in src/node-options.ts).
+ENV MALLOC_MMAP_THRESHOLD_=131072
 ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/packages/server/dist/bin.js"]

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { createClient } from '@tufa/client';
 import type { CryptoProvider } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
-import { type RunningPostgres, SERVER_NODE_OPTIONS, startPostgres } from '@tufa/server';
+import { type RunningPostgres, SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS, startPostgres } from '@tufa/server';
 import { testPostgresBinaries } from '@tufa/testing/postgres';
 import pg from 'pg';
 import { Updater } from 'tuf-js';
@@ -235,6 +235,7 @@ async function startTufaServer(
   ];
   const service = startService(`tufa-server (${name})`, process.execPath, args, {
     ...process.env,
+    ...SERVER_ENVIRONMENT,
     TUFA_MASTER_KEY: MASTER_KEY,
   });
   const base = `http://127.0.0.1:${port}`;

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { createClient } from '@tufa/client';
 import { metaFileFor, toHex } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
-import { SERVER_NODE_OPTIONS } from '@tufa/server';
+import { SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS } from '@tufa/server';
 import { endless, NOW, RepoSim, sign } from '@tufa/testing';
 import { startTestPostgres, type TestPostgres } from '@tufa/testing/postgres';
 import { body, keys, rootFor, targetsV } from '@tufa/testing/publisher';
@@ -112,6 +112,7 @@ async function startTufaServer(name: string, port: number, databaseUrl: string):
   ];
   const service = startService(`tufa-server ${name}`, process.execPath, args, {
     ...process.env,
+    ...SERVER_ENVIRONMENT,
     TUFA_MASTER_KEY: MASTER_KEY,
   });
   const base = `http://127.0.0.1:${port}`;

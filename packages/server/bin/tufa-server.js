@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=8
 // Committed (dist/ is not) so that npm links `tufa-server` at install time, before anything is built.
 // The #! line carries SERVER_NODE_OPTIONS (src/node-options.ts): V8 reads them only at start.
 import { existsSync } from 'node:fs';

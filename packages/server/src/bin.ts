@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=8
 /**
  * tufa-server: serve (default), `migrate`, `token create|list|revoke`, `audit`. A failure is one
  * line `tufa-server: CODE: message` on stderr (a stack trace only with --debug); the exit

@@ -21,7 +21,7 @@ export { helpText, OPTIONS, type ParsedCommand, parseCommandLine, type ServerCon
 export { createPool, DEFAULT_MIGRATIONS_DIR, LOCKS, migrate, readMigrations } from './db.js';
 export { checkGun, parseUpdateBody, type RequestInfo } from './http.js';
 export { createMetrics, type Metrics } from './metrics.js';
-export { SERVER_NODE_OPTIONS } from './node-options.js';
+export { SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS } from './node-options.js';
 export { decryptSecret, encryptSecret, keyAad, loadMasterKey, parseMasterKey } from './onlinekeys.js';
 export {
   binariesIn,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVER_NODE_OPTIONS } from './node-options.js';
+import { SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS } from './node-options.js';
 
 const file = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8');
 
@@ -15,15 +15,23 @@ describe('the node options tufa-server runs with', () => {
       JSON.parse(file('../../../package.json')).scripts.start as string,
     ];
     const entrypoint = /^ENTRYPOINT (.*)$/m.exec(file('../../../Dockerfile'))![1]!;
-    expect(shebang).toBe(`#!/usr/bin/env -S node ${SERVER_NODE_OPTIONS.join(' ')}`);
+    const assignments = Object.entries(SERVER_ENVIRONMENT).map(([name, value]) => `${name}=${value}`);
+    expect(assignments.length).toBeGreaterThan(0);
+    const command = `${assignments.join(' ')} node ${SERVER_NODE_OPTIONS.join(' ')}`;
+    expect(shebang).toBe(`#!/usr/bin/env -S ${command}`);
     expect(SERVER_NODE_OPTIONS.length).toBeGreaterThan(0);
     for (const option of SERVER_NODE_OPTIONS) {
-      for (const start of starts) expect(start).toContain(`node ${SERVER_NODE_OPTIONS.join(' ')} `);
+      for (const start of starts) expect(start).toContain(`${command} `);
       expect(JSON.parse(entrypoint)).toContain(option);
     }
+    for (const assignment of assignments)
+      expect(file('../../../Dockerfile')).toMatch(new RegExp(`^ENV ${assignment}$`, 'm'));
     // src/bin.ts, when it keeps a #! line (it is no longer what npm links), agrees too.
     const source = file('./bin.ts').split('\n')[0]!;
     if (source.startsWith('#!')) expect(source).toBe(shebang);
-    expect(file('../../../bench/run.ts')).toContain('...SERVER_NODE_OPTIONS,');
+    for (const bench of ['../../../bench/run.ts', '../../../bench/soak.ts']) {
+      expect(file(bench)).toContain('...SERVER_NODE_OPTIONS,');
+      expect(file(bench)).toContain('...SERVER_ENVIRONMENT,');
+    }
   });
 });

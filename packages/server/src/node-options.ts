@@ -10,3 +10,15 @@
  * loop's heap had grown to 85 MB with 32; with 8, both servers stayed under 260 MB RSS.
  */
 export const SERVER_NODE_OPTIONS: readonly string[] = Object.freeze(['--max-semi-space-size=8']);
+
+/**
+ * The environment tufa-server runs with, beside its node options (the same places pass it; glibc
+ * reads it only at start). `MALLOC_MMAP_THRESHOLD_=131072` fixes glibc's mmap threshold at its
+ * initial 128 KiB: by default glibc raises it after the first large buffer is freed, so every later
+ * 2 MB snapshot buffer came from the heap and stayed in RSS after it was freed. Measured with the
+ * bins bench (100 publishes into one of 16,384 bins, each writing a 2.1 MB snapshot; ADR 0015):
+ * 189-190 MB without it, 124-169 MB with it. Other C libraries ignore the variable.
+ */
+export const SERVER_ENVIRONMENT: Readonly<Record<string, string>> = Object.freeze({
+  MALLOC_MMAP_THRESHOLD_: '131072',
+});
