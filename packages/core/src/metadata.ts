@@ -515,22 +515,27 @@ function quickTargetFile(value: JsonValue | undefined): TargetFile | undefined {
   const length = value.length;
   const hashes = value.hashes;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) return undefined;
-  if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
   for (const k in value) {
     if (k !== 'length' && k !== 'hashes' && k !== 'custom') return undefined;
   }
-  let count = 0;
-  for (const alg in hashes) {
-    const digest = hashes[alg];
-    if (typeof digest !== 'string' || digest.length === 0) return undefined;
-    if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return undefined;
-    count++;
-  }
-  if (count === 0) return undefined;
+  if (!quickHashes(hashes)) return undefined;
   // The parser's objects (nothing inherited, only the fields just checked) become the entry:
   // `extra` added in place, the `hashes` object kept as is.
   (value as { extra?: JsonValue }).extra = NO_EXTRA;
   return value as unknown as TargetFile;
+}
+
+/** A `hashes` object with at least one digest, each non-empty lowercase hex of its algorithm's length. */
+function quickHashes(hashes: JsonValue | undefined): boolean {
+  if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return false;
+  let count = 0;
+  for (const alg in hashes) {
+    const digest = hashes[alg];
+    if (typeof digest !== 'string' || digest.length === 0) return false;
+    if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return false;
+    count++;
+  }
+  return count > 0;
 }
 
 /**
@@ -549,17 +554,7 @@ function quickMetaFile(value: JsonValue | undefined): MetaFile | undefined {
   for (const k in value) {
     if (k !== 'version' && k !== 'length' && k !== 'hashes') return undefined;
   }
-  if (hashes !== undefined) {
-    if (hashes === null || typeof hashes !== 'object' || Array.isArray(hashes)) return undefined;
-    let count = 0;
-    for (const alg in hashes) {
-      const digest = hashes[alg];
-      if (typeof digest !== 'string' || digest.length === 0) return undefined;
-      if (!isLowerHex(digest, isHashAlgorithm(alg) ? HASH_HEX_LENGTH[alg] : undefined)) return undefined;
-      count++;
-    }
-    if (count === 0) return undefined;
-  }
+  if (hashes !== undefined && !quickHashes(hashes)) return undefined;
   (value as { extra?: JsonValue }).extra = NO_EXTRA;
   return value as unknown as MetaFile;
 }

@@ -177,24 +177,30 @@ describe('a worker that fails is a clean refusal', () => {
     };
   };
 
+  /** A job for a collection's first update: nothing stored, the uploads copied (a job moves its buffers). */
+  const firstJob = (
+    uploads: readonly [string, Uint8Array][],
+    serverKeyids: { timestamp: readonly string[]; snapshot: readonly string[] },
+  ) => ({
+    uploads: uploads.map(([role, bytes]) => [role, bytes.slice()] as [string, Uint8Array]),
+    parsed: [],
+    delegating: [],
+    entries: { names: [], versions: [], lengths: [], sha256s: [] },
+    versions: {},
+    replacedVersions: [],
+    now: Date.now(),
+    serverKeyids,
+    maxDelegatedRoles: 10,
+    maxHashBins: 10,
+  });
+  // A first update asks the event loop for no stored document.
+  const noAsk = () => Promise.reject(new Error('asked'));
+
   it('more updates than the queue holds: 503 NETWORK with Retry-After, the others checked', async () => {
     const verifier = new UpdateVerifier({ threshold: 0, memoryMb: 256, queue: 1 });
     try {
       const { uploads, serverKeyids } = await firstUpdate('verify.example.com/queue');
-      const job = () => ({
-        uploads: uploads.map(([role, bytes]) => [role, bytes.slice()] as [string, Uint8Array]),
-        parsed: [],
-        delegating: [],
-        entries: { names: [], versions: [], lengths: [], sha256s: [] },
-        versions: {},
-        replacedVersions: [],
-        now: Date.now(),
-        serverKeyids,
-        maxDelegatedRoles: 10,
-        maxHashBins: 10,
-      });
-      // A first update asks the event loop for no stored document.
-      const noAsk = () => Promise.reject(new Error('asked'));
+      const job = () => firstJob(uploads, serverKeyids);
       const answers = await Promise.allSettled([
         verifier.check(job(), noAsk),
         verifier.check(job(), noAsk),
@@ -258,20 +264,7 @@ describe('a worker that fails is a clean refusal', () => {
     const verifier = new UpdateVerifier({ threshold: 0, memoryMb: 256, queue: 4 });
     try {
       const { uploads, serverKeyids } = await firstUpdate('verify.example.com/stopped');
-      const job = () => ({
-        uploads: uploads.map(([role, bytes]) => [role, bytes.slice()] as [string, Uint8Array]),
-        parsed: [],
-        delegating: [],
-        entries: { names: [], versions: [], lengths: [], sha256s: [] },
-        versions: {},
-        replacedVersions: [],
-        now: Date.now(),
-        serverKeyids,
-        maxDelegatedRoles: 10,
-        maxHashBins: 10,
-      });
-      // A first update asks the event loop for no stored document.
-      const noAsk = () => Promise.reject(new Error('asked'));
+      const job = () => firstJob(uploads, serverKeyids);
       const checking = verifier.check(job(), noAsk);
       await verifier.close();
       const stopped = await checking.then(
