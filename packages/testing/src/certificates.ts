@@ -22,6 +22,32 @@ function openssl(dir: string, args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** A P-256 key `dir/keyFile` and a self-signed certificate `dir/certFile` for `subject`, valid `days`. */
+export function selfSignedP256(
+  dir: string,
+  files: { key: string; cert: string },
+  subject: string,
+  days: number,
+): void {
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    files.key,
+    '-out',
+    files.cert,
+    '-days',
+    String(days),
+    '-subj',
+    subject,
+  ]);
+}
+
 /** P-256 keys (fast to make), one-day certificates. */
 export function makeCertificates(dir: string): TestCertificates {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];

@@ -3,11 +3,12 @@
  * with its memory store on a free loopback port (plain http), and the notary CLI with a client
  * config pointing at it and NOTARY_*_PASSPHRASE set. Nothing comes from the internet.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { selfSignedP256 } from './certificates.js';
 import { type ProcessResult, runProcess } from './process.js';
 
 /** The passphrases the notary CLI reads (NOTARY_ROOT_PASSPHRASE …) in these runs. */
@@ -146,26 +147,6 @@ export function makeNotaryCertificate(dir: string, name: string, cn: string): { 
   mkdirSync(dir, { recursive: true });
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.crt`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '30',
-      '-subj',
-      `/CN=${cn.replaceAll('/', '\\/')}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  selfSignedP256(dir, { key, cert }, `/CN=${cn.replaceAll('/', '\\/')}`, 30);
   return { cert, key };
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
+import { selfSignedP256 } from './certificates.js';
 import { runProcess } from './process.js';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
@@ -151,27 +152,7 @@ export interface TokenIssuer {
 
 export async function startTokenIssuer(users: Credentials[]): Promise<TokenIssuer> {
   const dir = mkdtempSync(join(tmpdir(), 'tufa-issuer-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'issuer.key',
-      '-out',
-      'issuer.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=tufa test token issuer',
-    ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  selfSignedP256(dir, { key: 'issuer.key', cert: 'issuer.pem' }, '/CN=tufa test token issuer', 1);
   const key = createPrivateKey(readFileSync(join(dir, 'issuer.key')));
   const certDer = Buffer.from(
     readFileSync(join(dir, 'issuer.pem'), 'utf8')
