@@ -31,7 +31,7 @@ import type { Change } from './changefeed.js';
 import { type CollectionContext, insertRoles, lockCollection, type NewRow } from './collection.js';
 import { sha256Hex, TOP_LEVEL_ROLES } from './documents.js';
 import { type OnlineKeyRow, type OnlineKeys, type OnlineRole, serverKeyidsOf, signerFor } from './keys.js';
-import { EVERY_ROW, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
+import { EVERY_ROW, fetchDocuments, PARSED_ROWS_CTE, type StateRow, stateFromRows } from './state.js';
 
 /** What publishing (and re-signing) needs beyond the collections: the keys, lifetimes and limits. */
 export interface PublishContext extends CollectionContext {
@@ -350,12 +350,8 @@ async function storedBytes(
   id: string,
   rows: readonly { role: string; version: number }[],
 ): Promise<StoredBytes[]> {
-  if (rows.length === 0) return [];
-  const r = await client.query<{ role: string; data: Buffer; sha256: string }>(
-    'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
-    [id, rows.map((row) => row.role), rows.map((row) => row.version)],
-  );
-  return r.rows.map((row) => ({ role: row.role, sha256: row.sha256, bytes: own(row.data) }));
+  const fetched = await fetchDocuments(client, id, rows);
+  return fetched.map((row) => ({ role: row.role, sha256: row.sha256, bytes: own(row.data) }));
 }
 
 /**

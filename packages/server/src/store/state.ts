@@ -202,6 +202,20 @@ export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
   }
 }
 
+/** The stored bytes and digest of these (role, version) rows of collection `id`, in one query. */
+export async function fetchDocuments(
+  client: pg.ClientBase,
+  id: string,
+  rows: readonly { role: string; version: number }[],
+): Promise<{ role: string; data: Buffer; sha256: string }[]> {
+  if (rows.length === 0) return [];
+  const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
+    'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
+    [id, rows.map((row) => row.role), rows.map((row) => row.version)],
+  );
+  return fetched.rows;
+}
+
 /** Parses the documents of these rows, straight from the database (no cache). */
 async function fetchParsed(
   client: pg.ClientBase,
@@ -209,12 +223,7 @@ async function fetchParsed(
   rows: readonly { role: string; version: number; sha256?: string }[],
 ): Promise<Map<string, StoredRole>> {
   const out = new Map<string, StoredRole>();
-  if (rows.length === 0) return out;
-  const fetched = await client.query<{ role: string; data: Buffer; sha256: string }>(
-    'SELECT role, data, sha256 FROM metadata WHERE collection_id = $1 AND (role, version) IN (SELECT * FROM unnest($2::text[], $3::int[]))',
-    [id, rows.map((row) => row.role), rows.map((row) => row.version)],
-  );
-  for (const row of fetched.rows) {
+  for (const row of await fetchDocuments(client, id, rows)) {
     const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
     out.set(
       row.role,
