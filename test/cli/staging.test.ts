@@ -178,7 +178,7 @@ describe('staged changes checked against the trusted state', () => {
       '2',
       '--publish',
       '--expires',
-      '30d',
+      '45d',
     ]);
     expect(added).toMatchObject({
       tag: 'v2',
