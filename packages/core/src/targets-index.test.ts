@@ -243,7 +243,7 @@ describe('targets read through a path index (targetsOnDemand)', () => {
         if (envelope !== undefined && 'signed' in full) {
           // Lookups first, before anything reads the whole map.
           const signed = envelope.metadata.signed;
-          for (const p of probes(full.paths)) {
+          for (const p of probes(full.paths ?? [])) {
             const expected = Object.hasOwn(full.signed.targets, p) ? full.signed.targets[p] : undefined;
             expect(targetFileOf(signed, p), p).toEqual(expected);
           }
@@ -270,7 +270,7 @@ describe('targets read through a path index (targetsOnDemand)', () => {
         },
       });
     const usual = { hashes: { sha256: 'a'.repeat(64) }, length: 1 };
-    const sure = [
+    const sure: JsonObject[] = [
       {},
       { constructor: usual, __proto__x: usual },
       { é: usual, 日本: { ...usual, custom: { mediaType: 'application/json', n: [1, -2, true, null] } } },
@@ -278,7 +278,7 @@ describe('targets read through a path index (targetsOnDemand)', () => {
     ];
     for (const targets of sure)
       expect(scanServedTargets(doc(targets)), JSON.stringify(targets)).toBeDefined();
-    const unsure = [
+    const unsure: JsonObject[] = [
       { '': usual }, // refused by the full parse
       { 'a"b': usual }, // an escape
       { 'a\nb': usual },
@@ -392,7 +392,7 @@ describe('targets read through a path index (targetsOnDemand)', () => {
       expect(outcome(bytes, true), new TextDecoder().decode(bytes)).toEqual(full);
       if ('signed' in full) {
         const signed = parseSignedEnvelope('targets', bytes, { targetsOnDemand: true }).metadata.signed;
-        for (const p of probes(full.paths)) {
+        for (const p of probes(full.paths ?? [])) {
           const expected = Object.hasOwn(full.signed.targets, p) ? full.signed.targets[p] : undefined;
           expect(targetFileOf(signed, p), p).toEqual(expected);
         }
