@@ -760,7 +760,10 @@ export function parseSignedEnvelope<T extends MetadataType>(
 }
 
 /** The path index of a targets role read by targetsIndexed, and the role's name for messages. */
-const TARGET_INDEXES = new WeakMap<Targets, { index: TargetPathIndex; role: string }>();
+const TARGET_INDEXES = new WeakMap<
+  Targets,
+  { index: TargetPathIndex; role: string; entries?: Targets['targets'] | undefined }
+>();
 
 /**
  * parseSignedEnvelope with targetsOnDemand, first: a document in tufa's served form whose
@@ -785,15 +788,18 @@ function targetsIndexed(
     const signedBytes = bytes.subarray(found.signedStart, found.signedEnd);
     const metadata = readMetadata('targets', scan.document, new Reader(role, scan.keysAsParsed), signedBytes);
     if (Object.keys(metadata.signed.targets).length !== 0) return undefined;
-    let entries: Targets['targets'] | undefined;
+    const indexed: { index: TargetPathIndex; role: string; entries?: Targets['targets'] } = {
+      index: found.index,
+      role,
+    };
     Object.defineProperty(metadata.signed, 'targets', {
       enumerable: true,
       get: () => {
-        entries ??= parseSignedEnvelope('targets', bytes, { role }).metadata.signed.targets;
-        return entries;
+        indexed.entries ??= parseSignedEnvelope('targets', bytes, { role }).metadata.signed.targets;
+        return indexed.entries;
       },
     });
-    TARGET_INDEXES.set(metadata.signed, { index: found.index, role });
+    TARGET_INDEXES.set(metadata.signed, indexed);
     return new SignedEnvelope(bytes, metadata, true, sha256);
   } catch {
     return undefined;
@@ -810,7 +816,11 @@ const SURROGATE = /[\uD800-\uDFFF]/;
  */
 export function targetFileOf(signed: Targets, path: string): TargetFile | undefined {
   const indexed = TARGET_INDEXES.get(signed);
-  if (indexed === undefined) return Object.hasOwn(signed.targets, path) ? signed.targets[path] : undefined;
+  // Once the whole map is made (a listing), it answers: no entry is decoded twice.
+  if (indexed === undefined || indexed.entries !== undefined) {
+    const map = indexed?.entries ?? signed.targets;
+    return Object.hasOwn(map, path) ? map[path] : undefined;
+  }
   if (SURROGATE.test(path)) return undefined;
   const entry = indexed.index.entry(utf8Encode(path));
   if (entry === undefined) return undefined;

@@ -426,5 +426,8 @@ describe('targets read through a path index (targetsOnDemand)', () => {
     expect(targetFileOf(signed, 'app/v0300')).toBeUndefined();
     expect(signed.targets).toEqual(parseSignedEnvelope('targets', bytes).metadata.signed.targets);
     expect(Object.keys(signed.targets)).toHaveLength(300);
+    // The map, once made, answers lookups: the same entry object, nothing decoded again.
+    expect(targetFileOf(signed, 'app/v0123')).toBe(signed.targets['app/v0123']);
+    expect(targetFileOf(signed, 'constructor')).toBeUndefined();
   });
 });
