@@ -369,7 +369,7 @@ class Scan {
     return true;
   }
 
-  /** b[a, aEnd) > b[c, cEnd) fails; true when the second is strictly greater by bytes. */
+  /** Whether b[c, cEnd) is strictly greater than b[a, aEnd), byte by byte (code-point order). */
   private greater(a: number, aEnd: number, c: number, cEnd: number): boolean {
     const b = this.b;
     const n = Math.min(aEnd - a, cEnd - c);
@@ -380,7 +380,7 @@ class Scan {
     return cEnd - c > aEnd - a;
   }
 
-  /** A custom value: any JSON the full parse accepts, written in served form, at `depth`. */
+  /** A custom value at `depth` (the entry's object is 4): any JSON the full parse accepts, in served form. */
   private value(depth: number): boolean {
     const b = this.b;
     const c = b[this.p];
