@@ -226,7 +226,7 @@ export function searchTarget(options: TargetSearchOptions): TargetSearchResult {
       role = loaded;
     }
     visited.add(entry.name);
-    // One entry read, not the whole map (a role read with a path index never makes it here).
+    // The one entry asked for: a role read with a path index never makes its whole map here.
     const target = targetFileOf(role, options.path);
     if (target !== undefined) return { kind: 'found', role: entry.name, target, chain: entry.chain };
     const children: typeof stack = [];

@@ -670,9 +670,10 @@ export interface ParseSignedEnvelopeOptions extends ParseMetadataOptions {
   /** The sha256 (hex) of the bytes when the caller has it already (a store's row): not hashed again. */
   sha256?: string;
   /**
-   * A targets document in tufa's served form: its entries are checked as they are read and made
-   * into objects only when `signed.targets` is first read (a large upload whose entries no rule
-   * reads is never held as objects). Every answer is the same as without it (ADR 0013).
+   * A targets document in tufa's served form: its entries are checked in one pass over the bytes
+   * and made into objects only when `signed.targets` is first read; `targetFileOf` reads one entry
+   * from the bytes (a client's lookup, an upload whose entries no rule reads). Every answer is the
+   * same as without it (ADR 0013, ADR 0017 section 6).
    */
   targetsOnDemand?: boolean;
 }
@@ -829,8 +830,9 @@ export function targetFileOf(signed: Targets, path: string): TargetFile | undefi
 }
 
 /**
- * parseSignedEnvelope with targetsOnDemand, when targetsIndexed is unsure: one pass that reads the document strictly but checks
- * each target entry as the usual entry (quickTargetFile) and drops it; `signed.targets` is then
+ * parseSignedEnvelope with targetsOnDemand, when targetsIndexed is unsure: one pass that reads the
+ * document strictly but checks each target entry as the usual entry (quickTargetFile) and drops
+ * it (an upload whose entries are unusual is still not held as objects); `signed.targets` is then
  * the full parse's, made on first read. Undefined unless that pass was sure and found nothing to
  * refuse: the full parse then gives the answer (a refusal, an unusual entry, a repeated key, a
  * document not in the served form), so no answer depends on which way it was read.
