@@ -1,7 +1,8 @@
 /**
  * The client row of the bench alone, in one process (the static server in a child): cold refresh
  * + one lookup at N targets, median of RUNS, beside its floor (sha256 + JSON.parse + one ed25519
- * verify of the same targets.json). `node --import tsx bench/client-alone.ts [TARGETS] [RUNS]`;
+ * verify of the same targets.json), and the mean CPU time of each (this process's, all threads).
+ * `node --import tsx bench/client-alone.ts [TARGETS] [RUNS]`;
  * under `--cpu-prof` it profiles what the bench row measures.
  */
 import { createHash, sign as cryptoSign, verify as cryptoVerify, generateKeyPairSync } from 'node:crypto';
@@ -68,7 +69,11 @@ if (session !== undefined) {
   await session.post('Profiler.start');
 }
 const times: number[] = [];
+// CPU time of this process (all its threads: GC helpers and libuv's pool too), a steadier figure
+// than wall clock on a loaded machine; the static server's is its own.
+const cpuStart = process.cpuUsage();
 for (let i = 0; i < runs; i++) times.push(await once());
+const cpu = process.cpuUsage(cpuStart);
 if (session !== undefined && profile !== undefined) {
   const { profile: taken } = await session.post('Profiler.stop');
   writeFileSync(profile, JSON.stringify(taken));
@@ -84,7 +89,10 @@ const floorOnce = () => {
   return performance.now() - start;
 };
 floorOnce();
+const floorCpuStart = process.cpuUsage();
 const floor = median(Array.from({ length: 5 }, floorOnce));
+const floorCpu = process.cpuUsage(floorCpuStart);
+const cpuMs = (u: NodeJS.CpuUsage, n: number) => (u.user + u.system) / 1000 / n;
 const t = median(times);
 console.log(
   JSON.stringify({
@@ -93,6 +101,9 @@ console.log(
     client_ms: +t.toFixed(1),
     floor_ms: +floor.toFixed(1),
     ratio: +(t / floor).toFixed(2),
+    client_cpu_ms: +cpuMs(cpu, runs).toFixed(1),
+    floor_cpu_ms: +cpuMs(floorCpu, 5).toFixed(1),
+    cpu_ratio: +(cpuMs(cpu, runs) / cpuMs(floorCpu, 5)).toFixed(2),
     runs: times.map((x) => +x.toFixed(1)),
   }),
 );

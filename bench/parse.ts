@@ -6,7 +6,14 @@
  * targets; a pretty-printed document (no canonical span to reuse); serializeMetadata of 100,000.
  * Medians of several runs after a warm-up, with the spread (min-max). ADR 0011 quotes it.
  */
-import { parseMetadata, parseUploaded, serializeMetadata, type Targets } from '@tufa/core';
+import {
+  parseMetadata,
+  parseSignedEnvelope,
+  parseUploaded,
+  searchTarget,
+  serializeMetadata,
+  type Targets,
+} from '@tufa/core';
 import { sign } from '@tufa/testing';
 import { KEYS, targetsWith } from './lib/tufa.js';
 import { median } from './lib/util.js';
@@ -52,6 +59,14 @@ for (let round = 0; round < ROUNDS; round++) {
     report(
       `parseUploaded, ${n.toLocaleString('en')} targets`,
       time(runs, () => parseUploaded('targets', bytes, 'targets')),
+    );
+    // What a client's refresh + getTarget does with it (ADR 0017 section 6): no map is made.
+    report(
+      `targetsOnDemand + one lookup, ${n.toLocaleString('en')} targets`,
+      time(runs, () => {
+        const { signed } = parseSignedEnvelope('targets', bytes, { targetsOnDemand: true }).metadata;
+        return searchTarget({ path: 'app/v000001', targets: signed, getRole: () => undefined });
+      }),
     );
   }
   report(

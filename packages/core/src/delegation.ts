@@ -6,7 +6,14 @@
 import { sha256Id } from './crypto.js';
 import { TufaError } from './errors.js';
 import { utf8Encode } from './json.js';
-import type { DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets } from './metadata.js';
+import {
+  type DelegatedRole,
+  type Delegations,
+  type SuccinctRoles,
+  type TargetFile,
+  type Targets,
+  targetFileOf,
+} from './metadata.js';
 
 /** python-tuf's and tuf-js's default bound on roles visited in one search. */
 export const DEFAULT_MAX_DELEGATIONS = 32;
@@ -219,7 +226,8 @@ export function searchTarget(options: TargetSearchOptions): TargetSearchResult {
       role = loaded;
     }
     visited.add(entry.name);
-    const target = Object.hasOwn(role.targets, options.path) ? role.targets[options.path] : undefined;
+    // The one entry asked for: a role read with a path index never makes its whole map here.
+    const target = targetFileOf(role, options.path);
     if (target !== undefined) return { kind: 'found', role: entry.name, target, chain: entry.chain };
     const children: typeof stack = [];
     for (const child of delegationsFor(role.delegations, options.path)) {

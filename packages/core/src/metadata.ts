@@ -16,9 +16,10 @@ import {
   utf8Decode,
   utf8Encode,
 } from './json.js';
-import { scanSignedDocument } from './json-parser.js';
+import { parseJsonText, scanSignedDocument } from './json-parser.js';
 import { type Key, keyToJson } from './keys.js';
 import { plainEnvelopeBytes } from './snapshot-bytes.js';
+import { scanServedTargets, type TargetPathIndex } from './targets-index.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -669,9 +670,10 @@ export interface ParseSignedEnvelopeOptions extends ParseMetadataOptions {
   /** The sha256 (hex) of the bytes when the caller has it already (a store's row): not hashed again. */
   sha256?: string;
   /**
-   * A targets document in tufa's served form: its entries are checked as they are read and made
-   * into objects only when `signed.targets` is first read (a large upload whose entries no rule
-   * reads is never held as objects). Every answer is the same as without it (ADR 0013).
+   * A targets document in tufa's served form: its entries are checked in one pass over the bytes
+   * and made into objects only when `signed.targets` is first read; `targetFileOf` reads one entry
+   * from the bytes (a client's lookup, an upload whose entries no rule reads). Every answer is the
+   * same as without it (ADR 0013, ADR 0017 section 6).
    */
   targetsOnDemand?: boolean;
 }
@@ -727,6 +729,10 @@ export function parseSignedEnvelope<T extends MetadataType>(
   options: ParseSignedEnvelopeOptions = {},
 ): SignedEnvelope<SignedOf<T>> {
   const role = options.role ?? type;
+  if (options.targetsOnDemand === true && type === 'targets' && typeof input !== 'string') {
+    const indexed = targetsIndexed(input, role, options.sha256);
+    if (indexed !== undefined) return indexed as SignedEnvelope<SignedOf<T>>;
+  }
   const text = typeof input === 'string' ? input : utf8Decode(input, role);
   if (options.targetsOnDemand === true && type === 'targets' && typeof input !== 'string') {
     const checked = targetsChecked(input, text, role, options.sha256);
@@ -754,9 +760,79 @@ export function parseSignedEnvelope<T extends MetadataType>(
   return new SignedEnvelope(bytes, metadata, servedForm, options.sha256);
 }
 
+/** The path index of a targets role read by targetsIndexed, and the role's name for messages. */
+const TARGET_INDEXES = new WeakMap<
+  Targets,
+  { index: TargetPathIndex; role: string; entries?: Targets['targets'] | undefined }
+>();
+
 /**
- * parseSignedEnvelope with targetsOnDemand: one pass that reads the document strictly but checks
- * each target entry as the usual entry (quickTargetFile) and drops it; `signed.targets` is then
+ * parseSignedEnvelope with targetsOnDemand, first: a document in tufa's served form whose
+ * `signed.targets` one pass over the bytes finds usual and sure (targets-index.ts) has the rest
+ * of it parsed in full with `{}` in place of that object, and its entries left as bytes: a lookup
+ * (targetFileOf) reads one entry, `signed.targets` is the full parse's, made on first read.
+ * Undefined whenever that pass or the parse of the rest is unsure or refuses: the caller then
+ * parses it all, so no answer depends on which way it was read (ADR 0017 section 6).
+ */
+function targetsIndexed(
+  bytes: Uint8Array,
+  role: string,
+  sha256: string | undefined,
+): SignedEnvelope<Targets> | undefined {
+  const found = scanServedTargets(bytes);
+  if (found === undefined) return undefined;
+  try {
+    // Both cuts are at an ASCII byte ('{' and after '}'): each side is whole UTF-8.
+    const text = `${utf8Decode(bytes.subarray(0, found.targetsStart), role)}{}${utf8Decode(bytes.subarray(found.targetsEnd), role)}`;
+    const scan = scanSignedDocument(text, 64, role);
+    if (scan.servedForm !== true || scan.signedSpan === undefined) return undefined;
+    const signedBytes = bytes.subarray(found.signedStart, found.signedEnd);
+    const metadata = readMetadata('targets', scan.document, new Reader(role, scan.keysAsParsed), signedBytes);
+    if (Object.keys(metadata.signed.targets).length !== 0) return undefined;
+    const indexed: { index: TargetPathIndex; role: string; entries?: Targets['targets'] } = {
+      index: found.index,
+      role,
+    };
+    Object.defineProperty(metadata.signed, 'targets', {
+      enumerable: true,
+      get: () => {
+        indexed.entries ??= parseSignedEnvelope('targets', bytes, { role }).metadata.signed.targets;
+        return indexed.entries;
+      },
+    });
+    TARGET_INDEXES.set(metadata.signed, indexed);
+    return new SignedEnvelope(bytes, metadata, true, sha256);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Any UTF-16 surrogate: such a path is never in an index (its documents hold none). */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * The entry of `path` in a targets role, or undefined: what `signed.targets[path]` holds (own
+ * entries only), read from the bytes alone when the role was read with an index (targetsIndexed),
+ * so a lookup never makes the whole map.
+ */
+export function targetFileOf(signed: Targets, path: string): TargetFile | undefined {
+  const indexed = TARGET_INDEXES.get(signed);
+  // Once the whole map is made (a listing), it answers: no entry is decoded twice.
+  if (indexed === undefined || indexed.entries !== undefined) {
+    const map = indexed?.entries ?? signed.targets;
+    return Object.hasOwn(map, path) ? map[path] : undefined;
+  }
+  if (SURROGATE.test(path)) return undefined;
+  const entry = indexed.index.entry(utf8Encode(path));
+  if (entry === undefined) return undefined;
+  const value = parseJsonText(utf8Decode(entry, indexed.role), 64, indexed.role);
+  return quickTargetFile(value) ?? readTargetFile(new Reader(indexed.role), value, `signed.targets.${path}`);
+}
+
+/**
+ * parseSignedEnvelope with targetsOnDemand, when targetsIndexed is unsure: one pass that reads the
+ * document strictly but checks each target entry as the usual entry (quickTargetFile) and drops
+ * it (an upload whose entries are unusual is still not held as objects); `signed.targets` is then
  * the full parse's, made on first read. Undefined unless that pass was sure and found nothing to
  * refuse: the full parse then gives the answer (a refusal, an unusual entry, a repeated key, a
  * document not in the served form), so no answer depends on which way it was read.

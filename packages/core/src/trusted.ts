@@ -14,6 +14,7 @@ import {
   type MetaFile,
   metaFileName,
   parseMetadata,
+  parseSignedEnvelope,
   type Root,
   type Signed,
   type Snapshot,
@@ -281,7 +282,8 @@ export class TrustedMetadataSet {
     const snapshot = this.finalSnapshot('targets');
     const meta = snapshot.meta['targets.json']!;
     if (!options.cached) checkLengthAndHashes(this.crypto, bytes, meta, 'targets');
-    const next = parseMetadata('targets', bytes);
+    // Entries left as bytes until read: a refresh and one lookup never make 100,000 of them.
+    const next = parseSignedEnvelope('targets', bytes, { targetsOnDemand: true }).metadata;
     assertVerified(this.verifyTopLevel(next, 'targets'), 'root');
     checkMetaVersion(next.signed, meta, 'targets');
     this.checkExpiry(next.signed, 'targets');
@@ -315,7 +317,7 @@ export class TrustedMetadataSet {
       throw new TufaError('NOT_FOUND', `${role}: not listed in snapshot`, { role, expected: fileName });
     }
     if (!options.cached) checkLengthAndHashes(this.crypto, bytes, meta, role);
-    const next = parseMetadata('targets', bytes, { role });
+    const next = parseSignedEnvelope('targets', bytes, { role, targetsOnDemand: true }).metadata;
     assertVerified(verifyDelegate(this.crypto, parent.signed, role, next), delegator);
     checkMetaVersion(next.signed, meta, role);
     this.checkExpiry(next.signed, role);
