@@ -48,6 +48,24 @@ describe('tufa --version', () => {
   });
 });
 
+describe('commands defined when run', () => {
+  it('runs each command tufa --help lists by its name alone, and the same help with a global option first', async () => {
+    const help = await home.run(['--help']);
+    expect(help.code).toBe(0);
+    const names = [...help.stdout.split('Commands:\n')[1]!.matchAll(/^ {2}([a-z]+)/gm)].map((m) => m[1]!);
+    expect(names).toEqual(
+      expect.arrayContaining(['init', 'verify', 'lookup', 'key', 'pending', 'sign', 'help']),
+    );
+    for (const name of names.filter((n) => n !== 'help')) {
+      const alone = await home.run([name, '--help']);
+      expect(alone.code, name).toBe(0);
+      expect(alone.stdout, name).toMatch(new RegExp(`^Usage: tufa ${name} `));
+      // A global option first: every command is defined, and the help is the same.
+      expect(await home.run(['--debug', name, '--help']), name).toEqual(alone);
+    }
+  });
+});
+
 describe('the bin files npm links', () => {
   it('tufa runs the bundle', async () => {
     expect(await node([join(REPO, 'packages/cli/bin/tufa.js'), '--version'])).toEqual({
