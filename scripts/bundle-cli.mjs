@@ -1,10 +1,13 @@
 /**
- * Bundles the CLI as tsc built it (packages/cli/dist) into packages/cli/dist/bundle/tufa.js, with
- * one chunk per group of lazily loaded commands: a `tufa` process then resolves and reads a
- * handful of files instead of about sixty, about 25 ms of every run here (`tufa verify`
- * 164 -> 138 ms median). Run by `npm run build`, `npm test` and `npm run bench` after tsc.
+ * Bundles the CLI as tsc built it (packages/cli/dist) into one CommonJS file,
+ * packages/cli/dist/bundle/tufa.js (beside a package.json that says so). A command's modules are
+ * evaluated when it runs (esbuild wraps each lazily imported module), so `verify` still runs none
+ * of publishing's code. One CommonJS file rather than ESM chunks: a `tufa verify` reads and
+ * compiles all 650 KB and is still about 5% less CPU than with 11 ESM chunks (430 KB of them),
+ * Node 20's ESM loader costing more per module than the compile of the rest (ADR 0017, section 6).
+ * Run by `npm run build`, `npm test` and `npm run bench` after tsc.
  */
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -27,14 +30,13 @@ const commanderSpawnOnUse = {
     });
   },
 };
-// Chunk names carry a content hash: without this, every earlier build's chunks stay (and get packed).
+// Earlier builds made hashed ESM chunks here: without this they would stay (and get packed).
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { tufa: `${root}packages/cli/dist/bin.js` },
-  outdir,
+  entryPoints: [`${root}packages/cli/dist/bin.js`],
+  outfile: `${outdir}/tufa.js`,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
@@ -42,9 +44,7 @@ await build({
   // The optional native PKCS#11 binding (ADR 0016): loaded from node_modules on use, when installed.
   external: ['pkcs11js'],
   plugins: [commanderSpawnOnUse],
-  // CommonJS dependencies (commander) call require() for node: modules.
-  banner: {
-    js: "import { createRequire as __tufaRequire } from 'node:module'; const require = __tufaRequire(import.meta.url);",
-  },
 });
+// The package is "type": "module": this folder's .js files are CommonJS.
+writeFileSync(`${outdir}/package.json`, '{ "type": "commonjs" }\n');
 chmodSync(`${outdir}/tufa.js`, 0o755);

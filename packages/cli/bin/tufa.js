@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Committed (dist/ is not) so that npm links `tufa` at install time, before anything is built.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const bundle = new URL('../dist/bundle/tufa.js', import.meta.url);
@@ -12,4 +13,5 @@ if (!existsSync(bundle)) {
   process.stderr.write(`tufa: INTERNAL: ${message}\n`);
   process.exit(3);
 }
-await import(bundle.href);
+// The bundle is CommonJS: required, not imported (an import would scan its 650 KB for export names).
+createRequire(import.meta.url)(fileURLToPath(bundle));

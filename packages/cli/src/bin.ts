@@ -740,4 +740,5 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);
+// Not awaited at the top level: the bundle is CommonJS (scripts/bundle-cli.mjs); main reports its own errors.
+void main(process.argv);
