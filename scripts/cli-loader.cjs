@@ -2,9 +2,9 @@
 /**
  * `dist/bundle/tufa.js`, the `tufa` entry (copied by scripts/bundle-cli.mjs): runs the CommonJS
  * bundle `main.js` with a V8 code cache beside it, one per command. A run without a usable cache
- * compiles as `require` would and, on exit, leaves the bytecode of every function it ran in
- * `main.js.COMMAND.v8cache`; the next run of that command compiles almost nothing (a warm
- * `tufa verify`: about 11% less CPU, ADR 0017 section 6).
+ * compiles as `require` would and, when it succeeds, leaves the bytecode of every function it ran
+ * in `main.js.COMMAND.v8cache` on exit; the next run of that command compiles almost nothing (a
+ * warm `tufa verify`: about 11% less CPU, ADR 0017 section 6).
  *
  * The cache is code, so it lives with the code: only in this folder, never in TUFA_HOME or a
  * temp folder; whoever can write here can already rewrite main.js. When the folder is read-only
@@ -76,8 +76,12 @@ const script = new Script(Module.wrap(source), {
   filename: file,
   ...(cachedData === undefined ? {} : { cachedData }),
 });
-if (cachedData === undefined || script.cachedDataRejected === true) {
-  process.once('exit', () => {
+// Made by a run that did its command's whole work: one that failed early or only printed help
+// would leave a cache without most of the functions the command runs.
+const helpOnly = process.argv.includes('--help') || process.argv.includes('-h');
+if ((cachedData === undefined || script.cachedDataRejected === true) && !helpOnly) {
+  process.once('exit', (code) => {
+    if (code !== 0) return;
     const temp = `${cacheFile}.${process.pid}.tmp`;
     let out;
     try {
