@@ -1,6 +1,17 @@
 /** `tufa --version`, and the committed bin files npm links (`tufa`, `tufa-server`) with and without a build. */
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '@tufa/testing/server';
@@ -48,6 +59,28 @@ describe('tufa --version', () => {
   });
 });
 
+describe('commands defined when run', () => {
+  it('runs each command tufa --help lists by its name alone, and the same help with a global option first', async () => {
+    const help = await home.run(['--help']);
+    expect(help.code).toBe(0);
+    const names = [...help.stdout.split('Commands:\n')[1]!.matchAll(/^ {2}([a-z]+)/gm)].map((m) => m[1]!);
+    expect(names).toEqual(
+      expect.arrayContaining(['init', 'verify', 'lookup', 'key', 'pending', 'sign', 'help']),
+    );
+    // The loader keeps a code cache per command: the same names.
+    const loader = readFileSync(join(REPO, 'scripts/cli-loader.cjs'), 'utf8');
+    const cached = loader.split('const COMMANDS = new Set([')[1]!.split(']);')[0]!;
+    expect([...cached.matchAll(/'([a-z]+)'/g)].map((m) => m[1])).toEqual(names.filter((n) => n !== 'help'));
+    for (const name of names.filter((n) => n !== 'help')) {
+      const alone = await home.run([name, '--help']);
+      expect(alone.code, name).toBe(0);
+      expect(alone.stdout, name).toMatch(new RegExp(`^Usage: tufa ${name} `));
+      // A global option first: every command is defined, and the help is the same.
+      expect(await home.run(['--debug', name, '--help']), name).toEqual(alone);
+    }
+  });
+});
+
 describe('the bin files npm links', () => {
   it('tufa runs the bundle', async () => {
     expect(await node([join(REPO, 'packages/cli/bin/tufa.js'), '--version'])).toEqual({
@@ -79,6 +112,58 @@ describe('the bin files npm links', () => {
     expect(server.stderr).toBe(
       `tufa-server: not built: ${join(unbuilt, 'server/dist/bin.js')} is missing; run \`npm run build\` at the repository root\n`,
     );
+  });
+});
+
+describe("the bundle's code cache (scripts/cli-loader.cjs)", () => {
+  /** A copy of the built bundle folder, without the caches the other tests' runs left. */
+  function bundleCopy(): string {
+    const dir = mkdtempSync(join(unbuilt, 'bundle-'));
+    for (const name of ['main.js', 'tufa.js', 'package.json']) {
+      copyFileSync(join(REPO, 'packages/cli/dist/bundle', name), join(dir, name));
+    }
+    return dir;
+  }
+  const caches = (dir: string) =>
+    readdirSync(dir)
+      .filter((n) => n.endsWith('.v8cache'))
+      .sort();
+
+  it('is made by the first run of a command, beside the bundle, and used (not remade) by the next', async () => {
+    const dir = bundleCopy();
+    const version = { code: 0, stdout: `${VERSION}\n`, stderr: '' };
+    expect(await node([join(dir, 'tufa.js'), '--version'])).toEqual(version);
+    expect(caches(dir)).toEqual(['main.js.other.v8cache']);
+    const cache = join(dir, 'main.js.other.v8cache');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(cache, old, old);
+    expect(await node([join(dir, 'tufa.js'), '--version'])).toEqual(version);
+    expect(Math.round(statSync(cache).mtimeMs)).toBe(old.getTime());
+    // Neither help nor a failed run makes a command's cache: it would hold few of its functions.
+    expect((await node([join(dir, 'tufa.js'), 'verify', '--help'])).code).toBe(0);
+    expect((await node([join(dir, 'tufa.js'), 'verify', 'example.com/app', 'v1'])).code).toBe(2);
+    expect(caches(dir)).toEqual(['main.js.other.v8cache']);
+    expect((await node([join(dir, 'tufa.js'), 'key', 'list', '--json'])).code).toBe(0);
+    expect(caches(dir)).toEqual(['main.js.key.v8cache', 'main.js.other.v8cache']);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('is remade when main.js changed since, or when V8 refuses it; a bad cache never changes an answer', async () => {
+    const dir = bundleCopy();
+    const cache = join(dir, 'main.js.other.v8cache');
+    const version = { code: 0, stdout: `${VERSION}\n`, stderr: '' };
+    expect(await node([join(dir, 'tufa.js'), '--version'])).toEqual(version);
+    const made = readFileSync(cache);
+    // main.js rebuilt (another mtime): the cache is not used, and is made again for this main.js.
+    utimesSync(join(dir, 'main.js'), new Date(), new Date(Date.now() + 5000));
+    expect(await node([join(dir, 'tufa.js'), '--version'])).toEqual(version);
+    expect(readFileSync(cache).subarray(8, 16).equals(made.subarray(8, 16))).toBe(false);
+    // The right header, then bytes V8 does not take as a cache: refused by V8, then made again.
+    const header = readFileSync(cache).subarray(0, 16);
+    writeFileSync(cache, Buffer.concat([header, Buffer.alloc(4096, 7)]));
+    expect(await node([join(dir, 'tufa.js'), '--version'])).toEqual(version);
+    expect(readFileSync(cache).length).toBeGreaterThan(4096 + 16);
+    expect(existsSync(join(dir, 'main.js'))).toBe(true);
   });
 });
 

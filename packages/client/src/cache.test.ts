@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,10 @@ describe('names', () => {
     expect(a).toMatch(/^notary\.example\.com_registry\.example\.com_team_app-[0-9a-f]{16}$/);
     expect(cacheFolderName('https://x/a_b')).not.toBe(cacheFolderName('https://x/a/b'));
     expect(cacheFolderName('../../..')).toMatch(/^repo-[0-9a-f]{16}$/);
+    // The first 16 hex digits of the identity's SHA-256: folders made by earlier versions are found again.
+    const identity = 'http://127.0.0.1:4443|example.com/app';
+    const sha256 = createHash('sha256').update(identity).digest('hex');
+    expect(cacheFolderName(identity)).toBe(`127.0.0.1_4443_example.com_app-${sha256.slice(0, 16)}`);
   });
 
   it('encodes delegated role names so that they stay inside the folder', () => {
@@ -78,5 +83,26 @@ describe('MetadataCache', () => {
     await utimes(join(dir, 'lock'), old, old);
     expect(await cache.withLock(async () => 'ran', { staleMs: 60_000 })).toBe('ran');
     expect(await readFile(join(dir, 'lock'), 'utf8').catch(() => 'gone')).toBe('gone');
+  });
+
+  it('takes an empty lock file (a crash before its token reached the disk) as stale after a second', async () => {
+    const cache = new MetadataCache(dir);
+    await writeFile(join(dir, 'lock'), '');
+    await expect(cache.withLock(async () => 'ran', { waitMs: 100 })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+    });
+    const old = new Date(Date.now() - 2000);
+    await utimes(join(dir, 'lock'), old, old);
+    expect(await cache.withLock(async () => 'ran', { waitMs: 100 })).toBe('ran');
+  });
+
+  it('counts a damaged last-refresh record (a crash while writing it) as none', async () => {
+    const cache = new MetadataCache(dir);
+    await cache.writeLastRefresh({ at: Date.parse('2026-01-02T03:04:05.678Z') });
+    expect(await cache.readLastRefresh()).toEqual({ at: Date.parse('2026-01-02T03:04:05.678Z') });
+    for (const damaged of ['', '{"refreshed_at":"2026-01-02T03:04', '\0\0\0\0']) {
+      await writeFile(join(dir, 'last-refresh'), damaged);
+      expect(await cache.readLastRefresh()).toBeUndefined();
+    }
   });
 });

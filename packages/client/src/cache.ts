@@ -4,11 +4,11 @@
  * that two processes refreshing the same cache do not interleave their writes. Nothing read from
  * here is trusted as such: the updater loads every file through core's rules.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { sha256Id, TufaError, utf8Encode } from '@tufa/core';
+import { TufaError, utf8Encode } from '@tufa/core';
 import { localFileName } from './file-names.js';
 
 /** The default parent of every cache folder: ~/.tufa/cache. */
@@ -23,7 +23,8 @@ export function cacheFolderName(identity: string): string {
     .replace(/[^A-Za-z0-9.-]+/g, '_')
     .replace(/^[._-]+/, '')
     .slice(0, 80);
-  const digest = sha256Id(utf8Encode(identity)).slice(0, 16);
+  // node:crypto, not core's sha256Id (@noble/hashes): the same digest, without a cold JS SHA-256 in every run.
+  const digest = createHash('sha256').update(identity, 'utf8').digest('hex').slice(0, 16);
   return `${readable || 'repo'}-${digest}`;
 }
 
@@ -133,10 +134,14 @@ export class MetadataCache {
     return Number.isFinite(at) ? { at } : undefined;
   }
 
-  /** Records a successful refresh, atomically, after every file it accepted is written. */
+  /**
+   * Records a successful refresh, atomically, after every file it accepted is written. Not
+   * fsynced: a crash can only leave the older record or a damaged one, and both make `maxAge`
+   * stricter, never looser (a damaged record counts as none).
+   */
   async writeLastRefresh(record: LastRefresh): Promise<void> {
     const text = `${JSON.stringify({ refreshed_at: new Date(record.at).toISOString() })}\n`;
-    await writeAtomic(join(this.dir, LAST_REFRESH), text);
+    await writeAtomic(join(this.dir, LAST_REFRESH), text, 0o644, { durable: false });
   }
 
   /** True when the folder holds a cached root: the least an offline answer needs. */
@@ -166,8 +171,17 @@ export class MetadataCache {
   }
 }
 
-/** temp + fsync + rename + fsync(folder): a reader sees the old file or the new one, never a mix. */
-export async function writeAtomic(file: string, bytes: Uint8Array | string, mode = 0o644): Promise<void> {
+/**
+ * temp + fsync + rename + fsync(folder): a reader sees the old file or the new one, never a mix.
+ * `durable: false` leaves out both fsyncs (about 1 ms each here, more on a real disk), for a file
+ * whose loss in a crash is harmless.
+ */
+export async function writeAtomic(
+  file: string,
+  bytes: Uint8Array | string,
+  mode = 0o644,
+  { durable = true }: { durable?: boolean } = {},
+): Promise<void> {
   const dir = join(file, '..');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -175,7 +189,7 @@ export async function writeAtomic(file: string, bytes: Uint8Array | string, mode
     const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(bytes);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -184,7 +198,7 @@ export async function writeAtomic(file: string, bytes: Uint8Array | string, mode
     await rm(temp, { force: true });
     throw cacheIoError(file, err);
   }
-  await syncDir(dir);
+  if (durable) await syncDir(dir);
 }
 
 /** fsync of a folder after a rename, so the new name survives a crash. */
@@ -212,8 +226,8 @@ async function acquireLock(lockFile: string, options: LockOptions): Promise<() =
     try {
       const handle = await open(lockFile, 'wx', 0o644);
       try {
+        // Not fsynced: a lock outlives no crash of its machine, and an empty one is stale after a second.
         await handle.writeFile(token);
-        await handle.sync();
       } finally {
         await handle.close();
       }

@@ -103,7 +103,10 @@ export async function loadTrustedRoot(
   } catch (err) {
     throw await refuseCachedRoot(err);
   }
-  if (cached !== undefined) {
+  if (cached !== undefined && pinned !== undefined && sameBytes(cached, pinned.bytes)) {
+    // The pinned root's very bytes, just loaded with the same options (and the pins): the same set.
+    fromCache = pinned.set;
+  } else if (cached !== undefined) {
     try {
       fromCache = TrustedMetadataSet.fromTrustedRoot(cached, setOptions);
       accepted(fromCache.root, cached);
@@ -195,6 +198,10 @@ export async function loadTrustedRoot(
   };
   ctx.onNotice(tofu);
   return { set, tofu };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
 function fetchRoot(ctx: ClientContext, fileName: string): Promise<Uint8Array> {
