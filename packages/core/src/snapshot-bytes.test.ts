@@ -128,7 +128,7 @@ describe('SnapshotIndex', () => {
           maxLength: 6,
         }),
         fc.array(fc.tuple(fc.nat(), change), { maxLength: 6 }),
-        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER - 1 }),
         expiresAt,
         (meta, added, existing, version, at) => {
           const base = serverSnapshotOf({ ...meta, 'targets.json': entryAt(7) });
@@ -181,6 +181,10 @@ describe('SnapshotIndex', () => {
     const read = parseSignedEnvelope('snapshot', serializeMetadata(md));
     expect(read.servedForm).toBe(true);
     expect(snapshotIndexOf(read)?.find('bins-2.json')).toBe(1);
+    // A snapshot signed the general way is indexed from the canonical bytes signMetadata made.
+    const signedWhole = await signMetadata(whole, [key.signer]);
+    expect(snapshotIndexOf({ metadata: signedWhole })?.size).toBe(4);
+    expect(snapshotIndexOf({ metadata: { ...signedWhole, signed: { ...whole } } })).toBeUndefined();
   });
 
   it('refuses changes that are not in the shape it holds: the generic path then', () => {

@@ -406,7 +406,7 @@ export function indexedSnapshot(
 
 /**
  * The index of a stored snapshot: the one it was made with, else its signed bytes scanned once
- * (when they are the served form: a stored document tufa wrote); undefined when they are not in
+ * (when they are the served form, or signMetadata made them); undefined when they are not in
  * the shape a server writes (the generic path then).
  */
 export function snapshotIndexOf(stored: {
@@ -416,8 +416,9 @@ export function snapshotIndexOf(stored: {
   const signed = stored.metadata.signed;
   let index = indexes.get(signed);
   if (index === undefined) {
-    // A parsed envelope says whether its bytes are the served form (SignedEnvelope.servedForm).
-    const served = stored.servedForm === true;
+    // A parsed envelope says whether its bytes are the served form (SignedEnvelope.servedForm);
+    // signMetadata's own canonical bytes are (a snapshot this process signed the general way).
+    const served = stored.servedForm === true || plainSigned.has(stored.metadata);
     index = (served ? SnapshotIndex.scan(stored.metadata.signedBytes) : undefined) ?? null;
     indexes.set(signed, index);
   }
