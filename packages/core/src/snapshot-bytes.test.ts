@@ -176,11 +176,26 @@ describe('SnapshotIndex', () => {
       meta: { ...base.meta, 'bins-2.json': entryAt(2) },
     });
     expect(Buffer.from(md.signedBytes)).toEqual(generic(whole));
-    expect(Buffer.from(serializeMetadata(md))).toEqual(Buffer.from(serializeJson(metadataToJson(md))));
+    const signedCopy = Buffer.from(md.signedBytes);
+    const wire = serializeMetadata(md);
+    expect(Buffer.from(wire)).toEqual(Buffer.from(serializeJson(metadataToJson(md))));
     // The document as stored and read back is indexed again from its bytes, to the same entries.
-    const read = parseSignedEnvelope('snapshot', serializeMetadata(md));
+    const read = parseSignedEnvelope('snapshot', wire);
     expect(read.servedForm).toBe(true);
     expect(snapshotIndexOf(read)?.find('bins-2.json')).toBe(1);
+    // The envelope is written once around the spliced bytes; a second one is a copy, the same bytes.
+    expect(wire.buffer).toBe(md.signedBytes.buffer);
+    const again = serializeMetadata(md);
+    expect(again.buffer).not.toBe(wire.buffer);
+    expect(Buffer.from(again)).toEqual(Buffer.from(wire));
+    expect(Buffer.from(md.signedBytes)).toEqual(signedCopy);
+    // A stored snapshot signed again (its index's bytes are a view of the stored bytes) leaves them as they are.
+    const storedBytes = Buffer.from(read.bytes);
+    const resigned = await signMetadata(read.metadata.signed, [testKey(8).signer]);
+    expect(Buffer.from(serializeMetadata(resigned))).toEqual(
+      Buffer.from(serializeJson(metadataToJson(resigned))),
+    );
+    expect(Buffer.from(read.bytes)).toEqual(storedBytes);
     // A snapshot signed the general way is indexed from the canonical bytes signMetadata made.
     const signedWhole = await signMetadata(whole, [key.signer]);
     expect(snapshotIndexOf({ metadata: signedWhole })?.size).toBe(4);

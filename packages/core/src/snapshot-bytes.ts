@@ -95,12 +95,36 @@ export function plainEnvelopeBytes(md: Metadata): Uint8Array | undefined {
     signatures.push(`{"keyid":"${s.keyid}","sig":"${s.sig}"}`);
   }
   const head = encoder.encode(`{"signatures":[${signatures.join(',')}],"signed":`);
-  const out = new Uint8Array(head.length + md.signedBytes.length + 1);
+  const signed = md.signedBytes;
+  const room = signed.byteOffset;
+  const buffer = signed.buffer;
+  if (
+    buffer instanceof ArrayBuffer &&
+    withRoom.delete(buffer) &&
+    room >= head.length &&
+    buffer.byteLength === room + signed.length + 1
+  ) {
+    // Spliced bytes made with room for their envelope (SnapshotIndex.with): written around them, once.
+    const out = new Uint8Array(buffer, room - head.length, head.length + signed.length + 1);
+    out.set(head, 0);
+    out[out.length - 1] = 0x7d; // }
+    return out;
+  }
+  const out = new Uint8Array(head.length + signed.length + 1);
   out.set(head, 0);
-  out.set(md.signedBytes, head.length);
+  out.set(signed, head.length);
   out[out.length - 1] = 0x7d; // }
   return out;
 }
+
+/**
+ * Room left before a spliced snapshot's bytes for its envelope's head: one or two signatures
+ * (an ed25519 one takes 239 bytes). A larger head is written into a copy.
+ */
+const ENVELOPE_ROOM = 1024;
+
+/** Buffers made with that room, until an envelope is written into it (only one may be). */
+const withRoom = new WeakSet<ArrayBuffer>();
 
 // ---------------------------------------------------------------------------------------------
 // A snapshot as its bytes plus an index: a publish into one of 16,384 hash bins changes one or two
@@ -273,7 +297,10 @@ export class SnapshotIndex {
         count += piece[1] - piece[0];
       }
     }
-    const out = new Uint8Array(total);
+    // Room before the bytes for the envelope's head and after them for its `}` (plainEnvelopeBytes).
+    const room = new Uint8Array(ENVELOPE_ROOM + total + 1);
+    withRoom.add(room.buffer);
+    const out = room.subarray(ENVELOPE_ROOM, ENVELOPE_ROOM + total);
     const starts = new Uint32Array(count + 1);
     out.set(first, 0);
     let at = first.length;
