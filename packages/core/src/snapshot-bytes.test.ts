@@ -150,6 +150,8 @@ describe('SnapshotIndex', () => {
             const whole = newSnapshot({ version: v, expires, meta: { ...expected } });
             expect(Buffer.from(plainSnapshotBytes(next)!)).toEqual(generic(whole));
             expect({ ...next.meta }).toEqual({ ...whole.meta });
+            // A copy of the object is a snapshot like any other: the generic encoder gives the same bytes.
+            expect(generic({ ...next })).toEqual(generic(whole));
             // Its index is the one a scan of its bytes makes.
             const spliced = snapshotIndexOf({ metadata: { signed: next } as never })!;
             const scanned = SnapshotIndex.scan(spliced.bytes)!;

@@ -4,7 +4,7 @@
  * bins the generic encoder's objects cost a publish tens of milliseconds (ADR 0015). Internal to
  * core: signMetadata and serializeMetadata use it, and a test holds it to the generic encoder.
  */
-import { type JsonObject, jsonObject } from './json.js';
+import { jsonObject } from './json.js';
 import type { Metadata, MetaFile, Snapshot } from './metadata.js';
 
 /** Printable ASCII but `"` and `\`: the same characters in canonical JSON, wire JSON and as typed. */
@@ -397,36 +397,27 @@ function ascii(bytes: Uint8Array, start: number, end: number): string {
 /** The index of a snapshot object: made with it (indexedSnapshot), or scanned once (null: not indexable). */
 const indexes = new WeakMap<Snapshot, SnapshotIndex | null>();
 
-/** A snapshot made from an index: its `meta` read from the index's bytes on first use only. */
-class IndexedSnapshot implements Snapshot {
-  readonly type = 'snapshot';
-  #meta: Record<string, MetaFile> | undefined;
-  constructor(
-    private readonly index: SnapshotIndex,
-    readonly specVersion: string,
-    readonly version: number,
-    readonly expires: string,
-    readonly expiresAt: number,
-  ) {}
-  readonly extra: Readonly<JsonObject> = {};
-  get meta(): Readonly<Record<string, MetaFile>> {
-    this.#meta ??= this.index.meta();
-    return this.#meta;
-  }
-}
-
-/** The snapshot whose canonical signed bytes `index` holds, with these fields (the index's own). */
+/**
+ * The snapshot whose canonical signed bytes `index` holds, with these fields (the index's own):
+ * its `meta` made from the bytes on first read only (an own getter: a copy of the object reads it).
+ */
 export function indexedSnapshot(
   index: SnapshotIndex,
   fields: { specVersion: string; version: number; expires: string; expiresAt: number },
 ): Snapshot {
-  const snapshot = new IndexedSnapshot(
-    index,
-    fields.specVersion,
-    fields.version,
-    fields.expires,
-    fields.expiresAt,
-  );
+  let meta: Record<string, MetaFile> | undefined;
+  const snapshot: Snapshot = {
+    type: 'snapshot',
+    specVersion: fields.specVersion,
+    version: fields.version,
+    expires: fields.expires,
+    expiresAt: fields.expiresAt,
+    extra: {},
+    get meta() {
+      meta ??= index.meta();
+      return meta;
+    },
+  };
   indexes.set(snapshot, index);
   return snapshot;
 }
