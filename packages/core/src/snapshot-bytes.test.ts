@@ -111,6 +111,7 @@ describe('SnapshotIndex', () => {
               length: m.length,
               sha256: m.hashes!.sha256,
             });
+            expect(index.version(i)).toBe(m.version);
           }
         }
         expect(index.find('zzzz-not-there.json')).toBeLessThan(0);

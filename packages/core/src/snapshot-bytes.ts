@@ -243,6 +243,17 @@ export class SnapshotIndex {
     return { version, length, sha256: ascii(b, hex, hex + SHA256_HEX) };
   }
 
+  /** Entry `i`'s version alone: the digits before the `}` that ends it. */
+  version(i: number): number {
+    const b = this.bytes;
+    const close = this.starts[i + 1]! - 2;
+    let at = close;
+    while (b[at - 1] !== 0x3a) at--; // :
+    let version = 0;
+    for (; at < close; at++) version = version * 10 + (b[at]! - 0x30);
+    return version;
+  }
+
   /** Every entry as a MetaFile, in a new record (made by jsonObject): the generic path's meta. */
   meta(): Record<string, MetaFile> {
     const out: Record<string, MetaFile> = jsonObject();

@@ -227,7 +227,10 @@ export class IndexedEntries implements ReadonlyMap<string, StoredRoleEntry> {
 
   /** Every role's version (no entry made per role). */
   versionsInto(out: Record<string, number>): void {
-    for (const [name, entry] of this.entries()) out[name] = entry.version;
+    for (let i = 0; i < this.index.size; i++) {
+      const key = this.index.key(i);
+      if (key !== 'targets.json') out[key.slice(0, -'.json'.length)] = this.index.version(i);
+    }
   }
 
   get size(): number {
