@@ -17,7 +17,6 @@ import type { CryptoProvider } from './crypto.js';
 import { isHashAlgorithm } from './crypto.js';
 import { allDelegatedRoles, delegatedRoleCount, delegatedRoleNamed, isDelegatedPath } from './delegation.js';
 import { TufaError } from './errors.js';
-import { jsonObject } from './json.js';
 import type { Key } from './keys.js';
 import {
   type DelegatedRole,
@@ -36,9 +35,11 @@ import {
   isValidRoleName,
   metaFileOfEntry,
   parseUploaded,
+  type SnapshotChanges,
   type StoredDelegatedRoles,
   type StoredRole,
   storedDelegatedRoles,
+  storedSnapshotMeta,
   type ValidatedUpdate,
   type ValidateUpdateOptions,
 } from './update.js';
@@ -531,6 +532,7 @@ export class CollectionUpdate {
       delegated,
       declared: declaredRoles([targets, ...[...this.delegatingRoles()].map(([, role]) => role)]),
       snapshotMeta: () => this.snapshotMeta(targets),
+      snapshotChanges: () => this.snapshotChanges(targets),
       snapshot: this.snapshot,
       snapshotOnline,
       changed: this.changed,
@@ -539,14 +541,24 @@ export class CollectionUpdate {
 
   /** The would-be snapshot meta: the uploaded roles' from their bytes, the stored ones' from their entries. */
   private snapshotMeta(targets: StoredRole<Targets>): Record<string, MetaFile> {
-    const meta: Record<string, MetaFile> = jsonObject();
-    // The stored snapshot's meta as a whole when the store has it so: one copy, not a rebuild per role.
-    if (this.stored.snapshotMeta !== undefined) Object.assign(meta, this.stored.snapshotMeta);
-    else for (const [name, entry] of this.stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
-    meta[metaFileName('targets')] = metaFileOfEntry(entryOf(this.crypto, targets));
-    for (const [name, role] of this.carried)
-      meta[metaFileName(name)] = metaFileOfEntry(entryOf(this.crypto, role));
+    const meta = storedSnapshotMeta(this.stored);
+    for (const [name, entry] of this.changedEntries(targets)) meta[name] = entry;
     return meta;
+  }
+
+  /** The snapshot entries the update sets: targets.json, and each uploaded role's from its bytes. */
+  private changedEntries(targets: StoredRole<Targets>): Map<string, MetaFile> {
+    const changes = new Map<string, MetaFile>();
+    changes.set(metaFileName('targets'), metaFileOfEntry(entryOf(this.crypto, targets)));
+    for (const [name, role] of this.carried)
+      changes.set(metaFileName(name), metaFileOfEntry(entryOf(this.crypto, role)));
+    return changes;
+  }
+
+  /** The would-be snapshot as the indexed stored one and the entries the update sets (see snapshotMeta). */
+  private snapshotChanges(targets: StoredRole<Targets>): SnapshotChanges | undefined {
+    const base = this.stored.snapshotIndex;
+    return base === undefined ? undefined : { base, changes: this.changedEntries(targets) };
   }
 
   /**

@@ -10,6 +10,7 @@ export * from './metadata.js';
 export * from './pkcs11-uri.js';
 export * from './proposal.js';
 export * from './repository.js';
+export { type IndexedEntry, SnapshotIndex, snapshotIndexOf } from './snapshot-bytes.js';
 export * from './targetfile.js';
 export * from './trusted.js';
 export * from './update.js';

@@ -31,7 +31,7 @@ import {
   TOP_LEVEL_ROLES,
   type TopLevelRole,
 } from './metadata.js';
-import { plainSnapshotBytes, rememberPlain } from './snapshot-bytes.js';
+import { indexedSnapshot, plainSnapshotBytes, rememberPlain, type SnapshotIndex } from './snapshot-bytes.js';
 
 /** Notary's default lifetimes, in milliseconds. */
 export const DEFAULT_EXPIRY = Object.freeze({
@@ -160,6 +160,25 @@ export function newSnapshot(options: {
     Object.assign(meta, options.meta);
   }
   return { type: 'snapshot', ...common(options.version ?? 1, options.expires), meta };
+}
+
+/**
+ * The snapshot after the one `base` indexes, with these entries set (ROLE.json → its entry) or
+ * removed (undefined): newSnapshot's result for that meta, its bytes spliced from base's (the
+ * unchanged entries copied, not encoded; nothing done per entry). Undefined when an entry is not
+ * in the shape a server writes (version, length, sha256 only): newSnapshot then.
+ */
+export function snapshotWithChanges(
+  base: SnapshotIndex,
+  options: { expires: string; version?: number; changes: ReadonlyMap<string, MetaFile | undefined> },
+): Snapshot | undefined {
+  const fields = common(options.version ?? 1, options.expires);
+  const index = base.with(fields, options.changes);
+  if (index === undefined) return undefined;
+  if (index.find('targets.json') < 0) {
+    throw new TufaError('INVALID_ARGUMENT', 'snapshot meta must list targets.json', { role: 'snapshot' });
+  }
+  return indexedSnapshot(index, fields);
 }
 
 export function newTimestamp(options: {

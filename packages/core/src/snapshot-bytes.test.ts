@@ -2,10 +2,18 @@
 import { testKey } from '@tufa/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { TufaError } from './errors.js';
 import { canonicalBytes, serializeJson } from './json.js';
-import { type MetaFile, metadataToJson, type Snapshot, serializeMetadata, signedToJson } from './metadata.js';
-import { expiresIn, newSnapshot, signMetadata } from './repository.js';
-import { plainEnvelopeBytes, plainSnapshotBytes } from './snapshot-bytes.js';
+import {
+  type MetaFile,
+  metadataToJson,
+  parseSignedEnvelope,
+  type Snapshot,
+  serializeMetadata,
+  signedToJson,
+} from './metadata.js';
+import { expiresIn, newSnapshot, signMetadata, snapshotWithChanges } from './repository.js';
+import { plainEnvelopeBytes, plainSnapshotBytes, SnapshotIndex, snapshotIndexOf } from './snapshot-bytes.js';
 
 const key = testKey(7);
 const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
@@ -64,3 +72,231 @@ describe('plainSnapshotBytes', () => {
     expect(plainEnvelopeBytes({ ...md })).toBeUndefined();
   });
 });
+
+/** What a server writes for a role: sha256, length and version only. */
+const serverEntry = fc.record({
+  version: fc.integer({ min: 0, max: 2 ** 40 }),
+  length: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  hashes: hex(64).map((h) => ({ sha256: h })),
+  extra: fc.constant({}),
+}) as fc.Arbitrary<MetaFile>;
+const expiresAt = fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2999, 0, 1) });
+const generic = (s: Snapshot) => Buffer.from(canonicalBytes(signedToJson(s)));
+
+/** A snapshot in the server's shape: targets.json's entry too. */
+const serverSnapshotOf = (meta: Record<string, MetaFile>, version = 3): Snapshot =>
+  snapshotOf({ 'targets.json': entryAt(9), ...meta }, version);
+
+/** The index of a snapshot in the server's shape, from its canonical bytes. */
+function indexOf(s: Snapshot): SnapshotIndex {
+  const index = SnapshotIndex.scan(canonicalBytes(signedToJson(s)));
+  if (index === undefined) throw new Error('not indexed');
+  return index;
+}
+
+describe('SnapshotIndex', () => {
+  it('reads every entry of a snapshot in the server shape from its bytes', () => {
+    fc.assert(
+      fc.property(fc.dictionary(name, serverEntry, { maxKeys: 30 }), (meta) => {
+        const s = serverSnapshotOf(meta);
+        const index = indexOf(s);
+        expect(index.size).toBe(Object.keys(s.meta).length);
+        for (const key of Object.keys(s.meta)) {
+          const i = index.find(key);
+          expect(index.key(i)).toBe(key);
+          if (key !== 'targets.json') {
+            const m = s.meta[key]!;
+            expect(index.entry(i)).toEqual({
+              version: m.version,
+              length: m.length,
+              sha256: m.hashes!.sha256,
+            });
+            expect(index.version(i)).toBe(m.version);
+          }
+        }
+        expect(index.find('zzzz-not-there.json')).toBeLessThan(0);
+      }),
+    );
+  });
+
+  it('splices any changes into bytes identical to the generic encoding of the changed snapshot', () => {
+    const change = fc.option(serverEntry, { nil: undefined, freq: 4 });
+    fc.assert(
+      fc.property(
+        fc.dictionary(name, serverEntry, { maxKeys: 30 }),
+        // New names anywhere (before the first, after the last, between), and changes or removals of existing ones.
+        fc.array(fc.tuple(fc.oneof(name, fc.constantFrom('!.json', '~~.json', 'a.json')), change), {
+          maxLength: 6,
+        }),
+        fc.array(fc.tuple(fc.nat(), change), { maxLength: 6 }),
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER - 1 }),
+        expiresAt,
+        (meta, added, existing, version, at) => {
+          const base = serverSnapshotOf({ ...meta, 'targets.json': entryAt(7) });
+          let index = indexOf(base);
+          const keys = Object.keys(base.meta).sort();
+          const changes = new Map<string, MetaFile | undefined>(added);
+          for (const [n, m] of existing) changes.set(keys[n % keys.length]!, m);
+          changes.set('targets.json', entryAt(8));
+          const expected: Record<string, MetaFile> = { ...base.meta };
+          for (const [key, m] of changes) {
+            if (m === undefined) delete expected[key];
+            else expected[key] = m;
+          }
+          // Twice: the second from the first's index, as the next publish splices from this one's.
+          for (const v of [version, version + 1]) {
+            const expires = expiresIn(at, 0);
+            const next = snapshotWithChanges(index, { version: v, expires, changes })!;
+            expect(next.version).toBe(v);
+            const whole = newSnapshot({ version: v, expires, meta: { ...expected } });
+            expect(Buffer.from(plainSnapshotBytes(next)!)).toEqual(generic(whole));
+            expect({ ...next.meta }).toEqual({ ...whole.meta });
+            // A copy of the object is a snapshot like any other: the generic encoder gives the same bytes.
+            expect(generic({ ...next })).toEqual(generic(whole));
+            // Its index is the one a scan of its bytes makes.
+            const spliced = snapshotIndexOf({ metadata: { signed: next } as never })!;
+            const scanned = SnapshotIndex.scan(spliced.bytes)!;
+            expect(scanned.size).toBe(spliced.size);
+            for (let i = 0; i < spliced.size; i++) {
+              expect(spliced.key(i)).toBe(scanned.key(i));
+              expect(spliced.entry(i)).toEqual(scanned.entry(i));
+            }
+            index = spliced;
+          }
+        },
+      ),
+    );
+  });
+
+  it('is signed and wrapped as the generic encoder would', async () => {
+    const base = serverSnapshotOf({ 'bins-1.json': entryAt(1), 'bins-3.json': entryAt(3) });
+    const changes = new Map([['bins-2.json', entryAt(2)]]);
+    const next = snapshotWithChanges(indexOf(base), { version: 4, expires: base.expires, changes })!;
+    const md = await signMetadata(next, [key.signer]);
+    const whole = newSnapshot({
+      version: 4,
+      expires: base.expires,
+      meta: { ...base.meta, 'bins-2.json': entryAt(2) },
+    });
+    expect(Buffer.from(md.signedBytes)).toEqual(generic(whole));
+    const signedCopy = Buffer.from(md.signedBytes);
+    const wire = serializeMetadata(md);
+    expect(Buffer.from(wire)).toEqual(Buffer.from(serializeJson(metadataToJson(md))));
+    // The document as stored and read back is indexed again from its bytes, to the same entries.
+    const read = parseSignedEnvelope('snapshot', wire);
+    expect(read.servedForm).toBe(true);
+    expect(snapshotIndexOf(read)?.find('bins-2.json')).toBe(1);
+    // The envelope is written once around the spliced bytes; a second one is a copy, the same bytes.
+    expect(wire.buffer).toBe(md.signedBytes.buffer);
+    const again = serializeMetadata(md);
+    expect(again.buffer).not.toBe(wire.buffer);
+    expect(Buffer.from(again)).toEqual(Buffer.from(wire));
+    expect(Buffer.from(md.signedBytes)).toEqual(signedCopy);
+    // A stored snapshot signed again (its index's bytes are a view of the stored bytes) leaves them as they are.
+    const storedBytes = Buffer.from(read.bytes);
+    const resigned = await signMetadata(read.metadata.signed, [testKey(8).signer]);
+    expect(Buffer.from(serializeMetadata(resigned))).toEqual(
+      Buffer.from(serializeJson(metadataToJson(resigned))),
+    );
+    expect(Buffer.from(read.bytes)).toEqual(storedBytes);
+    // A snapshot signed the general way is indexed from the canonical bytes signMetadata made.
+    const signedWhole = await signMetadata(whole, [key.signer]);
+    expect(snapshotIndexOf({ metadata: signedWhole })?.size).toBe(4);
+    expect(snapshotIndexOf({ metadata: { ...signedWhole, signed: { ...whole } } })).toBeUndefined();
+  });
+
+  it('refuses changes that are not in the shape it holds: the generic path then', () => {
+    const index = indexOf(serverSnapshotOf({ 'a.json': entryAt(1) }));
+    const expires = expiresIn(Date.UTC(2030, 0, 1), 0);
+    const odd: [string, MetaFile][] = [
+      ['b.json', { ...entryAt(2), hashes: { sha256: 'ab'.repeat(32), sha512: 'cd'.repeat(64) } }],
+      ['b.json', { ...entryAt(2), hashes: { sha256: 'AB'.repeat(32) } }],
+      ['b.json', { ...entryAt(2), hashes: { sha256: 'ab' } }],
+      ['b.json', { version: 2, extra: {} }],
+      ['b.json', { ...entryAt(2), extra: { x: 1 } }],
+      ['b"c.json', entryAt(2)],
+      ['é.json', entryAt(2)],
+    ];
+    for (const [key, m] of odd) {
+      expect(
+        snapshotWithChanges(index, { version: 2, expires, changes: new Map([[key, m]]) }),
+        key,
+      ).toBeUndefined();
+    }
+    expect(() =>
+      snapshotWithChanges(index, { version: 2, expires, changes: new Map([['targets.json', undefined]]) }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as TufaError);
+  });
+
+  it('indexes nothing but the canonical bytes of the server shape', () => {
+    const good = serverSnapshotOf({ 'a.json': entryAt(1), 'b.json': entryAt(2) });
+    const text = new TextDecoder().decode(canonicalBytes(signedToJson(good)));
+    const refused = [
+      text.replace('"a.json":{', '"c.json":{'), // names out of order
+      text.replace('"version":1}', '"version":01}'),
+      text.replace('"length":1,', '"length":-1,'),
+      text.replace('"length":1,', '"length":1.5,'),
+      text.replace('"length":1,', `"length":${2 ** 53},`),
+      text.replace('{"_type"', '{ "_type"'),
+      text.replace('"a.json"', '"a\\.json"'),
+      text.replace(entryText(1), entryText(1).replace('"length":1,', '')),
+      text.replace('"spec_version"', '"x":1,"spec_version"'),
+      `${text} `,
+    ];
+    for (const odd of refused) {
+      expect(odd).not.toBe(text);
+      expect(SnapshotIndex.scan(new TextEncoder().encode(odd)), odd).toBeUndefined();
+    }
+    // Damage anywhere: a scan either refuses the bytes or reads exactly what the parser reads in
+    // them (bytes the parser refuses are never scanned: snapshotIndexOf takes parsed documents).
+    const bytes = canonicalBytes(signedToJson(good));
+    fc.assert(
+      fc.property(fc.nat(bytes.length), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, b, cut) => {
+        const damaged = cut ? bytes.slice(0, at) : bytes.slice();
+        if (!cut && at < bytes.length) damaged[at] = b;
+        const index = SnapshotIndex.scan(damaged);
+        if (index === undefined) return;
+        let reread: ReturnType<typeof parseSignedEnvelope<'snapshot'>>;
+        try {
+          reread = parseSignedEnvelope(
+            'snapshot',
+            `{"signatures":[],"signed":${new TextDecoder().decode(damaged)}}`,
+          );
+        } catch (err) {
+          expect(err).toBeInstanceOf(TufaError);
+          return;
+        }
+        expect(Buffer.from(damaged)).toEqual(Buffer.from(reread.metadata.signedBytes));
+        expect({ ...index.meta() }).toEqual({ ...reread.metadata.signed.meta });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('leaves a stored snapshot not in the served form, or in another shape, to the generic path', async () => {
+    const md = await signMetadata(serverSnapshotOf({ 'a.json': entryAt(1) }), [key.signer]);
+    const wire = JSON.stringify(metadataToJson(md), null, 1);
+    const pretty = parseSignedEnvelope('snapshot', wire);
+    expect(pretty.servedForm).toBe(false);
+    expect(snapshotIndexOf(pretty)).toBeUndefined();
+    const sha512 = await signMetadata(
+      serverSnapshotOf({
+        'a.json': { ...entryAt(1), hashes: { sha256: 'ab'.repeat(32), sha512: 'cd'.repeat(64) } },
+      }),
+      [key.signer],
+    );
+    const stored = parseSignedEnvelope('snapshot', serializeMetadata(sha512));
+    expect(stored.servedForm).toBe(true);
+    expect(snapshotIndexOf(stored)).toBeUndefined();
+    const served = parseSignedEnvelope('snapshot', serializeMetadata(md));
+    expect(snapshotIndexOf(served)?.size).toBe(2);
+  });
+});
+
+function entryAt(n: number): MetaFile {
+  return { version: n, length: n, hashes: { sha256: n.toString(16).padStart(2, '0').repeat(32) }, extra: {} };
+}
+
+function entryText(n: number): string {
+  return `{"hashes":{"sha256":"${n.toString(16).padStart(2, '0').repeat(32)}"},"length":${n},"version":${n}}`;
+}

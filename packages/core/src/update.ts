@@ -19,6 +19,7 @@ import {
   sha256Of,
   type Targets,
 } from './metadata.js';
+import type { SnapshotIndex } from './snapshot-bytes.js';
 
 /** A role as stored: the exact bytes and their parsed form. */
 export interface StoredRole<T extends Signed = Signed> {
@@ -50,6 +51,19 @@ export interface StoredDelegatedRoles {
   document(name: string): StoredRole<Targets> | undefined;
   /** When the entries are exactly a stored snapshot's meta but targets.json: that record (copied, not rebuilt). */
   readonly snapshotMeta?: Readonly<Record<string, MetaFile>> | undefined;
+  /**
+   * When the entries are exactly this stored snapshot's but targets.json, checked in the shape a
+   * server writes: the next snapshot is that one with the update's entries changed (snapshotChanges).
+   */
+  readonly snapshotIndex?: SnapshotIndex | undefined;
+}
+
+/** The would-be snapshot meta as the stored snapshot's and what the update changes in it. */
+export interface SnapshotChanges {
+  /** The stored snapshot, indexed: every entry the update leaves as it is. */
+  readonly base: SnapshotIndex;
+  /** The entries the update sets (targets.json and each uploaded role's): snapshotWithChanges's. */
+  readonly changes: ReadonlyMap<string, MetaFile>;
 }
 
 /** A step of an update that asks its caller to make these stored roles' documents available. */
@@ -96,6 +110,11 @@ export interface ValidatedUpdate {
   readonly declared: { readonly roles: number; readonly bins: number };
   /** The would-be snapshot meta: every targets role with version, length and sha256 (stored entries as they are); a new jsonObject record at each call, the caller's to hand to newSnapshot. */
   snapshotMeta(): Record<string, MetaFile>;
+  /**
+   * The same meta as the stored snapshot's and the entries it changes, when the state's entries are
+   * an indexed stored snapshot's (StoredDelegatedRoles.snapshotIndex): no record of every entry.
+   */
+  snapshotChanges(): SnapshotChanges | undefined;
   /** A client-signed snapshot, when the collection keeps its snapshot key offline. */
   readonly snapshot: StoredRole<Snapshot> | undefined;
   /** True when the server signs snapshot for this collection (its key is the root's snapshot key). */
@@ -193,9 +212,19 @@ export function snapshotMetaForState(
   },
 ): Record<string, MetaFile> {
   const stored = storedDelegatedRoles(crypto, state.delegated);
+  const meta = storedSnapshotMeta(stored);
+  meta[metaFileName('targets')] = metaFileOfEntry(entryOf(crypto, state.targets));
+  return meta;
+}
+
+/**
+ * The stored roles' entries as snapshot meta, in a new record (jsonObject): read from the indexed
+ * stored snapshot, its meta copied as a whole, or one entry per role.
+ */
+export function storedSnapshotMeta(stored: StoredDelegatedRoles): Record<string, MetaFile> {
+  if (stored.snapshotIndex !== undefined) return stored.snapshotIndex.meta();
   const meta: Record<string, MetaFile> = jsonObject();
   if (stored.snapshotMeta !== undefined) Object.assign(meta, stored.snapshotMeta);
   else for (const [name, entry] of stored.entries) meta[metaFileName(name)] = metaFileOfEntry(entry);
-  meta[metaFileName('targets')] = metaFileOfEntry(entryOf(crypto, state.targets));
   return meta;
 }

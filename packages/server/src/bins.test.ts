@@ -5,9 +5,13 @@
  */
 import {
   expiresIn,
+  metadataToJson,
   newTargets,
   parseMetadata,
+  parseSignedEnvelope,
   type SuccinctRoles,
+  serializeJson,
+  sha256Of,
   succinctBinNameFor,
   type Targets,
   targetFileFor,
@@ -117,6 +121,139 @@ describe('a publish into one bin', () => {
       expect(same.status).toBe(200);
     } finally {
       await fresh.close();
+    }
+  });
+});
+
+/**
+ * The latest snapshot, checked against the generic encoder (byte for byte) and against every
+ * role's latest document as served: each entry its version, length and sha256.
+ */
+async function checkedSnapshot(base: string, gun: string, roles: Iterable<string>) {
+  const bytes = new Uint8Array(await (await fetch(gunUrl(base, gun, 'snapshot.json'))).arrayBuffer());
+  const snapshot = parseSignedEnvelope('snapshot', bytes);
+  expect(Buffer.from(bytes)).toEqual(Buffer.from(serializeJson(metadataToJson(snapshot.metadata))));
+  const meta = snapshot.metadata.signed.meta;
+  const names = ['targets', ...roles];
+  expect(Object.keys(meta).sort()).toEqual(names.map((name) => `${name}.json`).sort());
+  for (const name of names) {
+    const doc = new Uint8Array(await (await fetch(gunUrl(base, gun, `${name}.json`))).arrayBuffer());
+    expect(meta[`${name}.json`], name).toEqual({
+      version: parseMetadata('targets', doc).signed.version,
+      length: doc.length,
+      hashes: { sha256: sha256Of(testCrypto, { bytes: doc }) },
+      extra: {},
+    });
+  }
+  return snapshot;
+}
+
+/** The stored bytes of the latest snapshot of `gun`. */
+async function storedSnapshot(gun: string): Promise<Uint8Array> {
+  const r = await server.store.pool.query<{ data: Buffer }>(
+    `SELECT data FROM metadata m JOIN collections c ON c.id = m.collection_id
+     WHERE c.gun = $1 AND m.role = 'snapshot' ORDER BY m.version DESC LIMIT 1`,
+    [gun],
+  );
+  return new Uint8Array(r.rows[0]!.data);
+}
+
+/** The stored latest snapshot of `gun` replaced by `bytes` (a store's damage, or another writer's form). */
+async function replaceStoredSnapshot(gun: string, bytes: Uint8Array): Promise<void> {
+  await server.store.pool.query(
+    `UPDATE metadata SET data = $3, sha256 = $4
+     WHERE collection_id = (SELECT id FROM collections WHERE gun = $1) AND role = $2
+       AND version = (SELECT max(version) FROM metadata m JOIN collections c ON c.id = m.collection_id
+                      WHERE c.gun = $1 AND m.role = $2)`,
+    [gun, 'snapshot', Buffer.from(bytes), sha256Of(testCrypto, { bytes })],
+  );
+}
+
+describe('the server-signed snapshot of a publish into one bin', () => {
+  it('two servers publishing in turn: each snapshot is the served form of every latest role', async () => {
+    const gun = 'example.com/bins/turns';
+    const { succinct, tags } = await publishBinned(server.url, gun);
+    const names = [...tags.keys()];
+    const held = new Map([...tags].map(([name, tag]) => [name, [tag]]));
+    const versions = new Map(names.map((name) => [name, 1]));
+    await checkedSnapshot(server.url, gun, names);
+    const other = await startTestServer({ databaseUrl, maxDelegatedRoles: 2, maxHashBins: 16 });
+    try {
+      // Each server in turn, twice running on one of them: a snapshot of its own, then the other's.
+      const turns = [server, other, other, server, server, other, server];
+      for (const [i, at] of turns.entries()) {
+        const name = names[(i * 5) % 3]!;
+        let n = 0;
+        while (succinctBinNameFor(succinct, `app/t${i}-${n}`) !== name) n++;
+        held.get(name)!.push(`app/t${i}-${n}`);
+        versions.set(name, versions.get(name)! + 1);
+        const res = await post(at.url, gun, {
+          [name]: sign(bin(versions.get(name)!, held.get(name)!), keys.releases),
+        });
+        expect(res.status, `turn ${i}`).toBe(200);
+        expect(res.json.versions.snapshot).toBe(i + 2);
+        // Read from the server that wrote: the other learns of the change by a NOTIFY, a moment later.
+        const snapshot = await checkedSnapshot(at.url, gun, names);
+        expect(snapshot.metadata.signed.version).toBe(i + 2);
+      }
+      // A stale upload is still a rollback on either server.
+      const stale = sign(bin(1, held.get(names[0]!)!), keys.releases);
+      for (const at of [server, other]) {
+        const res = await post(at.url, gun, { [names[0]!]: stale });
+        expect(res.status).toBe(409);
+        expect(res.json.error).toMatchObject({ code: 'ROLLBACK' });
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a stored snapshot not in the served form, or in another shape, is read the general way', async () => {
+    const gun = 'example.com/bins/shapes';
+    const { succinct, tags } = await publishBinned(server.url, gun);
+    const names = [...tags.keys()];
+    const [target, other] = names;
+    type Doc = { signed: { meta: Record<string, { hashes?: Record<string, string> }> } };
+    // Whitespace (the signed part's canonical bytes are the same), then an entry with a second hash.
+    const damages = [
+      (doc: Doc) => new TextEncoder().encode(JSON.stringify(doc, null, 2)),
+      (doc: Doc) => {
+        const entry = doc.signed.meta[`${other}.json`]!;
+        entry.hashes = { ...entry.hashes, sha512: 'ab'.repeat(64) };
+        return serializeJson(doc as never);
+      },
+    ];
+    const tagsOfTarget = [tags.get(target!)!];
+    for (const [i, damage] of damages.entries()) {
+      // From the database: a server that did not write it learns of a new one by a NOTIFY, a moment later.
+      const stored = parseSignedEnvelope('snapshot', await storedSnapshot(gun));
+      const replaced = damage(metadataToJson(stored.metadata) as Doc);
+      await replaceStoredSnapshot(gun, replaced);
+      expect(parseSignedEnvelope('snapshot', replaced).servedForm).toBe(i === 1);
+      // A server with nothing of it in memory reads it from the database.
+      const fresh = await startTestServer({ databaseUrl, maxDelegatedRoles: 2, maxHashBins: 16 });
+      try {
+        let n = 0;
+        while (succinctBinNameFor(succinct, `app/s${i}-${n}`) !== target) n++;
+        tagsOfTarget.push(`app/s${i}-${n}`);
+        const res = await post(fresh.url, gun, { [target!]: sign(bin(i + 2, tagsOfTarget), keys.releases) });
+        expect(res.status).toBe(200);
+        const bytes = new Uint8Array(
+          await (await fetch(gunUrl(fresh.url, gun, 'snapshot.json'))).arrayBuffer(),
+        );
+        const next = parseSignedEnvelope('snapshot', bytes);
+        expect(Buffer.from(bytes)).toEqual(Buffer.from(serializeJson(metadataToJson(next.metadata))));
+        expect(next.metadata.signed.version).toBe(i + 2);
+        const meta = next.metadata.signed.meta;
+        expect(meta[`${target}.json`]!.version).toBe(i + 2);
+        // The stored entries as they were: the second hash kept where the stored snapshot had it.
+        expect(Object.keys(meta[`${other}.json`]!.hashes!).sort()).toEqual(
+          i === 1 ? ['sha256', 'sha512'] : ['sha256'],
+        );
+        expect(Object.keys(meta).length).toBe(names.length + 1);
+      } finally {
+        await fresh.close();
+      }
     }
   });
 });

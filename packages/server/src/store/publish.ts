@@ -13,9 +13,11 @@ import {
   metaFileFor,
   newSnapshot,
   newTimestamp,
+  type SnapshotChanges,
   serializeMetadata,
   sha256Of,
   signMetadata,
+  snapshotWithChanges,
   type Timestamp,
   TufaError,
   toHex,
@@ -101,6 +103,7 @@ export async function publish(
       snapshotOnline: checked.snapshotOnline,
       resignSnapshot: true,
       snapshotMeta: checked.snapshotMeta,
+      snapshotChanges: checked.snapshotChanges,
       currentSnapshot: checked.currentSnapshot,
       currentTimestampVersion: rows.find((row) => row.role === 'timestamp')?.version,
       now,
@@ -195,6 +198,7 @@ interface Checked {
   snapshotOnline: boolean;
   onlineKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
   snapshotMeta: () => Record<string, MetaFile>;
+  snapshotChanges?: (() => SnapshotChanges | undefined) | undefined;
   /** The snapshot the new timestamp names when the server signs none. */
   currentSnapshot: CurrentSnapshot | undefined;
 }
@@ -250,6 +254,7 @@ async function checkHere(ctx: PublishContext, request: CheckRequest): Promise<Ch
     snapshotOnline: update.snapshotOnline,
     onlineKeyids: { timestamp: root.roles.timestamp.keyids, snapshot: root.roles.snapshot.keyids },
     snapshotMeta: update.snapshotMeta,
+    snapshotChanges: update.snapshotChanges,
     currentSnapshot: snapshot && {
       bytes: snapshot.bytes,
       version: snapshot.metadata.signed.version,
@@ -410,6 +415,8 @@ export async function signOnline(
     resignSnapshot: boolean;
     /** The meta of the snapshot to sign: every targets role of the state (version, length, sha256). */
     snapshotMeta: () => Record<string, MetaFile>;
+    /** The same as the stored snapshot and what changes in it, when that snapshot is indexed (core's snapshotChanges). */
+    snapshotChanges?: (() => SnapshotChanges | undefined) | undefined;
     currentSnapshot: CurrentSnapshot | undefined;
     currentTimestampVersion: number | undefined;
     now: number;
@@ -430,15 +437,14 @@ export async function signOnline(
   let snapshotSha256: string;
   if (args.snapshotOnline && args.resignSnapshot) {
     snapshotVersion = (args.currentSnapshot?.version ?? 0) + 1;
-    const meta = args.snapshotMeta();
-    const md = await signMetadata(
-      newSnapshot({
-        version: snapshotVersion,
-        expires: formatExpires(args.now + ctx.snapshotExpiry),
-        meta,
-      }),
-      [signerFor(signers, args.onlineKeyids.snapshot, 'snapshot')],
-    );
+    const expires = formatExpires(args.now + ctx.snapshotExpiry);
+    // The stored snapshot with the update's entries spliced in when it is indexed; else made whole.
+    const delta = args.snapshotChanges?.();
+    const snapshot =
+      (delta &&
+        snapshotWithChanges(delta.base, { version: snapshotVersion, expires, changes: delta.changes })) ??
+      newSnapshot({ version: snapshotVersion, expires, meta: args.snapshotMeta() });
+    const md = await signMetadata(snapshot, [signerFor(signers, args.onlineKeyids.snapshot, 'snapshot')]);
     snapshotBytes = serializeMetadata(md);
     // Hashed once, for the timestamp and the row alike.
     snapshotSha256 = toHex(ctx.crypto.hash('sha256', snapshotBytes));

@@ -13,9 +13,11 @@ import {
   parseSignedEnvelope,
   type Root,
   type Snapshot,
+  type SnapshotIndex,
   type StoredDelegatedRoles,
   type StoredRole,
   type StoredRoleEntry,
+  snapshotIndexOf,
   type Targets,
   type Timestamp,
   type UpdateSteps,
@@ -105,6 +107,10 @@ export class StoredRoles implements StoredDelegatedRoles {
 
   get snapshotMeta(): Readonly<Record<string, MetaFile>> | undefined {
     return this.entries instanceof SnapshotEntries ? this.entries.meta : undefined;
+  }
+
+  get snapshotIndex(): SnapshotIndex | undefined {
+    return this.entries instanceof IndexedEntries ? this.entries.index : undefined;
   }
 
   get delegating(): Iterable<string> {
@@ -202,6 +208,74 @@ export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
   }
 }
 
+/**
+ * The entries of a snapshot the server signed, read from its index (core's SnapshotIndex: its
+ * bytes, checked in the server's shape once per snapshot, when it was made or first read): no
+ * object per role, and nothing done per role by a publish.
+ */
+export class IndexedEntries implements ReadonlyMap<string, StoredRoleEntry> {
+  private constructor(readonly index: SnapshotIndex) {}
+
+  /** The view, or undefined when the snapshot is not indexed or lists a top-level role but targets. */
+  static of(snapshot: StoredRole<Snapshot>): IndexedEntries | undefined {
+    const index = snapshotIndexOf(snapshot);
+    if (index === undefined) return undefined;
+    for (const name of ['root', 'snapshot', 'timestamp'])
+      if (index.find(`${name}.json`) >= 0) return undefined;
+    return new IndexedEntries(index);
+  }
+
+  /** Every role's version (no entry made per role). */
+  versionsInto(out: Record<string, number>): void {
+    for (let i = 0; i < this.index.size; i++) {
+      const key = this.index.key(i);
+      if (key !== 'targets.json') out[key.slice(0, -'.json'.length)] = this.index.version(i);
+    }
+  }
+
+  get size(): number {
+    return this.index.size - (this.index.find('targets.json') >= 0 ? 1 : 0);
+  }
+
+  get(name: string): StoredRoleEntry | undefined {
+    if (TOP_LEVEL_ROLES.has(name)) return undefined;
+    const i = this.index.find(`${name}.json`);
+    return i < 0 ? undefined : this.index.entry(i);
+  }
+
+  has(name: string): boolean {
+    return !TOP_LEVEL_ROLES.has(name) && this.index.find(`${name}.json`) >= 0;
+  }
+
+  *keys(): MapIterator<string> {
+    for (let i = 0; i < this.index.size; i++) {
+      const key = this.index.key(i);
+      if (key !== 'targets.json') yield key.slice(0, -'.json'.length);
+    }
+  }
+
+  *entries(): MapIterator<[string, StoredRoleEntry]> {
+    for (let i = 0; i < this.index.size; i++) {
+      const key = this.index.key(i);
+      if (key !== 'targets.json') yield [key.slice(0, -'.json'.length), this.index.entry(i)];
+    }
+  }
+
+  *values(): MapIterator<StoredRoleEntry> {
+    for (const [, entry] of this.entries()) yield entry;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, StoredRoleEntry]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: StoredRoleEntry, key: string, map: ReadonlyMap<string, StoredRoleEntry>) => void,
+  ): void {
+    for (const [name, entry] of this.entries()) fn(entry, name, this);
+  }
+}
+
 /** The stored bytes and digest of these (role, version) rows of collection `id`, in one query. */
 export async function fetchDocuments(
   client: pg.ClientBase,
@@ -268,7 +342,9 @@ export async function stateFromRows(
   const snapshotRow = options.parsed.find((row) => row.role === 'snapshot');
   const snapshot = parsed.get('snapshot') as StoredRole<Snapshot> | undefined;
   const fromSnapshot =
-    snapshotRow?.server_signed === true ? SnapshotEntries.of(snapshot!.metadata.signed) : undefined;
+    snapshotRow?.server_signed === true
+      ? (IndexedEntries.of(snapshot!) ?? SnapshotEntries.of(snapshot!.metadata.signed))
+      : undefined;
   const versions: Record<string, number> = {};
   for (const row of options.parsed) versions[row.role] = row.version;
   let entries: ReadonlyMap<string, StoredRoleEntry> | undefined = fromSnapshot;
