@@ -6,16 +6,24 @@ import { acceptsGzip, CompressedCopies, etagMatches, metadataResponse } from './
 const file = { bytes: Buffer.from('{"signed":{}}'), sha256: 'ab'.repeat(32) };
 const etag = `"${file.sha256}"`;
 
+/** The headers as writeHead takes them: the same names and values in the same order, then the body's length. */
+const raw = (headers: Record<string, string>, length?: number): string[] => [
+  ...Object.entries(headers).flat(),
+  ...(length === undefined ? [] : ['Content-Length', String(length)]),
+];
+
 describe('the metadata responder', () => {
   it('serves the exact bytes as JSON, cached briefly when latest and for a year when versioned', () => {
     const latest = metadataResponse({ kind: 'metadata', gun: 'a', role: 'timestamp' }, file, {});
+    const headers = {
+      ETag: etag,
+      'Cache-Control': 'public, max-age=10, must-revalidate',
+      'Content-Type': 'application/json',
+    };
     expect(latest).toEqual({
       status: 200,
-      headers: {
-        ETag: etag,
-        'Cache-Control': 'public, max-age=10, must-revalidate',
-        'Content-Type': 'application/json',
-      },
+      headers,
+      rawHeaders: raw(headers, file.bytes.length),
       body: file.bytes,
     });
     const versioned = metadataResponse({ kind: 'metadata', gun: 'a', role: 'root', version: 1 }, file, {});
@@ -28,11 +36,8 @@ describe('the metadata responder', () => {
       const r = metadataResponse({ kind: 'metadata', gun: 'a', role: 'targets' }, file, {
         'if-none-match': header,
       });
-      expect(r, header).toEqual({
-        status: 304,
-        headers: { ETag: etag, 'Cache-Control': 'public, max-age=10, must-revalidate' },
-        body: undefined,
-      });
+      const headers = { ETag: etag, 'Cache-Control': 'public, max-age=10, must-revalidate' };
+      expect(r, header).toEqual({ status: 304, headers, rawHeaders: raw(headers), body: undefined });
     }
     for (const header of ['', '"other"', file.sha256]) {
       expect(etagMatches(header, etag), header).toBe(false);
@@ -84,15 +89,12 @@ describe('gzip for clients that ask (Accept-Encoding)', () => {
       { ...gz, 'if-none-match': `"${large.sha256}+gzip"` },
       copies,
     );
-    expect(notModified).toEqual({
-      status: 304,
-      headers: {
-        ETag: `"${large.sha256}+gzip"`,
-        'Cache-Control': 'public, max-age=10, must-revalidate',
-        Vary: 'Accept-Encoding',
-      },
-      body: undefined,
-    });
+    const headers = {
+      ETag: `"${large.sha256}+gzip"`,
+      'Cache-Control': 'public, max-age=10, must-revalidate',
+      Vary: 'Accept-Encoding',
+    };
+    expect(notModified).toEqual({ status: 304, headers, rawHeaders: raw(headers), body: undefined });
     expect(
       metadataResponse(route, large, { ...gz, 'if-none-match': `"${large.sha256}"` }, copies).status,
     ).toBe(200);
