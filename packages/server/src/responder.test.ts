@@ -80,6 +80,29 @@ describe('gzip for clients that ask (Accept-Encoding)', () => {
     expect(metadataResponse(route, large, { 'accept-encoding': 'gzip' }, copies).body).toBe(zipped.body);
   });
 
+  it('makes each answer once per file, encoding, status and caching: the same headers, as writeHead takes them', () => {
+    const copies = new CompressedCopies();
+    const versioned = { ...route, version: 3 };
+    for (const r of [route, versioned]) {
+      for (const encoding of [{}, { 'accept-encoding': 'gzip' }]) {
+        const ok = metadataResponse(r, large, encoding, copies);
+        const conditional = { ...encoding, 'if-none-match': ok.headers.ETag! };
+        const notModified = metadataResponse(r, large, conditional, copies);
+        expect(ok.rawHeaders).toEqual(raw(ok.headers, ok.body!.length));
+        expect(notModified.rawHeaders).toEqual(raw(notModified.headers));
+        expect([ok.status, notModified.status]).toEqual([200, 304]);
+        // Made once: the very same answer for the next request, frozen so that no caller can change it.
+        expect(metadataResponse(r, large, encoding, copies)).toBe(ok);
+        expect(metadataResponse(r, large, conditional, copies)).toBe(notModified);
+        expect(Object.isFrozen(ok.headers) && Object.isFrozen(ok.rawHeaders)).toBe(true);
+      }
+    }
+    // Latest and versioned differ only in Cache-Control.
+    expect(metadataResponse(versioned, large, {}, copies).headers['Cache-Control']).toBe(
+      'public, max-age=31536000, immutable',
+    );
+  });
+
   it('answers 304 only for the ETag of the encoding it would send', () => {
     const copies = new CompressedCopies();
     const gz = { 'accept-encoding': 'gzip' };
