@@ -22,6 +22,7 @@ import { type RunningPostgres, SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS, startPos
 import { testPostgresBinaries } from '@tufa/testing/postgres';
 import pg from 'pg';
 import { Updater } from 'tuf-js';
+import { startFloor } from './lib/floor.js';
 import { type LoadResult, type LoadTool, measureGet, pickLoadTool } from './lib/load.js';
 import { type Notary, notaryAvailable, startNotary } from './lib/notary.js';
 import {
@@ -254,15 +255,20 @@ interface GetTarget {
   targetsUrl: string;
 }
 
+/**
+ * Every server in turn for each file and connection count (tufa on both databases, the bare
+ * node:http floor, notary-server), so that a change in the machine's load falls on all of them.
+ */
 async function benchGets(tool: LoadTool, servers: GetTarget[]): Promise<Map<string, LoadResult>> {
   const results = new Map<string, LoadResult>();
-  for (const s of servers) {
-    for (const [file, url, headers] of [
-      ['timestamp.json', s.timestampUrl, {}],
-      ['targets.json', s.targetsUrl, {}],
-      [GZIP_FILE, s.targetsUrl, { 'Accept-Encoding': 'gzip' }],
-    ] as const) {
-      for (const connections of [1, 10]) {
+  for (const [file, headers] of [
+    ['timestamp.json', {}],
+    ['targets.json', {}],
+    [GZIP_FILE, { 'Accept-Encoding': 'gzip' }],
+  ] as const) {
+    for (const connections of [1, 10]) {
+      for (const s of servers) {
+        const url = file === 'timestamp.json' ? s.timestampUrl : s.targetsUrl;
         log(`GET ${file} on ${s.name}, ${connections} connection(s)`);
         results.set(
           `${s.name}|${file}|${connections}`,
@@ -281,6 +287,24 @@ function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>
   for (const file of ['timestamp.json', 'targets.json', GZIP_FILE] as const) {
     for (const connections of [1, 10]) {
       const notary = results.get(`notary|${file}|${connections}`);
+      const floor = results.get(`floor|${file}|${connections}`);
+      if (floor !== undefined) {
+        const ratio = notary === undefined ? Number.NaN : floor.rps / notary.rps;
+        row({
+          section: 'server GET',
+          metric: `${file}, c=${connections}, the floor: bare node:http answering tufa's bytes and headers from memory`,
+          tufa: `${fmt(floor.rps)} req/s, p50 ${ms(floor.p50ms)}, p99 ${ms(floor.p99ms)}`,
+          baseline: notary === undefined ? '' : `${fmt(notary.rps)} req/s (notary)`,
+          ratio: notary === undefined ? '' : times(ratio),
+          values: {
+            rps: floor.rps,
+            p50_ms: floor.p50ms,
+            p99_ms: floor.p99ms,
+            notary_rps: notary?.rps ?? null,
+            ratio: notary === undefined ? null : ratio,
+          },
+        });
+      }
       for (const backend of ['postgres', 'embedded'] as const) {
         const r = results.get(`${backend}|${file}|${connections}`)!;
         const ratio = notary === undefined ? Number.NaN : r.rps / notary.rps;
@@ -306,6 +330,7 @@ function getRows(results: Map<string, LoadResult>, sizes: Record<string, number>
             notary_p50_ms: notary?.p50ms ?? null,
             notary_p99_ms: notary?.p99ms ?? null,
             ratio: notary === undefined ? null : ratio,
+            of_floor: floor === undefined ? null : r.rps / floor.rps,
           },
         });
       }
@@ -930,6 +955,17 @@ async function main(): Promise<void> {
         targetsUrl: gunUrl(notary.base, gun, 'targets.json'),
       });
     }
+    // Beside tufa: what Node's HTTP stack and the kernel cost for the same answers.
+    const floor = ONLY.has('get')
+      ? await startFloor([getTargets[0]!.timestampUrl, getTargets[0]!.targetsUrl], SERVER_NODE_ARGS)
+      : undefined;
+    if (floor !== undefined) {
+      getTargets.push({
+        name: 'floor',
+        timestampUrl: gunUrl(floor.base, gun, 'timestamp.json'),
+        targetsUrl: gunUrl(floor.base, gun, 'targets.json'),
+      });
+    }
     const size = async (u: string) => (await (await fetch(u)).arrayBuffer()).byteLength;
     const gzipped = await wireSize(getTargets[0]!.targetsUrl, { 'accept-encoding': 'gzip' });
     const sizes = {
@@ -950,6 +986,7 @@ async function main(): Promise<void> {
     }
     const gets = ONLY.has('get') ? await benchGets(tool, getTargets) : new Map<string, LoadResult>();
     if (ONLY.has('get')) getRows(gets, sizes, haveNotary);
+    await floor?.service.stop();
     const rssAfterGet = pgServer.rss();
     const rssEmbeddedAfterGet = embedded.rss();
     await embedded.service.stop();

@@ -6,7 +6,7 @@
  * `verify` still runs none of publishing's code. One CommonJS file rather than ESM chunks: a
  * `tufa verify` compiles all 650 KB and is still about 5% less CPU than with 11 ESM chunks (430 KB
  * of them), Node 20's ESM loader costing more per module than the compile of the rest; and only a
- * script (vm.Script) takes a code cache in Node 20 (ADR 0017, section 6).
+ * script (vm.Script) takes a code cache in Node 20 (ADR 0017, section 7).
  * Run by `npm run build`, `npm test` and `npm run bench` after tsc.
  */
 import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

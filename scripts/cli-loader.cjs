@@ -4,7 +4,7 @@
  * bundle `main.js` with a V8 code cache beside it, one per command. A run without a usable cache
  * compiles as `require` would and, when it succeeds, leaves the bytecode of every function it ran
  * in `main.js.COMMAND.v8cache` on exit; the next run of that command compiles almost nothing (a
- * warm `tufa verify`: about 11% less CPU, ADR 0017 section 6).
+ * warm `tufa verify`: about 11% less CPU, ADR 0017 section 7).
  *
  * The cache is code, so it lives with the code: only in this folder, never in TUFA_HOME or a
  * temp folder; whoever can write here can already rewrite main.js. When the folder is read-only

@@ -351,6 +351,48 @@ describe('--require-auth-for-pull', () => {
       expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="tufa", error="invalid_token"');
     }
   });
+  it('a pull token gets from memory exactly what it got from the database: GET and HEAD, gzip or not, 200 and 304', async () => {
+    const tags = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`app/v${i}`, `content ${i}`]));
+    const answer = (url: string, method: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: string[]; bytes: Buffer }>((done, fail) => {
+        const req = request(url, {
+          method,
+          headers: { authorization: `Bearer ${tokens.acmePull}`, ...headers },
+        });
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            // Every header in order; the request id's and Date's values differ per request.
+            const sent = res.rawHeaders.map((v, i) =>
+              i % 2 === 1 && ['X-Request-Id', 'Date'].includes(res.rawHeaders[i - 1]!) ? '' : v,
+            );
+            done({ status: res.statusCode!, headers: sent, bytes: Buffer.concat(chunks) });
+          });
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    let n = 0;
+    for (const method of ['GET', 'HEAD']) {
+      for (const encoding of [{}, { 'accept-encoding': 'gzip' }]) {
+        for (const conditional of [false, true]) {
+          const gun = `acme/same-answers-${n++}`;
+          expect((await publishAs(tokens.acmePush, gun, tags)).status).toBe(200);
+          // The ETag from the versioned name: the latest one is still read from the database below.
+          const learned = (await answer(`${closed.url}${trust(gun, '1.targets.json')}`, 'GET', encoding))
+            .headers;
+          const etag = learned[learned.indexOf('ETag') + 1]!;
+          const headers = conditional ? { ...encoding, 'if-none-match': etag } : encoding;
+          const url = `${closed.url}${trust(gun, 'targets.json')}`;
+          const first = await answer(url, method, headers);
+          const second = await answer(url, method, headers);
+          expect(second, `${method} ${JSON.stringify(headers)}`).toEqual(first);
+          expect(first.status).toBe(conditional ? 304 : 200);
+        }
+      }
+    }
+  });
 });
 
 describe('abuse limits', () => {

@@ -53,6 +53,35 @@ function rawGet(
   });
 }
 
+/**
+ * One answer as sent: status, every header name in order with its value (the request id's and
+ * Date's left out: they differ per request), and the body's bytes.
+ */
+function rawAnswer(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; names: string[]; headers: Record<string, string>; bytes: Buffer }> {
+  return new Promise((done, fail) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const names: string[] = [];
+        const values: Record<string, string> = {};
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = res.rawHeaders[i]!;
+          names.push(name);
+          if (name !== 'X-Request-Id' && name !== 'Date') values[name] = res.rawHeaders[i + 1]!;
+        }
+        done({ status: res.statusCode!, names, headers: values, bytes: Buffer.concat(chunks) });
+      });
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
 let pgServer: TestPostgres;
 /** Added to the servers' clock, to let metadata expire without waiting. */
 let offset = 0;
@@ -439,6 +468,65 @@ describe.each(['postgres', 'embedded'] as const)('API on %s', (flavour) => {
     // timestamp.json is too small to gain anything: as it is, without Vary.
     const ts = await fetch(gunUrl(base, gun, 'timestamp.json'), { headers: gz });
     expect([ts.headers.get('content-encoding'), ts.headers.get('vary')]).toEqual([null, null]);
+  });
+
+  it('answers a metadata read from memory exactly as from the database: status, headers in order, body', async () => {
+    const tags = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`app/v${i}`, `content ${i}`]));
+    let n = 0;
+    for (const method of ['GET', 'HEAD']) {
+      for (const encoding of [{}, { 'accept-encoding': 'gzip' }]) {
+        for (const [file, other] of [
+          ['targets.json', '1.targets.json'],
+          ['1.targets.json', 'targets.json'],
+          ['timestamp.json', '1.snapshot.json'],
+        ]) {
+          for (const conditional of [false, true]) {
+            // A collection of its own: its first read of `file` comes from the database.
+            const gun = `example.com/same-answers/${n++}`;
+            await publishNew(base, gun, tags);
+            // The ETag of the same bytes under another name (the cache holds files by name).
+            const etag =
+              file === 'timestamp.json'
+                ? `"${createHash('sha256')
+                    .update(await bytesAt(gunUrl(base, gun, file)))
+                    .digest('hex')}"`
+                : (await rawAnswer(gunUrl(base, gun, other!), 'GET', encoding)).headers.ETag!;
+            const headers = conditional ? { ...encoding, 'if-none-match': etag } : encoding;
+            const url = gunUrl(base, gun, file);
+            const first = await rawAnswer(url, method, headers);
+            const second = await rawAnswer(url, method, headers);
+            const what = `${method} ${file} ${JSON.stringify(headers)}`;
+            expect(second, what).toEqual(first);
+            // timestamp.json was read above to learn its ETag: only its conditional answer is checked here.
+            expect(first.status, what).toBe(conditional ? 304 : 200);
+            expect(first.headers['Content-Encoding'], what).toBe(
+              'accept-encoding' in encoding && file !== 'timestamp.json' && !conditional ? 'gzip' : undefined,
+            );
+            expect(first.bytes.length, what).toBe(
+              method === 'GET' && !conditional ? Number(first.headers['Content-Length']) : 0,
+            );
+            // The order the one writer has always sent them in (Date, Connection and Keep-Alive are Node's).
+            const vary = file === 'timestamp.json' ? [] : ['Vary'];
+            expect(first.names, what).toEqual(
+              conditional
+                ? ['X-Request-Id', 'ETag', 'Cache-Control', ...vary, 'Date', 'Connection', 'Keep-Alive']
+                : [
+                    'X-Request-Id',
+                    'ETag',
+                    'Cache-Control',
+                    'Content-Type',
+                    ...vary,
+                    ...(first.headers['Content-Encoding'] === undefined ? [] : ['Content-Encoding']),
+                    'Content-Length',
+                    'Date',
+                    'Connection',
+                    'Keep-Alive',
+                  ],
+            );
+          }
+        }
+      }
+    }
   });
 
   it('415 for a wrong content type, 413 for an oversized body, 405 for a wrong method', async () => {

@@ -84,6 +84,11 @@ const EMPTY = new Set([204, 205, 304]);
 interface Reply {
   status?: number;
   headers?: Readonly<Record<string, string>>;
+  /**
+   * The same headers as a flat list, Content-Length included, made once for a stored file
+   * (responder.ts): written as they are when the call added none of its own.
+   */
+  rawHeaders?: readonly string[];
   body: Buffer | string | object | undefined;
 }
 
@@ -95,8 +100,11 @@ interface PendingAudit {
 
 /** One request on its way: what it asked, who asks (authenticated once, when first needed), what is set so far. */
 class Call {
-  /** Response headers so far; a refusal keeps them (a pending route's Cache-Control, for one). */
-  readonly headers: Record<string, string | number>;
+  /**
+   * Response headers so far, besides the request id (always the first); a refusal keeps them (a
+   * pending route's Cache-Control, for one).
+   */
+  readonly headers: Record<string, string | number> = {};
   audit: PendingAudit | undefined;
   /** Who is asking, for the audit rows of a pending route's publish. */
   auditContext: AuditContext | undefined;
@@ -110,9 +118,7 @@ class Call {
     readonly requestId: string,
     private readonly access: AccessControl,
     private readonly budget: BodyBudget,
-  ) {
-    this.headers = { 'X-Request-Id': requestId };
-  }
+  ) {}
 
   /** This request's share of the process-wide body budget, held until its answer is written. */
   get hold(): BodyHold {
@@ -203,9 +209,26 @@ function parseTokenRequest(doc: unknown): { name: string; scopes: string[] } {
   return { name: o.name, scopes: o.scopes as string[] };
 }
 
-/** Writes a reply in one writeHead (node:http then stores the headers once). */
+/** Whether an object has no own key (the call added no header of its own). */
+function isEmpty(headers: Record<string, unknown>): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
+/**
+ * Writes a reply in one writeHead (node:http then stores the headers once) and one end: headers
+ * and body go out in one writev. A stored file's headers are written as the responder made them.
+ */
 function write(res: ServerResponse, method: string, status: number, reply: Reply, call: Call): void {
-  const headers = call.headers;
+  const raw = reply.rawHeaders;
+  if (raw !== undefined && isEmpty(call.headers)) {
+    res.writeHead(status, ['X-Request-Id', call.requestId].concat(raw));
+    const body = reply.body as Buffer | undefined;
+    if (body === undefined || method === 'HEAD') res.end();
+    else res.end(body);
+    return;
+  }
+  const headers: Record<string, string | number> = { 'X-Request-Id': call.requestId, ...call.headers };
   if (reply.headers !== undefined) Object.assign(headers, reply.headers);
   let body: Buffer | string | undefined;
   if (reply.body !== undefined && !EMPTY.has(status)) {
@@ -263,31 +286,8 @@ export function createRequestListener(
     return route;
   };
 
-  /** The labelled metrics of each route, method and status, made once (labels() costs more than a cached GET). */
-  type Labelled = {
-    latency: ReturnType<typeof metrics.latency.labels>;
-    requests: Map<string, Map<number, ReturnType<typeof metrics.requests.labels>>>;
-  };
-  const labelled = new Map<string, Labelled>();
-  const count = (route: string, method: string, status: number, seconds: number) => {
-    let forRoute = labelled.get(route);
-    if (forRoute === undefined) {
-      forRoute = { latency: metrics.latency.labels({ route }), requests: new Map() };
-      labelled.set(route, forRoute);
-    }
-    let forMethod = forRoute.requests.get(method);
-    if (forMethod === undefined) {
-      forMethod = new Map();
-      forRoute.requests.set(method, forMethod);
-    }
-    let counter = forMethod.get(status);
-    if (counter === undefined) {
-      counter = metrics.requests.labels({ route, method, status: String(status) });
-      forMethod.set(status, counter);
-    }
-    counter.inc();
-    forRoute.latency.observe(seconds);
-  };
+  const count = (route: string, method: string, status: number, seconds: number) =>
+    metrics.requests.count(route, method, status, seconds);
 
   const auditContext = async (call: Call): Promise<AuditContext> => {
     let who: Principal | undefined;

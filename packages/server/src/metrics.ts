@@ -5,13 +5,13 @@
  */
 
 import type pg from 'pg';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import { missingSignatures, type PendingOverview, roleExpiries, SharedExpiries } from './overview.js';
 
 export interface Metrics {
   registry: Registry;
-  requests: Counter<'route' | 'method' | 'status'>;
-  latency: Histogram<'route'>;
+  /** tufa_http_requests_total and tufa_http_request_duration_seconds. */
+  requests: RequestMetrics;
   publishes: Counter;
   refusals: Counter<'code'>;
   resigns: Counter<'role'>;
@@ -51,19 +51,7 @@ export function createMetrics(
   }
   return {
     registry,
-    requests: new Counter({
-      name: 'tufa_http_requests_total',
-      help: 'HTTP requests by route, method and status',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: 'tufa_http_request_duration_seconds',
-      help: 'HTTP request latency by route',
-      labelNames: ['route'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
+    requests: new RequestMetrics(registry),
     publishes: new Counter({
       name: 'tufa_publishes_total',
       help: 'Accepted updates of a collection',
@@ -82,6 +70,106 @@ export function createMetrics(
       registers: [registry],
     }),
   };
+}
+
+/** The buckets of tufa_http_request_duration_seconds, seconds (prom-client's defaults). */
+const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One route's requests: by method and status, and their latencies. */
+interface RouteRequests {
+  readonly statuses: Map<string, Map<number, number>>;
+  /** Requests per bucket, not cumulative; the last counts those above every bound. */
+  readonly buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * `tufa_http_requests_total{route,method,status}` and `tufa_http_request_duration_seconds{route}`,
+ * counted in plain numbers on the request path and rendered in prom-client's format only when
+ * the registry is read. prom-client's own counter and histogram hash their labels into a string
+ * on every call: 0.65 µs of the 3 µs a cached GET costs in the listener.
+ */
+export class RequestMetrics {
+  private readonly routes = new Map<string, RouteRequests>();
+
+  constructor(registry: Registry) {
+    const counter = {
+      name: 'tufa_http_requests_total',
+      help: 'HTTP requests by route, method and status',
+      type: 'counter',
+      aggregator: 'sum',
+    };
+    const histogram = {
+      name: 'tufa_http_request_duration_seconds',
+      help: 'HTTP request latency by route',
+      type: 'histogram',
+      aggregator: 'sum',
+    };
+    // The registry reads a metric through get() alone: its name, help, type and values.
+    registry.registerMetric({
+      ...counter,
+      get: async () => ({ ...counter, values: this.counted() }),
+    } as unknown as Metric);
+    registry.registerMetric({
+      ...histogram,
+      get: async () => ({ ...histogram, values: this.latencies(histogram.name) }),
+    } as unknown as Metric);
+  }
+
+  /** One answered request of `route`. */
+  count(route: string, method: string, status: number, seconds: number): void {
+    let r = this.routes.get(route);
+    if (r === undefined) {
+      r = {
+        statuses: new Map(),
+        buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      this.routes.set(route, r);
+    }
+    let statuses = r.statuses.get(method);
+    if (statuses === undefined) {
+      statuses = new Map();
+      r.statuses.set(method, statuses);
+    }
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[bucket]!) bucket++;
+    r.buckets[bucket]!++;
+    r.sum += seconds;
+    r.count++;
+  }
+
+  private counted(): { labels: Record<string, string>; value: number }[] {
+    const values: { labels: Record<string, string>; value: number }[] = [];
+    for (const [route, r] of this.routes) {
+      for (const [method, statuses] of r.statuses) {
+        for (const [status, value] of statuses)
+          values.push({ labels: { route, method, status: String(status) }, value });
+      }
+    }
+    return values;
+  }
+
+  /** As prom-client's histogram: cumulative buckets, +Inf, then _sum and _count, per route. */
+  private latencies(
+    name: string,
+  ): { labels: Record<string, string | number>; value: number; metricName: string }[] {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [route, r] of this.routes) {
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += r.buckets[i]!;
+        values.push({ labels: { le, route }, value: cumulative, metricName: `${name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', route }, value: r.count, metricName: `${name}_bucket` });
+      values.push({ labels: { route }, value: r.sum, metricName: `${name}_sum` });
+      values.push({ labels: { route }, value: r.count, metricName: `${name}_count` });
+    }
+    return values;
+  }
 }
 
 /** Delegated roles exported per collection besides the top-level four: the soonest to expire. */

@@ -6,16 +6,24 @@ import { acceptsGzip, CompressedCopies, etagMatches, metadataResponse } from './
 const file = { bytes: Buffer.from('{"signed":{}}'), sha256: 'ab'.repeat(32) };
 const etag = `"${file.sha256}"`;
 
+/** The headers as writeHead takes them: the same names and values in the same order, then the body's length. */
+const raw = (headers: Record<string, string>, length?: number): string[] => [
+  ...Object.entries(headers).flat(),
+  ...(length === undefined ? [] : ['Content-Length', String(length)]),
+];
+
 describe('the metadata responder', () => {
   it('serves the exact bytes as JSON, cached briefly when latest and for a year when versioned', () => {
     const latest = metadataResponse({ kind: 'metadata', gun: 'a', role: 'timestamp' }, file, {});
+    const headers = {
+      ETag: etag,
+      'Cache-Control': 'public, max-age=10, must-revalidate',
+      'Content-Type': 'application/json',
+    };
     expect(latest).toEqual({
       status: 200,
-      headers: {
-        ETag: etag,
-        'Cache-Control': 'public, max-age=10, must-revalidate',
-        'Content-Type': 'application/json',
-      },
+      headers,
+      rawHeaders: raw(headers, file.bytes.length),
       body: file.bytes,
     });
     const versioned = metadataResponse({ kind: 'metadata', gun: 'a', role: 'root', version: 1 }, file, {});
@@ -28,11 +36,8 @@ describe('the metadata responder', () => {
       const r = metadataResponse({ kind: 'metadata', gun: 'a', role: 'targets' }, file, {
         'if-none-match': header,
       });
-      expect(r, header).toEqual({
-        status: 304,
-        headers: { ETag: etag, 'Cache-Control': 'public, max-age=10, must-revalidate' },
-        body: undefined,
-      });
+      const headers = { ETag: etag, 'Cache-Control': 'public, max-age=10, must-revalidate' };
+      expect(r, header).toEqual({ status: 304, headers, rawHeaders: raw(headers), body: undefined });
     }
     for (const header of ['', '"other"', file.sha256]) {
       expect(etagMatches(header, etag), header).toBe(false);
@@ -75,6 +80,29 @@ describe('gzip for clients that ask (Accept-Encoding)', () => {
     expect(metadataResponse(route, large, { 'accept-encoding': 'gzip' }, copies).body).toBe(zipped.body);
   });
 
+  it('makes each answer once per file, encoding, status and caching: the same headers, as writeHead takes them', () => {
+    const copies = new CompressedCopies();
+    const versioned = { ...route, version: 3 };
+    for (const r of [route, versioned]) {
+      for (const encoding of [{}, { 'accept-encoding': 'gzip' }]) {
+        const ok = metadataResponse(r, large, encoding, copies);
+        const conditional = { ...encoding, 'if-none-match': ok.headers.ETag! };
+        const notModified = metadataResponse(r, large, conditional, copies);
+        expect(ok.rawHeaders).toEqual(raw(ok.headers, ok.body!.length));
+        expect(notModified.rawHeaders).toEqual(raw(notModified.headers));
+        expect([ok.status, notModified.status]).toEqual([200, 304]);
+        // Made once: the very same answer for the next request, frozen so that no caller can change it.
+        expect(metadataResponse(r, large, encoding, copies)).toBe(ok);
+        expect(metadataResponse(r, large, conditional, copies)).toBe(notModified);
+        expect(Object.isFrozen(ok.headers) && Object.isFrozen(ok.rawHeaders)).toBe(true);
+      }
+    }
+    // Latest and versioned differ only in Cache-Control.
+    expect(metadataResponse(versioned, large, {}, copies).headers['Cache-Control']).toBe(
+      'public, max-age=31536000, immutable',
+    );
+  });
+
   it('answers 304 only for the ETag of the encoding it would send', () => {
     const copies = new CompressedCopies();
     const gz = { 'accept-encoding': 'gzip' };
@@ -84,15 +112,12 @@ describe('gzip for clients that ask (Accept-Encoding)', () => {
       { ...gz, 'if-none-match': `"${large.sha256}+gzip"` },
       copies,
     );
-    expect(notModified).toEqual({
-      status: 304,
-      headers: {
-        ETag: `"${large.sha256}+gzip"`,
-        'Cache-Control': 'public, max-age=10, must-revalidate',
-        Vary: 'Accept-Encoding',
-      },
-      body: undefined,
-    });
+    const headers = {
+      ETag: `"${large.sha256}+gzip"`,
+      'Cache-Control': 'public, max-age=10, must-revalidate',
+      Vary: 'Accept-Encoding',
+    };
+    expect(notModified).toEqual({ status: 304, headers, rawHeaders: raw(headers), body: undefined });
     expect(
       metadataResponse(route, large, { ...gz, 'if-none-match': `"${large.sha256}"` }, copies).status,
     ).toBe(200);
