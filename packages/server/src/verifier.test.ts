@@ -24,13 +24,14 @@ import {
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
 import type { RunningServer } from '@tufa/server';
-import { DAY, sign, testCrypto } from '@tufa/testing';
+import { codeOf, DAY, sign, testCrypto } from '@tufa/testing';
 import { gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseCommandLine } from './config.js';
 import { BodyBudget } from './http.js';
 import { checkingUpdate } from './update-check.js';
-import { UpdateVerifier } from './verifier.js';
+import { DEFAULT_VERIFIER, UpdateVerifier } from './verifier.js';
 
 let pgServer: TestPostgres;
 let inline: RunningServer;
@@ -330,6 +331,24 @@ describe('a worker that fails is a clean refusal', () => {
         await verifier.close();
       }
     }
+  });
+
+  it("--verify-worker-idle and --verify-worker-idle-heap: the defaults are the verifier's, flags and environment set them", () => {
+    const defaults = parseCommandLine([], {}).config;
+    expect({ idle: defaults.verifyWorkerIdle, heap: defaults.verifyWorkerIdleHeap }).toEqual({
+      idle: DEFAULT_VERIFIER.idleMs,
+      heap: DEFAULT_VERIFIER.idleHeapMb! * 1024 * 1024,
+    });
+    expect(DEFAULT_VERIFIER.idleMs).toBe(10_000);
+    const set = parseCommandLine(['--verify-worker-idle', '0'], {
+      TUFA_VERIFY_WORKER_IDLE_HEAP: '64m',
+    }).config;
+    expect({ idle: set.verifyWorkerIdle, heap: set.verifyWorkerIdleHeap }).toEqual({
+      idle: 0,
+      heap: 64 * 1024 * 1024,
+    });
+    expect(codeOf(() => parseCommandLine(['--verify-worker-idle', 'soon'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseCommandLine(['--verify-worker-idle-heap', '-1'], {}))).toBe('INVALID_ARGUMENT');
   });
 
   it('an update whose check needs more memory than the worker has: 413 TOO_LARGE; the server goes on', async () => {
