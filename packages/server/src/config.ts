@@ -33,6 +33,10 @@ export interface ServerConfig {
   verifyWorkerAbove?: number | undefined;
   /** The verification worker's heap, bytes (default 512 MiB): an update needing more is refused TOO_LARGE. */
   verifyWorkerMemory?: number | undefined;
+  /** How long the verification worker stays once no update waits, ms (default 10 s). */
+  verifyWorkerIdle?: number | undefined;
+  /** The verification worker stays idle only while its heap is at most this, bytes (default 32 MiB). */
+  verifyWorkerIdleHeap?: number | undefined;
   /** Milliseconds. */
   requestTimeout: number;
   poolSize: number;
@@ -159,6 +163,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'TUFA_VERIFY_WORKER_MEMORY',
     help: "the verification worker's heap (m); an update whose check needs more is refused 413",
     default: '512m',
+  },
+  {
+    flag: 'verify-worker-idle',
+    env: 'TUFA_VERIFY_WORKER_IDLE',
+    help: 'how long the verification worker stays once no update waits (ms, s, m; 0: it stops at once)',
+    default: '10s',
+  },
+  {
+    flag: 'verify-worker-idle-heap',
+    env: 'TUFA_VERIFY_WORKER_IDLE_HEAP',
+    help: 'the verification worker stays idle only while its heap is at most this (m); past it, it stops at once',
+    default: '32m',
   },
   {
     flag: 'request-timeout',
@@ -569,6 +585,8 @@ function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Ser
     bodyBudget: parseSize(get('body-budget')!, 'body-budget'),
     verifyWorkerAbove: parseSize(get('verify-worker-above')!, 'verify-worker-above'),
     verifyWorkerMemory: parseSize(get('verify-worker-memory')!, 'verify-worker-memory'),
+    verifyWorkerIdle: parseDuration(get('verify-worker-idle')!, 'verify-worker-idle'),
+    verifyWorkerIdleHeap: parseSize(get('verify-worker-idle-heap')!, 'verify-worker-idle-heap'),
     requestTimeout: parseDuration(get('request-timeout')!, 'request-timeout'),
     poolSize: integer(get('pool-size')!, 'pool-size', 1, 1000),
     timestampExpiry: parseDuration(

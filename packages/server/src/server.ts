@@ -352,6 +352,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           config.verifyWorkerMemory === undefined
             ? DEFAULT_VERIFIER.memoryMb
             : Math.floor(config.verifyWorkerMemory / (1024 * 1024)),
+        ...(config.verifyWorkerIdle === undefined ? {} : { idleMs: config.verifyWorkerIdle }),
+        ...(config.verifyWorkerIdleHeap === undefined
+          ? {}
+          : { idleHeapMb: config.verifyWorkerIdleHeap / (1024 * 1024) }),
       },
     });
     const tokens = new TokenStore(pool, clock);

@@ -24,13 +24,14 @@ import {
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
 import type { RunningServer } from '@tufa/server';
-import { DAY, sign, testCrypto } from '@tufa/testing';
+import { codeOf, DAY, sign, testCrypto } from '@tufa/testing';
 import { gunUrl, keys, post, publishNew, rootFor, targetsV } from '@tufa/testing/publisher';
 import { startTestPostgres, startTestServer, type TestPostgres } from '@tufa/testing/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseCommandLine } from './config.js';
 import { BodyBudget } from './http.js';
 import { checkingUpdate } from './update-check.js';
-import { UpdateVerifier } from './verifier.js';
+import { DEFAULT_VERIFIER, UpdateVerifier } from './verifier.js';
 
 let pgServer: TestPostgres;
 let inline: RunningServer;
@@ -278,6 +279,76 @@ describe('a worker that fails is a clean refusal', () => {
     } finally {
       await verifier.close();
     }
+  });
+
+  it('an idle worker stays for its idle time: the next update is checked by the same thread, then it stops', async () => {
+    const { uploads, serverKeyids } = await firstUpdate('verify.example.com/idle');
+    const job = () => firstJob(uploads, serverKeyids);
+    // The verifier's idle timer only: the worker's messages do not go through timers.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const verifier = new UpdateVerifier({
+      threshold: 0,
+      memoryMb: 256,
+      queue: 4,
+      idleMs: 60_000,
+      idleHeapMb: 1024,
+    });
+    try {
+      await verifier.check(job(), noAsk);
+      const first = verifier.workerThread;
+      expect(first).toBeGreaterThan(0);
+      vi.advanceTimersByTime(59_999);
+      const again = await verifier.check(job(), noAsk);
+      expect(again.facts.changed.map((c) => c.role)).toEqual(['root', 'targets']);
+      expect(verifier.workerThread).toBe(first);
+      // The idle time counts from the last check, not the first.
+      vi.advanceTimersByTime(59_999);
+      expect(verifier.workerThread).toBe(first);
+      vi.advanceTimersByTime(1);
+      expect(verifier.workerThread).toBeUndefined();
+      await verifier.check(job(), noAsk);
+      expect(verifier.workerThread).not.toBe(first);
+      expect(verifier.workerThread).toBeGreaterThan(0);
+    } finally {
+      vi.useRealTimers();
+      await verifier.close();
+    }
+  });
+
+  it('a worker whose heap grew past idleHeapMb, or with no idle time, stops as soon as its check is answered', async () => {
+    const { uploads, serverKeyids } = await firstUpdate('verify.example.com/idle-heap');
+    const job = () => firstJob(uploads, serverKeyids);
+    for (const idle of [
+      { idleMs: 60_000, idleHeapMb: 0 },
+      { idleMs: 0, idleHeapMb: 1024 },
+    ]) {
+      const verifier = new UpdateVerifier({ threshold: 0, memoryMb: 256, queue: 4, ...idle });
+      try {
+        const checked = await verifier.check(job(), noAsk);
+        expect(checked.facts.changed.map((c) => c.role)).toEqual(['root', 'targets']);
+        expect({ ...idle, worker: verifier.workerThread }).toEqual({ ...idle, worker: undefined });
+      } finally {
+        await verifier.close();
+      }
+    }
+  });
+
+  it("--verify-worker-idle and --verify-worker-idle-heap: the defaults are the verifier's, flags and environment set them", () => {
+    const defaults = parseCommandLine([], {}).config;
+    expect({ idle: defaults.verifyWorkerIdle, heap: defaults.verifyWorkerIdleHeap }).toEqual({
+      idle: DEFAULT_VERIFIER.idleMs,
+      heap: DEFAULT_VERIFIER.idleHeapMb! * 1024 * 1024,
+    });
+    expect(DEFAULT_VERIFIER.idleMs).toBe(10_000);
+    const set = parseCommandLine(['--verify-worker-idle', '0'], {
+      TUFA_VERIFY_WORKER_IDLE_HEAP: '64m',
+    }).config;
+    expect({ idle: set.verifyWorkerIdle, heap: set.verifyWorkerIdleHeap }).toEqual({
+      idle: 0,
+      heap: 64 * 1024 * 1024,
+    });
+    expect(codeOf(() => parseCommandLine(['--verify-worker-idle', 'soon'], {}))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseCommandLine(['--verify-worker-idle-heap', '-1'], {}))).toBe('INVALID_ARGUMENT');
   });
 
   it('an update whose check needs more memory than the worker has: 413 TOO_LARGE; the server goes on', async () => {

@@ -26,18 +26,28 @@ export interface VerifierOptions {
    */
   readonly largeBodies?: number;
   /**
-   * How long the worker stays once no update waits, ms (default 0): then it stops, and the memory
-   * its last check took goes back at once (V8 keeps a grown heap while the thread lives).
+   * How long the worker stays once no update waits, ms (default 10 s; 0: it stops at once). A check
+   * that finds it running skips its start: a thread, an isolate, the modules and a cold JIT, about
+   * 120 ms of CPU (a 10,000-target publish: 150 ms of CPU with a start, 30 ms without; ADR 0017).
    */
   readonly idleMs?: number;
+  /**
+   * The worker stays idle only while its heap after the last check is at most this, MiB (default
+   * 32; a 10,000-target targets leaves 19): after a check that grew it beyond (100,000 targets: 38),
+   * it stops at once and that memory goes back (V8 keeps a grown heap while the thread lives).
+   */
+  readonly idleHeapMb?: number;
 }
+
+const IDLE_HEAP_MB = 32;
 
 export const DEFAULT_VERIFIER: VerifierOptions = Object.freeze({
   threshold: 1024 * 1024,
   memoryMb: 512,
   queue: 4,
   largeBodies: 1,
-  idleMs: 0,
+  idleMs: 10_000,
+  idleHeapMb: IDLE_HEAP_MB,
 });
 
 /** A stored document's bytes, for the worker to parse. */
@@ -101,8 +111,8 @@ export interface WorkerReply {
 /** Main thread to worker: a job, or the reply to its ask. */
 export type ToWorker = WorkerJob | { readonly id: number; readonly reply: WorkerReply };
 
-export type WorkerAnswer =
-  | { readonly id: number; readonly ask: WorkerAsk }
+/** How a check ended. */
+export type CheckOutcome =
   | {
       readonly id: number;
       readonly facts: UpdateFacts;
@@ -111,6 +121,11 @@ export type WorkerAnswer =
     }
   | { readonly id: number; readonly refusal: ErrorMessage }
   | { readonly id: number; readonly failure: string };
+
+/** Worker to main thread: an ask, or a check's outcome with the worker's heap after it (V8's total_heap_size, bytes). */
+export type WorkerAnswer =
+  | { readonly id: number; readonly ask: WorkerAsk }
+  | (CheckOutcome & { readonly heap: number });
 
 /** An accepted update's facts, and its uploads' bytes (the ones given to check() are moved to the worker). */
 export interface Checked {
@@ -174,6 +189,8 @@ export class UpdateVerifier {
   /** Requests holding a large update body (holdBody). */
   private largeBodies = 0;
   private idle: NodeJS.Timeout | undefined;
+  /** The worker's heap after its last check, bytes. */
+  private heap = 0;
 
   constructor(readonly options: VerifierOptions = DEFAULT_VERIFIER) {}
 
@@ -222,6 +239,11 @@ export class UpdateVerifier {
     return bytes > this.options.threshold;
   }
 
+  /** The running worker's thread id (undefined: none runs). */
+  get workerThread(): number | undefined {
+    return this.worker?.threadId;
+  }
+
   /** Updates in the worker or waiting for it. */
   get load(): number {
     return this.waiting.length + (this.running === undefined ? 0 : 1);
@@ -261,7 +283,13 @@ export class UpdateVerifier {
     if (this.running !== undefined) return;
     const pending = this.waiting.shift();
     if (pending === undefined) {
-      this.idle = setTimeout(() => void this.close(), this.options.idleMs ?? 0);
+      const idleMs = this.options.idleMs ?? 0;
+      if (idleMs === 0 || this.heap > (this.options.idleHeapMb ?? IDLE_HEAP_MB) * 1024 * 1024) {
+        void this.close();
+        return;
+      }
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => void this.close(), idleMs);
       this.idle.unref();
       return;
     }
@@ -298,6 +326,7 @@ export class UpdateVerifier {
         return;
       }
       this.running = undefined;
+      this.heap = answer.heap;
       if ('facts' in answer) pending.done({ facts: answer.facts, uploads: new Map(answer.uploads) });
       else if ('refusal' in answer) pending.fail(errorFromMessage(answer.refusal));
       else pending.fail(new Error(`the verification worker failed: ${answer.failure}`));

@@ -5,6 +5,7 @@
  * event loop for stored documents the steps request, and answers with the facts or the refusal,
  * never with the parsed documents.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import {
   parseSignedEnvelope,
@@ -19,6 +20,7 @@ import { createNodeCrypto } from '@tufa/core/node';
 import { running, SnapshotEntries, StoredRoles } from './store/state.js';
 import { checkingUpdate, errorMessage, withCurrentVersions } from './update-check.js';
 import type {
+  CheckOutcome,
   EntryColumns,
   StoredBytes,
   ToWorker,
@@ -61,7 +63,7 @@ function asking(id: number, ask: WorkerAsk): Promise<WorkerReply> {
   });
 }
 
-async function answer(job: WorkerJob): Promise<WorkerAnswer> {
+async function answer(job: WorkerJob): Promise<CheckOutcome> {
   let versions: () => Record<string, number> = () => ({ ...job.versions });
   try {
     const documents = parsed(job.parsed);
@@ -132,6 +134,8 @@ parentPort!.on('message', (message: ToWorker) => {
     // The uploads go back as they came: moved, not copied.
     const buffers = new Set<ArrayBuffer>();
     if ('uploads' in reply) for (const [, bytes] of reply.uploads) buffers.add(bytes.buffer as ArrayBuffer);
-    parentPort!.postMessage(reply, [...buffers]);
+    // What this thread holds after the check: the verifier keeps an idle worker only while it is small.
+    const answered: WorkerAnswer = { ...reply, heap: getHeapStatistics().total_heap_size };
+    parentPort!.postMessage(answered, [...buffers]);
   });
 });
