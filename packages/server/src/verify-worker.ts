@@ -1,6 +1,6 @@
 /**
  * The verification worker's thread (verifier.ts starts it): builds the collection's state as the
- * event loop's check loads it (store/state.ts: documents for what delegates, entries for every
+ * event loop's check loads it (store/state.ts, store/stored-roles.ts: documents for what delegates, entries for every
  * other role), checks one update at a time with the same function (update-check.ts), asks the
  * event loop for stored documents the steps request, and answers with the facts or the refusal,
  * never with the parsed documents.
@@ -17,7 +17,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
-import { running, SnapshotEntries, StoredRoles } from './store/state.js';
+import { running, SnapshotEntries, StoredRoles } from './store/stored-roles.js';
 import { checkingUpdate, errorMessage, withCurrentVersions } from './update-check.js';
 import type {
   CheckOutcome,
