@@ -18,7 +18,7 @@ import {
 } from './json.js';
 import { parseJsonText, scanSignedDocument } from './json-parser.js';
 import { type Key, keyToJson } from './keys.js';
-import { plainEnvelopeBytes } from './snapshot-bytes.js';
+import { indexedSnapshot, plainEnvelopeBytes, SnapshotIndex } from './snapshot-bytes.js';
 import { scanServedTargets, type TargetPathIndex } from './targets-index.js';
 
 export const TOP_LEVEL_ROLES = Object.freeze(['root', 'timestamp', 'snapshot', 'targets'] as const);
@@ -676,6 +676,12 @@ export interface ParseSignedEnvelopeOptions extends ParseMetadataOptions {
    * same as without it (ADR 0013, ADR 0017 section 6).
    */
   targetsOnDemand?: boolean;
+  /**
+   * A snapshot in the shape a server writes (SnapshotIndex) is read by one scan of its entries
+   * (parseIndexedSnapshot): `signed.meta` made from the bytes when first read. Every answer is the
+   * same as without it (ADR 0017 section 12).
+   */
+  snapshotOnDemand?: boolean;
 }
 
 /**
@@ -729,6 +735,10 @@ export function parseSignedEnvelope<T extends MetadataType>(
   options: ParseSignedEnvelopeOptions = {},
 ): SignedEnvelope<SignedOf<T>> {
   const role = options.role ?? type;
+  if (options.snapshotOnDemand === true && type === 'snapshot' && typeof input !== 'string') {
+    const indexed = parseIndexedSnapshot(input, { role, sha256: options.sha256 });
+    if (indexed !== undefined) return indexed as SignedEnvelope<SignedOf<T>>;
+  }
   if (options.targetsOnDemand === true && type === 'targets' && typeof input !== 'string') {
     const indexed = targetsIndexed(input, role, options.sha256);
     if (indexed !== undefined) return indexed as SignedEnvelope<SignedOf<T>>;
@@ -758,6 +768,73 @@ export function parseSignedEnvelope<T extends MetadataType>(
   const servedForm = scan.servedForm ?? isCanonical(bytes, doc);
   const metadata = readMetadata(type, doc, new Reader(role, scan.keysAsParsed), signedBytes);
   return new SignedEnvelope(bytes, metadata, servedForm, options.sha256);
+}
+
+/** Where the signed part of a served-form snapshot in the shape a server writes starts, after `"signed":`. */
+const SNAPSHOT_SIGNED = utf8Encode('"signed":{"_type":"snapshot","expires":"');
+
+/**
+ * parseSignedEnvelope's result for a snapshot in tufa's served form whose signed part is in the
+ * shape a server writes (SnapshotIndex: every entry version, length and sha256 only), read by one
+ * scan of its entries instead of a parse of each: the rest of the document parsed in full with
+ * only targets.json's entry in `meta`, and `meta` made from the bytes on first read (the index
+ * stays with the snapshot: snapshotIndexOf). Undefined whenever the scan or the parse of the rest
+ * is unsure or refuses: parseSignedEnvelope then reads it all, so no answer depends on the way.
+ */
+export function parseIndexedSnapshot(
+  bytes: Uint8Array,
+  options: { readonly role?: string | undefined; readonly sha256?: string | undefined } = {},
+): SignedEnvelope<Snapshot> | undefined {
+  const role = options.role ?? 'snapshot';
+  const n = bytes.length;
+  if (n === 0 || bytes[n - 1] !== 0x7d) return undefined;
+  // Inside the plain signed part no string holds a quote: its head occurs once, where it starts.
+  const at = lastIndexOf(bytes, SNAPSHOT_SIGNED);
+  if (at < 0) return undefined;
+  const start = at + '"signed":'.length;
+  const signedBytes = bytes.subarray(start, n - 1);
+  const index = SnapshotIndex.scan(signedBytes);
+  const targets = index?.find('targets.json') ?? -1;
+  if (index === undefined || targets < 0 || !index.entriesAsParsed()) return undefined;
+  const span = index.entriesSpan;
+  const target = index.entryBytes(targets);
+  const rest = new Uint8Array(n - (span.end - span.start) + target.length);
+  rest.set(bytes.subarray(0, start + span.start), 0);
+  rest.set(target, start + span.start);
+  rest.set(bytes.subarray(start + span.end), start + span.start + target.length);
+  try {
+    const text = utf8Decode(rest, role);
+    if (text.length !== rest.length) return undefined;
+    const scan = scanSignedDocument(text, 64, role);
+    if (scan.servedForm !== true || scan.signedSpan?.start !== start) return undefined;
+    const metadata = readMetadata(
+      'snapshot',
+      scan.document,
+      new Reader(role, scan.keysAsParsed),
+      signedBytes,
+    );
+    const { specVersion, version, expires, expiresAt } = metadata.signed;
+    const signed = indexedSnapshot(index, { specVersion, version, expires, expiresAt });
+    return new SignedEnvelope(bytes, { ...metadata, signed }, true, options.sha256);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The offset of the last occurrence of `want` in `bytes`, or -1. */
+function lastIndexOf(bytes: Uint8Array, want: Uint8Array): number {
+  const first = want[0]!;
+  for (
+    let at = bytes.lastIndexOf(first, bytes.length - want.length);
+    at >= 0;
+    at = bytes.lastIndexOf(first, at - 1)
+  ) {
+    let i = 1;
+    while (i < want.length && bytes[at + i] === want[i]) i++;
+    if (i === want.length) return at;
+    if (at === 0) break;
+  }
+  return -1;
 }
 
 /** The path index of a targets role read by targetsIndexed, and the role's name for messages. */

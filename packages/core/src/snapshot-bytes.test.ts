@@ -7,6 +7,7 @@ import { canonicalBytes, serializeJson } from './json.js';
 import {
   type MetaFile,
   metadataToJson,
+  parseIndexedSnapshot,
   parseSignedEnvelope,
   type Snapshot,
   serializeMetadata,
@@ -290,6 +291,98 @@ describe('SnapshotIndex', () => {
     expect(snapshotIndexOf(stored)).toBeUndefined();
     const served = parseSignedEnvelope('snapshot', serializeMetadata(md));
     expect(snapshotIndexOf(served)?.size).toBe(2);
+  });
+});
+
+/** A served-form envelope around these signed bytes (signatures are not checked by a parse). */
+function envelopeOf(signed: Uint8Array | string, signatures = '{"keyid":"ab","sig":"cd"}'): Uint8Array {
+  const text = typeof signed === 'string' ? signed : new TextDecoder().decode(signed);
+  return new TextEncoder().encode(`{"signatures":[${signatures}],"signed":${text}}`);
+}
+
+/** Both reads of `bytes`: the same document and facts, or the same refusal. */
+function sameReads(bytes: Uint8Array): 'indexed' | 'parsed' | 'refused' {
+  let whole: ReturnType<typeof parseSignedEnvelope<'snapshot'>>;
+  try {
+    whole = parseSignedEnvelope('snapshot', bytes);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TufaError);
+    expect(parseIndexedSnapshot(bytes)).toBeUndefined();
+    let code: string | undefined;
+    try {
+      parseSignedEnvelope('snapshot', bytes, { snapshotOnDemand: true });
+    } catch (again) {
+      code = (again as TufaError).code;
+    }
+    expect(code).toBe((err as TufaError).code);
+    return 'refused';
+  }
+  const indexed = parseIndexedSnapshot(bytes);
+  const read = parseSignedEnvelope('snapshot', bytes, { snapshotOnDemand: true });
+  expect(metadataToJson(read.metadata)).toEqual(metadataToJson(whole.metadata));
+  expect(Buffer.from(read.metadata.signedBytes)).toEqual(Buffer.from(whole.metadata.signedBytes));
+  expect(read.servedForm).toBe(whole.servedForm);
+  expect({ ...read.metadata.signed, meta: undefined }).toEqual({ ...whole.metadata.signed, meta: undefined });
+  if (indexed === undefined) return 'parsed';
+  // Read by the scan: the snapshot carries its index (the next publish splices it).
+  expect(snapshotIndexOf(indexed)?.size).toBe(Object.keys(whole.metadata.signed.meta).length);
+  expect({ ...indexed.metadata.signed.meta }).toEqual({ ...whole.metadata.signed.meta });
+  return 'indexed';
+}
+
+describe('parseIndexedSnapshot (parseSignedEnvelope with snapshotOnDemand)', () => {
+  it('reads any snapshot as the full parse does, by one scan when it is in the server shape', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(
+        fc.dictionary(name, fc.oneof(serverEntry, entry), { maxKeys: 20 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.constantFrom('{"keyid":"ab","sig":"cd"}', '', '{"keyid":"ab","sig":"cd","x":[1]}'),
+        fc.boolean(),
+        (meta, version, signatures, server) => {
+          const s = (server ? serverSnapshotOf : snapshotOf)(meta, version);
+          seen.add(sameReads(envelopeOf(canonicalBytes(signedToJson(s)), signatures)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect([...seen].sort()).toEqual(['indexed', 'parsed', 'refused']);
+  });
+
+  it('damage anywhere: both reads accept the same document or refuse with the same code', async () => {
+    const md = await signMetadata(serverSnapshotOf({ 'a.json': entryAt(1), 'b/c.json': entryAt(2) }), [
+      key.signer,
+    ]);
+    const bytes = serializeMetadata(md);
+    expect(sameReads(bytes)).toBe('indexed');
+    const text = new TextDecoder().decode(bytes);
+    const twoSignatures = text.replace('"signatures":[', '"signatures":[{"keyid":"ab","sig":"cd"},');
+    expect(sameReads(new TextEncoder().encode(twoSignatures))).toBe('indexed');
+    const odd = [
+      text.replace('"version":1}', '"version":0}'), // an entry's version 0
+      text.replace('"a.json"', '"a.jsn"'), // not ROLE.json
+      text.replace('"a.json"', '".json"'),
+      text.replace('"targets.json"', '"targets2.json"'), // no targets.json
+      text.replace('"_type":"snapshot"', '"_type":"snapshot","_type":"snapshot"'),
+      text.replace('"spec_version":"1.0.31"', '"spec_version":"x"'),
+      text.replace(/"version":3}}$/, '"version":0}}'),
+      text.replace('"signatures":', '"x":1,"signatures":'),
+      text.replace(/}$/, ',"z":1}'),
+      `${text} `,
+      text.replace('"signed":{', '"signed": {'),
+    ];
+    for (const damaged of odd) {
+      expect(damaged).not.toBe(text);
+      expect(sameReads(new TextEncoder().encode(damaged)), damaged).not.toBe('indexed');
+    }
+    fc.assert(
+      fc.property(fc.nat(bytes.length), fc.integer({ min: 0, max: 255 }), fc.boolean(), (at, b, cut) => {
+        const damaged = cut ? bytes.slice(0, at) : bytes.slice();
+        if (!cut && at < bytes.length) damaged[at] = b;
+        sameReads(damaged);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

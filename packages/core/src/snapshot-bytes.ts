@@ -143,6 +143,7 @@ const VERSION = encoder.encode(',"version":');
 const SPEC = encoder.encode(',"spec_version":"');
 const SNAPSHOT_VERSION = encoder.encode('","version":');
 const SHA256_HEX = 64;
+const JSON_SUFFIX = encoder.encode('.json');
 
 /** The entry of a snapshot the index holds: what the server writes for every role. */
 export interface IndexedEntry {
@@ -223,6 +224,38 @@ export class SnapshotIndex {
       else hi = mid - 1;
     }
     return -lo - 1;
+  }
+
+  /**
+   * Whether every entry is named ROLE.json and has a positive version, as the strict parser
+   * requires (the scan does not: the snapshots it indexes were parsed, or made by a server).
+   */
+  entriesAsParsed(): boolean {
+    const b = this.bytes;
+    for (let i = 0; i < this.size; i++) {
+      const start = this.starts[i]!;
+      const quote = b.indexOf(QUOTE, start + 1);
+      if (
+        quote - start - 1 <= JSON_SUFFIX.length ||
+        expect(b, quote - JSON_SUFFIX.length, JSON_SUFFIX) !== quote
+      )
+        return false;
+      // The version's digits end at the entry's `}`: a single 0 after its `:` is version 0.
+      const close = this.starts[i + 1]! - 2;
+      if (b[close - 1] === 0x30 && b[close - 2] === 0x3a) return false;
+    }
+    return true;
+  }
+
+  /** Entry `i`'s bytes, `"NAME":{…}`. */
+  entryBytes(i: number): Uint8Array {
+    return this.bytes.subarray(this.starts[i]!, this.starts[i + 1]! - 1);
+  }
+
+  /** Where the entries lie: from the first's `"` to the `}` that closes `meta` (empty when none). */
+  get entriesSpan(): { readonly start: number; readonly end: number } {
+    const end = this.starts[this.size]! - 1;
+    return { start: this.size === 0 ? end : this.starts[0]!, end };
   }
 
   /** The key (`ROLE.json`) of entry `i`. */
