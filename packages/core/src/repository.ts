@@ -181,6 +181,19 @@ export function snapshotWithChanges(
   return indexedSnapshot(index, fields);
 }
 
+/**
+ * The meta of the snapshot after the one `base` indexes, with these entries set (a new jsonObject
+ * record, newSnapshot's to take): what snapshotWithChanges splices, for when it cannot.
+ */
+export function metaWithChanges(
+  base: SnapshotIndex,
+  changes: ReadonlyMap<string, MetaFile>,
+): Record<string, MetaFile> {
+  const meta = base.meta();
+  for (const [name, entry] of changes) meta[name] = entry;
+  return meta;
+}
+
 export function newTimestamp(options: {
   expires: string;
   version?: number;

@@ -258,6 +258,65 @@ describe('the server-signed snapshot of a publish into one bin', () => {
   });
 });
 
+describe('the snapshot another server wrote', () => {
+  it('is spliced by the next publish on either side: event loop and worker, server after server', async () => {
+    const gun = 'example.com/bins/others';
+    // 256 bins: the stored snapshot (about 28 KB) is over 16 KB, a bin and the top-level roles are not.
+    const options = { databaseUrl, maxDelegatedRoles: 2, maxHashBins: 256 };
+    const servers = await Promise.all([
+      startTestServer({ ...options, verifyWorkerAbove: 16 * 1024 }),
+      startTestServer({ ...options, verifyWorkerAbove: 16 * 1024 }),
+      startTestServer({ ...options, verifyWorkerAbove: 0 }), // every update in its worker
+    ]);
+    try {
+      const [a, b, inWorker] = servers as [RunningServer, RunningServer, RunningServer];
+      const root = sign(await rootFor(a.url, gun), keys.root);
+      const targets = binnedTargets(1, 8);
+      const succinct = targets.delegations!.succinctRoles!;
+      const names = Array.from({ length: 256 }, (_, i) => `bins-${i.toString(16).padStart(2, '0')}`);
+      const docs: Record<string, ReturnType<typeof sign>> = { root, targets: sign(targets, keys.targets) };
+      for (const name of names) docs[name] = sign(bin(1, []), keys.releases);
+      expect((await post(a.url, gun, docs)).status).toBe(200);
+      const snapshotBytes = (await (await fetch(gunUrl(a.url, gun, 'snapshot.json'))).arrayBuffer())
+        .byteLength;
+      expect(snapshotBytes).toBeGreaterThan(16 * 1024);
+      const held = new Map(names.map((name) => [name, [] as string[]]));
+      const versions = new Map(names.map((name) => [name, 1]));
+      // Each turn meets the snapshot the previous one wrote, another server's but twice.
+      const turns = [b, a, inWorker, b, inWorker, inWorker, a, b, a];
+      for (const [i, at] of turns.entries()) {
+        const tag = `app/o${i}`;
+        const name = succinctBinNameFor(succinct, tag);
+        held.get(name)!.push(tag);
+        versions.set(name, versions.get(name)! + 1);
+        const before = at.store.publishCounts;
+        const res = await post(at.url, gun, {
+          [name]: sign(bin(versions.get(name)!, held.get(name)!), keys.releases),
+        });
+        expect(res.status, `turn ${i}`).toBe(200);
+        // Spliced, and checked where its size says: the other's snapshot is read by one scan, not parsed.
+        expect(at.store.publishCounts, `turn ${i}`).toEqual({
+          checkedInWorker: before.checkedInWorker + (at === inWorker ? 1 : 0),
+          snapshotsSpliced: before.snapshotsSpliced + 1,
+          snapshotsWhole: before.snapshotsWhole,
+        });
+        const snapshot = await checkedSnapshot(at.url, gun, names);
+        expect(snapshot.metadata.signed.version).toBe(i + 2);
+        expect(snapshot.metadata.signed.meta[`${name}.json`]!.version).toBe(versions.get(name));
+      }
+      // A stale bin is still a rollback, on the event loop and in the worker alike.
+      const name = succinctBinNameFor(succinct, 'app/o0');
+      for (const at of [a, inWorker]) {
+        const res = await post(at.url, gun, { [name]: sign(bin(1, []), keys.releases) });
+        expect(res.status).toBe(409);
+        expect(res.json.error).toMatchObject({ code: 'ROLLBACK' });
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+});
+
 describe('--max-hash-bins', () => {
   it('bins are limited apart from named roles: 16 pass a limit of 2 named roles, 32 are DELEGATION_LIMIT', async () => {
     const gun = 'example.com/bins/limit';

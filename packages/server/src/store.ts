@@ -20,7 +20,7 @@ import {
 } from './store/collection.js';
 import { DocumentCache } from './store/documents.js';
 import { OnlineKeys, type OnlineRole, serverKeyidsOf } from './store/keys.js';
-import { type PublishContext, type PublishResult, publish } from './store/publish.js';
+import { type PublishContext, type PublishCounts, type PublishResult, publish } from './store/publish.js';
 import { dueForResign, resign } from './store/resign.js';
 import { type LoadedState, loadState } from './store/state.js';
 import type { OnlineKeyToken } from './token-keys.js';
@@ -92,7 +92,13 @@ export class Store {
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1000,
       maxHashBins: options.maxHashBins ?? DEFAULT_MAX_HASH_BINS,
       verifier: new UpdateVerifier(options.verifier ?? DEFAULT_VERIFIER),
+      counts: { checkedInWorker: 0, snapshotsSpliced: 0, snapshotsWhole: 0 },
     };
+  }
+
+  /** What this process's publishes did: checks in the worker, snapshots spliced or made whole (ADR 0017 section 12). */
+  get publishCounts(): Readonly<PublishCounts> {
+    return { ...this.ctx.counts };
   }
 
   /** An update body's hold that also counts it among the large update bodies (UpdateVerifier.holdBody). */

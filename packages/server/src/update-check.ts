@@ -55,8 +55,17 @@ export interface UpdateFacts {
   readonly snapshotOnline: boolean;
   /** The key ids the would-be root gives the online roles: who signs the new snapshot and timestamp. */
   readonly onlineKeyids: { readonly timestamp: readonly string[]; readonly snapshot: readonly string[] };
-  /** What the server's next snapshot lists (every targets role of the would-be state), when it signs one. */
+  /**
+   * What the server's next snapshot lists (every targets role of the would-be state), when it
+   * signs one and the stored snapshot is not indexed (else `snapshotChanges`).
+   */
   readonly snapshotMeta: Readonly<Record<string, MetaFile>> | undefined;
+  /**
+   * When the server signs the next snapshot and the state's entries were the indexed stored
+   * snapshot's: the entries the update sets in it (core's SnapshotChanges, less the base the
+   * caller holds), a few whatever the number of roles.
+   */
+  readonly snapshotChanges?: readonly (readonly [string, MetaFile])[] | undefined;
 }
 
 /**
@@ -67,11 +76,13 @@ export function* checkingUpdate(check: UpdateCheck): UpdateSteps<UpdateFacts> {
   const update = yield* validatingUpdate(check);
   checkDelegationCount(update, check);
   const root = update.root.metadata.signed;
+  const delta = update.snapshotOnline ? update.snapshotChanges() : undefined;
   return {
     changed: update.changed.map((c) => changedFact(check.crypto, c.role, storedOf(update, c.role))),
     snapshotOnline: update.snapshotOnline,
     onlineKeyids: { timestamp: root.roles.timestamp.keyids, snapshot: root.roles.snapshot.keyids },
-    snapshotMeta: update.snapshotOnline ? update.snapshotMeta() : undefined,
+    snapshotMeta: update.snapshotOnline && delta === undefined ? update.snapshotMeta() : undefined,
+    snapshotChanges: delta && [...delta.changes],
   };
 }
 

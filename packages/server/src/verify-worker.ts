@@ -17,7 +17,7 @@ import {
   TufaError,
 } from '@tufa/core';
 import { createNodeCrypto } from '@tufa/core/node';
-import { running, SnapshotEntries, StoredRoles } from './store/stored-roles.js';
+import { IndexedEntries, running, SnapshotEntries, StoredRoles } from './store/stored-roles.js';
 import { checkingUpdate, errorMessage, withCurrentVersions } from './update-check.js';
 import type {
   CheckOutcome,
@@ -36,7 +36,9 @@ function parsed(rows: readonly StoredBytes[]): Map<string, StoredRole> {
   const out = new Map<string, StoredRole>();
   for (const row of rows) {
     const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
-    out.set(row.role, parseSignedEnvelope(type, row.bytes, { role: row.role, sha256: row.sha256 }));
+    // A snapshot in the server's shape by one scan, as the event loop reads it (state.ts).
+    const options = { role: row.role, sha256: row.sha256, snapshotOnDemand: true };
+    out.set(row.role, parseSignedEnvelope(type, row.bytes, options));
   }
   return out;
 }
@@ -72,7 +74,7 @@ async function answer(job: WorkerJob): Promise<CheckOutcome> {
     let entries: ReadonlyMap<string, StoredRoleEntry> | undefined =
       job.entries === undefined ? undefined : entriesOf(job.entries);
     if (entries === undefined && snapshot !== undefined) {
-      const fromSnapshot = SnapshotEntries.of(snapshot.metadata.signed);
+      const fromSnapshot = IndexedEntries.of(snapshot) ?? SnapshotEntries.of(snapshot.metadata.signed);
       if (fromSnapshot !== undefined) {
         entries = fromSnapshot;
         versions = () => {

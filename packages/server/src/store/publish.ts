@@ -11,12 +11,18 @@ import {
   type Metadata,
   type MetaFile,
   metaFileFor,
+  metaWithChanges,
   newSnapshot,
   newTimestamp,
+  parseIndexedSnapshot,
+  type Snapshot,
   type SnapshotChanges,
+  type SnapshotIndex,
+  type StoredRole,
   serializeMetadata,
   sha256Of,
   signMetadata,
+  snapshotIndexOf,
   snapshotWithChanges,
   type Timestamp,
   TufaError,
@@ -51,6 +57,15 @@ export interface PublishContext extends CollectionContext {
   readonly maxHashBins: number;
   /** Checks large updates off the event loop. */
   readonly verifier: UpdateVerifier;
+  /** What this process's publishes did so far (Store.publishCounts). */
+  readonly counts: PublishCounts;
+}
+
+/** Updates checked in the verification worker, and server-signed snapshots spliced from the stored one or made whole. */
+export interface PublishCounts {
+  checkedInWorker: number;
+  snapshotsSpliced: number;
+  snapshotsWhole: number;
 }
 
 export interface PublishResult {
@@ -90,6 +105,7 @@ export async function publish(
     }
     const now = ctx.now();
     const { rows, keyRows } = await rowsAndKeys(client, id);
+    await readStoredSnapshot(ctx, client, id, rows);
     const serverKeyids = serverKeyidsOf(keyRows);
     const check: CheckRequest = { client, id, rows, uploads, now, serverKeyids };
     const checked = ctx.verifier.inWorker(bytesToParse(ctx, id, rows, uploads))
@@ -203,6 +219,26 @@ interface Checked {
   currentSnapshot: CurrentSnapshot | undefined;
 }
 
+/**
+ * A server-signed snapshot another process wrote, read by one scan when it is in the server's
+ * shape (core's parseIndexedSnapshot) and held parsed: its 2.1 MB at 16,384 bins are then no
+ * bytes to parse (bytesToParse), and the next snapshot is spliced from its index on either side.
+ * One that is not is left to the check (parsed in full, in the worker when large).
+ */
+async function readStoredSnapshot(
+  ctx: PublishContext,
+  client: pg.ClientBase,
+  id: string,
+  rows: readonly StateRow[],
+): Promise<void> {
+  const row = rows.find((r) => r.role === 'snapshot');
+  if (row?.server_signed !== true || ctx.documents.get(id, 'snapshot', row.sha256) !== undefined) return;
+  const [fetched] = await fetchDocuments(client, id, [row]);
+  if (fetched === undefined) return;
+  const stored = parseIndexedSnapshot(new Uint8Array(fetched.data), { sha256: fetched.sha256 });
+  if (stored !== undefined) ctx.documents.remember(id, 'snapshot', fetched.sha256, stored);
+}
+
 /** Bytes the event loop would parse to check the update here: the uploads and the stored documents not held parsed. */
 function bytesToParse(
   ctx: PublishContext,
@@ -272,6 +308,7 @@ async function checkHere(ctx: PublishContext, request: CheckRequest): Promise<Ch
  * The documents the steps ask for (a RoleRequest) are read here and parsed there.
  */
 async function checkInWorker(ctx: PublishContext, request: CheckRequest): Promise<Checked> {
+  ctx.counts.checkedInWorker++;
   const { client, id, rows, uploads, now, serverKeyids } = request;
   const replacedVersions: [string, number][] = [];
   const sent = new Map<string, StoredBytes>();
@@ -322,6 +359,17 @@ async function checkInWorker(ctx: PublishContext, request: CheckRequest): Promis
         : everyRow(client, id, rows, uploads),
   );
   const { facts } = checked;
+  const delta = facts.snapshotChanges;
+  let base: SnapshotIndex | undefined;
+  if (delta !== undefined) {
+    // The worker read the entries from the stored snapshot's index: the same bytes index here.
+    const storedDoc = sent.get('snapshot');
+    const held = ctx.documents.get(id, 'snapshot', storedDoc?.sha256 ?? '');
+    const stored = held ?? (storedDoc && parseIndexedSnapshot(storedDoc.bytes, { sha256: storedDoc.sha256 }));
+    base = stored && snapshotIndexOf(stored as StoredRole<Snapshot>);
+    if (base === undefined)
+      throw new TufaError('INTERNAL', 'the stored snapshot the worker indexed is not indexed here');
+  }
   const changed = facts.changed.map(
     (c): NewRow => ({ ...c, bytes: checked.uploads.get(c.role)!, serverSigned: false }),
   );
@@ -331,7 +379,11 @@ async function checkInWorker(ctx: PublishContext, request: CheckRequest): Promis
     changed,
     snapshotOnline: facts.snapshotOnline,
     onlineKeyids: facts.onlineKeyids,
-    snapshotMeta: () => facts.snapshotMeta! as Record<string, MetaFile>,
+    snapshotMeta: () =>
+      base === undefined
+        ? (facts.snapshotMeta! as Record<string, MetaFile>)
+        : metaWithChanges(base, new Map(delta)),
+    snapshotChanges: () => base && { base, changes: new Map(delta) },
     currentSnapshot:
       uploadedSnapshot !== undefined
         ? {
@@ -440,10 +492,11 @@ export async function signOnline(
     const expires = formatExpires(args.now + ctx.snapshotExpiry);
     // The stored snapshot with the update's entries spliced in when it is indexed; else made whole.
     const delta = args.snapshotChanges?.();
-    const snapshot =
-      (delta &&
-        snapshotWithChanges(delta.base, { version: snapshotVersion, expires, changes: delta.changes })) ??
-      newSnapshot({ version: snapshotVersion, expires, meta: args.snapshotMeta() });
+    const spliced =
+      delta && snapshotWithChanges(delta.base, { version: snapshotVersion, expires, changes: delta.changes });
+    const snapshot = spliced ?? newSnapshot({ version: snapshotVersion, expires, meta: args.snapshotMeta() });
+    if (spliced !== undefined) ctx.counts.snapshotsSpliced++;
+    else ctx.counts.snapshotsWhole++;
     const md = await signMetadata(snapshot, [signerFor(signers, args.onlineKeyids.snapshot, 'snapshot')]);
     snapshotBytes = serializeMetadata(md);
     // Hashed once, for the timestamp and the row alike.

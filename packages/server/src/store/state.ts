@@ -111,7 +111,12 @@ async function fetchParsed(
     const type = (['root', 'snapshot', 'timestamp'] as const).find((t) => t === row.role) ?? 'targets';
     out.set(
       row.role,
-      parseSignedEnvelope(type, new Uint8Array(row.data), { role: row.role, sha256: row.sha256 }),
+      parseSignedEnvelope(type, new Uint8Array(row.data), {
+        role: row.role,
+        sha256: row.sha256,
+        // A server-written snapshot by one scan: its index kept for the next splice (ADR 0017 section 12).
+        snapshotOnDemand: true,
+      }),
     );
   }
   return out;
