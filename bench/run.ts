@@ -61,6 +61,8 @@ const ONLY = new Set((process.env.TUFA_BENCH_ONLY ?? 'get,publish,bins,cli,clien
 const BIN_TARGETS = QUICK ? 100_000 : 1_000_000;
 const BIN_BITS = QUICK ? 10 : 14;
 const BIN_PUBLISHES = 100;
+/** Bin publishes from two servers on one database, alternating. */
+const BIN_TURNS = 40;
 const GET_SECONDS = QUICK ? 1 : 2;
 const GET_RUNS = QUICK ? 1 : 3;
 const PUBLISH_SIZES = QUICK ? [1000, 10_000] : [1000, 10_000, 100_000];
@@ -451,6 +453,29 @@ async function benchBins(clusterUrl: string): Promise<void> {
     target: '<= 120 MB',
     verdict: verdict(rss <= 120 * 1_000_000),
     values: { rss_bytes: rss },
+  });
+
+  // N servers on one database: each publish meets a snapshot the other process wrote.
+  log(`bins: ${BIN_TURNS} publishes into one bin from two servers in turn`);
+  const second = await startTufaServer('bins-2', databaseUrl.toString());
+  const turns = successiveBinUpdates(c, BIN_TARGETS + BIN_PUBLISHES + 1, BIN_TURNS + 1);
+  await timePublishes(second, gun, turns.slice(0, 1));
+  const bothCpu = () => cpuMsOf(server.service.child.pid!) + cpuMsOf(second.service.child.pid!);
+  const turnsCpuBefore = bothCpu();
+  const inTurn: number[] = [];
+  for (const [i, body] of turns.slice(1).entries()) {
+    inTurn.push(...(await timePublishes(i % 2 === 0 ? server : second, gun, [body])));
+  }
+  const cpuPerTurn = (bothCpu() - turnsCpuBefore) / inTurn.length;
+  await second.service.stop();
+  row({
+    section: 'bins',
+    baseline: '',
+    metric: `POST adding 1 target to one bin of ${fmt(binCount)}, two servers in turn (median of ${inTurn.length})`,
+    tufa: `${ms(median(inTurn))} (CPU of both servers ${ms(cpuPerTurn)} a publish)`,
+    target: '<= 20 ms',
+    verdict: verdict(median(inTurn) <= 20),
+    values: { median_ms: median(inTurn), server_cpu_ms: cpuPerTurn },
   });
 
   log('bins: client cold refresh + lookup (root, timestamp, snapshot, targets, one bin)');
