@@ -181,7 +181,7 @@ const SERVER_BIN = join(REPO, 'packages/server/dist/bin.js');
 const SERVER_NODE_ARGS = (process.env.TUFA_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 /** A publishing token (push, pull, delete on every GUN) when the server has access control. */
-async function createToken(dbArgs: string[]): Promise<string | undefined> {
+async function createToken(dbArgs: string[], name = 'bench'): Promise<string | undefined> {
   const help = await runOk(process.execPath, [SERVER_BIN, '--help']);
   if (!help.stdout.includes('token create')) return undefined;
   const r = await runOk(
@@ -191,7 +191,7 @@ async function createToken(dbArgs: string[]): Promise<string | undefined> {
       'token',
       'create',
       '--name',
-      'bench',
+      name,
       '--scope',
       'push:*',
       '--scope',
@@ -244,7 +244,8 @@ async function startTufaServer(
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/_health`, service, 90_000);
   // After the start: administration commands never create (or migrate) a database themselves.
-  const token = await createToken(dbArgs);
+  // Token names are one per database: a second server on it (bins-2) names its own.
+  const token = await createToken(dbArgs, `bench-${name}`);
   return { name, base, token, service, rss: () => rssOf(service.child.pid!) };
 }
 
