@@ -35,7 +35,7 @@ export interface ServerConfig {
   verifyWorkerMemory?: number | undefined;
   /** How long the verification worker stays once no update waits, ms (default 10 s). */
   verifyWorkerIdle?: number | undefined;
-  /** The verification worker stays idle only while its heap is at most this, bytes (default 32 MiB). */
+  /** The verification worker stays idle only while its heap is at most this, bytes (default 24 MiB). */
   verifyWorkerIdleHeap?: number | undefined;
   /** Milliseconds. */
   requestTimeout: number;
@@ -174,7 +174,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'verify-worker-idle-heap',
     env: 'TUFA_VERIFY_WORKER_IDLE_HEAP',
     help: 'the verification worker stays idle only while its heap is at most this (m); past it, it stops at once',
-    default: '32m',
+    default: '24m',
   },
   {
     flag: 'request-timeout',

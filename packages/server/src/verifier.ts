@@ -33,13 +33,14 @@ export interface VerifierOptions {
   readonly idleMs?: number;
   /**
    * The worker stays idle only while its heap after the last check is at most this, MiB (default
-   * 32; a 10,000-target targets leaves 19): after a check that grew it beyond (100,000 targets: 38),
-   * it stops at once and that memory goes back (V8 keeps a grown heap while the thread lives).
+   * 24; a 10,000-target targets leaves 19): after a check that grew it beyond (100,000 targets: 38;
+   * an update of a few hundred hash bins: 31), it stops at once and that memory goes back (V8
+   * keeps a grown heap while the thread lives).
    */
   readonly idleHeapMb?: number;
 }
 
-const IDLE_HEAP_MB = 32;
+const IDLE_HEAP_MB = 24;
 
 export const DEFAULT_VERIFIER: VerifierOptions = Object.freeze({
   threshold: 1024 * 1024,
