@@ -182,7 +182,11 @@ async function startEarlyDownloads(ctx: ClientContext): Promise<EarlyDownloads |
   const download = quiet(
     fetchMetadata(ctx, { role: 'root', fileName: `${version}.root.json`, maxBytes: ctx.maxSizes.root }),
   );
-  return { rootProbe: { version, download }, timestamp: downloadTimestamp(ctx) };
+  const timestamp = downloadTimestamp(ctx);
+  // One turn of the event loop, so that the connections (on a near server, the requests too) go
+  // out before the checks that follow, which may not yield until they are done (a pinned root given as bytes).
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return { rootProbe: { version, download }, timestamp };
 }
 
 /**
