@@ -184,6 +184,29 @@ describe('refresh and cache', () => {
     ]);
   });
 
+  it('stops the early requests when a local check refuses first', async () => {
+    s = await setup();
+    await s.client.refresh();
+    const file = join(cacheDir(), 'root.json');
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    doc.signed.expires = '2099-01-01T00:00:00Z';
+    await writeFile(file, JSON.stringify(doc));
+    // A server that never answers: only an abort ends these requests.
+    const signals: AbortSignal[] = [];
+    const silent = s.newClient({
+      fetch: (_url, init) => {
+        signals.push(init.signal);
+        return new Promise((_resolve, reject) => {
+          init.signal.addEventListener('abort', () => reject(new Error('aborted')));
+        });
+      },
+    });
+    const err = await silent.refresh().catch((e) => e);
+    expect([err.code, err.role, err.details.source]).toEqual(['BAD_SIGNATURE', 'root', 'cache']);
+    expect(signals).toHaveLength(2);
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, true]);
+  });
+
   it('makes no request before it refuses a cached root that does not parse', async () => {
     s = await setup();
     await s.client.refresh();

@@ -43,7 +43,22 @@ export async function refreshTrustedMetadata(
   if (ctx.offline) return loadOffline(ctx, { ...options, now });
   // Requested before the local checks so that the round trips overlap them; used in 5.3 and 5.4 only.
   const early = await startEarlyDownloads(ctx);
-  const { set, tofu } = await loadTrustedRoot(ctx, { ...options, now });
+  try {
+    return await refreshOnline(ctx, { ...options, now }, early);
+  } finally {
+    // A download never awaited (a local check refused first, a probe for another version) stops.
+    early?.stop();
+  }
+}
+
+/** 5.3-5.6 online, from the trusted root on, with the early downloads when there are some. */
+async function refreshOnline(
+  ctx: ClientContext,
+  options: TrustedRootOptions,
+  early: EarlyDownloads | undefined,
+): Promise<{ set: TrustedMetadataSet; result: RefreshResult }> {
+  const now = options.now;
+  const { set, tofu } = await loadTrustedRoot(ctx, options);
   // A publisher's view (a set that allows expired metadata) leaves the cache alone.
   const persist = async (role: string, bytes: Uint8Array) => {
     if (!set.allowExpired) await ctx.cache.write(role, bytes);
@@ -138,9 +153,14 @@ export async function refreshTrustedMetadata(
 }
 
 /** timestamp.json's download; a failure is reported where it is awaited, never as an unhandled rejection. */
-function downloadTimestamp(ctx: ClientContext): Promise<Uint8Array> {
+function downloadTimestamp(ctx: ClientContext, signal?: AbortSignal): Promise<Uint8Array> {
   return quiet(
-    fetchMetadata(ctx, { role: 'timestamp', fileName: 'timestamp.json', maxBytes: ctx.maxSizes.timestamp }),
+    fetchMetadata(ctx, {
+      role: 'timestamp',
+      fileName: 'timestamp.json',
+      maxBytes: ctx.maxSizes.timestamp,
+      ...(signal === undefined ? {} : { signal }),
+    }),
   );
 }
 
@@ -153,6 +173,8 @@ interface EarlyDownloads {
   timestamp: Promise<Uint8Array>;
   /** `VERSION.root.json` for the version after the cached root's. */
   rootProbe: { version: number; download: Promise<Uint8Array> };
+  /** Ends whichever of the two is still in flight. */
+  stop(): void;
 }
 
 /**
@@ -178,15 +200,22 @@ async function startEarlyDownloads(ctx: ClientContext): Promise<EarlyDownloads |
   } catch {
     return undefined; // refused by loadTrustedRoot, before any request, as without this
   }
+  const controller = new AbortController();
+  const signal = controller.signal;
   // The probe first, as the workflow asks for them.
   const download = quiet(
-    fetchMetadata(ctx, { role: 'root', fileName: `${version}.root.json`, maxBytes: ctx.maxSizes.root }),
+    fetchMetadata(ctx, {
+      role: 'root',
+      fileName: `${version}.root.json`,
+      maxBytes: ctx.maxSizes.root,
+      signal,
+    }),
   );
-  const timestamp = downloadTimestamp(ctx);
+  const timestamp = downloadTimestamp(ctx, signal);
   // One turn of the event loop, so that the connections (on a near server, the requests too) go
   // out before the checks that follow, which may not yield until they are done (a pinned root given as bytes).
   await new Promise<void>((resolve) => setImmediate(resolve));
-  return { rootProbe: { version, download }, timestamp };
+  return { rootProbe: { version, download }, timestamp, stop: () => controller.abort() };
 }
 
 /**
