@@ -212,8 +212,8 @@ async function startEarlyDownloads(ctx: ClientContext): Promise<EarlyDownloads |
     }),
   );
   const timestamp = downloadTimestamp(ctx, signal);
-  // One turn of the event loop, so that the connections (on a near server, the requests too) go
-  // out before the checks that follow, which may not yield until they are done (a pinned root given as bytes).
+  // One turn of the event loop: the connections open before the checks that follow, which may not
+  // yield until they are done (a pinned root given as bytes); the requests leave at the next turn.
   await new Promise<void>((resolve) => setImmediate(resolve));
   return { rootProbe: { version, download }, timestamp, stop: () => controller.abort() };
 }
