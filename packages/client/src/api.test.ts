@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { createClient, type Notice } from '@tufa/client';
 import { isTufaError } from '@tufa/client/errors';
 import { bumpVersion, expiresIn, newTargets, targetFileFor, withDelegation, withRootRole } from '@tufa/core';
+import { createNodeCrypto } from '@tufa/core/node';
 import { codeOf, DAY, GUN, NOW, testCrypto, testKey, text } from '@tufa/testing';
 import { cachedVersions, type Setup, setup } from '@tufa/testing/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -140,6 +141,83 @@ describe('refresh and cache', () => {
     });
     expect((await counting.refresh()).timestamp).toBe(1);
     expect(most).toBe(2);
+  });
+
+  it('asks for the N+1 root and timestamp.json before it checks a signature of the cached root', async () => {
+    s = await setup();
+    await s.client.refresh();
+    const events: string[] = [];
+    const crypto = createNodeCrypto();
+    const watched = s.newClient({
+      fetch: (url, init) => {
+        events.push(url.slice(url.lastIndexOf('/') + 1));
+        return fetch(url, init);
+      },
+      crypto: {
+        ...crypto,
+        verifier: (key) => {
+          events.push('verify');
+          return crypto.verifier(key);
+        },
+      },
+    });
+    expect((await watched.refresh()).root).toBe(1);
+    expect(events.slice(0, 3)).toEqual(['2.root.json', 'timestamp.json', 'verify']);
+  });
+
+  it('follows the chain from the pinned root when the cached root (which named the early probe) is not trusted', async () => {
+    s = await setup();
+    s.sim.rotateRoot((r) => r);
+    // Trusted on first use: the cache holds root v2, under no pin.
+    const tofu = s.newClient({ trust: {} });
+    expect((await tofu.refresh()).root).toBe(2);
+    s.sim.rotateRoot((r) => r);
+    const before = s.sim.requests.length;
+    // Pinned to v1: the cache is started again from v1; the early probe (3.root.json, named by the
+    // cached v2) is not taken for v2, only for v3, once v2 is trusted.
+    expect((await s.newClient().refresh()).root).toBe(3);
+    expect(s.sim.requests.slice(before, before + 4)).toEqual([
+      'metadata/3.root.json',
+      'metadata/timestamp.json',
+      'metadata/2.root.json',
+      'metadata/4.root.json',
+    ]);
+  });
+
+  it('stops the early requests when a local check refuses first', async () => {
+    s = await setup();
+    await s.client.refresh();
+    const file = join(cacheDir(), 'root.json');
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    doc.signed.expires = '2099-01-01T00:00:00Z';
+    await writeFile(file, JSON.stringify(doc));
+    // A server that never answers: only an abort ends these requests.
+    const signals: AbortSignal[] = [];
+    const silent = s.newClient({
+      fetch: (_url, init) => {
+        signals.push(init.signal);
+        return new Promise((_resolve, reject) => {
+          init.signal.addEventListener('abort', () => reject(new Error('aborted')));
+        });
+      },
+    });
+    const err = await silent.refresh().catch((e) => e);
+    expect([err.code, err.role, err.details.source]).toEqual(['BAD_SIGNATURE', 'root', 'cache']);
+    expect(signals).toHaveLength(2);
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, true]);
+  });
+
+  it('makes no request before it refuses a cached root that does not parse', async () => {
+    s = await setup();
+    await s.client.refresh();
+    await writeFile(join(cacheDir(), 'root.json'), '{"signed": trunc');
+    const before = s.sim.requests.length;
+    const err = await s
+      .newClient()
+      .refresh()
+      .catch((e) => e);
+    expect([err.code, err.details.source]).toEqual(['INVALID_JSON', 'cache']);
+    expect(s.sim.requests.slice(before)).toEqual([]);
   });
 
   it('asks for gzip for metadata, and for nothing for a target file', async () => {

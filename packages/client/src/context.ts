@@ -102,7 +102,7 @@ export function acceptedBytes(metadata: Metadata): Uint8Array | undefined {
 /** Downloads a metadata file from the metadata base URL, bounded in bytes and in time. */
 export function fetchMetadata(
   ctx: ClientContext,
-  file: { role: string; fileName: string; maxBytes: number; statedLength?: number },
+  file: { role: string; fileName: string; maxBytes: number; statedLength?: number; signal?: AbortSignal },
 ): Promise<Uint8Array> {
   if (ctx.offline) {
     // Every offline path reads the cache instead; reaching here is a bug, never a request.
@@ -118,6 +118,7 @@ export function fetchMetadata(
     fetch: ctx.fetch,
     gzip: true,
     ...(file.statedLength === undefined ? {} : { statedLength: file.statedLength }),
+    ...(file.signal === undefined ? {} : { signal: file.signal }),
   });
 }
 

@@ -32,6 +32,27 @@ describe('download', () => {
     expect(pulled).toBeLessThanOrEqual(2);
   });
 
+  it("stops when the caller's signal aborts, before or during the download, as NETWORK", async () => {
+    const stalled: FetchLike = (_url, init) =>
+      new Promise((_resolve, reject) => {
+        init.signal.addEventListener('abort', () => reject(new Error('aborted')));
+      });
+    const during = new AbortController();
+    const pending = download('http://127.0.0.1/x', {
+      ...base,
+      maxBytes: 10,
+      fetch: stalled,
+      signal: during.signal,
+    });
+    during.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'NETWORK', role: 'timestamp' });
+    const before = new AbortController();
+    before.abort();
+    await expect(
+      download('http://127.0.0.1/x', { ...base, maxBytes: 10, fetch: stalled, signal: before.signal }),
+    ).rejects.toMatchObject({ code: 'NETWORK', role: 'timestamp' });
+  });
+
   it('cuts an undeclared endless body at the bound', async () => {
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {

@@ -348,6 +348,8 @@ export interface DownloadOptions {
    * buffer of that size, so the document is held once, never as chunks plus their copy.
    */
   statedLength?: number;
+  /** The caller's: when it aborts, the download stops (and rejects, as NETWORK). */
+  signal?: AbortSignal;
 }
 
 type Reason = { kind: 'timeout'; what: string; limit: number } | { kind: 'caller' };
@@ -392,9 +394,13 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
     });
   };
 
+  const callerAbort = () => abort({ kind: 'caller' });
+  if (options.signal?.aborted === true) callerAbort();
+  options.signal?.addEventListener('abort', callerAbort, { once: true });
   const connectTimer = after(timeouts.connectMs, 'connect timeout (ms)');
   if (options.total) after(timeouts.totalMs, 'total download time (ms)');
   try {
+    if (reason !== undefined) throw translate(new Error('aborted'));
     let response: FetchResponse;
     try {
       response = await options.fetch(
@@ -484,6 +490,7 @@ export async function* streamDownload(url: string, options: DownloadOptions): As
       yield chunk.value;
     }
   } finally {
+    options.signal?.removeEventListener('abort', callerAbort);
     for (const t of timers) clearTimeout(t);
     if (reason === undefined) reason = { kind: 'caller' };
     controller.abort();

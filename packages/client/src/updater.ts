@@ -3,7 +3,7 @@
  * and top-level targets, in the spec's order, each through core's TrustedMetadataSet, keeping
  * what it accepted in the cache. It decides what to fetch and what to keep; the rules are core's.
  */
-import { isTufaError, type Root, type TrustedMetadataSet, TufaError } from '@tufa/core';
+import { isTufaError, parseMetadata, type Root, type TrustedMetadataSet, TufaError } from '@tufa/core';
 import {
   accepted,
   type ClientContext,
@@ -41,7 +41,24 @@ export async function refreshTrustedMetadata(
   const now = ctx.clock();
   if (!Number.isFinite(now)) throw new TufaError('INVALID_ARGUMENT', 'the clock must return a finite time');
   if (ctx.offline) return loadOffline(ctx, { ...options, now });
-  const { set, tofu } = await loadTrustedRoot(ctx, { ...options, now });
+  // Requested before the local checks so that the round trips overlap them; used in 5.3 and 5.4 only.
+  const early = await startEarlyDownloads(ctx);
+  try {
+    return await refreshOnline(ctx, { ...options, now }, early);
+  } finally {
+    // A download never awaited (a local check refused first, a probe for another version) stops.
+    early?.stop();
+  }
+}
+
+/** 5.3-5.6 online, from the trusted root on, with the early downloads when there are some. */
+async function refreshOnline(
+  ctx: ClientContext,
+  options: TrustedRootOptions,
+  early: EarlyDownloads | undefined,
+): Promise<{ set: TrustedMetadataSet; result: RefreshResult }> {
+  const now = options.now;
+  const { set, tofu } = await loadTrustedRoot(ctx, options);
   // A publisher's view (a set that allows expired metadata) leaves the cache alone.
   const persist = async (role: string, bytes: Uint8Array) => {
     if (!set.allowExpired) await ctx.cache.write(role, bytes);
@@ -52,17 +69,20 @@ export async function refreshTrustedMetadata(
 
   // 5.3: follow root rotations N+1, N+2, … until none is found (bounded).
   const last = set.root.signed.version + ctx.maxRootRotations;
-  let timestampDownload: Promise<Uint8Array> | undefined;
+  let timestampDownload = early?.timestamp;
   for (let version = set.root.signed.version + 1; version <= last; version++) {
     let bytes: Uint8Array;
     try {
-      const download = fetchMetadata(ctx, {
-        role: 'root',
-        fileName: `${version}.root.json`,
-        maxBytes: ctx.maxSizes.root,
-      });
-      // Downloaded beside the first root probe (one round trip instead of two), checked only after
-      // the root chain: 5.4 verifies it against the newest root whenever its bytes arrived.
+      // The early probe only when it asked for this very version (its guess came from unchecked bytes).
+      const download =
+        early?.rootProbe.version === version
+          ? early.rootProbe.download
+          : fetchMetadata(ctx, {
+              role: 'root',
+              fileName: `${version}.root.json`,
+              maxBytes: ctx.maxSizes.root,
+            });
+      // Else downloaded beside the first root probe (one round trip instead of two).
       timestampDownload ??= downloadTimestamp(ctx);
       bytes = await download;
     } catch (err) {
@@ -87,6 +107,7 @@ export async function refreshTrustedMetadata(
     load: (b) => accepted(set.updateTimestamp(b, { cached: true }), b),
   });
   const held = set.timestamp;
+  // Downloaded while the root chain was checked, checked only now: 5.4, against the newest root.
   const timestampBytes = await (timestampDownload ?? downloadTimestamp(ctx));
   const timestamp = accepted(set.updateTimestamp(timestampBytes), timestampBytes);
   if (timestamp !== held) await persist('timestamp', timestampBytes);
@@ -132,14 +153,69 @@ export async function refreshTrustedMetadata(
 }
 
 /** timestamp.json's download; a failure is reported where it is awaited, never as an unhandled rejection. */
-function downloadTimestamp(ctx: ClientContext): Promise<Uint8Array> {
-  const download = fetchMetadata(ctx, {
-    role: 'timestamp',
-    fileName: 'timestamp.json',
-    maxBytes: ctx.maxSizes.timestamp,
-  });
+function downloadTimestamp(ctx: ClientContext, signal?: AbortSignal): Promise<Uint8Array> {
+  return quiet(
+    fetchMetadata(ctx, {
+      role: 'timestamp',
+      fileName: 'timestamp.json',
+      maxBytes: ctx.maxSizes.timestamp,
+      ...(signal === undefined ? {} : { signal }),
+    }),
+  );
+}
+
+function quiet(download: Promise<Uint8Array>): Promise<Uint8Array> {
   download.catch(() => undefined);
   return download;
+}
+
+interface EarlyDownloads {
+  timestamp: Promise<Uint8Array>;
+  /** `VERSION.root.json` for the version after the cached root's. */
+  rootProbe: { version: number; download: Promise<Uint8Array> };
+  /** Ends whichever of the two is still in flight. */
+  stop(): void;
+}
+
+/**
+ * A warm refresh's first two requests (timestamp.json, the N+1 root probe), started before the
+ * local checks of the pinned and cached roots so that the round trip to the repository overlaps
+ * them. Nothing is trusted here: the bytes are checked where the workflow checks them, the probe's
+ * version (read from the cached root, unverified) only names a file, and a probe for another
+ * version than the one after the trusted root is not used. Without a cached root that parses
+ * (first use, a damaged cache) nothing starts early: such a refresh may be refused before any
+ * request, as it was.
+ */
+async function startEarlyDownloads(ctx: ClientContext): Promise<EarlyDownloads | undefined> {
+  let cached: Uint8Array | undefined;
+  try {
+    cached = await ctx.cache.read('root', ctx.maxSizes.root);
+  } catch {
+    // loadTrustedRoot reads the cached root again and refuses it with its own error.
+  }
+  if (cached === undefined) return undefined;
+  let version: number;
+  try {
+    version = parseMetadata('root', cached).signed.version + 1;
+  } catch {
+    return undefined; // refused by loadTrustedRoot, before any request, as without this
+  }
+  const controller = new AbortController();
+  const signal = controller.signal;
+  // The probe first, as the workflow asks for them.
+  const download = quiet(
+    fetchMetadata(ctx, {
+      role: 'root',
+      fileName: `${version}.root.json`,
+      maxBytes: ctx.maxSizes.root,
+      signal,
+    }),
+  );
+  const timestamp = downloadTimestamp(ctx, signal);
+  // One turn of the event loop: the connections open before the checks that follow, which may not
+  // yield until they are done (a pinned root given as bytes); the requests leave at the next turn.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return { rootProbe: { version, download }, timestamp, stop: () => controller.abort() };
 }
 
 /**

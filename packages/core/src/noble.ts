@@ -14,7 +14,7 @@ import {
   type IncrementalHash,
   type KeyVerifier,
 } from './crypto.js';
-import { acceptablePublicKey } from './ed25519-points.js';
+import { acceptablePublicKey, isTorsionFree } from './ed25519-points.js';
 import { toHex } from './encoding.js';
 import { TufaError } from './errors.js';
 import { keyVerifier, type VerifierBackend } from './key-verifier.js';
@@ -60,7 +60,7 @@ export function createNobleCrypto(): CryptoProvider {
       try {
         if (!ed.verify(signature, message, publicKey, { zip215: false })) return false;
         // noble checks the cofactored equation: with a torsion-free R it is the cofactorless one.
-        return ed.Point.fromBytes(signature.subarray(0, 32), false).isTorsionFree();
+        return isTorsionFree(ed.Point.fromBytes(signature.subarray(0, 32), false));
       } catch {
         return false;
       }
