@@ -23,6 +23,7 @@ import {
   type RequestInfo,
   readBody,
   requireJson,
+  settleHttpShapes,
   statusOf,
 } from './http.js';
 import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './metrics.js';
@@ -249,6 +250,8 @@ export function createRequestListener(
   options: AppOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, metrics, access, tokens, logger } = options;
+  // Before any request reaches node:http in this process: see settleHttpShapes.
+  settleHttpShapes();
   // gzip copies of the metadata this listener serves (Accept-Encoding), by content.
   const compressed = new CompressedCopies();
   const bodyBudget = options.bodyBudget ?? new BodyBudget(2 * options.bodyLimit);
