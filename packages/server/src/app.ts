@@ -23,6 +23,7 @@ import {
   type RequestInfo,
   readBody,
   requireJson,
+  settleHttpShapes,
   statusOf,
 } from './http.js';
 import { CollectionMetrics, DEFAULT_METRICS_COLLECTIONS, type Metrics } from './metrics.js';
@@ -222,7 +223,8 @@ function isEmpty(headers: Record<string, unknown>): boolean {
 function write(res: ServerResponse, method: string, status: number, reply: Reply, call: Call): void {
   const raw = reply.rawHeaders;
   if (raw !== undefined && isEmpty(call.headers)) {
-    res.writeHead(status, ['X-Request-Id', call.requestId].concat(raw));
+    // A spread, not concat: concat of the frozen list takes V8's C++ path (176 against 103 ns).
+    res.writeHead(status, ['X-Request-Id', call.requestId, ...raw]);
     const body = reply.body as Buffer | undefined;
     if (body === undefined || method === 'HEAD') res.end();
     else res.end(body);
@@ -249,6 +251,8 @@ export function createRequestListener(
   options: AppOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, metrics, access, tokens, logger } = options;
+  // Before any request reaches node:http in this process: see settleHttpShapes.
+  settleHttpShapes();
   // gzip copies of the metadata this listener serves (Accept-Encoding), by content.
   const compressed = new CompressedCopies();
   const bodyBudget = options.bodyBudget ?? new BodyBudget(2 * options.bodyLimit);

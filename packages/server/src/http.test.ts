@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { ERROR_CODES, ERROR_TABLE, TufaError, utf8Encode } from '@tufa/core';
 import { codeOf } from '@tufa/testing';
 import fc from 'fast-check';
@@ -250,5 +251,58 @@ describe('online key encryption', () => {
     expect(codeOf(() => loadMasterKey({}))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => loadMasterKey({ file: '/nonexistent/tufa/master.key' }))).toBe('FILE_UNREADABLE');
     expect(loadMasterKey({ value: 'ff'.repeat(32) }).key.length).toBe(32);
+  });
+});
+
+describe("node:http's response shape (settleHttpShapes)", () => {
+  // Six answers, a full collection, then more: the sequence that left every later response a
+  // dictionary (a server idle after its start-up requests). Run in a child: it needs V8's natives
+  // syntax and gc(), and a process whose node:http has answered nothing yet.
+  const child = (settle: boolean): string[] => {
+    const script = `
+      import http from 'node:http';
+      import { settleHttpShapes } from ${JSON.stringify(new URL('./http.ts', import.meta.url).href)};
+      const fast = new Function('o', 'return %HasFastProperties(o)');
+      if (${settle}) settleHttpShapes();
+      const seen = [];
+      const server = http.createServer((req, res) => {
+        res.on('close', () => seen.push(fast(res) ? 'fast' : 'dictionary'));
+        res.writeHead(200, ['Content-Length', '2']);
+        res.end('ok');
+      });
+      await new Promise((done) => server.listen(0, '127.0.0.1', done));
+      const get = () => new Promise((done, fail) =>
+        http.get({ port: server.address().port, agent: false }, (r) => r.resume().on('end', done)).on('error', fail));
+      for (let i = 0; i < 6; i++) await get();
+      globalThis.gc();
+      for (let i = 0; i < 6; i++) await get();
+      await new Promise((done) => server.close(done));
+      process.stdout.write(JSON.stringify(seen));
+    `;
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--allow-natives-syntax',
+        '--conditions=tufa-source',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return JSON.parse(out) as string[];
+  };
+
+  it('keeps every response in fast mode after a collection between the first answers', () => {
+    expect(child(true)).toEqual(Array(12).fill('fast'));
+  });
+
+  it('is needed: without it, the responses after that collection are dictionaries (Node 20)', () => {
+    const seen = child(false);
+    expect(seen.slice(0, 6)).toEqual(Array(6).fill('fast'));
+    expect(seen.slice(6)).toEqual(Array(6).fill('dictionary'));
   });
 });
