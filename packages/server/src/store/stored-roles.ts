@@ -62,15 +62,40 @@ export class StoredRoles implements StoredDelegatedRoles {
   }
 }
 
+/** A read-only map of stored roles' entries: values, iteration and forEach from its entries(). */
+abstract class EntriesView implements ReadonlyMap<string, StoredRoleEntry> {
+  abstract readonly size: number;
+  abstract get(name: string): StoredRoleEntry | undefined;
+  abstract has(name: string): boolean;
+  abstract keys(): MapIterator<string>;
+  abstract entries(): MapIterator<[string, StoredRoleEntry]>;
+
+  *values(): MapIterator<StoredRoleEntry> {
+    for (const [, entry] of this.entries()) yield entry;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, StoredRoleEntry]> {
+    return this.entries();
+  }
+
+  forEach(
+    fn: (value: StoredRoleEntry, key: string, map: ReadonlyMap<string, StoredRoleEntry>) => void,
+  ): void {
+    for (const [name, entry] of this.entries()) fn(entry, name, this);
+  }
+}
+
 /**
  * The entries of a snapshot the server signed: every targets role but targets itself, each with
  * its version, length and sha256 as the server wrote them (a view over its meta: nothing copied
  * per role; the update's snapshot reuses the entries as they are).
  */
-export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
+export class SnapshotEntries extends EntriesView {
   private names_: string[] | undefined;
 
-  private constructor(readonly meta: Readonly<Record<string, MetaFile>>) {}
+  private constructor(readonly meta: Readonly<Record<string, MetaFile>>) {
+    super();
+  }
 
   /** The view, or undefined when an entry lacks what the server writes (then: the rows). */
   static of(snapshot: Snapshot): SnapshotEntries | undefined {
@@ -121,20 +146,6 @@ export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
   *entries(): MapIterator<[string, StoredRoleEntry]> {
     for (const name of this.names) yield [name, this.get(name)!];
   }
-
-  *values(): MapIterator<StoredRoleEntry> {
-    for (const [, entry] of this.entries()) yield entry;
-  }
-
-  [Symbol.iterator](): MapIterator<[string, StoredRoleEntry]> {
-    return this.entries();
-  }
-
-  forEach(
-    fn: (value: StoredRoleEntry, key: string, map: ReadonlyMap<string, StoredRoleEntry>) => void,
-  ): void {
-    for (const [name, entry] of this.entries()) fn(entry, name, this);
-  }
 }
 
 /**
@@ -142,8 +153,10 @@ export class SnapshotEntries implements ReadonlyMap<string, StoredRoleEntry> {
  * bytes, checked in the server's shape once per snapshot, when it was made or first read): no
  * object per role, and nothing done per role by a publish.
  */
-export class IndexedEntries implements ReadonlyMap<string, StoredRoleEntry> {
-  private constructor(readonly index: SnapshotIndex) {}
+export class IndexedEntries extends EntriesView {
+  private constructor(readonly index: SnapshotIndex) {
+    super();
+  }
 
   /** The view, or undefined when the snapshot is not indexed or lists a top-level role but targets. */
   static of(snapshot: StoredRole<Snapshot>): IndexedEntries | undefined {
@@ -188,20 +201,6 @@ export class IndexedEntries implements ReadonlyMap<string, StoredRoleEntry> {
       const key = this.index.key(i);
       if (key !== 'targets.json') yield [key.slice(0, -'.json'.length), this.index.entry(i)];
     }
-  }
-
-  *values(): MapIterator<StoredRoleEntry> {
-    for (const [, entry] of this.entries()) yield entry;
-  }
-
-  [Symbol.iterator](): MapIterator<[string, StoredRoleEntry]> {
-    return this.entries();
-  }
-
-  forEach(
-    fn: (value: StoredRoleEntry, key: string, map: ReadonlyMap<string, StoredRoleEntry>) => void,
-  ): void {
-    for (const [name, entry] of this.entries()) fn(entry, name, this);
   }
 }
 
