@@ -8,13 +8,13 @@
  * `node --import tsx bench/get-alone.ts [ROUNDS] [SECONDS]`; TUFA_BENCH_SERVER_NODE_ARGS as in
  * run.ts; a second tufa build to alternate with: TUFA_BENCH_OTHER_SERVER=path/to/bin.js.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SERVER_ENVIRONMENT, SERVER_NODE_OPTIONS } from '@tufa/server';
 import { startFloor } from './lib/floor.js';
 import { notaryAvailable, startNotary } from './lib/notary.js';
 import { createCollection, gunUrl } from './lib/tufa.js';
 import {
+  cpuMsOf,
   freeLoopbackPort,
   log,
   median,
@@ -25,6 +25,7 @@ import {
   startService,
   stopServices,
   tempDir,
+  tufaServerArgs,
   waitForHttp,
 } from './lib/util.js';
 
@@ -33,17 +34,11 @@ const SECONDS = Number(process.argv[3] ?? 2);
 const MASTER_KEY = 'cd'.repeat(32);
 const GUN = 'bench.example.com/app';
 const SERVER_NODE_ARGS = (process.env.TUFA_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-const TICK = 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
 
 interface Target {
   name: string;
   pid: number;
   base: string;
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
 }
 
 async function startTufa(name: string, bin: string): Promise<Target> {
@@ -55,20 +50,7 @@ async function startTufa(name: string, bin: string): Promise<Target> {
   const service: Service = startService(
     `tufa-server (${name})`,
     process.execPath,
-    [
-      ...SERVER_NODE_OPTIONS,
-      ...SERVER_NODE_ARGS,
-      bin,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      ...dbArgs,
-      '--log-level',
-      'warn',
-      '--resign-interval',
-      '0',
-    ],
+    tufaServerArgs([...SERVER_NODE_OPTIONS, ...SERVER_NODE_ARGS], bin, port, dbArgs),
     env,
   );
   const base = `http://127.0.0.1:${port}`;
@@ -128,9 +110,9 @@ async function main(): Promise<void> {
         for (const t of targets) {
           const url = gunUrl(t.base, GUN, 'targets.json');
           if (round === 0) await wrk(url, connections, 1, headers);
-          const cpu0 = cpuSeconds(t.pid);
+          const cpu0 = cpuMsOf(t.pid);
           const r = await wrk(url, connections, SECONDS, headers);
-          const cpuUs = ((cpuSeconds(t.pid) - cpu0) / r.requests) * 1e6;
+          const cpuUs = ((cpuMsOf(t.pid) - cpu0) / r.requests) * 1e3;
           const key = `${label}|c=${connections}|${t.name}`;
           const entry = results.get(key) ?? { rps: [], cpuUs: [], transfer: r.transfer };
           entry.rps.push(r.rps);

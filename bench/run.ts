@@ -37,6 +37,7 @@ import {
   writeStaticRepository,
 } from './lib/tufa.js';
 import {
+  cpuMsOf,
   freeLoopbackPort,
   log,
   median,
@@ -50,6 +51,7 @@ import {
   stopServices,
   tempDir,
   timed,
+  tufaServerArgs,
   waitForHttp,
   which,
 } from './lib/util.js';
@@ -222,18 +224,7 @@ async function startTufaServer(
     ...(databaseUrl === undefined ? [] : ['--database-url', databaseUrl]),
   ];
   const args = [
-    ...SERVER_NODE_OPTIONS,
-    ...SERVER_NODE_ARGS,
-    SERVER_BIN,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    ...dbArgs,
-    '--log-level',
-    'warn',
-    '--resign-interval',
-    '0',
+    ...tufaServerArgs([...SERVER_NODE_OPTIONS, ...SERVER_NODE_ARGS], SERVER_BIN, port, dbArgs),
     ...extraArgs,
   ];
   const service = startService(`tufa-server (${name})`, process.execPath, args, {
@@ -526,14 +517,6 @@ async function benchBins(clusterUrl: string): Promise<void> {
     values: { snapshot_bytes: snapshotBytes, bins: binCount },
   });
   await server.service.stop();
-}
-
-/** CPU time (user + system, every thread) a process has used, ms: what a publish costs under load. */
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,6 +109,40 @@ export function rssOf(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
+/** CPU time (user + system, every thread) a process has used, ms (Linux /proc): what work costs under load. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th,
+  // counted in USER_HZ (1/100 s).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * The command line of a bench tufa-server on 127.0.0.1: no request log (a line per GET would
+ * measure pino) and no background re-signing.
+ */
+export function tufaServerArgs(
+  nodeOptions: readonly string[],
+  bin: string,
+  port: number,
+  dbArgs: readonly string[],
+): string[] {
+  return [
+    ...nodeOptions,
+    bin,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...dbArgs,
+    '--log-level',
+    'warn',
+    '--resign-interval',
+    '0',
+  ];
+}
+
 /** A long-running child process that the benchmark stops at the end. */
 export interface Service {
   readonly name: string;
