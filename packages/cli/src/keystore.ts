@@ -60,26 +60,24 @@ export interface StoredKeyInfo {
   readonly pkcs11: string | undefined;
 }
 
-interface KeyFile {
+/** What every key file says of its key, wherever the private key lives. */
+interface KeyFileHead {
   tufa_key: 1;
   keyid: string;
   role: KeyRole;
   gun: string | null;
   created: string;
   public: JsonObject;
+}
+
+interface KeyFile extends KeyFileHead {
   kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
   cipher: { name: 'aes-256-gcm'; nonce: string };
   ciphertext: string;
 }
 
 /** A key on a PKCS#11 token: what names it there, and its public key; nothing secret. */
-interface ReferenceFile {
-  tufa_key: 1;
-  keyid: string;
-  role: KeyRole;
-  gun: string | null;
-  created: string;
-  public: JsonObject;
+interface ReferenceFile extends KeyFileHead {
   pkcs11: string;
 }
 
